@@ -1,0 +1,56 @@
+# kapflow: `make run` for the demo practice, `make test` for the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint fmt browser migrate bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+# The demo runs on the embedded defaults: a SQLite file in var/, the task queue in var/, and
+# two-factor sign-in switched off (the pages say so) so a newcomer needs no authenticator app.
+run: export KAPFLOW_MFA_REQUIRED ?= 0
+run: migrate
+	$(PY) manage.py load_demo
+	@echo "kapflow is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
+	@$(PY) manage.py run_huey --quiet & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Debian's Chromium drives the browser tests. Installed when missing and we may use apt.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: the browser tests will be skipped (apt-get install chromium)."; fi; }
+
+test: $(STAMP) browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/pages.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

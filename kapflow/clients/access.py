@@ -1,0 +1,65 @@
+"""The one way a view reaches a client: `client_for(request, client_id, ...)`.
+
+It scopes by the person asking, answers 404 for a client they may not see (so the existence of
+a record outside their care is not revealed), and writes the audit row for the read. A test
+(tests/test_scoping_lint.py) fails if a view module reaches a client model any other way.
+"""
+
+import enum
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import Http404
+
+from kapflow.audit.services import audit_record
+from kapflow.clients.models import CareTeamMember, Client
+from kapflow.practice.models import practice_for
+
+
+class Need(enum.Enum):
+    """What the view is about to show. Coordinators and admins see demographics, contacts and
+    the schedule of every client; clinical content only reaches the client's clinicians."""
+
+    DEMOGRAPHICS = "demographics"
+    CLINICAL = "clinical"
+
+
+def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
+    """Every client the requesting user may see for `need`; none at all for anyone else."""
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff_member):
+        return Client.objects.none()
+    clients = Client.objects.all()
+    if need is Need.DEMOGRAPHICS and (user.is_coordinator or user.is_practice_admin):
+        return clients
+    if user.is_clinician:
+        if practice_for(request).open_caseload:
+            return clients
+        on_team = CareTeamMember.objects.filter(client=OuterRef("pk"), user=user)
+        return clients.filter(Exists(on_team))
+    return Client.objects.none()
+
+
+def can_see_clinical(request, client: Client) -> bool:
+    """Whether the clinical parts of this client's chart may be shown to the requester."""
+    return clients_for(request, need=Need.CLINICAL).filter(pk=client.pk).exists()
+
+
+def client_for(
+    request,
+    client_id,
+    *,
+    action: str,
+    need: Need = Need.DEMOGRAPHICS,
+    queryset: QuerySet[Client] | None = None,
+) -> Client:
+    """The client with this id if the requester may see it for `need`, else 404. Writes the
+    audit row `action` for the read. `queryset` may add select/prefetch to the scoped lookup."""
+    scoped = clients_for(request, need=need)
+    if queryset is not None:
+        scoped = scoped & queryset
+    try:
+        client = scoped.get(pk=int(client_id))
+    except (Client.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such client.") from None
+    audit_record(request=request, action=action, client=client, obj=client)
+    return client

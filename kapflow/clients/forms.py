@@ -1,0 +1,134 @@
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def clean_date_of_birth(value: datetime.date) -> datetime.date:
+    today = timezone.localdate()
+    if value > today:
+        raise forms.ValidationError("The date of birth is in the future. Check the year.")
+    if value < today.replace(year=today.year - 120):
+        raise forms.ValidationError("The date of birth is more than 120 years ago. Check the year.")
+    return value
+
+
+class ClientForm(forms.ModelForm):
+    class Meta:
+        model = Client
+        fields = [
+            "first_name",
+            "last_name",
+            "preferred_name",
+            "pronouns",
+            "date_of_birth",
+            "email",
+            "phone",
+            "preferred_contact",
+            "address_line",
+            "city",
+            "region",
+            "postal_code",
+            "stage",
+        ]
+        widgets = {"date_of_birth": DateInput()}
+
+    def clean_date_of_birth(self):
+        return clean_date_of_birth(self.cleaned_data["date_of_birth"])
+
+    def clean(self):
+        cleaned = super().clean()
+        method = cleaned.get("preferred_contact")
+        if method == "email" and not cleaned.get("email"):
+            self.add_error("email", "Add an email address, or choose another way to be contacted.")
+        if method in ("phone", "text") and not cleaned.get("phone"):
+            self.add_error("phone", "Add a phone number, or choose another way to be contacted.")
+        return cleaned
+
+
+class NewClientForm(ClientForm):
+    primary_therapist = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Not yet assigned"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["primary_therapist"].queryset = User.objects.filter(is_active=True, is_therapist=True)
+
+
+class ClientSearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search clients",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, date of birth or phone"}),
+    )
+    stage = forms.ChoiceField(choices=[("", "Every stage"), *Client.Stage.choices], required=False)
+
+
+class GuardianForm(forms.ModelForm):
+    class Meta:
+        model = Guardian
+        fields = ["name", "relationship", "phone", "email", "has_legal_authority"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("phone") and not cleaned.get("email"):
+            raise forms.ValidationError(
+                "Add a phone number or an email address so the practice can reach them."
+            )
+        return cleaned
+
+
+class EmergencyContactForm(forms.ModelForm):
+    class Meta:
+        model = EmergencyContact
+        fields = ["name", "relationship", "phone"]
+
+
+class OutsideProviderForm(forms.ModelForm):
+    class Meta:
+        model = OutsideProvider
+        fields = ["name", "kind", "organisation", "phone", "email", "release", "release_expires_on"]
+        widgets = {"release_expires_on": DateInput()}
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("release_expires_on") and cleaned.get("release") != OutsideProvider.Release.SIGNED:
+            self.add_error(
+                "release_expires_on",
+                "Only a signed release has an expiry date. Clear the date, or mark the release as signed.",
+            )
+        return cleaned
+
+
+class CareTeamForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label="Staff member")
+    role = forms.ChoiceField(choices=CareTeamMember.Role.choices)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = User.objects.staff().filter(is_active=True)
+
+    def clean(self):
+        cleaned = super().clean()
+        user, role = cleaned.get("user"), cleaned.get("role")
+        if (
+            user
+            and role in (CareTeamMember.Role.PRIMARY_THERAPIST, CareTeamMember.Role.THERAPIST)
+            and not user.is_therapist
+        ):
+            self.add_error("user", f"{user} is not a therapist. Choose a therapist, or another role.")
+        if user and role == CareTeamMember.Role.PRESCRIBER and not user.is_prescriber:
+            self.add_error("user", f"{user} is not a prescriber. Choose a prescriber, or another role.")
+        return cleaned

@@ -1,0 +1,213 @@
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+ADULT_AGE = 18
+
+
+def age_on(born: datetime.date, day: datetime.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+class ContactMethod(models.TextChoices):
+    PHONE = "phone", "Phone call"
+    TEXT = "text", "Text message"
+    EMAIL = "email", "Email"
+
+
+class ClientQuerySet(models.QuerySet):
+    def for_list(self):
+        """What a list of clients shows: the primary therapist in the same query."""
+        primary = CareTeamMember.objects.filter(
+            client=models.OuterRef("pk"), role=CareTeamMember.Role.PRIMARY_THERAPIST
+        )
+        return self.annotate(
+            primary_therapist_name=models.Subquery(primary.values("user__full_name")[:1]),
+            emergency_contact_count=models.Count("emergency_contacts", distinct=True),
+            guardian_count=models.Count("guardians", distinct=True),
+        )
+
+
+class Client(models.Model):
+    class Stage(models.TextChoices):
+        CONSULTATION = "consultation", "Consultation"
+        SCREENING = "screening", "Screening and medical evaluation"
+        CONSENT = "consent", "Consent"
+        PREPARATION = "preparation", "Preparation"
+        COURSE = "course", "In a course of medication sessions"
+        MAINTENANCE = "maintenance", "Maintenance"
+        DISCHARGED = "discharged", "Discharged"
+        NOT_PROCEEDING = "not_proceeding", "Not proceeding"
+
+    first_name = models.CharField("legal first name", max_length=80)
+    last_name = models.CharField("legal last name", max_length=80)
+    preferred_name = models.CharField(
+        "preferred name", max_length=80, blank=True, help_text="What the client likes to be called."
+    )
+    pronouns = models.CharField(
+        max_length=40, blank=True, help_text="For example she/her, he/him, they/them."
+    )
+    date_of_birth = models.DateField("date of birth")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    # The phone's digits alone, so that "(818) 555-0101" is found by "8185550101".
+    phone_digits = models.CharField(max_length=40, blank=True, editable=False)
+    preferred_contact = models.CharField(
+        "preferred way to be contacted", max_length=10, choices=ContactMethod, default=ContactMethod.PHONE
+    )
+    address_line = models.CharField("street address", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField("state", max_length=60, blank=True)
+    postal_code = models.CharField("ZIP code", max_length=20, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage, default=Stage.CONSULTATION)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "pk"]
+        indexes = [
+            # The caseload list's order and the name search's prefix matches.
+            models.Index(fields=["last_name", "first_name"], name="client_name_idx"),
+            # Search by date of birth.
+            models.Index(fields=["date_of_birth"], name="client_dob_idx"),
+            # Search by phone.
+            models.Index(fields=["phone_digits"], name="client_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        if self.preferred_name and self.preferred_name != self.first_name:
+            return f"{self.preferred_name} ({self.first_name}) {self.last_name}"
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def initials(self) -> str:
+        return f"{self.first_name[:1]}{self.last_name[:1]}".upper()
+
+    def age(self, today: datetime.date | None = None) -> int:
+        return age_on(self.date_of_birth, today or timezone.localdate())
+
+    @property
+    def is_minor(self) -> bool:
+        return self.age() < ADULT_AGE
+
+
+class Guardian(models.Model):
+    """A parent or legal guardian of a client under 18."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="guardians")
+    name = models.CharField(max_length=150)
+    relationship = models.CharField(max_length=60, help_text="For example mother, father, legal guardian.")
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    has_legal_authority = models.BooleanField(
+        "can give consent", default=True, help_text="This person may sign consent for the client."
+    )
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.relationship})"
+
+
+class EmergencyContact(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="emergency_contacts")
+    name = models.CharField(max_length=150)
+    relationship = models.CharField(max_length=60)
+    phone = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.relationship})"
+
+
+class CareTeamMember(models.Model):
+    """A member of the practice's staff who cares for this client. Being on the care team is
+    what lets a therapist or prescriber see the client (unless the practice opens the caseload
+    to every clinician)."""
+
+    class Role(models.TextChoices):
+        PRIMARY_THERAPIST = "primary_therapist", "Primary therapist"
+        THERAPIST = "therapist", "Therapist"
+        PRESCRIBER = "prescriber", "Prescriber"
+        OTHER = "other", "Other staff"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="care_team")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="care_teams")
+    role = models.CharField(max_length=20, choices=Role)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["role", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "user"], name="care_team_once_per_person"),
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=models.Q(role="primary_therapist"),
+                name="care_team_one_primary_therapist",
+            ),
+        ]
+        indexes = [
+            # The scoping helper's question: "is this user on this client's care team?"
+            models.Index(fields=["user", "client"], name="care_team_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()}"
+
+
+class OutsideProvider(models.Model):
+    """Someone outside the practice who cares for the client and may receive letters: their
+    existing therapist, a referring psychiatrist, their primary-care doctor. No login."""
+
+    class Kind(models.TextChoices):
+        THERAPIST = "therapist", "Existing therapist"
+        PSYCHIATRIST = "psychiatrist", "Psychiatrist"
+        PRIMARY_CARE = "primary_care", "Primary-care provider"
+        OTHER = "other", "Other provider"
+
+    class Release(models.TextChoices):
+        NOT_REQUESTED = "not_requested", "Not requested"
+        REQUESTED = "requested", "Requested, not yet signed"
+        SIGNED = "signed", "Signed"
+        REVOKED = "revoked", "Revoked by the client"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="outside_providers")
+    name = models.CharField(max_length=150)
+    kind = models.CharField("role", max_length=20, choices=Kind)
+    organisation = models.CharField("practice or organisation", max_length=150, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    release = models.CharField(
+        "release of information", max_length=20, choices=Release, default=Release.NOT_REQUESTED
+    )
+    release_expires_on = models.DateField("release expires on", null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(release="signed") | models.Q(release_expires_on__isnull=True),
+                name="provider_expiry_only_when_signed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def release_is_current(self, today: datetime.date | None = None) -> bool:
+        if self.release != self.Release.SIGNED:
+            return False
+        return self.release_expires_on is None or self.release_expires_on >= (today or timezone.localdate())

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from kapflow.clients import views
+
+app_name = "clients"
+
+urlpatterns = [
+    path("", views.caseload, name="caseload"),
+    path("new/", views.client_new, name="new"),
+    path("<int:client_id>/", views.chart, name="chart"),
+    path("<int:client_id>/edit/", views.client_edit, name="edit"),
+    path("<int:client_id>/care-team/", views.care_team, name="care_team"),
+    path(
+        "<int:client_id>/care-team/<int:member_id>/remove/", views.care_team_remove, name="care_team_remove"
+    ),
+    path("<int:client_id>/<slug:kind>/new/", views.contact_edit, name="contact_new"),
+    path("<int:client_id>/<slug:kind>/<int:contact_id>/", views.contact_edit, name="contact_edit"),
+    path("<int:client_id>/<slug:kind>/<int:contact_id>/remove/", views.contact_remove, name="contact_remove"),
+]

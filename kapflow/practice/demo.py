@@ -1,0 +1,287 @@
+"""A fictional practice to try kapflow with: staff in every role, clients at every stage of the
+pathway, and a few inquiries waiting. Nothing here is a real person."""
+
+import datetime
+import random
+
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
+from kapflow.clients.services import digits
+from kapflow.inquiries.models import Inquiry
+from kapflow.practice.models import Practice
+
+DEMO_PASSWORD = "kapflow-demo-2026"
+DOMAIN = "demo.kapflow.test"
+
+STAFF = [
+    # email, name, credentials, roles
+    ("owner", "Dana Whitfield", "LCSW", ["is_practice_admin", "is_therapist"]),
+    ("therapist", "Marcus Bell", "PsyD", ["is_therapist"]),
+    ("prescriber", "Priya Raman", "MD", ["is_prescriber"]),
+    ("coordinator", "Jamie Ortiz", "", ["is_coordinator"]),
+    ("admin", "Lee Park", "", ["is_practice_admin"]),
+]
+
+FIRST = [
+    "Avery",
+    "Jordan",
+    "Maya",
+    "Elena",
+    "Noah",
+    "Grace",
+    "Samuel",
+    "Priya",
+    "Hannah",
+    "Luis",
+    "Chloe",
+    "Omar",
+    "Ruth",
+    "Theo",
+    "Imani",
+    "Daniel",
+    "Nora",
+    "Kenji",
+    "Sofia",
+    "Caleb",
+    "Leah",
+    "Mateo",
+    "Zoe",
+    "Isaac",
+    "Amara",
+    "Felix",
+    "Ivy",
+    "Rafael",
+    "June",
+    "Tariq",
+]
+LAST = [
+    "Alvarez",
+    "Brennan",
+    "Chen",
+    "Dawson",
+    "Eriksen",
+    "Fischer",
+    "Gallagher",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreno",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Thornton",
+    "Underwood",
+    "Vasquez",
+    "Whitaker",
+    "Xu",
+    "Yilmaz",
+    "Zimmer",
+    "Abara",
+    "Bishop",
+    "Castellano",
+    "Duarte",
+]
+CITIES = [
+    ("Sherman Oaks", "CA", "91403"),
+    ("Studio City", "CA", "91604"),
+    ("Encino", "CA", "91436"),
+    ("Van Nuys", "CA", "91401"),
+    ("Burbank", "CA", "91502"),
+]
+PRONOUNS = ["she/her", "he/him", "they/them", "", ""]
+
+# Twenty clients: (stage, age, therapist index) — spread along the pathway, two of them minors.
+PATHWAY = [
+    ("consultation", 34, 0),
+    ("consultation", 41, 1),
+    ("consultation", 16, 0),
+    ("screening", 29, 0),
+    ("screening", 52, 1),
+    ("screening", 38, 0),
+    ("consent", 45, 1),
+    ("consent", 17, 0),
+    ("preparation", 31, 0),
+    ("preparation", 27, 1),
+    ("preparation", 60, 0),
+    ("course", 36, 0),
+    ("course", 44, 1),
+    ("course", 33, 0),
+    ("course", 49, 1),
+    ("maintenance", 58, 0),
+    ("maintenance", 39, 1),
+    ("discharged", 47, 0),
+    ("not_proceeding", 23, 1),
+    ("course", 68, 0),
+]
+
+INQUIRIES = [
+    (
+        "Rowan",
+        "Hale",
+        "new",
+        "I've been in therapy for years for depression and my therapist mentioned KAP. "
+        "I'd like to understand whether it could be right for me.",
+    ),
+    (
+        "Celeste",
+        "Marin",
+        "new",
+        "Postpartum, feeling stuck and disconnected. A friend did KAP with you. "
+        "Could we talk about what it involves?",
+    ),
+    (
+        "Victor",
+        "Osei",
+        "contacted",
+        "Interested in ketamine therapy for long-standing anxiety. Evenings are best to reach me.",
+    ),
+    ("Paige", "Lindgren", "declined", "Looking for couples counselling."),
+]
+
+
+def _user(key, name, credentials, roles) -> User:
+    email = f"{key}@{DOMAIN}"
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(
+            email, DEMO_PASSWORD, full_name=name, credentials=credentials, **dict.fromkeys(roles, True)
+        )
+    return user
+
+
+def _birthday(rng: random.Random, age: int, today: datetime.date) -> datetime.date:
+    return today - datetime.timedelta(days=age * 365 + rng.randint(30, 330))
+
+
+def _client(rng, index, stage, age, today, created_by) -> Client:
+    first, last = FIRST[index % len(FIRST)], LAST[(index * 7) % len(LAST)]
+    city, region, postal = CITIES[index % len(CITIES)]
+    phone = f"(818) 555-{1000 + index % 9000:04d}"
+    return Client(
+        first_name=first,
+        last_name=last,
+        preferred_name=rng.choice(["", "", "", first[:3]]) if age >= 18 else "",
+        pronouns=rng.choice(PRONOUNS),
+        date_of_birth=_birthday(rng, age, today),
+        email=f"{first.lower()}.{last.lower()}{index}@example.com",
+        phone=phone,
+        phone_digits=digits(phone),
+        preferred_contact=rng.choice(["phone", "text", "email"]),
+        address_line=f"{100 + index * 13} Ventura Blvd",
+        city=city,
+        region=region,
+        postal_code=postal,
+        stage=stage,
+        created_by=created_by,
+        created_at=timezone.now() - datetime.timedelta(days=rng.randint(1, 200)),
+    )
+
+
+def _add_people(rng, clients, therapists, prescriber, coordinator):
+    """Care teams, emergency contacts, guardians and providers for freshly created clients."""
+    members, contacts, guardians, providers = [], [], [], []
+    for n, client in enumerate(clients):
+        therapist = therapists[n % len(therapists)]
+        members.append(
+            CareTeamMember(client=client, user=therapist, role=CareTeamMember.Role.PRIMARY_THERAPIST)
+        )
+        if client.stage not in ("consultation", "not_proceeding"):
+            members.append(
+                CareTeamMember(client=client, user=prescriber, role=CareTeamMember.Role.PRESCRIBER)
+            )
+        if n % 6 != 5:  # a few still missing an emergency contact, as in real life
+            contacts.append(
+                EmergencyContact(
+                    client=client,
+                    name=f"{rng.choice(FIRST)} {client.last_name}",
+                    relationship=rng.choice(["partner", "sister", "brother", "friend", "parent"]),
+                    phone=f"(818) 555-{rng.randint(2000, 8999)}",
+                )
+            )
+        if client.is_minor:
+            guardians.append(
+                Guardian(
+                    client=client,
+                    name=f"{rng.choice(FIRST)} {client.last_name}",
+                    relationship="mother",
+                    phone=f"(818) 555-{rng.randint(2000, 8999)}",
+                    email=f"guardian.{client.last_name.lower()}@example.com",
+                )
+            )
+        if n % 3 == 0:
+            signed = n % 2 == 0
+            providers.append(
+                OutsideProvider(
+                    client=client,
+                    name=f"Dr. {rng.choice(LAST)}",
+                    kind=rng.choice(["therapist", "psychiatrist", "primary_care"]),
+                    organisation="Valley Health Partners",
+                    phone="(818) 555-0199",
+                    release="signed" if signed else "requested",
+                    release_expires_on=timezone.localdate() + datetime.timedelta(days=300)
+                    if signed
+                    else None,
+                )
+            )
+    CareTeamMember.objects.bulk_create(members)
+    EmergencyContact.objects.bulk_create(contacts)
+    Guardian.objects.bulk_create(guardians)
+    OutsideProvider.objects.bulk_create(providers)
+
+
+@transaction.atomic
+def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
+    """Create the demo practice once; later calls add nothing but `extra_clients`."""
+    rng = random.Random(seed)  # noqa: S311  (made-up demo data, not secrets)
+    today = timezone.localdate()
+    practice = Practice.load()
+    first_time = not User.objects.filter(email=f"owner@{DOMAIN}").exists()
+    staff = {key: _user(key, name, cred, roles) for key, name, cred, roles in STAFF}
+    therapists = [staff["owner"], staff["therapist"]]
+    if first_time:
+        practice.name = "Oak Hill Ketamine-Assisted Therapy"
+        practice.phone = "(818) 555-0100"
+        practice.email = f"hello@{DOMAIN}"
+        practice.address = "14500 Ventura Blvd, Suite 210, Sherman Oaks, CA 91403"
+        practice.save()
+        clients = Client.objects.bulk_create(
+            [
+                _client(rng, n, stage, age, today, staff["coordinator"])
+                for n, (stage, age, _t) in enumerate(PATHWAY)
+            ]
+        )
+        _add_people(
+            rng, clients, [therapists[t] for _s, _a, t in PATHWAY], staff["prescriber"], staff["coordinator"]
+        )
+        for n, (first, last, status, message) in enumerate(INQUIRIES):
+            Inquiry.objects.create(
+                first_name=first,
+                last_name=last,
+                email=f"{first.lower()}@example.com",
+                phone=f"(818) 555-{3000 + n:04d}",
+                message=message,
+                status=status,
+                received_at=timezone.now() - datetime.timedelta(hours=5 + n * 20),
+                declined_reason="Looking for couples counselling; referred to a couples therapist."
+                if status == "declined"
+                else "",
+                handled_by=staff["coordinator"] if status != "new" else None,
+            )
+    if extra_clients:
+        start = Client.objects.count()
+        stages = [stage for stage, _a, _t in PATHWAY]
+        batch = [
+            _client(rng, start + n, rng.choice(stages), rng.randint(18, 75), today, staff["coordinator"])
+            for n in range(extra_clients)
+        ]
+        created = Client.objects.bulk_create(batch, batch_size=500)
+        _add_people(rng, created, therapists, staff["prescriber"], staff["coordinator"])
+    return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

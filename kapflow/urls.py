@@ -1,0 +1,19 @@
+from django.urls import include, path
+
+from kapflow import views
+from kapflow.audit.views import audit_log
+from kapflow.inquiries.views import start, thanks
+from kapflow.practice.views import practice_settings
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("start/", start, name="start"),
+    path("start/thanks/", thanks, name="start_thanks"),
+    path("keepalive/", views.keepalive, name="keepalive"),
+    path("accounts/", include("allauth.urls")),
+    path("clients/", include("kapflow.clients.urls")),
+    path("inquiries/", include("kapflow.inquiries.urls")),
+    path("staff/", include("kapflow.accounts.urls")),
+    path("audit/", audit_log, name="audit_log"),
+    path("settings/", practice_settings, name="practice_settings"),
+]

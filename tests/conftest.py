@@ -1,0 +1,96 @@
+"""Personas, as in healthchecks' test base: Tess is the therapist who owns the client, Colin a
+colleague outside the care team, Priya the client's prescriber, Cora the coordinator, Ada the
+practice admin; Cleo is a client with a portal account and Gail a guardian."""
+
+import pytest
+from django.test import Client as HttpClient
+
+from kapflow.audit.models import AuditEvent
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings):
+    # Argon2 is slow on purpose; tests that are about passwords switch it back on.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.core.cache import cache
+
+    cache.clear()
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True  # tasks run at once, in memory; tests/test_tasks.py drives the real queue
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def tess(db):
+    return factories.make_user("Tess Therapist", roles=("is_therapist",), email="tess@example.org")
+
+
+@pytest.fixture
+def colin(db):
+    return factories.make_user("Colin Colleague", roles=("is_therapist",), email="colin@example.org")
+
+
+@pytest.fixture
+def priya(db):
+    return factories.make_user("Priya Prescriber", roles=("is_prescriber",), email="priya@example.org")
+
+
+@pytest.fixture
+def cora(db):
+    return factories.make_user("Cora Coordinator", roles=("is_coordinator",), email="cora@example.org")
+
+
+@pytest.fixture
+def ada(db):
+    return factories.make_user("Ada Admin", roles=("is_practice_admin",), email="ada@example.org")
+
+
+@pytest.fixture
+def cleo(db):
+    return factories.make_user("Cleo Client", roles=("is_client",), email="cleo@example.org", mfa=False)
+
+
+@pytest.fixture
+def gail(db):
+    return factories.make_user("Gail Guardian", roles=("is_guardian",), email="gail@example.org", mfa=False)
+
+
+@pytest.fixture
+def avery(tess, priya):
+    """Tess's client, with Priya as prescriber."""
+    client = factories.make_client(first_name="Avery", last_name="Alvarez", therapist=tess, prescriber=priya)
+    factories.add_emergency_contact(client)
+    return client
+
+
+@pytest.fixture
+def olive(colin):
+    """Colin's client, outside Tess's care."""
+    return factories.make_client(first_name="Olive", last_name="Okafor", therapist=colin)
+
+
+@pytest.fixture
+def login():
+    """login(user) -> a test client signed in as that user."""
+
+    def _login(user):
+        http = HttpClient()
+        if user is not None:
+            http.force_login(user)
+        return http
+
+    return _login
+
+
+@pytest.fixture
+def audit_rows():
+    """audit_rows(action) -> the audit rows written with that action code, oldest first."""
+
+    def _rows(action=None):
+        rows = AuditEvent.objects.order_by("pk")
+        return list(rows.filter(action=action) if action else rows)
+
+    return _rows

@@ -1,0 +1,90 @@
+"""Small builders for test data. Each returns a saved object with sensible defaults that a test
+overrides only where it matters."""
+
+import datetime
+import itertools
+
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian
+from kapflow.clients.services import digits
+
+_seq = itertools.count(1)
+
+
+def make_user(
+    name: str = "Staff Member",
+    *,
+    roles=("is_therapist",),
+    email: str | None = None,
+    mfa: bool = True,
+    password: str | None = None,
+) -> User:
+    n = next(_seq)
+    user = User.objects.create_user(
+        email or f"user{n}@example.org", password, full_name=name, **dict.fromkeys(roles, True)
+    )
+    if mfa:
+        enrol_totp(user)
+    return user
+
+
+def enrol_totp(user: User, secret: str | None = None) -> str:
+    secret = secret or generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def totp_code(secret: str, at: datetime.datetime | None = None) -> str:
+    moment = (at or timezone.now()).timestamp()
+    return format_hotp_value(hotp_value(secret, int(moment) // 30))
+
+
+def make_client(
+    *,
+    first_name: str = "Avery",
+    last_name: str | None = None,
+    age: int = 35,
+    therapist: User | None = None,
+    prescriber: User | None = None,
+    phone: str = "(818) 555-0101",
+    **fields,
+) -> Client:
+    n = next(_seq)
+    today = timezone.localdate()
+    born = fields.pop("date_of_birth", None) or today.replace(year=today.year - age) - datetime.timedelta(
+        days=10
+    )
+    client = Client.objects.create(
+        first_name=first_name,
+        last_name=last_name or f"Client{n}",
+        date_of_birth=born,
+        phone=phone,
+        phone_digits=digits(phone),
+        **fields,
+    )
+    if therapist is not None:
+        CareTeamMember.objects.create(
+            client=client, user=therapist, role=CareTeamMember.Role.PRIMARY_THERAPIST
+        )
+    if prescriber is not None:
+        CareTeamMember.objects.create(client=client, user=prescriber, role=CareTeamMember.Role.PRESCRIBER)
+    return client
+
+
+def add_emergency_contact(client: Client) -> EmergencyContact:
+    return EmergencyContact.objects.create(
+        client=client, name="Sam Reyes", relationship="partner", phone="(818) 555-0199"
+    )
+
+
+def add_guardian(client: Client, *, can_consent: bool = True) -> Guardian:
+    return Guardian.objects.create(
+        client=client,
+        name="Pat Guardian",
+        relationship="mother",
+        phone="(818) 555-0142",
+        has_legal_authority=can_consent,
+    )
