@@ -97,6 +97,8 @@ CITIES = [
     ("Burbank", "CA", "91502"),
 ]
 PRONOUNS = ["she/her", "he/him", "they/them", "", ""]
+NICKNAMES = {"Samuel": "Sam", "Daniel": "Dan", "Theo": "Teddy", "Rafael": "Rafa", "Elena": "Lena",
+             "Isaac": "Ike", "Sofia": "Sofi", "Kenji": "Ken"}
 
 # Twenty clients: (stage, age, therapist index) — spread along the pathway, two of them minors.
 PATHWAY = [
@@ -168,7 +170,7 @@ def _client(rng, index, stage, age, today, created_by) -> Client:
     return Client(
         first_name=first,
         last_name=last,
-        preferred_name=rng.choice(["", "", "", first[:3]]) if age >= 18 else "",
+        preferred_name=NICKNAMES.get(first, "") if rng.random() < 0.5 else "",
         pronouns=rng.choice(PRONOUNS),
         date_of_birth=_birthday(rng, age, today),
         email=f"{first.lower()}.{last.lower()}{index}@example.com",
