@@ -56,7 +56,9 @@ def client_for(
     audit row `action` for the read. `queryset` may add select/prefetch to the scoped lookup."""
     scoped = clients_for(request, need=need)
     if queryset is not None:
-        scoped = scoped & queryset
+        # `queryset` on the left: `a & b` keeps the filters of both but the select_related and
+        # prefetch_related of `a` alone, and those are what `queryset` is passed for.
+        scoped = queryset & scoped
     try:
         client = scoped.get(pk=int(client_id))
     except (Client.DoesNotExist, ValueError, TypeError):

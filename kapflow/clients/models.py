@@ -26,8 +26,7 @@ class ClientQuerySet(models.QuerySet):
         return self.annotate(
             primary_therapist_name=models.Subquery(primary.values("user__full_name")[:1]),
             emergency_contact_count=models.Count("emergency_contacts", distinct=True),
-            guardian_count=models.Count("guardians", distinct=True),
-        )
+        ).order_by("last_name", "first_name", "pk")
 
 
 class Client(models.Model):

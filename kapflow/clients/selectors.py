@@ -1,7 +1,9 @@
 import datetime
 import re
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+
+from kapflow.clients.models import CareTeamMember, Client
 
 from kapflow.clients.services import digits
 
@@ -34,3 +36,14 @@ def client_search(clients: QuerySet, q: str) -> QuerySet:
             Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(preferred_name__icontains=word)
         )
     return clients
+
+
+def chart_queryset() -> QuerySet:
+    """What every client page shows around the banner, in a fixed number of queries. Views
+    intersect it with the scoped queryset from kapflow.clients.access, never use it alone."""
+    return Client.objects.select_related("inquiry").prefetch_related(
+        "guardians",
+        "emergency_contacts",
+        "outside_providers",
+        Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user")),
+    )

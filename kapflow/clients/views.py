@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -18,8 +17,7 @@ from kapflow.clients.forms import (
     NewClientForm,
     OutsideProviderForm,
 )
-from kapflow.clients.models import CareTeamMember, Client
-from kapflow.clients.selectors import client_search
+from kapflow.clients.selectors import chart_queryset, client_search
 
 PAGE_SIZE = 50
 
@@ -66,18 +64,9 @@ def client_new(request):
     return render(request, "clients/client_form.html", {"form": form, "client": None})
 
 
-def _chart_queryset():
-    return Client.objects.select_related("inquiry").prefetch_related(
-        "guardians",
-        "emergency_contacts",
-        "outside_providers",
-        Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user")),
-    )
-
-
 @staff_view()
 def chart(request, client_id):
-    client = client_for(request, client_id, action="kapflow.clients.chart.viewed", queryset=_chart_queryset())
+    client = client_for(request, client_id, action="kapflow.clients.chart.viewed", queryset=chart_queryset())
     return render(
         request,
         "clients/chart.html",
@@ -91,7 +80,7 @@ def chart(request, client_id):
 @staff_view()
 def client_edit(request, client_id):
     client = client_for(
-        request, client_id, action="kapflow.clients.client.opened_for_edit", queryset=_chart_queryset()
+        request, client_id, action="kapflow.clients.client.opened_for_edit", queryset=chart_queryset()
     )
     form = ClientForm(request.POST or None, instance=client)
     if request.method == "POST" and form.is_valid():
@@ -105,7 +94,7 @@ def client_edit(request, client_id):
 @staff_view()
 def care_team(request, client_id):
     client = client_for(
-        request, client_id, action="kapflow.clients.care_team.opened", queryset=_chart_queryset()
+        request, client_id, action="kapflow.clients.care_team.opened", queryset=chart_queryset()
     )
     form = CareTeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -154,7 +143,7 @@ def _contact_kind(kind: str):
 def contact_edit(request, client_id, kind, contact_id=None):
     noun, related, form_class, label = _contact_kind(kind)
     client = client_for(
-        request, client_id, action=f"kapflow.clients.{noun}.opened", queryset=_chart_queryset()
+        request, client_id, action=f"kapflow.clients.{noun}.opened", queryset=chart_queryset()
     )
     contact = None
     if contact_id is not None:

@@ -1,0 +1,204 @@
+"""Every URL pattern kapflow defines, requested by every persona, against the access rules of
+DESIGN.md and CLINICAL.md ("Who may see what").
+
+The first test fails when a URL pattern is added without a line in MATRIX, so no new view can
+escape this check. Client pages are requested twice: for Tess's client (Avery) and for Colin's
+(Olive), so each clinician is tried on their own client and on someone else's."""
+
+import pytest
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from kapflow.clients.models import CareTeamMember, EmergencyContact, Guardian, OutsideProvider
+from kapflow.inquiries.models import Inquiry
+from tests import factories
+
+# Third-party pages mounted under /accounts/ (django-allauth: sign-in, MFA, sessions). They are
+# allauth's own, reachable by anyone by design, and checked by allauth's test suite.
+THIRD_PARTY_PREFIXES = ("accounts/",)
+
+ROLES = ["anon", "ada", "tess", "colin", "priya", "cora", "cleo", "gail"]
+STAFF = {"ada", "tess", "colin", "priya", "cora"}
+OK, LOGIN, FORBIDDEN, MISSING = "ok", "login", "forbidden", "missing"
+
+
+def staff_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role in STAFF else FORBIDDEN
+
+
+def client_page(role, target):
+    """Demographics and contacts: the coordinator and the admin see every client; a clinician
+    only the clients on whose care team they are; anyone else nothing."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
+    if role in ("ada", "cora"):
+        return OK
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+def inbox_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role in ("ada", "cora") else FORBIDDEN
+
+
+def admin_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role == "ada" else FORBIDDEN
+
+
+def public_page(role, target):
+    return OK
+
+
+def home_page(role, target):
+    if role == "anon":
+        return "redirect:/start/"
+    return OK if role in STAFF else FORBIDDEN
+
+
+def keepalive(role, target):
+    return "status:401" if role == "anon" else "status:204"
+
+
+# name -> (method, rule, builds the URL's kwargs from the world, for the target client)
+MATRIX = {
+    "home": ("get", home_page, None),
+    "start": ("get", public_page, None),
+    "start_thanks": ("get", public_page, None),
+    "keepalive": ("post", keepalive, None),
+    "clients:caseload": ("get", staff_page, None),
+    "clients:new": ("get", staff_page, None),
+    "clients:chart": ("get", client_page, lambda w, c: {"client_id": c.pk}),
+    "clients:edit": ("get", client_page, lambda w, c: {"client_id": c.pk}),
+    "clients:care_team": ("get", client_page, lambda w, c: {"client_id": c.pk}),
+    "clients:care_team_remove": (
+        "post",
+        client_page,
+        lambda w, c: {"client_id": c.pk, "member_id": c.care_team.first().pk},
+    ),
+    "clients:contact_new": ("get", client_page, lambda w, c: {"client_id": c.pk, "kind": "guardians"}),
+    "clients:contact_edit": (
+        "get",
+        client_page,
+        lambda w, c: {"client_id": c.pk, "kind": "providers", "contact_id": w["providers"][c.pk].pk},
+    ),
+    "clients:contact_remove": (
+        "post",
+        client_page,
+        lambda w, c: {"client_id": c.pk, "kind": "emergency-contacts", "contact_id": w["contacts"][c.pk].pk},
+    ),
+    "inquiries:inbox": ("get", inbox_page, None),
+    "inquiries:detail": ("get", inbox_page, lambda w, c: {"inquiry_id": w["inquiry"].pk}),
+    "inquiries:convert": ("get", inbox_page, lambda w, c: {"inquiry_id": w["inquiry"].pk}),
+    "inquiries:decline": ("post", inbox_page, lambda w, c: {"inquiry_id": w["inquiry"].pk}),
+    "accounts:staff": ("get", admin_page, None),
+    "accounts:staff_invite": ("get", admin_page, None),
+    "accounts:staff_edit": ("get", admin_page, lambda w, c: {"user_id": w["colin"].pk}),
+    "accounts:staff_deactivate": ("post", admin_page, lambda w, c: {"user_id": w["colin"].pk}),
+    "accounts:staff_reactivate": ("post", admin_page, lambda w, c: {"user_id": w["retired"].pk}),
+    "audit_log": ("get", admin_page, None),
+    "practice_settings": ("get", admin_page, None),
+}
+
+CLIENT_RULES = {client_page}
+
+
+def project_url_names():
+    """Every named URL pattern kapflow defines (namespaced), allauth's excepted."""
+    names = set()
+
+    def walk(patterns, prefix, namespace):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if route.startswith(THIRD_PARTY_PREFIXES):
+                continue
+            if isinstance(pattern, URLResolver):
+                ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, route, ns)
+            elif isinstance(pattern, URLPattern):
+                assert pattern.name, f"URL pattern {route!r} has no name, so it cannot be checked"
+                names.add(namespace + pattern.name)
+
+    walk(get_resolver().url_patterns, "", "")
+    return names
+
+
+def test_it_has_a_rule_for_every_url_pattern():
+    names = project_url_names()
+    assert names - MATRIX.keys() == set(), "new URL patterns need a line in MATRIX"
+    assert MATRIX.keys() - names == set(), "MATRIX names URL patterns that no longer exist"
+
+
+@pytest.fixture
+def world(ada, tess, colin, priya, cora, cleo, gail, avery, olive):
+    retired = factories.make_user("Retired Therapist", roles=("is_therapist",))
+    retired.is_active = False
+    retired.save()
+    world = {
+        "ada": ada,
+        "tess": tess,
+        "colin": colin,
+        "priya": priya,
+        "cora": cora,
+        "cleo": cleo,
+        "gail": gail,
+        "avery": avery,
+        "olive": olive,
+        "retired": retired,
+        "providers": {},
+        "contacts": {},
+    }
+    for client in (avery, olive):
+        world["providers"][client.pk] = OutsideProvider.objects.create(
+            client=client, name="Dr. Outside", kind="psychiatrist"
+        )
+        world["contacts"][client.pk] = EmergencyContact.objects.create(
+            client=client, name="Sam", relationship="friend", phone="555"
+        )
+        Guardian.objects.create(client=client, name="Pat", relationship="parent", phone="555")
+    world["inquiry"] = Inquiry.objects.create(
+        first_name="Rowan", last_name="Hale", phone="555", message="Hello"
+    )
+    assert CareTeamMember.objects.filter(client=olive).exists()
+    return world
+
+
+def outcome(response) -> str:
+    if response.status_code == 200 or (
+        response.status_code == 302
+        and "/accounts/login/" not in response["Location"]
+        and response.request["REQUEST_METHOD"] == "POST"
+    ):
+        return OK
+    if response.status_code == 302:
+        location = response["Location"]
+        return LOGIN if "/accounts/login/" in location else f"redirect:{location}"
+    return {403: FORBIDDEN, 404: MISSING}.get(response.status_code, f"status:{response.status_code}")
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_it_enforces_the_access_rules(name, world, login):
+    method, rule, kwargs_for = MATRIX[name]
+    targets = ["avery", "olive"] if rule in CLIENT_RULES else ["avery"]
+    failures = []
+    for target in targets:
+        for role in ROLES:
+            http = login(world.get(role))
+            kwargs = kwargs_for(world, world[target]) if kwargs_for else {}
+            url = reverse(name, kwargs=kwargs)
+            with transaction.atomic():  # each request's writes are undone before the next
+                response = getattr(http, method)(url)
+                transaction.set_rollback(True)
+            expected, got = rule(role, target), outcome(response)
+            if expected.startswith("status:"):
+                got = f"status:{response.status_code}"
+            if got != expected:
+                failures.append(f"{role} {method.upper()} {url} ({target}): expected {expected}, got {got}")
+    assert failures == []
