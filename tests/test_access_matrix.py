@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from kapflow.audit.models import AuditEvent
 from kapflow.clients.models import CareTeamMember, EmergencyContact, Guardian, OutsideProvider
 from kapflow.inquiries.models import Inquiry
 from tests import factories
@@ -108,6 +109,7 @@ MATRIX = {
 }
 
 CLIENT_RULES = {client_page}
+AUDITED_RULES = {client_page, inbox_page}
 
 
 def project_url_names():
@@ -194,11 +196,19 @@ def test_it_enforces_the_access_rules(name, world, login):
             kwargs = kwargs_for(world, world[target]) if kwargs_for else {}
             url = reverse(name, kwargs=kwargs)
             with transaction.atomic():  # each request's writes are undone before the next
+                before = AuditEvent.objects.count()
                 response = getattr(http, method)(url)
+                written = list(AuditEvent.objects.order_by("pk")[before:])
                 transaction.set_rollback(True)
             expected, got = rule(role, target), outcome(response)
             if expected.startswith("status:"):
                 got = f"status:{response.status_code}"
             if got != expected:
                 failures.append(f"{role} {method.upper()} {url} ({target}): expected {expected}, got {got}")
+            elif got == OK and rule in AUDITED_RULES:
+                # Reading or writing client data leaves a trace naming the person and the client.
+                clients = {row.client_id for row in written if row.actor_id == world[role].pk}
+                wanted = world[target].pk if rule is client_page else None
+                if not written or (wanted and wanted not in clients):
+                    failures.append(f"{role} {method.upper()} {url} ({target}): no audit row written")
     assert failures == []
