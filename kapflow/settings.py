@@ -113,6 +113,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The embedded defaults keep their SQLite files here; huey opens its file as soon as it is
+# imported, so the folder must exist before anything else runs.
+if not DATABASE_URL or not REDIS_URL:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+
 # Background work: the django-tasks API, carried by huey (a SQLite file by default, Redis when
 # REDIS_URL is set). `make run` starts the worker beside the web server.
 TASKS = {"default": {"BACKEND": "kapflow.lib.tasks.HueyBackend"}}
