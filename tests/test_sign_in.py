@@ -107,3 +107,15 @@ def test_staying_signed_in_is_a_post_that_renews_the_session(login, tess, client
 def test_every_page_carries_the_idle_warning_and_its_settings(login, tess):
     html = login(tess).get(reverse("clients:caseload")).content.decode()
     assert 'data-idle-minutes="30"' in html and 'id="idle-warning"' in html
+
+
+def test_a_first_sign_in_goes_straight_to_enrolment_without_asking_the_password_again(client):
+    user = factories.make_user("New Therapist", password=PASSWORD, mfa=False)
+    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("mfa_activate_totp")
+    assert "Authenticator secret" in response.content.decode()
+
+
+def test_changing_two_factor_later_still_asks_for_the_password(login, tess):
+    response = login(tess).post(reverse("mfa_deactivate_totp"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("mfa_reauthenticate"))

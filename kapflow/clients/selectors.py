@@ -4,7 +4,6 @@ import re
 from django.db.models import Prefetch, Q, QuerySet
 
 from kapflow.clients.models import CareTeamMember, Client
-
 from kapflow.clients.services import digits
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
