@@ -23,9 +23,10 @@ class ClientQuerySet(models.QuerySet):
         primary = CareTeamMember.objects.filter(
             client=models.OuterRef("pk"), role=CareTeamMember.Role.PRIMARY_THERAPIST
         )
+        # Exists, not Count: no GROUP BY, and the paginator's COUNT(*) can drop both annotations.
         return self.annotate(
             primary_therapist_name=models.Subquery(primary.values("user__full_name")[:1]),
-            emergency_contact_count=models.Count("emergency_contacts", distinct=True),
+            has_emergency_contact=models.Exists(EmergencyContact.objects.filter(client=models.OuterRef("pk"))),
         ).order_by("last_name", "first_name", "pk")
 
 
