@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "kapflow.practice",
     "kapflow.clients",
     "kapflow.inquiries",
+    "kapflow.measures",
 ]
 
 MIDDLEWARE = [

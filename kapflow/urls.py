@@ -12,6 +12,7 @@ urlpatterns = [
     path("keepalive/", views.keepalive, name="keepalive"),
     path("accounts/", include("allauth.urls")),
     path("clients/", include("kapflow.clients.urls")),
+    path("clients/<int:client_id>/measures/", include("kapflow.measures.urls")),
     path("inquiries/", include("kapflow.inquiries.urls")),
     path("staff/", include("kapflow.accounts.urls")),
     path("audit/", audit_log, name="audit_log"),

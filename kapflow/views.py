@@ -4,9 +4,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
-from kapflow.clients.access import clients_for
+from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import Client
 from kapflow.inquiries.models import Inquiry
+from kapflow.measures.models import Alert
 
 
 def home(request):
@@ -21,6 +22,12 @@ def dashboard(request):
     user = request.user
     context = {}
     if user.is_clinician:
+        context["urgent_alerts"] = list(
+            Alert.objects.open()
+            .filter(assigned_to=user, client__in=clients_for(request, need=Need.CLINICAL))
+            .select_related("client")
+            .order_by("raised_at")
+        )
         mine = clients_for(request).filter(care_team__user=user)
         context["my_client_count"] = mine.count()
         context["my_stage_counts"] = [

@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from kapflow.audit.models import AuditEvent
 from kapflow.clients.models import CareTeamMember, EmergencyContact, Guardian, OutsideProvider
 from kapflow.inquiries.models import Inquiry
+from kapflow.measures.models import Alert, Response
 from tests import factories
 
 # Third-party pages mounted under /accounts/ (django-allauth: sign-in, MFA, sessions). They are
@@ -38,6 +39,17 @@ def client_page(role, target):
         return FORBIDDEN
     if role in ("ada", "cora"):
         return OK
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+def clinical_page(role, target):
+    """Measures and alerts: only the client's own clinicians. Coordinators and an admin who is
+    not a clinician get 404, as for a client outside their care."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
     on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
     return OK if role in on_team else MISSING
 
@@ -95,6 +107,18 @@ MATRIX = {
         client_page,
         lambda w, c: {"client_id": c.pk, "kind": "emergency-contacts", "contact_id": w["contacts"][c.pk].pk},
     ),
+    "measures:list": ("get", clinical_page, lambda w, c: {"client_id": c.pk}),
+    "measures:new": ("get", clinical_page, lambda w, c: {"client_id": c.pk, "instrument": "phq9"}),
+    "measures:detail": (
+        "get",
+        clinical_page,
+        lambda w, c: {"client_id": c.pk, "response_id": w["responses"][c.pk].pk},
+    ),
+    "measures:alert_close": (
+        "get",
+        clinical_page,
+        lambda w, c: {"client_id": c.pk, "alert_id": w["alerts"][c.pk].pk},
+    ),
     "inquiries:inbox": ("get", inbox_page, None),
     "inquiries:detail": ("get", inbox_page, lambda w, c: {"inquiry_id": w["inquiry"].pk}),
     "inquiries:convert": ("get", inbox_page, lambda w, c: {"inquiry_id": w["inquiry"].pk}),
@@ -108,8 +132,8 @@ MATRIX = {
     "practice_settings": ("get", admin_page, None),
 }
 
-CLIENT_RULES = {client_page}
-AUDITED_RULES = {client_page, inbox_page}
+CLIENT_RULES = {client_page, clinical_page}
+AUDITED_RULES = {client_page, clinical_page, inbox_page}
 
 
 def project_url_names():
@@ -156,6 +180,8 @@ def world(ada, tess, colin, priya, cora, cleo, gail, avery, olive):
         "retired": retired,
         "providers": {},
         "contacts": {},
+        "responses": {},
+        "alerts": {},
     }
     for client in (avery, olive):
         world["providers"][client.pk] = OutsideProvider.objects.create(
@@ -165,6 +191,13 @@ def world(ada, tess, colin, priya, cora, cleo, gail, avery, olive):
             client=client, name="Sam", relationship="friend", phone="555"
         )
         Guardian.objects.create(client=client, name="Pat", relationship="parent", phone="555")
+        response = Response.objects.create(
+            client=client, instrument="phq9", version="1", answers={}, total=3, band="Minimal"
+        )
+        world["responses"][client.pk] = response
+        world["alerts"][client.pk] = Alert.objects.create(
+            client=client, kind="suicidality", response=response
+        )
     world["inquiry"] = Inquiry.objects.create(
         first_name="Rowan", last_name="Hale", phone="555", message="Hello"
     )
@@ -208,7 +241,7 @@ def test_it_enforces_the_access_rules(name, world, login):
             elif got == OK and rule in AUDITED_RULES:
                 # Reading or writing client data leaves a trace naming the person and the client.
                 clients = {row.client_id for row in written if row.actor_id == world[role].pk}
-                wanted = world[target].pk if rule is client_page else None
+                wanted = world[target].pk if rule in CLIENT_RULES else None
                 if not written or (wanted and wanted not in clients):
                     failures.append(f"{role} {method.upper()} {url} ({target}): no audit row written")
     assert failures == []

@@ -253,4 +253,4 @@ class TestContacts:
         assert login(cora).get(url).status_code == 404
 
     def test_an_unknown_kind_is_404(self, login, tess, avery):
-        assert login(tess).get(reverse("clients:contact_new", args=[avery.pk, "pets"])).status_code == 404
+        assert login(tess).get(f"/clients/{avery.pk}/pets/new/").status_code == 404

@@ -46,10 +46,11 @@ SMALL, LARGE = 10, 500
 CEILING = {
     # 9 = 6 + COUNT, one page of rows with the primary therapist's name, the audit INSERT.
     "caseload": 10,
-    # 13 = 6 + the client with its first inquiry, one query each for guardians, emergency
-    # contacts, outside providers and the care team with its people, the audit INSERT, and (for
-    # a clinician) whether the clinical sections may show: 12 for a coordinator.
-    "chart": 14,
+    # 15 = 6 + the client with its first inquiry, one query each for guardians, emergency
+    # contacts, outside providers, the care team with its people and the open urgent alerts,
+    # the audit INSERT, and (for a clinician) whether the clinical sections may show and the
+    # latest result of each measure: 13 for a coordinator.
+    "chart": 16,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"

@@ -37,12 +37,14 @@ def test_it_refuses_the_development_secret_key_in_production():
     assert [error.id for error in check_production_settings(None)] == ["kapflow.E001"]
 
 
-@override_settings(SITE_URL="https://kapflow.example.org", ALLOWED_HOSTS=["localhost"], SECURE=True)
+@override_settings(
+    SITE_URL="https://kapflow.example.org", ALLOWED_HOSTS=["localhost"], SECURE=True, DATABASE_URL=""
+)
 def test_it_refuses_a_site_url_the_allowed_hosts_do_not_allow():
     assert [error.id for error in check_consistent_settings(None)] == ["kapflow.E002"]
 
 
-@override_settings(SITE_URL="http://localhost", ALLOWED_HOSTS=["localhost"], SECURE=True)
+@override_settings(SITE_URL="http://localhost", ALLOWED_HOSTS=["localhost"], SECURE=True, DATABASE_URL="")
 def test_it_refuses_secure_cookies_on_a_plain_http_site():
     assert [error.id for error in check_consistent_settings(None)] == ["kapflow.E003"]
 

@@ -1,3 +1,4 @@
+import datetime
 import time
 
 from allauth.account import app_settings as account_settings
@@ -5,6 +6,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.mfa.models import Authenticator
+from django.urls import reverse
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -31,7 +33,18 @@ class AccountAdapter(DefaultAccountAdapter):
 
 def _enrolling_just_after_sign_in(request) -> bool:
     user = request.user
-    if not user.is_authenticated or Authenticator.objects.filter(user=user).exists():
+    if not user.is_authenticated:
         return False
     records = get_authentication_records(request, user)
-    return bool(records) and time.time() - records[-1]["at"] < account_settings.REAUTHENTICATION_TIMEOUT
+    if not records or time.time() - records[-1]["at"] >= account_settings.REAUTHENTICATION_TIMEOUT:
+        return False
+    authenticators = Authenticator.objects.filter(user=user)
+    if not authenticators.exists():
+        return True
+    # Activating the app makes recovery codes too, and allauth shows them at once: that page is
+    # still part of enrolling while every authenticator is newer than this sign-in.
+    signed_in_at = datetime.datetime.fromtimestamp(records[-1]["at"], tz=datetime.UTC)
+    return (
+        request.path == reverse("mfa_view_recovery_codes")
+        and not authenticators.filter(created_at__lt=signed_in_at).exists()
+    )

@@ -40,8 +40,12 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
 
 
 def can_see_clinical(request, client: Client) -> bool:
-    """Whether the clinical parts of this client's chart may be shown to the requester."""
-    return clients_for(request, need=Need.CLINICAL).filter(pk=client.pk).exists()
+    """Whether the clinical parts of this client's chart may be shown to the requester (one query
+    per client and request: the page and its banner both ask)."""
+    answers = request.__dict__.setdefault("_kapflow_clinical", {})
+    if client.pk not in answers:
+        answers[client.pk] = clients_for(request, need=Need.CLINICAL).filter(pk=client.pk).exists()
+    return answers[client.pk]
 
 
 def client_for(

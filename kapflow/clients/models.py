@@ -26,7 +26,9 @@ class ClientQuerySet(models.QuerySet):
         # Exists, not Count: no GROUP BY, and the paginator's COUNT(*) can drop both annotations.
         return self.annotate(
             primary_therapist_name=models.Subquery(primary.values("user__full_name")[:1]),
-            has_emergency_contact=models.Exists(EmergencyContact.objects.filter(client=models.OuterRef("pk"))),
+            has_emergency_contact=models.Exists(
+                EmergencyContact.objects.filter(client=models.OuterRef("pk"))
+            ),
         ).order_by("last_name", "first_name", "pk")
 
 

@@ -5,6 +5,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.clients.services import digits
+from kapflow.measures.models import Alert
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
@@ -45,4 +46,5 @@ def chart_queryset() -> QuerySet:
         "emergency_contacts",
         "outside_providers",
         Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user")),
+        Prefetch("alerts", queryset=Alert.objects.open(), to_attr="open_alerts"),
     )

@@ -18,6 +18,7 @@ from kapflow.clients.forms import (
     OutsideProviderForm,
 )
 from kapflow.clients.selectors import chart_queryset, client_search
+from kapflow.measures.selectors import latest_by_instrument
 
 PAGE_SIZE = 50
 
@@ -67,12 +68,14 @@ def client_new(request):
 @staff_view()
 def chart(request, client_id):
     client = client_for(request, client_id, action="kapflow.clients.chart.viewed", queryset=chart_queryset())
+    clinical = can_see_clinical(request, client)
     return render(
         request,
         "clients/chart.html",
         {
             "client": client,
-            "clinical": can_see_clinical(request, client),
+            "clinical": clinical,
+            "latest_measures": latest_by_instrument(client) if clinical else [],
         },
     )
 

@@ -97,8 +97,16 @@ CITIES = [
     ("Burbank", "CA", "91502"),
 ]
 PRONOUNS = ["she/her", "he/him", "they/them", "", ""]
-NICKNAMES = {"Samuel": "Sam", "Daniel": "Dan", "Theo": "Teddy", "Rafael": "Rafa", "Elena": "Lena",
-             "Isaac": "Ike", "Sofia": "Sofi", "Kenji": "Ken"}
+NICKNAMES = {
+    "Samuel": "Sam",
+    "Daniel": "Dan",
+    "Theo": "Teddy",
+    "Rafael": "Rafa",
+    "Elena": "Lena",
+    "Isaac": "Ike",
+    "Sofia": "Sofi",
+    "Kenji": "Ken",
+}
 
 # Twenty clients: (stage, age, therapist index) — spread along the pathway, two of them minors.
 PATHWAY = [

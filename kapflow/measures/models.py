@@ -1,0 +1,93 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from kapflow.measures import instruments
+
+
+class Response(models.Model):
+    """One completed instrument: every item's answer, and the score they make."""
+
+    class Context(models.TextChoices):
+        BASELINE = "baseline", "Baseline"
+        PRE_SESSION = "pre_session", "Before a medication session"
+        WEEKLY = "weekly", "Weekly during the course"
+        REVIEW = "review", "Progress review"
+        DISCHARGE = "discharge", "Discharge"
+        OTHER = "other", "Other"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="responses")
+    instrument = models.CharField(
+        max_length=20, choices=[(i.key, i.name) for i in instruments.INSTRUMENTS.values()]
+    )
+    version = models.CharField(max_length=10)
+    answers = models.JSONField(help_text="Every item's answer, by item key.")
+    total = models.PositiveSmallIntegerField()
+    band = models.CharField(max_length=80)
+    context = models.CharField(max_length=20, choices=Context, default=Context.OTHER)
+    completed_at = models.DateTimeField(default=timezone.now)
+    # Staff who entered the answers on the client's behalf; empty when the client answered.
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-completed_at", "-pk"]
+        indexes = [
+            # A client's results for one instrument over time (progress, baseline, latest).
+            models.Index(fields=["client", "instrument", "completed_at"], name="response_series_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_instrument_display()} {self.total} on {self.completed_at:%Y-%m-%d}"
+
+    @property
+    def definition(self) -> instruments.Instrument:
+        return instruments.INSTRUMENTS[self.instrument]
+
+
+class AlertQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+
+class Alert(models.Model):
+    """Something that needs a clinician the same day, open until a follow-up is written."""
+
+    class Kind(models.TextChoices):
+        SUICIDALITY = "suicidality", "Thoughts of death or self-harm reported (PHQ-9 item 9)"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind)
+    response = models.ForeignKey(
+        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    raised_at = models.DateTimeField(default=timezone.now)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    follow_up = models.TextField("follow-up", blank=True)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        indexes = [
+            # A clinician's open alerts, for the dashboard.
+            models.Index(fields=["assigned_to", "closed_at"], name="alert_inbox_idx"),
+            # A client's open alerts, for the chart and the banner.
+            models.Index(fields=["client", "closed_at"], name="alert_client_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closed_at__isnull=True) | ~models.Q(follow_up=""),
+                name="alert_closed_with_follow_up",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()

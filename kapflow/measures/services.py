@@ -1,0 +1,77 @@
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.audit.services import audit_record
+from kapflow.clients.models import CareTeamMember, Client
+from kapflow.measures.instruments import Instrument
+from kapflow.measures.models import Alert, Response
+from kapflow.measures.scoring import score
+from kapflow.measures.tasks import send_urgent_alert_notice
+
+
+@transaction.atomic
+def response_record(
+    *, request, client: Client, instrument: Instrument, answers: dict[str, int], context: str, entered_by=None
+) -> Response:
+    """Score and save a complete response (raises scoring.Incomplete otherwise). An answer above
+    0 on an alert item (PHQ-9 item 9) raises an urgent alert to the primary therapist."""
+    result = score(instrument, answers)
+    response = Response(
+        client=client,
+        instrument=instrument.key,
+        version=instrument.version,
+        answers={item.key: answers[item.key] for item in instrument.items},
+        total=result.total,
+        band=result.band.label,
+        context=context,
+        entered_by=entered_by,
+    )
+    response.full_clean()
+    response.save()
+    audit_record(
+        request=request,
+        action="kapflow.measures.response.recorded",
+        client=client,
+        obj=response,
+        detail={"instrument": instrument.key, "on_behalf": entered_by is not None},
+    )
+    if result.alerts:
+        alert_raise(request=request, client=client, response=response)
+    return response
+
+
+def alert_raise(*, request, client: Client, response: Response) -> Alert:
+    primary = (
+        CareTeamMember.objects.filter(client=client, role=CareTeamMember.Role.PRIMARY_THERAPIST)
+        .select_related("user")
+        .first()
+    )
+    therapist = primary.user if primary else None
+    alert = Alert.objects.create(
+        client=client, kind=Alert.Kind.SUICIDALITY, response=response, assigned_to=therapist
+    )
+    audit_record(request=request, action="kapflow.measures.alert.raised", client=client, obj=alert)
+    if therapist is not None and therapist.is_active:
+        transaction.on_commit(
+            lambda: send_urgent_alert_notice.enqueue(to=therapist.email, full_name=therapist.full_name)
+        )
+    return alert
+
+
+class AlreadyClosed(Exception):
+    pass
+
+
+@transaction.atomic
+def alert_close(*, request, alert: Alert, follow_up: str) -> Alert:
+    """Close an alert with the clinician's documented follow-up."""
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.closed_at is not None:
+        raise AlreadyClosed
+    alert.closed_at = timezone.now()
+    alert.closed_by = request.user
+    alert.follow_up = follow_up
+    alert.full_clean()
+    alert.save(update_fields=["closed_at", "closed_by", "follow_up"])
+    audit_record(request=request, action="kapflow.measures.alert.closed", client=alert.client, obj=alert)
+    return alert

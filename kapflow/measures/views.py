@@ -1,0 +1,126 @@
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+
+from kapflow.accounts.access import staff_view
+from kapflow.clients.access import Need, client_for
+from kapflow.clients.selectors import chart_queryset
+from kapflow.measures import instruments, services
+from kapflow.measures.forms import AlertCloseForm, ResponseForm
+from kapflow.measures.selectors import latest_by_instrument
+
+
+@staff_view()
+def response_list(request, client_id):
+    client = client_for(
+        request,
+        client_id,
+        need=Need.CLINICAL,
+        action="kapflow.measures.responses.viewed",
+        queryset=chart_queryset(),
+    )
+    responses = client.responses.select_related("entered_by")
+    return render(
+        request,
+        "measures/list.html",
+        {
+            "client": client,
+            "responses": responses,
+            "latest": latest_by_instrument(client),
+            "instruments": instruments.INSTRUMENTS.values(),
+        },
+    )
+
+
+@staff_view()
+def response_new(request, client_id, instrument):
+    definition = instruments.get(instrument)
+    if definition is None:
+        raise Http404("No such instrument.")
+    client = client_for(
+        request,
+        client_id,
+        need=Need.CLINICAL,
+        action="kapflow.measures.response.opened",
+        queryset=chart_queryset(),
+    )
+    form = ResponseForm(request.POST or None, instrument=definition)
+    if request.method == "POST" and form.is_valid():
+        response = services.response_record(
+            request=request,
+            client=client,
+            instrument=definition,
+            answers=form.answers,
+            context=form.cleaned_data["context"],
+            entered_by=request.user,
+        )
+        if response.alerts.exists():
+            messages.error(
+                request,
+                "Urgent: this answer to question 9 needs same-day follow-up. An alert is open "
+                "on the chart until the follow-up is written.",
+            )
+        else:
+            messages.success(request, f"{definition.name} saved: {response.total}, {response.band.lower()}.")
+        return redirect("measures:detail", client.pk, response.pk)
+    return render(
+        request, "measures/response_form.html", {"client": client, "form": form, "instrument": definition}
+    )
+
+
+@staff_view()
+def response_detail(request, client_id, response_id):
+    client = client_for(
+        request,
+        client_id,
+        need=Need.CLINICAL,
+        action="kapflow.measures.response.viewed",
+        queryset=chart_queryset(),
+    )
+    response = get_object_or_404(client.responses.select_related("entered_by"), pk=response_id)
+    definition = response.definition
+    labels = {option.value: option.label for option in definition.options}
+    rows = [
+        (
+            item,
+            response.answers.get(item.key),
+            labels.get(response.answers.get(item.key)),
+            item.key in definition.alert_items and (response.answers.get(item.key) or 0) > 0,
+        )
+        for item in definition.items
+    ]
+    return render(
+        request,
+        "measures/response_detail.html",
+        {
+            "client": client,
+            "response": response,
+            "definition": definition,
+            "rows": rows,
+            "band": definition.band_for(response.total),
+        },
+    )
+
+
+@staff_view()
+def alert_close(request, client_id, alert_id):
+    client = client_for(
+        request,
+        client_id,
+        need=Need.CLINICAL,
+        action="kapflow.measures.alert.opened",
+        queryset=chart_queryset(),
+    )
+    alert = get_object_or_404(
+        client.alerts.select_related("response", "assigned_to", "closed_by"), pk=alert_id
+    )
+    form = AlertCloseForm(request.POST or None, instance=alert)
+    if request.method == "POST" and alert.closed_at is None and form.is_valid():
+        try:
+            services.alert_close(request=request, alert=alert, follow_up=form.cleaned_data["follow_up"])
+        except services.AlreadyClosed:
+            messages.info(request, "Someone closed this alert in the meantime.")
+        else:
+            messages.success(request, "The alert is closed with your follow-up.")
+        return redirect("clients:chart", client.pk)
+    return render(request, "measures/alert_close.html", {"client": client, "alert": alert, "form": form})
