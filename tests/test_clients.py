@@ -67,7 +67,9 @@ class TestCaseload:
 
 class TestNewClient:
     def test_it_creates_a_client_with_the_therapist_as_primary(self, login, tess, audit_rows):
-        response = login(tess).post(reverse("clients:new"), NEW_CLIENT)
+        form = login(tess).get(reverse("clients:new")).context["form"]
+        assert form["primary_therapist"].value() == tess.pk  # offered as the default
+        response = login(tess).post(reverse("clients:new"), {**NEW_CLIENT, "primary_therapist": tess.pk})
         client = Client.objects.get(last_name="Hughes")
         assert response.status_code == 302 and response["Location"] == reverse(
             "clients:chart", args=[client.pk]
@@ -75,6 +77,12 @@ class TestNewClient:
         assert client.phone_digits == "8185557788" and client.created_by == tess
         assert client.care_team.get().user == tess
         assert audit_rows("kapflow.clients.client.created")[0].client == client
+
+    def test_a_prescriber_who_adds_a_client_can_still_see_them(self, login, priya):
+        response = login(priya).post(reverse("clients:new"), NEW_CLIENT)
+        client = Client.objects.get(last_name="Hughes")
+        assert client.care_team.get().role == CareTeamMember.Role.PRESCRIBER
+        assert login(priya).get(response["Location"]).status_code == 200
 
     def test_the_coordinator_chooses_the_primary_therapist(self, login, cora, colin):
         login(cora).post(reverse("clients:new"), {**NEW_CLIENT, "primary_therapist": colin.pk})

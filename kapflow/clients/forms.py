@@ -61,9 +61,14 @@ class NewClientForm(ClientForm):
         queryset=User.objects.none(), required=False, empty_label="Not yet assigned"
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["primary_therapist"].queryset = User.objects.filter(is_active=True, is_therapist=True)
+        field = self.fields["primary_therapist"]
+        field.queryset = User.objects.filter(is_active=True, is_therapist=True)
+        if user is not None and user.is_therapist:
+            field.initial = user.pk
+        if user is not None and user.is_clinician:
+            field.help_text = "You join the care team either way, so you can see the client you add."
 
 
 class ClientSearchForm(forms.Form):
@@ -114,11 +119,12 @@ class OutsideProviderForm(forms.ModelForm):
 
 class CareTeamForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), label="Staff member")
-    role = forms.ChoiceField(choices=CareTeamMember.Role.choices)
+    role = forms.ChoiceField(choices=[("", "Choose a role"), *CareTeamMember.Role.choices])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = User.objects.staff().filter(is_active=True)
+        self.fields["user"].empty_label = "Choose someone"
 
     def clean(self):
         cleaned = super().clean()

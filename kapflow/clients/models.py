@@ -29,6 +29,9 @@ class ClientQuerySet(models.QuerySet):
             has_emergency_contact=models.Exists(
                 EmergencyContact.objects.filter(client=models.OuterRef("pk"))
             ),
+            has_consenting_guardian=models.Exists(
+                Guardian.objects.filter(client=models.OuterRef("pk"), has_legal_authority=True)
+            ),
         ).order_by("last_name", "first_name", "pk")
 
 

@@ -16,7 +16,7 @@ def digits(value: str) -> str:
 @transaction.atomic
 def client_create(*, request, form, primary_therapist=None) -> Client:
     """Create a client from a valid ClientForm; the primary therapist, when given, joins the
-    care team."""
+    care team, and so does the clinician creating the record (else they could not see it)."""
     client = form.save(commit=False)
     client.phone_digits = digits(client.phone)
     client.created_by = request.user
@@ -26,6 +26,14 @@ def client_create(*, request, form, primary_therapist=None) -> Client:
     if primary_therapist is not None:
         care_team_add(
             request=request, client=client, user=primary_therapist, role=CareTeamMember.Role.PRIMARY_THERAPIST
+        )
+    creator = request.user
+    if creator.is_clinician and creator != primary_therapist:
+        care_team_add(
+            request=request,
+            client=client,
+            user=creator,
+            role=CareTeamMember.Role.PRESCRIBER if creator.is_prescriber else CareTeamMember.Role.THERAPIST,
         )
     return client
 

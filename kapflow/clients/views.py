@@ -54,12 +54,11 @@ def caseload(request):
 
 @staff_view()
 def client_new(request):
-    form = NewClientForm(request.POST or None)
+    form = NewClientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        therapist = form.cleaned_data["primary_therapist"]
-        if therapist is None and request.user.is_therapist:
-            therapist = request.user
-        client = services.client_create(request=request, form=form, primary_therapist=therapist)
+        client = services.client_create(
+            request=request, form=form, primary_therapist=form.cleaned_data["primary_therapist"]
+        )
         messages.success(request, f"{client.display_name} was added.")
         return redirect("clients:chart", client.pk)
     return render(request, "clients/client_form.html", {"form": form, "client": None})

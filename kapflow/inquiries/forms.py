@@ -25,7 +25,15 @@ class InquiryForm(forms.ModelForm):
             "source",
         ]
         widgets = {"message": forms.Textarea(attrs={"rows": 6})}
+        error_messages = {
+            "first_name": {"required": "Tell us your first name."},
+            "last_name": {"required": "Tell us your last name."},
+            "message": {"required": "Tell us a little about what brings you here."},
+            "email": {"invalid": "This email address looks incomplete. Check it, e.g. name@example.com."},
+        }
         help_texts = {
+            "phone": "Needed if you would like a call or a text.",
+            "email": "Needed if you would like us to write.",
             "message": (
                 "A few sentences is plenty. Please leave out anything you would not want in an email."
             ),

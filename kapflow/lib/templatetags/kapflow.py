@@ -18,3 +18,13 @@ def described(field):
 @register.filter
 def is_checkbox(field) -> bool:
     return getattr(field.field.widget, "input_type", "") == "checkbox"
+
+
+@register.filter
+def action_label(code: str) -> str:
+    """`kapflow.clients.chart.viewed` reads as "Chart viewed" on the audit page."""
+    parts = code.split(".")
+    if len(parts) < 3:
+        return code
+    thing, verb = parts[-2].replace("_", " "), parts[-1].replace("_", " ")
+    return f"{thing.capitalize()} {verb}"
