@@ -156,3 +156,14 @@ class TestInbox:
 
     def test_a_therapist_has_no_inbox(self, login, tess, inquiry):
         assert login(tess).get(reverse("inquiries:inbox")).status_code == 403
+
+
+def test_plain_text_emails_are_not_html_escaped(client, send_on_commit):
+    from kapflow.practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"name": "Smith & O'Brien Therapy"})
+    with send_on_commit(execute=True):
+        client.post(reverse("start"), {**FORM, "first_name": "D'Arcy"})
+    [email] = mail.outbox
+    assert email.subject == "Thank you for contacting Smith & O'Brien Therapy"
+    assert "Dear D'Arcy," in email.body and "&amp;" not in email.body and "&#x27;" not in email.body

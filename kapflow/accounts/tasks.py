@@ -13,7 +13,8 @@ def send_staff_invitation(*, to: str, full_name: str, practice_name: str, link: 
         "idle_minutes": settings.IDLE_MINUTES,
     }
     send_mail(
-        subject=render_to_string("accounts/email/invitation_subject.txt", context).strip(),
+        # One line: a line break in the practice name would make send_mail refuse the header.
+        subject=" ".join(render_to_string("accounts/email/invitation_subject.txt", context).split()),
         message=render_to_string("accounts/email/invitation.txt", context),
         from_email=None,
         recipient_list=[to],

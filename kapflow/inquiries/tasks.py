@@ -14,7 +14,8 @@ def send_inquiry_confirmation(*, to: str, first_name: str, practice_name: str, p
         "site_url": settings.SITE_URL,
     }
     send_mail(
-        subject=render_to_string("inquiries/email/confirmation_subject.txt", context).strip(),
+        # One line: a line break in the practice name would make send_mail refuse the header.
+        subject=" ".join(render_to_string("inquiries/email/confirmation_subject.txt", context).split()),
         message=render_to_string("inquiries/email/confirmation.txt", context),
         html_message=render_to_string("inquiries/email/confirmation.html", context),
         from_email=None,

@@ -1,3 +1,4 @@
+import ipaddress
 import re
 import uuid
 
@@ -13,9 +14,19 @@ def client_ip(request) -> str | None:
     if settings.BEHIND_PROXY:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
+        if hops and _is_address(hops[-1]):
             return hops[-1]
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _is_address(text: str) -> bool:
+    """Our proxy only ever appends an address; anything else in the last hop was not written by
+    it (the proxy was bypassed), and would not fit the address columns it is saved in."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def request_context(get_response):
