@@ -2,9 +2,106 @@ from django import forms
 
 from kapflow.practice.models import Practice
 
+# The settings page in sections, in the order a session happens.
+SECTIONS = [
+    ("The practice", ["name", "phone", "email", "address", "inquiry_intro"]),
+    ("Who sees which clients", ["open_caseload"]),
+    (
+        "Before dosing",
+        [
+            "bp_caution_systolic",
+            "bp_caution_diastolic",
+            "bp_hold_systolic",
+            "bp_hold_diastolic",
+            "hr_hold_above",
+            "hr_hold_below",
+            "predose_vitals_minutes",
+            "fasting_food_hours",
+            "fasting_liquid_minutes",
+            "avoid_substances",
+        ],
+    ),
+    (
+        "During and after dosing",
+        [
+            "first_vitals_minutes",
+            "vitals_interval_minutes",
+            "alert_systolic",
+            "alert_diastolic",
+            "alert_rise_systolic",
+            "alert_rise_diastolic",
+            "spo2_alert_below",
+            "min_monitoring_minutes",
+            "chaperone_checkin_minutes",
+        ],
+    ),
+    (
+        "The pathway",
+        [
+            "screening_valid_days",
+            "clearance_valid_months",
+            "integration_window_hours",
+            "integration_expected_hours",
+            "default_planned_sessions",
+        ],
+    ),
+    (
+        "Typical doses (outside them the prescriber confirms; the order's own range is what binds)",
+        [
+            "typical_sublingual_min_mg",
+            "typical_sublingual_max_mg",
+            "typical_intranasal_min_mg",
+            "typical_intranasal_max_mg",
+            "typical_im_min_mg_per_kg",
+            "typical_im_max_mg_per_kg",
+            "typical_iv_min_mg_per_kg",
+            "typical_iv_max_mg_per_kg",
+        ],
+    ),
+]
+
+# (lower, higher, message): pairs that must stay in order, said the way an admin would fix them.
+ORDERED = [
+    ("bp_caution_systolic", "bp_hold_systolic", "The caution level must be below the hold level."),
+    ("bp_caution_diastolic", "bp_hold_diastolic", "The caution level must be below the hold level."),
+    ("hr_hold_below", "hr_hold_above", "The lower heart-rate limit must be below the upper one."),
+    (
+        "typical_sublingual_min_mg",
+        "typical_sublingual_max_mg",
+        "The lowest typical dose must not exceed the highest.",
+    ),
+    (
+        "typical_intranasal_min_mg",
+        "typical_intranasal_max_mg",
+        "The lowest typical dose must not exceed the highest.",
+    ),
+    (
+        "typical_im_min_mg_per_kg",
+        "typical_im_max_mg_per_kg",
+        "The lowest typical dose must not exceed the highest.",
+    ),
+    (
+        "typical_iv_min_mg_per_kg",
+        "typical_iv_max_mg_per_kg",
+        "The lowest typical dose must not exceed the highest.",
+    ),
+]
+STRICT = {"bp_caution_systolic", "bp_caution_diastolic", "hr_hold_below"}
+
 
 class PracticeForm(forms.ModelForm):
     class Meta:
         model = Practice
-        fields = ["name", "phone", "email", "address", "inquiry_intro", "open_caseload"]
+        fields = [name for _title, names in SECTIONS for name in names]
         widgets = {"inquiry_intro": forms.Textarea(attrs={"rows": 4})}
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in SECTIONS]
+
+    def clean(self):
+        cleaned = super().clean()
+        for low, high, message in ORDERED:
+            a, b = cleaned.get(low), cleaned.get(high)
+            if a is not None and b is not None and (a >= b if low in STRICT else a > b):
+                self.add_error(low, message)
+        return cleaned
