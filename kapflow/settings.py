@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "kapflow.clients",
     "kapflow.inquiries",
     "kapflow.measures",
+    "kapflow.medical",
+    "kapflow.consent",
+    "kapflow.pathway",
 ]
 
 MIDDLEWARE = [

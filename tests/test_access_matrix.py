@@ -5,6 +5,10 @@ The first test fails when a URL pattern is added without a line in MATRIX, so no
 escape this check. Client pages are requested twice: for Tess's client (Avery) and for Colin's
 (Olive), so each clinician is tried on their own client and on someone else's."""
 
+import importlib
+import pkgutil
+from pathlib import Path
+
 import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -14,71 +18,26 @@ from kapflow.clients.models import CareTeamMember, EmergencyContact, Guardian, O
 from kapflow.inquiries.models import Inquiry
 from kapflow.measures.models import Alert, Response
 from tests import factories
+from tests.access_rules import (
+    CLIENT_RULES,
+    FORBIDDEN,
+    LOGIN,
+    MISSING,
+    OK,
+    ROLES,
+    admin_page,
+    client_page,
+    clinical_page,
+    home_page,
+    inbox_page,
+    keepalive,
+    public_page,
+    staff_page,
+)
 
 # Third-party pages mounted under /accounts/ (django-allauth: sign-in, MFA, sessions). They are
 # allauth's own, reachable by anyone by design, and checked by allauth's test suite.
 THIRD_PARTY_PREFIXES = ("accounts/",)
-
-ROLES = ["anon", "ada", "tess", "colin", "priya", "cora", "cleo", "gail"]
-STAFF = {"ada", "tess", "colin", "priya", "cora"}
-OK, LOGIN, FORBIDDEN, MISSING = "ok", "login", "forbidden", "missing"
-
-
-def staff_page(role, target):
-    if role == "anon":
-        return LOGIN
-    return OK if role in STAFF else FORBIDDEN
-
-
-def client_page(role, target):
-    """Demographics and contacts: the coordinator and the admin see every client; a clinician
-    only the clients on whose care team they are; anyone else nothing."""
-    if role == "anon":
-        return LOGIN
-    if role in ("cleo", "gail"):
-        return FORBIDDEN
-    if role in ("ada", "cora"):
-        return OK
-    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
-    return OK if role in on_team else MISSING
-
-
-def clinical_page(role, target):
-    """Measures and alerts: only the client's own clinicians. Coordinators and an admin who is
-    not a clinician get 404, as for a client outside their care."""
-    if role == "anon":
-        return LOGIN
-    if role in ("cleo", "gail"):
-        return FORBIDDEN
-    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
-    return OK if role in on_team else MISSING
-
-
-def inbox_page(role, target):
-    if role == "anon":
-        return LOGIN
-    return OK if role in ("ada", "cora") else FORBIDDEN
-
-
-def admin_page(role, target):
-    if role == "anon":
-        return LOGIN
-    return OK if role == "ada" else FORBIDDEN
-
-
-def public_page(role, target):
-    return OK
-
-
-def home_page(role, target):
-    if role == "anon":
-        return "redirect:/start/"
-    return OK if role in STAFF else FORBIDDEN
-
-
-def keepalive(role, target):
-    return "status:401" if role == "anon" else "status:204"
-
 
 # name -> (method, rule, builds the URL's kwargs from the world, for the target client)
 MATRIX = {
@@ -132,8 +91,16 @@ MATRIX = {
     "practice_settings": ("get", admin_page, None),
 }
 
-CLIENT_RULES = {client_page, clinical_page}
-AUDITED_RULES = {client_page, clinical_page, inbox_page}
+# Each feature may keep its own lines in tests/matrix_<feature>.py: a MATRIX dict like the one
+# above, and build(world) adding the objects its URLs need. They are merged here.
+EXTENSIONS = [
+    importlib.import_module(f"tests.{module.name}")
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)])
+    if module.name.startswith("matrix_")
+]
+for extension in EXTENSIONS:
+    assert not MATRIX.keys() & extension.MATRIX.keys(), f"{extension.__name__} repeats a URL name"
+    MATRIX.update(extension.MATRIX)
 
 
 def project_url_names():
@@ -202,6 +169,8 @@ def world(ada, tess, colin, priya, cora, cleo, gail, avery, olive):
         first_name="Rowan", last_name="Hale", phone="555", message="Hello"
     )
     assert CareTeamMember.objects.filter(client=olive).exists()
+    for extension in EXTENSIONS:
+        extension.build(world)
     return world
 
 
@@ -238,7 +207,7 @@ def test_it_enforces_the_access_rules(name, world, login):
                 got = f"status:{response.status_code}"
             if got != expected:
                 failures.append(f"{role} {method.upper()} {url} ({target}): expected {expected}, got {got}")
-            elif got == OK and rule in AUDITED_RULES:
+            elif got == OK and rule in CLIENT_RULES | {inbox_page}:
                 # Reading or writing client data leaves a trace naming the person and the client.
                 clients = {row.client_id for row in written if row.actor_id == world[role].pk}
                 wanted = world[target].pk if rule in CLIENT_RULES else None

@@ -1,0 +1,78 @@
+"""The access rules of DESIGN.md and CLINICAL.md ("Who may see what"), one function per kind of
+page: rule(role, target) -> the outcome expected when that persona requests the page for that
+target client ("avery" is Tess's and Priya's client, "olive" is Colin's). Used by
+tests/test_access_matrix.py and the tests/matrix_*.py files that extend it."""
+
+ROLES = ["anon", "ada", "tess", "colin", "priya", "cora", "cleo", "gail"]
+STAFF = {"ada", "tess", "colin", "priya", "cora"}
+OK, LOGIN, FORBIDDEN, MISSING = "ok", "login", "forbidden", "missing"
+
+
+def staff_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role in STAFF else FORBIDDEN
+
+
+def client_page(role, target):
+    """Demographics and contacts: the coordinator and the admin see every client; a clinician
+    only the clients on whose care team they are; anyone else nothing."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
+    if role in ("ada", "cora"):
+        return OK
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+def clinical_page(role, target):
+    """Measures and alerts: only the client's own clinicians. Coordinators and an admin who is
+    not a clinician get 404, as for a client outside their care."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+def inbox_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role in ("ada", "cora") else FORBIDDEN
+
+
+def admin_page(role, target):
+    if role == "anon":
+        return LOGIN
+    return OK if role == "ada" else FORBIDDEN
+
+
+def public_page(role, target):
+    return OK
+
+
+def home_page(role, target):
+    if role == "anon":
+        return "redirect:/start/"
+    return OK if role in STAFF else FORBIDDEN
+
+
+def keepalive(role, target):
+    return "status:401" if role == "anon" else "status:204"
+
+
+def prescriber_page(role, target):
+    """Prescriber-only writes (clearance, orders): any other role is refused outright, and a
+    prescriber outside the client's care gets 404 as for any client they cannot see."""
+    if role == "anon":
+        return LOGIN
+    if role != "priya":
+        return FORBIDDEN
+    return OK if target == "avery" else MISSING
+
+
+# Rules for pages about one client: requested for both target clients.
+CLIENT_RULES = {client_page, clinical_page, prescriber_page}
