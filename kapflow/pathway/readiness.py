@@ -1,0 +1,136 @@
+"""Readiness for a medication session: every gate of DESIGN.md's table, in its order, each a
+plain function over the database returning a GateResult (kapflow.lib.gates). The chart's panel,
+the pathway page and (later) the runbook and the calendar call `readiness()`.
+
+The gates checked on the day itself (virtual safety plan, day-of checklist, pre-dose vitals,
+integration booked) need the session's own records and join this list with the runbook."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from kapflow.clients.models import Client
+from kapflow.lib.gates import GateResult, Status
+from kapflow.pathway.models import CoursePlan, GateOverride, Topic
+
+
+def _date(day) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+def consultation_gate(client: Client) -> GateResult:
+    """Passes on a completed consultation whose decision was to go on to screening."""
+    url = reverse("pathway:consultation_new", args=[client.pk])
+    latest = client.consultations.order_by("-held_on", "-pk").first()
+    if latest is None:
+        return GateResult(
+            "consultation", "Consultation", Status.FAIL, "No consultation recorded yet.", "therapist", url
+        )
+    when = _date(latest.held_on)
+    detail = reverse("pathway:consultation_detail", args=[client.pk, latest.pk])
+    if latest.decision == latest.Decision.PROCEED:
+        return GateResult(
+            "consultation",
+            "Consultation",
+            Status.PASS,
+            f"Consultation on {when}: go on to screening.",
+            "therapist",
+            detail,
+        )
+    verdict = (
+        "found KAP not a fit" if latest.decision == latest.Decision.NOT_A_FIT else "deferred the decision"
+    )
+    return GateResult(
+        "consultation",
+        "Consultation",
+        Status.FAIL,
+        f"The consultation on {when} {verdict}: {latest.decision_reason}",
+        "therapist",
+        detail,
+    )
+
+
+def preparation_gate(client: Client) -> GateResult:
+    """Passes after at least one preparation session, once every topic has been covered (across
+    sessions) and the client's intentions are recorded."""
+    url = reverse("pathway:preparation_new", args=[client.pk])
+    sessions = list(client.preparation_sessions.all())
+    if not sessions:
+        return GateResult(
+            "preparation", "Preparation", Status.FAIL, "No preparation session yet.", "therapist", url
+        )
+    covered = {topic for session in sessions for topic in session.topics}
+    missing = [topic.label[0].lower() + topic.label[1:] for topic in Topic if topic.value not in covered]
+    if missing:
+        count = "One topic" if len(missing) == 1 else f"{len(missing)} topics"
+        return GateResult(
+            "preparation",
+            "Preparation",
+            Status.FAIL,
+            f"{count} not covered yet: {'; '.join(missing)}.",
+            "therapist",
+            url,
+        )
+    if not any(session.intentions.strip() for session in sessions):
+        return GateResult(
+            "preparation",
+            "Preparation",
+            Status.FAIL,
+            "The client's intentions are not recorded yet.",
+            "therapist",
+            url,
+        )
+    n = len(sessions)
+    return GateResult(
+        "preparation",
+        "Preparation",
+        Status.PASS,
+        f"{n} preparation session{'s' if n > 1 else ''}; every topic covered; intentions recorded.",
+        "therapist",
+        url,
+    )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One row of the readiness panel: the gate's own answer, and the override that lets a
+    failing medical gate pass, if a prescriber wrote one."""
+
+    result: GateResult
+    override: GateOverride | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed or self.override is not None
+
+    @property
+    def overridable(self) -> bool:
+        return self.result.key in GateOverride.Gate.values and not self.result.passed
+
+
+def readiness(client: Client, *, virtual: bool | None = None) -> list[Gate]:
+    """Every pathway gate for the client's next medication session, in DESIGN.md's order.
+    `virtual` defaults to whether the course plan includes virtual sessions."""
+    from kapflow.consent.gates import consent_gate
+    from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
+
+    if virtual is None:
+        plan = CoursePlan.objects.filter(client=client).first()
+        virtual = bool(plan and plan.has_virtual_sessions)
+    overrides = {
+        override.gate: override
+        for override in client.gate_overrides.filter(withdrawn_at__isnull=True).select_related("prescriber")
+    }
+    results = [
+        consultation_gate(client),
+        screening_gate(client),
+        clearance_gate(client),
+        order_gate(client),
+        consent_gate(client, virtual=virtual),
+        preparation_gate(client),
+    ]
+    return [Gate(result, overrides.get(result.key) if not result.passed else None) for result in results]
+
+
+def is_ready(gates: list[Gate]) -> bool:
+    return all(gate.passed for gate in gates)

@@ -1,0 +1,136 @@
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.clients.access import Need, client_for
+from kapflow.clients.selectors import chart_queryset
+from kapflow.pathway import services
+from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
+from kapflow.pathway.models import CoursePlan, GateOverride, Topic
+from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.practice.models import practice_for
+
+clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
+
+
+def _client(request, client_id, action):
+    return client_for(request, client_id, need=Need.CLINICAL, action=action, queryset=chart_queryset())
+
+
+def _plan(client) -> CoursePlan | None:
+    return CoursePlan.objects.filter(client=client).first()
+
+
+@staff_view()
+def overview(request, client_id):
+    """The way to the first medication session: what is ready, what is missing and who can
+    resolve it, with the consultations, preparation sessions and course plan behind it."""
+    client = _client(request, client_id, "kapflow.pathway.overview.viewed")
+    gates = readiness(client)
+    sessions = list(client.preparation_sessions.select_related("clinician"))
+    covered = {topic for session in sessions for topic in session.topics}
+    return render(
+        request,
+        "pathway/overview.html",
+        {
+            "client": client,
+            "gates": gates,
+            "ready": is_ready(gates),
+            "consultations": client.consultations.select_related("clinician"),
+            "sessions": sessions,
+            "topics": [(topic, topic.value in covered) for topic in Topic],
+            "plan": _plan(client),
+        },
+    )
+
+
+@clinician_view
+def consultation_new(request, client_id):
+    client = _client(request, client_id, "kapflow.pathway.consultation.opened")
+    form = ConsultationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        consultation = services.consultation_record(request=request, client=client, form=form)
+        messages.success(request, f"Consultation saved: {consultation.get_decision_display().lower()}.")
+        return redirect("pathway:overview", client.pk)
+    return render(request, "pathway/consultation_form.html", {"client": client, "form": form})
+
+
+@staff_view()
+def consultation_detail(request, client_id, consultation_id):
+    client = _client(request, client_id, "kapflow.pathway.consultation.viewed")
+    consultation = get_object_or_404(client.consultations.select_related("clinician"), pk=consultation_id)
+    return render(
+        request, "pathway/consultation_detail.html", {"client": client, "consultation": consultation}
+    )
+
+
+@clinician_view
+def preparation_new(request, client_id):
+    client = _client(request, client_id, "kapflow.pathway.preparation.opened")
+    covered = {topic for session in client.preparation_sessions.all() for topic in session.topics}
+    form = PreparationForm(request.POST or None, covered=covered)
+    if request.method == "POST" and form.is_valid():
+        services.preparation_record(request=request, client=client, form=form)
+        messages.success(request, "Preparation session saved.")
+        return redirect("pathway:overview", client.pk)
+    return render(
+        request, "pathway/preparation_form.html", {"client": client, "form": form, "covered": covered}
+    )
+
+
+@staff_view()
+def preparation_detail(request, client_id, session_id):
+    client = _client(request, client_id, "kapflow.pathway.preparation.viewed")
+    session = get_object_or_404(client.preparation_sessions.select_related("clinician"), pk=session_id)
+    topics = [(topic, topic.value in session.topics) for topic in Topic]
+    return render(
+        request, "pathway/preparation_detail.html", {"client": client, "session": session, "topics": topics}
+    )
+
+
+@clinician_view
+def plan_edit(request, client_id):
+    client = _client(request, client_id, "kapflow.pathway.course_plan.opened")
+    plan = _plan(client)
+    initial = (
+        {}
+        if plan
+        else {"planned_sessions": practice_for(request).default_planned_sessions, "review_after": "3, 6"}
+    )
+    form = CoursePlanForm(request.POST or None, instance=plan, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        if plan is None or form.has_changed():
+            services.course_plan_save(request=request, client=client, form=form)
+            messages.success(request, "The course plan was saved.")
+        return redirect("pathway:overview", client.pk)
+    return render(request, "pathway/plan_form.html", {"client": client, "form": form, "plan": plan})
+
+
+@staff_view(Role.PRESCRIBER)
+def override_new(request, client_id, gate):
+    if gate not in GateOverride.Gate.values:
+        raise Http404("Only a medical gate can be overridden.")
+    client = _client(request, client_id, "kapflow.pathway.override.opened")
+    current = next(g for g in readiness(client) if g.result.key == gate)
+    if current.passed:
+        messages.info(request, f"{current.result.label} already passes; there is nothing to override.")
+        return redirect("pathway:overview", client.pk)
+    form = OverrideForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.gate_override(request=request, client=client, gate=gate, reason=form.cleaned_data["reason"])
+        messages.success(request, f"{current.result.label}: your override is recorded.")
+        return redirect("pathway:overview", client.pk)
+    return render(request, "pathway/override_form.html", {"client": client, "form": form, "gate": current})
+
+
+@require_POST
+@staff_view(Role.PRESCRIBER)
+def override_withdraw(request, client_id, override_id):
+    client = _client(request, client_id, "kapflow.pathway.override.opened")
+    override = get_object_or_404(client.gate_overrides.filter(withdrawn_at__isnull=True), pk=override_id)
+    services.gate_override_withdraw(request=request, override=override)
+    messages.success(request, f"The override of {override.get_gate_display().lower()} was withdrawn.")
+    return redirect("pathway:overview", client.pk)
