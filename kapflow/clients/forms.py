@@ -5,13 +5,7 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
+from kapflow.lib.forms import DateInput
 
 
 def clean_date_of_birth(value: datetime.date) -> datetime.date:

@@ -1,13 +1,7 @@
 from django import forms
 
+from kapflow.lib.forms import DateInput
 from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 class ConsultationForm(forms.ModelForm):

@@ -14,6 +14,21 @@ _STAGE_AFTER = {
 }
 
 
+def _move_on(request, client: Client, *, to: str, only_from: list[str]) -> None:
+    """Move a client along the pathway when a record shows they have got there, but never back:
+    a client already further on stays where they are."""
+    if client.stage in only_from:
+        client.stage = to
+        client.save(update_fields=["stage"])
+        audit_record(
+            request=request,
+            action="kapflow.clients.client.stage_changed",
+            client=client,
+            obj=client,
+            detail={"stage": to},
+        )
+
+
 @transaction.atomic
 def consultation_record(*, request, client: Client, form) -> Consultation:
     """Save a consultation (signed by the clinician who saves it). A client still at the
@@ -31,16 +46,8 @@ def consultation_record(*, request, client: Client, form) -> Consultation:
         detail={"decision": consultation.decision},
     )
     next_stage = _STAGE_AFTER.get(consultation.decision)
-    if next_stage and client.stage == Client.Stage.CONSULTATION:
-        client.stage = next_stage
-        client.save(update_fields=["stage"])
-        audit_record(
-            request=request,
-            action="kapflow.clients.client.stage_changed",
-            client=client,
-            obj=client,
-            detail={"stage": next_stage},
-        )
+    if next_stage:
+        _move_on(request, client, to=next_stage, only_from=[Client.Stage.CONSULTATION])
     return consultation
 
 
@@ -58,16 +65,9 @@ def preparation_record(*, request, client: Client, form) -> PreparationSession:
         obj=session,
         detail={"topics": session.topics},
     )
-    if client.stage in (Client.Stage.SCREENING, Client.Stage.CONSENT):
-        client.stage = Client.Stage.PREPARATION
-        client.save(update_fields=["stage"])
-        audit_record(
-            request=request,
-            action="kapflow.clients.client.stage_changed",
-            client=client,
-            obj=client,
-            detail={"stage": client.stage},
-        )
+    _move_on(
+        request, client, to=Client.Stage.PREPARATION, only_from=[Client.Stage.SCREENING, Client.Stage.CONSENT]
+    )
     return session
 
 
