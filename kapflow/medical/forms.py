@@ -1,0 +1,288 @@
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+from kapflow.lib.forms import DateInput
+from kapflow.medical import doses, screening
+from kapflow.medical.gates import day
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.medical.services import clearance_latest_end
+
+YES_NO = [(True, "Yes"), (False, "No")]
+
+
+def _to_bool(value):
+    return {"True": True, "False": False, True: True, False: False}.get(value)
+
+
+class ScreeningForm(forms.Form):
+    """Each finding of the screening as a yes/no question. Findings are not required one by one:
+    a missing answer is reported once, naming every unanswered question."""
+
+    notes = forms.CharField(
+        label="Notes for the prescriber",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Anything the answers do not say: dates, severity, who treats the condition.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for finding in screening.FINDINGS:
+            self.fields[f"finding_{finding.key}"] = forms.TypedChoiceField(
+                label=finding.text,
+                choices=YES_NO,
+                coerce=_to_bool,
+                empty_value=None,
+                widget=forms.RadioSelect,
+                required=False,
+            )
+
+    def finding_fields(self):
+        return [
+            (n, finding, self[f"finding_{finding.key}"]) for n, finding in enumerate(screening.FINDINGS, 1)
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        missing = [
+            str(n)
+            for n, finding in enumerate(screening.FINDINGS, 1)
+            if cleaned.get(f"finding_{finding.key}") is None
+        ]
+        if missing:
+            numbers = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+            raise forms.ValidationError(
+                f"Answer every question, yes or no, before saving: question{'s' if len(missing) > 1 else ''} "
+                f"{numbers} {'are' if len(missing) > 1 else 'is'} not answered yet."
+            )
+        self.answers = {finding.key: cleaned[f"finding_{finding.key}"] for finding in screening.FINDINGS}
+        return cleaned
+
+
+class MedicationForm(forms.Form):
+    name = forms.CharField(label="Medication", max_length=120, required=False)
+    kind = forms.ChoiceField(
+        label="Class",
+        choices=[("", "Choose a class…")] + [(c.key, c.label) for c in screening.MEDICATION_CLASSES],
+        required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("name", "").strip() and not cleaned.get("kind"):
+            self.add_error("kind", "Choose its class, or “Other (no listed interaction)”.")
+        if cleaned.get("kind") and not cleaned.get("name", "").strip():
+            self.add_error("name", "Write the medication's name, or clear its class.")
+        return cleaned
+
+
+MedicationFormSet = forms.formset_factory(MedicationForm, extra=8, max_num=20, absolute_max=20)
+
+
+def medications_from(formset) -> list[dict]:
+    return [
+        {"name": form.cleaned_data["name"].strip(), "class": form.cleaned_data["kind"]}
+        for form in formset.forms
+        if form.cleaned_data.get("name", "").strip()
+    ]
+
+
+class ClearanceForm(forms.Form):
+    """The prescriber's review of one screening: a written resolution for each exclusion flag, an
+    acknowledgement for each review flag, the evaluation and the decision."""
+
+    screening_id = forms.IntegerField(widget=forms.HiddenInput)
+    decision = forms.ChoiceField(choices=Clearance.Decision.choices, widget=forms.RadioSelect)
+    conditions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Needed for “cleared with conditions”: what must hold for each session.",
+    )
+    systolic = forms.IntegerField(label="Systolic (mmHg)", required=False, min_value=50, max_value=300)
+    diastolic = forms.IntegerField(label="Diastolic (mmHg)", required=False, min_value=20, max_value=200)
+    heart_rate = forms.IntegerField(label="Heart rate (bpm)", required=False, min_value=20, max_value=250)
+    weight_kg = forms.DecimalField(
+        label="Weight (kg)", required=False, min_value=2, max_value=400, max_digits=5, decimal_places=1
+    )
+    findings = forms.CharField(
+        label="Evaluation findings",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="History, examination, and the reasons for the decision.",
+        error_messages={"required": "Write the evaluation findings and the reasons for the decision."},
+    )
+    valid_until = forms.DateField(label="Valid until", required=False, widget=DateInput())
+
+    def __init__(self, *args, screening: Screening, practice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.screening = screening
+        self.practice = practice
+        self.today = timezone.localdate()
+        self.latest_end = clearance_latest_end(practice, self.today)
+        self.fields["screening_id"].initial = screening.pk
+        self.fields["valid_until"].initial = self.latest_end
+        self.fields["valid_until"].help_text = (
+            f"Default {practice.clearance_valid_months} months (a practice setting): {day(self.latest_end)}. "
+            "You may choose an earlier date. Not used when not cleared or deferred."
+        )
+        for flag in screening.exclusion_flags:
+            self.fields[f"resolve_{flag.key}"] = forms.CharField(
+                label=f"Resolution: {flag.label}",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text="Exclusion flag. How it is resolved, in your words (needed to clear).",
+            )
+        for flag in screening.review_flags:
+            self.fields[f"ack_{flag.key}"] = forms.BooleanField(
+                label=f"Reviewed: {flag.label}", required=False, help_text=flag.reason
+            )
+
+    def exclusion_fields(self):
+        return [(flag, self[f"resolve_{flag.key}"]) for flag in self.screening.exclusion_flags]
+
+    def review_fields(self):
+        return [(flag, self[f"ack_{flag.key}"]) for flag in self.screening.review_flags]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("screening_id") not in (None, self.screening.pk):
+            raise forms.ValidationError(
+                "A newer screening was entered while you were reviewing. "
+                "Its flags are shown below: review them."
+            )
+        decision = cleaned.get("decision")
+        if decision in Clearance.GRANTING:
+            for flag in self.screening.exclusion_flags:
+                if not cleaned.get(f"resolve_{flag.key}", "").strip():
+                    self.add_error(
+                        f"resolve_{flag.key}", "Write how this exclusion is resolved before clearing."
+                    )
+            for flag in self.screening.review_flags:
+                if not cleaned.get(f"ack_{flag.key}"):
+                    self.add_error(f"ack_{flag.key}", "Tick to acknowledge this flag before clearing.")
+            for name in ("systolic", "diastolic", "heart_rate", "weight_kg"):
+                if cleaned.get(name) is None and name not in self.errors:
+                    self.add_error(name, "Needed to clear.")
+            until = cleaned.get("valid_until")
+            if until is None and "valid_until" not in self.errors:
+                self.add_error("valid_until", "Give the date the clearance is valid until.")
+            elif until is not None and not self.today <= until <= self.latest_end:
+                self.add_error(
+                    "valid_until",
+                    f"Choose a date from today to {day(self.latest_end)} "
+                    f"({self.practice.clearance_valid_months} months, a practice setting).",
+                )
+            if decision == Clearance.Decision.CONDITIONS and not cleaned.get("conditions", "").strip():
+                self.add_error("conditions", "Write the conditions of the clearance.")
+        return cleaned
+
+    @property
+    def resolutions(self) -> dict[str, str]:
+        return {
+            flag.key: self.cleaned_data.get(f"resolve_{flag.key}", "")
+            for flag in self.screening.exclusion_flags
+        }
+
+    @property
+    def acknowledged(self) -> list[str]:
+        return [flag.key for flag in self.screening.review_flags if self.cleaned_data.get(f"ack_{flag.key}")]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, label: str, help_text: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = label
+        self.fields["reason"].help_text = help_text
+        self.fields["reason"].error_messages["required"] = f"Write the {label.lower()}."
+
+
+class OrderForm(forms.ModelForm):
+    confirm_dose = forms.BooleanField(label="I confirm this dose, outside the typical range", required=False)
+
+    class Meta:
+        model = MedicationOrder
+        fields = [
+            "drug",
+            "route",
+            "unit",
+            "dose_min",
+            "dose_max",
+            "weight_kg",
+            "boosters_allowed",
+            "booster_max_mg",
+            "sessions_authorised",
+            "starts_on",
+            "ends_on",
+            "instructions",
+        ]
+        widgets = {
+            "starts_on": DateInput(),
+            "ends_on": DateInput(),
+            "instructions": forms.Textarea(attrs={"rows": 4}),
+            "route": forms.RadioSelect,
+            "unit": forms.RadioSelect,
+        }
+        help_texts = {
+            "dose_min": "For a single dose, the same number in both.",
+            "weight_kg": "Needed for intramuscular and intravenous orders and for any mg/kg dose.",
+            "boosters_allowed": "0 for none.",
+            "booster_max_mg": "Needed when boosters are allowed.",
+            "instructions": "For the clinician giving the dose: timing, holding parameters, what to do if.",
+        }
+
+    def __init__(self, *args, practice, ends_on: datetime.date | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.practice = practice
+        today = timezone.localdate()
+        self.fields["starts_on"].initial = today
+        self.fields["ends_on"].initial = ends_on
+        self.fields["drug"].initial = MedicationOrder.Drug.KETAMINE
+        # Radio buttons with no "---------" choice.
+        self.fields["route"].choices = MedicationOrder.Route.choices
+        self.fields["unit"].choices = MedicationOrder.Unit.choices
+        self.typical = {route: doses.typical_range(practice, route) for route in MedicationOrder.Route.values}
+        self.outside = ""
+
+    def clean(self):
+        cleaned = super().clean()
+        route, drug, unit = cleaned.get("route"), cleaned.get("drug"), cleaned.get("unit")
+        if route and drug:
+            if route == MedicationOrder.Route.INTRANASAL and drug != MedicationOrder.Drug.ESKETAMINE:
+                self.add_error("drug", "The intranasal route is esketamine (Spravato).")
+            if route != MedicationOrder.Route.INTRANASAL and drug == MedicationOrder.Drug.ESKETAMINE:
+                self.add_error(
+                    "drug", "Esketamine is given intranasally here; choose ketamine for this route."
+                )
+        if route and unit == MedicationOrder.Unit.MG_PER_KG and route not in doses.WEIGHT_BASED:
+            self.add_error("unit", "Sublingual and intranasal doses are written in mg.")
+        needs_weight = unit == MedicationOrder.Unit.MG_PER_KG or route in doses.WEIGHT_BASED
+        if needs_weight and cleaned.get("weight_kg") is None and "weight_kg" not in self.errors:
+            self.add_error("weight_kg", "Give the weight this order is written for.")
+        low, high = cleaned.get("dose_min"), cleaned.get("dose_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("dose_max", "The highest dose is below the lowest. Check the numbers.")
+        if cleaned.get("boosters_allowed") and cleaned.get("booster_max_mg") is None:
+            self.add_error("booster_max_mg", "Give the highest booster dose, or allow 0 boosters.")
+        starts, ends = cleaned.get("starts_on"), cleaned.get("ends_on")
+        if starts and starts < timezone.localdate():
+            self.add_error("starts_on", "An order starts today or later.")
+        if starts and ends and ends < starts:
+            self.add_error("ends_on", "The order ends before it starts. Check the dates.")
+        if not self.errors and route and unit and low is not None and high is not None:
+            self.outside = doses.outside_typical(
+                practice=self.practice,
+                route=route,
+                unit=unit,
+                dose_min=low,
+                dose_max=high,
+                weight_kg=cleaned.get("weight_kg"),
+            )
+            if self.outside and not cleaned.get("confirm_dose"):
+                self.add_error(
+                    "confirm_dose",
+                    f"{self.outside} Check the dose. If it is what you mean, tick to confirm and save again.",
+                )
+        return cleaned

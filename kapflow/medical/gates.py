@@ -1,0 +1,241 @@
+"""The medical readiness gates of DESIGN.md: screening, clearance, order. Each is a plain function
+over the database returning a GateResult whose reason a tired clinician reads at a glance and
+which names who can resolve it."""
+
+import datetime
+from decimal import Decimal
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from kapflow.clients.models import Client
+from kapflow.lib.gates import GateResult, Status
+from kapflow.medical import doses
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.practice.models import Practice
+
+PRESCRIBER = "prescriber"
+THERAPIST = "therapist"
+
+
+def day(value: datetime.date) -> str:
+    """May 3, 2026."""
+    return date_format(value, "M j, Y")
+
+
+def _result(key: str, label: str, passed: bool, reason: str, resolver: str, url: str = "") -> GateResult:
+    return GateResult(
+        key=key,
+        label=label,
+        status=Status.PASS if passed else Status.FAIL,
+        reason=reason,
+        resolver=resolver,
+        url=url,
+    )
+
+
+def latest_screening(client: Client) -> Screening | None:
+    return Screening.objects.filter(client=client).latest_first().first()
+
+
+def unresolved_exclusions(screening: Screening) -> list:
+    """The screening's exclusion flags that no standing (unrevoked) clearance reviewing it has
+    resolved in writing. One query when there are exclusion flags, none otherwise."""
+    exclusions = screening.exclusion_flags
+    if not exclusions:
+        return []
+    resolved: set[str] = set()
+    for resolutions in screening.clearances.filter(revoked_at__isnull=True).values_list(
+        "resolutions", flat=True
+    ):
+        resolved |= {key for key, text in (resolutions or {}).items() if str(text).strip()}
+    return [flag for flag in exclusions if flag.key not in resolved]
+
+
+def screening_gate(
+    client: Client, *, today: datetime.date | None = None, practice: Practice | None = None
+) -> GateResult:
+    """PASS when the latest screening was completed within the practice's validity period and a
+    prescriber has resolved each of its exclusion flags in writing (in a clearance reviewing it)."""
+    today = today or timezone.localdate()
+    practice = practice or Practice.load()
+    label = "Contraindication screening"
+    key = "screening"
+    new_url = reverse("medical:screening_new", args=[client.pk])
+    latest = latest_screening(client)
+    if latest is None:
+        return _result(
+            key,
+            label,
+            False,
+            "No contraindication screening yet — therapist or prescriber.",
+            THERAPIST,
+            new_url,
+        )
+    through = latest.valid_through(practice.screening_valid_days)
+    if through < today:
+        return _result(
+            key,
+            label,
+            False,
+            f"Contraindication screening out of date: done {day(timezone.localdate(latest.completed_at))}, "
+            f"valid {practice.screening_valid_days} days (to {day(through)}). "
+            "Repeat it — therapist or prescriber.",
+            THERAPIST,
+            new_url,
+        )
+    open_flags = unresolved_exclusions(latest)
+    if open_flags:
+        names = "; ".join(flag.label for flag in open_flags)
+        count = f"{len(open_flags)} exclusion flag{'s' if len(open_flags) > 1 else ''}"
+        return _result(
+            key,
+            label,
+            False,
+            f"{count} not resolved: {names} — prescriber.",
+            PRESCRIBER,
+            reverse("medical:clearance_new", args=[client.pk]),
+        )
+    done = day(timezone.localdate(latest.completed_at))
+    resolved = len(latest.exclusion_flags)
+    detail = (
+        f"{resolved} exclusion flag{'s' if resolved > 1 else ''} resolved by the prescriber"
+        if resolved
+        else ("no exclusion flags")
+    )
+    return _result(
+        key,
+        label,
+        True,
+        f"Screening of {done}: {detail}; valid to {day(through)}.",
+        "",
+        reverse("medical:screening_detail", args=[client.pk, latest.pk]),
+    )
+
+
+def current_clearance(client: Client) -> Clearance | None:
+    """The latest clearance decision: a later decision supersedes an earlier one."""
+    return Clearance.objects.filter(client=client).select_related("prescriber").latest_first().first()
+
+
+def clearance_gate(client: Client, *, today: datetime.date | None = None) -> GateResult:
+    """PASS when the latest clearance is cleared or cleared with conditions, not revoked and
+    not expired."""
+    today = today or timezone.localdate()
+    label = "Medical clearance"
+    key = "clearance"
+    new_url = reverse("medical:clearance_new", args=[client.pk])
+    clearance = current_clearance(client)
+    if clearance is None:
+        return _result(key, label, False, "No medical clearance yet — prescriber.", PRESCRIBER, new_url)
+    url = reverse("medical:clearance_detail", args=[client.pk, clearance.pk])
+    decided = day(timezone.localdate(clearance.decided_at))
+    if clearance.revoked_at is not None:
+        return _result(
+            key,
+            label,
+            False,
+            f"Medical clearance revoked on {day(timezone.localdate(clearance.revoked_at))} — prescriber.",
+            PRESCRIBER,
+            url,
+        )
+    if clearance.decision == Clearance.Decision.NOT_CLEARED:
+        return _result(
+            key, label, False, f"Not medically cleared (decided {decided}) — prescriber.", PRESCRIBER, url
+        )
+    if clearance.decision == Clearance.Decision.DEFERRED:
+        return _result(
+            key, label, False, f"Medical clearance deferred on {decided} — prescriber.", PRESCRIBER, url
+        )
+    if clearance.is_expired(today):
+        return _result(
+            key,
+            label,
+            False,
+            f"Medical clearance expired on {day(clearance.valid_until)} — prescriber.",
+            PRESCRIBER,
+            url,
+        )
+    by = clearance.prescriber.display_name
+    if clearance.decision == Clearance.Decision.CONDITIONS:
+        reason = f"Cleared with conditions by {by} until {day(clearance.valid_until)}: {clearance.conditions}"
+    else:
+        reason = f"Cleared by {by} until {day(clearance.valid_until)}."
+    return _result(key, label, True, reason, "", url)
+
+
+def order_gate(
+    client: Client,
+    *,
+    today: datetime.date | None = None,
+    route: str | None = None,
+    dose_mg: Decimal | int | None = None,
+) -> GateResult:
+    """PASS when an order is in force today (not discontinued, within its dates, sessions
+    remaining), for `route` if given, with `dose_mg` within its range if given. Sessions
+    remaining are the sessions authorised less the administrations recorded against the order
+    (none yet: see MedicationOrder.administrations_count)."""
+    today = today or timezone.localdate()
+    label = "Medication order"
+    key = "order"
+    new_url = reverse("medical:order_new", args=[client.pk])
+    orders = list(MedicationOrder.objects.filter(client=client).order_by("-created_at", "-pk"))
+    if not orders:
+        return _result(key, label, False, "No medication order — prescriber.", PRESCRIBER, new_url)
+    active = [order for order in orders if order.is_active(today)]
+    route_name = MedicationOrder.Route(route).label.lower() if route else ""
+    candidates = [order for order in active if order.route == route] if route else active
+    if not candidates:
+        return _result(
+            key, label, False, _no_order_reason(orders, active, route, route_name, today), PRESCRIBER, new_url
+        )
+    if dose_mg is not None:
+        dose = Decimal(dose_mg)
+        fitting = [order for order in candidates if order.range_mg()[0] <= dose <= order.range_mg()[1]]
+        if not fitting:
+            ranges = ", ".join(_range_text(order) for order in candidates)
+            return _result(
+                key,
+                label,
+                False,
+                f"{doses.number(dose)} mg is outside the order's range ({ranges}) — prescriber.",
+                PRESCRIBER,
+                reverse("medical:order_detail", args=[client.pk, candidates[0].pk]),
+            )
+        candidates = fitting
+    order = candidates[0]
+    left = order.sessions_remaining()
+    return _result(
+        key,
+        label,
+        True,
+        f"Order in force: {order.get_route_display().lower()} {order.dose_text}; "
+        f"{left} of {order.sessions_authorised} session{'s' if order.sessions_authorised > 1 else ''} "
+        f"left; until {day(order.ends_on)}.",
+        "",
+        reverse("medical:order_detail", args=[client.pk, order.pk]),
+    )
+
+
+def _range_text(order: MedicationOrder) -> str:
+    low, high = order.range_mg()
+    return f"{doses.number(low)} mg" if low == high else f"{doses.number(low)}–{doses.number(high)} mg"
+
+
+def _no_order_reason(orders, active, route, route_name, today) -> str:
+    if route and active:
+        others = ", ".join(sorted({order.get_route_display().lower() for order in active}))
+        return f"No order for {route_name} (orders in force: {others}) — prescriber."
+    relevant = [order for order in orders if not route or order.route == route]
+    if not relevant:
+        return f"No medication order for {route_name} — prescriber."
+    latest = relevant[0]
+    what = f"The {route_name} order" if route else "The medication order"
+    if latest.discontinued_at is not None:
+        return f"{what} was discontinued on {day(timezone.localdate(latest.discontinued_at))} — prescriber."
+    if today < latest.starts_on:
+        return f"{what} starts on {day(latest.starts_on)}; none in force today — prescriber."
+    if today > latest.ends_on:
+        return f"{what} ended on {day(latest.ends_on)} — prescriber."
+    return f"{what} has no sessions left ({latest.sessions_authorised} authorised) — prescriber."

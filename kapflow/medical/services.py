@@ -1,0 +1,283 @@
+"""Writes to the medical record. Each function is atomic, checks the allowed transition, and
+writes its audit row in the same transaction. Nothing here edits a saved screening, clearance or
+order: a correction is a new record, or a recorded revocation or discontinuation."""
+
+import calendar
+import datetime
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.audit.services import audit_record
+from kapflow.clients.models import Client
+from kapflow.medical import doses, screening
+from kapflow.medical.gates import day
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+
+
+class Refused(Exception):
+    """The change is not allowed; `problems` say why, in words for the person asking."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        super().__init__(" ".join(problems))
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def clearance_latest_end(practice, decided_on: datetime.date) -> datetime.date:
+    """The latest a clearance decided on `decided_on` may run: the practice's validity period."""
+    return add_months(decided_on, practice.clearance_valid_months)
+
+
+def _require_prescriber(user) -> None:
+    # The views refuse everyone else first; this keeps the rule when a service is called
+    # from anywhere else (CLINICAL.md: clearance and orders are written by the prescriber only).
+    if not (user.is_active and user.is_prescriber):
+        raise PermissionDenied("Only a prescriber may do this.")
+
+
+@transaction.atomic
+def screening_record(
+    *,
+    request,
+    client: Client,
+    answers: dict[str, bool],
+    medications: list[dict],
+    notes: str = "",
+    entered_by=None,
+) -> Screening:
+    """Save a complete screening with the flags it raises (raises screening.Incomplete
+    otherwise). `entered_by` is the staff member who entered it on the client's behalf."""
+    now = timezone.now()
+    age = client.age(timezone.localdate(now))
+    meds = [{"name": m["name"].strip(), "class": m["class"]} for m in medications if m["name"].strip()]
+    flags = screening.flags_for(answers=answers, medications=meds, age=age)
+    record = Screening(
+        client=client,
+        answers={finding.key: answers[finding.key] for finding in screening.FINDINGS},
+        medications=meds,
+        flags=[flag.as_dict() for flag in flags],
+        age=age,
+        notes=notes,
+        completed_at=now,
+        entered_by=entered_by,
+    )
+    record.full_clean()
+    record.save()
+    audit_record(
+        request=request,
+        action="kapflow.medical.screening.recorded",
+        client=client,
+        obj=record,
+        detail={
+            "on_behalf": entered_by is not None,
+            "exclusion_flags": sum(flag.level == screening.EXCLUSION for flag in flags),
+            "review_flags": sum(flag.level == screening.REVIEW for flag in flags),
+        },
+    )
+    return record
+
+
+@transaction.atomic
+def clearance_record(
+    *,
+    request,
+    client: Client,
+    screening_reviewed: Screening,
+    practice,
+    decision: str,
+    findings: str,
+    resolutions: dict[str, str],
+    acknowledged: list[str],
+    conditions: str = "",
+    systolic: int | None = None,
+    diastolic: int | None = None,
+    heart_rate: int | None = None,
+    weight_kg: Decimal | None = None,
+    valid_until: datetime.date | None = None,
+) -> Clearance:
+    """The prescriber's decision on the client's latest screening. Cleared (with or without
+    conditions) is refused unless each exclusion flag of that screening is resolved in writing,
+    each review flag acknowledged, the evaluation's vitals recorded, and the end date within the
+    practice's validity period."""
+    prescriber = request.user
+    _require_prescriber(prescriber)
+    # Lock the client row: two prescribers deciding at once are taken one after the other.
+    Client.objects.select_for_update().filter(pk=client.pk).first()
+    if screening_reviewed.client_id != client.pk:
+        raise Refused("That screening belongs to another client.")
+    latest = Screening.objects.filter(client=client).latest_first().first()
+    if latest is None or latest.pk != screening_reviewed.pk:
+        raise Refused("A newer screening was entered while you were reviewing. Review its flags instead.")
+    exclusion_keys = [flag.key for flag in screening_reviewed.exclusion_flags]
+    review_keys = [flag.key for flag in screening_reviewed.review_flags]
+    resolutions = {
+        key: text.strip() for key, text in resolutions.items() if key in exclusion_keys and text.strip()
+    }
+    acknowledged = [key for key in review_keys if key in set(acknowledged)]
+    today = timezone.localdate()
+    if decision in Clearance.GRANTING:
+        problems = []
+        unresolved = [f.label for f in screening_reviewed.exclusion_flags if f.key not in resolutions]
+        if unresolved:
+            problems.append(
+                "Resolve each exclusion flag in writing before clearing: " + "; ".join(unresolved) + "."
+            )
+        unacknowledged = [f.label for f in screening_reviewed.review_flags if f.key not in acknowledged]
+        if unacknowledged:
+            problems.append(
+                "Acknowledge each review flag before clearing: " + "; ".join(unacknowledged) + "."
+            )
+        if None in (systolic, diastolic, heart_rate, weight_kg):
+            problems.append("Record blood pressure, heart rate and weight before clearing.")
+        latest_end = clearance_latest_end(practice, today)
+        if valid_until is None:
+            problems.append("Give the date the clearance is valid until.")
+        elif not today <= valid_until <= latest_end:
+            problems.append(
+                f"The clearance may run from today to {day(latest_end)} at most "
+                f"({practice.clearance_valid_months} months, a practice setting)."
+            )
+        if decision == Clearance.Decision.CONDITIONS and not conditions.strip():
+            problems.append("Write the conditions of the clearance.")
+        if problems:
+            raise Refused(*problems)
+    else:
+        valid_until = None
+    clearance = Clearance(
+        client=client,
+        screening=screening_reviewed,
+        prescriber=prescriber,
+        decision=decision,
+        conditions=conditions.strip(),
+        resolutions=resolutions,
+        acknowledged=acknowledged,
+        systolic=systolic,
+        diastolic=diastolic,
+        heart_rate=heart_rate,
+        weight_kg=weight_kg,
+        findings=findings,
+        valid_until=valid_until,
+    )
+    clearance.full_clean()
+    clearance.save()
+    audit_record(
+        request=request,
+        action="kapflow.medical.clearance.recorded",
+        client=client,
+        obj=clearance,
+        detail={
+            "decision": decision,
+            "screening": screening_reviewed.pk,
+            "exclusions_resolved": len(resolutions),
+            "reviews_acknowledged": len(acknowledged),
+        },
+    )
+    return clearance
+
+
+@transaction.atomic
+def clearance_revoke(*, request, clearance: Clearance, reason: str) -> Clearance:
+    """Withdraw a clearance that granted clearance, with the prescriber's reason."""
+    _require_prescriber(request.user)
+    clearance = Clearance.objects.select_for_update().get(pk=clearance.pk)
+    if clearance.revoked_at is not None:
+        raise Refused("This clearance was already revoked.")
+    if not clearance.grants:
+        raise Refused(
+            f"Only a clearance can be revoked; this decision was “{clearance.get_decision_display()}”."
+        )
+    if not reason.strip():
+        raise Refused("Write the reason for revoking.")
+    clearance.revoked_at = timezone.now()
+    clearance.revoked_by = request.user
+    clearance.revoke_reason = reason.strip()
+    clearance.full_clean()
+    clearance.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    audit_record(
+        request=request, action="kapflow.medical.clearance.revoked", client=clearance.client, obj=clearance
+    )
+    return clearance
+
+
+@transaction.atomic
+def order_create(
+    *,
+    request,
+    client: Client,
+    practice,
+    drug: str,
+    route: str,
+    unit: str,
+    dose_min: Decimal,
+    dose_max: Decimal,
+    weight_kg: Decimal | None,
+    boosters_allowed: int,
+    booster_max_mg: Decimal | None,
+    sessions_authorised: int,
+    starts_on: datetime.date,
+    ends_on: datetime.date,
+    instructions: str = "",
+    confirmed_outside_typical: bool = False,
+) -> MedicationOrder:
+    """A prescriber's medication order. A range outside the practice's typical range for the
+    route is refused unless the prescriber confirmed it (the confirmation is kept on the order)."""
+    _require_prescriber(request.user)
+    outside = doses.outside_typical(
+        practice=practice, route=route, unit=unit, dose_min=dose_min, dose_max=dose_max, weight_kg=weight_kg
+    )
+    if outside and not confirmed_outside_typical:
+        raise Refused(outside + " Confirm the dose to save it.")
+    order = MedicationOrder(
+        client=client,
+        prescriber=request.user,
+        drug=drug,
+        route=route,
+        unit=unit,
+        dose_min=dose_min,
+        dose_max=dose_max,
+        weight_kg=weight_kg,
+        boosters_allowed=boosters_allowed,
+        booster_max_mg=booster_max_mg if boosters_allowed else None,
+        sessions_authorised=sessions_authorised,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        instructions=instructions,
+        confirmed_outside_typical=bool(outside),
+    )
+    order.full_clean()
+    order.save()
+    audit_record(
+        request=request,
+        action="kapflow.medical.order.created",
+        client=client,
+        obj=order,
+        detail={"route": route, "outside_typical_confirmed": bool(outside)},
+    )
+    return order
+
+
+@transaction.atomic
+def order_discontinue(*, request, order: MedicationOrder, reason: str) -> MedicationOrder:
+    """Stop an order, with the prescriber's reason. An order is never edited: a changed dose is a
+    new order, and the old one is discontinued."""
+    _require_prescriber(request.user)
+    order = MedicationOrder.objects.select_for_update().get(pk=order.pk)
+    if order.discontinued_at is not None:
+        raise Refused("This order was already discontinued.")
+    if not reason.strip():
+        raise Refused("Write the reason for discontinuing.")
+    order.discontinued_at = timezone.now()
+    order.discontinued_by = request.user
+    order.discontinue_reason = reason.strip()
+    order.full_clean()
+    order.save(update_fields=["discontinued_at", "discontinued_by", "discontinue_reason"])
+    audit_record(request=request, action="kapflow.medical.order.discontinued", client=order.client, obj=order)
+    return order

@@ -1,0 +1,286 @@
+"""The medical pages. Therapists and prescribers on the care team read everything; only a
+prescriber (Role.PRESCRIBER) writes clearances and orders, refused with 403 for anyone else
+before the client is looked up. Coordinators and admins without a clinical role see none of it:
+the client is reached with Need.CLINICAL, so they get 404."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.clients.access import Need, client_for
+from kapflow.clients.selectors import chart_queryset
+from kapflow.medical import gates, screening, services
+from kapflow.medical.forms import (
+    ClearanceForm,
+    MedicationFormSet,
+    OrderForm,
+    ReasonForm,
+    ScreeningForm,
+    medications_from,
+)
+from kapflow.medical.selectors import medical_summary
+from kapflow.practice.models import practice_for
+
+prescriber_view = staff_view(Role.PRESCRIBER)
+
+
+def _client(request, client_id, action):
+    return client_for(request, client_id, need=Need.CLINICAL, action=action, queryset=chart_queryset())
+
+
+def _revoke_form(data=None):
+    return ReasonForm(
+        data,
+        label="Reason for revoking",
+        help_text="What changed: the finding, the date, what the client was told.",
+    )
+
+
+def _discontinue_form(data=None):
+    return ReasonForm(
+        data,
+        label="Reason for discontinuing",
+        help_text="For example: course complete, new order, side effects.",
+    )
+
+
+@staff_view()
+def summary(request, client_id):
+    client = _client(request, client_id, "kapflow.medical.summary.viewed")
+    return render(
+        request,
+        "medical/summary.html",
+        {"client": client, "medical": medical_summary(client, practice=practice_for(request), history=True)},
+    )
+
+
+@staff_view()
+def screening_new(request, client_id):
+    """The client's therapist or prescriber enters the screening on the client's behalf."""
+    client = _client(request, client_id, "kapflow.medical.screening.opened")
+    form = ScreeningForm(request.POST or None)
+    medications = MedicationFormSet(request.POST or None, prefix="med")
+    if request.method == "POST" and form.is_valid() and medications.is_valid():
+        record = services.screening_record(
+            request=request,
+            client=client,
+            answers=form.answers,
+            medications=medications_from(medications),
+            notes=form.cleaned_data["notes"],
+            entered_by=request.user,
+        )
+        exclusions = len(record.exclusion_flags)
+        if exclusions:
+            messages.warning(
+                request,
+                f"Screening saved with {exclusions} exclusion flag{'s' if exclusions > 1 else ''}: "
+                f"the pathway is blocked until the prescriber resolves {'them' if exclusions > 1 else 'it'}.",
+            )
+        else:
+            messages.success(
+                request, f"Screening saved: {len(record.review_flags)} flags for the prescriber to review."
+            )
+        return redirect("medical:screening_detail", client.pk, record.pk)
+    return render(
+        request,
+        "medical/screening_form.html",
+        {
+            "client": client,
+            "form": form,
+            "medications": medications,
+            "classes": screening.MEDICATION_CLASSES,
+        },
+    )
+
+
+@staff_view()
+def screening_detail(request, client_id, screening_id):
+    client = _client(request, client_id, "kapflow.medical.screening.viewed")
+    record = get_object_or_404(client.screenings.select_related("entered_by"), pk=screening_id)
+    clearances = list(record.clearances.select_related("prescriber").order_by("-decided_at", "-pk"))
+    unresolved = {flag.key for flag in gates.unresolved_exclusions(record)}
+    return render(
+        request,
+        "medical/screening_detail.html",
+        {
+            "client": client,
+            "screening": record,
+            "clearances": clearances,
+            "unresolved": unresolved,
+            "valid_through": record.valid_through(practice_for(request).screening_valid_days),
+        },
+    )
+
+
+@prescriber_view
+def clearance_new(request, client_id):
+    client = _client(request, client_id, "kapflow.medical.clearance.opened")
+    practice = practice_for(request)
+    latest = gates.latest_screening(client)
+    if latest is None:
+        return render(request, "medical/clearance_form.html", {"client": client, "form": None})
+    form = ClearanceForm(request.POST or None, screening=latest, practice=practice)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            clearance = services.clearance_record(
+                request=request,
+                client=client,
+                screening_reviewed=latest,
+                practice=practice,
+                decision=data["decision"],
+                findings=data["findings"],
+                resolutions=form.resolutions,
+                acknowledged=form.acknowledged,
+                conditions=data["conditions"],
+                systolic=data["systolic"],
+                diastolic=data["diastolic"],
+                heart_rate=data["heart_rate"],
+                weight_kg=data["weight_kg"],
+                valid_until=data["valid_until"],
+            )
+        except services.Refused as refused:
+            for problem in refused.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Clearance recorded: {clearance.get_decision_display().lower()}.")
+            return redirect("medical:clearance_detail", client.pk, clearance.pk)
+    return render(
+        request,
+        "medical/clearance_form.html",
+        {"client": client, "form": form, "screening": latest, "today": timezone.localdate()},
+    )
+
+
+def _clearance_page(request, client, clearance, revoke_form, status=200):
+    return render(
+        request,
+        "medical/clearance_detail.html",
+        {
+            "client": client,
+            "clearance": clearance,
+            "revoke_form": revoke_form,
+            "can_write": request.user.is_prescriber,
+            "today": timezone.localdate(),
+        },
+        status=status,
+    )
+
+
+@staff_view()
+def clearance_detail(request, client_id, clearance_id):
+    client = _client(request, client_id, "kapflow.medical.clearance.viewed")
+    clearance = get_object_or_404(
+        client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
+    )
+    return _clearance_page(request, client, clearance, _revoke_form())
+
+
+@require_POST
+@prescriber_view
+def clearance_revoke(request, client_id, clearance_id):
+    client = _client(request, client_id, "kapflow.medical.clearance.viewed")
+    clearance = get_object_or_404(
+        client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
+    )
+    form = _revoke_form(request.POST)
+    if form.is_valid():
+        try:
+            services.clearance_revoke(
+                request=request, clearance=clearance, reason=form.cleaned_data["reason"]
+            )
+        except services.Refused as refused:
+            messages.info(request, " ".join(refused.problems))
+        else:
+            messages.success(
+                request, "The clearance is revoked. The pathway is blocked until a new clearance."
+            )
+        return redirect("medical:clearance_detail", client.pk, clearance.pk)
+    return _clearance_page(request, client, clearance, form)
+
+
+@prescriber_view
+def order_new(request, client_id):
+    client = _client(request, client_id, "kapflow.medical.order.opened")
+    practice = practice_for(request)
+    clearance_result = gates.clearance_gate(client)
+    current = gates.current_clearance(client)
+    ends_on = current.valid_until if current is not None and clearance_result.passed else None
+    form = OrderForm(request.POST or None, practice=practice, ends_on=ends_on)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            order = services.order_create(
+                request=request,
+                client=client,
+                practice=practice,
+                drug=data["drug"],
+                route=data["route"],
+                unit=data["unit"],
+                dose_min=data["dose_min"],
+                dose_max=data["dose_max"],
+                weight_kg=data["weight_kg"],
+                boosters_allowed=data["boosters_allowed"],
+                booster_max_mg=data["booster_max_mg"],
+                sessions_authorised=data["sessions_authorised"],
+                starts_on=data["starts_on"],
+                ends_on=data["ends_on"],
+                instructions=data["instructions"],
+                confirmed_outside_typical=data["confirm_dose"],
+            )
+        except services.Refused as refused:
+            for problem in refused.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Order saved: {order.get_route_display().lower()} {order.dose_text}.")
+            return redirect("medical:order_detail", client.pk, order.pk)
+    return render(
+        request,
+        "medical/order_form.html",
+        {"client": client, "form": form, "clearance_gate": clearance_result},
+    )
+
+
+def _order_page(request, client, order, discontinue_form):
+    return render(
+        request,
+        "medical/order_detail.html",
+        {
+            "client": client,
+            "order": order,
+            "discontinue_form": discontinue_form,
+            "can_write": request.user.is_prescriber,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@staff_view()
+def order_detail(request, client_id, order_id):
+    client = _client(request, client_id, "kapflow.medical.order.viewed")
+    order = get_object_or_404(
+        client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
+    )
+    return _order_page(request, client, order, _discontinue_form())
+
+
+@require_POST
+@prescriber_view
+def order_discontinue(request, client_id, order_id):
+    client = _client(request, client_id, "kapflow.medical.order.viewed")
+    order = get_object_or_404(
+        client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
+    )
+    form = _discontinue_form(request.POST)
+    if form.is_valid():
+        try:
+            services.order_discontinue(request=request, order=order, reason=form.cleaned_data["reason"])
+        except services.Refused as refused:
+            messages.info(request, " ".join(refused.problems))
+        else:
+            messages.success(request, "The order is discontinued.")
+        return redirect("medical:order_detail", client.pk, order.pk)
+    return _order_page(request, client, order, form)
