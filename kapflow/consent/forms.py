@@ -1,0 +1,110 @@
+import re
+
+from django import forms
+from django.utils import timezone
+
+from kapflow.clients.forms import DateInput
+from kapflow.consent.models import ConsentDocument, Kind
+from kapflow.consent.selectors import SignerOption
+
+
+def same_name(typed: str, on_file: str) -> bool:
+    """Typed names match the name on file whatever their capitals and spaces."""
+
+    def squeeze(text: str) -> str:
+        return re.sub(r"\s+", "", text).casefold()
+
+    return squeeze(typed) == squeeze(on_file)
+
+
+class SignatureForm(forms.Form):
+    """A decision on the document shown above the form, made by the person signing in the
+    office. The page carries the hash of the text it showed, so a version published while the
+    page was open is caught instead of signed unread."""
+
+    signer = forms.ChoiceField(label="Who is signing", widget=forms.RadioSelect)
+    typed_name = forms.CharField(
+        label="Full name, typed by the person signing",
+        max_length=150,
+        help_text="As it is on file. Capitals and spaces do not matter.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    decision = forms.ChoiceField(
+        label="Decision",
+        widget=forms.RadioSelect,
+        choices=[("agree", "I agree"), ("refuse", "I do not agree")],
+    )
+    release_expires_on = forms.DateField(
+        label="This release ends on",
+        required=False,
+        widget=DateInput(),
+        help_text="Leave empty if it lasts until withdrawn.",
+    )
+    sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, signers: list[SignerOption], kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.signers = {option.key: option for option in signers}
+        self.fields["signer"].choices = [(option.key, option.label) for option in signers]
+        if len(signers) == 1:
+            self.fields["signer"].initial = signers[0].key
+        if kind != Kind.RELEASE:
+            del self.fields["release_expires_on"]
+
+    def clean_release_expires_on(self):
+        day = self.cleaned_data["release_expires_on"]
+        if day is not None and day <= timezone.localdate():
+            raise forms.ValidationError("The end date has to be after today. Check the date.")
+        return day
+
+    def clean(self):
+        cleaned = super().clean()
+        option = self.signers.get(cleaned.get("signer"))
+        typed = cleaned.get("typed_name")
+        if option and typed and not same_name(typed, option.name):
+            self.add_error(
+                "typed_name",
+                f"“{typed}” does not match the name on file, “{option.name}”. Type the full name "
+                "as it is on file, or correct the name on the chart first if it is wrong there.",
+            )
+        if cleaned.get("decision") != "agree" and cleaned.get("release_expires_on"):
+            self.add_error("release_expires_on", "Only an agreed release has an end date. Clear the date.")
+        self.signer_option = option
+        return cleaned
+
+
+class DocumentForm(forms.ModelForm):
+    """A new version of a consent document, written from the current text."""
+
+    class Meta:
+        model = ConsentDocument
+        fields = ["title", "body", "requires_reconsent"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 28})}
+        help_texts = {
+            "body": "Plain text. A blank line starts a new paragraph, a line starting with “## ” is a "
+            "heading, and lines starting with “- ” show as a list.",
+            "requires_reconsent": "Tick this when the change matters to what people agreed to. Once this "
+            "version is published, signatures on earlier versions no longer count and every client "
+            "has to sign again before their next medication session.",
+        }
+
+    def __init__(self, *args, current: ConsentDocument | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.current = current
+
+    def clean(self):
+        cleaned = super().clean()
+        current = self.current
+        if (
+            current is not None
+            and cleaned.get("title") == current.title
+            and (cleaned.get("body") or "").replace("\r\n", "\n") == current.body
+        ):
+            raise forms.ValidationError(
+                f"Nothing has changed from version {current.version}. Edit the text, or cancel."
+            )
+        return cleaned
+
+    def clean_body(self):
+        # Browsers send CRLF; the hash is of the text as shown, so store one kind of line end.
+        return self.cleaned_data["body"].replace("\r\n", "\n").strip()
