@@ -74,5 +74,31 @@ def prescriber_page(role, target):
     return OK if target == "avery" else MISSING
 
 
-# Rules for pages about one client: requested for both target clients.
-CLIENT_RULES = {client_page, clinical_page, prescriber_page}
+def consent_page(role, target):
+    """Presenting and reading consents: the practice admin for every client, a clinician for
+    the clients in their care. The coordinator sees the status only, and gets 404 here as for a
+    client outside their care."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
+    if role == "ada":
+        return OK
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+def clinician_page(role, target):
+    """Written by the client's therapist or prescriber: others with a staff role but no clinical
+    one are refused outright; a clinician outside the client's care gets 404."""
+    if role == "anon":
+        return LOGIN
+    if role not in ("tess", "colin", "priya"):
+        return FORBIDDEN
+    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
+    return OK if role in on_team else MISSING
+
+
+# Rules for pages about one client: requested for both target clients, and their OK answers
+# must leave an audit row naming the client.
+CLIENT_RULES = {client_page, clinical_page, prescriber_page, consent_page, clinician_page}

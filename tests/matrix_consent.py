@@ -6,26 +6,7 @@ pages). So the status page follows `client_page`, while opening a document for s
 reading a signature record follow `consent_page` below."""
 
 from kapflow.consent.models import ConsentDocument, Signature
-from tests.access_rules import CLIENT_RULES, FORBIDDEN, LOGIN, MISSING, OK, admin_page, client_page
-
-
-def consent_page(role, target):
-    """Presenting and reading consents: the practice admin for every client, a clinician for
-    the clients in their care. The coordinator sees the status only, and gets 404 here as for a
-    client outside their care."""
-    if role == "anon":
-        return LOGIN
-    if role in ("cleo", "gail"):
-        return FORBIDDEN
-    if role == "ada":
-        return OK
-    on_team = {"avery": {"tess", "priya"}, "olive": {"colin"}}[target]
-    return OK if role in on_team else MISSING
-
-
-# A page about one client: requested for both target clients, and its OK answers must leave an
-# audit row naming the client.
-CLIENT_RULES.add(consent_page)
+from tests.access_rules import admin_page, client_page, consent_page
 
 
 def client(w, c):
