@@ -224,30 +224,21 @@ class TestContacts:
         assert "Add a phone number or an email address" in response.content.decode()
         assert 'value="Pat"' in response.content.decode()
 
-    def test_only_a_signed_release_has_an_expiry(self, login, tess, avery):
-        response = login(tess).post(
-            reverse("clients:contact_new", args=[avery.pk, "providers"]),
-            {
-                "name": "Dr Lee",
-                "kind": "therapist",
-                "release": "requested",
-                "release_expires_on": "2027-01-01",
-            },
-        )
-        assert "Only a signed release has an expiry date" in response.content.decode()
-        assert not OutsideProvider.objects.exists()
-
-    def test_it_edits_a_provider_release(self, login, tess, avery, audit_rows):
+    def test_the_release_cannot_be_typed_in_only_signed(self, login, tess, avery, audit_rows):
         provider = OutsideProvider.objects.create(client=avery, name="Dr Lee", kind="therapist")
         login(tess).post(
             reverse("clients:contact_edit", args=[avery.pk, "providers", provider.pk]),
-            {"name": "Dr Lee", "kind": "therapist", "release": "signed", "release_expires_on": "2099-01-01"},
+            {
+                "name": "Dr Lee",
+                "kind": "therapist",
+                "phone": "555 0100",
+                "release": "signed",
+                "release_expires_on": "2099-01-01",
+            },
         )
         provider.refresh_from_db()
-        assert provider.release_is_current()
-        assert audit_rows("kapflow.clients.outside_provider.updated")[0].detail == {
-            "changed": ["release", "release_expires_on"]
-        }
+        assert provider.phone == "555 0100" and provider.release == "not_requested"
+        assert audit_rows("kapflow.clients.outside_provider.updated")[0].detail == {"changed": ["phone"]}
 
     def test_it_removes_an_emergency_contact(self, login, tess, avery, audit_rows):
         contact = avery.emergency_contacts.get()

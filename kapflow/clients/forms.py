@@ -96,19 +96,13 @@ class EmergencyContactForm(forms.ModelForm):
 
 
 class OutsideProviderForm(forms.ModelForm):
+    """Who the provider is. Whether letters may go to them is not typed here: it follows the
+    client's signed release of information (kapflow.consent), so the chart never says "signed"
+    without a signature behind it."""
+
     class Meta:
         model = OutsideProvider
-        fields = ["name", "kind", "organisation", "phone", "email", "release", "release_expires_on"]
-        widgets = {"release_expires_on": DateInput()}
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("release_expires_on") and cleaned.get("release") != OutsideProvider.Release.SIGNED:
-            self.add_error(
-                "release_expires_on",
-                "Only a signed release has an expiry date. Clear the date, or mark the release as signed.",
-            )
-        return cleaned
+        fields = ["name", "kind", "organisation", "phone", "email"]
 
 
 class CareTeamForm(forms.Form):

@@ -19,6 +19,7 @@ from kapflow.clients.forms import (
 )
 from kapflow.clients.selectors import chart_queryset, client_search
 from kapflow.measures.selectors import latest_by_instrument
+from kapflow.pathway.readiness import readiness_context
 
 PAGE_SIZE = 50
 
@@ -75,6 +76,7 @@ def chart(request, client_id):
             "client": client,
             "clinical": clinical,
             "latest_measures": latest_by_instrument(client) if clinical else [],
+            **readiness_context(request, client, clinical),
         },
     )
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from kapflow.clients.models import Client
 from kapflow.lib.gates import GateResult, Status
 from kapflow.pathway.models import CoursePlan, GateOverride, Topic
+from kapflow.practice.models import practice_for
 
 
 def _date(day) -> str:
@@ -108,7 +109,7 @@ class Gate:
         return self.result.key in GateOverride.Gate.values and not self.result.passed
 
 
-def readiness(client: Client, *, virtual: bool | None = None) -> list[Gate]:
+def readiness(client: Client, *, virtual: bool | None = None, practice=None) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in DESIGN.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions."""
     from kapflow.consent.gates import consent_gate
@@ -123,7 +124,7 @@ def readiness(client: Client, *, virtual: bool | None = None) -> list[Gate]:
     }
     results = [
         consultation_gate(client),
-        screening_gate(client),
+        screening_gate(client, practice=practice),
         clearance_gate(client),
         order_gate(client),
         consent_gate(client, virtual=virtual),
@@ -134,3 +135,12 @@ def readiness(client: Client, *, virtual: bool | None = None) -> list[Gate]:
 
 def is_ready(gates: list[Gate]) -> bool:
     return all(gate.passed for gate in gates)
+
+
+def readiness_context(request, client: Client, clinical: bool) -> dict:
+    """What the readiness panel (pathway/_readiness.html) needs; nothing for a viewer who may
+    not see clinical content."""
+    if not clinical:
+        return {}
+    gates = readiness(client, practice=practice_for(request))
+    return {"gates": gates, "ready": is_ready(gates)}

@@ -10,7 +10,7 @@ from kapflow.clients.selectors import chart_queryset
 from kapflow.pathway import services
 from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
 from kapflow.pathway.models import CoursePlan, GateOverride, Topic
-from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.pathway.readiness import readiness, readiness_context
 from kapflow.practice.models import practice_for
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
@@ -29,7 +29,6 @@ def overview(request, client_id):
     """The way to the first medication session: what is ready, what is missing and who can
     resolve it, with the consultations, preparation sessions and course plan behind it."""
     client = _client(request, client_id, "kapflow.pathway.overview.viewed")
-    gates = readiness(client)
     sessions = list(client.preparation_sessions.select_related("clinician"))
     covered = {topic for session in sessions for topic in session.topics}
     return render(
@@ -37,8 +36,7 @@ def overview(request, client_id):
         "pathway/overview.html",
         {
             "client": client,
-            "gates": gates,
-            "ready": is_ready(gates),
+            **readiness_context(request, client, clinical=True),
             "consultations": client.consultations.select_related("clinician"),
             "sessions": sessions,
             "topics": [(topic, topic.value in covered) for topic in Topic],

@@ -11,7 +11,7 @@ from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
 from kapflow.inquiries.models import Inquiry
-from kapflow.practice.demo_pathway import add_pathway_story
+from kapflow.practice.demo_pathway import add_consent_story, add_medical_story, add_pathway_story
 from kapflow.practice.models import Practice
 
 DEMO_PASSWORD = "kapflow-demo-2026"
@@ -296,4 +296,6 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
         created = Client.objects.bulk_create(batch, batch_size=500)
         _add_people(rng, created, therapists, staff["prescriber"], staff["coordinator"])
     add_pathway_story(rng, staff)
+    add_medical_story(staff)
+    add_consent_story(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

@@ -125,3 +125,124 @@ def add_pathway_story(rng, staff) -> None:
                 client=client, kind=Alert.Kind.SUICIDALITY, response=response, assigned_to=therapist
             )
             alert_given = True
+
+
+MEDICALLY_CLEARED = {"consent", "preparation", "course", "maintenance"}
+
+
+def add_medical_story(staff) -> None:
+    """Screenings for everyone past the consultation, clearances and orders for those further on,
+    and a few screenings still waiting for the prescriber. Added once."""
+    from kapflow.medical import screening as findings
+    from kapflow.medical.models import Clearance, MedicationOrder, Screening
+
+    if Screening.objects.exists():
+        return
+    now = timezone.now()
+    today = timezone.localdate()
+    prescriber = staff["prescriber"]
+    clients = Client.objects.filter(stage__in=AFTER_CONSULTATION - {"discharged"}).order_by("pk")
+    for n, client in enumerate(clients):
+        answers = {finding.key: False for finding in findings.FINDINGS}
+        medications = [{"name": "Sertraline 100 mg", "class": "other"}]
+        if n % 4 == 1:
+            answers["bipolar_stable"] = True
+            medications.append({"name": "Lorazepam 0.5 mg as needed", "class": "benzodiazepine"})
+        age = client.age(today)
+        flags = findings.flags_for(answers=answers, medications=medications, age=age)
+        screening = Screening.objects.create(
+            client=client,
+            answers=answers,
+            medications=medications,
+            flags=[flag.as_dict() for flag in flags],
+            age=age,
+            completed_at=now - datetime.timedelta(days=30),
+            entered_by=staff["owner"],
+        )
+        if client.stage not in MEDICALLY_CLEARED:
+            continue  # waiting for the prescriber's review
+        review = [flag.key for flag in flags if flag.level == findings.REVIEW]
+        Clearance.objects.create(
+            client=client,
+            screening=screening,
+            prescriber=prescriber,
+            decided_at=now - datetime.timedelta(days=25),
+            decision=Clearance.Decision.CONDITIONS if review else Clearance.Decision.CLEARED,
+            conditions="Hold lorazepam for 24 h before each session; recheck mood at each review."
+            if review
+            else "",
+            acknowledged=review,
+            systolic=118 + n % 12,
+            diastolic=74 + n % 8,
+            heart_rate=68 + n % 10,
+            weight_kg=60 + n * 2,
+            findings="Well; no cardiovascular findings. BP within range.",
+            valid_until=today + datetime.timedelta(days=335),
+        )
+        MedicationOrder.objects.create(
+            client=client,
+            prescriber=prescriber,
+            created_at=now - datetime.timedelta(days=25),
+            drug=MedicationOrder.Drug.KETAMINE,
+            route=MedicationOrder.Route.SUBLINGUAL,
+            unit=MedicationOrder.Unit.MG,
+            dose_min=200,
+            dose_max=300,
+            boosters_allowed=1,
+            booster_max_mg=100,
+            sessions_authorised=6,
+            starts_on=today - datetime.timedelta(days=25),
+            ends_on=today + datetime.timedelta(days=150),
+            instructions="Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
+        )
+
+
+CONSENTED = {"preparation", "course", "maintenance", "discharged"}
+
+
+def add_consent_story(staff) -> None:
+    """Signed consents for clients past the consent step, a telehealth consent where the course
+    is virtual, and one teenager whose guardian has signed but who has not yet given her own
+    assent (so her readiness panel shows exactly that). Added once."""
+    from kapflow.consent.models import ConsentDocument, Kind, Signature
+    from kapflow.consent.selectors import name_on_file
+
+    if Signature.objects.exists():
+        return
+    documents = {doc.kind: doc for doc in ConsentDocument.objects.published().order_by("kind", "version")}
+    if not documents:
+        return
+    now = timezone.now()
+
+    def sign(client, kind, *, guardian=None, when):
+        document = documents[kind]
+        name = guardian.name if guardian else name_on_file(client)
+        Signature.objects.create(
+            document=document,
+            kind=kind,
+            client=client,
+            signer=Signature.Signer.GUARDIAN if guardian else Signature.Signer.CLIENT,
+            guardian=guardian,
+            signer_name=name,
+            typed_name=name,
+            decision=Signature.Decision.AGREE,
+            signed_at=when,
+            ip_address="127.0.0.1",
+            text_sha256=document.sha256,
+            presented_by=staff["owner"],
+        )
+
+    for client in Client.objects.filter(stage__in=CONSENTED | {"consent"}).prefetch_related("guardians"):
+        when = now - datetime.timedelta(days=20)
+        guardian = next((g for g in client.guardians.all() if g.has_legal_authority), None)
+        if client.is_minor:
+            if guardian is None:
+                continue
+            sign(client, Kind.GUARDIAN, guardian=guardian, when=when)
+            if client.stage != "consent":
+                sign(client, Kind.ASSENT, when=when)
+        elif client.stage in CONSENTED:
+            sign(client, Kind.KAP, when=when)
+        plan = CoursePlan.objects.filter(client=client).first()
+        if plan and plan.has_virtual_sessions and Kind.TELEHEALTH in documents:
+            sign(client, Kind.TELEHEALTH, guardian=guardian if client.is_minor else None, when=when)
