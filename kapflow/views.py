@@ -32,7 +32,10 @@ def dashboard(request):
         context["my_client_count"] = mine.count()
         context["my_stage_counts"] = [
             (Client.Stage(stage).label, stage, count)
-            for stage, count in mine.order_by("stage").values_list("stage").annotate(n=Count("pk"))
+            for stage, count in sorted(
+                mine.order_by().values_list("stage").annotate(n=Count("pk")),
+                key=lambda row: Client.Stage.values.index(row[0]),
+            )
         ]
     if user.is_coordinator or user.is_practice_admin:
         context["open_inquiries"] = Inquiry.objects.open().count()

@@ -738,19 +738,3 @@ def test_each_page_writes_its_audit_row(login, priya, avery, audit_rows, name, i
     assert response.status_code == 200
     [row] = audit_rows(action)
     assert (row.actor, row.client) == (priya, avery)
-
-
-def test_the_chart_card_summarises_the_gates_for_the_chart(rf, priya, avery):
-    from django.template import Context, Template
-
-    make_screening(avery, yes=["pregnancy"])
-    make_order(avery, priya)
-    request = rf.get("/")
-    request.user = priya
-    html = Template("{% load medical %}{% medical_chart_card client %}").render(
-        Context({"request": request, "client": avery})
-    )
-    assert '<section class="card"' in html
-    assert "1 exclusion flag not resolved: Pregnancy — prescriber." in html
-    assert "No medical clearance yet — prescriber." in html
-    assert "Sublingual / oral lozenge" in html and "Write an order" in html

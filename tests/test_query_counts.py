@@ -46,15 +46,14 @@ SMALL, LARGE = 10, 500
 CEILING = {
     # 9 = 6 + COUNT, one page of rows with the primary therapist's name, the audit INSERT.
     "caseload": 10,
-    # 34 for a clinician = 6 + the client with its first inquiry, one query each for guardians,
+    # 30 for a clinician = 6 + the client with its first inquiry, one query each for guardians,
     # emergency contacts, outside providers, the care team with its people and the open urgent
     # alerts, the audit INSERT; whether the clinical sections may show; the latest measures; the
     # readiness panel (course plan, overrides, consultation, screening and its resolutions,
-    # clearance, orders, consent documents, re-consent floors and signatures, preparation); the
-    # medical card (screening, clearance, orders: 4) and the consent card (documents, floors,
-    # signatures: 3), which read again what the panel read, each in the shape it shows. 16 for a
-    # coordinator, who sees the consent card but no clinical section.
-    "chart": 35,
+    # clearance, orders, consent documents, re-consent floors and signatures, preparation); and
+    # the consent card (documents, floors, signatures: 3, read again in the shape it shows). 16
+    # for a coordinator, who sees the consent card but no clinical section.
+    "chart": 31,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"
