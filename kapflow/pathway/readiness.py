@@ -3,7 +3,8 @@ plain function over the database returning a GateResult (kapflow.lib.gates). The
 the pathway page and (later) the runbook and the calendar call `readiness()`.
 
 The gates checked on the day itself (virtual safety plan, day-of checklist, pre-dose vitals,
-integration booked) need the session's own records and join this list with the runbook."""
+integration booked) are in kapflow.pathway.dayof: pure functions over what the runbook records,
+which the runbook calls with its session's records."""
 
 from dataclasses import dataclass
 
