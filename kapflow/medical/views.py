@@ -80,8 +80,12 @@ def screening_new(request, client_id):
                 f"the pathway is blocked until the prescriber resolves {'them' if exclusions > 1 else 'it'}.",
             )
         else:
+            reviews = len(record.review_flags)
             messages.success(
-                request, f"Screening saved: {len(record.review_flags)} flags for the prescriber to review."
+                request,
+                f"Screening saved: {reviews} flag{'s' if reviews != 1 else ''} for the prescriber to review."
+                if reviews
+                else "Screening saved: no flags.",
             )
         return redirect("medical:screening_detail", client.pk, record.pk)
     return render(

@@ -91,6 +91,14 @@ def resolve(page: Page, label: str) -> None:
     gate_row(page, label).get_by_role("link", name=f"Resolve {label.lower()}").click()
 
 
+def who_is_at_the_right_edge(page: Page, label: str) -> bool:
+    """Who resolves a blocking gate reads in a column of its own, at the panel's right edge, not
+    run on after the reason."""
+    who = gate_row(page, label).locator(".gate-who").bounding_box()
+    row = gate_row(page, label).bounding_box()
+    return abs((who["x"] + who["width"]) - (row["x"] + row["width"])) < 2
+
+
 def expect_pathway(page: Page, client: Client) -> None:
     expect(page).to_have_url(re.compile(rf"/clients/{client.pk}/pathway/$"))
     expect(h1(page)).to_have_text(client.display_name)
@@ -125,13 +133,18 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def test_an_adult_goes_from_consultation_to_ready(open_page, console_errors, tess, priya):
-    client = factories.make_client(first_name="Jordan", last_name="Ellis", age=35, therapist=tess, prescriber=priya)
+    client = factories.make_client(
+        first_name="Jordan", last_name="Ellis", age=35, therapist=tess, prescriber=priya
+    )
     factories.add_emergency_contact(client)
     practice = Practice.load()
     today = timezone.localdate()
     gates = {
         "Consultation": ("blocks", "No consultation recorded yet."),
-        "Contraindication screening": ("blocks", "No contraindication screening yet — therapist or prescriber."),
+        "Contraindication screening": (
+            "blocks",
+            "No contraindication screening yet — therapist or prescriber.",
+        ),
         "Medical clearance": ("blocks", "No medical clearance yet — prescriber."),
         "Medication order": ("blocks", "No medication order — prescriber."),
         "Consent": ("blocks", "Needs the KAP consent."),
@@ -146,6 +159,7 @@ def test_an_adult_goes_from_consultation_to_ready(open_page, console_errors, tes
     page.get_by_role("link", name="Pathway", exact=True).click()
     expect_pathway(page, client)
     expect_panel(page, "Not yet", gates)
+    assert who_is_at_the_right_edge(page, "Consultation"), "'Resolved by …' is not in its own column"
 
     # Tess records the consultation: Jordan goes on to screening.
     resolve(page, "Consultation")
@@ -173,7 +187,7 @@ def test_an_adult_goes_from_consultation_to_ready(open_page, console_errors, tes
     page.get_by_label("Class", exact=True).first.select_option(label="Other (no listed interaction)")
     page.get_by_role("button", name="Save the screening").click()
     expect(page).to_have_url(re.compile(rf"/clients/{client.pk}/medical/screening/\d+/$"))
-    expect(page.get_by_role("status")).to_contain_text("Screening saved: 0 flags for the prescriber to review.")
+    expect(page.get_by_role("status")).to_contain_text("Screening saved: no flags.")
     page.goto(f"/clients/{client.pk}/pathway/")
     valid_to = today + datetime.timedelta(days=practice.screening_valid_days)
     gates["Contraindication screening"] = (
@@ -226,21 +240,30 @@ def test_an_adult_goes_from_consultation_to_ready(open_page, console_errors, tes
     order_end = today + datetime.timedelta(days=120)
     prescriber.get_by_label("Valid until").fill(order_end.isoformat())
     prescriber.get_by_role("button", name="Save the order").click()
-    expect(prescriber.get_by_role("status")).to_contain_text("Order saved: sublingual / oral lozenge 200–300 mg.")
+    expect(prescriber.get_by_role("status")).to_contain_text(
+        "Order saved: sublingual / oral lozenge 200–300 mg."
+    )
     prescriber.goto(f"/clients/{client.pk}/pathway/")
     gates["Medication order"] = (
         "passes",
-        f"Order in force: sublingual / oral lozenge 200–300 mg; 6 of 6 sessions left; until {day(order_end)}.",
+        "Order in force: sublingual / oral lozenge 200–300 mg; 6 of 6 sessions left; "
+        f"until {day(order_end)}.",
     )
     expect_panel(prescriber, "Not yet", gates)
 
     # Tess presents the KAP consent; Jordan signs by typing their full name, as it is on file.
     present(page, client, "KAP informed consent")
-    expect(page.get_by_role("heading", name="Informed consent for ketamine-assisted psychotherapy (KAP)")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Informed consent for ketamine-assisted psychotherapy (KAP)")
+    ).to_be_visible()
     sign(page, signer="Jordan Ellis (the client)", typed_name="Jordan", agree=True)
-    expect(page.get_by_text("“Jordan” does not match the name on file, “Jordan Ellis”.")).to_be_visible()
+    expect(page.get_by_text("Nothing was recorded yet.")).to_be_visible()
+    expect(page.get_by_label("Full name, typed by the person signing")).to_have_accessible_description(
+        re.compile("“Jordan” does not match the name on file, “Jordan Ellis”.")
+    )
     sign(page, signer="Jordan Ellis (the client)", typed_name="jordan  ellis", agree=True)
-    expect(page).to_have_url(re.compile(rf"/clients/{client.pk}/consent/$"))
+    # (The form posts to "#decision"; the browser keeps that fragment across the redirect.)
+    expect(page).to_have_url(re.compile(rf"/clients/{client.pk}/consent/(#decision)?$"))
     expect(page.get_by_role("status")).to_contain_text(
         "Recorded: Jordan Ellis agreed to the KAP consent, version 1."
     )
@@ -364,12 +387,14 @@ def test_a_minor_is_blocked_until_both_guardian_consent_and_assent(open_page, co
     page = open_page(tess)
 
     expect_consent(page, mia, "blocks", "Needs the guardian's consent and Mia's own assent.")
-    expect(gate_row(page, "Consent").locator(".gate-who")).to_contain_text("Guardian")
+    expect(gate_row(page, "Consent").locator(".gate-who")).to_contain_text("Who can resolve it: the guardian")
 
     # Mia's mother reads the guardian consent and agrees, typing her own name.
     present(page, mia, "Guardian consent")
     expect(
-        page.get_by_role("heading", name="Consent of a parent or legal guardian for ketamine-assisted psychotherapy")
+        page.get_by_role(
+            "heading", name="Consent of a parent or legal guardian for ketamine-assisted psychotherapy"
+        )
     ).to_be_visible()
     sign(page, signer="Pat Guardian (mother)", typed_name="Pat Guardian", agree=True)
     expect(page.get_by_role("status")).to_contain_text(
@@ -383,7 +408,9 @@ def test_a_minor_is_blocked_until_both_guardian_consent_and_assent(open_page, co
         page.get_by_role("heading", name="Your own agreement (assent) to ketamine-assisted psychotherapy")
     ).to_be_visible()
     sign(page, signer="Mia Moreno (the client)", typed_name="Mia Moreno", agree=True)
-    expect(page.get_by_role("status")).to_contain_text("Recorded: Mia Moreno agreed to the assent, version 1.")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Recorded: Mia Moreno agreed to the assent, version 1."
+    )
     expect_consent(
         page,
         mia,
@@ -420,8 +447,10 @@ def test_a_minor_is_blocked_when_the_guardian_or_the_minor_does_not_agree(
     expect_consent(page, mia, "blocks", "Needs Mia's own assent.")
     present(page, mia, "Mia's own assent")
     sign(page, signer="Mia Moreno (the client)", typed_name="Mia Moreno", agree=False)
-    expect(page.get_by_role("status")).to_contain_text("Recorded: Mia Moreno did not agree to the assent, version 1.")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Recorded: Mia Moreno did not agree to the assent, version 1."
+    )
     expect_consent(page, mia, "blocks", f"Mia did not agree to the assent on {when}.")
-    expect(gate_row(page, "Consent").locator(".gate-who")).to_contain_text("Client")
+    expect(gate_row(page, "Consent").locator(".gate-who")).to_contain_text("Who can resolve it: the client")
     screenshot(page, "minor-refused")
     assert console_errors == []
