@@ -69,3 +69,11 @@ def client_for(
         raise Http404("No such client.") from None
     audit_record(request=request, action=action, client=client, obj=client)
     return client
+
+
+def client_chart_for(request, client_id, *, action: str, need: Need = Need.DEMOGRAPHICS) -> Client:
+    """`client_for`, with what every client page shows around the banner (its flags, care team
+    and open alerts) read in the same few queries."""
+    from kapflow.clients.selectors import chart_queryset
+
+    return client_for(request, client_id, action=action, need=need, queryset=chart_queryset())

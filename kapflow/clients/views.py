@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.audit.services import audit_record
 from kapflow.clients import services
-from kapflow.clients.access import can_see_clinical, client_for, clients_for
+from kapflow.clients.access import can_see_clinical, client_chart_for, client_for, clients_for
 from kapflow.clients.forms import (
     CareTeamForm,
     ClientForm,
@@ -17,7 +17,7 @@ from kapflow.clients.forms import (
     NewClientForm,
     OutsideProviderForm,
 )
-from kapflow.clients.selectors import chart_queryset, client_search
+from kapflow.clients.selectors import client_search
 from kapflow.measures.selectors import latest_by_instrument
 from kapflow.pathway.readiness import readiness_context
 
@@ -67,7 +67,7 @@ def client_new(request):
 
 @staff_view()
 def chart(request, client_id):
-    client = client_for(request, client_id, action="kapflow.clients.chart.viewed", queryset=chart_queryset())
+    client = client_chart_for(request, client_id, action="kapflow.clients.chart.viewed")
     clinical = can_see_clinical(request, client)
     return render(
         request,
@@ -83,9 +83,7 @@ def chart(request, client_id):
 
 @staff_view()
 def client_edit(request, client_id):
-    client = client_for(
-        request, client_id, action="kapflow.clients.client.opened_for_edit", queryset=chart_queryset()
-    )
+    client = client_chart_for(request, client_id, action="kapflow.clients.client.opened_for_edit")
     form = ClientForm(request.POST or None, instance=client)
     if request.method == "POST" and form.is_valid():
         if form.has_changed():
@@ -97,9 +95,7 @@ def client_edit(request, client_id):
 
 @staff_view()
 def care_team(request, client_id):
-    client = client_for(
-        request, client_id, action="kapflow.clients.care_team.opened", queryset=chart_queryset()
-    )
+    client = client_chart_for(request, client_id, action="kapflow.clients.care_team.opened")
     form = CareTeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         member = services.care_team_add(
@@ -146,9 +142,7 @@ def _contact_kind(kind: str):
 @staff_view()
 def contact_edit(request, client_id, kind, contact_id=None):
     noun, related, form_class, label = _contact_kind(kind)
-    client = client_for(
-        request, client_id, action=f"kapflow.clients.{noun}.opened", queryset=chart_queryset()
-    )
+    client = client_chart_for(request, client_id, action=f"kapflow.clients.{noun}.opened")
     contact = None
     if contact_id is not None:
         contact = get_object_or_404(getattr(client, related).all(), pk=contact_id)

@@ -6,8 +6,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
-from kapflow.clients.access import Need, can_see_clinical, client_for
-from kapflow.clients.selectors import chart_queryset
+from kapflow.clients.access import Need, can_see_clinical, client_chart_for
 from kapflow.consent import services
 from kapflow.consent.forms import DocumentForm, SignatureForm
 from kapflow.consent.gates import NOUNS, gate_from_status, resolver_label
@@ -29,7 +28,7 @@ def _client_for_consents(request, client_id, *, action: str):
     by a clinician for the clients in their care (CLINICAL.md: consents — admin yes, therapist
     and prescriber own caseload, coordinator status only). Anyone else gets 404."""
     need = Need.DEMOGRAPHICS if request.user.is_practice_admin else Need.CLINICAL
-    return client_for(request, client_id, action=action, need=need, queryset=chart_queryset())
+    return client_chart_for(request, client_id, action=action, need=need)
 
 
 def may_sign(request, client) -> bool:
@@ -43,7 +42,7 @@ def may_sign(request, client) -> bool:
 @staff_view()
 def consent_page(request, client_id):
     """What this client needs signed and where each stands. Coordinators see the status alone."""
-    client = client_for(request, client_id, action="kapflow.consent.status.viewed", queryset=chart_queryset())
+    client = client_chart_for(request, client_id, action="kapflow.consent.status.viewed")
     status = consent_status(client)
     gate = gate_from_status(status, virtual=False)
     return render(

@@ -3,8 +3,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from kapflow.accounts.access import staff_view
-from kapflow.clients.access import Need, client_for
-from kapflow.clients.selectors import chart_queryset
+from kapflow.clients.access import Need, client_chart_for
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.selectors import latest_by_instrument
@@ -12,12 +11,8 @@ from kapflow.measures.selectors import latest_by_instrument
 
 @staff_view()
 def response_list(request, client_id):
-    client = client_for(
-        request,
-        client_id,
-        need=Need.CLINICAL,
-        action="kapflow.measures.responses.viewed",
-        queryset=chart_queryset(),
+    client = client_chart_for(
+        request, client_id, need=Need.CLINICAL, action="kapflow.measures.responses.viewed"
     )
     responses = client.responses.select_related("entered_by")
     return render(
@@ -37,12 +32,8 @@ def response_new(request, client_id, instrument):
     definition = instruments.get(instrument)
     if definition is None:
         raise Http404("No such instrument.")
-    client = client_for(
-        request,
-        client_id,
-        need=Need.CLINICAL,
-        action="kapflow.measures.response.opened",
-        queryset=chart_queryset(),
+    client = client_chart_for(
+        request, client_id, need=Need.CLINICAL, action="kapflow.measures.response.opened"
     )
     form = ResponseForm(request.POST or None, instrument=definition)
     if request.method == "POST" and form.is_valid():
@@ -70,12 +61,8 @@ def response_new(request, client_id, instrument):
 
 @staff_view()
 def response_detail(request, client_id, response_id):
-    client = client_for(
-        request,
-        client_id,
-        need=Need.CLINICAL,
-        action="kapflow.measures.response.viewed",
-        queryset=chart_queryset(),
+    client = client_chart_for(
+        request, client_id, need=Need.CLINICAL, action="kapflow.measures.response.viewed"
     )
     response = get_object_or_404(client.responses.select_related("entered_by"), pk=response_id)
     definition = response.definition
@@ -104,13 +91,7 @@ def response_detail(request, client_id, response_id):
 
 @staff_view()
 def alert_close(request, client_id, alert_id):
-    client = client_for(
-        request,
-        client_id,
-        need=Need.CLINICAL,
-        action="kapflow.measures.alert.opened",
-        queryset=chart_queryset(),
-    )
+    client = client_chart_for(request, client_id, need=Need.CLINICAL, action="kapflow.measures.alert.opened")
     alert = get_object_or_404(
         client.alerts.select_related("response", "assigned_to", "closed_by"), pk=alert_id
     )

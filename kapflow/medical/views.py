@@ -10,8 +10,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import Need, client_for
-from kapflow.clients.selectors import chart_queryset
+from kapflow.clients.access import Need, client_chart_for
 from kapflow.medical import gates, screening, services
 from kapflow.medical.forms import (
     ClearanceForm,
@@ -28,7 +27,7 @@ prescriber_view = staff_view(Role.PRESCRIBER)
 
 
 def _client(request, client_id, action):
-    return client_for(request, client_id, need=Need.CLINICAL, action=action, queryset=chart_queryset())
+    return client_chart_for(request, client_id, need=Need.CLINICAL, action=action)
 
 
 def _revoke_form(data=None):

@@ -5,8 +5,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import Need, client_for
-from kapflow.clients.selectors import chart_queryset
+from kapflow.clients.access import Need, client_chart_for
 from kapflow.pathway import services
 from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
 from kapflow.pathway.models import CoursePlan, GateOverride, Topic
@@ -17,7 +16,7 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
 def _client(request, client_id, action):
-    return client_for(request, client_id, need=Need.CLINICAL, action=action, queryset=chart_queryset())
+    return client_chart_for(request, client_id, need=Need.CLINICAL, action=action)
 
 
 def _plan(client) -> CoursePlan | None:
