@@ -9,6 +9,15 @@ from kapflow.audit.models import AuditEvent
 from tests import factories
 
 
+def pytest_configure(config):
+    # The browser tests' live server answers from threads of its own; a connection kept open
+    # between requests (CONN_MAX_AGE) outlives its thread and keeps PostgreSQL from dropping the
+    # test database at the end. Tests close each connection when its request ends.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):
     # Argon2 is slow on purpose; tests that are about passwords switch it back on.
