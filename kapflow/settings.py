@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "kapflow.medical",
     "kapflow.consent",
     "kapflow.pathway",
+    "kapflow.visits",
 ]
 
 MIDDLEWARE = [

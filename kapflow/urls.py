@@ -16,6 +16,8 @@ urlpatterns = [
     path("clients/<int:client_id>/medical/", include("kapflow.medical.urls")),
     path("clients/<int:client_id>/consent/", include("kapflow.consent.urls")),
     path("clients/<int:client_id>/pathway/", include("kapflow.pathway.urls")),
+    path("clients/<int:client_id>/visits/", include("kapflow.visits.urls")),
+    path("calendar/", include("kapflow.visits.calendar_urls")),
     path("consent-documents/", include("kapflow.consent.document_urls")),
     path("inquiries/", include("kapflow.inquiries.urls")),
     path("staff/", include("kapflow.accounts.urls")),

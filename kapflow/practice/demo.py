@@ -11,7 +11,12 @@ from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
 from kapflow.inquiries.models import Inquiry
-from kapflow.practice.demo_pathway import add_consent_story, add_medical_story, add_pathway_story
+from kapflow.practice.demo_pathway import (
+    add_consent_story,
+    add_medical_story,
+    add_pathway_story,
+    add_visit_story,
+)
 from kapflow.practice.models import Practice
 
 DEMO_PASSWORD = "kapflow-demo-2026"
@@ -298,4 +303,5 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_pathway_story(rng, staff)
     add_medical_story(staff)
     add_consent_story(staff)
+    add_visit_story(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

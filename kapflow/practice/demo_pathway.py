@@ -246,3 +246,57 @@ def add_consent_story(staff) -> None:
         plan = CoursePlan.objects.filter(client=client).first()
         if plan and plan.has_virtual_sessions and Kind.TELEHEALTH in documents:
             sign(client, Kind.TELEHEALTH, guardian=guardian if client.is_minor else None, when=when)
+
+
+def add_visit_story(staff) -> None:
+    """Two rooms and a realistic fortnight: medication sessions with an integration session the
+    next day for clients in a course, preparation and consultations for those earlier on, and a
+    few past visits completed. Times are in the practice's time zone. Added once."""
+    from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
+
+    if Visit.objects.exists():
+        return
+    garden, studio = (Room.objects.get_or_create(name=name)[0] for name in ("Garden Room", "Studio"))
+    primaries = {
+        member.client_id: member.user
+        for member in CareTeamMember.objects.filter(
+            role=CareTeamMember.Role.PRIMARY_THERAPIST
+        ).select_related("user")
+    }
+    today = timezone.localdate()
+    # Days from today: a few already past (completed), most in the coming week.
+    kinds_by_stage = {
+        "consultation": [(Visit.Kind.CONSULTATION, 1)],
+        "screening": [(Visit.Kind.MEDICAL_EVALUATION, 2)],
+        "consent": [(Visit.Kind.PREPARATION, 3)],
+        "preparation": [(Visit.Kind.PREPARATION, -2), (Visit.Kind.MEDICATION, 5)],
+        "course": [
+            (Visit.Kind.MEDICATION, -3),
+            (Visit.Kind.INTEGRATION, -2),
+            (Visit.Kind.MEDICATION, 4),
+            (Visit.Kind.INTEGRATION, 5),
+        ],
+        "maintenance": [(Visit.Kind.THERAPY, 2)],
+    }
+    rooms, slot = [garden, studio], 0
+    for client in Client.objects.filter(pk__in=primaries).order_by("pk"):
+        for kind, day in kinds_by_stage.get(client.stage, []):
+            slot += 1
+            hour = 9 + (slot * 2) % 8
+            start = timezone.make_aware(
+                datetime.datetime.combine(today + datetime.timedelta(days=day), datetime.time(hour))
+            )
+            room = rooms[slot % 2]
+            clinician = staff["prescriber"] if kind == Visit.Kind.MEDICAL_EVALUATION else primaries[client.pk]
+            past = start < timezone.now() - datetime.timedelta(hours=3)
+            Visit.objects.create(
+                client=client,
+                kind=kind,
+                starts_at=start,
+                ends_at=start + datetime.timedelta(minutes=DEFAULT_MINUTES[kind]),
+                modality=Visit.Modality.IN_PERSON,
+                room=room,
+                clinician=clinician,
+                status=Visit.Status.COMPLETED if past else Visit.Status.SCHEDULED,
+                created_by=staff["coordinator"],
+            )

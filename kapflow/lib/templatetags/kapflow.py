@@ -17,7 +17,10 @@ def described(field):
 
 @register.filter
 def is_checkbox(field) -> bool:
-    return getattr(field.field.widget, "input_type", "") == "checkbox"
+    """A single yes/no box (not a list of them, which renders as a group of choices)."""
+    from django import forms
+
+    return isinstance(field.field.widget, forms.CheckboxInput)
 
 
 @register.filter

@@ -1,0 +1,180 @@
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.lib.forms import DateInput
+from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
+from kapflow.visits.services import Slot
+
+
+class DateTimeInput(forms.DateTimeInput):
+    """The browser's own date-and-time picker, with the value in the format it expects."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
+class ClinicianChoice(forms.ModelChoiceField):
+    def label_from_instance(self, user) -> str:
+        return user.display_name
+
+
+class CliniciansChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, user) -> str:
+        return user.display_name
+
+
+def _lengths_help() -> str:
+    return (
+        "Leave empty for the usual length: "
+        + "; ".join(f"{kind.label.lower()} {minutes} min" for kind, minutes in DEFAULT_MINUTES.items())
+        + "."
+    )
+
+
+class WhereForm(forms.Form):
+    """Who and where: the part of a booking that a single visit and a series share."""
+
+    clinician = ClinicianChoice(queryset=User.objects.none(), empty_label=None)
+    modality = forms.ChoiceField(label="Where", choices=Visit.Modality.choices, widget=forms.RadioSelect)
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.none(), required=False, help_text="For an in-person visit."
+    )
+    video_link = forms.URLField(
+        label="Video link",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="For a virtual visit; may be added later.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = User.objects.clinicians().order_by("full_name")
+        self.fields["room"].queryset = Room.objects.filter(active=True)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("modality") == Visit.Modality.IN_PERSON and not cleaned.get("room"):
+            self.add_error("room", "Choose the room for an in-person visit.")
+        if cleaned.get("modality") == Visit.Modality.VIRTUAL:
+            cleaned["room"] = None
+        else:
+            cleaned["video_link"] = ""
+        return cleaned
+
+
+class VisitForm(WhereForm):
+    kind = forms.ChoiceField(label="Kind of visit", choices=Visit.Kind.choices)
+    starts_at = forms.DateTimeField(label="Starts at", widget=DateTimeInput())
+    minutes = forms.IntegerField(
+        label="Length (minutes)", required=False, min_value=5, max_value=12 * 60, help_text=_lengths_help()
+    )
+    other_clinicians = CliniciansChoice(
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Other clinicians joining",
+    )
+
+    field_order = [
+        "kind",
+        "starts_at",
+        "minutes",
+        "clinician",
+        "other_clinicians",
+        "modality",
+        "room",
+        "video_link",
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["other_clinicians"].queryset = self.fields["clinician"].queryset
+
+    def slot(self) -> Slot:
+        data = self.cleaned_data
+        minutes = data.get("minutes") or DEFAULT_MINUTES[Visit.Kind(data["kind"])]
+        return Slot(
+            kind=data["kind"],
+            starts_at=data["starts_at"],
+            ends_at=data["starts_at"] + datetime.timedelta(minutes=minutes),
+            clinician=data["clinician"],
+            modality=data["modality"],
+            room=data["room"],
+            video_link=data["video_link"],
+            other_clinicians=list(data.get("other_clinicians") or []),
+        )
+
+
+class RescheduleForm(VisitForm):
+    """The same fields as booking, but the kind stays what it was."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["kind"]
+        self.fields["minutes"].help_text = "Leave empty to keep the visit's present length."
+
+    def slot_for(self, visit: Visit) -> Slot:
+        self.cleaned_data["kind"] = visit.kind
+        if not self.cleaned_data.get("minutes"):
+            self.cleaned_data["minutes"] = visit.minutes
+        return self.slot()
+
+
+class SeriesStartForm(forms.Form):
+    """Where the proposal begins (read from the query string: changing it proposes again)."""
+
+    first_day = forms.DateField(label="First medication session on", widget=DateInput())
+    at = forms.TimeField(label="At", widget=TimeInput())
+
+
+class SeriesRowForm(forms.Form):
+    book = forms.BooleanField(label="Book", required=False)
+    kind = forms.ChoiceField(choices=Visit.Kind.choices, widget=forms.HiddenInput)
+    number = forms.IntegerField(widget=forms.HiddenInput)
+    day = forms.DateField(label="Day", widget=DateInput())
+    time = forms.TimeField(label="Time", widget=TimeInput())
+    minutes = forms.IntegerField(label="Minutes", min_value=5, max_value=12 * 60)
+
+    @property
+    def label(self) -> str:
+        kind = self["kind"].value()
+        number = self["number"].value()
+        return f"{'Medication session' if kind == Visit.Kind.MEDICATION else 'Integration after'} {number}"
+
+    @property
+    def is_medication(self) -> bool:
+        return self["kind"].value() == Visit.Kind.MEDICATION
+
+    def starts_at(self) -> datetime.datetime:
+        data = self.cleaned_data
+        return timezone.make_aware(datetime.datetime.combine(data["day"], data["time"]))
+
+
+SeriesRows = forms.formset_factory(SeriesRowForm, extra=0)
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is it cancelled?",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For example: client ill, rescheduled at their request, clinician unavailable.",
+    )
+
+
+class RoomForm(forms.ModelForm):
+    class Meta:
+        model = Room
+        fields = ["name"]

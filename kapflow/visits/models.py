@@ -1,0 +1,187 @@
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Room(models.Model):
+    """A room where in-person visits happen. Retired rooms stay for the visits already held in
+    them but are no longer offered for booking."""
+
+    name = models.CharField(max_length=80, unique=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VisitQuerySet(models.QuerySet):
+    def live(self):
+        """Visits that still hold their time: everything but cancelled ones."""
+        return self.exclude(status=Visit.Status.CANCELLED)
+
+    def overlapping(self, starts_at: datetime.datetime, ends_at: datetime.datetime):
+        """Visits that share any minute with [starts_at, ends_at): touching ends do not clash."""
+        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+    def for_calendar(self):
+        return self.select_related("client", "clinician", "room").prefetch_related("other_clinicians")
+
+
+class Visit(models.Model):
+    """One appointment of any kind along the pathway, with its clinicians, where it happens and
+    how far it has got."""
+
+    class Kind(models.TextChoices):
+        DISCOVERY_CALL = "discovery_call", "Discovery call"
+        CONSULTATION = "consultation", "Consultation"
+        MEDICAL_EVALUATION = "medical_evaluation", "Medical evaluation"
+        PREPARATION = "preparation", "Preparation session"
+        MEDICATION = "medication", "Medication session"
+        INTEGRATION = "integration", "Integration session"
+        THERAPY = "therapy", "Therapy session"
+        PROGRESS_REVIEW = "progress_review", "Progress review"
+
+    class Modality(models.TextChoices):
+        IN_PERSON = "in_person", "In person"
+        VIRTUAL = "virtual", "Virtual (video)"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        CHECKED_IN = "checked_in", "Checked in"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="visits")
+    kind = models.CharField(max_length=20, choices=Kind)
+    starts_at = models.DateTimeField("starts at")
+    ends_at = models.DateTimeField("ends at")
+    modality = models.CharField(max_length=10, choices=Modality, default=Modality.IN_PERSON)
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.PROTECT, related_name="visits")
+    video_link = models.URLField("video link", max_length=500, blank=True)
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visits", verbose_name="clinician"
+    )
+    other_clinicians = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="joined_visits", verbose_name="other clinicians"
+    )
+    status = models.CharField(max_length=12, choices=Status, default=Status.SCHEDULED)
+    cancel_reason = models.TextField("reason for cancelling", blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="visit_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(modality="in_person", room__isnull=False)
+                | models.Q(modality="virtual", room__isnull=True),
+                name="visit_room_only_in_person",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(modality="virtual") | models.Q(video_link=""),
+                name="visit_video_link_only_virtual",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="cancelled") | ~models.Q(cancel_reason=""),
+                name="visit_cancel_has_reason",
+            ),
+        ]
+        indexes = [
+            # The calendars and the clash check: a clinician's visits in a time range.
+            models.Index(fields=["clinician", "starts_at"], name="visit_clinician_start_idx"),
+            # The client's visits list and the client clash check.
+            models.Index(fields=["client", "starts_at"], name="visit_client_start_idx"),
+            # The room clash check.
+            models.Index(fields=["room", "starts_at"], name="visit_room_start_idx"),
+            # The practice calendar: every visit in a time range.
+            models.Index(fields=["starts_at"], name="visit_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.modality == self.Modality.VIRTUAL
+
+    @property
+    def is_medication(self) -> bool:
+        return self.kind == self.Kind.MEDICATION
+
+    @property
+    def place(self) -> str:
+        """Where it happens, as the calendars and the feed say it."""
+        return self.room.name if self.room_id else "Video"
+
+
+# How long each kind of visit usually runs, in minutes: the booking form's default. A medication
+# session is about 2–2.5 h (seed 002: 15–30 min reflection, about 45 min medicine, about 45 min
+# integration); the others are an ordinary clinical hour.
+DEFAULT_MINUTES = {
+    Visit.Kind.DISCOVERY_CALL: 50,
+    Visit.Kind.CONSULTATION: 60,
+    Visit.Kind.MEDICAL_EVALUATION: 60,
+    Visit.Kind.PREPARATION: 60,
+    Visit.Kind.MEDICATION: 150,
+    Visit.Kind.INTEGRATION: 60,
+    Visit.Kind.THERAPY: 50,
+    Visit.Kind.PROGRESS_REVIEW: 50,
+}
+
+# Which status may follow which. A virtual visit may start without a check-in; only a visit
+# that has not begun can be cancelled or marked a no-show.
+TRANSITIONS = {
+    Visit.Status.SCHEDULED: {
+        Visit.Status.CHECKED_IN,
+        Visit.Status.IN_PROGRESS,
+        Visit.Status.CANCELLED,
+        Visit.Status.NO_SHOW,
+    },
+    Visit.Status.CHECKED_IN: {Visit.Status.IN_PROGRESS, Visit.Status.CANCELLED},
+    Visit.Status.IN_PROGRESS: {Visit.Status.COMPLETED},
+    Visit.Status.COMPLETED: set(),
+    Visit.Status.CANCELLED: set(),
+    Visit.Status.NO_SHOW: set(),
+}
+
+
+class CalendarFeed(models.Model):
+    """A clinician's private iCalendar feed: whoever holds the URL can read it, so it carries
+    no clinical detail, and revoking it turns the URL off for good."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calendar_feeds"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(revoked_at__isnull=True), name="one_live_feed_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user}"

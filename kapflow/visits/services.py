@@ -1,0 +1,303 @@
+"""Writes on the schedule. Each is atomic, checks what it must (clashes, the allowed status
+transition, readiness before a medication session starts) and writes its audit row in the same
+transaction."""
+
+import datetime
+import secrets
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.audit.services import audit_record
+from kapflow.clients.models import Client
+from kapflow.lib.gates import Status
+from kapflow.visits.models import TRANSITIONS, CalendarFeed, Room, Visit
+
+
+class VisitRefused(Exception):
+    """A write the schedule does not allow; `problems` are sentences for the person asking."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Slot:
+    """What a booking asks for: one visit's time, place and people."""
+
+    kind: str
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    clinician: User
+    modality: str = Visit.Modality.IN_PERSON
+    room: Room | None = None
+    video_link: str = ""
+    other_clinicians: list[User] = field(default_factory=list)
+
+    @property
+    def people(self) -> list[User]:
+        return [self.clinician, *[u for u in self.other_clinicians if u.pk != self.clinician.pk]]
+
+
+def _clock(moment: datetime.datetime) -> str:
+    return f"{timezone.localtime(moment):%H:%M}"
+
+
+def _day(moment: datetime.datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%a %b} {local.day}"
+
+
+def _when(visit: Visit) -> str:
+    return f"from {_clock(visit.starts_at)} to {_clock(visit.ends_at)} on {_day(visit.starts_at)}"
+
+
+def _lock(client: Client, slots: list[Slot]) -> None:
+    """Serialise bookings that could clash: lock the client, the rooms and the clinicians (in
+    primary-key order, so two bookings never wait on each other). Another booking for any of them
+    waits here until this one commits, and then sees its visit. (SQLite has no row locks; its
+    IMMEDIATE transactions already take the one write lock up front.)"""
+    list(Client.objects.select_for_update().filter(pk=client.pk).values_list("pk"))
+    room_ids = sorted({slot.room.pk for slot in slots if slot.room})
+    if room_ids:
+        list(Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk").values_list("pk"))
+    user_ids = sorted({person.pk for slot in slots for person in slot.people})
+    list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk"))
+
+
+def clashes(*, client: Client, slot: Slot, exclude: Visit | None = None) -> list[str]:
+    """What this slot would clash with: another visit that still holds its time, with the same
+    clinician (primary or joining), the same client or the same room. One sentence each, naming
+    the clash. Reads the other visits with their rows locked (call it inside the transaction)."""
+    people = slot.people
+    person_ids = [person.pk for person in people]
+    same = Q(client=client) | Q(clinician__in=person_ids) | Q(other_clinicians__in=person_ids)
+    if slot.room is not None:
+        same |= Q(room=slot.room)
+    candidates = Visit.objects.live().overlapping(slot.starts_at, slot.ends_at).filter(same)
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    others = list(
+        Visit.objects.select_for_update(of=("self",))
+        .filter(pk__in=candidates.values("pk"))
+        .select_related("client", "clinician", "room")
+        .prefetch_related("other_clinicians")
+        .order_by("starts_at", "pk")
+    )
+    problems = []
+    for other in others:
+        their_people = {other.clinician, *other.other_clinicians.all()}
+        for person in people:
+            if person in their_people:
+                problems.append(f"{person.full_name} is with {other.client.initials} {_when(other)}.")
+        if other.client_id == client.pk:
+            problems.append(
+                f"{client.initials} already has a {other.get_kind_display().lower()} "
+                f"with {other.clinician.full_name} {_when(other)}."
+            )
+        if slot.room is not None and other.room_id == slot.room.pk:
+            problems.append(f"{slot.room.name} is taken by {other.clinician.full_name} {_when(other)}.")
+    return list(dict.fromkeys(problems))
+
+
+def _build(*, request, client: Client, slot: Slot) -> Visit:
+    visit = Visit(
+        client=client,
+        kind=slot.kind,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        modality=slot.modality,
+        room=slot.room if slot.modality == Visit.Modality.IN_PERSON else None,
+        video_link=slot.video_link if slot.modality == Visit.Modality.VIRTUAL else "",
+        clinician=slot.clinician,
+        created_by=request.user,
+    )
+    try:
+        visit.full_clean()
+    except ValidationError as error:
+        raise VisitRefused(error.messages) from None
+    return visit
+
+
+def _save_new(*, request, client: Client, slot: Slot, visit: Visit, series: bool) -> Visit:
+    visit.save()
+    visit.other_clinicians.set([u for u in slot.other_clinicians if u.pk != slot.clinician.pk])
+    audit_record(
+        request=request,
+        action="kapflow.visits.visit.booked",
+        client=client,
+        obj=visit,
+        detail={"kind": visit.kind, "starts_at": visit.starts_at.isoformat(), "series": series},
+    )
+    return visit
+
+
+@transaction.atomic
+def visit_book(*, request, client: Client, slot: Slot) -> Visit:
+    """Book one visit, refused (VisitRefused, naming each clash) if the clinician, the client or
+    the room is already taken at that time."""
+    visit = _build(request=request, client=client, slot=slot)
+    _lock(client, [slot])
+    problems = clashes(client=client, slot=slot)
+    if problems:
+        raise VisitRefused(problems)
+    return _save_new(request=request, client=client, slot=slot, visit=visit, series=False)
+
+
+@transaction.atomic
+def series_book(*, request, client: Client, slots: list[Slot]) -> list[Visit]:
+    """Book a series (the course plan's proposal, as edited): all of it or none. Each slot is
+    checked against the schedule and against the other slots of the series; every clash is
+    named, prefixed with the slot's label."""
+    if not slots:
+        raise VisitRefused(["Nothing to book: every row is unticked."])
+    visits = [_build(request=request, client=client, slot=slot) for slot in slots]
+    _lock(client, slots)
+    problems = []
+    for index, slot in enumerate(slots):
+        label = f"{Visit.Kind(slot.kind).label}, {_day(slot.starts_at)} {_clock(slot.starts_at)}"
+        for sentence in clashes(client=client, slot=slot):
+            problems.append(f"{label}: {sentence}")
+        for earlier in slots[:index]:
+            if earlier.starts_at < slot.ends_at and slot.starts_at < earlier.ends_at:
+                problems.append(f"{label}: overlaps another visit of this series.")
+    if problems:
+        raise VisitRefused(problems)
+    return [
+        _save_new(request=request, client=client, slot=slot, visit=visit, series=True)
+        for slot, visit in zip(slots, visits, strict=True)
+    ]
+
+
+@transaction.atomic
+def visit_reschedule(*, request, visit: Visit, slot: Slot) -> Visit:
+    """Move a visit that has not begun, refused on a clash as booking is."""
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if visit.status != Visit.Status.SCHEDULED:
+        raise VisitRefused(
+            [f"Only a scheduled visit can be moved; this one is {visit.get_status_display().lower()}."]
+        )
+    before = (visit.starts_at, visit.ends_at, visit.room_id, visit.clinician_id, visit.modality)
+    visit.starts_at, visit.ends_at = slot.starts_at, slot.ends_at
+    visit.modality, visit.clinician = slot.modality, slot.clinician
+    visit.room = slot.room if slot.modality == Visit.Modality.IN_PERSON else None
+    visit.video_link = slot.video_link if slot.modality == Visit.Modality.VIRTUAL else ""
+    try:
+        visit.full_clean()
+    except ValidationError as error:
+        raise VisitRefused(error.messages) from None
+    _lock(visit.client, [slot])
+    problems = clashes(client=visit.client, slot=slot, exclude=visit)
+    if problems:
+        raise VisitRefused(problems)
+    visit.save(update_fields=["starts_at", "ends_at", "modality", "clinician", "room", "video_link"])
+    visit.other_clinicians.set([u for u in slot.other_clinicians if u.pk != slot.clinician.pk])
+    after = (visit.starts_at, visit.ends_at, visit.room_id, visit.clinician_id, visit.modality)
+    names = ["starts_at", "ends_at", "room", "clinician", "modality"]
+    audit_record(
+        request=request,
+        action="kapflow.visits.visit.rescheduled",
+        client=visit.client,
+        obj=visit,
+        detail={"changed": [n for n, a, b in zip(names, before, after, strict=True) if a != b]},
+    )
+    return visit
+
+
+_VERB = {
+    Visit.Status.CHECKED_IN: "checked_in",
+    Visit.Status.IN_PROGRESS: "started",
+    Visit.Status.COMPLETED: "completed",
+    Visit.Status.CANCELLED: "cancelled",
+    Visit.Status.NO_SHOW: "no_show",
+}
+
+
+def start_blockers(visit: Visit, *, practice=None) -> list:
+    """The readiness gates that keep a medication session from starting: every failing hard gate
+    (a soft gate waiting for an acknowledgement does not block the start; the runbook asks for
+    it). No other kind of visit has gates."""
+    if not visit.is_medication:
+        return []
+    from kapflow.pathway.readiness import readiness
+
+    gates = readiness(visit.client, virtual=visit.is_virtual, practice=practice)
+    return [gate for gate in gates if not gate.passed and gate.result.status is Status.FAIL]
+
+
+@transaction.atomic
+def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practice=None) -> Visit:
+    """Move a visit to status `to` if the current status allows it. Cancelling needs a reason;
+    starting a medication session needs every hard readiness gate to pass."""
+    visit = Visit.objects.select_for_update(of=("self",)).select_related("client").get(pk=visit.pk)
+    to = Visit.Status(to)
+    if to not in TRANSITIONS[visit.status]:
+        raise VisitRefused(
+            [f"A visit that is {visit.get_status_display().lower()} cannot be marked {to.label.lower()}."]
+        )
+    if to == Visit.Status.CANCELLED:
+        reason = reason.strip()
+        if not reason:
+            raise VisitRefused(["Say why the visit is cancelled."])
+        visit.cancel_reason = reason
+    if to == Visit.Status.IN_PROGRESS:
+        blockers = start_blockers(visit, practice=practice)
+        if blockers:
+            names = ", ".join(gate.result.label.lower() for gate in blockers)
+            raise VisitRefused([f"The medication session cannot start: not ready ({names})."])
+    visit.status = to
+    visit.status_changed_at = timezone.now()
+    visit.full_clean()
+    visit.save(update_fields=["status", "cancel_reason", "status_changed_at"])
+    audit_record(
+        request=request,
+        action=f"kapflow.visits.visit.{_VERB[to]}",
+        client=visit.client,
+        obj=visit,
+        detail={"status": to.value},
+    )
+    return visit
+
+
+@transaction.atomic
+def room_save(*, request, room: Room) -> Room:
+    created = room.pk is None
+    room.full_clean()
+    room.save()
+    audit_record(
+        request=request,
+        action=f"kapflow.visits.room.{'created' if created else 'updated'}",
+        obj=room,
+        detail={"active": room.active},
+    )
+    return room
+
+
+@transaction.atomic
+def feed_create(*, request) -> CalendarFeed:
+    """A new private feed URL for the requesting clinician; the old one, if any, stops working."""
+    for old in CalendarFeed.objects.select_for_update().filter(user=request.user, revoked_at__isnull=True):
+        _revoke(request, old)
+    feed = CalendarFeed.objects.create(user=request.user, token=secrets.token_urlsafe(32))
+    audit_record(request=request, action="kapflow.visits.feed.created", obj=feed)
+    return feed
+
+
+def _revoke(request, feed: CalendarFeed) -> None:
+    feed.revoked_at = timezone.now()
+    feed.save(update_fields=["revoked_at"])
+    audit_record(request=request, action="kapflow.visits.feed.revoked", obj=feed)
+
+
+@transaction.atomic
+def feed_revoke(*, request) -> int:
+    """Turn off the requesting clinician's feed URL. Returns how many were live (0 or 1)."""
+    live = list(CalendarFeed.objects.select_for_update().filter(user=request.user, revoked_at__isnull=True))
+    for feed in live:
+        _revoke(request, feed)
+    return len(live)

@@ -1,0 +1,275 @@
+"""A client's visits: the list, booking one or a series, a visit's page and its status."""
+
+import datetime
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.clients.access import Need, can_see_clinical, client_chart_for, client_for
+from kapflow.pathway.models import CoursePlan
+from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.practice.models import practice_for
+from kapflow.visits import services
+from kapflow.visits.forms import CancelForm, RescheduleForm, SeriesRows, SeriesStartForm, VisitForm, WhereForm
+from kapflow.visits.models import TRANSITIONS, Room, Visit
+from kapflow.visits.series import propose
+
+clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
+
+
+def _readiness(request, client, *, virtual: bool) -> dict:
+    """The readiness panel for the client's clinicians; for anyone else (a coordinator booking)
+    only whether the client is ready, never why not."""
+    gates = readiness(client, virtual=virtual, practice=practice_for(request))
+    blocking = [g for g in gates if not g.passed and g.result.status.value == "fail"]
+    return {
+        "gates": gates if can_see_clinical(request, client) else None,
+        "ready": is_ready(gates),
+        "can_start": not blocking,
+    }
+
+
+def _primary_clinician(client):
+    members = sorted(client.care_team.all(), key=lambda m: (m.role != "primary_therapist", m.pk))
+    return members[0].user if members else None
+
+
+def _where_initial(request, client, plan=None) -> dict:
+    clinician = request.user if request.user.is_clinician else _primary_clinician(client)
+    virtual = plan is not None and plan.modality == CoursePlan.Modality.VIRTUAL
+    room = None if virtual else Room.objects.filter(active=True).first()
+    return {
+        "clinician": clinician,
+        "modality": Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
+        "room": room,
+    }
+
+
+@staff_view()
+def visit_list(request, client_id):
+    client = client_chart_for(request, client_id, action="kapflow.visits.list.viewed")
+    visits = list(client.visits.select_related("clinician", "room").order_by("-starts_at", "-pk"))
+    now = timezone.now()
+    upcoming = [v for v in reversed(visits) if v.ends_at >= now]
+    past = [v for v in visits if v.ends_at < now]
+    return render(request, "visits/list.html", {"client": client, "upcoming": upcoming, "past": past})
+
+
+@staff_view()
+def visit_new(request, client_id):
+    client = client_chart_for(request, client_id, action="kapflow.visits.booking.opened")
+    kind = request.POST.get("kind") or request.GET.get("kind") or Visit.Kind.MEDICATION
+    if kind not in Visit.Kind.values:
+        kind = Visit.Kind.MEDICATION
+    tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+    initial = {
+        **_where_initial(request, client),
+        "kind": kind,
+        "starts_at": timezone.make_aware(datetime.datetime.combine(tomorrow, datetime.time(10))),
+    }
+    form = VisitForm(request.POST or None, initial=initial)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = services.visit_book(request=request, client=client, slot=form.slot())
+        except services.VisitRefused as refused:
+            problems = refused.problems
+        else:
+            messages.success(request, f"{visit.get_kind_display()} booked.")
+            return redirect("visits:detail", client.pk, visit.pk)
+    context = {"client": client, "form": form, "problems": problems, "kind": kind}
+    if kind == Visit.Kind.MEDICATION:
+        virtual = (form["modality"].value() or "") == Visit.Modality.VIRTUAL
+        context.update(_readiness(request, client, virtual=virtual), medication=True)
+    return render(request, "visits/form.html", context)
+
+
+def _visit(client, visit_id) -> Visit:
+    return get_object_or_404(
+        client.visits.select_related("clinician", "room", "created_by").prefetch_related("other_clinicians"),
+        pk=visit_id,
+    )
+
+
+@staff_view()
+def visit_detail(request, client_id, visit_id):
+    client = client_chart_for(request, client_id, action="kapflow.visits.visit.viewed")
+    visit = _visit(client, visit_id)
+    allowed = TRANSITIONS[visit.status]
+    context = {
+        "client": client,
+        "visit": visit,
+        "allowed": {status.value for status in allowed},
+        "cancel_form": CancelForm(),
+        "clinician": request.user.is_clinician,
+    }
+    if visit.is_medication and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN):
+        context.update(_readiness(request, client, virtual=visit.is_virtual), medication=True)
+    return render(request, "visits/detail.html", context)
+
+
+@staff_view()
+def visit_reschedule(request, client_id, visit_id):
+    client = client_chart_for(request, client_id, action="kapflow.visits.reschedule.opened")
+    visit = _visit(client, visit_id)
+    if visit.status != Visit.Status.SCHEDULED:
+        messages.error(request, "Only a scheduled visit can be moved.")
+        return redirect("visits:detail", client.pk, visit.pk)
+    initial = {
+        "starts_at": timezone.localtime(visit.starts_at),
+        "minutes": visit.minutes,
+        "clinician": visit.clinician,
+        "other_clinicians": list(visit.other_clinicians.all()),
+        "modality": visit.modality,
+        "room": visit.room,
+        "video_link": visit.video_link,
+    }
+    form = RescheduleForm(request.POST or None, initial=initial)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.visit_reschedule(request=request, visit=visit, slot=form.slot_for(visit))
+        except services.VisitRefused as refused:
+            problems = refused.problems
+        else:
+            messages.success(request, "The visit was moved.")
+            return redirect("visits:detail", client.pk, visit.pk)
+    return render(
+        request,
+        "visits/reschedule.html",
+        {"client": client, "visit": visit, "form": form, "problems": problems},
+    )
+
+
+def _transition(request, client_id, visit_id, *, to: str, need: Need = Need.DEMOGRAPHICS):
+    client = client_for(request, client_id, need=need, action="kapflow.visits.visit.opened")
+    visit = get_object_or_404(client.visits, pk=visit_id)
+    reason = ""
+    if to == Visit.Status.CANCELLED:
+        form = CancelForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Say why the visit is cancelled.")
+            return redirect("visits:detail", client.pk, visit.pk)
+        reason = form.cleaned_data["reason"]
+    try:
+        visit = services.visit_transition(
+            request=request, visit=visit, to=to, reason=reason, practice=practice_for(request)
+        )
+    except services.VisitRefused as refused:
+        for problem in refused.problems:
+            messages.error(request, problem)
+    else:
+        messages.success(request, f"{visit.get_kind_display()}: {visit.get_status_display().lower()}.")
+    return redirect("visits:detail", client.pk, visit.pk)
+
+
+@require_POST
+@staff_view()
+def visit_check_in(request, client_id, visit_id):
+    return _transition(request, client_id, visit_id, to=Visit.Status.CHECKED_IN)
+
+
+@require_POST
+@clinician_view
+def visit_start(request, client_id, visit_id):
+    """Only the client's clinicians start (and complete) a visit: starting a medication session
+    checks the readiness gates, which are clinical."""
+    return _transition(request, client_id, visit_id, to=Visit.Status.IN_PROGRESS, need=Need.CLINICAL)
+
+
+@require_POST
+@clinician_view
+def visit_complete(request, client_id, visit_id):
+    return _transition(request, client_id, visit_id, to=Visit.Status.COMPLETED, need=Need.CLINICAL)
+
+
+@require_POST
+@staff_view()
+def visit_no_show(request, client_id, visit_id):
+    return _transition(request, client_id, visit_id, to=Visit.Status.NO_SHOW)
+
+
+@require_POST
+@staff_view()
+def visit_cancel(request, client_id, visit_id):
+    return _transition(request, client_id, visit_id, to=Visit.Status.CANCELLED)
+
+
+@staff_view()
+def readiness_badge(request, client_id, visit_id):
+    """The calendar's readiness badge for one medication visit, fetched by htmx after the page,
+    so that the calendar itself runs the same queries however many sessions it shows."""
+    client = client_for(request, client_id, need=Need.CLINICAL, action="kapflow.visits.readiness.viewed")
+    visit = get_object_or_404(client.visits, pk=visit_id, kind=Visit.Kind.MEDICATION)
+    gates = readiness(client, virtual=visit.is_virtual, practice=practice_for(request))
+    return render(request, "visits/_badge.html", {"ready": is_ready(gates), "client": client, "visit": visit})
+
+
+@staff_view()
+def series(request, client_id):
+    """The course plan's series of medication sessions (and integration visits), proposed as an
+    editable list; confirming books all of it or none."""
+    client = client_chart_for(request, client_id, action="kapflow.visits.series.opened")
+    plan = CoursePlan.objects.filter(client=client).first()
+    if plan is None:
+        return render(request, "visits/series.html", {"client": client, "plan": None})
+    practice = practice_for(request)
+    start = SeriesStartForm(
+        request.GET or None,
+        initial={
+            "first_day": timezone.localdate() + datetime.timedelta(days=7),
+            "at": datetime.time(10),
+        },
+    )
+    first_day, at = start.initial["first_day"], start.initial["at"]
+    if start.is_bound and start.is_valid():
+        first_day, at = start.cleaned_data["first_day"], start.cleaned_data["at"]
+    proposal = propose(
+        plan=plan, first_day=first_day, at=at, integration_expected_hours=practice.integration_expected_hours
+    )
+    rows_initial = [
+        {"book": True, "kind": p.kind, "number": p.number, "day": p.day, "time": p.time, "minutes": p.minutes}
+        for p in proposal
+    ]
+    where = WhereForm(request.POST or None, initial=_where_initial(request, client, plan), prefix="where")
+    rows = SeriesRows(request.POST or None, initial=rows_initial, prefix="row")
+    problems = []
+    if request.method == "POST" and where.is_valid() and rows.is_valid():
+        data = where.cleaned_data
+        slots = [
+            services.Slot(
+                kind=row.cleaned_data["kind"],
+                starts_at=row.starts_at(),
+                ends_at=row.starts_at() + datetime.timedelta(minutes=row.cleaned_data["minutes"]),
+                clinician=data["clinician"],
+                modality=data["modality"],
+                room=data["room"],
+                video_link=data["video_link"],
+            )
+            for row in rows
+            if row.cleaned_data.get("book")
+        ]
+        try:
+            booked = services.series_book(request=request, client=client, slots=slots)
+        except services.VisitRefused as refused:
+            problems = refused.problems
+        else:
+            messages.success(request, f"{len(booked)} visits booked.")
+            return redirect("visits:list", client.pk)
+    return render(
+        request,
+        "visits/series.html",
+        {
+            "client": client,
+            "plan": plan,
+            "start": start,
+            "where": where,
+            "rows": rows,
+            "problems": problems,
+            "expected_hours": practice.integration_expected_hours,
+        },
+    )
