@@ -40,7 +40,16 @@ class SignatureForm(forms.Form):
         widget=DateInput(),
         help_text="Leave empty if it lasts until withdrawn.",
     )
-    sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # Nobody types the hash: a missing or mangled one is a page that did not arrive whole.
+    sha256 = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        error_messages=dict.fromkeys(
+            ["required", "max_length", "null_characters_not_allowed"],
+            "The page did not send back the document it showed, so nothing was recorded. "
+            "Open the document again, read it with the person signing, then sign.",
+        ),
+    )
 
     def __init__(self, *args, signers: list[SignerOption], kind: str, **kwargs):
         super().__init__(*args, **kwargs)

@@ -93,7 +93,15 @@ class ClearanceForm(forms.Form):
     """The prescriber's review of one screening: a written resolution for each exclusion flag, an
     acknowledgement for each review flag, the evaluation and the decision."""
 
-    screening_id = forms.IntegerField(widget=forms.HiddenInput)
+    # Nobody types this: a missing or mangled one is a page that did not arrive whole.
+    screening_id = forms.IntegerField(
+        widget=forms.HiddenInput,
+        error_messages=dict.fromkeys(
+            ["required", "invalid"],
+            "The page did not say which screening you reviewed, so nothing was recorded. "
+            "Open the clearance form again and review the latest screening.",
+        ),
+    )
     decision = forms.ChoiceField(choices=Clearance.Decision.choices, widget=forms.RadioSelect)
     conditions = forms.CharField(
         required=False,

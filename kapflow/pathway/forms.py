@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import MinValueValidator
 
 from kapflow.lib.forms import DateInput
 from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
@@ -101,11 +102,24 @@ class CoursePlanForm(forms.ModelForm):
             "review_after",
         ]
         widgets = {"goals": forms.Textarea(attrs={"rows": 3})}
+        error_messages = {"planned_sessions": {"min_value": "Plan at least one medication session."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The table's check (plan_at_least_one_session), said next to the box instead of as a
+        # violated constraint.
+        sessions = self.fields["planned_sessions"]
+        sessions.min_value = sessions.widget.attrs["min"] = 1
+        sessions.validators = [
+            *(v for v in sessions.validators if not isinstance(v, MinValueValidator)),
+            MinValueValidator(1),
+        ]
 
     def clean_review_after(self):
         value = self.cleaned_data["review_after"]
         parts = value.replace(",", " ").split()
-        if any(not part.isdigit() or int(part) < 1 for part in parts):
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        if any(not part.isdecimal() or int(part) < 1 for part in parts):
             raise forms.ValidationError("Use session numbers separated by commas, e.g. 3, 6.")
         return ", ".join(str(n) for n in sorted({int(part) for part in parts}))
 

@@ -61,7 +61,8 @@ class PreparationSession(models.Model):
     )
     held_on = models.DateField("held on", default=timezone.localdate)
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    topics = models.JSONField("topics covered", default=list)
+    # May be empty: a session can be all intentions or a note (PreparationForm asks for one of them).
+    topics = models.JSONField("topics covered", default=list, blank=True)
     intentions = models.TextField("intentions, in the client's own words", blank=True)
     day_of_instructions_given = models.BooleanField("day-of instructions given", default=False)
     note = models.TextField(blank=True)
@@ -123,7 +124,7 @@ class CoursePlan(models.Model):
 
     @property
     def review_points(self) -> list[int]:
-        return sorted({int(part) for part in self.review_after.replace(",", " ").split() if part.isdigit()})
+        return sorted({int(part) for part in self.review_after.replace(",", " ").split() if part.isdecimal()})
 
 
 class GateOverride(models.Model):
