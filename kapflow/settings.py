@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "kapflow.consent",
     "kapflow.pathway",
     "kapflow.visits",
+    "kapflow.dosing",
+    "kapflow.integration",
 ]
 
 MIDDLEWARE = [

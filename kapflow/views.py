@@ -1,13 +1,21 @@
-from django.db.models import Count
+import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import Client
 from kapflow.inquiries.models import Inquiry
+from kapflow.integration.models import ActionItem
+from kapflow.integration.window import caseload_standings
 from kapflow.measures.models import Alert
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.practice.models import practice_for
+from kapflow.visits.models import Visit
 
 
 def home(request):
@@ -37,10 +45,73 @@ def dashboard(request):
                 key=lambda row: Client.Stage.values.index(row[0]),
             )
         ]
+    if user.is_clinician:
+        context["todays_visits"] = _todays_visits(user)
+    if user.is_therapist:
+        mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
+        context["overdue_integrations"] = caseload_standings(mine, practice=practice_for(request))
+        context["action_items"] = list(
+            ActionItem.objects.filter(client__in=mine, status__in=ActionItem.STILL_OPEN)
+            .select_related("client")
+            .order_by("reviewed_at", "created_at", "pk")[:ACTION_ITEMS_SHOWN]
+        )
+    if user.is_prescriber:
+        context.update(_prescriber_queues(request))
     if user.is_coordinator or user.is_practice_admin:
         context["open_inquiries"] = Inquiry.objects.open().count()
         context["new_inquiries"] = Inquiry.objects.filter(status=Inquiry.Status.NEW).count()
     return render(request, "dashboard.html", context)
+
+
+ACTION_ITEMS_SHOWN = 20
+
+
+def _todays_visits(user) -> list[Visit]:
+    """The clinician's visits today (local day), primary or joining: one query."""
+    start = timezone.make_aware(datetime.datetime.combine(timezone.localdate(), datetime.time.min))
+    return list(
+        Visit.objects.live()
+        .overlapping(start, start + datetime.timedelta(days=1))
+        .filter(Q(clinician=user) | Q(other_clinicians=user))
+        .distinct()
+        .select_related("client", "room")
+        .order_by("starts_at", "pk")
+    )
+
+
+def _prescriber_queues(request) -> dict:
+    """The prescriber's two queues, for the clients on their care team, one query each:
+    clearances waiting (the latest screening has no clearance decision yet) and orders waiting
+    (the latest clearance grants, is not revoked or expired, and no order is in force today).
+    An order whose sessions are all used counts as in force here; the order gate says more."""
+    today = timezone.localdate()
+    mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=request.user)
+    latest_screening = Screening.objects.filter(client=OuterRef("pk")).latest_first().values("pk")[:1]
+    # Inside `granting`, itself inside the client query: the client is two levels out.
+    latest_clearance = (
+        Clearance.objects.filter(client=OuterRef(OuterRef("pk"))).latest_first().values("pk")[:1]
+    )
+    granting = Clearance.objects.filter(
+        pk=Subquery(latest_clearance),
+        decision__in=Clearance.GRANTING,
+        revoked_at__isnull=True,
+    ).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+    in_force = MedicationOrder.objects.filter(client=OuterRef("pk")).active(today)
+    return {
+        "clearances_waiting": list(
+            mine.annotate(latest_screening=Subquery(latest_screening))
+            .filter(latest_screening__isnull=False)
+            .exclude(Exists(Clearance.objects.filter(screening=OuterRef("latest_screening"))))
+            .distinct()
+            .order_by("last_name", "first_name", "pk")
+        ),
+        "orders_waiting": list(
+            mine.filter(Exists(granting))
+            .exclude(Exists(in_force))
+            .distinct()
+            .order_by("last_name", "first_name", "pk")
+        ),
+    }
 
 
 @require_POST

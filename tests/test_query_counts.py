@@ -60,8 +60,13 @@ CEILING = {
     # filter, the audit INSERT; 11 when filtering by a person (the form looks them up).
     "audit": 12,
     # 8 = 6 + the clinician's client count and counts by stage; 10 for someone who is also a
-    # coordinator (open and new inquiries).
-    "dashboard": 11,
+    # coordinator (open and new inquiries). (Plus the open urgent alerts, one more for each.)
+    # Added by the integration dashboards (kapflow/views.py), each one query whatever the data:
+    # every clinician, today's visits (1); a therapist, the recent medication and integration
+    # visits of their clients, their integration records and the open action items (3); a
+    # prescriber, clearances waiting and orders waiting (2). Measured: therapist 13, prescriber
+    # 12, therapist + coordinator + admin 15.
+    "dashboard": 16,
 }
 
 _seq = itertools.count(1)

@@ -174,8 +174,8 @@ def order_gate(
 ) -> GateResult:
     """PASS when an order is in force today (not discontinued, within its dates, sessions
     remaining), for `route` if given, with `dose_mg` within its range if given. Sessions
-    remaining are the sessions authorised less the administrations recorded against the order
-    (none yet: see MedicationOrder.administrations_count)."""
+    remaining are the sessions authorised less the sessions dosed under the order
+    (MedicationOrder.administrations_count, from the runbook's first doses)."""
     today = today or timezone.localdate()
     label = "Medication order"
     key = "order"

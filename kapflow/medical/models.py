@@ -324,10 +324,10 @@ class MedicationOrder(models.Model):
         )
 
     def administrations_count(self) -> int:
-        """Medication sessions dosed under this order. Always 0 for now: the dosing records
-        arrive with the runbook, and this will then count the administrations recorded against
-        the order (one per session, boosters not counted)."""
-        return 0
+        """Medication sessions dosed under this order: the sessions whose first dose was given
+        against it (boosters not counted; kapflow.dosing allows one first dose a session).
+        One query."""
+        return self.administrations.filter(is_booster=False).count()
 
     def sessions_remaining(self) -> int:
         return max(self.sessions_authorised - self.administrations_count(), 0)

@@ -1,0 +1,87 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class IntegrationRecord(models.Model):
+    """What came up after a medication session (seed 002): themes, emotions, images or memories,
+    parts, what feels like lasting insight and what was passing intensity. Saved once and signed
+    by saving; a later thought is a new record, never an edit."""
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="integration_records")
+    follows = models.ForeignKey(
+        "visits.Visit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="integration_records",
+        verbose_name="the medication session it follows",
+    )
+    visit = models.ForeignKey(
+        "visits.Visit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="the integration session it was written in",
+    )
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    themes = models.TextField(blank=True)
+    emotions = models.TextField(blank=True)
+    images_memories = models.TextField("images or memories", blank=True)
+    parts = models.TextField(blank=True)
+    lasting_insight = models.TextField("what feels like lasting insight", blank=True)
+    passing_intensity = models.TextField("what feels like passing intensity", blank=True)
+    note = models.TextField("clinician's note", blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [
+            # The client's integration page and the window check: a client's records by time.
+            models.Index(fields=["client", "recorded_at"], name="integration_client_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Integration record of {timezone.localtime(self.recorded_at):%Y-%m-%d}"
+
+
+class ActionItem(models.Model):
+    """A practical change to carry forward from an integration record, whose status is reviewed
+    at later sessions. Each status change is an audit row (kapflow.integration.services)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        LET_GO = "let_go", "Let go"
+
+    STILL_OPEN = (Status.OPEN, Status.IN_PROGRESS)
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="action_items")
+    record = models.ForeignKey(IntegrationRecord, on_delete=models.PROTECT, related_name="action_items")
+    text = models.CharField(max_length=300)
+    status = models.CharField(max_length=12, choices=Status, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["open", "in_progress", "done", "let_go"]),
+                name="action_item_status_known",
+            ),
+            models.CheckConstraint(condition=~models.Q(text=""), name="action_item_has_text"),
+        ]
+        indexes = [
+            # The open items of a client (integration page) or of a caseload (dashboard).
+            models.Index(fields=["client", "status"], name="action_item_client_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.STILL_OPEN

@@ -1,0 +1,59 @@
+"""Writes on integration. Each is atomic and writes its audit row in the same transaction."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.audit.services import audit_record
+from kapflow.clients.models import Client
+from kapflow.integration.models import ActionItem, IntegrationRecord
+
+
+@transaction.atomic
+def record_save(*, request, client: Client, form) -> IntegrationRecord:
+    """Save an integration record, signed by the clinician who saves it, with the action items
+    typed into it (one per line). Audited with which fields were filled, never their text."""
+    record = form.save(commit=False)
+    record.client = client
+    record.clinician = request.user
+    record.full_clean()
+    record.save()
+    audit_record(
+        request=request,
+        action="kapflow.integration.record.recorded",
+        client=client,
+        obj=record,
+        detail={
+            "follows": record.follows_id,
+            "filled": sorted(name for name in form.CONTENT if getattr(record, name).strip()),
+        },
+    )
+    for text in form.cleaned_data.get("action_items", []):
+        item = ActionItem(client=client, record=record, text=text)
+        item.full_clean()
+        item.save()
+        audit_record(request=request, action="kapflow.integration.action_item.added", client=client, obj=item)
+    return record
+
+
+@transaction.atomic
+def action_item_review(*, request, item: ActionItem, status: str) -> ActionItem:
+    """Review an action item at a later session: set its status (the same status again records
+    that it was reviewed and still stands). The audit row keeps the status it moved from and to,
+    which is the item's history."""
+    item = ActionItem.objects.select_for_update().get(pk=item.pk)
+    if status not in ActionItem.Status.values:
+        raise ValidationError(f"Unknown status: {status!r}.")
+    before = item.status
+    item.status = status
+    item.reviewed_at = timezone.now()
+    item.full_clean()
+    item.save(update_fields=["status", "reviewed_at"])
+    audit_record(
+        request=request,
+        action=f"kapflow.integration.action_item.{'status_changed' if before != status else 'reviewed'}",
+        client=item.client,
+        obj=item,
+        detail={"from": before, "to": status},
+    )
+    return item

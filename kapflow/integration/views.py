@@ -1,0 +1,102 @@
+"""A client's integration: the sessions owed an integration, the records and their action
+items. For the client's clinicians only (Need.CLINICAL)."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.clients.access import Need, client_chart_for
+from kapflow.integration import services
+from kapflow.integration.forms import RecordForm, ReviewForm
+from kapflow.integration.models import ActionItem
+from kapflow.integration.window import client_standings
+from kapflow.practice.models import practice_for
+from kapflow.visits.models import Visit
+
+clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
+
+
+def _client(request, client_id, action):
+    return client_chart_for(request, client_id, need=Need.CLINICAL, action=action)
+
+
+@staff_view()
+def overview(request, client_id):
+    client = _client(request, client_id, "kapflow.integration.overview.viewed")
+    records = list(client.integration_records.select_related("clinician", "follows", "visit"))
+    items = list(client.action_items.select_related("record"))
+    return render(
+        request,
+        "integration/overview.html",
+        {
+            "client": client,
+            "sessions": client_standings(client, practice=practice_for(request)),
+            "records": records,
+            "open_items": [item for item in items if item.is_open],
+            "closed_items": [item for item in items if not item.is_open],
+            "statuses": ActionItem.Status.choices,
+            "integration_kind": Visit.Kind.INTEGRATION,
+        },
+    )
+
+
+@clinician_view
+def record_new(request, client_id):
+    client = _client(request, client_id, "kapflow.integration.record.opened")
+    initial = {}
+    follows = request.GET.get("follows", "")
+    if follows.isdigit():
+        initial["follows"] = int(follows)
+    else:
+        latest = (
+            client.visits.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+            .order_by("-starts_at")
+            .first()
+        )
+        if latest is not None:
+            initial["follows"] = latest.pk
+    form = RecordForm(request.POST or None, initial=initial, client=client)
+    if request.method == "POST":
+        if form.is_valid():
+            record = services.record_save(request=request, client=client, form=form)
+            count = record.action_items.count()
+            noun = "action item" if count == 1 else "action items"
+            saved = (
+                f"Integration record saved, with {count} {noun}." if count else "Integration record saved."
+            )
+            messages.success(request, saved)
+            return redirect("integration:overview", client.pk)
+        messages.error(request, "The record was not saved: see below. What you typed is kept.")
+    return render(request, "integration/record_form.html", {"client": client, "form": form})
+
+
+@staff_view()
+def record_detail(request, client_id, record_id):
+    client = _client(request, client_id, "kapflow.integration.record.viewed")
+    record = get_object_or_404(
+        client.integration_records.select_related("clinician", "follows", "visit").prefetch_related(
+            "action_items"
+        ),
+        pk=record_id,
+    )
+    return render(request, "integration/record_detail.html", {"client": client, "record": record})
+
+
+@require_POST
+@clinician_view
+def action_item_review(request, client_id, item_id):
+    client = _client(request, client_id, "kapflow.integration.action_item.opened")
+    item = get_object_or_404(client.action_items, pk=item_id)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the statuses offered.")
+        return redirect("integration:overview", client.pk)
+    before = item.status
+    item = services.action_item_review(request=request, item=item, status=form.cleaned_data["status"])
+    if item.status == before:
+        messages.success(request, f"Reviewed: “{item.text}” is still {item.get_status_display().lower()}.")
+    else:
+        messages.success(request, f"“{item.text}” is now {item.get_status_display().lower()}.")
+    return redirect("integration:overview", client.pk)

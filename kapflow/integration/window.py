@@ -1,0 +1,245 @@
+"""The integration window: for each completed medication session, whether its integration is
+done, booked in the window, booked late or missing, and when it could be booked.
+
+`standings` is pure (visits and records in, answers out; the clock is passed in) so that the
+page, the dashboard and the tests all share it; `client_standings` and `caseload_standings`
+read what it needs in a fixed number of queries.
+
+The window runs from the end of the medication session: `integration_window_hours` (36–48 h,
+seed 002) is when the integration session should be held; the integration counts as done when a
+record or a completed integration session falls within `integration_expected_hours`. An
+integration session or record belongs to the latest medication session that ended before it, so
+one integration never answers for two medication sessions.
+"""
+
+import datetime
+import enum
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from kapflow.visits.models import Visit
+
+# Where proposals are looked for: whole hours in the practice's ordinary day, local time.
+DAY_STARTS, LAST_START = 9, 16
+PROPOSALS = 3
+INTEGRATION_MINUTES = 60
+# How far back the dashboard looks for medication sessions still owed an integration.
+LOOKBACK = datetime.timedelta(days=21)
+
+
+class Standing(enum.Enum):
+    DONE = "done"
+    BOOKED = "booked"
+    LATE = "late"
+    MISSING = "missing"
+
+    @property
+    def label(self) -> str:
+        return {
+            "done": "Done",
+            "booked": "Booked in the window",
+            "late": "Booked late",
+            "missing": "Not booked",
+        }[self.value]
+
+
+@dataclass
+class SessionIntegration:
+    """One completed medication session and how its integration stands."""
+
+    session: Visit
+    standing: Standing
+    window_ends_at: datetime.datetime
+    expected_by: datetime.datetime
+    now: datetime.datetime
+    booked: Visit | None = None
+    done_by: object = None  # the record or the completed integration visit
+    proposals: list[datetime.datetime] = field(default_factory=list)
+
+    @property
+    def window_open(self) -> bool:
+        return self.now < self.window_ends_at
+
+    @property
+    def overdue(self) -> bool:
+        """Missing once the window has closed, or booked after it."""
+        return self.standing is Standing.LATE or (self.standing is Standing.MISSING and not self.window_open)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.standing in (Standing.LATE, Standing.MISSING)
+
+
+def _owner(moment: datetime.datetime, sessions: list[Visit]) -> Visit | None:
+    """The latest medication session that ended at or before `moment`."""
+    owner = None
+    for session in sessions:
+        if session.ends_at <= moment:
+            owner = session
+    return owner
+
+
+def standings(
+    *,
+    medication: list[Visit],
+    integration: list[Visit],
+    records: list,
+    window_hours: int,
+    expected_hours: int,
+    now: datetime.datetime,
+) -> list[SessionIntegration]:
+    """How each completed medication session's integration stands at `now`, newest first.
+
+    `medication`: the client's completed medication sessions; `integration`: their integration
+    visits that still hold their time or were held (not cancelled, not no-shows); `records`:
+    their integration records. Pure: reads nothing from the database."""
+    sessions = sorted(medication, key=lambda v: v.ends_at)
+    answers = {
+        s.pk: SessionIntegration(
+            session=s,
+            standing=Standing.MISSING,
+            window_ends_at=s.ends_at + datetime.timedelta(hours=window_hours),
+            expected_by=s.ends_at + datetime.timedelta(hours=expected_hours),
+            now=now,
+        )
+        for s in sessions
+    }
+    for record in records:
+        owner = answers.get(record.follows_id) if record.follows_id else None
+        if owner is None and not record.follows_id:
+            found = _owner(record.recorded_at, sessions)
+            owner = answers[found.pk] if found else None
+            if owner and record.recorded_at > owner.expected_by:
+                owner = None
+        if owner is not None:
+            owner.standing, owner.done_by = Standing.DONE, record
+    for visit in sorted(integration, key=lambda v: v.starts_at):
+        found = _owner(visit.starts_at, sessions)
+        if found is None:
+            continue
+        answer = answers[found.pk]
+        if answer.standing is Standing.DONE:
+            continue
+        if visit.status == Visit.Status.COMPLETED:
+            if visit.starts_at <= answer.expected_by:
+                answer.standing, answer.done_by = Standing.DONE, visit
+        elif visit.starts_at <= answer.window_ends_at:
+            answer.standing, answer.booked = Standing.BOOKED, visit
+        elif answer.standing is Standing.MISSING:
+            answer.standing, answer.booked = Standing.LATE, visit
+    return sorted(answers.values(), key=lambda a: a.session.ends_at, reverse=True)
+
+
+def free_hours(
+    *, busy: list[Visit], start: datetime.datetime, end: datetime.datetime, count: int = PROPOSALS
+) -> list[datetime.datetime]:
+    """The first `count` whole hours from `start` up to `end` (local time, DAY_STARTS to
+    LAST_START) where an hour-long visit clashes with none of `busy`. Pure. The clash rule is
+    the visits app's (kapflow.visits.services.clashes): any shared minute, touching ends do not
+    clash; `busy` holds the visits of the therapist and of the client."""
+    local = timezone.localtime(start)
+    moment = local.replace(minute=0, second=0, microsecond=0)
+    if moment < local:
+        moment += datetime.timedelta(hours=1)
+    length = datetime.timedelta(minutes=INTEGRATION_MINUTES)
+    found = []
+    while moment <= end and len(found) < count:
+        if DAY_STARTS <= moment.hour <= LAST_START and not any(
+            v.starts_at < moment + length and v.ends_at > moment for v in busy
+        ):
+            found.append(moment)
+        moment = timezone.localtime(moment + datetime.timedelta(hours=1))
+    return found
+
+
+def primary_therapist(client):
+    """The client's primary therapist (reads the care team; prefetch it with the user)."""
+    members = sorted(client.care_team.all(), key=lambda m: (m.role != "primary_therapist", m.pk))
+    return members[0].user if members else None
+
+
+def _integration_visits():
+    return Visit.objects.filter(kind=Visit.Kind.INTEGRATION).exclude(
+        status__in=[Visit.Status.CANCELLED, Visit.Status.NO_SHOW]
+    )
+
+
+def client_standings(client, *, practice, now: datetime.datetime | None = None) -> list[SessionIntegration]:
+    """Every completed medication session of the client with its integration standing, and up
+    to three proposed hours for each still open in its window and not yet booked. Three queries,
+    and one more per session needing proposals (at most a couple: the window is two days)."""
+    from kapflow.integration.models import IntegrationRecord
+
+    now = now or timezone.now()
+    medication = list(
+        client.visits.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED).select_related(
+            "clinician"
+        )
+    )
+    integration = list(_integration_visits().filter(client=client).select_related("clinician"))
+    records = list(IntegrationRecord.objects.filter(client=client).only("pk", "follows_id", "recorded_at"))
+    answers = standings(
+        medication=medication,
+        integration=integration,
+        records=records,
+        window_hours=practice.integration_window_hours,
+        expected_hours=practice.integration_expected_hours,
+        now=now,
+    )
+    therapist = primary_therapist(client)
+    for answer in answers:
+        if answer.standing is Standing.MISSING and answer.window_open and therapist is not None:
+            start = max(now, answer.session.ends_at)
+            busy = list(
+                Visit.objects.live()
+                .overlapping(start, answer.window_ends_at + datetime.timedelta(hours=1))
+                .filter(Q(client=client) | Q(clinician=therapist) | Q(other_clinicians=therapist))
+                .distinct()
+            )
+            answer.proposals = free_hours(busy=busy, start=start, end=answer.window_ends_at)
+    return answers
+
+
+def caseload_standings(
+    clients, *, practice, now: datetime.datetime | None = None
+) -> list[SessionIntegration]:
+    """The integrations late or missing across `clients` (a queryset), for medication sessions
+    of the last three weeks, oldest first. Two queries whatever the caseload."""
+    from kapflow.integration.models import IntegrationRecord
+
+    now = now or timezone.now()
+    since = now - LOOKBACK
+    visits = list(
+        Visit.objects.filter(client__in=clients, starts_at__gte=since)
+        .filter(
+            Q(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+            | Q(pk__in=_integration_visits().filter(starts_at__gte=since).values("pk"))
+        )
+        .select_related("client")
+    )
+    records = list(
+        IntegrationRecord.objects.filter(client__in=clients, recorded_at__gte=since).only(
+            "pk", "client_id", "follows_id", "recorded_at"
+        )
+    )
+    by_client: dict[int, tuple[list, list, list]] = {}
+    for visit in visits:
+        row = by_client.setdefault(visit.client_id, ([], [], []))
+        row[0 if visit.kind == Visit.Kind.MEDICATION else 1].append(visit)
+    for record in records:
+        if record.client_id in by_client:
+            by_client[record.client_id][2].append(record)
+    late = []
+    for medication, integration, client_records in by_client.values():
+        answers = standings(
+            medication=medication,
+            integration=integration,
+            records=client_records,
+            window_hours=practice.integration_window_hours,
+            expected_hours=practice.integration_expected_hours,
+            now=now,
+        )
+        late.extend(answer for answer in answers if answer.overdue)
+    return sorted(late, key=lambda a: a.session.ends_at)
