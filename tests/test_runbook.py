@@ -452,3 +452,32 @@ def test_it_answers_404_for_a_visit_that_is_not_a_medication_session(visit, tess
 
 def test_the_writes_are_post_only(visit, tess, login):
     assert login(tess).get(reverse("dosing:note", args=[visit.client_id, visit.pk])).status_code == 405
+
+
+def test_a_form_with_errors_keeps_what_was_typed(visit, tess, login, audit_rows):
+    response = login(tess).post(
+        reverse("dosing:vitals", args=[visit.client_id, visit.pk]),
+        {"pre-phase": "pre_dose", "pre-systolic": "", "pre-diastolic": "88", "pre-heart_rate": "76"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and not VitalsReading.objects.exists()
+    assert 'value="88"' in html and 'value="76"' in html
+    assert "This field is required." in html
+
+
+def test_a_refused_dose_keeps_what_was_typed_and_says_why(dosed, tess, order, login):
+    response = login(tess).post(
+        reverse("dosing:dose", args=[dosed.client_id, dosed.pk]),
+        {
+            "order": order.pk,
+            "route": "sublingual",
+            "dose_mg": "350",
+            "lot_number": "LOT-77",
+            "given_by": tess.pk,
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="350"' in html and 'value="LOT-77"' in html
+    assert 'class="notice notice--error"' in html and "— prescriber." in html
+    assert Administration.objects.count() == 1  # only the dose given before

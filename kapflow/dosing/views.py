@@ -35,13 +35,6 @@ def _back(client, visit):
     return redirect("dosing:runbook", client.pk, visit.pk)
 
 
-def _form_errors(request, form) -> None:
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        for error in errors:
-            messages.error(request, f"{label}: {error}" if label else error)
-
-
 def _refused(request, refused: services.RunbookRefused) -> None:
     for problem in refused.problems:
         messages.error(request, problem)
@@ -49,6 +42,16 @@ def _refused(request, refused: services.RunbookRefused) -> None:
 
 @runbook_view
 def runbook(request, client_id, visit_id):
+    return _page(request, client_id, visit_id)
+
+
+def _again(request, client_id, visit_id, key: str, form):
+    """The runbook again, with the form that could not be saved still holding what was typed
+    and saying what to fix: nothing a clinician types is lost to an error or a refusal."""
+    return _page(request, client_id, visit_id, bound={key: form})
+
+
+def _page(request, client_id, visit_id, *, bound=None):
     client = client_chart_for(request, client_id, need=Need.CLINICAL, action="kapflow.dosing.runbook.viewed")
     visit = _medication_visit(client, visit_id)
     practice = practice_for(request)
@@ -96,6 +99,7 @@ def runbook(request, client_id, visit_id):
         "discharge_form": forms.DischargeForm(),
         "addendum_form": forms.AddendumForm(),
     }
+    context.update(bound or {})
     return render(request, "dosing/runbook.html", context)
 
 
@@ -104,10 +108,10 @@ def runbook(request, client_id, visit_id):
 def vitals_add(request, client_id, visit_id):
     client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
     prefix = "pre" if "pre-phase" in request.POST else None
+    key = "predose_form" if prefix else "vitals_form"
     form = forms.VitalsForm(request.POST, prefix=prefix)
     if not form.is_valid():
-        _form_errors(request, form)
-        return _back(client, visit)
+        return _again(request, client_id, visit_id, key, form)
     data = form.cleaned_data
     try:
         reading = services.vitals_record(
@@ -124,6 +128,7 @@ def vitals_add(request, client_id, visit_id):
         )
     except services.RunbookRefused as refused:
         _refused(request, refused)
+        return _again(request, client_id, visit_id, key, form)
     else:
         if reading.alerts:
             for alert in reading.alerts:
@@ -154,8 +159,7 @@ def dose_add(request, client_id, visit_id):
     client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
     form = forms.DoseForm(request.POST, client=client)
     if not form.is_valid():
-        _form_errors(request, form)
-        return _back(client, visit)
+        return _again(request, client_id, visit_id, "dose_form", form)
     data = form.cleaned_data
     try:
         given = services.dose_record(
@@ -180,21 +184,22 @@ def dose_add(request, client_id, visit_id):
             obj=visit,
             detail={"order": data["order"].pk},
         )
+        return _again(request, client_id, visit_id, "dose_form", form)
     else:
         messages.success(request, f"{'Booster' if given.is_booster else 'Dose'} recorded.")
     return _back(client, visit)
 
 
-def _simple_entry(request, client_id, visit_id, form_class, save, done: str):
+def _simple_entry(request, client_id, visit_id, form_class, save, done: str, *, key: str):
     client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
     form = form_class(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
-        return _back(client, visit)
+        return _again(request, client_id, visit_id, key, form)
     try:
         save(form, visit)
     except services.RunbookRefused as refused:
         _refused(request, refused)
+        return _again(request, client_id, visit_id, key, form)
     else:
         messages.success(request, done)
     return _back(client, visit)
@@ -213,7 +218,9 @@ def rating_add(request, client_id, visit_id):
             dissociation=form.cleaned_data["dissociation"],
         )
 
-    return _simple_entry(request, client_id, visit_id, forms.RatingForm, save, "Rating saved.")
+    return _simple_entry(
+        request, client_id, visit_id, forms.RatingForm, save, "Rating saved.", key="rating_form"
+    )
 
 
 @require_POST
@@ -231,7 +238,9 @@ def adverse_event_add(request, client_id, visit_id):
             action_taken=data["action_taken"],
         )
 
-    return _simple_entry(request, client_id, visit_id, forms.AdverseEventForm, save, "Adverse event saved.")
+    return _simple_entry(
+        request, client_id, visit_id, forms.AdverseEventForm, save, "Adverse event saved.", key="event_form"
+    )
 
 
 @require_POST
@@ -246,7 +255,7 @@ def note_add(request, client_id, visit_id):
             text=form.cleaned_data["text"],
         )
 
-    return _simple_entry(request, client_id, visit_id, forms.NoteForm, save, "Note saved.")
+    return _simple_entry(request, client_id, visit_id, forms.NoteForm, save, "Note saved.", key="note_form")
 
 
 @require_POST
@@ -265,7 +274,9 @@ def discharge(request, client_id, visit_id):
             practice=practice_for(request),
         )
 
-    return _simple_entry(request, client_id, visit_id, forms.DischargeForm, save, "Discharge recorded.")
+    return _simple_entry(
+        request, client_id, visit_id, forms.DischargeForm, save, "Discharge recorded.", key="discharge_form"
+    )
 
 
 @require_POST
@@ -289,4 +300,6 @@ def addendum(request, client_id, visit_id):
             request=request, actor=request.user, visit=visit, text=form.cleaned_data["text"]
         )
 
-    return _simple_entry(request, client_id, visit_id, forms.AddendumForm, save, "Addendum added.")
+    return _simple_entry(
+        request, client_id, visit_id, forms.AddendumForm, save, "Addendum added.", key="addendum_form"
+    )
