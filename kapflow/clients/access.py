@@ -71,6 +71,11 @@ def client_for(
     return client
 
 
+def clinical_chart_for(request, client_id, *, action: str) -> Client:
+    """`client_chart_for` for a page of clinical content: only the client's clinicians."""
+    return client_chart_for(request, client_id, action=action, need=Need.CLINICAL)
+
+
 def client_chart_for(request, client_id, *, action: str, need: Need = Need.DEMOGRAPHICS) -> Client:
     """`client_for`, with what every client page shows around the banner (its flags, care team
     and open alerts) read in the same few queries."""

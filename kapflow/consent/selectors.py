@@ -2,7 +2,6 @@
 client's consents stands. The status page, the chart card and the readiness gate all use
 `consent_status`, so they can never disagree."""
 
-import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
@@ -10,11 +9,7 @@ from django.utils import timezone
 
 from kapflow.clients.models import Client, Guardian, OutsideProvider
 from kapflow.consent.models import ConsentDocument, Kind, Signature
-
-
-def short_date(moment: datetime.datetime | datetime.date) -> str:
-    day = timezone.localtime(moment).date() if isinstance(moment, datetime.datetime) else moment
-    return f"{day:%b} {day.day}, {day.year}"
+from kapflow.lib.dates import long_date
 
 
 def first_name(client: Client) -> str:
@@ -168,17 +163,17 @@ class Requirement:
             return "No version of this document is published yet. The practice admin writes one."
         if self.state == State.MISSING:
             return "Not signed yet."
-        when, who = short_date(latest.signed_at), latest.signer_name
+        when, who = long_date(latest.signed_at), latest.signer_name
         version = latest.document.version
         if self.state == State.AGREED:
             text = f"Signed version {version} on {when} by {who}."
             if version != document.version:
                 text += f" Version {document.version} did not ask for a new signature."
             if latest.release_expires_on:
-                text += f" Valid until {short_date(latest.release_expires_on)}."
+                text += f" Valid until {long_date(latest.release_expires_on)}."
             return text
         if self.state == State.EXPIRED:
-            return f"Signed on {when} by {who}; it expired on {short_date(latest.release_expires_on)}."
+            return f"Signed on {when} by {who}; it expired on {long_date(latest.release_expires_on)}."
         if self.state == State.OUTDATED:
             return (
                 f"Signed version {version} on {when} by {who}, which no longer counts: "

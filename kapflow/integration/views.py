@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import Need, client_chart_for
+from kapflow.clients.access import clinical_chart_for
 from kapflow.integration import services
 from kapflow.integration.forms import RecordForm, ReviewForm
 from kapflow.integration.models import ActionItem
@@ -18,13 +18,9 @@ from kapflow.visits.models import Visit
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
-def _client(request, client_id, action):
-    return client_chart_for(request, client_id, need=Need.CLINICAL, action=action)
-
-
 @staff_view()
 def overview(request, client_id):
-    client = _client(request, client_id, "kapflow.integration.overview.viewed")
+    client = clinical_chart_for(request, client_id, action="kapflow.integration.overview.viewed")
     records = list(client.integration_records.select_related("clinician", "follows", "visit"))
     items = list(client.action_items.select_related("record"))
     return render(
@@ -44,7 +40,7 @@ def overview(request, client_id):
 
 @clinician_view
 def record_new(request, client_id):
-    client = _client(request, client_id, "kapflow.integration.record.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.integration.record.opened")
     initial = {}
     follows = request.GET.get("follows", "")
     if follows.isdigit():
@@ -74,7 +70,7 @@ def record_new(request, client_id):
 
 @staff_view()
 def record_detail(request, client_id, record_id):
-    client = _client(request, client_id, "kapflow.integration.record.viewed")
+    client = clinical_chart_for(request, client_id, action="kapflow.integration.record.viewed")
     record = get_object_or_404(
         client.integration_records.select_related("clinician", "follows", "visit").prefetch_related(
             "action_items"
@@ -87,7 +83,7 @@ def record_detail(request, client_id, record_id):
 @require_POST
 @clinician_view
 def action_item_review(request, client_id, item_id):
-    client = _client(request, client_id, "kapflow.integration.action_item.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.integration.action_item.opened")
     item = get_object_or_404(client.action_items, pk=item_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():

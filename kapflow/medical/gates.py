@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from kapflow.clients.models import Client
+from kapflow.lib.dates import long_date as day
 from kapflow.lib.gates import GateResult, Status
 from kapflow.medical import doses
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -17,11 +17,6 @@ from kapflow.practice.models import Practice
 
 PRESCRIBER = "prescriber"
 THERAPIST = "therapist"
-
-
-def day(value: datetime.date) -> str:
-    """May 3, 2026."""
-    return date_format(value, "M j, Y")
 
 
 def _result(key: str, label: str, passed: bool, reason: str, resolver: str, url: str = "") -> GateResult:

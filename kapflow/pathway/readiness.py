@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from kapflow.clients.models import Client
+from kapflow.lib.dates import long_date
 from kapflow.lib.gates import GateResult, Status
 from kapflow.pathway.models import CoursePlan, GateOverride, Topic
 from kapflow.practice.models import practice_for
-
-
-def _date(day) -> str:
-    return f"{day:%b} {day.day}, {day.year}"
 
 
 def consultation_gate(client: Client) -> GateResult:
@@ -28,7 +25,7 @@ def consultation_gate(client: Client) -> GateResult:
         return GateResult(
             "consultation", "Consultation", Status.FAIL, "No consultation recorded yet.", "therapist", url
         )
-    when = _date(latest.held_on)
+    when = long_date(latest.held_on)
     detail = reverse("pathway:consultation_detail", args=[client.pk, latest.pk])
     if latest.decision == latest.Decision.PROCEED:
         return GateResult(

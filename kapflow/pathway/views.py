@@ -5,7 +5,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import Need, client_chart_for
+from kapflow.clients.access import clinical_chart_for
 from kapflow.pathway import services
 from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
 from kapflow.pathway.models import CoursePlan, GateOverride, Topic
@@ -13,10 +13,6 @@ from kapflow.pathway.readiness import readiness, readiness_context
 from kapflow.practice.models import practice_for
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
-
-
-def _client(request, client_id, action):
-    return client_chart_for(request, client_id, need=Need.CLINICAL, action=action)
 
 
 def _plan(client) -> CoursePlan | None:
@@ -27,7 +23,7 @@ def _plan(client) -> CoursePlan | None:
 def overview(request, client_id):
     """The way to the first medication session: what is ready, what is missing and who can
     resolve it, with the consultations, preparation sessions and course plan behind it."""
-    client = _client(request, client_id, "kapflow.pathway.overview.viewed")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.overview.viewed")
     sessions = list(client.preparation_sessions.select_related("clinician"))
     covered = {topic for session in sessions for topic in session.topics}
     return render(
@@ -46,7 +42,7 @@ def overview(request, client_id):
 
 @clinician_view
 def consultation_new(request, client_id):
-    client = _client(request, client_id, "kapflow.pathway.consultation.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.consultation.opened")
     form = ConsultationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         consultation = services.consultation_record(request=request, client=client, form=form)
@@ -57,7 +53,7 @@ def consultation_new(request, client_id):
 
 @staff_view()
 def consultation_detail(request, client_id, consultation_id):
-    client = _client(request, client_id, "kapflow.pathway.consultation.viewed")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.consultation.viewed")
     consultation = get_object_or_404(client.consultations.select_related("clinician"), pk=consultation_id)
     return render(
         request, "pathway/consultation_detail.html", {"client": client, "consultation": consultation}
@@ -66,7 +62,7 @@ def consultation_detail(request, client_id, consultation_id):
 
 @clinician_view
 def preparation_new(request, client_id):
-    client = _client(request, client_id, "kapflow.pathway.preparation.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.preparation.opened")
     covered = {topic for session in client.preparation_sessions.all() for topic in session.topics}
     form = PreparationForm(request.POST or None, covered=covered)
     if request.method == "POST" and form.is_valid():
@@ -80,7 +76,7 @@ def preparation_new(request, client_id):
 
 @staff_view()
 def preparation_detail(request, client_id, session_id):
-    client = _client(request, client_id, "kapflow.pathway.preparation.viewed")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.preparation.viewed")
     session = get_object_or_404(client.preparation_sessions.select_related("clinician"), pk=session_id)
     topics = [(topic, topic.value in session.topics) for topic in Topic]
     return render(
@@ -90,7 +86,7 @@ def preparation_detail(request, client_id, session_id):
 
 @clinician_view
 def plan_edit(request, client_id):
-    client = _client(request, client_id, "kapflow.pathway.course_plan.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.course_plan.opened")
     plan = _plan(client)
     initial = (
         {}
@@ -110,7 +106,7 @@ def plan_edit(request, client_id):
 def override_new(request, client_id, gate):
     if gate not in GateOverride.Gate.values:
         raise Http404("Only a medical gate can be overridden.")
-    client = _client(request, client_id, "kapflow.pathway.override.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.override.opened")
     current = next(g for g in readiness(client) if g.result.key == gate)
     if current.passed:
         messages.info(request, f"{current.result.label} already passes; there is nothing to override.")
@@ -126,7 +122,7 @@ def override_new(request, client_id, gate):
 @require_POST
 @staff_view(Role.PRESCRIBER)
 def override_withdraw(request, client_id, override_id):
-    client = _client(request, client_id, "kapflow.pathway.override.opened")
+    client = clinical_chart_for(request, client_id, action="kapflow.pathway.override.opened")
     override = get_object_or_404(client.gate_overrides.filter(withdrawn_at__isnull=True), pk=override_id)
     services.gate_override_withdraw(request=request, override=override)
     messages.success(request, f"The override of {override.get_gate_display().lower()} was withdrawn.")
