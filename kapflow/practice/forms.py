@@ -4,7 +4,7 @@ from kapflow.practice.models import Practice
 
 # The settings page in sections, in the order a session happens.
 SECTIONS = [
-    ("The practice", ["name", "phone", "email", "address", "inquiry_intro"]),
+    ("The practice", ["name", "outward_name", "phone", "email", "address", "inquiry_intro"]),
     ("Who sees which clients", ["open_caseload"]),
     (
         "Before dosing",
@@ -33,6 +33,9 @@ SECTIONS = [
             "spo2_alert_below",
             "min_monitoring_minutes",
             "chaperone_checkin_minutes",
+            "opening_reflection_minutes",
+            "medicine_minutes",
+            "integration_processing_minutes",
         ],
     ),
     (
@@ -43,6 +46,18 @@ SECTIONS = [
             "integration_window_hours",
             "integration_expected_hours",
             "default_planned_sessions",
+        ],
+    ),
+    (
+        "The client portal, measures and reminders",
+        [
+            "portal_invitation_hours",
+            "journal_prompt_hours",
+            "measures_weekly_days",
+            "appointment_reminder_hours",
+            "dayof_reminder_hour",
+            "clearance_warning_days",
+            "crisis_resources",
         ],
     ),
     (
@@ -93,7 +108,10 @@ class PracticeForm(forms.ModelForm):
     class Meta:
         model = Practice
         fields = [name for _title, names in SECTIONS for name in names]
-        widgets = {"inquiry_intro": forms.Textarea(attrs={"rows": 4})}
+        widgets = {
+            "inquiry_intro": forms.Textarea(attrs={"rows": 4}),
+            "crisis_resources": forms.Textarea(attrs={"rows": 3}),
+        }
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]

@@ -1,8 +1,28 @@
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 SPRAVATO = "Source: esketamine (Spravato) label"
+
+
+def parse_hours(text: str) -> list[int]:
+    """ "2, 24, 48" -> [2, 24, 48]: whole hours, sorted, without repeats. ValueError otherwise."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    hours = sorted({int(part) for part in parts})
+    if not hours or hours[0] < 0 or hours[-1] > 24 * 14:
+        raise ValueError(text)
+    return hours
+
+
+def validate_hours_list(text: str) -> None:
+    try:
+        parse_hours(text)
+    except ValueError:
+        raise ValidationError(
+            "Give whole hours between 0 and 336, separated by commas, for example 2, 24, 48."
+        ) from None
 
 
 class Practice(models.Model):
@@ -10,6 +30,14 @@ class Practice(models.Model):
 
     name = models.CharField(max_length=120, default="Our practice")
     phone = models.CharField(max_length=40, blank=True)
+    outward_name = models.CharField(
+        "name in emails and calendar files",
+        max_length=120,
+        blank=True,
+        help_text="Shown where others may see it: email subjects and senders' lines, a phone's lock screen, "
+        "a shared calendar. Leave out words such as “ketamine” if clients would rather keep their "
+        "treatment private. Empty: the practice's name.",
+    )
     email = models.EmailField(blank=True)
     address = models.CharField(max_length=250, blank=True)
     inquiry_intro = models.TextField(
@@ -110,6 +138,22 @@ class Practice(models.Model):
         help_text="Source: Journey Clinical and Mindbloom published rules (adult, physically present).",
     )
 
+    opening_reflection_minutes = models.PositiveSmallIntegerField(
+        "session phase: opening reflection (minutes)",
+        default=30,
+        help_text="Source: seed 002 — 15–30 min of guided reflection before the medicine.",
+    )
+    medicine_minutes = models.PositiveSmallIntegerField(
+        "session phase: medicine experience (minutes)",
+        default=45,
+        help_text="Source: seed 002 — about 45 min of medicine experience.",
+    )
+    integration_processing_minutes = models.PositiveSmallIntegerField(
+        "session phase: integration processing (minutes)",
+        default=45,
+        help_text="Source: seed 002 — about 45 min of integration processing before the client leaves.",
+    )
+
     screening_valid_days = models.PositiveSmallIntegerField(
         "contraindication screening valid for (days)",
         default=90,
@@ -132,6 +176,49 @@ class Practice(models.Model):
         "medication sessions in a course plan",
         default=6,
         help_text="Source: seed 002 — a course is typically 6–12 medication sessions.",
+    )
+
+    portal_invitation_hours = models.PositiveSmallIntegerField(
+        "portal invitation link valid for (hours)",
+        default=72,
+        help_text="Source: practice default. The link works once, within this time.",
+    )
+    journal_prompt_hours = models.CharField(
+        "journal prompts after a medication session (hours after it ends)",
+        max_length=60,
+        default="2, 24, 48",
+        validators=[validate_hours_list],
+        help_text="Source: seed 002 — the 36–48 h after a session are for journaling and reflection. "
+        "Whole hours, separated by commas.",
+    )
+    measures_weekly_days = models.PositiveSmallIntegerField(
+        "during a course: measures every (days)",
+        default=7,
+        help_text="Source: DESIGN.md — measures weekly during a course, before each medication session, "
+        "at review and at discharge.",
+    )
+    appointment_reminder_hours = models.PositiveSmallIntegerField(
+        "appointment reminder (hours before)", default=24, help_text="Source: practice default."
+    )
+    dayof_reminder_hour = models.PositiveSmallIntegerField(
+        "day-before instructions sent from (hour of the day, 0–23)",
+        default=11,
+        validators=[MaxValueValidator(23)],
+        help_text="Source: practice default. Late morning on the day before a medication session, "
+        "never in the night.",
+    )
+    clearance_warning_days = models.PositiveSmallIntegerField(
+        "warn the prescriber of a clearance expiring within (days)",
+        default=30,
+        help_text="Source: practice default.",
+    )
+    crisis_resources = models.TextField(
+        "crisis resources shown to a client",
+        default="If you are thinking about harming yourself, or you are in crisis, call or text 988 "
+        "(the 988 Suicide & Crisis Lifeline, US), any time of day. If you are in danger now, call 911 "
+        "or go to the nearest emergency department.",
+        help_text="Source: 988 Suicide & Crisis Lifeline (US). Shown at once when a PHQ-9 item 9 answer "
+        "is above 0, and on every page of the portal.",
     )
 
     typical_sublingual_min_mg = models.PositiveSmallIntegerField(
@@ -201,6 +288,16 @@ class Practice(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def discreet_name(self) -> str:
+        """The name for what leaves the practice: emails and calendar files."""
+        return self.outward_name.strip() or self.name
+
+    @property
+    def journal_prompt_offsets(self) -> list[int]:
+        """The journal prompt hours as numbers (the field's validator keeps them parseable)."""
+        return parse_hours(self.journal_prompt_hours)
 
     @classmethod
     def load(cls) -> "Practice":
