@@ -1,6 +1,6 @@
 import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import Client
+from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import caseload_standings
@@ -21,6 +22,8 @@ from kapflow.visits.models import Visit
 def home(request):
     if not request.user.is_authenticated:
         return redirect("start")
+    if not request.user.is_staff_member and (request.user.is_client or request.user.is_guardian):
+        return redirect("portal:home")
     return dashboard(request)
 
 
@@ -57,6 +60,11 @@ def dashboard(request):
         )
     if user.is_prescriber:
         context.update(_prescriber_queues(request))
+        mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
+        context["events_to_review"] = adverse_events_to_review(mine)
+        context["overrides_to_review"] = discharge_overrides_to_review(mine)
+    if user.is_coordinator:
+        context["arrivals"] = _arrivals_today(request)
     if user.is_coordinator or user.is_practice_admin:
         context["open_inquiries"] = Inquiry.objects.open().count()
         context["new_inquiries"] = Inquiry.objects.filter(status=Inquiry.Status.NEW).count()
@@ -79,11 +87,25 @@ def _todays_visits(user) -> list[Visit]:
     )
 
 
+def _arrivals_today(request) -> list[Visit]:
+    """The front desk's day: every visit today (local day) of the clients the user may see, not
+    cancelled, in time order, to check people in as they arrive: one query."""
+    start = timezone.make_aware(datetime.datetime.combine(timezone.localdate(), datetime.time.min))
+    return list(
+        Visit.objects.live()
+        .overlapping(start, start + datetime.timedelta(days=1))
+        .filter(client__in=clients_for(request))
+        .select_related("client", "clinician", "room")
+        .order_by("starts_at", "pk")
+    )
+
+
 def _prescriber_queues(request) -> dict:
     """The prescriber's two queues, for the clients on their care team, one query each:
     clearances waiting (the latest screening has no clearance decision yet) and orders waiting
     (the latest clearance grants, is not revoked or expired, and no order is in force today).
-    An order whose sessions are all used counts as in force here; the order gate says more."""
+    An order whose authorised sessions are all used is not in force: that client waits for a
+    new order."""
     today = timezone.localdate()
     mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=request.user)
     latest_screening = Screening.objects.filter(client=OuterRef("pk")).latest_first().values("pk")[:1]
@@ -96,7 +118,13 @@ def _prescriber_queues(request) -> dict:
         decision__in=Clearance.GRANTING,
         revoked_at__isnull=True,
     ).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
-    in_force = MedicationOrder.objects.filter(client=OuterRef("pk")).active(today)
+    # In force: active today with sessions left (sessions used: first doses given under it).
+    in_force = (
+        MedicationOrder.objects.filter(client=OuterRef("pk"))
+        .active(today)
+        .annotate(used=Count("administrations", filter=Q(administrations__is_booster=False)))
+        .filter(used__lt=F("sessions_authorised"))
+    )
     return {
         "clearances_waiting": list(
             mine.annotate(latest_screening=Subquery(latest_screening))

@@ -14,9 +14,18 @@ def _visit(world, client):
 
 
 MATRIX = {
-    f"dosing:{name}": ("get" if name == "runbook" else "post", clinical_page, _visit)
+    f"dosing:{name}": ("get" if name in ("runbook", "live") else "post", clinical_page, _visit)
     for name in (
         "runbook",
+        "live",
+        "check_in",
+        "start",
+        "checklist",
+        "medications_review",
+        "safety_plan",
+        "phase",
+        "chaperone",
+        "integration",
         "vitals",
         "acknowledge",
         "dose",

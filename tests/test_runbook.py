@@ -28,9 +28,39 @@ def practice(db):
     return Practice.load()
 
 
+def checked_in(visit, who, minutes=-40, **changes):
+    """A passing day-of checklist (and, for a virtual visit, safety plan) recorded at `minutes`."""
+    values = {
+        "transport_without_driving": True,
+        "transport_detail": "Partner drives",
+        "last_food_at": at(-300),
+        "last_liquid_at": at(-120),
+        "substances": [],
+        "pregnancy": "not_applicable",
+        "practice": Practice.load(),
+    }
+    values.update(changes)
+    with time_machine.travel(at(minutes), tick=False):
+        if visit.is_virtual:
+            services.safety_plan_record(
+                actor=who,
+                visit=visit,
+                address="12 Elm St, Springfield",
+                chaperone_name="Sam Rivera",
+                chaperone_phone="555-0100",
+                chaperone_is_adult=True,
+                chaperone_present=True,
+                emergency_contact="Jo Rivera 555-0101",
+                nearest_emergency_department="Springfield General",
+                has_bp_cuff=True,
+            )
+        return services.checklist_record(actor=who, visit=visit, **values)
+
+
 @pytest.fixture
 def visit(avery, tess, cora):
-    return Visit.objects.create(
+    """A virtual medication session in progress, its day-of checklist and safety plan passing."""
+    visit = Visit.objects.create(
         client=avery,
         kind=Visit.Kind.MEDICATION,
         modality=Visit.Modality.VIRTUAL,
@@ -38,7 +68,10 @@ def visit(avery, tess, cora):
         ends_at=DAY + datetime.timedelta(minutes=150),
         clinician=tess,
         created_by=cora,
+        status=Visit.Status.IN_PROGRESS,
     )
+    checked_in(visit, tess)
+    return visit
 
 
 def make_order(client, prescriber, **fields) -> MedicationOrder:
@@ -233,7 +266,9 @@ def test_a_dose_is_refused_when_the_order_has_no_sessions_left(visit, tess, aver
         ends_at=at(300),
         clinician=tess,
         created_by=cora,
+        status=Visit.Status.IN_PROGRESS,
     )
+    checked_in(other, tess, 205)
     vitals(other, tess, 210, phase="pre_dose")
     with pytest.raises(services.RunbookRefused, match="no sessions left"):
         dose(other, tess, last, 215)
@@ -441,7 +476,7 @@ def test_it_is_hidden_from_anyone_outside_the_clients_clinicians(visit, who, log
     args = [visit.client_id, visit.pk]
     assert http.get(reverse("dosing:runbook", args=args)).status_code == 404
     assert http.post(reverse("dosing:note", args=args), {"text": "x"}).status_code == 404
-    assert not Runbook.objects.exists()
+    assert not Note.objects.exists()
 
 
 def test_it_answers_404_for_a_visit_that_is_not_a_medication_session(visit, tess, login):

@@ -222,3 +222,169 @@ class Addendum(models.Model):
 
     def __str__(self) -> str:
         return f"Addendum by {self.author}"
+
+
+class DayOfChecklist(models.Model):
+    """The day-of checklist, asked at check-in (DESIGN.md's readiness table). Never edited: a
+    newer checklist supersedes the older, which is kept. The open suicidality alert is read from
+    the measures when the gate is judged; whether it was reviewed with the client is recorded
+    here."""
+
+    class Pregnancy(models.TextChoices):
+        NO = "no", "Asked: not pregnant"
+        NOT_APPLICABLE = "not_applicable", "Asked: not applicable"
+        POSSIBLE = "possible", "Asked: possibly pregnant"
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="checklists")
+    transport_without_driving = models.BooleanField("ride home arranged, no driving today", default=False)
+    transport_detail = models.CharField("who takes the client home", max_length=120, blank=True)
+    last_food_at = models.DateTimeField("last food")
+    last_liquid_at = models.DateTimeField("last liquid")
+    substances = models.JSONField("substances taken in the prior 24 h", default=list, blank=True)
+    pregnancy = models.CharField(max_length=20, choices=Pregnancy)
+    new_medications = models.CharField("new medications since clearance", max_length=300, blank=True)
+    # The prescriber who reviewed the new medications listed here (a therapist cannot).
+    medications_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    suicidality_alert_reviewed = models.BooleanField("open suicidality alert reviewed today", default=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        get_latest_by = ["recorded_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Day-of checklist at {timezone.localtime(self.recorded_at):%H:%M}"
+
+    def new_medication_list(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.new_medications.split(",") if part.strip())
+
+
+class SafetyPlan(models.Model):
+    """A virtual session's safety plan: where the client is and who is with them. Never edited:
+    a newer plan supersedes the older. A plan may be saved incomplete (nothing typed is lost);
+    the safety plan gate says what is missing."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="safety_plans")
+    address = models.CharField("address during the session", max_length=250, blank=True)
+    chaperone_name = models.CharField("chaperone's name", max_length=120, blank=True)
+    chaperone_phone = models.CharField("chaperone's phone", max_length=40, blank=True)
+    chaperone_is_adult = models.BooleanField("chaperone is an adult (18 or over)", default=False)
+    chaperone_present = models.BooleanField("chaperone physically present with the client", default=False)
+    emergency_contact = models.CharField("emergency contact (name and phone)", max_length=160, blank=True)
+    nearest_emergency_department = models.CharField(
+        "nearest emergency department", max_length=200, blank=True
+    )
+    has_bp_cuff = models.BooleanField("blood-pressure cuff at hand", default=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Safety plan with {self.chaperone_name}"
+
+
+class PhaseMark(models.Model):
+    """When a phase of the session began (seed 002: opening reflection, medicine, integration
+    processing). One mark a phase; the first dose marks the medicine phase if nobody did."""
+
+    class Phase(models.TextChoices):
+        OPENING = "opening", "Opening reflection"
+        MEDICINE = "medicine", "Medicine"
+        INTEGRATION = "integration", "Integration processing"
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="phase_marks")
+    phase = models.CharField(max_length=12, choices=Phase)
+    started_at = models.DateTimeField("began at")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "phase"], name="one_mark_per_phase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_phase_display()} from {timezone.localtime(self.started_at):%H:%M}"
+
+
+class ChaperoneCheckin(models.Model):
+    """A virtual session's check-in with the chaperone, due every practice interval after the
+    first dose."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="chaperone_checkins")
+    checked_at = models.DateTimeField("checked at")
+    chaperone_present = models.BooleanField("chaperone present", default=False)
+    client_ok = models.BooleanField("client OK", default=False)
+    note = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["checked_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Chaperone check-in at {timezone.localtime(self.checked_at):%H:%M}"
+
+    @property
+    def concerning(self) -> bool:
+        return not (self.chaperone_present and self.client_ok)
+
+
+class IntegrationAcknowledgement(models.Model):
+    """The soft "integration booked" gate acknowledged in writing: the session goes ahead
+    although no integration session is booked within the practice's window, with who decided,
+    when and why. Never edited; a later acknowledgement is one more row."""
+
+    runbook = models.ForeignKey(
+        Runbook, on_delete=models.PROTECT, related_name="integration_acknowledgements"
+    )
+    reason = models.TextField("why the session goes ahead without an integration booked")
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["acknowledged_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="integration_acknowledgement_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Integration acknowledged by {self.acknowledged_by}"
+
+
+class SafetyReview(models.Model):
+    """A prescriber's review of what happened in a session that a prescriber must see: an adverse
+    event, or a discharge with criteria unmet. One review per item, never edited; once reviewed
+    the item leaves the prescriber's queue."""
+
+    adverse_event = models.OneToOneField(
+        AdverseEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="review"
+    )
+    # A runbook whose discharge overrode unmet criteria (Runbook.override_reason).
+    discharge_override = models.OneToOneField(
+        Runbook, null=True, blank=True, on_delete=models.PROTECT, related_name="override_review"
+    )
+    note = models.TextField("review note", blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["reviewed_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(adverse_event__isnull=False, discharge_override__isnull=True)
+                | models.Q(adverse_event__isnull=True, discharge_override__isnull=False),
+                name="safety_review_one_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reviewed by {self.reviewed_by}"

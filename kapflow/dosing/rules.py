@@ -136,3 +136,88 @@ def discharge_unmet(state: DischargeState, *, now: datetime.datetime, practice) 
     if not state.escort_present:
         unmet.append("No escort or transport recorded as present.")
     return unmet
+
+
+@dataclass(frozen=True)
+class PhaseTime:
+    """One phase of the session: when it began, how long it ran (or has run so far) against the
+    planned minutes."""
+
+    key: str
+    label: str
+    planned_minutes: int
+    started_at: datetime.datetime | None
+    ended_at: datetime.datetime | None
+    elapsed_minutes: int | None  # None: not begun
+    current: bool
+
+    @property
+    def overrun_minutes(self) -> int:
+        if self.elapsed_minutes is None:
+            return 0
+        return max(0, self.elapsed_minutes - self.planned_minutes)
+
+
+def phase_times(
+    *,
+    marks: dict[str, datetime.datetime],
+    order: list[tuple[str, str, int]],
+    now: datetime.datetime,
+    ended_at: datetime.datetime | None,
+) -> list[PhaseTime]:
+    """Each phase in `order` ((key, label, planned minutes), in the session's order) with its
+    elapsed minutes: from its mark to the next phase's mark, or to `ended_at` (the discharge),
+    or to `now` for the phase still running."""
+    started = sorted((moment, key) for key, moment in marks.items())
+    answers = []
+    for key, label, planned in order:
+        begin = marks.get(key)
+        if begin is None:
+            answers.append(PhaseTime(key, label, planned, None, None, None, False))
+            continue
+        later = [moment for moment, _ in started if moment > begin]
+        end = min(later) if later else ended_at
+        current = end is None
+        until = now if current else end
+        elapsed = max(0, int((until - begin).total_seconds() // 60))
+        answers.append(PhaseTime(key, label, planned, begin, end, elapsed, current))
+    return answers
+
+
+@dataclass(frozen=True)
+class ChaperoneClock:
+    due_at: datetime.datetime | None  # None: none due (in person, no dose yet, or discharged)
+    overdue: bool
+    minutes_until_due: int | None  # negative when overdue
+    missed: int  # whole intervals gone by without a check-in
+
+    @property
+    def overdue_minutes(self) -> int:
+        return -self.minutes_until_due if self.overdue and self.minutes_until_due else 0
+
+
+def _minutes_until(due: datetime.datetime, now: datetime.datetime) -> int:
+    until = (due - now).total_seconds() / 60
+    return int(until // 1) if until >= 0 else -int(-until // 1)
+
+
+def chaperone_clock(
+    *,
+    virtual: bool,
+    first_dose_at: datetime.datetime | None,
+    checkins: list[datetime.datetime],
+    now: datetime.datetime,
+    practice,
+    discharged: bool = False,
+) -> ChaperoneClock:
+    """(Virtual sessions.) The next chaperone check-in is due `chaperone_checkin_minutes` after
+    the latest check-in since the first dose, or after the first dose itself. Overdue once that
+    moment has passed; `missed` counts the whole intervals gone by since."""
+    if not virtual or first_dose_at is None or discharged:
+        return ChaperoneClock(None, False, None, 0)
+    interval = datetime.timedelta(minutes=practice.chaperone_checkin_minutes)
+    since = [moment for moment in checkins if moment >= first_dose_at]
+    due = (max(since) if since else first_dose_at) + interval
+    overdue = now > due
+    missed = int((now - due) / interval) + 1 if overdue else 0
+    return ChaperoneClock(due, overdue, _minutes_until(due, now), missed)

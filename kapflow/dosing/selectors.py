@@ -2,10 +2,22 @@
 
 import datetime
 
+from django.utils import timezone
+
 from kapflow.dosing import rules
-from kapflow.dosing.models import Runbook, VitalsReading
+from kapflow.dosing.models import (
+    ChaperoneCheckin,
+    DayOfChecklist,
+    IntegrationAcknowledgement,
+    PhaseMark,
+    Runbook,
+    SafetyPlan,
+    VitalsReading,
+)
 from kapflow.lib.gates import GateResult
+from kapflow.pathway import dayof
 from kapflow.pathway.dayof import Vitals, predose_vitals_gate
+from kapflow.visits.models import Visit
 
 
 def runbook_of(visit) -> Runbook | None:
@@ -87,3 +99,227 @@ def discharge_state(
         steady_on_feet=steady_on_feet,
         escort_present=escort_present,
     )
+
+
+def avoid_substances(practice) -> list[str]:
+    """The practice's substances to avoid in the 24 h before a dose, as a list."""
+    return [part.strip() for part in practice.avoid_substances.split(",") if part.strip()]
+
+
+def latest_checklist(runbook: Runbook | None) -> DayOfChecklist | None:
+    """The checklist in force: the latest recorded (older ones are kept, superseded)."""
+    if runbook is None:
+        return None
+    return (
+        runbook.checklists.select_related("recorded_by", "medications_reviewed_by")
+        .order_by("-recorded_at", "-pk")
+        .first()
+    )
+
+
+def latest_safety_plan(runbook: Runbook | None) -> SafetyPlan | None:
+    if runbook is None:
+        return None
+    return runbook.safety_plans.select_related("recorded_by").order_by("-recorded_at", "-pk").first()
+
+
+def open_suicidality_alert(client) -> bool:
+    from kapflow.measures.models import Alert
+
+    return Alert.objects.open().filter(client=client, kind=Alert.Kind.SUICIDALITY).exists()
+
+
+def as_checklist(checklist: DayOfChecklist | None, *, client) -> dayof.DayOfChecklist | None:
+    """The recorded checklist as the day-of gate's value, with the client's open suicidality
+    alert read from the measures now (an alert raised after check-in still counts)."""
+    if checklist is None:
+        return None
+    return dayof.DayOfChecklist(
+        transport_without_driving=checklist.transport_without_driving,
+        last_food_at=checklist.last_food_at,
+        last_liquid_at=checklist.last_liquid_at,
+        substances_in_last_24h=tuple(checklist.substances),
+        pregnancy_possible=checklist.pregnancy == DayOfChecklist.Pregnancy.POSSIBLE,
+        new_medications_since_clearance=checklist.new_medication_list(),
+        new_medications_reviewed_by_prescriber=checklist.medications_reviewed_by_id is not None,
+        open_suicidality_alert=open_suicidality_alert(client),
+        suicidality_alert_reviewed=checklist.suicidality_alert_reviewed,
+    )
+
+
+def as_safety_plan(plan: SafetyPlan | None) -> dayof.SafetyPlan | None:
+    if plan is None:
+        return None
+    return dayof.SafetyPlan(
+        address=plan.address,
+        chaperone_name=plan.chaperone_name,
+        chaperone_phone=plan.chaperone_phone,
+        chaperone_is_adult=plan.chaperone_is_adult,
+        chaperone_present=plan.chaperone_present,
+        emergency_contact=plan.emergency_contact,
+        nearest_emergency_department=plan.nearest_emergency_department,
+        has_bp_cuff=plan.has_bp_cuff,
+    )
+
+
+def safety_plan_gate(visit: Visit, runbook: Runbook | None = None) -> GateResult:
+    """The virtual safety plan gate over the latest plan recorded on the visit's runbook."""
+    if runbook is None and visit.is_virtual:
+        runbook = runbook_of(visit)
+    plan = as_safety_plan(latest_safety_plan(runbook)) if visit.is_virtual else None
+    return dayof.virtual_safety_plan_gate(plan, virtual=visit.is_virtual)
+
+
+def checklist_gate(visit: Visit, runbook: Runbook | None, *, now: datetime.datetime, practice) -> GateResult:
+    checklist = as_checklist(latest_checklist(runbook), client=visit.client)
+    return dayof.day_of_checklist_gate(
+        checklist,
+        now=now,
+        fasting_food_hours=practice.fasting_food_hours,
+        fasting_liquid_minutes=practice.fasting_liquid_minutes,
+    )
+
+
+def latest_integration_acknowledgement(runbook: Runbook | None) -> IntegrationAcknowledgement | None:
+    if runbook is None:
+        return None
+    return (
+        runbook.integration_acknowledgements.select_related("acknowledged_by")
+        .order_by("-acknowledged_at", "-pk")
+        .first()
+    )
+
+
+def booked_integration_at(visit: Visit) -> datetime.datetime | None:
+    """When the first integration session booked after this medication session starts (a live
+    visit of the client's, of the integration kind)."""
+    return (
+        Visit.objects.live()
+        .filter(client_id=visit.client_id, kind=Visit.Kind.INTEGRATION, starts_at__gte=visit.starts_at)
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
+
+
+def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) -> GateResult:
+    """(Soft.) The first integration session booked after this one, judged against the practice's
+    expected hours; without one in time, the therapist's written acknowledgement lets it pass."""
+    ack = latest_integration_acknowledgement(runbook)
+    words = ""
+    if ack is not None:
+        when = timezone.localtime(ack.acknowledged_at)
+        words = f"by {ack.acknowledged_by.full_name} at {when:%H:%M} — {ack.reason}"
+    return dayof.integration_booked_gate(
+        booked_integration_at(visit),
+        session_at=visit.ends_at,
+        expected_hours=practice.integration_expected_hours,
+        acknowledged=ack is not None,
+        acknowledgement=words,
+    )
+
+
+def day_of_gates(
+    visit: Visit, runbook: Runbook | None, *, now: datetime.datetime, practice
+) -> list[GateResult]:
+    """The readiness strip at the top of the runbook, in DESIGN.md's order: the virtual safety
+    plan (virtual sessions only), the day-of checklist, the pre-dose vitals, the integration
+    booking (soft)."""
+    gates = []
+    if visit.is_virtual:
+        gates.append(safety_plan_gate(visit, runbook))
+    gates.append(checklist_gate(visit, runbook, now=now, practice=practice))
+    gates.append(predose_gate(runbook, now=now, practice=practice))
+    gates.append(integration_gate(visit, runbook, practice=practice))
+    return gates
+
+
+PHASES = [
+    (PhaseMark.Phase.OPENING, "opening_reflection_minutes"),
+    (PhaseMark.Phase.MEDICINE, "medicine_minutes"),
+    (PhaseMark.Phase.INTEGRATION, "integration_processing_minutes"),
+]
+
+
+def phase_times(runbook: Runbook | None, *, now: datetime.datetime, practice) -> list[rules.PhaseTime]:
+    """The session's phases, each timed against the practice's planned minutes."""
+    marks = {}
+    if runbook is not None:
+        marks = dict(runbook.phase_marks.values_list("phase", "started_at"))
+    order = [(phase.value, phase.label, getattr(practice, field)) for phase, field in PHASES]
+    return rules.phase_times(
+        marks=marks, order=order, now=now, ended_at=runbook.discharged_at if runbook else None
+    )
+
+
+def chaperone_clock(visit: Visit, runbook: Runbook | None, *, now: datetime.datetime, practice):
+    first = None
+    checkins = []
+    if runbook is not None and visit.is_virtual:
+        dose = runbook.administrations.order_by("given_at", "pk").first()
+        first = dose.given_at if dose else None
+        checkins = list(runbook.chaperone_checkins.values_list("checked_at", flat=True))
+    return rules.chaperone_clock(
+        virtual=visit.is_virtual,
+        first_dose_at=first,
+        checkins=checkins,
+        now=now,
+        practice=practice,
+        discharged=bool(runbook and runbook.discharged_at),
+    )
+
+
+def chaperone_checkins(runbook: Runbook | None) -> list[ChaperoneCheckin]:
+    if runbook is None:
+        return []
+    return list(runbook.chaperone_checkins.select_related("recorded_by"))
+
+
+REVIEWS_SHOWN = 20
+
+
+def adverse_events_to_review(clients) -> list:
+    """Adverse events in the sessions of `clients` (a queryset) that no prescriber has reviewed
+    yet, oldest first, with their visit and client: one query."""
+    from kapflow.dosing.models import AdverseEvent
+
+    return list(
+        AdverseEvent.objects.filter(runbook__visit__client__in=clients, review__isnull=True)
+        .select_related("runbook__visit__client")
+        .order_by("noted_at", "pk")[:REVIEWS_SHOWN]
+    )
+
+
+def discharge_overrides_to_review(clients) -> list[Runbook]:
+    """Discharges with criteria unmet (a prescriber's written override) in the sessions of
+    `clients` that no prescriber has reviewed yet, oldest first: one query."""
+    return list(
+        Runbook.objects.filter(
+            visit__client__in=clients, discharged_at__isnull=False, override_review__isnull=True
+        )
+        .exclude(override_reason="")
+        .select_related("visit__client", "discharged_by")
+        .order_by("discharged_at", "pk")[:REVIEWS_SHOWN]
+    )
+
+
+def reviews_of(events) -> dict:
+    """{adverse event pk: its prescriber's review} for the events listed: one query."""
+    from kapflow.dosing.models import SafetyReview
+
+    ids = [event.pk for event in events]
+    if not ids:
+        return {}
+    return {
+        review.adverse_event_id: review
+        for review in SafetyReview.objects.filter(adverse_event_id__in=ids).select_related("reviewed_by")
+    }
+
+
+def override_review_of(runbook: Runbook | None):
+    """The prescriber's review of this session's discharge override, if there was one."""
+    from kapflow.dosing.models import SafetyReview
+
+    if runbook is None or not runbook.override_reason:
+        return None
+    return SafetyReview.objects.filter(discharge_override=runbook).select_related("reviewed_by").first()

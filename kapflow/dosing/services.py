@@ -5,6 +5,7 @@ threshold comes from the practice's settings."""
 import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,15 +15,22 @@ from kapflow.dosing.models import (
     Addendum,
     Administration,
     AdverseEvent,
+    ChaperoneCheckin,
+    DayOfChecklist,
+    IntegrationAcknowledgement,
     Note,
+    PhaseMark,
     Rating,
     Runbook,
+    SafetyPlan,
+    SafetyReview,
     VitalsReading,
 )
 from kapflow.lib.gates import Status
 from kapflow.medical import doses
 from kapflow.medical.gates import order_gate
 from kapflow.medical.models import MedicationOrder
+from kapflow.visits import services as visit_services
 from kapflow.visits.models import Visit
 
 
@@ -38,6 +46,8 @@ CLOSED_VISIT = (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
 def _open_runbook(visit: Visit) -> Runbook:
     """The visit's runbook, locked for this transaction and created on the first entry;
     refused when the record is signed or the visit did not take place."""
+    # The status as it is now (the caller's copy may be older than a start or a check-in).
+    visit.refresh_from_db(fields=["status", "status_changed_at"])
     if visit.kind != Visit.Kind.MEDICATION:
         raise RunbookRefused("Only a medication session has a runbook.")
     if visit.status in CLOSED_VISIT:
@@ -50,7 +60,15 @@ def _open_runbook(visit: Visit) -> Runbook:
 
 
 def _saved(obj):
-    obj.full_clean()
+    try:
+        obj.full_clean()
+    except ValidationError as error:
+        raise RunbookRefused(
+            *[
+                f"{name.replace('_', ' ').capitalize()}: {' '.join(errors)}"
+                for name, errors in error.message_dict.items()
+            ]
+        ) from None
     obj.save()
     return obj
 
@@ -167,9 +185,18 @@ def _booster_problems(
 
 
 def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, practice) -> list:
-    gate = selectors.predose_gate(runbook, now=given_at, practice=practice)
-    if not gate.passed:
-        return [f"Pre-dose vitals: {gate.reason}"]
+    if visit.status != Visit.Status.IN_PROGRESS:
+        return ["Start the session before the first dose."]
+    problems = []
+    gates = [selectors.checklist_gate(visit, runbook, now=given_at, practice=practice)]
+    if visit.is_virtual:
+        gates.insert(0, selectors.safety_plan_gate(visit, runbook))
+    gates.append(selectors.predose_gate(runbook, now=given_at, practice=practice))
+    for gate in gates:
+        if not gate.passed:
+            problems.append(f"{gate.label}: {gate.reason} (who can clear it: the {gate.resolver})")
+    if problems:
+        return problems
     gate = order_gate(visit.client, today=timezone.localdate(given_at), route=route, dose_mg=dose_mg)
     if not gate.passed:
         return [gate.reason]
@@ -196,9 +223,11 @@ def dose_record(
     practice,
     request=None,
 ) -> Administration:
-    """Record a dose given, against `order`. The session's first dose needs the pre-dose vitals
-    gate passed (or its caution acknowledged by a prescriber) and the order gate passed for this
-    route and dose; later doses are boosters, within the order's count and highest booster."""
+    """Record a dose given, against `order`. The session's first dose needs the session started,
+    the day-of gates passed (the virtual safety plan, the day-of checklist, the pre-dose vitals or
+    their caution acknowledged by a prescriber) and the order gate passed for this route and
+    dose; it marks the medicine phase if nobody has. Later doses are boosters, within the order's
+    count and highest booster."""
     dose_mg = Decimal(dose_mg)
     _not_future(given_at, timezone.now())
     with transaction.atomic():
@@ -237,6 +266,12 @@ def dose_record(
                 recorded_by=actor,
             )
         )
+        if not booster and not runbook.phase_marks.filter(phase=PhaseMark.Phase.MEDICINE).exists():
+            _saved(
+                PhaseMark(
+                    runbook=runbook, phase=PhaseMark.Phase.MEDICINE, started_at=given_at, recorded_by=actor
+                )
+            )
         _audit(
             request=request,
             actor=actor,
@@ -373,6 +408,11 @@ def runbook_sign(*, actor, visit: Visit, request=None) -> Runbook:
         runbook.signed_by = actor
         runbook.save(update_fields=["signed_at", "signed_by"])
         _audit(request=request, actor=actor, action="kapflow.dosing.runbook.signed", visit=visit, obj=runbook)
+        # The signed record closes the session: a session still running is completed with it.
+        if visit.status == Visit.Status.IN_PROGRESS:
+            visit_services.visit_transition(
+                request=_Actor(request, actor), visit=visit, to=Visit.Status.COMPLETED
+            )
     return runbook
 
 
@@ -390,3 +430,350 @@ def addendum_add(*, actor, visit: Visit, text: str, request=None) -> Addendum:
             request=request, actor=actor, action="kapflow.dosing.addendum.added", visit=visit, obj=addendum
         )
     return addendum
+
+
+class _Actor:
+    """What visit_transition's audit row needs from a request, for a service called without one
+    (tests, the demo): the acting user."""
+
+    def __init__(self, request, actor):
+        self._request = request
+        self.user = actor
+
+    def __getattr__(self, name):
+        if self._request is None:
+            raise AttributeError(name)
+        return getattr(self._request, name)
+
+
+def _moment_before(at: datetime.time | datetime.datetime, now: datetime.datetime) -> datetime.datetime:
+    """A time of day typed at check-in, as the latest such moment not after now: 21:30 typed at
+    10:00 is yesterday evening."""
+    if isinstance(at, datetime.datetime):
+        return at
+    moment = timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), at))
+    if moment > now + datetime.timedelta(minutes=1):
+        moment -= datetime.timedelta(days=1)
+    return moment
+
+
+def checklist_record(
+    *,
+    actor,
+    visit: Visit,
+    transport_without_driving: bool,
+    transport_detail: str = "",
+    last_food_at,
+    last_liquid_at,
+    substances: list[str],
+    pregnancy: str,
+    new_medications: str = "",
+    medications_reviewed: bool = False,
+    suicidality_alert_reviewed: bool = False,
+    practice,
+    request=None,
+) -> DayOfChecklist:
+    """Record the day-of checklist (a newer one supersedes the older, which is kept). Only a
+    prescriber records the new medications as reviewed. `last_food_at` and `last_liquid_at` may
+    be times of day: the latest such moment not after now."""
+    now = timezone.now()
+    allowed = selectors.avoid_substances(practice)
+    unknown = [name for name in substances if name not in allowed]
+    if unknown:
+        raise RunbookRefused(f"Not on the practice's list of substances: {', '.join(unknown)}.")
+    if medications_reviewed and not actor.is_prescriber:
+        raise RunbookRefused("Only a prescriber records the new medications as reviewed.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        if runbook.administrations.exists():
+            raise RunbookRefused("The dose was given: the day-of checklist can no longer change.")
+        checklist = _saved(
+            DayOfChecklist(
+                runbook=runbook,
+                transport_without_driving=transport_without_driving,
+                transport_detail=transport_detail.strip(),
+                last_food_at=_moment_before(last_food_at, now),
+                last_liquid_at=_moment_before(last_liquid_at, now),
+                substances=list(substances),
+                pregnancy=pregnancy,
+                new_medications=new_medications.strip(),
+                medications_reviewed_by=actor if medications_reviewed and new_medications.strip() else None,
+                suicidality_alert_reviewed=suicidality_alert_reviewed,
+                recorded_by=actor,
+            )
+        )
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.checklist.recorded",
+            visit=visit,
+            obj=checklist,
+            detail={"substances": len(substances), "new_medications": bool(checklist.new_medications)},
+        )
+    return checklist
+
+
+def medications_review(*, actor, visit: Visit, request=None) -> DayOfChecklist:
+    """A prescriber reviews the new medications on the latest checklist: a copy of it is recorded
+    with the prescriber as reviewer (the older one is kept)."""
+    if not actor.is_prescriber:
+        raise RunbookRefused("Only a prescriber reviews new medications.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        latest = selectors.latest_checklist(runbook)
+        if latest is None or not latest.new_medication_list():
+            raise RunbookRefused("No new medications on the checklist to review.")
+        if latest.medications_reviewed_by_id is not None:
+            raise RunbookRefused("The new medications were already reviewed.")
+        fields = {
+            field.name: getattr(latest, field.name)
+            for field in DayOfChecklist._meta.concrete_fields
+            if field.name not in ("id", "recorded_at", "recorded_by", "medications_reviewed_by")
+        }
+        checklist = _saved(
+            DayOfChecklist(
+                **fields, medications_reviewed_by=actor, recorded_by=actor, recorded_at=timezone.now()
+            )
+        )
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.medications.reviewed",
+            visit=visit,
+            obj=checklist,
+        )
+    return checklist
+
+
+def safety_plan_record(
+    *,
+    actor,
+    visit: Visit,
+    address: str,
+    chaperone_name: str,
+    chaperone_phone: str,
+    chaperone_is_adult: bool,
+    chaperone_present: bool,
+    emergency_contact: str,
+    nearest_emergency_department: str,
+    has_bp_cuff: bool,
+    request=None,
+) -> SafetyPlan:
+    """Record a virtual session's safety plan (a newer one supersedes the older, which is kept)."""
+    if not visit.is_virtual:
+        raise RunbookRefused("An in-person session needs no virtual safety plan.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        plan = _saved(
+            SafetyPlan(
+                runbook=runbook,
+                address=address.strip(),
+                chaperone_name=chaperone_name.strip(),
+                chaperone_phone=chaperone_phone.strip(),
+                chaperone_is_adult=chaperone_is_adult,
+                chaperone_present=chaperone_present,
+                emergency_contact=emergency_contact.strip(),
+                nearest_emergency_department=nearest_emergency_department.strip(),
+                has_bp_cuff=has_bp_cuff,
+                recorded_by=actor,
+            )
+        )
+        gate = selectors.safety_plan_gate(visit, runbook)
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.safety_plan.recorded",
+            visit=visit,
+            obj=plan,
+            detail={"passes": gate.passed},
+        )
+    return plan
+
+
+def session_start(*, actor, visit: Visit, request=None, practice=None) -> Visit:
+    """Start the medication session (the visit's every hard gate checked by visit_transition,
+    the virtual safety plan among them) and mark the opening reflection."""
+    with transaction.atomic():
+        try:
+            visit = visit_services.visit_transition(
+                request=_Actor(request, actor), visit=visit, to=Visit.Status.IN_PROGRESS, practice=practice
+            )
+        except visit_services.VisitRefused as refused:
+            raise RunbookRefused(*refused.problems) from None
+        runbook = _open_runbook(visit)
+        if not runbook.phase_marks.exists():
+            mark = _saved(
+                PhaseMark(
+                    runbook=runbook,
+                    phase=PhaseMark.Phase.OPENING,
+                    started_at=visit.status_changed_at,
+                    recorded_by=actor,
+                )
+            )
+            _audit(
+                request=request,
+                actor=actor,
+                action="kapflow.dosing.phase.marked",
+                visit=visit,
+                obj=mark,
+                detail={"phase": mark.phase},
+            )
+    return visit
+
+
+def phase_mark(*, actor, visit: Visit, phase: str, started_at: datetime.datetime, request=None) -> PhaseMark:
+    """Mark when a phase began; each phase once, in the session's order, in a started session."""
+    _not_future(started_at, timezone.now())
+    phase = PhaseMark.Phase(phase)
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        if visit.status != Visit.Status.IN_PROGRESS:
+            raise RunbookRefused("Start the session first.")
+        marks = dict(runbook.phase_marks.values_list("phase", "started_at"))
+        if phase in marks:
+            raise RunbookRefused(f"{phase.label} already began at {timezone.localtime(marks[phase]):%H:%M}.")
+        earlier = list(PhaseMark.Phase)[: list(PhaseMark.Phase).index(phase)]
+        later = [moment for key, moment in marks.items() if key not in earlier]
+        if any(started_at < marks[key] for key in earlier if key in marks) or any(
+            started_at > moment for moment in later
+        ):
+            raise RunbookRefused(f"{phase.label} comes after the phases before it: check the time.")
+        mark = _saved(PhaseMark(runbook=runbook, phase=phase, started_at=started_at, recorded_by=actor))
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.phase.marked",
+            visit=visit,
+            obj=mark,
+            detail={"phase": phase.value},
+        )
+    return mark
+
+
+def chaperone_checkin_record(
+    *, actor, visit: Visit, checked_at, chaperone_present: bool, client_ok: bool, note: str = "", request=None
+) -> ChaperoneCheckin:
+    """A virtual session's chaperone check-in."""
+    _not_future(checked_at, timezone.now())
+    if not visit.is_virtual:
+        raise RunbookRefused("Chaperone check-ins are for virtual sessions.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        checkin = _saved(
+            ChaperoneCheckin(
+                runbook=runbook,
+                checked_at=checked_at,
+                chaperone_present=chaperone_present,
+                client_ok=client_ok,
+                note=note.strip(),
+                recorded_by=actor,
+            )
+        )
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.chaperone.checked",
+            visit=visit,
+            obj=checkin,
+            detail={"present": chaperone_present, "client_ok": client_ok},
+        )
+    return checkin
+
+
+def integration_book(
+    *, actor, visit: Visit, starts_at: datetime.datetime, minutes: int, request=None
+) -> Visit:
+    """Book the integration session after this medication session, with its clinician, in the
+    same modality (and room), through the schedule's own booking (clashes refused)."""
+    if visit.status != Visit.Status.COMPLETED:
+        raise RunbookRefused("The integration is booked once the session is complete.")
+    if starts_at < visit.ends_at:
+        raise RunbookRefused("The integration comes after the medication session.")
+    if starts_at > visit.ends_at + datetime.timedelta(days=90):
+        raise RunbookRefused("That is months away: book the integration soon after the session.")
+    slot = visit_services.Slot(
+        kind=Visit.Kind.INTEGRATION,
+        starts_at=starts_at,
+        ends_at=starts_at + datetime.timedelta(minutes=minutes),
+        clinician=visit.clinician,
+        modality=visit.modality,
+        room=visit.room,
+        video_link=visit.video_link,
+    )
+    try:
+        return visit_services.visit_book(request=_Actor(request, actor), client=visit.client, slot=slot)
+    except visit_services.VisitRefused as refused:
+        raise RunbookRefused(*refused.problems) from None
+
+
+def integration_acknowledge(
+    *, actor, visit: Visit, reason: str, practice, request=None
+) -> IntegrationAcknowledgement:
+    """The soft "integration booked" gate, acknowledged in writing by a clinician: the session
+    may go ahead without an integration booked within the practice's window. Refused when there
+    is nothing to acknowledge (one is booked in time, or it was already acknowledged), on a
+    signed record and on a visit that did not take place."""
+    reason = reason.strip()
+    if not actor.is_clinician:
+        raise RunbookRefused("The therapist acknowledges a session without an integration booked.")
+    if not reason:
+        raise RunbookRefused("Say why the session goes ahead without an integration booked.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        gate = selectors.integration_gate(visit, runbook, practice=practice)
+        if gate.passed:
+            raise RunbookRefused(f"Nothing to acknowledge: {gate.reason}")
+        ack = _saved(IntegrationAcknowledgement(runbook=runbook, reason=reason, acknowledged_by=actor))
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.integration.acknowledged",
+            visit=visit,
+            obj=ack,
+        )
+    return ack
+
+
+def adverse_event_review(*, actor, event: AdverseEvent, note: str = "", request=None) -> SafetyReview:
+    """A prescriber marks an adverse event reviewed: it leaves their queue. Once only."""
+    if not actor.is_prescriber:
+        raise RunbookRefused("Only a prescriber reviews adverse events.")
+    with transaction.atomic():
+        event = (
+            AdverseEvent.objects.select_for_update(of=("self",))
+            .select_related("runbook__visit__client")
+            .get(pk=event.pk)
+        )
+        if SafetyReview.objects.filter(adverse_event=event).exists():
+            raise RunbookRefused("This adverse event was already reviewed.")
+        review = _saved(SafetyReview(adverse_event=event, note=note.strip(), reviewed_by=actor))
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.adverse_event.reviewed",
+            visit=event.runbook.visit,
+            obj=review,
+            detail={"adverse_event": event.pk},
+        )
+    return review
+
+
+def discharge_override_review(*, actor, visit: Visit, note: str = "", request=None) -> SafetyReview:
+    """A prescriber marks a discharge with criteria unmet reviewed: it leaves their queue."""
+    if not actor.is_prescriber:
+        raise RunbookRefused("Only a prescriber reviews a discharge override.")
+    with transaction.atomic():
+        runbook = Runbook.objects.select_for_update().filter(visit=visit).first()
+        if runbook is None or runbook.discharged_at is None or not runbook.override_reason:
+            raise RunbookRefused("This session's discharge did not override any criterion.")
+        if SafetyReview.objects.filter(discharge_override=runbook).exists():
+            raise RunbookRefused("This discharge override was already reviewed.")
+        review = _saved(SafetyReview(discharge_override=runbook, note=note.strip(), reviewed_by=actor))
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.discharge_override.reviewed",
+            visit=visit,
+            obj=review,
+        )
+    return review

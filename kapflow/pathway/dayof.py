@@ -212,9 +212,11 @@ def integration_booked_gate(
     session_at: datetime.datetime,
     expected_hours: int,
     acknowledged: bool = False,
+    acknowledgement: str = "",
 ) -> GateResult:
     """(Soft.) An integration session booked within the practice's window after this session;
-    without one, a documented acknowledgement lets the session go ahead."""
+    without one, a documented acknowledgement lets the session go ahead (`acknowledgement`: who
+    acknowledged, when and why, in words, shown as the gate's reason)."""
     key, label = "integration", "Integration booked"
     deadline = session_at + datetime.timedelta(hours=expected_hours)
     if integration_at is not None and session_at <= integration_at <= deadline:
@@ -222,11 +224,12 @@ def integration_booked_gate(
             key, label, Status.PASS, f"Integration booked for {_local(integration_at)}.", "therapist"
         )
     if acknowledged:
+        said = f": {acknowledgement.rstrip('.')}" if acknowledgement else ""
         return GateResult(
             key,
             label,
             Status.PASS,
-            "No integration within the window; acknowledged, to be booked after the session.",
+            f"No integration within the window; acknowledged{said}. Book it after the session.",
             "therapist",
         )
     why = "booked too late" if integration_at is not None else "not booked"

@@ -34,6 +34,19 @@ class CliniciansChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, user) -> str:
         return user.display_name
 
+    def _check_values(self, value):
+        """A number no id can be (past bigint: SQLite cannot even compare it) is simply not one of
+        the choices, as Django already says for a single choice."""
+        for pk in value:
+            text = str(pk).strip()
+            digits = text.lstrip("-")
+            # Checked by length first: Python refuses to read an integer of thousands of digits.
+            if digits.isdecimal() and (len(digits) > 19 or not -(2**63) <= int(text) < 2**63):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": text}
+                )
+        return super()._check_values(value)
+
 
 def _lengths_help() -> str:
     return (
@@ -75,6 +88,20 @@ class WhereForm(forms.Form):
         return cleaned
 
 
+# How far from today a visit may be booked: far enough for any real schedule, near enough that
+# a mistyped year (or 9999-12-31, and the end time after it) is caught before it overflows.
+BOOKABLE_YEARS = 5
+
+
+def bookable_day(day: datetime.date) -> datetime.date:
+    today = timezone.localdate()
+    if abs((day - today).days) > BOOKABLE_YEARS * 366:
+        raise forms.ValidationError(
+            f"Check the year: a visit is booked within {BOOKABLE_YEARS} years of today."
+        )
+    return day
+
+
 class VisitForm(WhereForm):
     kind = forms.ChoiceField(label="Kind of visit", choices=Visit.Kind.choices)
     starts_at = forms.DateTimeField(label="Starts at", widget=DateTimeInput())
@@ -102,6 +129,11 @@ class VisitForm(WhereForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["other_clinicians"].queryset = self.fields["clinician"].queryset
+
+    def clean_starts_at(self) -> datetime.datetime:
+        starts_at = self.cleaned_data["starts_at"]
+        bookable_day(starts_at.date())
+        return starts_at
 
     def slot(self) -> Slot:
         data = self.cleaned_data
@@ -139,6 +171,9 @@ class SeriesStartForm(forms.Form):
     first_day = forms.DateField(label="First medication session on", widget=DateInput())
     at = forms.TimeField(label="At", widget=TimeInput())
 
+    def clean_first_day(self) -> datetime.date:
+        return bookable_day(self.cleaned_data["first_day"])
+
 
 class SeriesRowForm(forms.Form):
     book = forms.BooleanField(label="Book", required=False)
@@ -147,6 +182,9 @@ class SeriesRowForm(forms.Form):
     day = forms.DateField(label="Day", widget=DateInput())
     time = forms.TimeField(label="Time", widget=TimeInput())
     minutes = forms.IntegerField(label="Minutes", min_value=5, max_value=12 * 60)
+
+    def clean_day(self) -> datetime.date:
+        return bookable_day(self.cleaned_data["day"])
 
     @property
     def label(self) -> str:

@@ -15,6 +15,7 @@ from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client
 from kapflow.lib.gates import Status
+from kapflow.measures.schedule import schedule_client
 from kapflow.visits.models import TRANSITIONS, CalendarFeed, Room, Visit
 
 
@@ -134,6 +135,7 @@ def _save_new(*, request, client: Client, slot: Slot, visit: Visit, series: bool
         obj=visit,
         detail={"kind": visit.kind, "starts_at": visit.starts_at.isoformat(), "series": series},
     )
+    schedule_client(client=client, request=request)  # the forms this visit asks for
     return visit
 
 
@@ -206,6 +208,7 @@ def visit_reschedule(*, request, visit: Visit, slot: Slot) -> Visit:
         obj=visit,
         detail={"changed": [n for n, a, b in zip(names, before, after, strict=True) if a != b]},
     )
+    schedule_client(client=visit.client, request=request)  # its forms follow the new time
     return visit
 
 
@@ -220,13 +223,18 @@ _VERB = {
 
 def start_blockers(visit: Visit, *, practice=None) -> list:
     """The readiness gates that keep a medication session from starting: every failing hard gate
-    (a soft gate waiting for an acknowledgement does not block the start; the runbook asks for
-    it). No other kind of visit has gates."""
+    of the pathway and, for a virtual session, the safety plan recorded on its runbook (a soft
+    gate waiting for an acknowledgement does not block the start; the runbook asks for it). The
+    day-of checklist and the pre-dose vitals are checked at the first dose. No other kind of
+    visit has gates."""
     if not visit.is_medication:
         return []
-    from kapflow.pathway.readiness import readiness
+    from kapflow.dosing.selectors import safety_plan_gate
+    from kapflow.pathway.readiness import Gate, readiness
 
     gates = readiness(visit.client, virtual=visit.is_virtual, practice=practice)
+    if visit.is_virtual:
+        gates.append(Gate(safety_plan_gate(visit)))
     return [gate for gate in gates if not gate.passed and gate.result.status is Status.FAIL]
 
 
@@ -249,7 +257,10 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
         blockers = start_blockers(visit, practice=practice)
         if blockers:
             names = ", ".join(gate.result.label.lower() for gate in blockers)
-            raise VisitRefused([f"The medication session cannot start: not ready ({names})."])
+            raise VisitRefused(
+                [f"The medication session cannot start: not ready ({names})."]
+                + [f"{gate.result.label}: {gate.result.reason}" for gate in blockers]
+            )
     visit.status = to
     visit.status_changed_at = timezone.now()
     visit.full_clean()
@@ -261,6 +272,7 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
         obj=visit,
         detail={"status": to.value},
     )
+    schedule_client(client=visit.client, request=request)  # withdraws its forms once cancelled or begun
     return visit
 
 

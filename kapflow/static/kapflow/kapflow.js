@@ -114,3 +114,79 @@
     }
   }, 1000);
 })();
+
+// --- Medication-session runbook (kapflow.dosing) --------------------------------------------
+// Its forms post with htmx and the server answers with the refreshed runbook body (#runbook).
+// What is typed in the OTHER forms survives that swap; a form whose post never reached the
+// server (or got an error page back) keeps its contents and says so; focus goes to the news.
+(function () {
+  "use strict";
+  var NOT_SAVED = "Not saved — no connection. Try again.";
+  function runbook() { return document.getElementById("runbook"); }
+  function typed(root, except) {
+    var kept = {};
+    Array.prototype.forEach.call(root.querySelectorAll("form[id]"), function (form) {
+      if (form === except) return;
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || el.type === "hidden" || el.type === "submit" || el.name === "csrfmiddlewaretoken") return;
+        var key = form.id + "|" + el.name + "|" + (el.type === "checkbox" || el.type === "radio" ? el.value : "");
+        var dirty = (el.type === "checkbox" || el.type === "radio") ? el.checked !== el.defaultChecked
+          : el.tagName === "SELECT" ? Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; })
+          : el.value !== el.defaultValue;
+        if (dirty) kept[key] = (el.type === "checkbox" || el.type === "radio") ? el.checked : el.value;
+      });
+    });
+    return kept;
+  }
+  function restore(root, kept) {
+    Object.keys(kept).forEach(function (key) {
+      var parts = key.split("|");
+      var form = document.getElementById(parts[0]);
+      if (!form || !root.contains(form)) return;
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name !== parts[1]) return;
+        if (el.type === "checkbox" || el.type === "radio") { if (el.value === parts[2]) el.checked = kept[key]; }
+        else el.value = kept[key];
+      });
+    });
+  }
+  function sourceForm(event) {
+    var elt = event.detail && event.detail.elt;
+    return elt && (elt.tagName === "FORM" ? elt : elt.closest && elt.closest("form"));
+  }
+  var pending = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var root = runbook();
+    if (!root || event.detail.target !== root) return;
+    // Here detail.elt is the swap's target; the form that posted is the request's element.
+    var config = event.detail.requestConfig;
+    pending = typed(root, sourceForm({detail: {elt: config && config.elt}}));
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var root = runbook();
+    if (!root || event.detail.target !== root) return;
+    if (pending) restore(root, pending);
+    pending = null;
+    var news = root.querySelector("[role=alert]") || root.querySelector("[data-runbook-focus]");
+    if (news) { if (!news.hasAttribute("tabindex")) news.setAttribute("tabindex", "-1"); news.focus(); }
+  });
+  function notSaved(event) {
+    var form = sourceForm(event);
+    if (!form || !runbook() || !runbook().contains(form)) return;
+    var note = form.querySelector(".runbook-offline");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "notice notice--error runbook-offline";
+      note.setAttribute("role", "alert");
+      form.appendChild(note);
+    }
+    note.textContent = NOT_SAVED;
+  }
+  document.addEventListener("htmx:sendError", notSaved);
+  document.addEventListener("htmx:responseError", notSaved);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = sourceForm(event);
+    var note = form && form.querySelector(".runbook-offline");
+    if (note) note.remove();
+  });
+})();

@@ -3,15 +3,17 @@
 import datetime
 
 from django.contrib import messages
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.clients.access import Need, can_see_clinical, client_chart_for, client_for
 from kapflow.pathway.models import CoursePlan
-from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.pathway.readiness import Gate, is_ready, readiness
 from kapflow.practice.models import practice_for
 from kapflow.visits import services
 from kapflow.visits.forms import CancelForm, RescheduleForm, SeriesRows, SeriesStartForm, VisitForm, WhereForm
@@ -21,10 +23,15 @@ from kapflow.visits.series import propose
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
-def _readiness(request, client, *, virtual: bool) -> dict:
+def _readiness(request, client, *, virtual: bool, visit: Visit | None = None) -> dict:
     """The readiness panel for the client's clinicians; for anyone else (a coordinator booking)
-    only whether the client is ready, never why not."""
+    only whether the client is ready, never why not. For a virtual visit already booked, the
+    safety plan recorded on its runbook is one of the gates to start."""
     gates = readiness(client, virtual=virtual, practice=practice_for(request))
+    if visit is not None and visit.is_virtual:
+        from kapflow.dosing.selectors import safety_plan_gate
+
+        gates.append(Gate(safety_plan_gate(visit)))
     blocking = [g for g in gates if not g.passed and g.result.status.value == "fail"]
     return {
         "gates": gates if can_see_clinical(request, client) else None,
@@ -108,7 +115,7 @@ def visit_detail(request, client_id, visit_id):
         "clinician": request.user.is_clinician,
     }
     if visit.is_medication and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN):
-        context.update(_readiness(request, client, virtual=visit.is_virtual), medication=True)
+        context.update(_readiness(request, client, virtual=visit.is_virtual, visit=visit), medication=True)
     return render(request, "visits/detail.html", context)
 
 
@@ -163,8 +170,37 @@ def _transition(request, client_id, visit_id, *, to: str, need: Need = Need.DEMO
         for problem in refused.problems:
             messages.error(request, problem)
     else:
-        messages.success(request, f"{visit.get_kind_display()}: {visit.get_status_display().lower()}.")
+        messages.success(
+            request,
+            f"{client.display_name}, {visit.get_kind_display().lower()} at "
+            f"{timezone.localtime(visit.starts_at):%H:%M}: {visit.get_status_display().lower()}.",
+        )
+    return _back(request, client, visit)
+
+
+def _back(request, client, visit):
+    """Where the change was asked from (the front desk's day, the calendar: a safe `next` on this
+    site), else the visit's page."""
+    target = safe_next(request)
+    if target:
+        return HttpResponseRedirect(target)
     return redirect("visits:detail", client.pk, visit.pk)
+
+
+def safe_next(request) -> str:
+    """The POST's `next` if it is a path on this site (printable, starting with one slash), else
+    "": anything else (another site, a view name, a header-breaking newline) is ignored."""
+    target = request.POST.get("next", "")
+    if (
+        target.startswith("/")
+        and target.isprintable()
+        and len(target) <= 2000
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return ""
 
 
 @require_POST

@@ -1,0 +1,267 @@
+"""The demo practice's medication-session runbooks (issue 4): a signed record for each completed
+medication session (pre-dose and in-session vitals, the dose against the client's order, ratings,
+phases, notes, discharge and signature; one with a mild adverse event, one virtual with its
+safety plan and chaperone check-ins), an integration record with action items after each, and
+one medication session today, checked in and ready to run. Sessions already recorded (here or by
+another demo story) are left as they are, so loading twice adds nothing."""
+
+import datetime
+import random
+
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.clients.models import Client
+from kapflow.dosing import rules
+from kapflow.dosing.models import (
+    Administration,
+    AdverseEvent,
+    ChaperoneCheckin,
+    DayOfChecklist,
+    Note,
+    PhaseMark,
+    Rating,
+    Runbook,
+    SafetyPlan,
+    VitalsReading,
+)
+from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.medical.models import MedicationOrder
+from kapflow.practice.models import Practice
+from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
+
+NOTES = [
+    "Opening reflection: revisited the intention, to meet the grief about her father with curiosity.",
+    "Eyes shaded, music on. Settled quickly; breathing slow and even.",
+    "Spoke of a childhood kitchen, warm light; tearful, then quiet.",
+    "Sitting up, oriented, drinking water. Processing: 'I don't have to carry it all at once.'",
+]
+ACTIONS = [
+    "Ten minutes of the morning walk without the phone, three days this week.",
+    "Write the letter to her father; no need to send it.",
+    "Tell the partner one thing that came up, in his own words.",
+]
+
+
+def _at(start: datetime.datetime, minutes: int) -> datetime.datetime:
+    return start + datetime.timedelta(minutes=minutes)
+
+
+def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng, *, event: bool) -> Runbook:
+    """One medication session as it was recorded on the day, minute by minute."""
+    start = visit.starts_at
+    who = visit.clinician
+    book = Runbook.objects.create(visit=visit, created_at=_at(start, -25))
+    if visit.is_virtual:
+        SafetyPlan.objects.create(
+            runbook=book,
+            address="2231 Laurel Canyon Blvd, Studio City, CA 91604",
+            chaperone_name="Chris Alvarez (partner)",
+            chaperone_phone="(818) 555-0177",
+            chaperone_is_adult=True,
+            chaperone_present=True,
+            emergency_contact="Rosa Alvarez (sister), (818) 555-0178",
+            nearest_emergency_department="Providence Cedars-Sinai Tarzana, 18321 Clark St",
+            has_bp_cuff=True,
+            recorded_by=who,
+            recorded_at=_at(start, -20),
+        )
+    DayOfChecklist.objects.create(
+        runbook=book,
+        transport_without_driving=True,
+        transport_detail="Partner drives home" if rng.random() < 0.5 else "Rideshare booked by the client",
+        last_food_at=_at(start, -rng.choice([240, 300, 600])),
+        last_liquid_at=_at(start, -rng.choice([60, 90, 120])),
+        substances=[],
+        pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
+        recorded_by=who,
+        recorded_at=_at(start, -15),
+    )
+    base = (118 + rng.randint(0, 14), 74 + rng.randint(0, 10), 66 + rng.randint(0, 12))
+    baseline = VitalsReading.objects.create(
+        runbook=book,
+        phase=VitalsReading.Phase.PRE_DOSE,
+        taken_at=_at(start, 20),
+        systolic=base[0],
+        diastolic=base[1],
+        heart_rate=base[2],
+        spo2=98,
+        recorded_by=who,
+        recorded_at=_at(start, 20),
+    )
+    PhaseMark.objects.create(
+        runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start
+    )
+    dose_at = _at(start, practice.opening_reflection_minutes)
+    low, high = order.range_mg()
+    Administration.objects.create(
+        runbook=book,
+        order=order,
+        given_at=dose_at,
+        route=order.route,
+        dose_mg=low + (high - low) / 2,
+        lot_number=f"KL{rng.randint(21000, 29999)}",
+        given_by=who,
+        recorded_by=who,
+        recorded_at=dose_at,
+    )
+    PhaseMark.objects.create(
+        runbook=book, phase="medicine", started_at=dose_at, recorded_by=who, recorded_at=dose_at
+    )
+    rises = [(18, 9, 6), (10, 6, 3), (4, 2, 0), (1, 0, -2)]
+    moments = [practice.first_vitals_minutes + practice.vitals_interval_minutes * n for n in range(4)]
+    for (ds, dd, dh), after in zip(rises, moments, strict=True):
+        taken = _at(dose_at, after)
+        reading = rules.Reading(taken, base[0] + ds, base[1] + dd, base[2] + dh, 97)
+        VitalsReading.objects.create(
+            runbook=book,
+            phase=VitalsReading.Phase.IN_SESSION,
+            taken_at=taken,
+            systolic=reading.systolic,
+            diastolic=reading.diastolic,
+            heart_rate=reading.heart_rate,
+            spo2=97,
+            alerts=rules.reading_alerts(
+                reading, baseline=rules.Reading(baseline.taken_at, *base, 98), practice=practice
+            ),
+            recorded_by=who,
+            recorded_at=taken,
+        )
+    for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
+        Rating.objects.create(
+            runbook=book,
+            rated_at=_at(dose_at, after),
+            sedation=sedation,
+            dissociation=dissociation,
+            recorded_by=who,
+            recorded_at=_at(dose_at, after),
+        )
+    if event:
+        AdverseEvent.objects.create(
+            runbook=book,
+            noted_at=_at(dose_at, 25),
+            kind=AdverseEvent.Kind.NAUSEA,
+            severity=AdverseEvent.Severity.MILD,
+            action_taken="Sat up slowly, sips of water, ginger chew; settled within 15 min.",
+            recorded_by=who,
+            recorded_at=_at(dose_at, 26),
+        )
+    if visit.is_virtual:
+        for n in range(1, practice.min_monitoring_minutes // practice.chaperone_checkin_minutes + 1):
+            checked = _at(dose_at, n * practice.chaperone_checkin_minutes)
+            ChaperoneCheckin.objects.create(
+                runbook=book,
+                checked_at=checked,
+                chaperone_present=True,
+                client_ok=True,
+                note="In the next room, door open." if n == 1 else "",
+                recorded_by=who,
+                recorded_at=checked,
+            )
+    integration_at = _at(dose_at, practice.medicine_minutes)
+    PhaseMark.objects.create(
+        runbook=book,
+        phase="integration",
+        started_at=integration_at,
+        recorded_by=who,
+        recorded_at=integration_at,
+    )
+    for n, text in enumerate(NOTES):
+        written = _at(start, [5, practice.opening_reflection_minutes + 10, 70, 100][n])
+        Note.objects.create(runbook=book, written_at=written, text=text, author=who, recorded_at=written)
+    discharged = _at(dose_at, practice.min_monitoring_minutes + 5)
+    book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
+    book.discharged_at, book.discharged_by = discharged, who
+    book.signed_at, book.signed_by = _at(discharged, 10), who
+    book.save()
+    return book
+
+
+def _integration_record(visit: Visit, rng) -> None:
+    after = (
+        Visit.objects.filter(client=visit.client, kind=Visit.Kind.INTEGRATION, starts_at__gt=visit.starts_at)
+        .order_by("starts_at")
+        .first()
+    )
+    held = after if after and after.status == Visit.Status.COMPLETED else None
+    record = IntegrationRecord.objects.create(
+        client=visit.client,
+        follows=visit,
+        visit=held,
+        clinician=visit.clinician,
+        themes="Grief and permission to rest; the father's kitchen as a safe place.",
+        emotions="Sadness, then relief and tenderness.",
+        images_memories="Warm light in a kitchen; a long corridor that opened onto a garden.",
+        parts="The 'manager' part that keeps everything running softened for a while.",
+        lasting_insight="She does not have to carry it all at once.",
+        passing_intensity="The nausea and the heaviness in the first half hour.",
+        recorded_at=held.ends_at if held else visit.ends_at + datetime.timedelta(hours=20),
+    )
+    for text in rng.sample(ACTIONS, 2):
+        ActionItem.objects.create(
+            client=visit.client, record=record, text=text, created_at=record.recorded_at
+        )
+
+
+def _today_session(staff, practice: Practice) -> None:
+    """A medication session starting now for a client in a course, already checked in: the
+    runbook's check-in is the next step."""
+    now = timezone.now()
+    if Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).exists():
+        return
+    ordered = MedicationOrder.objects.active(timezone.localdate()).values("client")
+    client = Client.objects.filter(stage="course", pk__in=ordered).order_by("pk").first()
+    if client is None:
+        return
+    member = client.care_team.filter(role="primary_therapist").select_related("user").first()
+    clinician = member.user if member else staff["owner"]
+    start = now.replace(second=0, microsecond=0) - datetime.timedelta(minutes=now.minute % 15)
+    end = start + datetime.timedelta(minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION])
+    busy = Visit.objects.live().overlapping(start, end)
+    room = Room.objects.exclude(pk__in=busy.values("room")).order_by("pk").first()
+    if busy.filter(clinician=clinician).exists() or busy.filter(client=client).exists() or room is None:
+        return
+    Visit.objects.create(
+        client=client,
+        kind=Visit.Kind.MEDICATION,
+        starts_at=start,
+        ends_at=end,
+        modality=Visit.Modality.IN_PERSON,
+        room=room,
+        clinician=clinician,
+        status=Visit.Status.CHECKED_IN,
+        status_changed_at=now,
+        created_by=staff["coordinator"],
+    )
+
+
+@transaction.atomic
+def add_runbook_story(staff) -> None:
+    rng = random.Random(404)  # noqa: S311  (made-up demo data, not secrets)
+    practice = Practice.load()
+    sessions = list(
+        # Completed sessions with no record yet: a second load adds nothing.
+        Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED, runbook__isnull=True)
+        .select_related("client", "clinician")
+        .order_by("starts_at", "pk")
+    )
+    orders = {}
+    for order in MedicationOrder.objects.filter(client__in={v.client_id for v in sessions}).order_by(
+        "created_at"
+    ):
+        orders.setdefault(order.client_id, order)
+    recent = timezone.now() - datetime.timedelta(days=14)
+    made = 0
+    for visit in sessions:
+        order = orders.get(visit.client_id)
+        if order is None:
+            continue
+        if made == 1:
+            # One virtual session (the client at home with a chaperone).
+            Visit.objects.filter(pk=visit.pk).update(modality=Visit.Modality.VIRTUAL, room=None)
+            visit.refresh_from_db()
+        signed_runbook(visit, order, practice, rng, event=made == 0)
+        if visit.starts_at >= recent:
+            _integration_record(visit, rng)
+        made += 1
+    _today_session(staff, practice)
