@@ -4,11 +4,10 @@ from kapflow.measures.instruments import Instrument
 from kapflow.measures.models import Alert, Response
 
 
-class ResponseForm(forms.Form):
+class AnswersForm(forms.Form):
     """Every item of an instrument as a row of radio buttons. Items are not required one by one:
-    a missing answer is reported once, naming every unanswered item."""
-
-    context = forms.ChoiceField(label="Given as", choices=Response.Context.choices)
+    a missing answer is reported once, naming every unanswered item. The client's own form on
+    the portal."""
 
     def __init__(self, *args, instrument: Instrument, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,6 +36,12 @@ class ResponseForm(forms.Form):
             )
         self.answers = {item.key: cleaned[f"item_{item.key}"] for item in self.instrument.items}
         return cleaned
+
+
+class ResponseForm(AnswersForm):
+    """The staff side's form: the answers, and what the measure was given as."""
+
+    context = forms.ChoiceField(label="Given as", choices=Response.Context.choices)
 
 
 class AlertCloseForm(forms.ModelForm):

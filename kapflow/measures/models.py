@@ -91,3 +91,52 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+
+class MeasureTask(models.Model):
+    """A measure the client is asked to complete on the portal: at baseline, before a medication
+    session, weekly during a course, at review and at discharge (DESIGN.md). Done when a
+    response is attached; withdrawn (never deleted) when no longer wanted."""
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="measure_tasks")
+    instrument = models.CharField(
+        max_length=20, choices=[(i.key, i.name) for i in instruments.INSTRUMENTS.values()]
+    )
+    reason = models.CharField(max_length=20, choices=Response.Context)
+    # The medication session a pre-session measure is for.
+    visit = models.ForeignKey(
+        "visits.Visit", null=True, blank=True, on_delete=models.PROTECT, related_name="measure_tasks"
+    )
+    due_at = models.DateTimeField("due")
+    created_at = models.DateTimeField(default=timezone.now)
+    response = models.OneToOneField(
+        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="task"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [models.Index(fields=["client", "due_at"], name="measure_task_client_idx")]
+        # The schedule (kapflow.measures.schedule) locks the client while it decides, so these
+        # only back it up: never two live tasks for one instrument of one visit, never two
+        # baselines of one instrument.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "instrument"],
+                condition=models.Q(visit__isnull=False, withdrawn_at__isnull=True),
+                name="measure_task_once_per_visit",
+            ),
+            models.UniqueConstraint(
+                fields=["client", "instrument"],
+                condition=models.Q(reason="baseline", withdrawn_at__isnull=True),
+                name="measure_task_one_baseline",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        reason = self.get_reason_display().lower()
+        return f"{self.get_instrument_display()} ({reason}), due {self.due_at:%Y-%m-%d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.response_id is None and self.withdrawn_at is None

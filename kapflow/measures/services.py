@@ -3,8 +3,9 @@ from django.utils import timezone
 
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import CareTeamMember, Client
+from kapflow.measures import instruments
 from kapflow.measures.instruments import Instrument
-from kapflow.measures.models import Alert, Response
+from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.measures.scoring import score
 from kapflow.measures.tasks import send_urgent_alert_notice
 
@@ -75,3 +76,39 @@ def alert_close(*, request, alert: Alert, follow_up: str) -> Alert:
     alert.save(update_fields=["closed_at", "closed_by", "follow_up"])
     audit_record(request=request, action="kapflow.measures.alert.closed", client=alert.client, obj=alert)
     return alert
+
+
+class TaskClosed(Exception):
+    """The task was answered or withdrawn before this answer arrived."""
+
+    def __init__(self, task: MeasureTask):
+        super().__init__("this form is no longer waiting")
+        self.task = task
+
+
+@transaction.atomic
+def task_complete(*, request, task: MeasureTask, answers: dict[str, int]) -> Response:
+    """Save the client's own answers to a waiting task (raises scoring.Incomplete when some are
+    missing, TaskClosed when the task is already done or withdrawn). The response is recorded
+    with the task's reason as its context, and through response_record, so that a PHQ-9 item 9
+    answer above 0 raises the urgent alert as it does on the staff side."""
+    task = MeasureTask.objects.select_for_update().select_related("client").get(pk=task.pk)
+    if not task.is_open:
+        raise TaskClosed(task)
+    response = response_record(
+        request=request,
+        client=task.client,
+        instrument=instruments.INSTRUMENTS[task.instrument],
+        answers=answers,
+        context=task.reason,
+    )
+    task.response = response
+    task.save(update_fields=["response"])
+    audit_record(
+        request=request,
+        action="kapflow.measures.task.completed",
+        client=task.client,
+        obj=task,
+        detail={"instrument": task.instrument, "reason": task.reason},
+    )
+    return response

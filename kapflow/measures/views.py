@@ -1,12 +1,18 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, client_chart_for
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
-from kapflow.measures.selectors import latest_by_instrument
+from kapflow.measures.progress import progress_context
+from kapflow.measures.selectors import client_tasks, latest_by_instrument
+
+# How many of the schedule's forms the measures page lists: the upcoming ones and the latest
+# done, enough for a review without pushing the results off the page.
+TASKS_SHOWN = 12
 
 
 @staff_view()
@@ -23,6 +29,9 @@ def response_list(request, client_id):
             "responses": responses,
             "latest": latest_by_instrument(client),
             "instruments": instruments.INSTRUMENTS.values(),
+            "tasks": client_tasks(client)[:TASKS_SHOWN],
+            "task_limit": TASKS_SHOWN,
+            "now": timezone.now(),
         },
     )
 
@@ -35,7 +44,7 @@ def response_new(request, client_id, instrument):
     client = client_chart_for(
         request, client_id, need=Need.CLINICAL, action="kapflow.measures.response.opened"
     )
-    form = ResponseForm(request.POST or None, instrument=definition)
+    form = ResponseForm(request.POST if request.method == "POST" else None, instrument=definition)
     if request.method == "POST" and form.is_valid():
         response = services.response_record(
             request=request,
@@ -105,3 +114,12 @@ def alert_close(request, client_id, alert_id):
             messages.success(request, "The alert is closed with your follow-up.")
         return redirect("clients:chart", client.pk)
     return render(request, "measures/alert_close.html", {"client": client, "alert": alert, "form": form})
+
+
+@staff_view()
+def progress(request, client_id):
+    """The client's PHQ-9, GAD-7 and PCL-5 over time, for the client's clinicians only."""
+    client = client_chart_for(
+        request, client_id, need=Need.CLINICAL, action="kapflow.measures.progress.viewed"
+    )
+    return render(request, "measures/progress.html", {"client": client, "progress": progress_context(client)})

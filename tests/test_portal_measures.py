@@ -1,0 +1,262 @@
+"""Completing measures on the client portal (issue 5, item 2 onwards): the forms waiting, one
+form answered, the thank-you page with crisis resources for a PHQ-9 item 9 answer above 0, the
+refusals, the to-do provider, and the staff's view of the schedule."""
+
+import datetime
+import re
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from kapflow.measures.models import Alert, MeasureTask, Response
+from kapflow.measures.portal import todos
+from kapflow.practice.models import Practice
+from kapflow.visits.models import Visit
+from tests import factories
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.fixture
+def portal_avery(avery, cleo):
+    avery.portal_user = cleo
+    avery.save(update_fields=["portal_user"])
+    return avery
+
+
+def task(client, instrument="phq9", reason="weekly", due=-HOUR, **fields):
+    return MeasureTask.objects.create(
+        client=client, instrument=instrument, reason=reason, due_at=timezone.now() + due, **fields
+    )
+
+
+def url(name, client, t=None):
+    return reverse(f"portal_measures:{name}", args=[client.pk] + ([t.pk] if t else []))
+
+
+def answers(n=9, value=1, **items):
+    data = {f"item_{k}": value for k in range(1, n + 1)}
+    data.update({f"item_{k}": v for k, v in items.items()})
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_it_lists_the_forms_waiting_in_plain_words(portal_avery, tess, cleo, login):
+    starts = timezone.now() + 20 * HOUR
+    session = Visit.objects.create(
+        client=portal_avery,
+        kind="medication",
+        starts_at=starts,
+        ends_at=starts + 2 * HOUR,
+        modality="virtual",
+        clinician=tess,
+        created_by=tess,
+    )
+    task(portal_avery, "gad7", "pre_session", visit=session)
+    task(portal_avery, "pcl5", "baseline", due=48 * HOUR)  # not yet due: not shown
+    task(portal_avery, "phq9", withdrawn_at=timezone.now())  # withdrawn: not shown
+    page = login(cleo).get(url("list", portal_avery)).content.decode()
+    assert "Anxiety questionnaire (GAD-7)" in page
+    assert "Before your medication session on" in page
+    assert "PCL-5" not in page and "Mood questionnaire" not in page
+    assert "call or text 988" in page  # the portal's crisis footer
+
+
+def test_it_shows_the_instrument_with_its_instructions_and_every_option(portal_avery, cleo, login):
+    t = task(portal_avery)
+    page = login(cleo).get(url("task", portal_avery, t)).content.decode()
+    assert "Over the last 2 weeks" in page
+    assert page.count("<fieldset") == 9 and page.count('type="radio"') == 36
+    assert "Nearly every day" in page and "<legend>" in page
+
+
+def test_it_saves_the_clients_answers_through_the_scoring_service(portal_avery, cleo, login, audit_rows):
+    t = task(portal_avery, reason="pre_session")
+    response = login(cleo).post(url("task", portal_avery, t), answers(**{"9": 0}))
+    assert response.status_code == 302 and response["Location"] == url("thanks", portal_avery, t)
+    saved = Response.objects.get()
+    t.refresh_from_db()
+    assert t.response == saved and not t.is_open
+    assert (saved.total, saved.band, saved.context, saved.entered_by) == (8, "Mild", "pre_session", None)
+    [recorded] = audit_rows("kapflow.measures.response.recorded")
+    [completed] = audit_rows("kapflow.measures.task.completed")
+    assert recorded.actor == completed.actor == cleo and completed.client == portal_avery
+    assert not Alert.objects.exists()
+    page = login(cleo).get(response["Location"]).content.decode()
+    assert "your answers are saved" in page and "reach out now" not in page
+
+
+def test_an_item_9_answer_shows_crisis_resources_first_and_alerts_the_therapist(
+    portal_avery, cleo, tess, login, django_capture_on_commit_callbacks
+):
+    practice = Practice.load()
+    practice.crisis_resources = "Call or text 988 now. Oak Hill's on-call line: (818) 555-0100."
+    practice.save()
+    t = task(portal_avery)
+    http = login(cleo)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = http.post(url("task", portal_avery, t), answers(value=0, **{"9": 1}), follow=True)
+    page = response.content.decode()
+    main = page[page.index('id="main"') :]
+    crisis = main.index('role="alert"')
+    assert crisis < main.index("Your answers are saved")
+    assert main.index("Oak Hill&#x27;s on-call line") < main.index("Your answers are saved")
+    [alert] = Alert.objects.all()
+    assert (alert.client, alert.assigned_to, alert.response.total) == (portal_avery, tess, 1)
+    [email] = mail.outbox
+    assert email.to == [tess.email] and "Avery" not in email.body
+
+
+def test_an_incomplete_form_is_refused_naming_the_missing_questions_and_keeps_the_answers(
+    portal_avery, cleo, login
+):
+    t = task(portal_avery)
+    response = login(cleo).post(url("task", portal_avery, t), answers(**{"3": None, "9": None, "1": 2}))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "questions 3 and 9 are not answered yet" in page
+    checked = re.findall(r'<input type="radio" name="item_(\d)" value="(\d)"[^>]* checked>', page)
+    assert checked == [("1", "2"), ("2", "1"), ("4", "1"), ("5", "1"), ("6", "1"), ("7", "1"), ("8", "1")]
+    assert not Response.objects.exists() and MeasureTask.objects.get().is_open
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"item_1": "7"}, {"item_1": "x" * 5000}, {"item_1": ["1", "2"]}, {"item_9": "-1"}],
+)
+def test_garbage_is_refused_without_a_500(portal_avery, cleo, login, data):
+    t = task(portal_avery)
+    response = login(cleo).post(url("task", portal_avery, t), data)
+    assert response.status_code == 200 and "fix" in response.content.decode()
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "0", "123456789"])
+def test_huge_or_missing_ids_answer_404(portal_avery, cleo, login, bad):
+    http = login(cleo)
+    assert http.get(f"/portal/{portal_avery.pk}/measures/{bad}/").status_code == 404
+    assert http.get(f"/portal/{bad}/measures/").status_code == 404
+
+
+def test_a_form_done_or_withdrawn_cannot_be_answered_again(portal_avery, cleo, login):
+    http = login(cleo)
+    t = task(portal_avery)
+    http.post(url("task", portal_avery, t), answers())
+    again = http.get(url("task", portal_avery, t))
+    assert again.status_code == 200 and "You already completed this form" in again.content.decode()
+    posted = http.post(url("task", portal_avery, t), answers(value=3))
+    assert posted.status_code == 409 and Response.objects.count() == 1
+    gone = task(portal_avery, "gad7", withdrawn_at=timezone.now())
+    assert "no longer needed" in http.get(url("task", portal_avery, gone)).content.decode()
+    assert http.post(url("task", portal_avery, gone), answers(7)).status_code == 409
+    early = task(portal_avery, "pcl5", "baseline", due=30 * HOUR)
+    assert "This form opens on" in http.get(url("task", portal_avery, early)).content.decode()
+    assert Response.objects.count() == 1
+
+
+def test_the_thanks_page_of_an_unanswered_form_leads_to_the_form(portal_avery, cleo, login):
+    t = task(portal_avery)
+    response = login(cleo).get(url("thanks", portal_avery, t))
+    assert response.status_code == 302 and response["Location"] == url("task", portal_avery, t)
+
+
+def test_a_task_of_another_client_answers_404(portal_avery, olive, cleo, login):
+    theirs = task(olive)
+    http = login(cleo)
+    assert http.get(reverse("portal_measures:task", args=[portal_avery.pk, theirs.pk])).status_code == 404
+    assert (
+        http.post(reverse("portal_measures:task", args=[portal_avery.pk, theirs.pk]), answers()).status_code
+        == 404
+    )
+    assert not Response.objects.exists()
+
+
+def test_a_guardian_never_reaches_a_minors_measures(tess, gail, login):
+    minor = factories.make_client(first_name="Mia", age=15, therapist=tess)
+    factories.add_guardian(minor).__class__.objects.filter(client=minor).update(portal_user=gail)
+    t = task(minor)
+    http = login(gail)
+    assert http.get(url("list", minor)).status_code == 404
+    assert http.get(url("task", minor, t)).status_code == 404
+    assert http.post(url("task", minor, t), answers()).status_code == 404
+    assert todos(minor, gail) == []
+
+
+def test_todos_are_the_clients_waiting_forms_in_one_query(portal_avery, cleo, olive):
+    task(portal_avery, "phq9")
+    task(portal_avery, "gad7", due=-2 * HOUR)
+    task(portal_avery, "pcl5", "baseline", due=5 * HOUR)
+    task(olive, "gad7")
+    with CaptureQueriesContext(connection) as few:
+        listed = todos(portal_avery, cleo)
+    assert [todo.title for todo in listed] == [
+        "Fill in: Anxiety questionnaire (GAD-7)",
+        "Fill in: Mood questionnaire (PHQ-9)",
+    ]
+    assert listed[0].kind == "measure" and listed[0].url.endswith(
+        f"/measures/{listed[0].url.split('/')[-2]}/"
+    )
+    for n in range(12):
+        task(portal_avery, "phq9", due=-(n + 3) * HOUR)
+    with CaptureQueriesContext(connection) as many:
+        assert len(todos(portal_avery, cleo)) == 14
+    assert len(few) == len(many) == 1
+
+
+def test_todos_are_listed_by_the_portals_registry(portal_avery, cleo):
+    from kapflow.portal.todo import todos_for
+
+    task(portal_avery)
+    assert any(todo.kind == "measure" for todo in todos_for(portal_avery, cleo))
+
+
+def _count_list_page(http, client):
+    with CaptureQueriesContext(connection) as queries:
+        assert http.get(url("list", client)).status_code == 200
+    return len(queries)
+
+
+def test_the_portal_list_runs_the_same_queries_as_data_grows(portal_avery, cleo, login):
+    http = login(cleo)
+    http.get(url("list", portal_avery))  # the session's first look at MFA is not counted
+    for instrument in ("phq9", "gad7"):
+        t = task(portal_avery, instrument)
+        http.post(url("task", portal_avery, t), answers(7 if instrument == "gad7" else 9))
+    task(portal_avery, "pcl5", "baseline")
+    small = _count_list_page(http, portal_avery)
+    for n in range(15):
+        task(portal_avery, "phq9", due=-(n + 2) * HOUR)
+        done = task(portal_avery, "gad7", due=-(n + 2) * HOUR)
+        http.post(url("task", portal_avery, done), answers(7))
+    assert _count_list_page(http, portal_avery) == small
+
+
+def test_the_staff_measures_page_shows_the_schedule_in_constant_queries(portal_avery, cleo, tess, login):
+    staff = login(tess)
+    staff.get(reverse("measures:list", args=[portal_avery.pk]))
+    done = task(portal_avery, "phq9")
+    login(cleo).post(url("task", portal_avery, done), answers())
+    task(portal_avery, "gad7", withdrawn_at=timezone.now())
+    task(portal_avery, "pcl5", "baseline", due=HOUR)
+    with CaptureQueriesContext(connection) as small:
+        page = staff.get(reverse("measures:list", args=[portal_avery.pk])).content.decode()
+    assert "Forms asked of the client on the portal" in page
+    for word in ("Done", "Withdrawn", "Scheduled", "9, mild"):
+        assert word in page
+    for n in range(10):
+        t = task(portal_avery, "phq9", due=-(n + 2) * HOUR)
+        login(cleo).post(url("task", portal_avery, t), answers())
+        task(portal_avery, "gad7", due=-(n + 2) * HOUR)
+    with CaptureQueriesContext(connection) as large:
+        staff.get(reverse("measures:list", args=[portal_avery.pk]))
+    assert len(small) == len(large)
+
+
+def test_the_staff_form_refuses_an_empty_post_naming_every_question(avery, tess, login):
+    response = login(tess).post(reverse("measures:new", args=[avery.pk, "gad7"]), {})
+    page = response.content.decode()
+    assert response.status_code == 200 and "questions 1, 2, 3, 4, 5, 6 and 7 are not answered yet" in page
+    assert not Response.objects.exists()
