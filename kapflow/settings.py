@@ -55,6 +55,10 @@ INSTALLED_APPS = [
     "kapflow.visits",
     "kapflow.dosing",
     "kapflow.integration",
+    "kapflow.portal",
+    "kapflow.journal",
+    "kapflow.reminders",
+    "kapflow.outcomes",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +191,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 # Inquiries from the public page: at most this many from one address in an hour.
 INQUIRY_RATE_PER_HOUR = env_int("KAPFLOW_INQUIRY_RATE_PER_HOUR", 5, minimum=1)
+
 
 # Behind a TLS proxy, the client's address is the last hop the proxy appended.
 BEHIND_PROXY = env_bool("KAPFLOW_BEHIND_PROXY", False)

@@ -21,9 +21,14 @@ def test_staff_without_an_authenticator_are_sent_to_set_one_up(login):
     assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
 
 
-def test_the_set_up_page_itself_and_sign_out_stay_reachable(login):
-    newcomer = factories.make_user("New Therapist", mfa=False)
-    assert login(newcomer).get(reverse("mfa_activate_totp")).status_code == 200
+def test_the_set_up_page_itself_and_sign_out_stay_reachable(client):
+    """Signed in for real: allauth asks for the password again before any two-factor change
+    unless the person signed in moments ago, and a session made without signing in has no such
+    moment."""
+    newcomer = factories.make_user("New Therapist", password=PASSWORD, mfa=False)
+    client.post(reverse("account_login"), {"login": newcomer.email, "password": PASSWORD})
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+    assert client.get(reverse("account_logout")).status_code == 200
 
 
 def test_staff_with_an_authenticator_go_straight_in(login, tess):
@@ -119,3 +124,28 @@ def test_a_first_sign_in_goes_straight_to_enrolment_without_asking_the_password_
 def test_changing_two_factor_later_still_asks_for_the_password(login, tess):
     response = login(tess).post(reverse("mfa_deactivate_totp"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("mfa_reauthenticate"))
+
+
+def test_clients_are_not_made_to_set_up_two_factor(client, avery):
+    """Two-factor is optional on the portal: a client without an authenticator goes straight in,
+    and may set one up from the same page staff use."""
+    cleo = factories.make_user("Cleo Client", roles=("is_client",), password=PASSWORD, mfa=False)
+    avery.portal_user = cleo
+    avery.save(update_fields=["portal_user"])
+    response = client.post(reverse("account_login"), {"login": cleo.email, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] != reverse("mfa_activate_totp")
+    assert client.get(reverse("portal:client_home", args=[avery.pk])).status_code == 200
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+
+
+def test_a_client_who_set_up_two_factor_is_asked_for_the_code(client, avery):
+    cleo = factories.make_user("Cleo Client", roles=("is_client",), password=PASSWORD, mfa=False)
+    avery.portal_user = cleo
+    avery.save(update_fields=["portal_user"])
+    secret = factories.enrol_totp(cleo)
+    response = client.post(reverse("account_login"), {"login": cleo.email, "password": PASSWORD})
+    assert response["Location"] == reverse("mfa_authenticate")
+    home = reverse("portal:client_home", args=[avery.pk])
+    assert client.get(home)["Location"].startswith(reverse("account_login"))
+    client.post(reverse("mfa_authenticate"), {"code": factories.totp_code(secret)})
+    assert client.get(home).status_code == 200

@@ -67,6 +67,20 @@ class Client(models.Model):
     region = models.CharField("state", max_length=60, blank=True)
     postal_code = models.CharField("ZIP code", max_length=20, blank=True)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.CONSULTATION)
+    # The client's own portal account, once they have accepted an invitation.
+    portal_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="portal_client",
+        editable=False,
+    )
+    portal_shows_progress = models.BooleanField(
+        "show progress on the portal",
+        default=False,
+        help_text="The client sees their scores and chart on the portal (their therapist decides).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -116,6 +130,15 @@ class Guardian(models.Model):
     email = models.EmailField(blank=True)
     has_legal_authority = models.BooleanField(
         "can give consent", default=True, help_text="This person may sign consent for the client."
+    )
+    # The guardian's portal account (one person may be the guardian of several clients).
+    portal_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="guardianships",
+        editable=False,
     )
 
     class Meta:

@@ -79,7 +79,8 @@ class ConsentDocument(models.Model):
 
 class Signature(models.Model):
     """One decision on one version of a consent document, made by the client or a guardian in
-    the office and recorded by the staff member who presented it. Never edited or deleted: a
+    the office and recorded by the staff member who presented it, or made on the portal by the
+    signer themselves. Never edited or deleted: a
     later decision on the same kind of document (and, for a release, the same provider)
     supersedes it."""
 
@@ -121,7 +122,19 @@ class Signature(models.Model):
     signed_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     text_sha256 = models.CharField("sha256 of the text signed", max_length=64)
-    presented_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Either a staff member presented the document in the office, or the signer signed it on the
+    # portal themselves, signed in to their own account: exactly one of the two is recorded.
+    presented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    portal_account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The portal account the signer was signed in to, when they signed on the portal.",
+    )
 
     class Meta:
         ordering = ["-signed_at", "-pk"]
@@ -161,6 +174,11 @@ class Signature(models.Model):
                 condition=~models.Q(typed_name="") & ~models.Q(text_sha256=""),
                 name="signature_typed_name_and_hash",
             ),
+            models.CheckConstraint(
+                condition=models.Q(presented_by__isnull=False, portal_account__isnull=True)
+                | models.Q(presented_by__isnull=True, portal_account__isnull=False),
+                name="signature_presented_or_signed_on_portal",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -169,3 +187,7 @@ class Signature(models.Model):
     @property
     def agreed(self) -> bool:
         return self.decision == self.Decision.AGREE
+
+    @property
+    def signed_on_portal(self) -> bool:
+        return self.portal_account_id is not None

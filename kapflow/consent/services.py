@@ -89,9 +89,11 @@ def signature_record(
     shown_sha256: str,
     provider: OutsideProvider | None = None,
     release_expires_on: datetime.date | None = None,
+    on_portal: bool = False,
 ) -> Signature:
     """Record a decision on the current version of a document, with the time, the address it
-    was made from, the hash of the text shown and the staff member who presented it.
+    was made from, the hash of the text shown and the staff member who presented it — or, with
+    `on_portal`, the signer's own portal account (they signed it themselves, signed in).
 
     "Do not agree" after an agreement that still stands is recorded as withdrawing it. For a
     release, the provider's release status follows the decision in the same transaction."""
@@ -128,7 +130,8 @@ def signature_record(
         signed_at=timezone.now(),
         ip_address=getattr(request, "client_ip", None),
         text_sha256=document.sha256,
-        presented_by=request.user,
+        presented_by=None if on_portal else request.user,
+        portal_account=request.user if on_portal else None,
     )
     signature.full_clean()
     signature.save()
@@ -143,6 +146,7 @@ def signature_record(
             "decision": decision,
             "signer": option.signer,
             "sha256": document.sha256,
+            "on_portal": on_portal,
         },
     )
     if provider is not None:

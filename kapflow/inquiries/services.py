@@ -25,7 +25,7 @@ def inquiry_receive(*, request, form) -> Inquiry:
             lambda: send_inquiry_confirmation.enqueue(
                 to=inquiry.email,
                 first_name=inquiry.first_name,
-                practice_name=practice.name,
+                practice_name=practice.discreet_name,
                 practice_phone=practice.phone,
             )
         )

@@ -1,0 +1,78 @@
+"""The consent side of the portal: what the signed-in person may sign for this client, and the
+to-dos it puts on the portal's list (kapflow.portal.todo).
+
+On the portal a person signs only as themselves: the adult client their own consents, a minor
+their assent, a guardian with legal authority the guardian consent (and the telehealth consent)
+for the minor. Releases of information stay in the office, where the provider is chosen."""
+
+from django.urls import reverse
+from django.utils import timezone
+
+from kapflow.consent.models import Kind
+from kapflow.consent.selectors import Requirement, SignerOption, State, consent_status, signer_options
+from kapflow.portal.todo import Todo
+
+# The kinds of document a person may sign on the portal.
+PORTAL_KINDS = (Kind.KAP, Kind.GUARDIAN, Kind.ASSENT, Kind.TELEHEALTH)
+
+
+def portal_signer(client, kind: str, user) -> SignerOption | None:
+    """The signer option that is this user, if they may sign `kind` for this client."""
+    if kind not in PORTAL_KINDS:
+        return None
+    for option in signer_options(client, kind):
+        if option.guardian is None and client.portal_user_id == user.pk:
+            return option
+        if option.guardian is not None and option.guardian.portal_user_id == user.pk:
+            return option
+    return None
+
+
+def _has_upcoming_virtual_session(client) -> bool:
+    from kapflow.visits.models import Visit
+
+    return (
+        Visit.objects.live()
+        .filter(client=client, modality=Visit.Modality.VIRTUAL, ends_at__gt=timezone.now())
+        .exists()
+    )
+
+
+def portal_requirements(client, user) -> list[tuple[Requirement, SignerOption | None]]:
+    """Every consent the client needs that can be signed on the portal, each with the signer
+    option that is this user (None when someone else signs it: the guardian, or the minor)."""
+    status = consent_status(client)
+    return [
+        (requirement, portal_signer(client, requirement.kind, user))
+        for requirement in status.requirements
+        if requirement.kind in PORTAL_KINDS
+    ]
+
+
+def todos(client, user) -> list[Todo]:
+    """A to-do for each consent this user can sign and that is not in place: missing, out of
+    date or withdrawn. The telehealth consent only while a virtual session is booked. A refusal
+    is the person's answer and is not asked again here; they can still sign from the consents
+    page. A few queries, whatever the history."""
+    items = []
+    virtual = None
+    for requirement, signer in portal_requirements(client, user):
+        if signer is None or requirement.document is None:
+            continue
+        if requirement.state not in (State.MISSING, State.OUTDATED, State.REVOKED):
+            continue
+        if requirement.kind == Kind.TELEHEALTH:
+            if virtual is None:
+                virtual = _has_upcoming_virtual_session(client)
+            if not virtual:
+                continue
+        verb = "Give your assent" if requirement.kind == Kind.ASSENT else "Read and sign"
+        items.append(
+            Todo(
+                kind="consent",
+                title=f"{verb}: {requirement.document.title}",
+                url=reverse("portal:consent_sign", args=[client.pk, requirement.kind]),
+                detail="A newer version needs your signature." if requirement.state == State.OUTDATED else "",
+            )
+        )
+    return items

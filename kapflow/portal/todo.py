@@ -1,0 +1,43 @@
+"""The client's to-do list on the portal: forms to fill and consents to sign.
+
+Each feature that asks something of a client contributes a provider, a function
+`provider(client, user) -> list[Todo]`, named in PROVIDERS. The portal's home page shows them
+together, soonest due first. A provider must answer in a constant number of queries."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+
+# Dotted paths of the providers, in the order their kinds are listed when due at the same time.
+PROVIDERS = [
+    "kapflow.consent.portal.todos",
+    "kapflow.measures.portal.todos",
+    "kapflow.journal.portal.todos",
+]
+
+
+@dataclass(frozen=True)
+class Todo:
+    kind: str  # "consent", "measure", ...
+    title: str  # what the client is asked to do, in their words: "Sign: Informed consent"
+    url: str
+    due_at: datetime.datetime | None = None
+    detail: str = ""
+
+
+# The providers whose to-dos a guardian sees for a minor (CLINICAL.md: a guardian signs consents
+# for the minor; measures are the client's own).
+GUARDIAN_PROVIDERS = {"kapflow.consent.portal.todos"}
+
+
+def todos_for(client, user) -> list[Todo]:
+    """Everything the portal asks of this person for this client, soonest due first."""
+    guardian_view = client.portal_user_id != user.pk
+    todos = []
+    for path in PROVIDERS:
+        if guardian_view and path not in GUARDIAN_PROVIDERS:
+            continue
+        todos.extend(import_string(path)(client, user))
+    far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    return sorted(todos, key=lambda todo: todo.due_at or far)

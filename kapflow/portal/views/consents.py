@@ -1,0 +1,109 @@
+"""Consents on the portal: the list of what the client needs, and the page where the signed-in
+person reads a document and signs it themselves. The signature is recorded by the consent
+app's own service, exactly as in the office (typed name, time, address, the text's hash), with
+the signer's portal account in place of a presenting staff member, so it feeds the same gate."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from kapflow.consent import services as consent_services
+from kapflow.consent.models import Kind, Signature
+from kapflow.consent.portal import PORTAL_KINDS, portal_requirements, portal_signer
+from kapflow.consent.selectors import consent_status, current_documents
+from kapflow.portal.access import PortalNeed, is_guardian_view, portal_client_for, portal_view
+from kapflow.portal.forms import PortalSignatureForm
+
+
+@require_GET
+@portal_view
+def consent_list(request, client_id):
+    client = portal_client_for(
+        request, client_id, action="kapflow.portal.consents.viewed", need=PortalNeed.CONSENTS
+    )
+    return render(
+        request,
+        "portal/consents.html",
+        {
+            "client": client,
+            "guardian_view": is_guardian_view(request.user, client),
+            "may_sign_consents": True,
+            "items": portal_requirements(client, request.user),
+            "nav": "consents",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def consent_sign(request, client_id, kind):
+    client = portal_client_for(
+        request, client_id, action="kapflow.portal.consent.opened", need=PortalNeed.CONSENTS
+    )
+    if kind not in PORTAL_KINDS:
+        raise Http404("No such document.")
+    signer = portal_signer(client, kind, request.user)
+    if signer is None:
+        # Someone else signs this one for this client (the guardian, or the minor's own assent).
+        raise Http404("You cannot sign this document.")
+    document = current_documents().get(kind)
+    requirement = consent_status(client).get(kind)
+    form = None
+    if document is not None:
+        form = PortalSignatureForm(request.POST or None, name_on_file=signer.name)
+        if request.method == "POST" and form.is_valid():
+            try:
+                signature = consent_services.signature_record(
+                    request=request,
+                    client=client,
+                    document=document,
+                    signer_key=signer.key,
+                    typed_name=form.cleaned_data["typed_name"],
+                    decision=form.cleaned_data["decision"],
+                    shown_sha256=form.cleaned_data["sha256"],
+                    on_portal=True,
+                )
+            except consent_services.StaleDocument:
+                form.add_error(
+                    None,
+                    "The practice published a new version of this document while the page was open, so "
+                    "nothing was recorded. Please read the text below again, then sign.",
+                )
+                document = current_documents().get(kind)
+            except consent_services.NotAllowed:
+                raise Http404("You cannot sign this document.") from None
+            else:
+                if signature.agreed:
+                    messages.success(request, f"Thank you. Your signature on “{document.title}” is recorded.")
+                elif signature.decision == Signature.Decision.REVOKE:
+                    messages.warning(
+                        request,
+                        f"Your agreement to “{document.title}” is withdrawn. Please talk with your therapist "
+                        "about what this means for your sessions.",
+                    )
+                else:
+                    messages.warning(
+                        request,
+                        f"Recorded: you did not agree to “{document.title}”. You can talk it through "
+                        "with your therapist, and sign later if you change your mind.",
+                    )
+                return redirect("portal:consents", client.pk)
+    elif request.method == "POST":
+        messages.error(request, "Nothing was recorded: this document is not available to sign just now.")
+        return redirect("portal:consents", client.pk)
+    return render(
+        request,
+        "portal/consent_sign.html",
+        {
+            "client": client,
+            "guardian_view": is_guardian_view(request.user, client),
+            "may_sign_consents": True,
+            "document": document,
+            "requirement": requirement,
+            "signer": signer,
+            "form": form,
+            "is_assent": kind == Kind.ASSENT,
+            "nav": "consents",
+        },
+    )
