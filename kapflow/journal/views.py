@@ -1,0 +1,27 @@
+"""The staff side of the journal: the entries a client has shared, for the client's therapists
+only (CLINICAL.md: the therapist sees the entries the client shared; prescribers, coordinators
+and admins do not). Read-only; each read is audited with the entries shown."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.clients.access import Need, client_for
+from kapflow.journal import services
+from kapflow.journal.selectors import shared_entries, therapist_clients
+
+
+@require_GET
+@staff_view(Role.THERAPIST)
+def shared_list(request, client_id):
+    client = client_for(
+        request,
+        client_id,
+        action="kapflow.journal.shared.viewed",
+        need=Need.CLINICAL,
+        queryset=therapist_clients(request.user),
+    )
+    entries = shared_entries(client)
+    services.shared_entries_read(request=request, client=client, entries=entries)
+    return render(request, "journal/shared_list.html", {"client": client, "entries": entries})
