@@ -1,0 +1,94 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ReminderQuerySet(models.QuerySet):
+    def for_admin(self):
+        """The admin page's rows: with the recipient and the client (for initials)."""
+        return self.select_related("recipient", "client")
+
+
+class Reminder(models.Model):
+    """One email inviting one person to open the portal (or kapflow, for staff), created by the
+    sweep when its moment comes and sent by the worker.
+
+    `key` names what the reminder is about ("appointment:<visit>:<start>", "measure:<task>", …);
+    with the recipient it is unique, so a sweep that runs twice, or two sweeps at once, never
+    create (and so never send) the same reminder twice."""
+
+    class Kind(models.TextChoices):
+        APPOINTMENT = "appointment", "Appointment"
+        DAYOF = "dayof", "Day-before instructions"
+        JOURNAL = "journal", "Journal prompt"
+        MEASURE = "measure", "Questionnaire due"
+        CLEARANCE = "clearance", "Clearance expiring (prescriber)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The address at the time of creating: the email goes where the account pointed then.
+    address = models.EmailField()
+    # Whom the reminder is about, for the audit trail (none for a reminder about no one client).
+    client = models.ForeignKey(
+        "clients.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    due_at = models.DateTimeField("due")
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReminderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "recipient"], name="reminder_once_per_key_and_person"),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+        ]
+        indexes = [
+            # The admin page: counts by status and the newest rows of each status.
+            models.Index(fields=["status", "-created_at"], name="reminder_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.address} ({self.get_status_display().lower()})"
+
+    # What the practice admin's page calls each kind. The admin sees the schedule but not
+    # measures, the journal or clearances (CLINICAL.md, "Who may see what"), and the page names
+    # the recipient, who for a portal reminder is the client: "Questionnaire due" beside a
+    # client's name would tell the admin what they may not know.
+    ADMIN_LABELS = {
+        Kind.APPOINTMENT: "Appointment",
+        Kind.DAYOF: "Day-before instructions",
+        Kind.JOURNAL: "Portal notice",
+        Kind.MEASURE: "Portal notice",
+        Kind.CLEARANCE: "Staff notice",
+    }
+
+    @property
+    def admin_label(self) -> str:
+        return self.ADMIN_LABELS.get(self.kind, "Notice")
+
+
+class SweepMark(models.Model):
+    """When the sweep last ran: the journal source asks for the prompts that fell since then.
+    One row per sweep name, updated in place (a row per run would grow without end)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    ran_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.ran_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,198 @@
+"""What has come due: one function per kind of reminder, each `source(now, since, practice)
+-> list[Due]`, reading the database in a constant number of queries whatever the number of
+clients. The sweep (kapflow.reminders.services.sweep) turns each Due into a Reminder row.
+
+Who receives what (CLINICAL.md, "Who may see what"): a client's own portal account gets every
+kind about them; a guardian's portal account gets the schedule (appointments, day-before
+instructions) of a minor only, never the journal or measures; the prescribers on the care team
+get clearance warnings, by staff email, and never the client. Someone without an active account
+or without an email address gets nothing."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import ADULT_AGE, CareTeamMember, Client, Guardian, age_on
+from kapflow.measures.models import MeasureTask
+from kapflow.medical.models import Clearance
+from kapflow.practice.models import Practice
+from kapflow.reminders.models import Reminder
+from kapflow.visits.models import Visit
+
+
+@dataclass(frozen=True)
+class Due:
+    key: str
+    kind: str
+    recipient: User
+    client: Client | None
+    due_at: datetime.datetime
+
+
+def _reachable(user: User | None) -> bool:
+    return user is not None and user.is_active and bool(user.email)
+
+
+def _guardian_prefetch() -> Prefetch:
+    return Prefetch(
+        "client__guardians",
+        queryset=Guardian.objects.filter(portal_user__isnull=False).select_related("portal_user"),
+        to_attr="portal_guardians",
+    )
+
+
+def _schedule_recipients(client: Client, today: datetime.date) -> list[User]:
+    """The client's portal account and, for a minor, each guardian's (the schedule is theirs to
+    see too). Reads `client.portal_guardians` (prefetched)."""
+    people = [client.portal_user] if _reachable(client.portal_user) else []
+    if age_on(client.date_of_birth, today) < ADULT_AGE:
+        for guardian in client.portal_guardians:
+            if _reachable(guardian.portal_user) and guardian.portal_user not in people:
+                people.append(guardian.portal_user)
+    return people
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    """A moment as it appears in a key: a rescheduled visit is a new reminder."""
+    return moment.astimezone(datetime.UTC).strftime("%Y%m%d%H%M")
+
+
+def appointments(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Visits still scheduled that start within the practice's reminder time (default 24 h).
+    Cancelled visits, no-shows and visits already under way get none. Two queries."""
+    ahead = datetime.timedelta(hours=practice.appointment_reminder_hours)
+    visits = (
+        Visit.objects.filter(status=Visit.Status.SCHEDULED, starts_at__gt=now, starts_at__lte=now + ahead)
+        .select_related("client__portal_user")
+        .prefetch_related(_guardian_prefetch())
+    )
+    today = timezone.localdate(now)
+    return [
+        Due(
+            f"appointment:{visit.pk}:{_stamp(visit.starts_at)}",
+            Reminder.Kind.APPOINTMENT,
+            person,
+            visit.client,
+            visit.starts_at - ahead,
+        )
+        for visit in visits
+        for person in _schedule_recipients(visit.client, today)
+    ]
+
+
+def day_before(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Medication sessions starting tomorrow (local date): the instructions for the day go out
+    once, from the practice's dayof_reminder_hour (local time) today. Two queries (none before that hour)."""
+    local = timezone.localtime(now)
+    opens = local.replace(hour=practice.dayof_reminder_hour, minute=0, second=0, microsecond=0)
+    if local < opens:
+        return []
+    tomorrow = local.date() + datetime.timedelta(days=1)
+    start, end = _day_start(tomorrow), _day_start(tomorrow + datetime.timedelta(days=1))
+    visits = (
+        Visit.objects.filter(
+            kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=start, starts_at__lt=end
+        )
+        .select_related("client__portal_user")
+        .prefetch_related(_guardian_prefetch())
+    )
+    return [
+        Due(
+            f"dayof:{visit.pk}:{_stamp(visit.starts_at)}",
+            Reminder.Kind.DAYOF,
+            person,
+            visit.client,
+            opens,
+        )
+        for visit in visits
+        for person in _schedule_recipients(visit.client, local.date())
+    ]
+
+
+def journal_prompts(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """The journal prompts that have fallen within the integration window (the practice's latest
+    prompt offset) and not been sent yet (kapflow.journal.selectors), to the client alone. The
+    journal's queries plus one for the clients' portal accounts.
+
+    Not only those since the last sweep: prompts count from the client's discharge, but a session
+    brings prompts only once it is completed, which is when its record is signed, often hours
+    later. A prompt whose time passed before that would otherwise never be sent. The reminders'
+    unique keys keep one that was sent from being sent again."""
+    from kapflow.journal.selectors import prompt_times_due
+
+    offsets = practice.journal_prompt_offsets
+    if offsets:
+        since = min(since, now - datetime.timedelta(hours=max(offsets)))
+    due = prompt_times_due(now, since)
+    users = User.objects.in_bulk({client.portal_user_id for client, _ in due if client.portal_user_id})
+    reminders = []
+    for client, time in due:
+        person = users.get(client.portal_user_id)
+        if _reachable(person):
+            reminders.append(Due(time.key, Reminder.Kind.JOURNAL, person, client, time.due_at))
+    return reminders
+
+
+def measures(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Open measure tasks (no response, not withdrawn) whose due time has come, to the client
+    alone. One query."""
+    tasks = MeasureTask.objects.filter(
+        response__isnull=True, withdrawn_at__isnull=True, due_at__lte=now, client__portal_user__isnull=False
+    ).select_related("client__portal_user")
+    return [
+        Due(f"measure:{task.pk}", Reminder.Kind.MEASURE, task.client.portal_user, task.client, task.due_at)
+        for task in tasks
+        if _reachable(task.client.portal_user)
+    ]
+
+
+def clearances(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Current clearances (granted, not revoked, not superseded by a later grant) whose last
+    valid day falls within the practice's warning time (default 30 days), to each prescriber on
+    the client's care team. Two queries."""
+    today = timezone.localdate(now)
+    days = practice.clearance_warning_days
+    later_grant = Clearance.objects.filter(
+        client=OuterRef("client"), decision__in=Clearance.GRANTING, decided_at__gt=OuterRef("decided_at")
+    )
+    found = (
+        Clearance.objects.filter(
+            decision__in=Clearance.GRANTING,
+            revoked_at__isnull=True,
+            valid_until__gte=today,
+            valid_until__lte=today + datetime.timedelta(days=days),
+        )
+        .filter(~Q(Exists(later_grant)))
+        .select_related("client")
+        .prefetch_related(
+            Prefetch(
+                "client__care_team",
+                queryset=CareTeamMember.objects.filter(role=CareTeamMember.Role.PRESCRIBER).select_related(
+                    "user"
+                ),
+                to_attr="prescribers",
+            )
+        )
+    )
+    return [
+        Due(
+            f"clearance:{clearance.pk}:{days}",
+            Reminder.Kind.CLEARANCE,
+            member.user,
+            clearance.client,
+            _day_start(clearance.valid_until - datetime.timedelta(days=days)),
+        )
+        for clearance in found
+        for member in clearance.client.prescribers
+        if _reachable(member.user)
+    ]
+
+
+SOURCES = [appointments, day_before, journal_prompts, measures, clearances]

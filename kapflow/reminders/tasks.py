@@ -1,0 +1,79 @@
+"""The reminders' background work. The sweep runs every few minutes as a huey periodic task
+(the worker, `manage.py run_huey`, finds this module by its name); each email, one per person
+and sweep, is sent by a task queued through the django-tasks API."""
+
+import datetime
+import logging
+
+from django.core.mail import send_mail
+from django.utils import timezone
+from django_tasks import task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, lock_task
+
+from kapflow.practice.models import Practice
+from kapflow.reminders import services
+from kapflow.reminders.emails import render_reminders
+
+logger = logging.getLogger(__name__)
+
+# A failed send is tried again after each of these waits; after the last try the reminder is
+# marked failed and shown to the admin. Four attempts over about two hours.
+RETRY_AFTER = [datetime.timedelta(minutes=m) for m in (2, 15, 90)]
+ATTEMPTS = len(RETRY_AFTER) + 1
+
+
+@task()
+def send_reminders(*, reminder_ids: list[int]) -> str:
+    """Send one email for these reminders (one person's, from one sweep). Errors are caught
+    here, not left to the queue's own retry, so that every attempt is counted on the reminders
+    and the last one marks them failed."""
+    reminders = [r for pk in reminder_ids if (r := services.reminder_claim(reminder_id=pk)) is not None]
+    if not reminders:
+        return "not queued"
+    if not reminders[0].recipient.is_active:
+        # Deactivated since the reminder was made (a retry, or "Send again", can come hours or
+        # days later): an account that may no longer sign in gets no more email.
+        for reminder in reminders:
+            services.reminder_mark_attempt_failed(
+                reminder=reminder, error="Not sent: the account is no longer active.", final=True
+            )
+        return "inactive"
+    try:
+        email = render_reminders(reminders, Practice.load())
+        send_mail(
+            subject=email.subject,
+            message=email.text,
+            html_message=email.html,
+            from_email=None,
+            recipient_list=[reminders[0].address],
+        )
+    except Exception as error:
+        attempts = max(r.attempts for r in reminders)
+        final = attempts >= ATTEMPTS
+        for reminder in reminders:
+            services.reminder_mark_attempt_failed(
+                reminder=reminder, error=f"{type(error).__name__}: {error}", final=final
+            )
+        ids = [r.pk for r in reminders]
+        if final:
+            logger.warning("Reminders %s failed after %s attempts: %s", ids, attempts, error)
+            return "failed"
+        wait = RETRY_AFTER[attempts - 1]
+        send_reminders.using(run_after=timezone.now() + wait).enqueue(reminder_ids=ids)
+        return "retrying"
+    for reminder in reminders:
+        services.reminder_mark_sent(reminder=reminder)
+    logger.info(
+        "Reminders %s sent (%s).", [r.pk for r in reminders], ", ".join(sorted({r.kind for r in reminders}))
+    )
+    return "sent"
+
+
+@db_periodic_task(crontab(minute=f"*/{services.SWEEP_EVERY.seconds // 60}"), name="kapflow.reminders.sweep")
+@lock_task("kapflow.reminders.sweep")
+def sweep_reminders() -> int:
+    """Every services.SWEEP_EVERY (five minutes): create and queue what has come due. The lock
+    keeps two workers from sweeping at once; the unique keys would keep them from sending twice
+    anyway."""
+    return len(services.sweep(timezone.now()))

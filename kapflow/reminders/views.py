@@ -1,0 +1,58 @@
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.audit.services import audit_record
+from kapflow.reminders import selectors, services
+from kapflow.reminders.models import Reminder
+from kapflow.reminders.tasks import send_reminders
+
+MAX_ID = 2**63 - 1
+
+
+@require_GET
+@staff_view(Role.PRACTICE_ADMIN)
+def reminder_list(request):
+    """The practice admin's view of the reminder emails: how many are queued, sent and failed,
+    the failed ones first with their error. Clients appear by initials and record number only:
+    the admin keeps the emails flowing and need not learn who is due for what."""
+    status = request.GET.get("status", "")
+    status = status if status in Reminder.Status.values else ""
+    overview = selectors.overview(status=status)
+    audit_record(
+        request=request, action="kapflow.reminders.list.viewed", detail={"status": status} if status else {}
+    )
+    return render(
+        request,
+        "reminders/list.html",
+        {
+            "overview": overview,
+            "status": status,
+            "status_label": Reminder.Status(status).label if status else "",
+            "tabs": [(value, label, overview.counts[value]) for value, label in Reminder.Status.choices],
+        },
+    )
+
+
+@require_POST
+@staff_view(Role.PRACTICE_ADMIN)
+def reminder_send_again(request, reminder_id):
+    """Put a failed reminder back in the queue."""
+    reminder = Reminder.objects.filter(pk=reminder_id).first() if 0 < reminder_id <= MAX_ID else None
+    if reminder is None:
+        raise Http404("No such reminder.")
+    try:
+        services.reminder_requeue(reminder=reminder, actor=request.user, request=request)
+    except services.NotFailed:
+        messages.info(
+            request,
+            f"Reminder {reminder.pk} is {reminder.get_status_display().lower()}, not failed: "
+            "there is nothing to send again.",
+        )
+        return redirect("reminders:list")
+    send_reminders.enqueue(reminder_ids=[reminder.pk])
+    messages.success(request, f"Reminder {reminder.pk} to {reminder.address} is queued to be sent again.")
+    return redirect("reminders:list")

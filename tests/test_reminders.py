@@ -1,0 +1,735 @@
+"""Reminders: each kind is created at its moment and not before, once however often the sweep
+runs, only for people who may receive it, and its email says nothing about anyone's care. A
+send that keeps failing ends up on the admin's page, from where it can be sent again.
+
+The queue here runs tasks at once, in memory (tests/conftest.py); the real huey storages are
+driven in tests/test_reminders_queue.py."""
+
+import datetime
+import re
+import types
+import zoneinfo
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from huey.contrib.djhuey import HUEY
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import Guardian
+from kapflow.measures import instruments
+from kapflow.measures.models import MeasureTask, Response
+from kapflow.medical.models import Clearance, Screening
+from kapflow.practice.models import Practice
+from kapflow.reminders import services, sources
+from kapflow.reminders.emails import render_reminders
+from kapflow.reminders.models import Reminder
+from kapflow.reminders.services import sweep
+from kapflow.reminders.tasks import ATTEMPTS, send_reminders, sweep_reminders
+from kapflow.visits.models import Visit
+from tests import factories
+
+LA = zoneinfo.ZoneInfo("America/Los_Angeles")
+# A Tuesday morning in the practice's time zone.
+NOW = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=LA)
+MINUTE = datetime.timedelta(minutes=1)
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def no_measure_schedule(monkeypatch):
+    """The measure schedule (another feature) would add questionnaires of its own; each test
+    here builds exactly the tasks it is about. `calls` records that the sweep asked for it."""
+    calls = []
+    monkeypatch.setattr("kapflow.measures.schedule.schedule_measures", calls.append)
+    return calls
+
+
+def at(moment):
+    return time_machine.travel(moment, tick=False)
+
+
+def run_sweep(moment) -> list[Reminder]:
+    with at(moment):
+        return sweep(timezone.now())
+
+
+@pytest.fixture
+def cleo_is_avery(avery, cleo):
+    avery.portal_user = cleo
+    avery.save(update_fields=["portal_user"])
+    return avery
+
+
+def make_visit(
+    client, clinician, *, starts_at, kind=Visit.Kind.THERAPY, status=Visit.Status.SCHEDULED, **extra
+):
+    return Visit.objects.create(
+        client=client,
+        kind=kind,
+        starts_at=starts_at,
+        ends_at=starts_at + datetime.timedelta(minutes=150),
+        modality=Visit.Modality.VIRTUAL,
+        status=status,
+        clinician=clinician,
+        created_by=clinician,
+        **extra,
+    )
+
+
+def keys(kind=None):
+    rows = Reminder.objects.order_by("pk")
+    return [(r.key.split(":")[0], r.recipient.email) for r in (rows.filter(kind=kind) if kind else rows)]
+
+
+# --- appointments -------------------------------------------------------------------------
+
+
+def test_it_reminds_of_an_appointment_24_hours_before_and_not_sooner(cleo_is_avery, tess):
+    starts = NOW + 24 * HOUR
+    make_visit(cleo_is_avery, tess, starts_at=starts)
+    assert run_sweep(starts - 24 * HOUR - MINUTE) == []
+    [reminder] = run_sweep(starts - 23 * HOUR - 59 * MINUTE)
+    assert (reminder.kind, reminder.recipient.email, reminder.client) == (
+        "appointment",
+        "cleo@example.org",
+        cleo_is_avery,
+    )
+    assert reminder.due_at == starts - 24 * HOUR
+
+
+def test_it_follows_the_practice_setting(cleo_is_avery, tess):
+    Practice.objects.filter(pk=Practice.load().pk).update(appointment_reminder_hours=48)
+    starts = NOW + 47 * HOUR
+    make_visit(cleo_is_avery, tess, starts_at=starts)
+    assert len(run_sweep(NOW)) == 1
+
+
+def test_the_sweep_is_idempotent_one_reminder_one_email(cleo_is_avery, tess, audit_rows):
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    assert len(run_sweep(NOW)) == 1
+    assert run_sweep(NOW + 5 * MINUTE) == []
+    assert run_sweep(NOW + 10 * MINUTE) == []
+    assert Reminder.objects.count() == 1
+    [email] = mail.outbox
+    assert email.to == ["cleo@example.org"]
+    reminder = Reminder.objects.get()
+    assert (reminder.status, reminder.attempts) == ("sent", 1) and reminder.sent_at is not None
+    [created] = audit_rows("kapflow.reminders.reminder.created")
+    [sent] = audit_rows("kapflow.reminders.reminder.sent")
+    assert sent.actor is None and sent.client == cleo_is_avery and sent.object_id == str(reminder.pk)
+
+
+def test_a_rescheduled_visit_is_reminded_again(cleo_is_avery, tess):
+    visit = make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    run_sweep(NOW)
+    visit.starts_at, visit.ends_at = NOW + 5 * HOUR, NOW + 6 * HOUR
+    visit.save()
+    assert len(run_sweep(NOW + 5 * MINUTE)) == 1
+    assert len(mail.outbox) == 2
+
+
+@pytest.mark.parametrize("status", [Visit.Status.CANCELLED, Visit.Status.NO_SHOW, Visit.Status.CHECKED_IN])
+def test_a_visit_no_longer_scheduled_gets_no_reminder(cleo_is_avery, tess, status):
+    make_visit(
+        cleo_is_avery,
+        tess,
+        starts_at=NOW + 2 * HOUR,
+        status=status,
+        cancel_reason="Client unwell" if status == Visit.Status.CANCELLED else "",
+    )
+    assert run_sweep(NOW) == []
+
+
+def test_a_visit_already_started_gets_no_reminder(cleo_is_avery, tess):
+    make_visit(cleo_is_avery, tess, starts_at=NOW - MINUTE)
+    assert run_sweep(NOW) == []
+
+
+def test_a_client_without_a_portal_account_gets_nothing(avery, tess, priya):
+    make_visit(avery, tess, starts_at=NOW + 2 * HOUR)
+    make_visit(avery, tess, starts_at=NOW + 26 * HOUR, kind=Visit.Kind.MEDICATION)
+    MeasureTask.objects.create(client=avery, instrument="phq9", reason="baseline", due_at=NOW - HOUR)
+    assert run_sweep(NOW + 3 * HOUR) == []
+    assert mail.outbox == []
+
+
+def test_an_inactive_or_addressless_account_gets_nothing(cleo_is_avery, cleo, tess):
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    cleo.is_active = False
+    cleo.save()
+    assert run_sweep(NOW) == []
+
+
+def test_a_minors_guardian_with_an_account_is_reminded_too(tess, gail, cleo):
+    minor = factories.make_client(first_name="Mina", age=15, therapist=tess)
+    minor.portal_user = cleo
+    minor.save(update_fields=["portal_user"])
+    Guardian.objects.create(client=minor, name="Gail", relationship="mother", portal_user=gail)
+    Guardian.objects.create(client=minor, name="Pat", relationship="father")  # no account
+    make_visit(minor, tess, starts_at=NOW + 2 * HOUR)
+    run_sweep(NOW)
+    assert sorted(keys()) == [("appointment", "cleo@example.org"), ("appointment", "gail@example.org")]
+    assert sorted(e.to[0] for e in mail.outbox) == ["cleo@example.org", "gail@example.org"]
+
+
+def test_an_adults_guardian_is_not_reminded(cleo_is_avery, tess, gail):
+    Guardian.objects.create(client=cleo_is_avery, name="Gail", relationship="mother", portal_user=gail)
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    run_sweep(NOW)
+    assert keys() == [("appointment", "cleo@example.org")]
+
+
+# --- day-before instructions ---------------------------------------------------------------
+
+
+def dayof(reminders):
+    return [r for r in reminders if r.kind == "dayof"]
+
+
+def test_day_before_instructions_go_out_once_from_late_morning_the_day_before(cleo_is_avery, tess):
+    assert Practice.load().dayof_reminder_hour == 11
+    tomorrow_10 = datetime.datetime(2026, 3, 11, 10, 0, tzinfo=LA)
+    make_visit(cleo_is_avery, tess, starts_at=tomorrow_10, kind=Visit.Kind.MEDICATION)
+    make_visit(cleo_is_avery, tess, starts_at=tomorrow_10 + 4 * HOUR, kind=Visit.Kind.THERAPY)
+    # (Each visit's appointment reminder comes 24 h before it, at 10:00 and 14:00 today.)
+    assert dayof(run_sweep(datetime.datetime(2026, 3, 10, 10, 59, tzinfo=LA))) == []
+    [reminder] = dayof(run_sweep(datetime.datetime(2026, 3, 10, 11, 0, tzinfo=LA)))
+    assert reminder.recipient.email == "cleo@example.org"
+    assert dayof(run_sweep(datetime.datetime(2026, 3, 10, 18, 0, tzinfo=LA))) == []
+    assert dayof(run_sweep(datetime.datetime(2026, 3, 11, 8, 0, tzinfo=LA))) == []
+    assert Reminder.objects.filter(kind="dayof").count() == 1
+    assert Reminder.objects.filter(kind="appointment").count() == 2
+
+
+def test_day_before_instructions_are_not_sent_two_days_ahead(cleo_is_avery, tess):
+    make_visit(
+        cleo_is_avery, tess, starts_at=datetime.datetime(2026, 3, 12, 10, 0, tzinfo=LA), kind="medication"
+    )
+    assert run_sweep(datetime.datetime(2026, 3, 10, 12, 0, tzinfo=LA)) == []
+
+
+# --- journal prompts -----------------------------------------------------------------------
+
+
+def test_journal_prompts_are_sent_as_they_fall_to_the_client_alone(tess, cleo, gail):
+    minor = factories.make_client(first_name="Mina", age=16, therapist=tess)
+    minor.portal_user = cleo
+    minor.save(update_fields=["portal_user"])
+    Guardian.objects.create(client=minor, name="Gail", relationship="mother", portal_user=gail)
+    ended = NOW - 3 * HOUR
+    session = make_visit(
+        minor, tess, starts_at=ended - 150 * MINUTE, kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED
+    )
+    # The practice default: 2, 24 and 48 hours after the session ended.
+    run_sweep(ended + HOUR)  # the first sweep: looks only a few minutes back
+    assert run_sweep(ended + 2 * HOUR - MINUTE) == []
+    [reminder] = run_sweep(ended + 2 * HOUR + MINUTE)
+    assert reminder.key == f"journal:{session.pk}:2" and reminder.recipient == cleo
+    assert run_sweep(ended + 2 * HOUR + 6 * MINUTE) == []
+    assert run_sweep(ended + 24 * HOUR - MINUTE) == []
+    [reminder] = run_sweep(ended + 24 * HOUR + 4 * MINUTE)
+    assert reminder.key == f"journal:{session.pk}:24"
+    assert not Reminder.objects.filter(recipient=gail).exists()
+
+
+def test_a_prompt_that_fell_before_the_session_was_signed_is_still_sent(cleo_is_avery, tess):
+    """Prompts count from the discharge, but a session brings prompts only once completed (when
+    its record is signed). Signed three hours after discharge, the two-hour prompt used to fall
+    outside every sweep's window and was never sent."""
+    ended = NOW - 3 * HOUR
+    session = make_visit(
+        cleo_is_avery,
+        tess,
+        starts_at=ended - 150 * MINUTE,
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.IN_PROGRESS,
+    )
+    for minutes in range(0, 3 * 60 + 1, 5):  # the sweeps while the record waits to be signed
+        assert run_sweep(ended + minutes * MINUTE) == []
+    Visit.objects.filter(pk=session.pk).update(status=Visit.Status.COMPLETED)
+    [reminder] = run_sweep(ended + 3 * HOUR + 5 * MINUTE)
+    assert reminder.key == f"journal:{session.pk}:2"
+    assert run_sweep(ended + 3 * HOUR + 10 * MINUTE) == []  # and once only
+    # A session signed after the integration window brings no late invitations.
+    late = make_visit(
+        cleo_is_avery,
+        tess,
+        starts_at=ended - 5 * 24 * HOUR,
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+    )
+    assert not [r for r in run_sweep(ended + 3 * HOUR + 15 * MINUTE) if f":{late.pk}:" in r.key]
+
+
+# --- measures ------------------------------------------------------------------------------
+
+
+def test_a_measure_is_reminded_when_due_and_only_while_open(cleo_is_avery, tess):
+    due = NOW + HOUR
+    task = MeasureTask.objects.create(client=cleo_is_avery, instrument="phq9", reason="weekly", due_at=due)
+    done = MeasureTask.objects.create(
+        client=cleo_is_avery,
+        instrument="gad7",
+        reason="weekly",
+        due_at=due,
+        response=Response.objects.create(
+            client=cleo_is_avery, instrument="gad7", version="1", answers={}, total=3
+        ),
+    )
+    MeasureTask.objects.create(
+        client=cleo_is_avery, instrument="pcl5", reason="weekly", due_at=due, withdrawn_at=NOW
+    )
+    assert run_sweep(due - MINUTE) == []
+    [reminder] = run_sweep(due)
+    assert reminder.key == f"measure:{task.pk}" and done.pk != task.pk
+    assert run_sweep(due + 5 * MINUTE) == []
+
+
+def test_a_measure_is_never_sent_to_a_guardian(tess, gail):
+    minor = factories.make_client(first_name="Mina", age=15, therapist=tess)
+    Guardian.objects.create(client=minor, name="Gail", relationship="mother", portal_user=gail)
+    MeasureTask.objects.create(client=minor, instrument="phq9", reason="weekly", due_at=NOW)
+    assert run_sweep(NOW) == []
+
+
+def test_the_sweep_brings_the_measure_schedule_up_to_date_first(db, no_measure_schedule):
+    run_sweep(NOW)
+    assert no_measure_schedule == [NOW]
+
+
+# --- clearances ----------------------------------------------------------------------------
+
+
+def make_clearance(client, prescriber, *, valid_until, decided_at=None, **extra):
+    screening = Screening.objects.create(client=client, answers={}, age=35)
+    return Clearance.objects.create(
+        client=client,
+        screening=screening,
+        prescriber=prescriber,
+        decision=Clearance.Decision.CLEARED,
+        findings="Examined; well.",
+        valid_until=valid_until,
+        decided_at=decided_at or NOW - datetime.timedelta(days=300),
+        **extra,
+    )
+
+
+def test_the_prescriber_is_warned_of_a_clearance_expiring_within_30_days(cleo_is_avery, priya, tess):
+    clearance = make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 4, 10))
+    assert run_sweep(datetime.datetime(2026, 3, 10, 23, 59, tzinfo=LA)) == []  # 31 days left
+    [reminder] = run_sweep(datetime.datetime(2026, 3, 11, 0, 1, tzinfo=LA))  # 30 days left
+    assert reminder.key == f"clearance:{clearance.pk}:30"
+    assert reminder.recipient == priya and reminder.address == "priya@example.org"
+    assert run_sweep(datetime.datetime(2026, 3, 20, 9, 0, tzinfo=LA)) == []
+    assert not Reminder.objects.exclude(recipient=priya).exists()  # never the client nor Tess
+
+
+def test_no_warning_for_a_revoked_expired_or_superseded_clearance(avery, priya):
+    make_clearance(
+        avery,
+        priya,
+        valid_until=datetime.date(2026, 3, 20),
+        revoked_at=NOW,
+        revoke_reason="New finding",
+        revoked_by=priya,
+    )
+    make_clearance(avery, priya, valid_until=datetime.date(2026, 3, 9))
+    make_clearance(avery, priya, valid_until=datetime.date(2026, 3, 25), decided_at=NOW - 20 * HOUR * 24)
+    make_clearance(avery, priya, valid_until=datetime.date(2027, 3, 1), decided_at=NOW - HOUR)
+    assert run_sweep(NOW) == []
+
+
+def test_only_prescribers_on_the_care_team_are_warned(olive, priya):
+    make_clearance(olive, priya, valid_until=datetime.date(2026, 3, 20))
+    assert run_sweep(NOW) == []  # Colin's client: Priya is not on the care team, and there is no prescriber
+
+
+# --- the emails ----------------------------------------------------------------------------
+
+FORBIDDEN_WORDS = [
+    "ketamine",
+    "esketamine",
+    "dose",
+    "dosing",
+    "mg",
+    "medication",
+    "medicine",
+    "lozenge",
+    "phq",
+    "gad",
+    "pcl",
+    "depression",
+    "anxiety",
+    "ptsd",
+    "score",
+    "alvarez",
+    "avery",
+    "screening",
+    "diagnos",
+]
+FORBIDDEN_WORDS += [label.lower() for label in Visit.Kind.labels]
+FORBIDDEN_WORDS += [i.name.lower() for i in instruments.INSTRUMENTS.values()]
+FORBIDDEN_WORDS += [label.lower() for label in Response.Context.labels if label != "Other"]
+
+
+PORTAL_KINDS = [k for k in Reminder.Kind.values if k != "clearance"]
+
+
+@pytest.mark.parametrize("kinds", [[kind] for kind in Reminder.Kind.values] + [PORTAL_KINDS], ids=str)
+def test_no_email_carries_clinical_detail(kinds, cleo_is_avery, cleo, priya, settings):
+    settings.SITE_URL = "https://kap.example.org"
+    recipient = priya if kinds == ["clearance"] else cleo
+    reminders = [
+        Reminder.objects.create(
+            key=f"{kind}:1",
+            kind=kind,
+            recipient=recipient,
+            address=recipient.email,
+            client=cleo_is_avery,
+            due_at=NOW,
+        )
+        for kind in kinds
+    ]
+    send_reminders.call(reminder_ids=[r.pk for r in reminders])
+    [email] = mail.outbox
+    html = email.alternatives[0][0]
+    for text in (email.subject, email.body, html):
+        found = [w for w in FORBIDDEN_WORDS if re.search(rf"\b{re.escape(w)}", text.lower())]
+        assert found == [], f"{kinds}: {found} in {text!r}"
+    expected_link = "https://kap.example.org/" if recipient == priya else "https://kap.example.org/portal/"
+    assert expected_link in email.body and f'href="{expected_link}"' in html
+    assert f"Dear {recipient.full_name}" in email.body
+    if recipient != priya:
+        assert "clearance" not in email.body.lower()
+
+
+def test_what_falls_due_together_for_one_person_is_one_email(cleo_is_avery, tess, priya):
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 5 * HOUR)
+    for instrument in ("phq9", "gad7", "pcl5"):
+        MeasureTask.objects.create(client=cleo_is_avery, instrument=instrument, reason="baseline", due_at=NOW)
+    make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 3, 20))
+    assert len(run_sweep(NOW)) == 6
+    by_person = {email.to[0]: email for email in mail.outbox}
+    assert len(mail.outbox) == 2 and set(by_person) == {"cleo@example.org", "priya@example.org"}
+    cleo_email = by_person["cleo@example.org"].body
+    assert "There are a few things for you:" in cleo_email
+    assert cleo_email.count("appointment coming up") == 1 and cleo_email.count("short form") == 1
+    assert "clearance" not in cleo_email.lower()
+    assert set(Reminder.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_every_kind_has_its_own_words():
+    practice = Practice(name="Oak Hill & Co")
+    texts = set()
+    for kind in Reminder.Kind.values:
+        user = User(full_name="Rowan Reyes", email="r@example.org")
+        email = render_reminders([Reminder(kind=kind, recipient=user, address=user.email)], practice)
+        assert "\n" not in email.subject and "&amp;" not in email.text and "&amp;" in email.html
+        texts.add(email.text)
+    assert len(texts) == len(Reminder.Kind.values)
+
+
+# --- failures, retries and the admin's page -------------------------------------------------
+
+
+class RefusingBackend(BaseEmailBackend):
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def queued_reminder(cleo_is_avery, cleo) -> Reminder:
+    return Reminder.objects.create(
+        key="appointment:9:1",
+        kind="appointment",
+        recipient=cleo,
+        address=cleo.email,
+        client=cleo_is_avery,
+        due_at=NOW,
+    )
+
+
+def test_a_failing_send_is_retried_with_backoff_then_marked_failed(cleo_is_avery, cleo, settings, audit_rows):
+    settings.EMAIL_BACKEND = "tests.test_reminders.RefusingBackend"
+    reminder = queued_reminder(cleo_is_avery, cleo)
+    scheduled_before = len(HUEY.scheduled())
+    with at(NOW):
+        assert send_reminders.call(reminder_ids=[reminder.pk]) == "retrying"
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.attempts) == ("queued", 1)
+    assert reminder.last_error == "ConnectionRefusedError: mail server down"
+    # The retry waits in the queue's schedule (the worker runs it when its time comes).
+    assert len(HUEY.scheduled()) == scheduled_before + 1
+    for _ in range(ATTEMPTS - 2):
+        assert send_reminders.call(reminder_ids=[reminder.pk]) == "retrying"
+    assert send_reminders.call(reminder_ids=[reminder.pk]) == "failed"
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.attempts) == ("failed", ATTEMPTS)
+    assert len(audit_rows("kapflow.reminders.reminder.attempt_failed")) == ATTEMPTS - 1
+    [failed] = audit_rows("kapflow.reminders.reminder.failed")
+    assert failed.client == cleo_is_avery and failed.actor is None
+    # A failed reminder is not sent by a stray task.
+    assert send_reminders.call(reminder_ids=[reminder.pk]) == "not queued"
+    assert mail.outbox == []
+
+
+def test_the_admin_sees_failed_reminders_first_and_can_send_one_again(
+    cleo_is_avery, cleo, ada, login, settings, audit_rows
+):
+    settings.EMAIL_BACKEND = "tests.test_reminders.RefusingBackend"
+    reminder = queued_reminder(cleo_is_avery, cleo)
+    for _ in range(ATTEMPTS):
+        send_reminders.call(reminder_ids=[reminder.pk])
+    http = login(ada)
+    page = http.get(reverse("reminders:list"))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "ConnectionRefusedError: mail server down" in body and "Send again" in body
+    assert "Alvarez" not in body and "Avery" not in body and cleo_is_avery.initials in body
+    assert audit_rows("kapflow.reminders.list.viewed")[0].actor == ada
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    response = http.post(reverse("reminders:send_again", args=[reminder.pk]), follow=True)
+    assert "queued to be sent again" in response.content.decode()
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.attempts) == ("sent", 1)
+    [email] = mail.outbox
+    assert email.to == ["cleo@example.org"]
+    [requeued] = audit_rows("kapflow.reminders.reminder.requeued")
+    assert requeued.actor == ada and requeued.detail["previous_attempts"] == ATTEMPTS
+
+    # Sending again what is not failed changes nothing and says so.
+    response = http.post(reverse("reminders:send_again", args=[reminder.pk]), follow=True)
+    assert "not failed" in response.content.decode()
+    assert len(mail.outbox) == 1
+
+
+def test_the_page_filters_by_status(cleo_is_avery, cleo, ada, login):
+    queued_reminder(cleo_is_avery, cleo)
+    http = login(ada)
+    assert (
+        "No reminders with this status yet."
+        in http.get(reverse("reminders:list") + "?status=sent").content.decode()
+    )
+    assert http.get(reverse("reminders:list") + "?status=garbage").status_code == 200
+
+
+@pytest.mark.parametrize("reminder_id", ["0", "99999999", str(2**63), str(10**30)])
+def test_send_again_of_a_missing_reminder_is_a_404(ada, login, reminder_id):
+    assert login(ada).post(f"/reminders/{reminder_id}/send-again/").status_code == 404
+
+
+def test_send_again_needs_a_post(ada, login, cleo_is_avery, cleo):
+    reminder = queued_reminder(cleo_is_avery, cleo)
+    assert login(ada).get(reverse("reminders:send_again", args=[reminder.pk])).status_code == 405
+
+
+def test_only_the_admin_may_open_the_page(tess, cora, cleo, login):
+    for user in (tess, cora, cleo):
+        assert login(user).get(reverse("reminders:list")).status_code == 403
+
+
+def test_the_admin_nav_links_the_page(ada, tess, login):
+    assert 'href="/reminders/"' in login(ada).get("/").content.decode()
+    assert 'href="/reminders/"' not in login(tess).get("/").content.decode()
+
+
+def test_the_page_runs_the_same_queries_however_many_reminders(cleo_is_avery, cleo, ada, login, settings):
+    http = login(ada)
+    http.get(reverse("reminders:list"))
+
+    def grow(n, status):
+        for i in range(n):
+            Reminder.objects.create(
+                key=f"measure:{status}:{Reminder.objects.count()}:{i}",
+                sent_at=NOW if status == "sent" else None,
+                kind="measure",
+                recipient=cleo,
+                address=cleo.email,
+                client=cleo_is_avery,
+                due_at=NOW,
+                status=status,
+                last_error="x",
+                last_attempt_at=NOW,
+            )
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert http.get(reverse("reminders:list")).status_code == 200
+        return len(queries)
+
+    grow(2, "failed")
+    grow(2, "sent")
+    small = count()
+    grow(30, "failed")
+    grow(60, "sent")
+    assert count() == small
+
+
+# --- the worker's schedule -----------------------------------------------------------------
+
+
+def test_the_sweep_is_a_registered_periodic_task():
+    # What the worker's scheduler asks huey each minute: which periodic tasks run now?
+    assert "kapflow.reminders.sweep" in {
+        t.name for t in HUEY.read_periodic(datetime.datetime(2026, 3, 10, 9, 5))
+    }
+    assert "kapflow.reminders.sweep" not in {
+        t.name for t in HUEY.read_periodic(datetime.datetime(2026, 3, 10, 9, 7))
+    }
+
+
+def test_the_periodic_task_runs_the_sweep(cleo_is_avery, tess):
+    make_visit(cleo_is_avery, tess, starts_at=timezone.now() + 2 * HOUR)
+    sweep_reminders.call_local()
+    assert Reminder.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_one_failing_source_does_not_silence_the_others(cleo_is_avery, tess, monkeypatch):
+    def broken(now, since, practice):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(sources, "SOURCES", [broken, *sources.SOURCES])
+    monkeypatch.setattr(services, "SOURCES", [broken, *sources.SOURCES])
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+    assert len(run_sweep(NOW)) == 1
+
+
+# --- reminders the queue left behind (issue 5 review) ------------------------------------------
+
+
+def test_a_reminder_the_queue_never_took_is_sent_by_a_later_sweep(cleo_is_avery, tess, monkeypatch):
+    """The sweep created the reminder, then the queue refused the send task: the sweep raised,
+    the reminder stayed "queued" for ever, and every later sweep skipped it as already made."""
+    make_visit(cleo_is_avery, tess, starts_at=NOW + 2 * HOUR)
+
+    def down(**kwargs):
+        raise ConnectionError("queue down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("kapflow.reminders.tasks.send_reminders", types.SimpleNamespace(enqueue=down))
+        [reminder] = run_sweep(NOW)  # no exception: the queue's fault is logged
+    assert mail.outbox == []
+    assert run_sweep(NOW + 5 * MINUTE) == [] and mail.outbox == []  # too soon to call it lost
+    run_sweep(NOW + 15 * MINUTE)
+    assert len(mail.outbox) == 1
+    reminder.refresh_from_db()
+    assert reminder.status == Reminder.Status.SENT
+    run_sweep(NOW + 30 * MINUTE)
+    assert len(mail.outbox) == 1  # once only
+
+
+def test_a_reminder_whose_worker_died_while_sending_is_sent_again(cleo_is_avery, cleo, audit_rows):
+    reminder = Reminder.objects.create(
+        key="appointment:9:1",
+        kind="appointment",
+        recipient=cleo,
+        address=cleo.email,
+        client=cleo_is_avery,
+        due_at=NOW,
+        created_at=NOW - 3 * HOUR,
+        status=Reminder.Status.SENDING,
+        attempts=1,
+        last_attempt_at=NOW - 2 * HOUR,
+    )
+    run_sweep(NOW)
+    reminder.refresh_from_db()
+    assert reminder.status == Reminder.Status.SENT and reminder.attempts == 2
+    assert len(mail.outbox) == 1
+    [row] = audit_rows("kapflow.reminders.reminder.attempt_failed")
+    assert row.object_id == str(reminder.pk)
+
+
+def test_a_reminder_waiting_for_its_retry_is_left_to_it(cleo_is_avery, cleo):
+    Reminder.objects.create(
+        key="appointment:9:1",
+        kind="appointment",
+        recipient=cleo,
+        address=cleo.email,
+        client=cleo_is_avery,
+        due_at=NOW,
+        created_at=NOW - HOUR,
+        status=Reminder.Status.QUEUED,
+        attempts=2,
+        last_attempt_at=NOW - 10 * MINUTE,  # the second wait is 15 minutes
+    )
+    run_sweep(NOW)
+    assert mail.outbox == []
+
+
+def test_a_reminder_still_waiting_a_day_after_it_fell_due_is_failed_not_sent(cleo_is_avery, cleo):
+    reminder = Reminder.objects.create(
+        key="appointment:9:1",
+        kind="appointment",
+        recipient=cleo,
+        address=cleo.email,
+        client=cleo_is_avery,
+        due_at=NOW - 26 * HOUR,
+        created_at=NOW - 26 * HOUR,
+        status=Reminder.Status.QUEUED,
+    )
+    run_sweep(NOW)
+    reminder.refresh_from_db()
+    assert mail.outbox == [] and reminder.status == Reminder.Status.FAILED
+    assert "a day after it fell due" in reminder.last_error
+
+
+def test_a_reminder_to_an_account_deactivated_since_is_not_sent(cleo_is_avery, cleo):
+    """A retry or "Send again" hours later still emailed an account deactivated meanwhile."""
+    reminder = Reminder.objects.create(
+        key="appointment:9:1",
+        kind="appointment",
+        recipient=cleo,
+        address=cleo.email,
+        client=cleo_is_avery,
+        due_at=NOW,
+    )
+    cleo.is_active = False
+    cleo.save(update_fields=["is_active"])
+    assert send_reminders.call(reminder_ids=[reminder.pk]) == "inactive"
+    reminder.refresh_from_db()
+    assert mail.outbox == [] and reminder.status == Reminder.Status.FAILED
+    assert "no longer active" in reminder.last_error
+
+
+def test_the_admins_page_does_not_say_what_a_client_is_reminded_of(cleo_is_avery, cleo, priya, ada, login):
+    """The page names the recipient (for a portal reminder, the client) beside the kind: the
+    admin, who may not see measures, the journal or clearances, read "Questionnaire due" and
+    "Journal prompt" beside the client's name."""
+    for n, kind in enumerate(("measure", "journal", "appointment")):
+        Reminder.objects.create(
+            key=f"{kind}:{n}", kind=kind, recipient=cleo, address=cleo.email, client=cleo_is_avery, due_at=NOW
+        )
+    Reminder.objects.create(
+        key="clearance:1:30",
+        kind="clearance",
+        recipient=priya,
+        address=priya.email,
+        client=cleo_is_avery,
+        due_at=NOW,
+    )
+    Reminder.objects.filter(kind="measure").update(status="failed", last_error="SMTP down")
+    page = login(ada).get(reverse("reminders:list")).content.decode()
+    page = page[page.index("<table") :]  # the rows (the page's introduction names every kind)
+    for label in ("Questionnaire", "Journal", "Clearance", "clearance"):
+        assert label not in page, label
+    assert "Portal notice" in page and "Staff notice" in page and "Appointment" in page
+
+
+def test_emails_carry_the_practices_outward_name_not_its_full_name(cleo_is_avery, tess):
+    practice = Practice.load()
+    practice.name = "Oak Hill Ketamine-Assisted Therapy"
+    practice.outward_name = "Oak Hill Therapy"
+    practice.save()
+    now = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=LA)
+    make_visit(cleo_is_avery, tess, starts_at=now + 2 * HOUR)
+    run_sweep(now)
+    message = mail.outbox[-1]
+    text = " ".join([message.subject, message.body, *(alt[0] for alt in message.alternatives)])
+    assert "Oak Hill Therapy" in text and "Ketamine" not in text
