@@ -1,0 +1,465 @@
+"""The practice outcome report (DESIGN.md, "Measurement-based care"): aggregates only, never a
+client's identity, over a chosen period. Four queries whatever the size of the practice.
+
+Definitions, applied the same way everywhere in the report:
+
+- Period: from the first day at 00:00 to the end of the last day, in the practice's time zone.
+- A client is *treated* in the period when at least one completed medication session starts in
+  it. Their *course* is their completed medication sessions that start in the period; *sessions
+  per course* counts them.
+- Per instrument, the client's *baseline* is their last response on or before the start of the
+  course's first session (at any earlier time); the *end* score is their latest response after
+  that start and before the period ends. *n* is the number of treated clients with both.
+- Change = end − baseline (negative is better). Response, remission and reliable improvement or
+  deterioration are kapflow.measures.scoring.change's verdicts on (baseline, end), as a
+  percentage of n. Remission is counted on everyone in n, whatever their baseline.
+- Means are of n; SD is the sample standard deviation (n − 1).
+- *Route* of a course: the route of the first (non-booster) dose of its first session, or "not
+  recorded" when no dose was recorded. *Modality*: the first session's. Each client is in one
+  route group and one modality group, and all their numbers are counted there.
+- Adverse events per session: the adverse events recorded on the course's sessions, divided by
+  the number of sessions.
+- Small cells: a figure drawn from fewer than MIN_CELL clients is not shown ("too few to say"),
+  only its n, so that no client's own result can be read from the report.
+"""
+
+import datetime
+import statistics
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from kapflow.dosing.models import Administration, AdverseEvent
+from kapflow.measures import instruments, scoring
+from kapflow.measures.models import Response
+from kapflow.medical.models import MedicationOrder
+from kapflow.outcomes import published
+from kapflow.visits.models import Visit
+
+# The fewest clients a figure may be drawn from: the usual small-cell rule of statistical
+# disclosure control, not a clinical threshold.
+MIN_CELL = 5
+TOO_FEW = "too few to say"
+NOT_RECORDED = "not recorded"
+
+
+@dataclass
+class Course:
+    client_id: int
+    first_start: datetime.datetime
+    sessions: int = 0
+    adverse: dict[str, int] = field(default_factory=dict)
+    route: str = NOT_RECORDED
+    modality: str = ""
+
+
+@dataclass(frozen=True)
+class InstrumentOutcome:
+    instrument: instruments.Instrument
+    treated: int
+    n: int
+    baseline_mean: float | None = None
+    baseline_sd: float | None = None
+    end_mean: float | None = None
+    end_sd: float | None = None
+    mean_change: float | None = None
+    response: float | None = None
+    remission: float | None = None
+    improvement: float | None = None
+    deterioration: float | None = None
+
+    @property
+    def shown(self) -> bool:
+        return self.n >= MIN_CELL
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    label: str
+    clients: int
+    sessions: int
+    sessions_mean: float | None
+    sessions_min: int | None
+    sessions_max: int | None
+    adverse_events: int
+    adverse_by_severity: dict[str, int]
+    instruments: dict[str, InstrumentOutcome]
+
+    @property
+    def shown(self) -> bool:
+        return self.clients >= MIN_CELL
+
+    def adverse_rate(self, severity: str | None = None) -> float | None:
+        if not self.sessions:
+            return None
+        count = self.adverse_events if severity is None else self.adverse_by_severity.get(severity, 0)
+        return count / self.sessions
+
+
+@dataclass(frozen=True)
+class Report:
+    start: datetime.date
+    end: datetime.date
+    overall: GroupOutcome
+    by_route: list[GroupOutcome]
+    by_modality: list[GroupOutcome]
+
+    @property
+    def groups(self) -> list[tuple[str, GroupOutcome]]:
+        return (
+            [("All clients", self.overall)]
+            + [("Route", g) for g in self.by_route]
+            + [("Modality", g) for g in self.by_modality]
+        )
+
+
+def period_bounds(start: datetime.date, end: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """[from 00:00 on `start`, 00:00 the day after `end`) in the practice's time zone."""
+    zone = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.datetime.combine(start, datetime.time.min), zone),
+        timezone.make_aware(
+            datetime.datetime.combine(end + datetime.timedelta(days=1), datetime.time.min), zone
+        ),
+    )
+
+
+def _pct(hits: int, n: int) -> float:
+    return 100 * hits / n
+
+
+def instrument_outcome(instrument: instruments.Instrument, pairs: list[tuple[int, int]], treated: int):
+    """The figures for one instrument from each client's (baseline, end) pair."""
+    n = len(pairs)
+    if n < MIN_CELL:
+        return InstrumentOutcome(instrument=instrument, treated=treated, n=n)
+    baselines = [b for b, _ in pairs]
+    ends = [e for _, e in pairs]
+    verdicts = [scoring.change(instrument, b, e) for b, e in pairs]
+    return InstrumentOutcome(
+        instrument=instrument,
+        treated=treated,
+        n=n,
+        baseline_mean=statistics.fmean(baselines),
+        baseline_sd=statistics.stdev(baselines),
+        end_mean=statistics.fmean(ends),
+        end_sd=statistics.stdev(ends),
+        mean_change=statistics.fmean(e - b for b, e in pairs),
+        response=_pct(sum(v.response for v in verdicts), n),
+        remission=_pct(sum(v.remission for v in verdicts), n)
+        if instrument.remission_below is not None
+        else None,
+        improvement=_pct(sum(v.reliable_improvement for v in verdicts), n)
+        if instrument.reliable_change is not None
+        else None,
+        deterioration=_pct(sum(v.reliable_deterioration for v in verdicts), n)
+        if instrument.reliable_change is not None
+        else None,
+    )
+
+
+def _group(label: str, courses: list[Course], pairs: dict[int, dict[str, tuple[int, int]]]) -> GroupOutcome:
+    counts = [c.sessions for c in courses]
+    by_severity: dict[str, int] = {}
+    for course in courses:
+        for severity, count in course.adverse.items():
+            by_severity[severity] = by_severity.get(severity, 0) + count
+    return GroupOutcome(
+        label=label,
+        clients=len(courses),
+        sessions=sum(counts),
+        sessions_mean=statistics.fmean(counts) if counts else None,
+        sessions_min=min(counts) if counts else None,
+        sessions_max=max(counts) if counts else None,
+        adverse_events=sum(by_severity.values()),
+        adverse_by_severity=by_severity,
+        instruments={
+            key: instrument_outcome(
+                instrument,
+                [pairs[c.client_id][key] for c in courses if key in pairs.get(c.client_id, {})],
+                len(courses),
+            )
+            for key, instrument in instruments.INSTRUMENTS.items()
+        },
+    )
+
+
+def build_report(*, start: datetime.date, end: datetime.date) -> Report:
+    """The outcome report for the period from `start` to `end` (inclusive), by the definitions in
+    this module's docstring, in four queries: the sessions, their first doses, their adverse
+    events, and the treated clients' responses up to the period's end."""
+    since, until = period_bounds(start, end)
+    in_period = {
+        "kind": Visit.Kind.MEDICATION,
+        "status": Visit.Status.COMPLETED,
+        "starts_at__gte": since,
+        "starts_at__lt": until,
+    }
+    sessions = Visit.objects.filter(**in_period)
+    courses: dict[int, Course] = {}
+    course_of_visit: dict[int, Course] = {}
+    first_visit: dict[int, int] = {}
+    for visit_id, client_id, starts_at, modality in sessions.order_by("starts_at", "pk").values_list(
+        "pk", "client_id", "starts_at", "modality"
+    ):
+        course = courses.get(client_id)
+        if course is None:
+            course = courses[client_id] = Course(
+                client_id=client_id, first_start=starts_at, modality=modality
+            )
+            first_visit[client_id] = visit_id
+        course.sessions += 1
+        course_of_visit[visit_id] = course
+
+    visit_filter = {f"runbook__visit__{key}": value for key, value in in_period.items()}
+    first_of = {visit_id: client_id for client_id, visit_id in first_visit.items()}
+    for visit_id, route in (
+        Administration.objects.filter(is_booster=False, **visit_filter)
+        .order_by("given_at", "pk")
+        .values_list("runbook__visit_id", "route")
+    ):
+        if visit_id in first_of:
+            courses[first_of[visit_id]].route = route
+    for visit_id, severity in AdverseEvent.objects.filter(**visit_filter).values_list(
+        "runbook__visit_id", "severity"
+    ):
+        course = course_of_visit.get(visit_id)
+        if course is not None:
+            course.adverse[severity] = course.adverse.get(severity, 0) + 1
+
+    # Each client's (baseline, end) per instrument. Responses come oldest first, so the last one
+    # seen on or before the first session is the baseline and the last one after it is the end.
+    baseline: dict[tuple[int, str], int] = {}
+    end_score: dict[tuple[int, str], int] = {}
+    treated = sessions.values("client_id")
+    for client_id, key, total, completed_at in (
+        Response.objects.filter(client_id__in=treated, completed_at__lt=until)
+        .order_by("completed_at", "pk")
+        .values_list("client_id", "instrument", "total", "completed_at")
+    ):
+        course = courses.get(client_id)
+        if course is None:
+            continue
+        if completed_at <= course.first_start:
+            baseline[(client_id, key)] = total
+        else:
+            end_score[(client_id, key)] = total
+    pairs: dict[int, dict[str, tuple[int, int]]] = {}
+    for (client_id, key), value in end_score.items():
+        if (client_id, key) in baseline:
+            pairs.setdefault(client_id, {})[key] = (baseline[(client_id, key)], value)
+
+    all_courses = list(courses.values())
+    routes = dict(MedicationOrder.Route.choices)
+    modalities = dict(Visit.Modality.choices)
+    by_route = []
+    for route in [*routes, NOT_RECORDED]:
+        members = [c for c in all_courses if c.route == route]
+        if members:
+            by_route.append(_group(routes.get(route, "not recorded"), members, pairs))
+    by_modality = []
+    for modality, label in modalities.items():
+        members = [c for c in all_courses if c.modality == modality]
+        if members:
+            by_modality.append(_group(label, members, pairs))
+    return Report(
+        start=start,
+        end=end,
+        overall=_group("All clients treated", all_courses, pairs),
+        by_route=by_route,
+        by_modality=by_modality,
+    )
+
+
+# The report as tables: what the page shows and the CSV holds, cell for cell.
+
+
+def _num(value: float | None, places: int = 1) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.{places}f}"
+    return text.replace("-", "−") if text.startswith("-") else text
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return ("+" if value > 0 else "") + _num(value)
+
+
+def _pct_cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def _mean_sd(mean: float | None, sd: float | None) -> str:
+    return "—" if mean is None else f"{_num(mean)} ({_num(sd)})"
+
+
+INSTRUMENT_COLUMNS = [
+    ("treated", "Clients treated"),
+    ("n", "n with baseline and end"),
+    ("baseline", "Baseline mean (SD)"),
+    ("end", "End mean (SD)"),
+    ("mean_change", "Mean change"),
+    ("response", "Response (≥ 50 % fall)"),
+    ("remission", "Remission"),
+    ("improvement", "Reliable improvement"),
+    ("deterioration", "Reliable deterioration"),
+]
+
+SESSION_COLUMNS = [
+    ("clients", "Clients treated"),
+    ("sessions", "Medication sessions"),
+    ("per_course", "Sessions per course, mean (range)"),
+    ("adverse", "Adverse events per session"),
+    ("mild", "Mild"),
+    ("moderate", "Moderate"),
+    ("severe", "Severe"),
+]
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: list[str]
+    kind: str = "practice"  # "practice" or "published"
+    note: str = ""
+    # Columns after the shown cells that say TOO_FEW; the page shows them as one cell.
+    suppressed: int = 0
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[Row]
+    note: str = ""
+
+
+def _instrument_cells(outcome: InstrumentOutcome) -> list[str]:
+    if not outcome.shown:
+        return [str(outcome.treated), str(outcome.n)]
+    return [
+        str(outcome.treated),
+        str(outcome.n),
+        _mean_sd(outcome.baseline_mean, outcome.baseline_sd),
+        _mean_sd(outcome.end_mean, outcome.end_sd),
+        _signed(outcome.mean_change),
+        _pct_cell(outcome.response),
+        _pct_cell(outcome.remission),
+        _pct_cell(outcome.improvement),
+        _pct_cell(outcome.deterioration),
+    ]
+
+
+def _published_cells(figure: published.Published) -> list[str]:
+    values = figure.figures
+    cells = {
+        "n": f"{figure.n:,}",
+        "mean_change": f"{_signed(values['mean_change'])} {figure.instrument} points"
+        if "mean_change" in values
+        else "",
+        "response": _pct_cell(values["response"]) if "response" in values else "",
+        "remission": _pct_cell(values["remission"]) if "remission" in values else "",
+        "deterioration": f"{_pct_cell(values['deterioration'])} (deterioration)"
+        if "deterioration" in values
+        else "",
+    }
+    return [cells.get(key, "") for key, _label in INSTRUMENT_COLUMNS]
+
+
+def _session_cells(group: GroupOutcome) -> list[str]:
+    if not group.shown:
+        return [str(group.clients), str(group.sessions)]
+    return [
+        str(group.clients),
+        str(group.sessions),
+        f"{_num(group.sessions_mean)} ({group.sessions_min}–{group.sessions_max})",
+        _num(group.adverse_rate(), 2),
+        *(_num(group.adverse_rate(severity), 2) for severity in AdverseEvent.Severity.values),
+    ]
+
+
+def _row(label: str, cells: list[str], width: int) -> Row:
+    return Row(label, cells, suppressed=width - len(cells))
+
+
+def _row_label(dimension: str, group: GroupOutcome) -> str:
+    return group.label if dimension == "All clients" else f"{dimension}: {group.label}"
+
+
+def report_tables(report: Report) -> list[Table]:
+    """The report's tables, one per instrument (with the published figures beside it) and one
+    for sessions and adverse events, each with a row for all clients, each route and each
+    modality."""
+    tables = []
+    for key, instrument in instruments.INSTRUMENTS.items():
+        rows = [
+            _row(
+                _row_label(dimension, group),
+                _instrument_cells(group.instruments[key]),
+                len(INSTRUMENT_COLUMNS),
+            )
+            for dimension, group in report.groups
+        ]
+        rows += [
+            Row(
+                f"{figure.source}, published" + ("" if figure.same_instrument else f" ({figure.instrument})"),
+                _published_cells(figure),
+                kind="published",
+                note=f"{figure.population[:1].upper()}{figure.population[1:]}. {figure.caveat}",
+            )
+            for figure in published.beside(key)
+        ]
+        notes = []
+        if instrument.remission_below is not None:
+            notes.append(f"remission: end score below {instrument.remission_below}")
+        else:
+            notes.append("no remission threshold")
+        if instrument.reliable_change is not None:
+            notes.append(f"reliable change: {instrument.reliable_change} or more points")
+        else:
+            notes.append("no reliable-change threshold is set")
+        tables.append(
+            Table(
+                key=key,
+                title=f"{instrument.name} (0–{instrument.max_total})",
+                columns=[label for _key, label in INSTRUMENT_COLUMNS],
+                rows=rows,
+                note="; ".join(notes).capitalize() + ".",
+            )
+        )
+    tables.append(
+        Table(
+            key="sessions",
+            title="Sessions and adverse events",
+            columns=[label for _key, label in SESSION_COLUMNS],
+            rows=[
+                _row(_row_label(dimension, group), _session_cells(group), len(SESSION_COLUMNS))
+                for dimension, group in report.groups
+            ],
+            note="Adverse events per medication session, all and by severity.",
+        )
+    )
+    return tables
+
+
+def report_csv_rows(report: Report) -> list[list[str]]:
+    """The same tables, one line per cell: period, table, row, column, value."""
+    lines = [["from", "to", "table", "row", "measure", "value"]]
+    for table in report_tables(report):
+        for row in table.rows:
+            for column, value in zip(table.columns, row.cells + [TOO_FEW] * row.suppressed, strict=True):
+                if value:
+                    lines.append(
+                        [
+                            report.start.isoformat(),
+                            report.end.isoformat(),
+                            table.title,
+                            row.label,
+                            column,
+                            value,
+                        ]
+                    )
+    return lines
