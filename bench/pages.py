@@ -81,7 +81,9 @@ def main(argv=None) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from kapflow.clients.models import Client
+    from kapflow.dosing.models import Runbook
     from kapflow.practice.demo import load_demo
+    from kapflow.visits.models import Visit
 
     # Production-like request handling: no SQL logging, no template debug information (set
     # before migrate, whose system checks build the template engine). 'testserver' is the host
@@ -118,8 +120,22 @@ def main(argv=None) -> int:
         phone = sample.phone_digits[-7:]
         born = f"{sample.date_of_birth:%m/%d/%Y}"
 
+        # Issue 4 and 5 pages: today's medication session (as its clinician), a signed one, the
+        # progress charts of a client with a course behind them, and the demo's portal client.
+        today_visit = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).first()
+        signed = Runbook.objects.filter(signed_at__isnull=False).select_related("visit").last()
+        portal_client = Client.objects.filter(portal_user__isnull=False).select_related("portal_user").first()
+        session_clinician = today_visit.clinician if today_visit else therapist
+        for user in (session_clinician,):
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                TOTP.activate(user, generate_totp_secret())
+
         browsers = {}
-        for who, user in (("therapist", therapist), ("coordinator", coordinator), ("admin", admin)):
+        people = [("therapist", therapist), ("coordinator", coordinator), ("admin", admin)]
+        people.append(("clinician", session_clinician))
+        if portal_client is not None:
+            people.append(("client", portal_client.portal_user))
+        for who, user in people:
             browsers[who] = HttpClient()
             browsers[who].force_login(user)
             browsers[who].get("/")  # the session's one-off authenticator check
@@ -139,7 +155,20 @@ def main(argv=None) -> int:
             ("dashboard", "coordinator", "/"),
             ("inquiries inbox", "coordinator", "/inquiries/"),
             ("audit log", "admin", "/audit/"),
+            ("calendar week", "therapist", "/calendar/"),
+            ("outcome report", "admin", "/outcomes/"),
+            ("reminders", "admin", "/reminders/"),
         ]
+        if today_visit is not None:
+            base = f"/clients/{today_visit.client_id}"
+            pages.append(("runbook, checked in", "clinician", f"{base}/visits/{today_visit.pk}/runbook/"))
+        if signed is not None:
+            base = f"/clients/{signed.visit.client_id}"
+            pages.append(("runbook, signed", "clinician", f"{base}/visits/{signed.visit_id}/runbook/"))
+            pages.append(("progress charts", "clinician", f"{base}/measures/progress/"))
+        if portal_client is not None:
+            pages.append(("portal home", "client", f"/portal/{portal_client.pk}/"))
+            pages.append(("portal journal", "client", f"/portal/{portal_client.pk}/journal/"))
 
         vendor = connection.vendor
         total = Client.objects.count()

@@ -55,9 +55,10 @@ def public_page(role, target):
 
 
 def home_page(role, target):
+    """Staff land on their dashboard; clients and guardians are sent to their portal."""
     if role == "anon":
         return "redirect:/start/"
-    return OK if role in STAFF else FORBIDDEN
+    return OK if role in STAFF else "redirect:/portal/"
 
 
 def keepalive(role, target):
@@ -102,3 +103,29 @@ def clinician_page(role, target):
 # Rules for pages about one client: requested for both target clients, and their OK answers
 # must leave an audit row naming the client.
 CLIENT_RULES = {client_page, clinical_page, prescriber_page, consent_page, clinician_page}
+
+
+def portal_page(role, target):
+    """A portal page a client or a guardian may open (schedule, preparation, consents): the
+    client for their own record. Staff are refused outright; the matrix's guardian (Gail) is
+    linked to Avery, who is an adult, so her guardianship gives her nothing: 404."""
+    if role == "anon":
+        return LOGIN
+    if role in STAFF:
+        return FORBIDDEN
+    return OK if (role, target) == ("cleo", "avery") else MISSING
+
+
+def portal_own_page(role, target):
+    """A portal page for the client alone (measures, progress, journal): never a guardian."""
+    return portal_page(role, target)
+
+
+def portal_home(role, target):
+    """The portal's front door (no client in the URL)."""
+    if role == "anon":
+        return LOGIN
+    return FORBIDDEN if role in STAFF else OK
+
+
+CLIENT_RULES |= {portal_page, portal_own_page}

@@ -169,6 +169,11 @@ def world(ada, tess, colin, priya, cora, cleo, gail, avery, olive):
         first_name="Rowan", last_name="Hale", phone="555", message="Hello"
     )
     assert CareTeamMember.objects.filter(client=olive).exists()
+    # The portal personas: Cleo is Avery (her portal account); Gail is named as Avery's guardian,
+    # but Avery is an adult, so the guardianship opens nothing.
+    avery.portal_user = cleo
+    avery.save(update_fields=["portal_user"])
+    Guardian.objects.create(client=avery, name="Gail Guardian", relationship="mother", portal_user=gail)
     for extension in EXTENSIONS:
         extension.build(world)
     return world

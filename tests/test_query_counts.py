@@ -52,8 +52,9 @@ CEILING = {
     # readiness panel (course plan, overrides, consultation, screening and its resolutions,
     # clearance, orders, consent documents, re-consent floors and signatures, preparation); and
     # the consent card (documents, floors, signatures: 3, read again in the shape it shows). 16
-    # for a coordinator, who sees the consent card but no clinical section.
-    "chart": 31,
+    # for a coordinator, who sees the consent card but no clinical section. One more for one of
+    # the client's therapists: the count of journal entries the client shared (the Journal link).
+    "chart": 32,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"

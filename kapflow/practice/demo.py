@@ -11,12 +11,17 @@ from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
 from kapflow.inquiries.models import Inquiry
+from kapflow.outcomes.demo import add_outcomes_story
+from kapflow.practice.demo_journal import add_journal_story
+from kapflow.practice.demo_measures import add_measures_story
 from kapflow.practice.demo_pathway import (
     add_consent_story,
     add_medical_story,
     add_pathway_story,
     add_visit_story,
 )
+from kapflow.practice.demo_portal import add_portal_story
+from kapflow.practice.demo_runbook import add_runbook_story
 from kapflow.practice.models import Practice
 
 DEMO_PASSWORD = "kapflow-demo-2026"
@@ -264,6 +269,7 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     therapists = [staff["owner"], staff["therapist"]]
     if first_time:
         practice.name = "Oak Hill Ketamine-Assisted Therapy"
+        practice.outward_name = "Oak Hill Therapy"
         practice.phone = "(818) 555-0100"
         practice.email = f"hello@{DOMAIN}"
         practice.address = "14500 Ventura Blvd, Suite 210, Sherman Oaks, CA 91403"
@@ -304,4 +310,9 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_medical_story(staff)
     add_consent_story(staff)
     add_visit_story(staff)
+    add_portal_story(staff)
+    add_outcomes_story(staff)
+    add_journal_story(staff)
+    add_runbook_story(staff)
+    add_measures_story(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from kapflow.practice.demo import DEMO_PASSWORD, STAFF, load_demo
+from kapflow.practice.demo_portal import portal_sign_ins
 
 
 class Command(BaseCommand):
@@ -25,4 +26,5 @@ class Command(BaseCommand):
             user = result["staff"][key]
             role_names = ", ".join(role.label.lower() for role in user.roles)
             self.stdout.write(f"  {user.email:<32} {name:<16} {role_names}")
+        self.stdout.write("\n".join(portal_sign_ins()))
         self.stdout.write("")
