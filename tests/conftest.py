@@ -103,3 +103,19 @@ def audit_rows():
         return list(rows.filter(action=action) if action else rows)
 
     return _rows
+
+
+@pytest.fixture
+def pathway_ready(monkeypatch):
+    """Every pathway gate passes (they have their own tests): what is left is the day of. The
+    readiness gates are checked at the start and again at the first dose."""
+    import kapflow.urls  # noqa: F401 (every view module imported first: see below)
+    from kapflow.lib.gates import GateResult, Status
+    from kapflow.pathway.readiness import Gate
+
+    # A module that imports `readiness` by name while this patch is in place would keep the
+    # stand-in after the test; the URLconf (loaded at the first request) imports them all.
+    def ready(client, **kwargs):
+        return [Gate(GateResult("consultation", "Consultation", Status.PASS, "ok", "therapist"))]
+
+    monkeypatch.setattr("kapflow.pathway.readiness.readiness", ready)

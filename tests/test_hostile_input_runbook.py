@@ -36,7 +36,7 @@ from tests.test_hostile_input import (
 )
 from tests.test_hostile_input_pathway import hostile_choice, hostile_date, hostile_number
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pathway_ready")]
 
 FUZZ = hsettings(HOSTILE, max_examples=15)
 

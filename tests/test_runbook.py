@@ -15,6 +15,9 @@ from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 
+# The pathway's gates have their own tests; here they pass, and the day of is what is tested.
+pytestmark = pytest.mark.usefixtures("pathway_ready")
+
 DAY = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
 
@@ -123,6 +126,13 @@ def dose(visit, who, order, minutes, mg=250, route="sublingual"):
             lot_number="LOT-1",
             given_by=who,
             practice=Practice.load(),
+        )
+
+
+def rate(visit, who, minutes, sedation=0, dissociation=0):
+    with time_machine.travel(at(minutes), tick=False):
+        return services.rating_record(
+            actor=who, visit=visit, rated_at=at(minutes), sedation=sedation, dissociation=dissociation
         )
 
 
@@ -293,6 +303,28 @@ def test_the_clock_counts_from_the_first_dose_and_says_when_vitals_are_due(pract
             first_dose_at=at(0), vitals_since_dose=[at(-10), at(42)], now=timezone.now(), practice=practice
         )
     assert (clock.vitals_due_at, clock.overdue, clock.minutes_until_due) == (at(72), False, 12)
+    # A booster brings its own peak: with vitals every 60 min, a booster at 50 has them due 40
+    # min after it (90), before the interval's 102; once taken after the booster, the interval
+    # rules again.
+    practice.vitals_interval_minutes = 60
+    with time_machine.travel(at(60), tick=False):
+        clock = rules.session_clock(
+            first_dose_at=at(0),
+            last_dose_at=at(50),
+            vitals_since_dose=[at(42)],
+            now=timezone.now(),
+            practice=practice,
+        )
+    assert clock.vitals_due_at == at(90)
+    with time_machine.travel(at(60), tick=False):
+        clock = rules.session_clock(
+            first_dose_at=at(0),
+            last_dose_at=at(50),
+            vitals_since_dose=[at(42), at(55)],
+            now=timezone.now(),
+            practice=practice,
+        )
+    assert clock.vitals_due_at == at(115)
 
 
 def test_the_runbook_shows_the_clock(dosed, tess, login):
@@ -308,6 +340,7 @@ def test_the_runbook_shows_the_clock(dosed, tess, login):
 def test_discharge_waits_for_the_minimum_monitoring_after_the_last_dose(dosed, tess, order):
     dose(dosed, tess, order, 30, mg=80)  # the booster restarts the wait
     vitals(dosed, tess, 140)
+    rate(dosed, tess, 140)
     with pytest.raises(services.RunbookRefused, match="Monitored 119 min since the last dose"):
         discharge(dosed, tess, 149)
     runbook = discharge(dosed, tess, 150)
@@ -321,6 +354,75 @@ def test_discharge_needs_every_criterion(dosed, tess):
     problems = " ".join(refused.value.problems)
     assert "not under the alert thresholds" in problems
     assert "alert and oriented" in problems and "steady on feet" in problems and "escort" in problems
+
+
+def test_discharge_needs_vitals_taken_just_before_it(dosed, tess):
+    vitals(dosed, tess, 45)
+    rate(dosed, tess, 110)
+    with pytest.raises(services.RunbookRefused, match="taken at 03:45: take them again before discharge"):
+        discharge(dosed, tess, 125)
+    vitals(dosed, tess, 124)
+    assert discharge(dosed, tess, 125).discharged_at == at(125)
+
+
+def test_discharge_needs_sedation_and_dissociation_rated_since_the_last_dose(dosed, tess, order):
+    rate(dosed, tess, 20)
+    dose(dosed, tess, order, 30, mg=80)
+    vitals(dosed, tess, 145)
+    with pytest.raises(services.RunbookRefused, match="not rated since the last dose"):
+        discharge(dosed, tess, 150)
+    rate(dosed, tess, 148, sedation=1)
+    with pytest.raises(services.RunbookRefused, match="Sedation not resolved"):
+        discharge(dosed, tess, 150)
+    rate(dosed, tess, 149)
+    assert discharge(dosed, tess, 150).discharged_at == at(150)
+
+
+def test_nothing_is_given_or_measured_after_the_discharge(dosed, tess, order):
+    vitals(dosed, tess, 115)
+    rate(dosed, tess, 115)
+    discharge(dosed, tess, 120)
+    for entry in (
+        lambda: dose(dosed, tess, order, 125, mg=50),
+        lambda: vitals(dosed, tess, 125),
+        lambda: rate(dosed, tess, 125),
+    ):
+        with pytest.raises(services.RunbookRefused, match="discharged at"):
+            entry()
+    assert Administration.objects.filter(runbook__visit=dosed).count() == 1
+    # A note is still welcome until the record is signed.
+    with time_machine.travel(at(126), tick=False):
+        services.note_record(actor=tess, visit=dosed, written_at=at(126), text="Left with her partner.")
+
+
+def test_a_medication_session_is_completed_only_by_signing_its_record(dosed, tess, login):
+    from kapflow.visits import services as visit_services
+
+    with pytest.raises(visit_services.VisitRefused, match="completed by discharging the client and signing"):
+        visit_services.visit_transition(request=None, visit=dosed, to=Visit.Status.COMPLETED)
+    response = login(tess).post(reverse("visits:complete", args=[dosed.client_id, dosed.pk]), follow=True)
+    assert "completed by discharging the client and signing" in response.content.decode()
+    dosed.refresh_from_db()
+    assert dosed.status == Visit.Status.IN_PROGRESS
+
+
+def test_the_pathway_gates_are_checked_again_at_the_first_dose(visit, tess, order, monkeypatch):
+    """Ready at the start; the clearance revoked before the dose: the dose is refused."""
+    from kapflow.lib.gates import GateResult, Status
+    from kapflow.pathway.readiness import Gate
+
+    def revoked(client, **kwargs):
+        return [
+            Gate(
+                GateResult("clearance", "Medical clearance", Status.FAIL, "Clearance revoked.", "prescriber")
+            )
+        ]
+
+    vitals(visit, tess, -10, phase="pre_dose")
+    monkeypatch.setattr("kapflow.pathway.readiness.readiness", revoked)
+    with pytest.raises(services.RunbookRefused, match="Medical clearance: Clearance revoked"):
+        dose(visit, tess, order, 0)
+    assert not Administration.objects.exists()
 
 
 def test_only_a_prescriber_overrides_the_discharge_criteria_in_writing(dosed, tess, priya, audit_rows):
@@ -339,6 +441,7 @@ def test_the_discharge_rule_is_pure(practice):
         baseline=rules.Reading(at(-10), 120, 80, 72),
         latest_sedation=0,
         latest_dissociation=1,
+        latest_rating_at=at(100),
         alert_and_oriented=True,
         steady_on_feet=True,
         escort_present=True,
@@ -354,6 +457,7 @@ def test_the_discharge_rule_is_pure(practice):
 @pytest.fixture
 def signed(dosed, tess):
     vitals(dosed, tess, 100)
+    rate(dosed, tess, 100)
     discharge(dosed, tess, 120)
     with time_machine.travel(at(125), tick=False):
         services.runbook_sign(actor=tess, visit=dosed)

@@ -15,9 +15,7 @@ from django.utils import timezone
 
 from kapflow.dosing import rules, selectors, services
 from kapflow.dosing.models import DayOfChecklist, PhaseMark
-from kapflow.lib.gates import GateResult, Status
 from kapflow.measures.models import Alert
-from kapflow.pathway.readiness import Gate
 from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Room, Visit
@@ -33,16 +31,6 @@ PLAN = {
     "nearest_emergency_department": "Springfield General",
     "has_bp_cuff": True,
 }
-
-
-@pytest.fixture
-def pathway_ready(monkeypatch):
-    """Every pathway gate passes (they have their own tests): what is left is the day of."""
-
-    def ready(client, **kwargs):
-        return [Gate(GateResult("consultation", "Consultation", Status.PASS, "ok", "therapist"))]
-
-    monkeypatch.setattr("kapflow.pathway.readiness.readiness", ready)
 
 
 def make_visit(client, clinician, by, *, virtual=True, status=Visit.Status.CHECKED_IN, start=-30):
@@ -504,6 +492,13 @@ def test_signing_completes_the_session_and_the_integration_is_booked_from_a_prop
             heart_rate=72,
             spo2=98,
             practice=practice,
+        )
+        services.rating_record(
+            actor=tess,
+            visit=in_person,
+            rated_at=at(practice.min_monitoring_minutes),
+            sedation=0,
+            dissociation=0,
         )
         services.discharge_record(
             actor=tess,

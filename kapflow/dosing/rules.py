@@ -71,10 +71,13 @@ def session_clock(
     vitals_since_dose: list[datetime.datetime],
     now: datetime.datetime,
     practice,
+    last_dose_at: datetime.datetime | None = None,
 ) -> Clock:
     """Minutes since the first dose and when the next vitals are due: `first_vitals_minutes`
     after the first dose, then `vitals_interval_minutes` after the latest reading taken since
-    it. Overdue once that moment has passed."""
+    it. A booster (`last_dose_at`) brings its own peak: the vitals are due `first_vitals_minutes`
+    after it too, unless taken since, whichever comes first. Overdue once that moment has
+    passed."""
     if first_dose_at is None:
         return Clock(None, None, False, None)
     since = int((now - first_dose_at).total_seconds() // 60)
@@ -83,6 +86,12 @@ def session_clock(
         due = max(taken) + datetime.timedelta(minutes=practice.vitals_interval_minutes)
     else:
         due = first_dose_at + datetime.timedelta(minutes=practice.first_vitals_minutes)
+    if (
+        last_dose_at is not None
+        and last_dose_at > first_dose_at
+        and not any(t >= last_dose_at for t in taken)
+    ):
+        due = min(due, last_dose_at + datetime.timedelta(minutes=practice.first_vitals_minutes))
     until = (due - now).total_seconds() / 60
     return Clock(since, due, now > due, int(until // 1) if until >= 0 else -int(-until // 1))
 
@@ -94,6 +103,7 @@ class DischargeState:
     baseline: Reading | None  # the latest pre-dose reading
     latest_sedation: int | None = None
     latest_dissociation: int | None = None
+    latest_rating_at: datetime.datetime | None = None
     alert_and_oriented: bool = False
     steady_on_feet: bool = False
     escort_present: bool = False
@@ -101,9 +111,10 @@ class DischargeState:
 
 def discharge_unmet(state: DischargeState, *, now: datetime.datetime, practice) -> list[str]:
     """The discharge criteria not yet met, each as a plain reason; empty when the client may
-    go. Minimum monitoring after the LAST dose; vitals taken since that dose and under every
-    alert threshold; sedation and dissociation resolved (0) on the latest rating, if any;
-    alert and oriented, steady on feet; escort or transport present."""
+    go. Minimum monitoring after the LAST dose; vitals taken since that dose, recently (within
+    the practice's vitals interval: the reading before discharge) and under every alert
+    threshold; sedation and dissociation rated since that dose and resolved (0) on the latest
+    rating; alert and oriented, steady on feet; escort or transport present."""
     unmet = []
     if state.last_dose_at is not None:
         minimum = datetime.timedelta(minutes=practice.min_monitoring_minutes)
@@ -116,6 +127,15 @@ def discharge_unmet(state: DischargeState, *, now: datetime.datetime, practice) 
             )
         if state.latest_vitals is None or state.latest_vitals.taken_at < state.last_dose_at:
             unmet.append("No vitals taken since the last dose.")
+        elif now - state.latest_vitals.taken_at > datetime.timedelta(
+            minutes=practice.vitals_interval_minutes
+        ):
+            unmet.append(
+                f"The latest vitals were taken at {_hm(state.latest_vitals.taken_at)}: take them again "
+                f"before discharge (at most {practice.vitals_interval_minutes} min old)."
+            )
+        if state.latest_rating_at is None or state.latest_rating_at < state.last_dose_at:
+            unmet.append("Sedation and dissociation not rated since the last dose.")
     if state.latest_vitals is None and state.last_dose_at is None:
         unmet.append("No vitals recorded.")
     elif state.latest_vitals is not None:

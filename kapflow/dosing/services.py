@@ -43,9 +43,11 @@ class RunbookRefused(Exception):
 CLOSED_VISIT = (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
 
 
-def _open_runbook(visit: Visit) -> Runbook:
+def _open_runbook(visit: Visit, *, with_client: bool = False) -> Runbook:
     """The visit's runbook, locked for this transaction and created on the first entry;
-    refused when the record is signed or the visit did not take place."""
+    refused when the record is signed or the visit did not take place. `with_client`: the entry
+    is given to or measured on the client there and then (a dose, vitals, a rating, a chaperone
+    check-in, a phase), so it is refused once the client has been discharged."""
     # The status as it is now (the caller's copy may be older than a start or a check-in).
     visit.refresh_from_db(fields=["status", "status_changed_at"])
     if visit.kind != Visit.Kind.MEDICATION:
@@ -56,6 +58,11 @@ def _open_runbook(visit: Visit) -> Runbook:
     runbook = Runbook.objects.select_for_update().get(visit=visit)
     if runbook.is_locked:
         raise RunbookRefused("The session record is signed and locked: add an addendum instead.")
+    if with_client and runbook.discharged_at is not None:
+        raise RunbookRefused(
+            f"The client was discharged at {timezone.localtime(runbook.discharged_at):%H:%M}: "
+            "nothing more is given or measured in this session. Add a note instead."
+        )
     return runbook
 
 
@@ -99,7 +106,7 @@ def vitals_record(
     (rises are measured only for in-session readings)."""
     _not_future(taken_at, timezone.now())
     with transaction.atomic():
-        runbook = _open_runbook(visit)
+        runbook = _open_runbook(visit, with_client=True)
         if phase == VitalsReading.Phase.PRE_DOSE and runbook.administrations.exists():
             raise RunbookRefused("A dose was already given: record in-session vitals instead.")
         baseline = None
@@ -154,10 +161,12 @@ def caution_acknowledge(*, actor, visit: Visit, practice, request=None) -> Runbo
 
 
 def _booster_problems(
-    *, runbook: Runbook, order: MedicationOrder, route: str, dose_mg: Decimal, given_at
+    *, runbook: Runbook, visit: Visit, order: MedicationOrder, route: str, dose_mg: Decimal, given_at
 ) -> list:
     first = runbook.administrations.filter(is_booster=False).select_related("order").first()
     problems = []
+    if visit.status != Visit.Status.IN_PROGRESS:
+        return ["A booster is given in a session under way."]
     if first.order_id != order.pk:
         problems.append(f"A booster is given under the session's order ({first.order}).")
         return problems
@@ -187,11 +196,14 @@ def _booster_problems(
 def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, practice) -> list:
     if visit.status != Visit.Status.IN_PROGRESS:
         return ["Start the session before the first dose."]
+    # The gates that let the session start are checked again at the dose: a clearance that
+    # expired, a consent withdrawn or an order discontinued since the start still blocks it.
+    gates = [blocker.result for blocker in visit_services.start_blockers(visit, practice=practice)]
+    gates += [
+        selectors.checklist_gate(visit, runbook, now=given_at, practice=practice),
+        selectors.predose_gate(runbook, now=given_at, practice=practice),
+    ]
     problems = []
-    gates = [selectors.checklist_gate(visit, runbook, now=given_at, practice=practice)]
-    if visit.is_virtual:
-        gates.insert(0, selectors.safety_plan_gate(visit, runbook))
-    gates.append(selectors.predose_gate(runbook, now=given_at, practice=practice))
     for gate in gates:
         if not gate.passed:
             problems.append(f"{gate.label}: {gate.reason} (who can clear it: the {gate.resolver})")
@@ -231,7 +243,7 @@ def dose_record(
     dose_mg = Decimal(dose_mg)
     _not_future(given_at, timezone.now())
     with transaction.atomic():
-        runbook = _open_runbook(visit)
+        runbook = _open_runbook(visit, with_client=True)
         if order.client_id != visit.client_id:
             raise RunbookRefused("That order is not this client's.")
         if not given_by.is_clinician:
@@ -239,7 +251,7 @@ def dose_record(
         booster = runbook.administrations.exists()
         if booster:
             problems = _booster_problems(
-                runbook=runbook, order=order, route=route, dose_mg=dose_mg, given_at=given_at
+                runbook=runbook, visit=visit, order=order, route=route, dose_mg=dose_mg, given_at=given_at
             )
         else:
             problems = _first_dose_problems(
@@ -286,7 +298,7 @@ def dose_record(
 def rating_record(*, actor, visit: Visit, rated_at, sedation: int, dissociation: int, request=None) -> Rating:
     _not_future(rated_at, timezone.now())
     with transaction.atomic():
-        runbook = _open_runbook(visit)
+        runbook = _open_runbook(visit, with_client=True)
         rating = _saved(
             Rating(
                 runbook=runbook,
@@ -355,6 +367,8 @@ def discharge_record(
         runbook = _open_runbook(visit)
         if runbook.discharged_at is not None:
             raise RunbookRefused("The client was already discharged.")
+        if visit.status != Visit.Status.IN_PROGRESS:
+            raise RunbookRefused("Start the session first: a client is discharged from a session under way.")
         state = selectors.discharge_state(
             runbook,
             alert_and_oriented=alert_and_oriented,
@@ -626,7 +640,7 @@ def phase_mark(*, actor, visit: Visit, phase: str, started_at: datetime.datetime
     _not_future(started_at, timezone.now())
     phase = PhaseMark.Phase(phase)
     with transaction.atomic():
-        runbook = _open_runbook(visit)
+        runbook = _open_runbook(visit, with_client=True)
         if visit.status != Visit.Status.IN_PROGRESS:
             raise RunbookRefused("Start the session first.")
         marks = dict(runbook.phase_marks.values_list("phase", "started_at"))
@@ -658,7 +672,7 @@ def chaperone_checkin_record(
     if not visit.is_virtual:
         raise RunbookRefused("Chaperone check-ins are for virtual sessions.")
     with transaction.atomic():
-        runbook = _open_runbook(visit)
+        runbook = _open_runbook(visit, with_client=True)
         checkin = _saved(
             ChaperoneCheckin(
                 runbook=runbook,

@@ -253,6 +253,12 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
         if not reason:
             raise VisitRefused(["Say why the visit is cancelled."])
         visit.cancel_reason = reason
+    if to == Visit.Status.COMPLETED and visit.is_medication and not _runbook_signed(visit):
+        raise VisitRefused(
+            [
+                "A medication session is completed by discharging the client and signing its record on the runbook."
+            ]
+        )
     if to == Visit.Status.IN_PROGRESS:
         blockers = start_blockers(visit, practice=practice)
         if blockers:
@@ -274,6 +280,12 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
     )
     schedule_client(client=visit.client, request=request)  # withdraws its forms once cancelled or begun
     return visit
+
+
+def _runbook_signed(visit: Visit) -> bool:
+    from kapflow.dosing.models import Runbook
+
+    return Runbook.objects.filter(visit=visit, signed_at__isnull=False).exists()
 
 
 @transaction.atomic

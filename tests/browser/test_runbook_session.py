@@ -15,23 +15,13 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from kapflow.dosing.models import Runbook
-from kapflow.lib.gates import GateResult, Status
 from kapflow.medical.models import MedicationOrder
-from kapflow.pathway.readiness import Gate
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Room, Visit
 from tests import factories
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def pathway_ready(monkeypatch):
-    def ready(client, **kwargs):
-        return [Gate(GateResult("consultation", "Consultation", Status.PASS, "ok", "therapist"))]
-
-    monkeypatch.setattr("kapflow.pathway.readiness.readiness", ready)
 
 
 @pytest.fixture
