@@ -51,3 +51,14 @@ def test_only_the_admin_changes_them(login, tess):
         == 403
     )
     assert Practice.load().bp_hold_systolic == 160
+
+
+def test_an_interval_of_zero_is_refused_and_the_runbook_keeps_working(login, ada):
+    """Every 0 minutes would have the chaperone check-ins (and the vitals, the reminders) due
+    without end: each interval is at least 1."""
+    for name in ("chaperone_checkin_minutes", "vitals_interval_minutes", "measures_weekly_days"):
+        response = login(ada).post(reverse("practice_settings"), settings_data(**{name: "0"}))
+        assert response.status_code == 200, name
+        assert "Ensure this value is greater than or equal to 1." in response.content.decode()
+    practice = Practice.load()
+    assert (practice.chaperone_checkin_minutes, practice.vitals_interval_minutes) == (15, 30)

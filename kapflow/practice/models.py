@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 SPRAVATO = "Source: esketamine (Spravato) label"
@@ -87,7 +87,10 @@ class Practice(models.Model):
         "hold below heart rate (bpm)", default=50, help_text="Source: practice default."
     )
     predose_vitals_minutes = models.PositiveSmallIntegerField(
-        "pre-dose vitals taken within (minutes)", default=30, help_text="Source: practice default."
+        "pre-dose vitals taken within (minutes)",
+        default=30,
+        help_text="Source: practice default.",
+        validators=[MinValueValidator(1)],
     )
     fasting_food_hours = models.PositiveSmallIntegerField(
         "no food for (hours)", default=2, help_text=f"{SPRAVATO} (some practices use 4 h)."
@@ -106,9 +109,10 @@ class Practice(models.Model):
         "first vitals after dosing (minutes)",
         default=40,
         help_text=f"{SPRAVATO}: BP peaks about 40 min after dosing.",
+        validators=[MinValueValidator(1)],
     )
     vitals_interval_minutes = models.PositiveSmallIntegerField(
-        "then vitals every (minutes)", default=30, help_text=SPRAVATO
+        "then vitals every (minutes)", default=30, help_text=SPRAVATO, validators=[MinValueValidator(1)]
     )
     alert_systolic = models.PositiveSmallIntegerField(
         "in-session alert at systolic (mmHg)", default=180, help_text=SPRAVATO
@@ -136,6 +140,7 @@ class Practice(models.Model):
         "virtual sessions: chaperone check-in every (minutes)",
         default=15,
         help_text="Source: Journey Clinical and Mindbloom published rules (adult, physically present).",
+        validators=[MinValueValidator(1)],
     )
 
     opening_reflection_minutes = models.PositiveSmallIntegerField(
@@ -158,30 +163,38 @@ class Practice(models.Model):
         "contraindication screening valid for (days)",
         default=90,
         help_text="Source: practice default. After this a new screening is needed before dosing.",
+        validators=[MinValueValidator(1)],
     )
     clearance_valid_months = models.PositiveSmallIntegerField(
         "medical clearance valid for (months)",
         default=12,
         help_text="Source: practice default; the prescriber may set an earlier date.",
+        validators=[MinValueValidator(1)],
     )
     integration_window_hours = models.PositiveSmallIntegerField(
         "integration window after a session (hours)",
         default=48,
         help_text="Source: seed 002 — the 36–48 h after a session are for journaling and reflection.",
+        validators=[MinValueValidator(1)],
     )
     integration_expected_hours = models.PositiveSmallIntegerField(
-        "integration session expected within (hours)", default=72, help_text="Source: practice default."
+        "integration session expected within (hours)",
+        default=72,
+        help_text="Source: practice default.",
+        validators=[MinValueValidator(1)],
     )
     default_planned_sessions = models.PositiveSmallIntegerField(
         "medication sessions in a course plan",
         default=6,
         help_text="Source: seed 002 — a course is typically 6–12 medication sessions.",
+        validators=[MinValueValidator(1)],
     )
 
     portal_invitation_hours = models.PositiveSmallIntegerField(
         "portal invitation link valid for (hours)",
         default=72,
         help_text="Source: practice default. The link works once, within this time.",
+        validators=[MinValueValidator(1)],
     )
     journal_prompt_hours = models.CharField(
         "journal prompts after a medication session (hours after it ends)",
@@ -196,9 +209,13 @@ class Practice(models.Model):
         default=7,
         help_text="Source: DESIGN.md — measures weekly during a course, before each medication session, "
         "at review and at discharge.",
+        validators=[MinValueValidator(1)],
     )
     appointment_reminder_hours = models.PositiveSmallIntegerField(
-        "appointment reminder (hours before)", default=24, help_text="Source: practice default."
+        "appointment reminder (hours before)",
+        default=24,
+        help_text="Source: practice default.",
+        validators=[MinValueValidator(1)],
     )
     dayof_reminder_hour = models.PositiveSmallIntegerField(
         "day-before instructions sent from (hour of the day, 0–23)",
@@ -211,6 +228,7 @@ class Practice(models.Model):
         "warn the prescriber of a clearance expiring within (days)",
         default=30,
         help_text="Source: practice default.",
+        validators=[MinValueValidator(1)],
     )
     crisis_resources = models.TextField(
         "crisis resources shown to a client",
