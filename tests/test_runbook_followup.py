@@ -20,7 +20,7 @@ from kapflow.visits.models import Room, Visit
 from tests.test_runbook import at, discharge, dose, make_order, vitals
 from tests.test_runbook_dayof import checklist, make_visit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pathway_ready")]
 
 
 def integration_gate(visit):
@@ -69,8 +69,8 @@ def test_the_gate_passes_by_itself_once_an_integration_is_booked_within_the_wind
 
 
 def test_an_integration_booked_too_late_or_cancelled_still_needs_the_acknowledgement(visit):
-    expected = Practice.load().integration_expected_hours
-    book_integration(visit, hours_after_end=expected + 1)
+    window = Practice.load().integration_window_hours
+    book_integration(visit, hours_after_end=window + 1)
     assert "booked too late" in integration_gate(visit).reason
     Visit.objects.all().filter(kind=Visit.Kind.INTEGRATION).delete()
     cancelled = book_integration(visit, hours_after_end=5)
@@ -82,9 +82,30 @@ def test_the_window_comes_from_the_practice(visit):
     book_integration(visit, hours_after_end=30)
     assert integration_gate(visit).passed
     practice = Practice.load()
-    practice.integration_expected_hours = 24
+    practice.integration_window_hours = 24
     practice.save()
     assert not integration_gate(visit).passed
+
+
+def test_the_gate_and_the_integration_page_agree_on_a_booking_past_the_window(visit):
+    """60 h after a session: past the 48 h window, so late on the client's integration page, and
+    the runbook's gate asks for the acknowledgement too (not passed as "booked")."""
+    from kapflow.integration.window import Standing, standings
+
+    booked = book_integration(visit, hours_after_end=60)
+    assert integration_gate(visit).status is Status.ACKNOWLEDGE
+    practice = Practice.load()
+    Visit.objects.filter(pk=visit.pk).update(status=Visit.Status.COMPLETED)
+    visit.refresh_from_db()
+    [row] = standings(
+        medication=[visit],
+        integration=[booked],
+        records=[],
+        window_hours=practice.integration_window_hours,
+        expected_hours=practice.integration_expected_hours,
+        now=visit.ends_at,
+    )
+    assert row.standing is Standing.LATE
 
 
 def test_a_written_acknowledgement_lets_the_gate_pass_naming_who_when_and_why(visit, tess, audit_rows):

@@ -68,12 +68,16 @@ def predose_gate(runbook: Runbook | None, *, now: datetime.datetime, practice) -
 def session_clock(runbook: Runbook | None, *, now: datetime.datetime, practice) -> rules.Clock:
     if runbook is None:
         return rules.session_clock(first_dose_at=None, vitals_since_dose=[], now=now, practice=practice)
-    first = runbook.administrations.order_by("given_at", "pk").first()
+    given = list(runbook.administrations.order_by("given_at", "pk").values_list("given_at", flat=True))
     taken = list(
         runbook.vitals.filter(phase=VitalsReading.Phase.IN_SESSION).values_list("taken_at", flat=True)
     )
     return rules.session_clock(
-        first_dose_at=first.given_at if first else None, vitals_since_dose=taken, now=now, practice=practice
+        first_dose_at=given[0] if given else None,
+        last_dose_at=given[-1] if given else None,
+        vitals_since_dose=taken,
+        now=now,
+        practice=practice,
     )
 
 
@@ -95,6 +99,7 @@ def discharge_state(
         baseline=as_reading(latest_predose(runbook)),
         latest_sedation=rating.sedation if rating else None,
         latest_dissociation=rating.dissociation if rating else None,
+        latest_rating_at=rating.rated_at if rating else None,
         alert_and_oriented=alert_and_oriented,
         steady_on_feet=steady_on_feet,
         escort_present=escort_present,
@@ -203,8 +208,10 @@ def booked_integration_at(visit: Visit) -> datetime.datetime | None:
 
 
 def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) -> GateResult:
-    """(Soft.) The first integration session booked after this one, judged against the practice's
-    expected hours; without one in time, the therapist's written acknowledgement lets it pass."""
+    """(Soft.) The first integration session booked after this one, within the practice's
+    integration window (DESIGN.md's gate; the same window in which kapflow.integration.window
+    counts a booking as in time rather than late); without one in time, the therapist's written
+    acknowledgement lets it pass."""
     ack = latest_integration_acknowledgement(runbook)
     words = ""
     if ack is not None:
@@ -213,7 +220,7 @@ def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) 
     return dayof.integration_booked_gate(
         booked_integration_at(visit),
         session_at=visit.ends_at,
-        expected_hours=practice.integration_expected_hours,
+        expected_hours=practice.integration_window_hours,
         acknowledged=ack is not None,
         acknowledgement=words,
     )
