@@ -23,7 +23,7 @@ def add_outcomes_story(staff) -> None:
     from kapflow.measures.scoring import score
     from kapflow.medical.models import MedicationOrder
     from kapflow.practice.demo_pathway import PREPARED, _answers
-    from kapflow.practice.demo_runbook import signed_runbook
+    from kapflow.practice.demo_runbook import integration_record, signed_runbook
     from kapflow.practice.models import Practice
     from kapflow.visits.models import Room, Visit
 
@@ -83,6 +83,27 @@ def add_outcomes_story(staff) -> None:
                 created_by=staff["coordinator"],
             )
             runbook = signed_runbook(visit, order, practice, rng, event=False)
+            # Its integration session the next morning, held and written up; the first client's
+            # last one is still owed, so the dashboard has an overdue integration to show.
+            if not (n == 0 and starts + datetime.timedelta(days=10) > now - datetime.timedelta(days=4)):
+                held = timezone.make_aware(
+                    datetime.datetime.combine(
+                        timezone.localtime(starts).date() + datetime.timedelta(days=1), datetime.time(10)
+                    )
+                )
+                Visit.objects.create(
+                    client=client,
+                    kind=Visit.Kind.INTEGRATION,
+                    starts_at=held,
+                    ends_at=held + datetime.timedelta(minutes=50),
+                    modality=visit.modality,
+                    room=visit.room,
+                    video_link="https://video.demo.kapflow.test/integration" if virtual else "",
+                    status=Visit.Status.COMPLETED,
+                    clinician=therapist,
+                    created_by=staff["coordinator"],
+                )
+                integration_record(visit, rng)
             if (n + week) % 4 == 0:
                 AdverseEvent.objects.create(
                     runbook=runbook,

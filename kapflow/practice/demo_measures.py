@@ -113,7 +113,10 @@ def add_measures_story(staff) -> None:
     portal_client = Client.objects.filter(portal_user__isnull=False, stage=Client.Stage.COURSE).first()
     if portal_client is not None:
         therapist = portal_client.care_team.filter(role="primary_therapist").first()
-        starts = (now + datetime.timedelta(hours=20)).replace(minute=0, second=0, microsecond=0)
+        # Tomorrow at 10:00, the practice's time.
+        starts = timezone.make_aware(
+            datetime.datetime.combine(timezone.localdate(now) + datetime.timedelta(days=1), datetime.time(10))
+        )
         Visit.objects.create(
             client=portal_client,
             kind=Visit.Kind.PROGRESS_REVIEW,

@@ -169,7 +169,9 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
     for n, text in enumerate(NOTES):
         written = _at(start, [5, practice.opening_reflection_minutes + 10, 70, 100][n])
         Note.objects.create(runbook=book, written_at=written, text=text, author=who, recorded_at=written)
-    discharged = _at(dose_at, practice.min_monitoring_minutes + 5)
+    # Discharged once the minimum monitoring is over and after the last reading (the one
+    # taken before discharge).
+    discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(dose_at, moments[-1] + 5))
     book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
     book.discharged_at, book.discharged_by = discharged, who
     book.signed_at, book.signed_by = _at(discharged, 10), who
@@ -177,7 +179,7 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
     return book
 
 
-def _integration_record(visit: Visit, rng) -> None:
+def integration_record(visit: Visit, rng) -> None:
     after = (
         Visit.objects.filter(client=visit.client, kind=Visit.Kind.INTEGRATION, starts_at__gt=visit.starts_at)
         .order_by("starts_at")
@@ -262,6 +264,6 @@ def add_runbook_story(staff) -> None:
             visit.refresh_from_db()
         signed_runbook(visit, order, practice, rng, event=made == 0)
         if visit.starts_at >= recent:
-            _integration_record(visit, rng)
+            integration_record(visit, rng)
         made += 1
     _today_session(staff, practice)

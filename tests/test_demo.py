@@ -1,0 +1,64 @@
+"""The demo practice that `make run` loads: it loads, loading it again adds nothing, and what it
+shows a newcomer follows the practice's own rules (a record that breaks them would teach the
+wrong thing)."""
+
+import pytest
+from django.utils import timezone
+
+from kapflow.clients.models import Client
+from kapflow.dosing import rules, selectors
+from kapflow.dosing.models import Runbook
+from kapflow.integration.window import Standing, client_standings
+from kapflow.practice.demo import load_demo
+from kapflow.practice.models import Practice
+from kapflow.visits.models import Visit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo():
+    return load_demo()
+
+
+def test_it_loads_once_and_a_second_load_adds_nothing(demo):
+    counts = (Client.objects.count(), Visit.objects.count(), Runbook.objects.count())
+    again = load_demo()
+    assert not again["first_time"]
+    assert (Client.objects.count(), Visit.objects.count(), Runbook.objects.count()) == counts
+
+
+def test_every_signed_demo_session_met_the_discharge_criteria_when_it_was_discharged(demo):
+    practice = Practice.load()
+    books = list(Runbook.objects.filter(signed_at__isnull=False).select_related("visit"))
+    assert len(books) >= 10
+    for book in books:
+        state = selectors.discharge_state(
+            book,
+            alert_and_oriented=book.alert_and_oriented,
+            steady_on_feet=book.steady_on_feet,
+            escort_present=book.escort_present,
+        )
+        assert rules.discharge_unmet(state, now=book.discharged_at, practice=practice) == [], book.visit
+        latest = book.vitals.order_by("-taken_at").first()
+        assert latest.taken_at <= book.discharged_at <= book.signed_at
+        assert book.visit.status == Visit.Status.COMPLETED
+
+
+def test_the_demo_has_a_session_to_run_today_and_owes_few_integrations(demo):
+    today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+    assert timezone.localdate(today.starts_at) == timezone.localdate()
+    practice = Practice.load()
+    owed = done = 0
+    for client in Client.objects.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
+        for row in client_standings(client, practice=practice):
+            owed += row.overdue
+            done += row.standing is Standing.DONE
+    assert done > 10 * owed >= 10
+
+
+def test_the_portal_sign_ins_have_something_to_show(demo):
+    client = Client.objects.get(portal_user__email="client@demo.kapflow.test")
+    assert client.visits.filter(starts_at__gt=timezone.now()).exists()
+    assert client.responses.exists() and client.measure_tasks.filter(response__isnull=True).exists()
+    assert Client.objects.filter(guardians__portal_user__email="guardian@demo.kapflow.test").exists()
