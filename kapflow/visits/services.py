@@ -256,7 +256,8 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
     if to == Visit.Status.COMPLETED and visit.is_medication and not _runbook_signed(visit):
         raise VisitRefused(
             [
-                "A medication session is completed by discharging the client and signing its record on the runbook."
+                "A medication session is completed by discharging the client and signing its record "
+                "on the runbook."
             ]
         )
     if to == Visit.Status.IN_PROGRESS:

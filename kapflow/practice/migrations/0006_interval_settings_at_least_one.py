@@ -5,75 +5,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('practice', '0005_outward_name'),
+        ("practice", "0005_outward_name"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='practice',
-            name='appointment_reminder_hours',
-            field=models.PositiveSmallIntegerField(default=24, help_text='Source: practice default.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='appointment reminder (hours before)'),
+            model_name="practice",
+            name="appointment_reminder_hours",
+            field=models.PositiveSmallIntegerField(
+                default=24,
+                help_text="Source: practice default.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="appointment reminder (hours before)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='chaperone_checkin_minutes',
-            field=models.PositiveSmallIntegerField(default=15, help_text='Source: Journey Clinical and Mindbloom published rules (adult, physically present).', validators=[django.core.validators.MinValueValidator(1)], verbose_name='virtual sessions: chaperone check-in every (minutes)'),
+            model_name="practice",
+            name="chaperone_checkin_minutes",
+            field=models.PositiveSmallIntegerField(
+                default=15,
+                help_text="Source: Journey Clinical and Mindbloom published rules (adult, physically present).",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="virtual sessions: chaperone check-in every (minutes)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='clearance_valid_months',
-            field=models.PositiveSmallIntegerField(default=12, help_text='Source: practice default; the prescriber may set an earlier date.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='medical clearance valid for (months)'),
+            model_name="practice",
+            name="clearance_valid_months",
+            field=models.PositiveSmallIntegerField(
+                default=12,
+                help_text="Source: practice default; the prescriber may set an earlier date.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="medical clearance valid for (months)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='clearance_warning_days',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Source: practice default.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='warn the prescriber of a clearance expiring within (days)'),
+            model_name="practice",
+            name="clearance_warning_days",
+            field=models.PositiveSmallIntegerField(
+                default=30,
+                help_text="Source: practice default.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="warn the prescriber of a clearance expiring within (days)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='default_planned_sessions',
-            field=models.PositiveSmallIntegerField(default=6, help_text='Source: seed 002 — a course is typically 6–12 medication sessions.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='medication sessions in a course plan'),
+            model_name="practice",
+            name="default_planned_sessions",
+            field=models.PositiveSmallIntegerField(
+                default=6,
+                help_text="Source: seed 002 — a course is typically 6–12 medication sessions.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="medication sessions in a course plan",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='first_vitals_minutes',
-            field=models.PositiveSmallIntegerField(default=40, help_text='Source: esketamine (Spravato) label: BP peaks about 40 min after dosing.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='first vitals after dosing (minutes)'),
+            model_name="practice",
+            name="first_vitals_minutes",
+            field=models.PositiveSmallIntegerField(
+                default=40,
+                help_text="Source: esketamine (Spravato) label: BP peaks about 40 min after dosing.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="first vitals after dosing (minutes)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='integration_expected_hours',
-            field=models.PositiveSmallIntegerField(default=72, help_text='Source: practice default.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='integration session expected within (hours)'),
+            model_name="practice",
+            name="integration_expected_hours",
+            field=models.PositiveSmallIntegerField(
+                default=72,
+                help_text="Source: practice default.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="integration session expected within (hours)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='integration_window_hours',
-            field=models.PositiveSmallIntegerField(default=48, help_text='Source: seed 002 — the 36–48 h after a session are for journaling and reflection.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='integration window after a session (hours)'),
+            model_name="practice",
+            name="integration_window_hours",
+            field=models.PositiveSmallIntegerField(
+                default=48,
+                help_text="Source: seed 002 — the 36–48 h after a session are for journaling and reflection.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="integration window after a session (hours)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='measures_weekly_days',
-            field=models.PositiveSmallIntegerField(default=7, help_text='Source: DESIGN.md — measures weekly during a course, before each medication session, at review and at discharge.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='during a course: measures every (days)'),
+            model_name="practice",
+            name="measures_weekly_days",
+            field=models.PositiveSmallIntegerField(
+                default=7,
+                help_text="Source: DESIGN.md — measures weekly during a course, before each medication session, at review and at discharge.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="during a course: measures every (days)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='portal_invitation_hours',
-            field=models.PositiveSmallIntegerField(default=72, help_text='Source: practice default. The link works once, within this time.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='portal invitation link valid for (hours)'),
+            model_name="practice",
+            name="portal_invitation_hours",
+            field=models.PositiveSmallIntegerField(
+                default=72,
+                help_text="Source: practice default. The link works once, within this time.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="portal invitation link valid for (hours)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='predose_vitals_minutes',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Source: practice default.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='pre-dose vitals taken within (minutes)'),
+            model_name="practice",
+            name="predose_vitals_minutes",
+            field=models.PositiveSmallIntegerField(
+                default=30,
+                help_text="Source: practice default.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="pre-dose vitals taken within (minutes)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='screening_valid_days',
-            field=models.PositiveSmallIntegerField(default=90, help_text='Source: practice default. After this a new screening is needed before dosing.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='contraindication screening valid for (days)'),
+            model_name="practice",
+            name="screening_valid_days",
+            field=models.PositiveSmallIntegerField(
+                default=90,
+                help_text="Source: practice default. After this a new screening is needed before dosing.",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="contraindication screening valid for (days)",
+            ),
         ),
         migrations.AlterField(
-            model_name='practice',
-            name='vitals_interval_minutes',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Source: esketamine (Spravato) label', validators=[django.core.validators.MinValueValidator(1)], verbose_name='then vitals every (minutes)'),
+            model_name="practice",
+            name="vitals_interval_minutes",
+            field=models.PositiveSmallIntegerField(
+                default=30,
+                help_text="Source: esketamine (Spravato) label",
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="then vitals every (minutes)",
+            ),
         ),
     ]
