@@ -620,3 +620,23 @@ def test_a_refused_dose_keeps_what_was_typed_and_says_why(dosed, tess, order, lo
     assert 'value="350"' in html and 'value="LOT-77"' in html
     assert 'class="notice notice--error"' in html and "— prescriber." in html
     assert Administration.objects.count() == 1  # only the dose given before
+
+
+def test_a_time_typed_past_midnight_is_last_night_and_one_typed_ahead_of_the_clock_is_refused(
+    dosed, tess, order
+):
+    from kapflow.dosing.forms import NoteForm
+
+    # DAY is 03:00 in the practice's time zone (10:00 UTC): 23:50 is last night, in a session
+    # that began before midnight; 03:20 is twenty minutes ahead of the clock.
+    Visit.objects.filter(pk=dosed.pk).update(starts_at=at(-200))
+    dosed.refresh_from_db()
+    with time_machine.travel(at(5), tick=False):
+        form = NoteForm({"at": "23:50", "text": "Late entry"})
+        assert form.is_valid()
+        assert form.moment() == at(-190)
+        services.note_record(actor=tess, visit=dosed, written_at=form.moment(), text="Late entry")
+        ahead = NoteForm({"at": "03:20", "text": "Ahead"})
+        assert ahead.is_valid()
+        with pytest.raises(services.RunbookRefused, match="long before this session"):
+            services.note_record(actor=tess, visit=dosed, written_at=ahead.moment(), text="Ahead")

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.dosing.models import AdverseEvent, DayOfChecklist, PhaseMark, Rating, VitalsReading
+from kapflow.lib.dates import latest_moment
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits.forms import ClinicianChoice, TimeInput
 
@@ -23,9 +24,8 @@ class EntryForm(forms.Form):
 
     def moment(self) -> datetime.datetime:
         at = self.cleaned_data.get("at")
-        if at is None:
-            return timezone.now()
-        return timezone.make_aware(datetime.datetime.combine(timezone.localdate(), at))
+        now = timezone.now()
+        return now if at is None else latest_moment(at, now)
 
 
 class VitalsForm(EntryForm):

@@ -26,6 +26,7 @@ from kapflow.dosing.models import (
     SafetyReview,
     VitalsReading,
 )
+from kapflow.lib.dates import latest_moment
 from kapflow.lib.gates import Status
 from kapflow.medical import doses
 from kapflow.medical.gates import order_gate
@@ -84,9 +85,18 @@ def _audit(*, request, actor, action: str, visit: Visit, obj, detail: dict | Non
     audit_record(request=request, actor=actor, action=action, client=visit.client, obj=obj, detail=detail)
 
 
-def _not_future(moment: datetime.datetime, now: datetime.datetime) -> None:
-    if moment > now + datetime.timedelta(minutes=1):
+def _on_the_day(moment: datetime.datetime, visit: Visit) -> None:
+    """An entry's time: not in the future, and not long before the session: no earlier than its
+    own length before the booked start (a client may arrive early; a time typed a little ahead
+    of the clock reads as yesterday, which this refuses rather than backdate the entry)."""
+    if moment > timezone.now() + datetime.timedelta(minutes=1):
         raise RunbookRefused("That time is in the future.")
+    if moment < visit.starts_at - (visit.ends_at - visit.starts_at):
+        booked = timezone.localtime(visit.starts_at)
+        raise RunbookRefused(
+            f"That time is long before this session (booked for {booked:%b} {booked.day}, "
+            f"{booked:%H:%M}): check the time."
+        )
 
 
 def vitals_record(
@@ -104,7 +114,7 @@ def vitals_record(
 ) -> VitalsReading:
     """Save a reading with the alerts it raises, computed now against the pre-dose baseline
     (rises are measured only for in-session readings)."""
-    _not_future(taken_at, timezone.now())
+    _on_the_day(taken_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
         if phase == VitalsReading.Phase.PRE_DOSE and runbook.administrations.exists():
@@ -241,7 +251,7 @@ def dose_record(
     dose; it marks the medicine phase if nobody has. Later doses are boosters, within the order's
     count and highest booster."""
     dose_mg = Decimal(dose_mg)
-    _not_future(given_at, timezone.now())
+    _on_the_day(given_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
         if order.client_id != visit.client_id:
@@ -296,7 +306,7 @@ def dose_record(
 
 
 def rating_record(*, actor, visit: Visit, rated_at, sedation: int, dissociation: int, request=None) -> Rating:
-    _not_future(rated_at, timezone.now())
+    _on_the_day(rated_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
         rating = _saved(
@@ -315,7 +325,7 @@ def rating_record(*, actor, visit: Visit, rated_at, sedation: int, dissociation:
 def adverse_event_record(
     *, actor, visit: Visit, noted_at, kind: str, severity: str, action_taken: str, request=None
 ) -> AdverseEvent:
-    _not_future(noted_at, timezone.now())
+    _on_the_day(noted_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit)
         event = _saved(
@@ -340,7 +350,7 @@ def adverse_event_record(
 
 
 def note_record(*, actor, visit: Visit, written_at, text: str, request=None) -> Note:
-    _not_future(written_at, timezone.now())
+    _on_the_day(written_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit)
         note = _saved(Note(runbook=runbook, written_at=written_at, text=text, author=actor))
@@ -460,17 +470,6 @@ class _Actor:
         return getattr(self._request, name)
 
 
-def _moment_before(at: datetime.time | datetime.datetime, now: datetime.datetime) -> datetime.datetime:
-    """A time of day typed at check-in, as the latest such moment not after now: 21:30 typed at
-    10:00 is yesterday evening."""
-    if isinstance(at, datetime.datetime):
-        return at
-    moment = timezone.make_aware(datetime.datetime.combine(timezone.localdate(now), at))
-    if moment > now + datetime.timedelta(minutes=1):
-        moment -= datetime.timedelta(days=1)
-    return moment
-
-
 def checklist_record(
     *,
     actor,
@@ -506,8 +505,8 @@ def checklist_record(
                 runbook=runbook,
                 transport_without_driving=transport_without_driving,
                 transport_detail=transport_detail.strip(),
-                last_food_at=_moment_before(last_food_at, now),
-                last_liquid_at=_moment_before(last_liquid_at, now),
+                last_food_at=latest_moment(last_food_at, now),
+                last_liquid_at=latest_moment(last_liquid_at, now),
                 substances=list(substances),
                 pregnancy=pregnancy,
                 new_medications=new_medications.strip(),
@@ -637,7 +636,7 @@ def session_start(*, actor, visit: Visit, request=None, practice=None) -> Visit:
 
 def phase_mark(*, actor, visit: Visit, phase: str, started_at: datetime.datetime, request=None) -> PhaseMark:
     """Mark when a phase began; each phase once, in the session's order, in a started session."""
-    _not_future(started_at, timezone.now())
+    _on_the_day(started_at, visit)
     phase = PhaseMark.Phase(phase)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
@@ -668,7 +667,7 @@ def chaperone_checkin_record(
     *, actor, visit: Visit, checked_at, chaperone_present: bool, client_ok: bool, note: str = "", request=None
 ) -> ChaperoneCheckin:
     """A virtual session's chaperone check-in."""
-    _not_future(checked_at, timezone.now())
+    _on_the_day(checked_at, visit)
     if not visit.is_virtual:
         raise RunbookRefused("Chaperone check-ins are for virtual sessions.")
     with transaction.atomic():
