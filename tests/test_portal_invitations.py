@@ -254,3 +254,57 @@ def test_clients_and_guardians_landing_on_home_go_to_the_portal(cleo, gail, logi
     for user in (cleo, gail):
         response = login(user).get("/")
         assert response.status_code == 302 and response["Location"] == reverse("portal:home")
+
+
+def test_a_minors_own_invitation_never_goes_to_a_guardians_address(tess, login):
+    """The minor's own portal shows their journal and questionnaires; a guardian must never hold
+    it, however the addresses on file were typed."""
+    teen = factories.make_client(first_name="Tia", age=16, therapist=tess)
+    guardian = factories.add_guardian(teen)
+    guardian.email = "pat@example.org"
+    guardian.save(update_fields=["email"])
+    teen.email = "PAT@example.org"
+    teen.save(update_fields=["email"])
+    mail.outbox.clear()
+    page = invite(login(tess), teen)
+    assert PortalInvitation.objects.count() == 0 and mail.outbox == []
+    assert "also the address of" in page.content.decode() or "also the address of" in str(
+        [str(m) for m in page.wsgi_request._messages]
+    )
+
+
+def test_a_guardians_account_cannot_take_the_minors_own_invitation(tess, login):
+    teen = factories.make_client(first_name="Tia", age=16, therapist=tess)
+    guardian = factories.add_guardian(teen)
+    guardian.email = "pat@example.org"
+    guardian.save(update_fields=["email"])
+    invite(login(tess), teen, who=f"guardian:{guardian.pk}")
+    accept(login(None), link_from(mail.outbox[-1]))
+    # The minor's address is put on file, the invitation sent, and the guardian's address then
+    # put on the guardian's account: the guardian's account must not take the minor's portal.
+    teen.email = "tia@example.org"
+    teen.save(update_fields=["email"])
+    invite(login(tess), teen)
+    token = link_from(mail.outbox[-1])
+    User.objects.filter(email="pat@example.org").update(email="tia@example.org")
+    response = login(None).post(reverse("portal:accept", args=[token]), {"password": PASSWORD})
+    assert "cannot be used here" in response.content.decode()
+    teen.refresh_from_db()
+    assert teen.portal_user is None
+
+
+def test_an_account_with_two_factor_signs_in_with_its_code_after_accepting(tess, login):
+    first, second = (factories.make_client(first_name=n, age=15, therapist=tess) for n in ("Tia", "Theo"))
+    for child in (first, second):
+        guardian = factories.add_guardian(child)
+        guardian.email = "pat@example.org"
+        guardian.save(update_fields=["email"])
+    invite(login(tess), first, who=f"guardian:{first.guardians.get().pk}")
+    accept(login(None), link_from(mail.outbox[-1]))
+    factories.enrol_totp(User.objects.get(email="pat@example.org"))
+    invite(login(tess), second, who=f"guardian:{second.guardians.get().pk}")
+    http = login(None)
+    response = http.post(reverse("portal:accept", args=[link_from(mail.outbox[-1])]), {"password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("account_login")
+    assert second.guardians.get().portal_user.email == "pat@example.org"
+    assert http.get(reverse("portal:home"))["Location"].startswith(reverse("account_login"))

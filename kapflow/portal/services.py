@@ -5,10 +5,12 @@ row in the same transaction."""
 import datetime
 import secrets
 
+from allauth.mfa.utils import is_mfa_enabled
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import login
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -44,6 +46,9 @@ def _who(client: Client, guardian: Guardian | None) -> dict:
 def invitation_send(*, request, client: Client, guardian: Guardian | None = None) -> PortalInvitation:
     """Invite the client (or a guardian of a minor) to the portal by email. Any invitation still
     open for the same person stops working. Only a hash of the link's token is stored."""
+    # The client's row first: two invitations sent at once wait for each other here, where the
+    # lock on the open invitations below locks nothing when there is none.
+    client = Client.objects.select_for_update().get(pk=client.pk)
     if guardian is not None:
         if guardian.client_id != client.pk:
             raise CannotInvite("That guardian is not on this client's chart.")
@@ -62,6 +67,13 @@ def invitation_send(*, request, client: Client, guardian: Guardian | None = None
                 "they can reset it from the sign-in page."
             )
         email, name = client.email, client.preferred_name or client.first_name
+        shared = _guardian_with_address(client, email)
+        if shared is not None:
+            raise CannotInvite(
+                f"{email} is also the address of {shared.name}, {client.first_name}'s guardian. "
+                f"{client.first_name}'s own portal shows their journal and questionnaires, which a "
+                f"guardian may not see: put {client.first_name}'s own address on file first."
+            )
     if not email:
         raise CannotInvite(f"No email address is on file for {name}. Add one first, then invite.")
 
@@ -111,6 +123,18 @@ def invitation_send(*, request, client: Client, guardian: Guardian | None = None
         )
     )
     return invitation
+
+
+def _guardian_with_address(client: Client, email: str) -> Guardian | None:
+    """A guardian of the client whose email, or whose portal account's, is `email`: a client's
+    own invitation must never reach (or be taken by) a guardian."""
+    if not email:
+        return None
+    return (
+        client.guardians.filter(Q(email__iexact=email) | Q(portal_user__email__iexact=email))
+        .order_by("pk")
+        .first()
+    )
 
 
 def invitation_by_token(token: str, *, lock: bool = False) -> PortalInvitation | None:
@@ -195,6 +219,8 @@ def invitation_accept(*, request, token: str, password: str) -> User:
     if guardian is not None and (guardian.portal_user_id or not client.is_minor):
         raise InvitationUnusable
 
+    if guardian is None and _guardian_with_address(client, invitation.email) is not None:
+        raise AccountConflict  # a guardian's address: the client's own portal is not theirs
     user = existing_account(invitation)
     created = user is None
     if not account_can_take(user):
@@ -219,6 +245,8 @@ def invitation_accept(*, request, token: str, password: str) -> User:
         flag = "is_guardian" if guardian else "is_client"
         if guardian is None and Client.objects.filter(portal_user=user).exists():
             raise AccountConflict  # one client record per portal account
+        if guardian is None and client.guardians.filter(portal_user=user).exists():
+            raise AccountConflict  # the guardian's own account never becomes the minor's
         setattr(user, flag, True)
         user.save(update_fields=[flag])
 
@@ -239,7 +267,10 @@ def invitation_accept(*, request, token: str, password: str) -> User:
         obj=invitation,
         detail={**_who(client, guardian), "account": "created" if created else "existing"},
     )
-    login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    if created or not is_mfa_enabled(user):
+        login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    # An account with two-factor sign-in set up signs in through the sign-in page, code and all:
+    # the password typed here is not enough to open it.
     return user
 
 

@@ -67,6 +67,13 @@ def accept(request, token):
             # The account exists and is the person's, but already holds another client record.
             return render(request, "portal/accept_conflict.html")
         else:
+            if not request.user.is_authenticated:
+                messages.success(
+                    request,
+                    "Your portal is ready. Sign in with your password and the code from your "
+                    "authenticator app to open it.",
+                )
+                return redirect("account_login")
             messages.success(request, "Welcome. Your portal is ready.")
             return redirect("portal:home")
     return render(
