@@ -640,3 +640,27 @@ def test_a_time_typed_past_midnight_is_last_night_and_one_typed_ahead_of_the_clo
         assert ahead.is_valid()
         with pytest.raises(services.RunbookRefused, match="long before this session"):
             services.note_record(actor=tess, visit=dosed, written_at=ahead.moment(), text="Ahead")
+
+
+def test_the_same_dose_form_sent_twice_records_one_dose_not_a_booster(visit, tess, order, login):
+    """The connection dropped after the save and the clinician pressed the button again."""
+    vitals(visit, tess, -10, phase="pre_dose")
+    form = {
+        "order": order.pk,
+        "route": "sublingual",
+        "dose_mg": "250",
+        "lot_number": "LOT-1",
+        "given_by": tess.pk,
+        "entry_key": "6f1c2a0e-8d1b-4a53-9a43-0c7c1a7b9e10",
+    }
+    url = reverse("dosing:dose", args=[visit.client_id, visit.pk])
+    http = login(tess)
+    with time_machine.travel(at(0), tick=False):
+        http.post(url, form)
+        again = http.post(url, form, follow=True)
+    assert "Dose recorded." in again.content.decode()
+    assert Administration.objects.filter(runbook__visit=visit).count() == 1
+    # A new form has a new key: a booster is a booster.
+    with time_machine.travel(at(20), tick=False):
+        http.post(url, {**form, "dose_mg": "80", "entry_key": "0b7d5a52-5e3f-4d3b-8c55-93c6a2d1f0aa"})
+    assert Administration.objects.filter(runbook__visit=visit, is_booster=True).count() == 1

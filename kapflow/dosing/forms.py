@@ -1,4 +1,5 @@
 import datetime
+import uuid
 
 from django import forms
 from django.utils import timezone
@@ -52,8 +53,10 @@ class DoseForm(EntryForm):
     dose_mg = forms.DecimalField(label="Dose (mg)", min_value=0.01, max_digits=7, decimal_places=2)
     lot_number = forms.CharField(label="Lot number", max_length=40)
     given_by = ClinicianChoice(queryset=User.objects.clinicians(), label="Given by")
+    entry_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, client, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("entry_key", uuid.uuid4())
         super().__init__(*args, **kwargs)
         self.fields["order"].queryset = MedicationOrder.objects.filter(client=client)
 

@@ -105,6 +105,9 @@ class Administration(models.Model):
     lot_number = models.CharField("lot number", max_length=40)
     given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     is_booster = models.BooleanField(default=False)
+    # The form's own key: the same form sent twice (a connection that dropped after the save,
+    # a double click) records one dose, not a dose and a booster.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
@@ -112,6 +115,7 @@ class Administration(models.Model):
         ordering = ["given_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=models.Q(dose_mg__gt=0), name="administration_dose_positive"),
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_dose_per_form_sent"),
             # One first dose per session; the others are boosters.
             models.UniqueConstraint(
                 fields=["runbook"], condition=models.Q(is_booster=False), name="one_first_dose_per_session"

@@ -243,17 +243,23 @@ def dose_record(
     lot_number: str,
     given_by,
     practice,
+    entry_key=None,
     request=None,
 ) -> Administration:
     """Record a dose given, against `order`. The session's first dose needs the session started,
     the day-of gates passed (the virtual safety plan, the day-of checklist, the pre-dose vitals or
     their caution acknowledged by a prescriber) and the order gate passed for this route and
     dose; it marks the medicine phase if nobody has. Later doses are boosters, within the order's
-    count and highest booster."""
+    count and highest booster. A form sent again with the same `entry_key` records nothing new:
+    the dose it saved the first time is returned."""
     dose_mg = Decimal(dose_mg)
     _on_the_day(given_at, visit)
     with transaction.atomic():
-        runbook = _open_runbook(visit, with_client=True)
+        runbook = _open_runbook(visit, with_client=True)  # locked: a second sending waits here
+        if entry_key is not None:
+            saved = runbook.administrations.filter(entry_key=entry_key).first()
+            if saved is not None:
+                return saved
         if order.client_id != visit.client_id:
             raise RunbookRefused("That order is not this client's.")
         if not given_by.is_clinician:
@@ -285,6 +291,7 @@ def dose_record(
                 lot_number=lot_number,
                 given_by=given_by,
                 is_booster=booster,
+                entry_key=entry_key,
                 recorded_by=actor,
             )
         )

@@ -288,6 +288,7 @@ def dose_add(request, client_id, visit_id):
             lot_number=data["lot_number"],
             given_by=data["given_by"],
             practice=practice_for(request),
+            entry_key=data["entry_key"],
         )
     except services.RunbookRefused as refused:
         _refused(request, refused)
