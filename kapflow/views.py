@@ -33,9 +33,12 @@ def dashboard(request):
     user = request.user
     context = {}
     if user.is_clinician:
+        # Theirs, and any the system could give to no one (no clinician on the care team, or
+        # the one it went to has since left) for the clients they may see.
         context["urgent_alerts"] = list(
             Alert.objects.open()
-            .filter(assigned_to=user, client__in=clients_for(request, need=Need.CLINICAL))
+            .filter(Q(assigned_to=user) | Q(assigned_to__isnull=True) | Q(assigned_to__is_active=False))
+            .filter(client__in=clients_for(request, need=Need.CLINICAL))
             .select_related("client")
             .order_by("raised_at")
         )

@@ -110,6 +110,41 @@ def test_an_item_9_answer_shows_crisis_resources_first_and_alerts_the_therapist(
     assert email.to == [tess.email] and "Avery" not in email.body
 
 
+def test_with_the_primary_therapist_away_the_alert_goes_to_the_next_clinician_of_the_care_team(
+    portal_avery, cleo, tess, priya, login, django_capture_on_commit_callbacks
+):
+    tess.is_active = False
+    tess.save(update_fields=["is_active"])
+    t = task(portal_avery)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(cleo).post(url("task", portal_avery, t), answers(value=0, **{"9": 2}), follow=True)
+    [alert] = Alert.objects.all()
+    assert alert.assigned_to == priya
+    assert [email.to for email in mail.outbox] == [[priya.email]]
+    assert "Your care team has been told" in response.content.decode()
+    assert "Avery" in login(priya).get(reverse("home")).content.decode()
+
+
+def test_an_alert_nobody_could_take_is_on_the_dashboard_of_every_clinician_who_sees_the_client(
+    portal_avery, cleo, tess, colin, login
+):
+    from kapflow.clients.models import CareTeamMember
+
+    CareTeamMember.objects.filter(client=portal_avery).delete()
+    t = task(portal_avery)
+    response = login(cleo).post(url("task", portal_avery, t), answers(value=0, **{"9": 1}), follow=True)
+    page = response.content.decode()
+    assert "Your care team has been told" not in page and "today and tell them" in page
+    [alert] = Alert.objects.all()
+    assert alert.assigned_to is None
+    # Nobody on the care team: it shows to a clinician who sees every client, not to others.
+    assert "Urgent" not in login(colin).get(reverse("home")).content.decode()
+    settings_practice = Practice.load()
+    settings_practice.open_caseload = True
+    settings_practice.save()
+    assert "Avery" in login(colin).get(reverse("home")).content.decode()
+
+
 def test_an_incomplete_form_is_refused_naming_the_missing_questions_and_keeps_the_answers(
     portal_avery, cleo, login
 ):

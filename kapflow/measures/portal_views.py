@@ -80,6 +80,7 @@ def task_thanks(request, client_id, task_id):
             task=task,
             title=plain_name(task.instrument),
             crisis=crisis,
+            told=task.response.alerts.filter(assigned_to__isnull=False).exists(),
             crisis_resources=practice_for(request).crisis_resources,
             waiting=waiting,
         ),

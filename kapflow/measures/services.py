@@ -41,20 +41,41 @@ def response_record(
     return response
 
 
+# Who takes an urgent alert, in order: the primary therapist, then another therapist on the
+# care team, then its prescriber.
+ALERT_ROLES = [
+    CareTeamMember.Role.PRIMARY_THERAPIST,
+    CareTeamMember.Role.THERAPIST,
+    CareTeamMember.Role.PRESCRIBER,
+]
+
+
 def alert_raise(*, request, client: Client, response: Response) -> Alert:
-    primary = (
-        CareTeamMember.objects.filter(client=client, role=CareTeamMember.Role.PRIMARY_THERAPIST)
-        .select_related("user")
-        .first()
+    """Open an urgent alert for the clinician who follows it up the same day: the first active
+    clinician of the care team in ALERT_ROLES order, so that a primary therapist away (inactive)
+    or missing does not leave it with nobody. Emailed to them (no clinical detail). With no
+    clinician on the care team it stays unassigned, and every clinician who sees the client has
+    it on their dashboard."""
+    members = list(
+        CareTeamMember.objects.filter(
+            client=client, role__in=ALERT_ROLES, user__is_active=True
+        ).select_related("user")
     )
-    therapist = primary.user if primary else None
+    members.sort(key=lambda member: ALERT_ROLES.index(member.role))
+    clinician = members[0].user if members else None
     alert = Alert.objects.create(
-        client=client, kind=Alert.Kind.SUICIDALITY, response=response, assigned_to=therapist
+        client=client, kind=Alert.Kind.SUICIDALITY, response=response, assigned_to=clinician
     )
-    audit_record(request=request, action="kapflow.measures.alert.raised", client=client, obj=alert)
-    if therapist is not None and therapist.is_active:
+    audit_record(
+        request=request,
+        action="kapflow.measures.alert.raised",
+        client=client,
+        obj=alert,
+        detail={"assigned": members[0].role if members else None},
+    )
+    if clinician is not None:
         transaction.on_commit(
-            lambda: send_urgent_alert_notice.enqueue(to=therapist.email, full_name=therapist.full_name)
+            lambda: send_urgent_alert_notice.enqueue(to=clinician.email, full_name=clinician.full_name)
         )
     return alert
 
