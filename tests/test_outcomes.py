@@ -203,19 +203,33 @@ def test_the_page_shows_them_with_the_small_cells_suppressed(practice):
     assert gad["All clients treated"] == ["8", "3"]
     assert tables["gad7"].rows[0].suppressed == 7
     sessions = {row.label: row.cells for row in tables["sessions"].rows}
-    # C's session on the last evening makes C 5 sessions: 16 sublingual, mean 16/6 = 2.67, 1–5.
-    assert sessions["Route: Sublingual / oral lozenge"] == [
-        "6",
-        "16",
-        "2.7 (1–5)",
-        "0.25",
-        "0.12",
-        "0.06",
-        "0.06",
-    ]
+    # C's session on the last evening makes C 5 sessions: 18 in all, mean 18/8 = 2.25, 1–5.
     assert sessions["All clients treated"] == ["8", "18", "2.2 (1–5)", "0.22", "0.11", "0.06", "0.06"]
     assert sessions["Route: Intranasal esketamine"] == ["2", "2"]
-    assert tables["sessions"].rows[2].suppressed == 5
+    # The sublingual figures (16 sessions, 0.25 events a session) would give away the two
+    # intranasal clients' (all clients less sublingual): they are withheld too.
+    assert sessions["Route: Sublingual / oral lozenge"] == ["6", "16"]
+    assert sessions["Modality: In person"] == ["6", "16"]
+    assert [row.suppressed for row in tables["sessions"].rows] == [0, 5, 5, 5, 5]
+    # The rule's own figures, had it not withheld them: 16 sublingual, mean 2.67, 1–5.
+    sublingual = build_report(start=START, end=END).by_route[0]
+    assert (sublingual.sessions, sublingual.sessions_min, sublingual.sessions_max) == (16, 1, 5)
+    assert sublingual.adverse_rate() == 0.25 and sublingual.withheld
+
+
+def test_a_small_groups_result_cannot_be_worked_out_from_the_others(practice):
+    """One intranasal client with an end score: their PHQ-9 would be all clients' less the
+    sublingual six, so the sublingual figures are withheld; the practice's overall ones stay."""
+    Response.objects.create(
+        client=practice["G"], instrument="phq9", version=PHQ9.version, answers={}, total=4, band="Minimal",
+        completed_at=at("2026-05-20"),
+    )  # fmt: skip
+    tables = {t.key: t for t in report_tables(build_report(start=START, end=END))}
+    phq = {row.label: row for row in tables["phq9"].rows}
+    assert phq["All clients treated"].cells[:2] == ["8", "7"] and phq["All clients treated"].suppressed == 0
+    assert phq["Route: Intranasal esketamine"].cells == ["2", "1"]
+    assert phq["Route: Sublingual / oral lozenge"].cells == ["6", "6"]
+    assert phq["Route: Sublingual / oral lozenge"].suppressed == 7
 
 
 def test_the_published_figures_stand_beside_the_practices_and_say_how_they_differ(practice):

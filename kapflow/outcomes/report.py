@@ -20,9 +20,12 @@ Definitions, applied the same way everywhere in the report:
 - Adverse events per session: the adverse events recorded on the course's sessions, divided by
   the number of sessions.
 - Small cells: a figure drawn from fewer than MIN_CELL clients is not shown ("too few to say"),
-  only its n, so that no client's own result can be read from the report.
+  only its n, so that no client's own result can be read from the report. Nor, then, is that
+  figure shown for the other groups of the same breakdown (route, or modality): the figure for
+  all clients less theirs would give the hidden one away (complementary suppression).
 """
 
+import dataclasses
 import datetime
 import statistics
 from dataclasses import dataclass, field
@@ -67,10 +70,11 @@ class InstrumentOutcome:
     remission: float | None = None
     improvement: float | None = None
     deterioration: float | None = None
+    withheld: bool = False  # enough clients, but hidden so that another group's stays hidden
 
     @property
     def shown(self) -> bool:
-        return self.n >= MIN_CELL
+        return self.n >= MIN_CELL and not self.withheld
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,11 @@ class GroupOutcome:
     adverse_events: int
     adverse_by_severity: dict[str, int]
     instruments: dict[str, InstrumentOutcome]
+    withheld: bool = False  # as InstrumentOutcome.withheld, for the sessions and adverse events
 
     @property
     def shown(self) -> bool:
-        return self.clients >= MIN_CELL
+        return self.clients >= MIN_CELL and not self.withheld
 
     def adverse_rate(self, severity: str | None = None) -> float | None:
         if not self.sessions:
@@ -184,6 +189,27 @@ def _group(label: str, courses: list[Course], pairs: dict[int, dict[str, tuple[i
     )
 
 
+def _withhold_complements(groups: list[GroupOutcome]) -> list[GroupOutcome]:
+    """One breakdown's groups (every client in exactly one), with each figure that is hidden in
+    one group for too few clients hidden in all of them, so that it cannot be worked out from
+    the figure for all clients. A group with no one to speak of (n = 0) hides nothing."""
+    if any(0 < group.clients < MIN_CELL for group in groups):
+        groups = [dataclasses.replace(group, withheld=True) for group in groups]
+    for key in instruments.INSTRUMENTS:
+        if any(0 < group.instruments[key].n < MIN_CELL for group in groups):
+            groups = [
+                dataclasses.replace(
+                    group,
+                    instruments={
+                        **group.instruments,
+                        key: dataclasses.replace(group.instruments[key], withheld=True),
+                    },
+                )
+                for group in groups
+            ]
+    return groups
+
+
 def build_report(*, start: datetime.date, end: datetime.date) -> Report:
     """The outcome report for the period from `start` to `end` (inclusive), by the definitions in
     this module's docstring, in four queries: the sessions, their first doses, their adverse
@@ -266,8 +292,8 @@ def build_report(*, start: datetime.date, end: datetime.date) -> Report:
         start=start,
         end=end,
         overall=_group("All clients treated", all_courses, pairs),
-        by_route=by_route,
-        by_modality=by_modality,
+        by_route=_withhold_complements(by_route),
+        by_modality=_withhold_complements(by_modality),
     )
 
 
