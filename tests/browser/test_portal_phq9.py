@@ -81,6 +81,11 @@ def test_a_client_fills_a_phq9_and_the_therapist_sees_it(open_page, console_erro
     expect(staff.get_by_role("table", name="Forms asked of the client on the portal")).to_contain_text(
         "Done 5, mild"
     )
+    # And on the progress chart: a point for it, the latest, on the SVG.
+    staff.goto(f"/clients/{avery.pk}/measures/progress/")
+    chart = staff.locator("section.progress-instrument").filter(has_text="PHQ-9").locator("svg[role=img]")
+    expect(chart).to_be_visible()
+    assert chart.locator("circle > title").last.text_content().endswith(": 5, Mild")
     assert console_errors == []
 
 
