@@ -149,3 +149,12 @@ def test_a_client_who_set_up_two_factor_is_asked_for_the_code(client, avery):
     assert client.get(home)["Location"].startswith(reverse("account_login"))
     client.post(reverse("mfa_authenticate"), {"code": factories.totp_code(secret)})
     assert client.get(home).status_code == 200
+
+
+def test_a_page_request_from_htmx_after_signing_out_gets_401_not_the_sign_in_page(client, avery):
+    """htmx would follow the redirect and swap the sign-in page into the form; the page script
+    keeps the drafts and goes to sign in itself on 401 (staff pages and portal pages alike)."""
+    for url in (reverse("clients:chart", args=[avery.pk]), reverse("portal:client_home", args=[avery.pk])):
+        assert client.get(url)["Location"].startswith(reverse("account_login"))
+        response = client.get(url, HTTP_HX_REQUEST="true")
+        assert response.status_code == 401

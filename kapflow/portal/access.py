@@ -10,12 +10,12 @@ import datetime
 import enum
 from functools import wraps
 
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from kapflow.accounts.access import sign_in_first
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import ADULT_AGE, Client, Guardian
 
@@ -36,7 +36,7 @@ def portal_view(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
+            return sign_in_first(request)
         if not is_portal_account(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)

@@ -229,3 +229,24 @@ def test_an_entry_that_cannot_reach_the_server_stays_in_its_form(open_page, peop
     expect(page.locator("#event_action_taken")).to_have_value("Sips of water")
     # The browser's own report of the failed request is the only console error.
     assert all(re.search(r"ERR_INTERNET_DISCONNECTED|htmx", error) for error in console_errors)
+
+
+def test_a_note_sent_after_the_session_ended_is_kept_for_after_signing_in(open_page, people, console_errors):
+    """The server's session has gone (here: its cookie): the note's post answers 401, and the
+    page keeps what was typed and goes to sign in; back on the runbook, it is in the form."""
+    visit = session(people, virtual=False, status=Visit.Status.CHECKED_IN)
+    page = open_page(people["tess"])
+    runbook_url = f"/clients/{visit.client_id}/visits/{visit.pk}/runbook/"
+    page.goto(runbook_url)
+    page.locator("#note_text").fill("Asked for the blanket; breathing steady.")
+    [signed_in] = [cookie for cookie in page.context.cookies() if cookie["name"] == "sessionid"]
+    page.context.clear_cookies(name="sessionid")
+    page.get_by_role("button", name="Save note").click()
+    page.wait_for_url("**/accounts/login/**")
+    assert "next=" in page.url and "runbook" in page.url
+    page.context.add_cookies([signed_in])  # signed in again
+    page.goto(runbook_url)
+    expect(page.locator("#note_text")).to_have_value("Asked for the blanket; breathing steady.")
+    expect(page.get_by_role("status").filter(has_text="You were signed out")).to_be_visible()
+    assert not Runbook.objects.filter(visit=visit, notes__isnull=False).exists()
+    assert all("401" in error for error in console_errors)

@@ -65,6 +65,14 @@
 
   var body = document.body;
   restoreDrafts();
+  // A form sent by htmx after the session ended on the server answers 401: keep what was typed,
+  // as for the idle sign-out, and go to the sign-in page, which brings the person back here.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr || xhr.status !== 401) return;
+    saveDrafts();
+    location.href = body.dataset.loginUrl + "?next=" + encodeURIComponent(location.pathname + location.search);
+  });
   var idleMinutes = Number(body.dataset.idleMinutes || 0);
   if (!idleMinutes) return;
 
@@ -122,6 +130,7 @@
 (function () {
   "use strict";
   var NOT_SAVED = "Not saved — no connection. Try again.";
+  var NOT_SAVED_SERVER = "Not saved — the server could not take it. Try again; reload the page if it happens again.";
   function runbook() { return document.getElementById("runbook"); }
   function typed(root, except) {
     var kept = {};
@@ -171,6 +180,8 @@
     if (news) { if (!news.hasAttribute("tabindex")) news.setAttribute("tabindex", "-1"); news.focus(); }
   });
   function notSaved(event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status === 401) return;  // signed out: the drafts are kept, see above
     var form = sourceForm(event);
     if (!form || !runbook() || !runbook().contains(form)) return;
     var note = form.querySelector(".runbook-offline");
@@ -180,7 +191,7 @@
       note.setAttribute("role", "alert");
       form.appendChild(note);
     }
-    note.textContent = NOT_SAVED;
+    note.textContent = event.type === "htmx:sendError" ? NOT_SAVED : NOT_SAVED_SERVER;
   }
   document.addEventListener("htmx:sendError", notSaved);
   document.addEventListener("htmx:responseError", notSaved);
