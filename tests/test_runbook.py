@@ -187,6 +187,17 @@ def test_it_alerts_at_every_in_session_threshold(practice, baseline, bp, spo2, e
         assert words in alert
 
 
+@pytest.mark.parametrize(
+    ("hr", "expected"),
+    [(110, []), (111, ["Heart rate 111 is above 110"]), (50, []), (49, ["Heart rate 49 is below 50"])],
+)
+def test_it_alerts_on_heart_rate_out_of_the_practice_range(practice, hr, expected):
+    alerts = rules.reading_alerts(
+        rules.Reading(at(40), 120, 80, hr), baseline=rules.Reading(at(-10), 120, 80, 72), practice=practice
+    )
+    assert len(alerts) == len(expected) and all(w in a for a, w in zip(alerts, expected, strict=True))
+
+
 def test_the_alerts_are_kept_with_the_reading(dosed, tess):
     reading = vitals(dosed, tess, 40, bp=(165, 95), spo2=90)
     assert len(VitalsReading.objects.get(pk=reading.pk).alerts) == 2  # a systolic rise of 45, SpO2 90

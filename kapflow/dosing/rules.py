@@ -22,8 +22,8 @@ def _hm(moment: datetime.datetime) -> str:
 
 def reading_alerts(reading: Reading, *, baseline: Reading | None, practice) -> list[str]:
     """Why this reading is alarming, in words; empty when it is not. Blood pressure at or above
-    the alert levels, a rise from the pre-dose `baseline` of at least the alert rise, SpO2 below
-    the alert level (CLINICAL.md, "During and after dosing")."""
+    the alert levels, a rise from the pre-dose `baseline` of at least the alert rise, heart rate
+    outside the alert range, SpO2 below the alert level (CLINICAL.md, "During and after dosing")."""
     alerts = []
     bp = f"{reading.systolic}/{reading.diastolic}"
     if reading.systolic >= practice.alert_systolic or reading.diastolic >= practice.alert_diastolic:
@@ -44,6 +44,10 @@ def reading_alerts(reading: Reading, *, baseline: Reading | None, practice) -> l
                 f"Diastolic rose {rise_d} mmHg from the pre-dose {baseline.diastolic} "
                 f"(alert at a rise of {practice.alert_rise_diastolic})."
             )
+    if reading.heart_rate > practice.alert_hr_above:
+        alerts.append(f"Heart rate {reading.heart_rate} is above {practice.alert_hr_above}.")
+    elif reading.heart_rate < practice.alert_hr_below:
+        alerts.append(f"Heart rate {reading.heart_rate} is below {practice.alert_hr_below}.")
     if reading.spo2 is not None and reading.spo2 < practice.spo2_alert_below:
         alerts.append(f"SpO2 {reading.spo2}% is below {practice.spo2_alert_below}%.")
     return alerts

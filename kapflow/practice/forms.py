@@ -30,6 +30,8 @@ SECTIONS = [
             "alert_diastolic",
             "alert_rise_systolic",
             "alert_rise_diastolic",
+            "alert_hr_above",
+            "alert_hr_below",
             "spo2_alert_below",
             "min_monitoring_minutes",
             "chaperone_checkin_minutes",
@@ -80,6 +82,7 @@ ORDERED = [
     ("bp_caution_systolic", "bp_hold_systolic", "The caution level must be below the hold level."),
     ("bp_caution_diastolic", "bp_hold_diastolic", "The caution level must be below the hold level."),
     ("hr_hold_below", "hr_hold_above", "The lower heart-rate limit must be below the upper one."),
+    ("alert_hr_below", "alert_hr_above", "The lower heart-rate alert must be below the upper one."),
     (
         "typical_sublingual_min_mg",
         "typical_sublingual_max_mg",

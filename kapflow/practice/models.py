@@ -128,6 +128,15 @@ class Practice(models.Model):
     alert_rise_diastolic = models.PositiveSmallIntegerField(
         "alert on a diastolic rise of (mmHg)", default=25, help_text=SPRAVATO
     )
+    alert_hr_above = models.PositiveSmallIntegerField(
+        "in-session alert at heart rate above (bpm)",
+        default=110,
+        help_text="Source: practice default, as the pre-dose hold (a rise in heart rate is among "
+        "ketamine's common effects, seed 001).",
+    )
+    alert_hr_below = models.PositiveSmallIntegerField(
+        "in-session alert at heart rate below (bpm)", default=50, help_text="Source: practice default."
+    )
     spo2_alert_below = models.PositiveSmallIntegerField(
         "SpO2 alert below (%)", default=92, help_text="Source: practice default."
     )
@@ -301,6 +310,10 @@ class Practice(models.Model):
                 & models.Q(typical_iv_min_mg_per_kg__lte=models.F("typical_iv_max_mg_per_kg"))
                 & models.Q(typical_intranasal_min_mg__lte=models.F("typical_intranasal_max_mg")),
                 name="practice_typical_ranges_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(alert_hr_below__lt=models.F("alert_hr_above")),
+                name="practice_heart_rate_alerts_ordered",
             ),
         ]
 
