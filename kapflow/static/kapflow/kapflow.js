@@ -176,8 +176,24 @@
     if (!root || event.detail.target !== root) return;
     if (pending) restore(root, pending);
     pending = null;
-    var news = root.querySelector("[role=alert]") || root.querySelector("[data-runbook-focus]");
-    if (news) { if (!news.hasAttribute("tabindex")) news.setAttribute("tabindex", "-1"); news.focus(); }
+    // Focus goes to what the person just did: the errors of the form that came back, else the
+    // message saying what was saved or refused; never a standing alert elsewhere on the page.
+    var news = root.querySelector("form #form-errors, form .field--error input, form .field--error select, form .field--error textarea")
+      || root.querySelector("[data-runbook-focus]");
+    if (news) { if (!news.hasAttribute("tabindex") && !news.form) news.setAttribute("tabindex", "-1"); news.focus(); }
+  });
+  // The clock's part refreshes every 30 s: an alert already on the screen is not announced
+  // again (role=alert announces on every insertion), only a new or changed one.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var live = document.getElementById("runbook-live");
+    if (!live || event.detail.target !== live || !event.detail.serverResponse) return;
+    var now = live.querySelector("#runbook-alerts");
+    var incoming = new DOMParser().parseFromString(event.detail.serverResponse, "text/html");
+    var next = incoming.getElementById("runbook-alerts");
+    if (!now || !next || now.textContent.trim() !== next.textContent.trim()) return;
+    Array.prototype.forEach.call(next.querySelectorAll("[role=alert]"), function (el) { el.removeAttribute("role"); });
+    next.removeAttribute("aria-live");
+    event.detail.serverResponse = incoming.body.innerHTML;
   });
   function notSaved(event) {
     var xhr = event.detail && event.detail.xhr;
