@@ -23,7 +23,7 @@ from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Room, Visit
-from tests import test_hostile_input
+from tests import factories, test_hostile_input
 from tests.test_hostile_input import (
     HOSTILE,
     HUGE_IDS,
@@ -123,6 +123,7 @@ def world(avery, tess, priya, cora):
         pregnancy="not_applicable",
         practice=practice,
     )
+    factories.acknowledge_integration(dosed, tess)
     services.vitals_record(
         actor=tess,
         visit=dosed,

@@ -14,6 +14,7 @@ from kapflow.dosing.models import Addendum, Administration, Note, Runbook, Vital
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
+from tests import factories
 
 # The pathway's gates have their own tests; here they pass, and the day of is what is tested.
 pytestmark = pytest.mark.usefixtures("pathway_ready")
@@ -57,7 +58,9 @@ def checked_in(visit, who, minutes=-40, **changes):
                 nearest_emergency_department="Springfield General",
                 has_bp_cuff=True,
             )
-        return services.checklist_record(actor=who, visit=visit, **values)
+        checklist = services.checklist_record(actor=who, visit=visit, **values)
+        factories.acknowledge_integration(visit, who)
+        return checklist
 
 
 @pytest.fixture
@@ -675,3 +678,15 @@ def test_the_same_dose_form_sent_twice_records_one_dose_not_a_booster(visit, tes
     with time_machine.travel(at(20), tick=False):
         http.post(url, {**form, "dose_mg": "80", "entry_key": "0b7d5a52-5e3f-4d3b-8c55-93c6a2d1f0aa"})
     assert Administration.objects.filter(runbook__visit=visit, is_booster=True).count() == 1
+
+
+def test_the_first_dose_waits_for_an_integration_booked_or_acknowledged_in_writing(visit, tess, order):
+    from kapflow.dosing.models import IntegrationAcknowledgement
+
+    IntegrationAcknowledgement.objects.filter(runbook__visit=visit).delete()  # as if never given
+    vitals(visit, tess, -10, phase="pre_dose")
+    with pytest.raises(services.RunbookRefused, match="Integration booked: Integration not booked"):
+        dose(visit, tess, order, 0)
+    with time_machine.travel(at(-5), tick=False):
+        factories.acknowledge_integration(visit, tess)
+    assert dose(visit, tess, order, 0).is_booster is False

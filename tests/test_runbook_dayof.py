@@ -19,6 +19,7 @@ from kapflow.measures.models import Alert
 from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Room, Visit
+from tests import factories
 from tests.test_runbook import DAY, at, make_order
 
 PLAN = {
@@ -78,7 +79,9 @@ def checklist(visit, who, minutes=-30, **changes):
         "practice": Practice.load(),
     }
     with time_machine.travel(at(minutes), tick=False):
-        return services.checklist_record(actor=who, visit=visit, **{**values, **changes})
+        checklist = services.checklist_record(actor=who, visit=visit, **{**values, **changes})
+        factories.acknowledge_integration(visit, who)
+        return checklist
 
 
 def start(visit, who, minutes=-20):

@@ -212,6 +212,8 @@ def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, pra
     gates += [
         selectors.checklist_gate(visit, runbook, now=given_at, practice=practice),
         selectors.predose_gate(runbook, now=given_at, practice=practice),
+        # Soft: an integration booked in the window, or the therapist's written acknowledgement.
+        selectors.integration_gate(visit, runbook, practice=practice),
     ]
     problems = []
     for gate in gates:
@@ -247,10 +249,11 @@ def dose_record(
     request=None,
 ) -> Administration:
     """Record a dose given, against `order`. The session's first dose needs the session started,
-    the day-of gates passed (the virtual safety plan, the day-of checklist, the pre-dose vitals or
-    their caution acknowledged by a prescriber) and the order gate passed for this route and
-    dose; it marks the medicine phase if nobody has. Later doses are boosters, within the order's
-    count and highest booster. A form sent again with the same `entry_key` records nothing new:
+    the gates that let it start still passing, the day-of gates passed (the day-of checklist, the
+    pre-dose vitals or their caution acknowledged by a prescriber, an integration booked in the
+    window or acknowledged in writing) and the order gate passed for this route and dose; it
+    marks the medicine phase if nobody has. Later doses are boosters, within the order's count
+    and highest booster. A form sent again with the same `entry_key` records nothing new:
     the dose it saved the first time is returned."""
     dose_mg = Decimal(dose_mg)
     _on_the_day(given_at, visit)

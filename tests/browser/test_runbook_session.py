@@ -117,6 +117,16 @@ def test_an_in_person_session_from_check_in_to_a_signed_record_and_its_integrati
     page.locator("#dose_dose_mg").fill("250")
     page.locator("#dose_lot_number").fill("KL23001")
     page.get_by_role("button", name="Record the dose").click()
+    # No integration booked yet: the soft gate asks for the therapist's written word first, and
+    # the dose form keeps what was typed.
+    expect(page.locator("#runbook")).to_contain_text("Integration booked: Integration not booked")
+    expect(page.locator("#dose_lot_number")).to_have_value("KL23001")
+    page.get_by_text("Go ahead without an integration booked").first.click()
+    page.locator("#integration_ack_reason").fill("Her diary is at home: she books it by phone tonight.")
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(strip_row(page, "Integration booked")).to_contain_text("Passes")
+    expect(page.locator("#dose_lot_number")).to_have_value("KL23001")
+    page.get_by_role("button", name="Record the dose").click()
     expect(news(page)).to_contain_text("Dose recorded.")
     expect(page.locator(".runbook-clock")).to_contain_text("Since the first dose")
     expect(page.locator(".runbook-phase--current")).to_contain_text("Medicine")

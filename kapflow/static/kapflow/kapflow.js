@@ -136,10 +136,14 @@
     var kept = {};
     Array.prototype.forEach.call(root.querySelectorAll("form[id]"), function (form) {
       if (form === except) return;
+      // A form that came back from the server with what was typed (refused, or with errors)
+      // holds it as its defaults: all of it is typed, not only what changed since.
+      var bound = !!form.querySelector("[data-form-bound]");
       Array.prototype.forEach.call(form.elements, function (el) {
         if (!el.name || el.type === "hidden" || el.type === "submit" || el.name === "csrfmiddlewaretoken") return;
         var key = form.id + "|" + el.name + "|" + (el.type === "checkbox" || el.type === "radio" ? el.value : "");
-        var dirty = (el.type === "checkbox" || el.type === "radio") ? el.checked !== el.defaultChecked
+        var dirty = bound ? ((el.type === "checkbox" || el.type === "radio") ? el.checked : el.value !== "")
+          : (el.type === "checkbox" || el.type === "radio") ? el.checked !== el.defaultChecked
           : el.tagName === "SELECT" ? Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; })
           : el.value !== el.defaultValue;
         if (dirty) kept[key] = (el.type === "checkbox" || el.type === "radio") ? el.checked : el.value;
