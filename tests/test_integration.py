@@ -16,7 +16,7 @@ from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.integration.window import Standing, client_standings, free_hours, standings
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.practice.models import Practice
-from kapflow.visits.models import Visit
+from kapflow.visits.models import Room, Visit
 from tests import factories
 
 
@@ -34,14 +34,17 @@ def clock():
         yield traveller
 
 
-def make_visit(client, clinician, *, starts, kind=Visit.Kind.INTEGRATION, minutes=60, status="scheduled"):
+def make_visit(
+    client, clinician, *, starts, kind=Visit.Kind.INTEGRATION, minutes=60, status="scheduled", room=None
+):
     return Visit.objects.create(
         cancel_reason="Unwell." if status == Visit.Status.CANCELLED else "",
         client=client,
         kind=kind,
         starts_at=starts,
         ends_at=starts + datetime.timedelta(minutes=minutes),
-        modality=Visit.Modality.VIRTUAL,
+        modality=Visit.Modality.IN_PERSON if room else Visit.Modality.VIRTUAL,
+        room=room,
         status=status,
         clinician=clinician,
         created_by=clinician,
@@ -163,6 +166,20 @@ def test_it_proposes_the_therapists_next_free_hours_in_the_window(clock, avery, 
     make_visit(olive, colin, starts=local(10, 14))  # Colin's visit does not hold Tess
     [row] = client_standings(avery, practice=Practice.load())
     assert row.proposals == [local(10, 12), local(10, 14), local(10, 15)]
+
+
+def test_proposals_are_free_for_the_sessions_clinician_and_its_room(clock, avery, priya, olive, colin):
+    """The runbook books the integration with the session's clinician in the session's room: the
+    hours proposed are free for both (here Colin ran the session; the room is taken at 12 by a
+    colleague, and Colin is busy at 14)."""
+    room = Room.objects.create(name="Garden Room")
+    session = medication_session(avery, colin)
+    Visit.objects.filter(pk=session.pk).update(modality=Visit.Modality.IN_PERSON, room=room)
+    session.refresh_from_db()
+    make_visit(olive, priya, starts=local(10, 12), room=room)
+    make_visit(olive, colin, starts=local(10, 14))
+    [row] = client_standings(avery, practice=Practice.load())
+    assert row.proposals[:2] == [local(10, 13), local(10, 15)]
 
 
 def test_proposals_keep_to_the_day_and_to_the_window():

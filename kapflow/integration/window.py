@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils import timezone
 
-from kapflow.visits.models import Visit
+from kapflow.visits.models import DEFAULT_MINUTES, Visit
 
 # Where proposals are looked for: whole hours in the practice's ordinary day, local time.
 DAY_STARTS, LAST_START = 9, 16
 PROPOSALS = 3
-INTEGRATION_MINUTES = 60
+INTEGRATION_MINUTES = DEFAULT_MINUTES[Visit.Kind.INTEGRATION]
 # How far back the dashboard looks for medication sessions still owed an integration.
 LOOKBACK = datetime.timedelta(days=21)
 
@@ -138,7 +138,7 @@ def free_hours(
     """The first `count` whole hours from `start` up to `end` (local time, DAY_STARTS to
     LAST_START) where an hour-long visit clashes with none of `busy`. Pure. The clash rule is
     the visits app's (kapflow.visits.services.clashes): any shared minute, touching ends do not
-    clash; `busy` holds the visits of the therapist and of the client."""
+    clash; `busy` holds the visits of the clinician, of the client and of the room."""
     local = timezone.localtime(start)
     moment = local.replace(minute=0, second=0, microsecond=0)
     if moment < local:
@@ -154,12 +154,6 @@ def free_hours(
     return found
 
 
-def primary_therapist(client):
-    """The client's primary therapist (reads the care team; prefetch it with the user)."""
-    members = sorted(client.care_team.all(), key=lambda m: (m.role != "primary_therapist", m.pk))
-    return members[0].user if members else None
-
-
 def _integration_visits():
     return Visit.objects.filter(kind=Visit.Kind.INTEGRATION).exclude(
         status__in=[Visit.Status.CANCELLED, Visit.Status.NO_SHOW]
@@ -168,8 +162,10 @@ def _integration_visits():
 
 def client_standings(client, *, practice, now: datetime.datetime | None = None) -> list[SessionIntegration]:
     """Every completed medication session of the client with its integration standing, and up
-    to three proposed hours for each still open in its window and not yet booked. Three queries,
-    and one more per session needing proposals (at most a couple: the window is two days)."""
+    to three proposed hours for each still open in its window and not yet booked: hours free
+    for the session's clinician, the client and (in person) the session's room, which is how
+    the runbook books it (kapflow.dosing.services.integration_book). Three queries, and one more
+    per session needing proposals (at most a couple: the window is two days)."""
     from kapflow.integration.models import IntegrationRecord
 
     now = now or timezone.now()
@@ -188,14 +184,17 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
         expected_hours=practice.integration_expected_hours,
         now=now,
     )
-    therapist = primary_therapist(client)
     for answer in answers:
-        if answer.standing is Standing.MISSING and answer.window_open and therapist is not None:
-            start = max(now, answer.session.ends_at)
+        if answer.standing is Standing.MISSING and answer.window_open:
+            session = answer.session
+            start = max(now, session.ends_at)
+            holds = Q(client=client) | Q(clinician=session.clinician) | Q(other_clinicians=session.clinician)
+            if session.room_id:
+                holds |= Q(room=session.room_id)
             busy = list(
                 Visit.objects.live()
                 .overlapping(start, answer.window_ends_at + datetime.timedelta(hours=1))
-                .filter(Q(client=client) | Q(clinician=therapist) | Q(other_clinicians=therapist))
+                .filter(holds)
                 .distinct()
             )
             answer.proposals = free_hours(busy=busy, start=start, end=answer.window_ends_at)
