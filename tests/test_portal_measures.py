@@ -295,3 +295,25 @@ def test_the_staff_form_refuses_an_empty_post_naming_every_question(avery, tess,
     page = response.content.decode()
     assert response.status_code == 200 and "questions 1, 2, 3, 4, 5, 6 and 7 are not answered yet" in page
     assert not Response.objects.exists()
+
+
+def test_a_form_the_therapist_enters_for_the_client_answers_the_waiting_portal_task(
+    portal_avery, cleo, tess, login, audit_rows
+):
+    """Filled in on paper in the office and typed in by the therapist: the portal stops asking
+    for it, and no reminder goes out for it."""
+    waiting = task(portal_avery, "phq9", reason="pre_session")
+    other = task(portal_avery, "gad7", reason="pre_session")
+    login(tess).post(
+        reverse("measures:new", args=[portal_avery.pk, "phq9"]),
+        {**answers(**{"9": 0}), "context": "pre_session"},
+    )
+    waiting.refresh_from_db()
+    other.refresh_from_db()
+    assert waiting.response is not None and waiting.response.entered_by == tess
+    assert other.is_open
+    [row] = audit_rows("kapflow.measures.task.completed")
+    assert row.detail["on_behalf"] is True and row.actor == tess
+    page = login(cleo).get(url("list", portal_avery)).content.decode()
+    assert 'Mood questionnaire (PHQ-9)</span><span class="muted">Completed' in page
+    assert url("task", portal_avery, waiting) not in page and url("task", portal_avery, other) in page

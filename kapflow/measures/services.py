@@ -38,7 +38,38 @@ def response_record(
     )
     if result.alerts:
         alert_raise(request=request, client=client, response=response)
+    if entered_by is not None:
+        _answer_waiting_task(request=request, response=response)
     return response
+
+
+def _answer_waiting_task(*, request, response: Response) -> None:
+    """A form entered by staff on the client's behalf answers the client's waiting portal task
+    for the same questionnaire and occasion (the earliest), so that the portal stops asking
+    for it and no reminder goes out for it."""
+    task = (
+        MeasureTask.objects.select_for_update()
+        .filter(
+            client=response.client,
+            instrument=response.instrument,
+            reason=response.context,
+            response__isnull=True,
+            withdrawn_at__isnull=True,
+        )
+        .order_by("due_at", "pk")
+        .first()
+    )
+    if task is None:
+        return
+    task.response = response
+    task.save(update_fields=["response"])
+    audit_record(
+        request=request,
+        action="kapflow.measures.task.completed",
+        client=response.client,
+        obj=task,
+        detail={"instrument": task.instrument, "reason": task.reason, "on_behalf": True},
+    )
 
 
 # Who takes an urgent alert, in order: the primary therapist, then another therapist on the
