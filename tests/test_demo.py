@@ -8,6 +8,7 @@ from django.utils import timezone
 from kapflow.clients.models import Client
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import Runbook
+from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
 from kapflow.practice.demo import load_demo
 from kapflow.practice.models import Practice
@@ -55,6 +56,9 @@ def test_the_demo_has_a_session_to_run_today_and_owes_few_integrations(demo):
             owed += row.overdue
             done += row.standing is Standing.DONE
     assert done > 10 * owed >= 10
+    # Older action items were reviewed at later integrations: the open ones are the latest.
+    open_items = ActionItem.objects.filter(status__in=ActionItem.STILL_OPEN)
+    assert 0 < open_items.count() < ActionItem.objects.count() / 2
 
 
 def test_the_portal_sign_ins_have_something_to_show(demo):
