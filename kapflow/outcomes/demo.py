@@ -18,7 +18,6 @@ def add_outcomes_story(staff) -> None:
     """Add the story once (safe to call again: it adds nothing the second time)."""
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.dosing.models import AdverseEvent
-    from kapflow.integration.models import ActionItem, IntegrationRecord
     from kapflow.measures.instruments import PCL5
     from kapflow.measures.models import Response
     from kapflow.measures.scoring import score
@@ -115,16 +114,6 @@ def add_outcomes_story(staff) -> None:
                     recorded_by=therapist,
                     recorded_at=starts + datetime.timedelta(minutes=56),
                 )
-        # Each record's action items were reviewed at the next integration: carried out or let go.
-        records = list(IntegrationRecord.objects.filter(client=client).order_by("recorded_at"))
-        for earlier, later in zip(records, records[1:], strict=False):
-            items = list(earlier.action_items.order_by("pk").values_list("pk", flat=True))
-            ActionItem.objects.filter(pk__in=items[:1]).update(
-                status=ActionItem.Status.DONE, reviewed_at=later.recorded_at
-            )
-            ActionItem.objects.filter(pk__in=items[1:]).update(
-                status=ActionItem.Status.LET_GO, reviewed_at=later.recorded_at
-            )
         if n == 0:
             # One client also tracks post-traumatic stress: a PCL-5 at baseline and every 10 days.
             for step, total in enumerate(PCL5_COURSE):

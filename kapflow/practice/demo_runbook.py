@@ -266,4 +266,26 @@ def add_runbook_story(staff) -> None:
         if visit.starts_at >= recent:
             integration_record(visit, rng)
         made += 1
+    _review_earlier_action_items()
     _today_session(staff, practice)
+
+
+def _review_earlier_action_items() -> None:
+    """Each record's action items were reviewed at the client's next integration: the first
+    carried out, the rest let go. The open ones are then the latest record's."""
+    records = IntegrationRecord.objects.order_by("client_id", "recorded_at", "pk")
+    previous = None
+    for record in records:
+        if previous is not None and previous.client_id == record.client_id:
+            items = list(
+                previous.action_items.filter(status=ActionItem.Status.OPEN)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            ActionItem.objects.filter(pk__in=items[:1]).update(
+                status=ActionItem.Status.DONE, reviewed_at=record.recorded_at
+            )
+            ActionItem.objects.filter(pk__in=items[1:]).update(
+                status=ActionItem.Status.LET_GO, reviewed_at=record.recorded_at
+            )
+        previous = record
