@@ -2,6 +2,8 @@
 environment; the defaults run a demo practice on a laptop (SQLite file, embedded task queue).
 README.md lists every variable."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -112,6 +114,11 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Tests run on a file too, as the practice does: Django shares one connection among
+            # the live server's threads for an in-memory database, and two requests at once
+            # (a draft autosave and Save) then trip over each other in a way no practice sees.
+            # One file per test run, so that two runs on one machine never share it.
+            "TEST": {"NAME": Path(tempfile.gettempdir()) / f"kapflow-test-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -320,6 +320,28 @@ def make_clearance(client, prescriber, *, valid_until, decided_at=None, **extra)
     )
 
 
+# Far enough ahead that a reminder about it is still due whenever the test sends it.
+LATER = datetime.datetime(2030, 1, 7, 10, 0, tzinfo=LA)
+
+
+def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
+    """A key whose reason still holds when the reminder is sent (sources.still_due): a visit
+    still scheduled, a form still open, a clearance still current."""
+    clinician = clinician or User.objects.get(email="tess@example.org")
+    prescriber = prescriber or User.objects.get(email="priya@example.org")
+    if kind in ("appointment", "dayof"):
+        starts = LATER + Visit.objects.count() * 3 * HOUR
+        visit = make_visit(client, clinician, starts_at=starts, kind=Visit.Kind.MEDICATION)
+        return f"{kind}:{visit.pk}:{sources._stamp(starts)}"
+    if kind == "measure":
+        instrument = ("phq9", "gad7", "pcl5")[MeasureTask.objects.filter(client=client).count()]
+        task = MeasureTask.objects.create(client=client, instrument=instrument, reason="baseline", due_at=NOW)
+        return f"measure:{task.pk}"
+    if kind == "clearance":
+        return f"clearance:{make_clearance(client, prescriber, valid_until=LATER.date()).pk}:30"
+    return f"journal:{client.pk}:2"
+
+
 def test_the_prescriber_is_warned_of_a_clearance_expiring_within_30_days(cleo_is_avery, priya, tess):
     clearance = make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 4, 10))
     assert run_sweep(datetime.datetime(2026, 3, 10, 23, 59, tzinfo=LA)) == []  # 31 days left
@@ -387,7 +409,7 @@ def test_no_email_carries_clinical_detail(kinds, cleo_is_avery, cleo, priya, set
     recipient = priya if kinds == ["clearance"] else cleo
     reminders = [
         Reminder.objects.create(
-            key=f"{kind}:1",
+            key=standing_key(kind, cleo_is_avery),
             kind=kind,
             recipient=recipient,
             address=recipient.email,
@@ -446,7 +468,7 @@ class RefusingBackend(BaseEmailBackend):
 
 def queued_reminder(cleo_is_avery, cleo) -> Reminder:
     return Reminder.objects.create(
-        key="appointment:9:1",
+        key=standing_key("appointment", cleo_is_avery),
         kind="appointment",
         recipient=cleo,
         address=cleo.email,
@@ -627,7 +649,7 @@ def test_a_reminder_the_queue_never_took_is_sent_by_a_later_sweep(cleo_is_avery,
 
 def test_a_reminder_whose_worker_died_while_sending_is_sent_again(cleo_is_avery, cleo, audit_rows):
     reminder = Reminder.objects.create(
-        key="appointment:9:1",
+        key=standing_key("appointment", cleo_is_avery),
         kind="appointment",
         recipient=cleo,
         address=cleo.email,
@@ -648,7 +670,7 @@ def test_a_reminder_whose_worker_died_while_sending_is_sent_again(cleo_is_avery,
 
 def test_a_reminder_waiting_for_its_retry_is_left_to_it(cleo_is_avery, cleo):
     Reminder.objects.create(
-        key="appointment:9:1",
+        key=standing_key("appointment", cleo_is_avery),
         kind="appointment",
         recipient=cleo,
         address=cleo.email,
@@ -665,7 +687,7 @@ def test_a_reminder_waiting_for_its_retry_is_left_to_it(cleo_is_avery, cleo):
 
 def test_a_reminder_still_waiting_a_day_after_it_fell_due_is_failed_not_sent(cleo_is_avery, cleo):
     reminder = Reminder.objects.create(
-        key="appointment:9:1",
+        key=standing_key("appointment", cleo_is_avery),
         kind="appointment",
         recipient=cleo,
         address=cleo.email,
@@ -683,7 +705,7 @@ def test_a_reminder_still_waiting_a_day_after_it_fell_due_is_failed_not_sent(cle
 def test_a_reminder_to_an_account_deactivated_since_is_not_sent(cleo_is_avery, cleo):
     """A retry or "Send again" hours later still emailed an account deactivated meanwhile."""
     reminder = Reminder.objects.create(
-        key="appointment:9:1",
+        key=standing_key("appointment", cleo_is_avery),
         kind="appointment",
         recipient=cleo,
         address=cleo.email,
@@ -733,3 +755,97 @@ def test_emails_carry_the_practices_outward_name_not_its_full_name(cleo_is_avery
     message = mail.outbox[-1]
     text = " ".join([message.subject, message.body, *(alt[0] for alt in message.alternatives)])
     assert "Oak Hill Therapy" in text and "Ketamine" not in text
+
+
+# --- checked again when sent ------------------------------------------------------------
+
+
+def test_a_reminder_for_a_visit_cancelled_before_it_went_is_not_sent(
+    cleo_is_avery, cleo, ada, login, audit_rows
+):
+    """The sweep made it while the visit stood; by the time the queue (or a retry, or "Send
+    again") got to it the visit was cancelled, and the email still invited the client in."""
+    reminder = queued_reminder(cleo_is_avery, cleo)
+    Visit.objects.filter(client=cleo_is_avery).update(status=Visit.Status.CANCELLED, cancel_reason="Unwell")
+    assert send_reminders.call(reminder_ids=[reminder.pk]) == "not needed"
+    reminder.refresh_from_db()
+    assert mail.outbox == [] and reminder.status == Reminder.Status.NOT_NEEDED
+    [row] = audit_rows("kapflow.reminders.reminder.not_needed")
+    assert row.client == cleo_is_avery and row.actor is None
+    # A stray task later sends nothing either, and the sweep does not pick it up again.
+    assert send_reminders.call(reminder_ids=[reminder.pk]) == "not queued"
+    run_sweep(NOW + HOUR)
+    assert mail.outbox == []
+    page = login(ada).get(reverse("reminders:list") + "?status=not_needed").content.decode()
+    assert "Not needed" in page and cleo_is_avery.initials in page and "Unwell" not in page
+
+
+def test_a_reminder_for_a_visit_moved_since_is_not_sent_the_new_time_gets_its_own(cleo_is_avery, cleo, tess):
+    starts = NOW + 3 * HOUR
+    visit = make_visit(cleo_is_avery, tess, starts_at=starts)
+    with at(NOW):
+        old = Reminder.objects.create(
+            key=f"appointment:{visit.pk}:{sources._stamp(starts)}",
+            kind="appointment",
+            recipient=cleo,
+            address=cleo.email,
+            client=cleo_is_avery,
+            due_at=NOW,
+        )
+    Visit.objects.filter(pk=visit.pk).update(starts_at=starts + HOUR, ends_at=starts + 3 * HOUR)
+    with at(NOW):
+        assert send_reminders.call(reminder_ids=[old.pk]) == "not needed"
+    [new] = run_sweep(NOW + MINUTE)
+    assert new.key == f"appointment:{visit.pk}:{sources._stamp(starts + HOUR)}"
+    assert len(mail.outbox) == 1
+
+
+def test_a_visit_already_started_gets_no_late_reminder(cleo_is_avery, cleo):
+    reminder = queued_reminder(cleo_is_avery, cleo)
+    with at(LATER + MINUTE):
+        assert send_reminders.call(reminder_ids=[reminder.pk]) == "not needed"
+    assert mail.outbox == []
+
+
+def test_a_form_answered_and_a_clearance_renewed_before_sending_drop_out_of_the_email(
+    cleo_is_avery, cleo, priya
+):
+    keys = {kind: standing_key(kind, cleo_is_avery) for kind in ("measure", "appointment", "clearance")}
+    make = {"client": cleo_is_avery, "due_at": NOW}
+    measure = Reminder.objects.create(
+        key=keys["measure"], kind="measure", recipient=cleo, address=cleo.email, **make
+    )
+    visit = Reminder.objects.create(
+        key=keys["appointment"], kind="appointment", recipient=cleo, address=cleo.email, **make
+    )
+    clearance = Reminder.objects.create(
+        key=keys["clearance"], kind="clearance", recipient=priya, address=priya.email, **make
+    )
+    MeasureTask.objects.filter(pk=int(keys["measure"].split(":")[1])).update(withdrawn_at=timezone.now())
+    make_clearance(cleo_is_avery, priya, valid_until=LATER.date(), decided_at=timezone.now())  # renewed
+
+    assert send_reminders.call(reminder_ids=[measure.pk, visit.pk]) == "sent"
+    assert send_reminders.call(reminder_ids=[clearance.pk]) == "not needed"
+    statuses = dict(Reminder.objects.values_list("kind", "status"))
+    assert statuses == {"measure": "not_needed", "appointment": "sent", "clearance": "not_needed"}
+    [email] = mail.outbox
+    assert email.to == ["cleo@example.org"]
+    assert email.subject == render_reminders([visit], Practice.load()).subject
+
+
+def test_checking_what_is_still_due_takes_one_query_per_kind(cleo_is_avery, cleo, priya):
+    reminders = [
+        Reminder.objects.create(
+            key=standing_key(kind, cleo_is_avery),
+            kind=kind,
+            recipient=cleo,
+            address=cleo.email,
+            client=cleo_is_avery,
+            due_at=NOW,
+        )
+        for kind in ("appointment", "dayof", "measure", "measure", "clearance", "journal", "appointment")
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        due = sources.still_due(reminders, timezone.now())
+    assert due == {r.pk for r in reminders}
+    assert len(queries) == 3  # the visits, the forms, the clearances

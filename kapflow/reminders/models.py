@@ -29,6 +29,9 @@ class Reminder(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Its reason passed before it could go (the visit was cancelled or moved, the form
+        # answered, the clearance renewed): nothing was sent and nothing needs sending.
+        NOT_NEEDED = "not_needed", "Not needed"
 
     key = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind)

@@ -196,6 +196,23 @@ def reminder_mark_attempt_failed(*, reminder: Reminder, error: str, final: bool)
     return reminder
 
 
+@transaction.atomic
+def reminder_mark_not_needed(*, reminder: Reminder) -> Reminder:
+    """Its reason passed before it was sent (kapflow.reminders.sources.still_due): it is not
+    sent, now or later. The admin's page says so without saying why (the why would tell the
+    admin about a form or a clearance)."""
+    reminder.status = Reminder.Status.NOT_NEEDED
+    reminder.last_error = ""
+    reminder.save(update_fields=["status", "last_error"])
+    audit_record(
+        action="kapflow.reminders.reminder.not_needed",
+        client=reminder.client,
+        obj=reminder,
+        detail={"kind": reminder.kind, "attempt": reminder.attempts},
+    )
+    return reminder
+
+
 class NotFailed(Exception):
     """Only a failed reminder may be sent again."""
 

@@ -153,23 +153,25 @@ def measures(now: datetime.datetime, since: datetime.datetime, practice: Practic
     ]
 
 
+def _current_clearances(today: datetime.date):
+    """Clearances in force: granted, not revoked, not superseded by a later grant, not past."""
+    later_grant = Clearance.objects.filter(
+        client=OuterRef("client"), decision__in=Clearance.GRANTING, decided_at__gt=OuterRef("decided_at")
+    )
+    return Clearance.objects.filter(
+        decision__in=Clearance.GRANTING, revoked_at__isnull=True, valid_until__gte=today
+    ).filter(~Q(Exists(later_grant)))
+
+
 def clearances(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
     """Current clearances (granted, not revoked, not superseded by a later grant) whose last
     valid day falls within the practice's warning time (default 30 days), to each prescriber on
     the client's care team. Two queries."""
     today = timezone.localdate(now)
     days = practice.clearance_warning_days
-    later_grant = Clearance.objects.filter(
-        client=OuterRef("client"), decision__in=Clearance.GRANTING, decided_at__gt=OuterRef("decided_at")
-    )
     found = (
-        Clearance.objects.filter(
-            decision__in=Clearance.GRANTING,
-            revoked_at__isnull=True,
-            valid_until__gte=today,
-            valid_until__lte=today + datetime.timedelta(days=days),
-        )
-        .filter(~Q(Exists(later_grant)))
+        _current_clearances(today)
+        .filter(valid_until__lte=today + datetime.timedelta(days=days))
         .select_related("client")
         .prefetch_related(
             Prefetch(
@@ -196,3 +198,49 @@ def clearances(now: datetime.datetime, since: datetime.datetime, practice: Pract
 
 
 SOURCES = [appointments, day_before, journal_prompts, measures, clearances]
+
+
+def _key_parts(reminder: Reminder) -> tuple[int | None, str]:
+    """The object id and the stamp a reminder's key names ("appointment:<visit>:<start>")."""
+    _, object_id, stamp = (reminder.key.split(":") + ["", ""])[:3]
+    return (int(object_id) if object_id.isdigit() else None), stamp
+
+
+def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
+    """Of these reminders, the ones whose reason still holds at the moment of sending (a retry,
+    or the admin's "Send again", can come hours or days after the sweep made them): the visit
+    is still scheduled at the time the key names and has not started, the questionnaire is
+    still open, the clearance is still current and not past. Journal prompts stay due: the
+    session they follow happened. One query per kind present."""
+    by_kind: dict[str, list[Reminder]] = {}
+    for reminder in reminders:
+        by_kind.setdefault(reminder.kind, []).append(reminder)
+    keep = {r.pk for r in by_kind.get(Reminder.Kind.JOURNAL, [])}
+
+    def ids(*kinds: str) -> set[int | None]:
+        return {_key_parts(r)[0] for kind in kinds for r in by_kind.get(kind, [])} - {None}
+
+    def kept(kinds: tuple[str, ...], holds) -> set[int]:
+        return {r.pk for kind in kinds for r in by_kind.get(kind, []) if holds(*_key_parts(r))}
+
+    schedule = (Reminder.Kind.APPOINTMENT, Reminder.Kind.DAYOF)
+    if ids(*schedule):
+        visits = Visit.objects.filter(
+            pk__in=ids(*schedule), status=Visit.Status.SCHEDULED, starts_at__gt=now
+        ).in_bulk()
+        keep |= kept(schedule, lambda pk, stamp: pk in visits and _stamp(visits[pk].starts_at) == stamp)
+    if ids(Reminder.Kind.MEASURE):
+        open_tasks = set(
+            MeasureTask.objects.filter(
+                pk__in=ids(Reminder.Kind.MEASURE), response__isnull=True, withdrawn_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        keep |= kept((Reminder.Kind.MEASURE,), lambda pk, _: pk in open_tasks)
+    if ids(Reminder.Kind.CLEARANCE):
+        current = set(
+            _current_clearances(timezone.localdate(now))
+            .filter(pk__in=ids(Reminder.Kind.CLEARANCE))
+            .values_list("pk", flat=True)
+        )
+        keep |= kept((Reminder.Kind.CLEARANCE,), lambda pk, _: pk in current)
+    return keep

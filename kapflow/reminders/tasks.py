@@ -12,7 +12,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, lock_task
 
 from kapflow.practice.models import Practice
-from kapflow.reminders import services
+from kapflow.reminders import services, sources
 from kapflow.reminders.emails import render_reminders
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,13 @@ def send_reminders(*, reminder_ids: list[int]) -> str:
                 reminder=reminder, error="Not sent: the account is no longer active.", final=True
             )
         return "inactive"
+    due = sources.still_due(reminders, timezone.now())
+    for reminder in reminders:
+        if reminder.pk not in due:
+            services.reminder_mark_not_needed(reminder=reminder)
+    reminders = [r for r in reminders if r.pk in due]
+    if not reminders:
+        return "not needed"
     try:
         email = render_reminders(reminders, Practice.load())
         send_mail(
