@@ -108,9 +108,14 @@ def _prescriber_queues(request) -> dict:
     clearances waiting (the latest screening has no clearance decision yet) and orders waiting
     (the latest clearance grants, is not revoked or expired, and no order is in force today).
     An order whose authorised sessions are all used is not in force: that client waits for a
-    new order."""
+    new order. Clients discharged or not proceeding are in neither."""
     today = timezone.localdate()
-    mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=request.user)
+    # Clients who have left care (discharged, or not going on) wait for no decision or order.
+    mine = (
+        clients_for(request, need=Need.CLINICAL)
+        .filter(care_team__user=request.user)
+        .exclude(stage__in=[Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING])
+    )
     latest_screening = Screening.objects.filter(client=OuterRef("pk")).latest_first().values("pk")[:1]
     # Inside `granting`, itself inside the client query: the client is two levels out.
     latest_clearance = (

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.integration.window import Standing, client_standings, free_hours, standings
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -415,6 +416,14 @@ def test_the_prescribers_queues(tess, priya, login):
     mine("Unscreened")
     elsewhere = factories.make_client(first_name="Elsewhere")
     make_screening(elsewhere)
+    # Clients who have left care wait for nothing: a course finished and discharged, a client
+    # screened who then chose not to go on.
+    finished = mine("Finished")
+    make_clearance(finished, make_screening(finished), priya)
+    Client.objects.filter(pk=finished.pk).update(stage=Client.Stage.DISCHARGED)
+    withdrew = mine("Withdrew")
+    make_screening(withdrew)
+    Client.objects.filter(pk=withdrew.pk).update(stage=Client.Stage.NOT_PROCEEDING)
 
     response = login(priya).get("/")
     assert {c.first_name for c in response.context["clearances_waiting"]} == {"Screened", "Rescreened"}

@@ -342,6 +342,16 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
     return f"journal:{client.pk}:2"
 
 
+def test_no_renewal_warning_for_a_client_who_has_left_care(cleo_is_avery, priya):
+    make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 3, 20))
+    for stage in ("discharged", "not_proceeding"):
+        type(cleo_is_avery).objects.filter(pk=cleo_is_avery.pk).update(stage=stage)
+        assert run_sweep(NOW) == []
+    type(cleo_is_avery).objects.filter(pk=cleo_is_avery.pk).update(stage="maintenance")
+    [reminder] = run_sweep(NOW)
+    assert reminder.kind == "clearance"
+
+
 def test_the_prescriber_is_warned_of_a_clearance_expiring_within_30_days(cleo_is_avery, priya, tess):
     clearance = make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 4, 10))
     assert run_sweep(datetime.datetime(2026, 3, 10, 23, 59, tzinfo=LA)) == []  # 31 days left

@@ -154,13 +154,19 @@ def measures(now: datetime.datetime, since: datetime.datetime, practice: Practic
 
 
 def _current_clearances(today: datetime.date):
-    """Clearances in force: granted, not revoked, not superseded by a later grant, not past."""
+    """Clearances in force for clients still in care: granted, not revoked, not superseded by a
+    later grant, not past."""
     later_grant = Clearance.objects.filter(
         client=OuterRef("client"), decision__in=Clearance.GRANTING, decided_at__gt=OuterRef("decided_at")
     )
-    return Clearance.objects.filter(
-        decision__in=Clearance.GRANTING, revoked_at__isnull=True, valid_until__gte=today
-    ).filter(~Q(Exists(later_grant)))
+    return (
+        Clearance.objects.filter(
+            decision__in=Clearance.GRANTING, revoked_at__isnull=True, valid_until__gte=today
+        )
+        .filter(~Q(Exists(later_grant)))
+        # A client who has left care needs no renewal.
+        .exclude(client__stage__in=[Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING])
+    )
 
 
 def clearances(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
