@@ -118,7 +118,7 @@ else:
             # the live server's threads for an in-memory database, and two requests at once
             # (a draft autosave and Save) then trip over each other in a way no practice sees.
             # One file per test run, so that two runs on one machine never share it.
-            "TEST": {"NAME": Path(tempfile.gettempdir()) / f"kapflow-test-{os.getpid()}.sqlite3"},
+            "TEST": {"NAME": Path(tempfile.gettempdir()) / f"test_kapflow_{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -7,9 +7,11 @@ from django.utils import timezone
 
 from kapflow.clients.models import Client
 from kapflow.dosing import rules, selectors
-from kapflow.dosing.models import Runbook
+from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
+from kapflow.outcomes.forms import default_period
+from kapflow.outcomes.report import build_report
 from kapflow.practice.demo import load_demo
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -70,3 +72,31 @@ def test_the_portal_sign_ins_have_something_to_show(demo):
     assert client.visits.filter(starts_at__gt=timezone.now()).exists()
     assert client.responses.exists() and client.measure_tasks.filter(response__isnull=True).exists()
     assert Client.objects.filter(guardians__portal_user__email="guardian@demo.kapflow.test").exists()
+
+
+def test_the_outcome_report_has_a_practices_year_to_show(demo):
+    """Finished courses, enough clients in every breakdown to show its figures, and results
+    in the range published KAP practices report (not all responding, not none)."""
+    start, end = default_period()
+    report = build_report(start=start, end=end)
+    phq9 = report.overall.instruments["phq9"]
+    assert phq9.n >= 20 and phq9.mean_change < -4
+    assert 35 <= phq9.response <= 75 and 10 <= phq9.remission <= phq9.response
+    assert report.overall.sessions_mean >= 4 and report.overall.sessions_max >= 8
+    for _dimension, group in report.groups:
+        assert group.shown and group.instruments["phq9"].shown, group.label
+
+
+def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(demo):
+    names = list(Client.objects.values_list("first_name", "last_name"))
+    assert len(names) == len(set(names))
+    alumni = Client.objects.filter(stage=Client.Stage.DISCHARGED)
+    assert alumni.count() >= 15
+    assert not ActionItem.objects.filter(client__in=alumni, status__in=ActionItem.STILL_OPEN).exists()
+    assert not AdverseEvent.objects.filter(runbook__visit__client__in=alumni, review__isnull=True).exists()
+    # Their records are whole: signed runbooks, an integration record after every session.
+    for client in alumni.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
+        sessions = client.visits.filter(kind=Visit.Kind.MEDICATION)
+        assert not sessions.filter(runbook__signed_at__isnull=True).exists()
+        assert client.integration_records.count() == sessions.count()
+        assert client.clearances.exists() and client.consultations.exists()

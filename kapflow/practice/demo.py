@@ -12,6 +12,8 @@ from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Gua
 from kapflow.clients.services import digits
 from kapflow.inquiries.models import Inquiry
 from kapflow.outcomes.demo import add_outcomes_story
+from kapflow.practice.demo_alumni import AGES as ALUMNI_AGES
+from kapflow.practice.demo_alumni import add_alumni_story
 from kapflow.practice.demo_journal import add_journal_story
 from kapflow.practice.demo_measures import add_measures_story
 from kapflow.practice.demo_pathway import (
@@ -183,7 +185,8 @@ def _birthday(rng: random.Random, age: int, today: datetime.date) -> datetime.da
 
 
 def _client(rng, index, stage, age, today, created_by) -> Client:
-    first, last = FIRST[index % len(FIRST)], LAST[(index * 7) % len(LAST)]
+    # Every pairing of first and last names once before any repeats.
+    first, last = FIRST[index % len(FIRST)], LAST[(index * 7 + index // len(FIRST)) % len(LAST)]
     city, region, postal = CITIES[index % len(CITIES)]
     phone = f"(818) 555-{1000 + index % 9000:04d}"
     return Client(
@@ -315,4 +318,19 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_journal_story(staff)
     add_runbook_story(staff)
     add_measures_story(staff)
+    if first_time:
+        alumni = Client.objects.bulk_create(
+            [
+                _client(rng, len(PATHWAY) + n, Client.Stage.DISCHARGED, age, today, staff["coordinator"])
+                for n, age in enumerate(ALUMNI_AGES)
+            ]
+        )
+        _add_people(
+            rng,
+            alumni,
+            [therapists[n % 2] for n in range(len(alumni))],
+            staff["prescriber"],
+            staff["coordinator"],
+        )
+        add_alumni_story(alumni, staff, rng)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
