@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, clients_for
-from kapflow.clients.models import Client
+from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
@@ -114,7 +114,7 @@ def _prescriber_queues(request) -> dict:
     mine = (
         clients_for(request, need=Need.CLINICAL)
         .filter(care_team__user=request.user)
-        .exclude(stage__in=[Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING])
+        .exclude(stage__in=LEFT_CARE)
     )
     latest_screening = Screening.objects.filter(client=OuterRef("pk")).latest_first().values("pk")[:1]
     # Inside `granting`, itself inside the client query: the client is two levels out.

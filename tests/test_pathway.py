@@ -193,3 +193,18 @@ class TestCoursePlan:
 def test_an_override_needs_a_written_reason(avery, priya):
     with pytest.raises(IntegrityError), transaction.atomic():
         GateOverride.objects.create(client=avery, gate="clearance", prescriber=priya, reason="")
+
+
+@pytest.mark.parametrize("stage", ["discharged", "not_proceeding"])
+def test_the_chart_of_a_client_who_has_left_care_does_not_call_for_action(stage, login, tess, avery):
+    """A discharged client's chart said "Not yet" in red with a Resolve link on every gate, as
+    if something were overdue."""
+    chart = reverse("clients:chart", args=[avery.pk])
+    assert 'badge--danger">Not yet' in login(tess).get(chart).content.decode()
+    Client.objects.filter(pk=avery.pk).update(stage=stage)
+    html = login(tess).get(chart).content.decode()
+    label = Client.Stage(stage).label
+    assert 'badge--danger">Not yet' not in html and f'badge--quiet">{label}' in html
+    assert "nothing here needs doing now" in html
+    # The gates are still there, folded away, for when treatment resumes.
+    assert "<summary>Where each step stands</summary>" in html and "Contraindication screening" in html

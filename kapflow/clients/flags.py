@@ -19,6 +19,6 @@ def client_flags(client: Client) -> list[Flag]:
             flags.append(Flag("No guardian who can consent", "danger"))
     if not client.emergency_contacts.all():
         flags.append(Flag("No emergency contact", "warn"))
-    if client.stage in (Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING):
+    if client.has_left_care:
         flags.append(Flag(client.get_stage_display(), "quiet"))
     return flags

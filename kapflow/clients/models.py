@@ -119,6 +119,14 @@ class Client(models.Model):
     def is_minor(self) -> bool:
         return self.age() < ADULT_AGE
 
+    @property
+    def has_left_care(self) -> bool:
+        """Discharged, or not going on with treatment: nothing waits on them."""
+        return self.stage in LEFT_CARE
+
+
+LEFT_CARE = (Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING)
+
 
 class Guardian(models.Model):
     """A parent or legal guardian of a client under 18."""

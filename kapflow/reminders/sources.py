@@ -15,7 +15,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import ADULT_AGE, CareTeamMember, Client, Guardian, age_on
+from kapflow.clients.models import ADULT_AGE, LEFT_CARE, CareTeamMember, Client, Guardian, age_on
 from kapflow.measures.models import MeasureTask
 from kapflow.medical.models import Clearance
 from kapflow.practice.models import Practice
@@ -165,7 +165,7 @@ def _current_clearances(today: datetime.date):
         )
         .filter(~Q(Exists(later_grant)))
         # A client who has left care needs no renewal.
-        .exclude(client__stage__in=[Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING])
+        .exclude(client__stage__in=LEFT_CARE)
     )
 
 
