@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,6 +16,8 @@ from django.utils import timezone
 from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.measures.portal import todos
 from kapflow.practice.models import Practice
+from kapflow.reminders.models import Reminder
+from kapflow.reminders.tasks import ATTEMPTS, send_reminders
 from kapflow.visits.models import Visit
 from tests import factories
 
@@ -108,6 +111,50 @@ def test_an_item_9_answer_shows_crisis_resources_first_and_alerts_the_therapist(
     assert (alert.client, alert.assigned_to, alert.response.total) == (portal_avery, tess, 1)
     [email] = mail.outbox
     assert email.to == [tess.email] and "Avery" not in email.body
+    assert email.subject == "Urgent: a client needs same-day follow-up"
+    # It went through the reminders' outbox, so a failure would be retried and shown.
+    [notice] = Reminder.objects.all()
+    assert (notice.kind, notice.key, notice.recipient, notice.status) == (
+        "urgent",
+        f"alert:{alert.pk}",
+        tess,
+        "sent",
+    )
+
+
+class RefusingBackend(BaseEmailBackend):
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def test_an_urgent_notice_the_mail_server_refuses_is_retried_then_shown_to_the_admin(
+    portal_avery, cleo, tess, ada, login, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.test_portal_measures.RefusingBackend"
+    with django_capture_on_commit_callbacks(execute=True):
+        login(cleo).post(url("task", portal_avery, task(portal_avery)), answers(value=0, **{"9": 1}))
+    [notice] = Reminder.objects.all()
+    assert (notice.status, notice.attempts) == ("queued", 1)  # its retry waits on the queue
+    for _ in range(ATTEMPTS - 1):
+        send_reminders.call(reminder_ids=[notice.pk])
+    notice.refresh_from_db()
+    assert notice.status == "failed"
+    page = login(ada).get(reverse("reminders:list")).content.decode()
+    table = page[page.index("<table") :]
+    assert "Staff notice" in table and tess.email in table and "Urgent" not in table
+
+
+def test_an_urgent_notice_for_an_alert_closed_before_it_went_is_not_sent(
+    portal_avery, cleo, tess, login, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.test_portal_measures.RefusingBackend"
+    with django_capture_on_commit_callbacks(execute=True):
+        login(cleo).post(url("task", portal_avery, task(portal_avery)), answers(value=0, **{"9": 1}))
+    Alert.objects.update(closed_at=timezone.now(), closed_by=tess, follow_up="Phoned; safe, plan agreed.")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    [notice] = Reminder.objects.all()
+    assert send_reminders.call(reminder_ids=[notice.pk]) == "not needed"
+    assert mail.outbox == []
 
 
 def test_with_the_primary_therapist_away_the_alert_goes_to_the_next_clinician_of_the_care_team(

@@ -23,7 +23,7 @@ from huey.contrib.djhuey import HUEY
 from kapflow.accounts.models import User
 from kapflow.clients.models import Guardian
 from kapflow.measures import instruments
-from kapflow.measures.models import MeasureTask, Response
+from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.medical.models import Clearance, Screening
 from kapflow.practice.models import Practice
 from kapflow.reminders import services, sources
@@ -339,6 +339,14 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
         return f"measure:{task.pk}"
     if kind == "clearance":
         return f"clearance:{make_clearance(client, prescriber, valid_until=LATER.date()).pk}:30"
+    if kind == "urgent":
+        phq9 = instruments.PHQ9
+        answers = {item.key: 0 for item in phq9.items} | dict.fromkeys(phq9.alert_items, 1)
+        response = Response.objects.create(
+            client=client, instrument=phq9.key, version=phq9.version, answers=answers, total=1, band="Minimal"
+        )
+        alert = Alert.objects.create(client=client, kind=Alert.Kind.SUICIDALITY, response=response)
+        return f"alert:{alert.pk}"
     return f"journal:{client.pk}:2"
 
 
@@ -410,13 +418,14 @@ FORBIDDEN_WORDS += [i.name.lower() for i in instruments.INSTRUMENTS.values()]
 FORBIDDEN_WORDS += [label.lower() for label in Response.Context.labels if label != "Other"]
 
 
-PORTAL_KINDS = [k for k in Reminder.Kind.values if k != "clearance"]
+STAFF_KINDS = ["clearance", "urgent"]
+PORTAL_KINDS = [k for k in Reminder.Kind.values if k not in STAFF_KINDS]
 
 
 @pytest.mark.parametrize("kinds", [[kind] for kind in Reminder.Kind.values] + [PORTAL_KINDS], ids=str)
 def test_no_email_carries_clinical_detail(kinds, cleo_is_avery, cleo, priya, settings):
     settings.SITE_URL = "https://kap.example.org"
-    recipient = priya if kinds == ["clearance"] else cleo
+    recipient = priya if kinds[0] in STAFF_KINDS else cleo
     reminders = [
         Reminder.objects.create(
             key=standing_key(kind, cleo_is_avery),

@@ -1,3 +1,5 @@
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -7,7 +9,11 @@ from kapflow.measures import instruments
 from kapflow.measures.instruments import Instrument
 from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.measures.scoring import score
-from kapflow.measures.tasks import send_urgent_alert_notice
+from kapflow.reminders.models import Reminder
+from kapflow.reminders.services import reminder_create
+from kapflow.reminders.sources import Due
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -104,11 +110,25 @@ def alert_raise(*, request, client: Client, response: Response) -> Alert:
         obj=alert,
         detail={"assigned": members[0].role if members else None},
     )
-    if clinician is not None:
-        transaction.on_commit(
-            lambda: send_urgent_alert_notice.enqueue(to=clinician.email, full_name=clinician.full_name)
+    if clinician is not None and clinician.email:
+        # Through the reminders' outbox: retried if the mail server refuses it, and on the
+        # admin's Reminders page if it still fails (as "Staff notice": nothing of what it is).
+        notice = reminder_create(
+            due=Due(f"alert:{alert.pk}", Reminder.Kind.URGENT, clinician, client, alert.raised_at)
         )
+        if notice is not None:
+            transaction.on_commit(lambda: _queue_notice(notice))
     return alert
+
+
+def _queue_notice(notice: Reminder) -> None:
+    from kapflow.reminders.tasks import send_reminders
+
+    try:
+        send_reminders.enqueue(reminder_ids=[notice.pk])
+    except Exception:
+        # The queue is unreachable: the next sweep finds the notice waiting and queues it.
+        logger.exception("The urgent alert notice %s could not be queued.", notice.pk)
 
 
 class AlreadyClosed(Exception):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
 
-STAFF_KINDS = {Reminder.Kind.CLEARANCE}
+STAFF_KINDS = {Reminder.Kind.CLEARANCE, Reminder.Kind.URGENT}
 
 
 @dataclass(frozen=True)

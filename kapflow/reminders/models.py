@@ -11,13 +11,15 @@ class ReminderQuerySet(models.QuerySet):
 
 class Reminder(models.Model):
     """One email inviting one person to open the portal (or kapflow, for staff), created by the
-    sweep when its moment comes and sent by the worker.
+    sweep when its moment comes (an urgent alert's, the moment the alert is raised) and sent by
+    the worker.
 
-    `key` names what the reminder is about ("appointment:<visit>:<start>", "measure:<task>", …);
+    `key` names what the reminder is about ("appointment:<visit>:<start>", "alert:<alert>", …);
     with the recipient it is unique, so a sweep that runs twice, or two sweeps at once, never
     create (and so never send) the same reminder twice."""
 
     class Kind(models.TextChoices):
+        URGENT = "urgent", "Urgent alert (clinician)"
         APPOINTMENT = "appointment", "Appointment"
         DAYOF = "dayof", "Day-before instructions"
         JOURNAL = "journal", "Journal prompt"
@@ -79,6 +81,7 @@ class Reminder(models.Model):
         Kind.JOURNAL: "Portal notice",
         Kind.MEASURE: "Portal notice",
         Kind.CLEARANCE: "Staff notice",
+        Kind.URGENT: "Staff notice",
     }
 
     @property

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.clients.models import ADULT_AGE, LEFT_CARE, CareTeamMember, Client, Guardian, age_on
-from kapflow.measures.models import MeasureTask
+from kapflow.measures.models import Alert, MeasureTask
 from kapflow.medical.models import Clearance
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
@@ -216,8 +216,8 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
     """Of these reminders, the ones whose reason still holds at the moment of sending (a retry,
     or the admin's "Send again", can come hours or days after the sweep made them): the visit
     is still scheduled at the time the key names and has not started, the questionnaire is
-    still open, the clearance is still current and not past. Journal prompts stay due: the
-    session they follow happened. One query per kind present."""
+    still open, the clearance is still current and not past, the urgent alert still open.
+    Journal prompts stay due: the session they follow happened. One query per kind present."""
     by_kind: dict[str, list[Reminder]] = {}
     for reminder in reminders:
         by_kind.setdefault(reminder.kind, []).append(reminder)
@@ -249,4 +249,11 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             .values_list("pk", flat=True)
         )
         keep |= kept((Reminder.Kind.CLEARANCE,), lambda pk, _: pk in current)
+    if ids(Reminder.Kind.URGENT):
+        still_open = set(
+            Alert.objects.filter(pk__in=ids(Reminder.Kind.URGENT), closed_at__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        keep |= kept((Reminder.Kind.URGENT,), lambda pk, _: pk in still_open)
     return keep
