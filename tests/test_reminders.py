@@ -868,3 +868,24 @@ def test_checking_what_is_still_due_takes_one_query_per_kind(cleo_is_avery, cleo
         due = sources.still_due(reminders, timezone.now())
     assert due == {r.pk for r in reminders}
     assert len(queries) == 3  # the visits, the forms, the clearances
+
+
+def test_an_urgent_notice_the_queue_lost_is_sent_by_the_sweep_alone_under_its_own_subject(
+    cleo_is_avery, priya
+):
+    """Queued when the alert was raised but never taken (the queue was down): the next sweep
+    sends it, not folded into the same prescriber's clearance warning."""
+    with at(NOW - HOUR):
+        Reminder.objects.create(
+            key=standing_key("urgent", cleo_is_avery),
+            kind="urgent",
+            recipient=priya,
+            address=priya.email,
+            client=cleo_is_avery,
+            due_at=timezone.now(),
+        )
+    make_clearance(cleo_is_avery, priya, valid_until=datetime.date(2026, 3, 20))
+    run_sweep(NOW)
+    subjects = sorted(email.subject for email in mail.outbox)
+    assert [email.to for email in mail.outbox] == [[priya.email], [priya.email]]
+    assert subjects == ["A clearance on your list expires soon", "Urgent: a client needs same-day follow-up"]

@@ -47,6 +47,7 @@ def render_reminders(reminders: list[Reminder], practice: Practice) -> Email:
     )
 
 
-def group_key(reminder: Reminder) -> tuple[int, bool]:
-    """Reminders sent together in one email: same person, same place to sign in."""
-    return reminder.recipient_id, reminder.kind in STAFF_KINDS
+def group_key(reminder: Reminder) -> tuple[int, bool, bool]:
+    """Reminders sent together in one email: same person, same place to sign in. An urgent
+    alert's notice goes alone, under its own subject, never folded into "a few reminders"."""
+    return reminder.recipient_id, reminder.kind in STAFF_KINDS, reminder.kind == Reminder.Kind.URGENT
