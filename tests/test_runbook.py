@@ -2,6 +2,7 @@
 each reading, doses checked against the order, the clock, discharge, sign and lock."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -678,6 +679,43 @@ def test_the_same_dose_form_sent_twice_records_one_dose_not_a_booster(visit, tes
     with time_machine.travel(at(20), tick=False):
         http.post(url, {**form, "dose_mg": "80", "entry_key": "0b7d5a52-5e3f-4d3b-8c55-93c6a2d1f0aa"})
     assert Administration.objects.filter(runbook__visit=visit, is_booster=True).count() == 1
+
+
+SENT_ONCE = {
+    "vitals": ({"phase": "in_session", "systolic": "130", "diastolic": "84", "heart_rate": "80"}, "vitals"),
+    "rating": ({"sedation": "1", "dissociation": "2"}, "ratings"),
+    "adverse_event": (
+        {"kind": "nausea", "severity": "mild", "action_taken": "Sips of water; settled."},
+        "adverse_events",
+    ),
+    "note": ({"text": "Tearful, then quiet."}, "notes"),
+    "chaperone": ({"chaperone_present": "on", "client_ok": "on"}, "chaperone_checkins"),
+}
+
+
+@pytest.mark.parametrize("entry", SENT_ONCE, ids=str)
+def test_every_timed_entry_sent_twice_is_saved_once(entry, dosed, tess, login):
+    """A reading, rating, event, note or check-in sent again (the connection dropped after the
+    save; a double click) was saved twice, as doses once were."""
+    data, related = SENT_ONCE[entry]
+    form = {**data, "entry_key": "9d3e2c41-7a5b-4c6d-8e9f-0a1b2c3d4e5f"}
+    url = reverse(f"dosing:{entry}", args=[dosed.client_id, dosed.pk])
+    http = login(tess)
+    runbook = dosed.runbook
+    before = getattr(runbook, related).count()
+    with time_machine.travel(at(45), tick=False):
+        first = http.post(url, form)
+        again = http.post(url, form, follow=True)
+    assert first.status_code == 302 and again.status_code == 200
+    assert getattr(runbook, related).count() == before + 1
+    # A blank form brings a key of its own, so the next entry is an entry.
+    with time_machine.travel(at(50), tick=False):
+        http.post(url, {**data, "entry_key": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"})
+    assert getattr(runbook, related).count() == before + 2
+    with time_machine.travel(at(55), tick=False):
+        page = http.get(reverse("dosing:runbook", args=[dosed.client_id, dosed.pk])).content.decode()
+    keys = re.findall(r'name="(?:pre-)?entry_key" value="([0-9a-f-]{36})"', page)
+    assert len(keys) == len(set(keys)) >= 5 and form["entry_key"] not in keys
 
 
 def test_the_first_dose_waits_for_an_integration_booked_or_acknowledged_in_writing(visit, tess, order):

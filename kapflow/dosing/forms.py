@@ -29,7 +29,19 @@ class EntryForm(forms.Form):
         return now if at is None else latest_moment(at, now)
 
 
-class VitalsForm(EntryForm):
+class SentOnce(forms.Form):
+    """A form whose entry is saved once however often it is sent (a connection that dropped
+    after the save, a double click): it carries its own key, new for each blank form and kept
+    through a form that comes back with errors."""
+
+    entry_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("entry_key", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+
+
+class VitalsForm(SentOnce, EntryForm):
     id_prefix = "vitals"
     phase = forms.ChoiceField(choices=VitalsReading.Phase.choices, widget=forms.HiddenInput)
     systolic = forms.IntegerField(label="Systolic (mmHg)", min_value=50, max_value=300)
@@ -44,7 +56,7 @@ class VitalsForm(EntryForm):
         return data
 
 
-class DoseForm(EntryForm):
+class DoseForm(SentOnce, EntryForm):
     id_prefix = "dose"
     order = forms.ModelChoiceField(
         queryset=MedicationOrder.objects.none(), label="Against the order", empty_label="Choose the order"
@@ -53,15 +65,13 @@ class DoseForm(EntryForm):
     dose_mg = forms.DecimalField(label="Dose (mg)", min_value=0.01, max_digits=7, decimal_places=2)
     lot_number = forms.CharField(label="Lot number", max_length=40)
     given_by = ClinicianChoice(queryset=User.objects.clinicians(), label="Given by")
-    entry_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, client, **kwargs):
-        kwargs.setdefault("initial", {}).setdefault("entry_key", uuid.uuid4())
         super().__init__(*args, **kwargs)
         self.fields["order"].queryset = MedicationOrder.objects.filter(client=client)
 
 
-class RatingForm(EntryForm):
+class RatingForm(SentOnce, EntryForm):
     id_prefix = "rating"
     sedation = forms.TypedChoiceField(
         label="Sedation (UMSS 0–4)", choices=Rating.Sedation.choices, coerce=int
@@ -71,14 +81,14 @@ class RatingForm(EntryForm):
     )
 
 
-class AdverseEventForm(EntryForm):
+class AdverseEventForm(SentOnce, EntryForm):
     id_prefix = "event"
     kind = forms.ChoiceField(label="Adverse effect", choices=AdverseEvent.Kind.choices)
     severity = forms.ChoiceField(choices=AdverseEvent.Severity.choices)
     action_taken = forms.CharField(label="Action taken", widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class NoteForm(EntryForm):
+class NoteForm(SentOnce, EntryForm):
     id_prefix = "note"
     text = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -175,7 +185,7 @@ class PhaseForm(EntryForm):
     phase = forms.ChoiceField(choices=PhaseMark.Phase.choices, widget=forms.HiddenInput)
 
 
-class ChaperoneForm(EntryForm):
+class ChaperoneForm(SentOnce, EntryForm):
     id_prefix = "chaperone"
     chaperone_present = forms.BooleanField(label="Chaperone present", required=False)
     client_ok = forms.BooleanField(label="Client OK", required=False)

@@ -73,12 +73,15 @@ class VitalsReading(models.Model):
     # The alerts computed when the reading was saved, in words, kept with it (the thresholds
     # may change later; what the clinician was shown may not).
     alerts = models.JSONField(default=list, blank=True)
+    # The form's own key, as a dose's (Administration.entry_key): sent twice, saved once.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["taken_at", "pk"]
         constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_reading_per_form_sent"),
             models.CheckConstraint(
                 condition=models.Q(systolic__gt=models.F("diastolic")), name="vitals_systolic_above_diastolic"
             ),
@@ -149,12 +152,15 @@ class Rating(models.Model):
     rated_at = models.DateTimeField("rated at")
     sedation = models.PositiveSmallIntegerField(choices=Sedation)
     dissociation = models.PositiveSmallIntegerField(choices=Dissociation)
+    # The form's own key, as a dose's (Administration.entry_key): sent twice, saved once.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["rated_at", "pk"]
         constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_rating_per_form_sent"),
             models.CheckConstraint(condition=models.Q(sedation__lte=4), name="rating_sedation_0_4"),
             models.CheckConstraint(condition=models.Q(dissociation__lte=4), name="rating_dissociation_0_4"),
         ]
@@ -188,11 +194,16 @@ class AdverseEvent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind)
     severity = models.CharField(max_length=10, choices=Severity)
     action_taken = models.TextField("action taken")
+    # The form's own key, as a dose's (Administration.entry_key): sent twice, saved once.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["noted_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_event_per_form_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_severity_display().lower()})"
@@ -202,11 +213,16 @@ class Note(models.Model):
     runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="notes")
     written_at = models.DateTimeField("time")
     text = models.TextField()
+    # The form's own key, as a dose's (Administration.entry_key): sent twice, saved once.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["written_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_note_per_form_sent"),
+        ]
 
     def __str__(self) -> str:
         return self.text[:60]
@@ -326,11 +342,16 @@ class ChaperoneCheckin(models.Model):
     chaperone_present = models.BooleanField("chaperone present", default=False)
     client_ok = models.BooleanField("client OK", default=False)
     note = models.CharField(max_length=300, blank=True)
+    # The form's own key, as a dose's (Administration.entry_key): sent twice, saved once.
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["checked_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_checkin_per_form_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"Chaperone check-in at {timezone.localtime(self.checked_at):%H:%M}"

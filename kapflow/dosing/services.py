@@ -81,6 +81,13 @@ def _saved(obj):
     return obj
 
 
+def _sent_before(entries, entry_key):
+    """The entry a form sent again saved the first time it came (None if it is new): a form's
+    entry is saved once however often it is sent (forms.SentOnce). Call it with the runbook
+    locked, so that a second sending waits for the first."""
+    return entries.filter(entry_key=entry_key).first() if entry_key is not None else None
+
+
 def _audit(*, request, actor, action: str, visit: Visit, obj, detail: dict | None = None) -> None:
     audit_record(request=request, actor=actor, action=action, client=visit.client, obj=obj, detail=detail)
 
@@ -110,13 +117,17 @@ def vitals_record(
     heart_rate: int,
     spo2: int | None,
     practice,
+    entry_key=None,
     request=None,
 ) -> VitalsReading:
     """Save a reading with the alerts it raises, computed now against the pre-dose baseline
-    (rises are measured only for in-session readings)."""
+    (rises are measured only for in-session readings). Sent again with the same `entry_key`,
+    the reading saved the first time is returned."""
     _on_the_day(taken_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
+        if (saved := _sent_before(runbook.vitals, entry_key)) is not None:
+            return saved
         if phase == VitalsReading.Phase.PRE_DOSE and runbook.administrations.exists():
             raise RunbookRefused("A dose was already given: record in-session vitals instead.")
         baseline = None
@@ -133,6 +144,7 @@ def vitals_record(
                 heart_rate=heart_rate,
                 spo2=spo2,
                 alerts=rules.reading_alerts(reading, baseline=baseline, practice=practice),
+                entry_key=entry_key,
                 recorded_by=actor,
             )
         )
@@ -259,10 +271,8 @@ def dose_record(
     _on_the_day(given_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)  # locked: a second sending waits here
-        if entry_key is not None:
-            saved = runbook.administrations.filter(entry_key=entry_key).first()
-            if saved is not None:
-                return saved
+        if (saved := _sent_before(runbook.administrations, entry_key)) is not None:
+            return saved
         if order.client_id != visit.client_id:
             raise RunbookRefused("That order is not this client's.")
         if not given_by.is_clinician:
@@ -315,16 +325,21 @@ def dose_record(
     return given
 
 
-def rating_record(*, actor, visit: Visit, rated_at, sedation: int, dissociation: int, request=None) -> Rating:
+def rating_record(
+    *, actor, visit: Visit, rated_at, sedation: int, dissociation: int, entry_key=None, request=None
+) -> Rating:
     _on_the_day(rated_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
+        if (saved := _sent_before(runbook.ratings, entry_key)) is not None:
+            return saved
         rating = _saved(
             Rating(
                 runbook=runbook,
                 rated_at=rated_at,
                 sedation=sedation,
                 dissociation=dissociation,
+                entry_key=entry_key,
                 recorded_by=actor,
             )
         )
@@ -333,11 +348,21 @@ def rating_record(*, actor, visit: Visit, rated_at, sedation: int, dissociation:
 
 
 def adverse_event_record(
-    *, actor, visit: Visit, noted_at, kind: str, severity: str, action_taken: str, request=None
+    *,
+    actor,
+    visit: Visit,
+    noted_at,
+    kind: str,
+    severity: str,
+    action_taken: str,
+    entry_key=None,
+    request=None,
 ) -> AdverseEvent:
     _on_the_day(noted_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit)
+        if (saved := _sent_before(runbook.adverse_events, entry_key)) is not None:
+            return saved
         event = _saved(
             AdverseEvent(
                 runbook=runbook,
@@ -345,6 +370,7 @@ def adverse_event_record(
                 kind=kind,
                 severity=severity,
                 action_taken=action_taken,
+                entry_key=entry_key,
                 recorded_by=actor,
             )
         )
@@ -359,11 +385,15 @@ def adverse_event_record(
     return event
 
 
-def note_record(*, actor, visit: Visit, written_at, text: str, request=None) -> Note:
+def note_record(*, actor, visit: Visit, written_at, text: str, entry_key=None, request=None) -> Note:
     _on_the_day(written_at, visit)
     with transaction.atomic():
         runbook = _open_runbook(visit)
-        note = _saved(Note(runbook=runbook, written_at=written_at, text=text, author=actor))
+        if (saved := _sent_before(runbook.notes, entry_key)) is not None:
+            return saved
+        note = _saved(
+            Note(runbook=runbook, written_at=written_at, text=text, entry_key=entry_key, author=actor)
+        )
         _audit(request=request, actor=actor, action="kapflow.dosing.note.recorded", visit=visit, obj=note)
     return note
 
@@ -674,7 +704,15 @@ def phase_mark(*, actor, visit: Visit, phase: str, started_at: datetime.datetime
 
 
 def chaperone_checkin_record(
-    *, actor, visit: Visit, checked_at, chaperone_present: bool, client_ok: bool, note: str = "", request=None
+    *,
+    actor,
+    visit: Visit,
+    checked_at,
+    chaperone_present: bool,
+    client_ok: bool,
+    note: str = "",
+    entry_key=None,
+    request=None,
 ) -> ChaperoneCheckin:
     """A virtual session's chaperone check-in."""
     _on_the_day(checked_at, visit)
@@ -682,6 +720,8 @@ def chaperone_checkin_record(
         raise RunbookRefused("Chaperone check-ins are for virtual sessions.")
     with transaction.atomic():
         runbook = _open_runbook(visit, with_client=True)
+        if (saved := _sent_before(runbook.chaperone_checkins, entry_key)) is not None:
+            return saved
         checkin = _saved(
             ChaperoneCheckin(
                 runbook=runbook,
@@ -689,6 +729,7 @@ def chaperone_checkin_record(
                 chaperone_present=chaperone_present,
                 client_ok=client_ok,
                 note=note.strip(),
+                entry_key=entry_key,
                 recorded_by=actor,
             )
         )

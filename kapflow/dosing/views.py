@@ -240,6 +240,7 @@ def vitals_add(request, client_id, visit_id):
             heart_rate=data["heart_rate"],
             spo2=data["spo2"],
             practice=practice_for(request),
+            entry_key=data["entry_key"],
         )
     except services.RunbookRefused as refused:
         _refused(request, refused)
@@ -332,6 +333,7 @@ def rating_add(request, client_id, visit_id):
             rated_at=form.moment(),
             sedation=form.cleaned_data["sedation"],
             dissociation=form.cleaned_data["dissociation"],
+            entry_key=form.cleaned_data["entry_key"],
         )
 
     return _simple_entry(
@@ -352,6 +354,7 @@ def adverse_event_add(request, client_id, visit_id):
             kind=data["kind"],
             severity=data["severity"],
             action_taken=data["action_taken"],
+            entry_key=data["entry_key"],
         )
 
     return _simple_entry(
@@ -369,6 +372,7 @@ def note_add(request, client_id, visit_id):
             visit=visit,
             written_at=form.moment(),
             text=form.cleaned_data["text"],
+            entry_key=form.cleaned_data["entry_key"],
         )
 
     return _simple_entry(request, client_id, visit_id, forms.NoteForm, save, "Note saved.", key="note_form")
@@ -561,6 +565,7 @@ def chaperone(request, client_id, visit_id):
             chaperone_present=data["chaperone_present"],
             client_ok=data["client_ok"],
             note=data["note"],
+            entry_key=data["entry_key"],
         )
         if checkin.concerning:
             messages.error(
