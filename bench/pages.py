@@ -123,9 +123,15 @@ def main(argv=None) -> int:
         # Issue 4 and 5 pages: today's medication session (as its clinician), a signed one, the
         # progress charts of a client with a course behind them, and the demo's portal client.
         today_visit = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).first()
-        signed = Runbook.objects.filter(signed_at__isnull=False).select_related("visit").last()
         portal_client = Client.objects.filter(portal_user__isnull=False).select_related("portal_user").first()
         session_clinician = today_visit.clinician if today_visit else therapist
+        # The latest signed session of that clinician's (another's client would answer 404).
+        signed = (
+            Runbook.objects.filter(signed_at__isnull=False, visit__clinician=session_clinician)
+            .select_related("visit")
+            .order_by("signed_at", "pk")
+            .last()
+        )
         for user in (session_clinician,):
             if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
                 TOTP.activate(user, generate_totp_secret())
