@@ -789,6 +789,7 @@ def test_a_reminder_for_a_visit_cancelled_before_it_went_is_not_sent(
     assert send_reminders.call(reminder_ids=[reminder.pk]) == "not needed"
     reminder.refresh_from_db()
     assert mail.outbox == [] and reminder.status == Reminder.Status.NOT_NEEDED
+    assert reminder.attempts == 0  # nothing was tried; the page shows no attempt
     [row] = audit_rows("kapflow.reminders.reminder.not_needed")
     assert row.client == cleo_is_avery and row.actor is None
     # A stray task later sends nothing either, and the sweep does not pick it up again.

@@ -200,10 +200,12 @@ def reminder_mark_attempt_failed(*, reminder: Reminder, error: str, final: bool)
 def reminder_mark_not_needed(*, reminder: Reminder) -> Reminder:
     """Its reason passed before it was sent (kapflow.reminders.sources.still_due): it is not
     sent, now or later. The admin's page says so without saying why (the why would tell the
-    admin about a form or a clearance)."""
+    admin about a form or a clearance). Taking it to send counted an attempt; nothing was
+    tried, so the count goes back."""
     reminder.status = Reminder.Status.NOT_NEEDED
     reminder.last_error = ""
-    reminder.save(update_fields=["status", "last_error"])
+    reminder.attempts = max(reminder.attempts - 1, 0)
+    reminder.save(update_fields=["status", "last_error", "attempts"])
     audit_record(
         action="kapflow.reminders.reminder.not_needed",
         client=reminder.client,
