@@ -2,6 +2,8 @@
 colleague outside the care team, Priya the client's prescriber, Cora the coordinator, Ada the
 practice admin; Cleo is a client with a portal account and Gail a guardian."""
 
+import os
+
 import pytest
 from django.test import Client as HttpClient
 
@@ -16,6 +18,20 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _own_redis_database_per_worker(settings)
+
+
+def _own_redis_database_per_worker(settings):
+    """Each pytest-xdist worker clears the cache between tests (FLUSHDB on Redis), so two
+    workers sharing one Redis database would wipe each other's sign-in throttles mid-test. Give
+    each worker its own database, counting down from the one REDIS_URL names."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if not worker.startswith("gw") or not location.startswith("redis"):
+        return
+    base, _, number = location.rpartition("/")
+    own = (int(number or 0) - int(worker[2:])) % 16
+    settings.CACHES["default"]["LOCATION"] = f"{base}/{own}"
 
 
 @pytest.fixture(autouse=True)
