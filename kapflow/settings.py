@@ -10,6 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from kapflow.lib.env import env_bool, env_int, env_list, env_str
+from kapflow.lib.private_files import private_dir, private_sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KAPFLOW_VAR_DIR", str(BASE_DIR / "var")))
@@ -67,16 +68,23 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "kapflow.lib.middleware.request_context",
+    # CSP, Permissions-Policy, and no-store for the signed-in: outside everything below so that
+    # their answers (CSRF failure, MFA redirect, sign-out) carry the headers too.
+    "kapflow.lib.security_headers.security_headers",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A 403/404 on a client URL is audited, after the view and outside its transaction.
+    "kapflow.audit.middleware.audit_denied",
+    "kapflow.accounts.middleware.end_stale_sessions",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "kapflow.accounts.middleware.require_staff_mfa",
+    "kapflow.accounts.middleware.require_fresh_confirmation",
 ]
 
 ROOT_URLCONF = "kapflow.urls"
@@ -112,7 +120,11 @@ else:
                 # wait for each other (up to the timeout) instead of failing half-way.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # recursive_triggers: INSERT OR REPLACE fires the delete triggers of the row it
+                # replaces, so the append-only and signed-record triggers see it (kapflow.audit.db).
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA recursive_triggers=ON;"
+                ),
             },
             # Tests run on a file too, as the practice does: Django shares one connection among
             # the live server's threads for an in-memory database, and two requests at once
@@ -133,8 +145,14 @@ else:
 
 # The embedded defaults keep their SQLite files here; huey opens its file as soon as it is
 # imported, so the folder must exist before anything else runs.
+# Both hold client data, so the folder and the files are the owner's only
+# (kapflow.lib.private_files).
 if not DATABASE_URL or not REDIS_URL:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(VAR_DIR)
+if not DATABASE_URL:
+    private_sqlite_file(VAR_DIR / "kapflow.sqlite3")
+if not REDIS_URL:
+    private_sqlite_file(VAR_DIR / "tasks.sqlite3")
 
 # Background work: the django-tasks API, carried by huey (a SQLite file by default, Redis when
 # REDIS_URL is set). `make run` starts the worker beside the web server.
@@ -179,6 +197,12 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# Changing an email address or the password asks the person to prove who they are again; with
+# an authenticator that means its code, not the password (AccountAdapter).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+# The old address hears of a change of address, and the account's address of a new password or
+# authenticator: allauth's notification emails (no clinical detail in them).
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("KAPFLOW_LOGIN_RATE", "5/5m/ip,5/5m/key"),
     "login": "30/m/ip",
@@ -187,11 +211,17 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("KAPFLOW_PRACTICE_NAME", "kapflow")
 
-# Idle sign-out: the session lasts this long after the last request; the page warns two
-# minutes before and keeps what was typed (static/kapflow/idle.js).
+# Idle sign-out: the session ends this long after the person's last activity (a background poll
+# is not activity: kapflow.accounts.middleware.end_stale_sessions); the page warns two minutes
+# before and keeps what was typed (static/kapflow/kapflow.js). Whatever the activity, a session
+# ends SESSION_MAX_HOURS after signing in.
 IDLE_MINUTES = env_int("KAPFLOW_IDLE_MINUTES", 30, minimum=5)
-SESSION_COOKIE_AGE = IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_MAX_HOURS = env_int("KAPFLOW_SESSION_MAX_HOURS", 12, minimum=1)
+# The stored session outlives no sign-in: the middleware ends it sooner when idle.
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# The session row is written when something in it changes (the activity time moves by a minute
+# or more), not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -204,6 +234,10 @@ INQUIRY_RATE_PER_HOUR = env_int("KAPFLOW_INQUIRY_RATE_PER_HOUR", 5, minimum=1)
 BEHIND_PROXY = env_bool("KAPFLOW_BEHIND_PROXY", False)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# allauth's sign-in throttles count the client's address, not the proxy's: one proxy of ours,
+# whose appended X-Forwarded-For hop is the client (as kapflow.lib.middleware.client_ip reads it;
+# the adapter hands allauth that same address).
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_PROXY else 0
 
 SECURE = env_bool("KAPFLOW_SECURE", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE
@@ -217,11 +251,29 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 EMAIL_BACKEND = env_str("KAPFLOW_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Backends that do not deliver mail: the console prints every invitation and password-reset link
+# (each a key to an account) into the server's log, and the others drop them. A practice would
+# find out only when nobody could sign in, so production refuses them at start-up.
+_UNDELIVERED_EMAIL = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+if not DEBUG and EMAIL_BACKEND in _UNDELIVERED_EMAIL:
+    raise ImproperlyConfigured(
+        f"KAPFLOW_EMAIL_BACKEND={EMAIL_BACKEND} is only allowed with KAPFLOW_DEBUG=1: it does not "
+        "send mail (and the console backend writes sign-in links into the log). Set "
+        "KAPFLOW_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KAPFLOW_EMAIL_* "
+        "variables for your mail server."
+    )
 EMAIL_HOST = env_str("KAPFLOW_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("KAPFLOW_EMAIL_PORT", 25)
+# Emails carry invitation and reset links: in production they go over STARTTLS (port 587, the
+# submission port, RFC 8314) unless the practice says otherwise.
+EMAIL_USE_TLS = env_bool("KAPFLOW_EMAIL_TLS", not DEBUG)
+EMAIL_PORT = env_int("KAPFLOW_EMAIL_PORT", 587 if EMAIL_USE_TLS else 25)
 EMAIL_HOST_USER = env_str("KAPFLOW_EMAIL_USER")
 EMAIL_HOST_PASSWORD = env_str("KAPFLOW_EMAIL_PASSWORD")
-EMAIL_USE_TLS = env_bool("KAPFLOW_EMAIL_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("KAPFLOW_FROM_EMAIL", "kapflow <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
@@ -243,10 +295,31 @@ STORAGES = {
     },
 }
 
+# Every handler redacts tokens in paths, query strings and email addresses (kapflow.lib.logfilters):
+# invitation, reset and feed links are keys, and a log is no place for a client's name.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "kapflow.lib.logfilters.RedactFilter"}},
+    "formatters": {
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("KAPFLOW_LOG_LEVEL", "INFO")},
-    "loggers": {"huey": {"level": "WARNING"}},
+    "loggers": {
+        # With a handler of ours, run_huey does not add its own, unfiltered one.
+        "huey": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # runserver's request lines, which Django's defaults write unfiltered.
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        # Django's defaults send django.* to their own console handler (in DEBUG) as well as to
+        # ours; one filtered copy is enough.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }

@@ -7,8 +7,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
+from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
+from kapflow.dosing.alerts import open_alerts_for
 from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
@@ -62,6 +64,8 @@ def dashboard(request):
             .order_by("reviewed_at", "created_at", "pk")[:ACTION_ITEMS_SHOWN]
         )
     if user.is_prescriber:
+        # In-session alerts not yet seen, for a prescriber not on the runbook page: one query.
+        context["session_alerts"] = open_alerts_for(user, clients_for(request, need=Need.CLINICAL))
         context.update(_prescriber_queues(request))
         mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
         context["events_to_review"] = adverse_events_to_review(mine)
@@ -71,7 +75,26 @@ def dashboard(request):
     if user.is_coordinator or user.is_practice_admin:
         context["open_inquiries"] = Inquiry.objects.open().count()
         context["new_inquiries"] = Inquiry.objects.filter(status=Inquiry.Status.NEW).count()
+    # The dashboard shows clients by name: one audit row per view, naming every client shown
+    # (not one row per client, which would bury the log).
+    audit_record(
+        request=request, action="kapflow.dashboard.viewed", detail={"clients": _clients_shown(context)}
+    )
     return render(request, "dashboard.html", context)
+
+
+def _clients_shown(context: dict) -> list[int]:
+    """The ids of the clients the dashboard's lists name, from the objects already loaded."""
+    shown: set[int] = set()
+    for client in (*context.get("clearances_waiting", ()), *context.get("orders_waiting", ())):
+        shown.add(client.pk)
+    for key in ("urgent_alerts", "todays_visits", "action_items", "arrivals"):
+        shown.update(item.client_id for item in context.get(key, ()))
+    shown.update(row.session.client_id for row in context.get("overdue_integrations", ()))
+    shown.update(event.runbook.visit.client_id for event in context.get("events_to_review", ()))
+    shown.update(book.visit.client_id for book in context.get("overrides_to_review", ()))
+    shown.update(alert.runbook.visit.client_id for alert in context.get("session_alerts", ()))
+    return sorted(shown)
 
 
 ACTION_ITEMS_SHOWN = 20
@@ -152,7 +175,8 @@ def _prescriber_queues(request) -> dict:
 
 @require_POST
 def keepalive(request):
-    """The idle-warning dialog's "stay signed in": any request renews the session."""
+    """The idle-warning dialog's "stay signed in": like any request that is not a background
+    poll, it counts as activity (kapflow.accounts.middleware.end_stale_sessions)."""
     if not request.user.is_authenticated:
         return JsonResponse({"signed_in": False}, status=401)
     return HttpResponse(status=204)

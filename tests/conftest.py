@@ -23,15 +23,17 @@ def pytest_configure(config):
 
 def _own_redis_database_per_worker(settings):
     """Each pytest-xdist worker clears the cache between tests (FLUSHDB on Redis), so two
-    workers sharing one Redis database would wipe each other's sign-in throttles mid-test. Give
-    each worker its own database, counting down from the one REDIS_URL names."""
+    workers sharing one Redis database would wipe each other's sign-in throttles, and the real
+    queues of tests/test_tasks.py, mid-test. Give each worker its own database, counting down
+    from the one REDIS_URL names, for the cache and for the tests that read REDIS_URL."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     location = settings.CACHES["default"].get("LOCATION", "")
     if not worker.startswith("gw") or not location.startswith("redis"):
         return
     base, _, number = location.rpartition("/")
-    own = (int(number or 0) - int(worker[2:])) % 16
-    settings.CACHES["default"]["LOCATION"] = f"{base}/{own}"
+    own = f"{base}/{(int(number or 0) - int(worker[2:])) % 16}"
+    settings.CACHES["default"]["LOCATION"] = own
+    os.environ["REDIS_URL"] = own
 
 
 @pytest.fixture(autouse=True)

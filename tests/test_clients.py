@@ -163,7 +163,8 @@ class TestCareTeam:
         client = factories.make_client(therapist=tess)
         prescriber = factories.make_user("Dr Rx", roles=("is_prescriber",))
         response = login(tess).post(
-            reverse("clients:care_team", args=[client.pk]), {"user": prescriber.pk, "role": "prescriber"}
+            reverse("clients:care_team", args=[client.pk]),
+            {"user": prescriber.pk, "role": "prescriber", "confirmed": "1"},
         )
         assert response.status_code == 302
         assert client.care_team.filter(user=prescriber, role="prescriber").exists()
@@ -174,7 +175,8 @@ class TestCareTeam:
 
     def test_a_new_primary_therapist_keeps_the_old_one_on_the_team(self, login, cora, tess, colin, avery):
         login(cora).post(
-            reverse("clients:care_team", args=[avery.pk]), {"user": colin.pk, "role": "primary_therapist"}
+            reverse("clients:care_team", args=[avery.pk]),
+            {"user": colin.pk, "role": "primary_therapist", "confirmed": "1"},
         )
         roles = dict(avery.care_team.values_list("user__email", "role"))
         assert roles["colin@example.org"] == "primary_therapist" and roles["tess@example.org"] == "therapist"
@@ -189,7 +191,7 @@ class TestCareTeam:
         self, login, cora, tess, avery, audit_rows
     ):
         member = avery.care_team.get(user=tess)
-        login(cora).post(reverse("clients:care_team_remove", args=[avery.pk, member.pk]))
+        login(cora).post(reverse("clients:care_team_remove", args=[avery.pk, member.pk]), {"confirmed": "1"})
         assert login(tess).get(reverse("clients:chart", args=[avery.pk])).status_code == 404
         assert audit_rows("kapflow.clients.care_team.removed")[0].detail["user"] == "tess@example.org"
 

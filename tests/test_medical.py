@@ -666,7 +666,7 @@ def test_the_prescriber_writes_an_order(login, priya, avery, audit_rows):
         False,
     )
     [row] = audit_rows("kapflow.medical.order.created")
-    assert row.detail == {"route": "sublingual", "outside_typical_confirmed": False}
+    assert row.detail == {"route": "sublingual", "outside_typical_confirmed": False, "minor_signoff": False}
 
 
 def test_a_dose_outside_the_typical_range_asks_for_confirmation(login, priya, avery, audit_rows):

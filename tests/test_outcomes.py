@@ -24,7 +24,9 @@ from tests import factories
 
 LA = ZoneInfo("America/Los_Angeles")  # the practice's time zone in the test settings
 START, END = datetime.date(2026, 3, 1), datetime.date(2026, 5, 31)
-QUERY = {"start": "2026-03-01", "end": "2026-05-31"}
+# The views report on one whole quarter that has ended (kapflow.outcomes.report, Periods): the
+# second quarter holds C's later sessions, D, E, F, G, H and the client first seen on June 1.
+QUERY = {"start": "2026-04-01", "end": "2026-06-30"}
 
 
 def at(day: str, hour: int = 10, minute: int = 0) -> datetime.datetime:
@@ -131,7 +133,8 @@ def practice(tess, priya):
     for name, (baseline, end, days, events) in plan.items():
         client = clients[name] = p.client()
         first = at(days[0])
-        r(client, PHQ9, baseline, first - datetime.timedelta(days=3))
+        # E's baseline at the very moment of the first session counts as a baseline.
+        r(client, PHQ9, baseline, first if name == "E" else first - datetime.timedelta(days=3))
         for n, day in enumerate(days):
             p.session(client, at(day), events=events if n == 0 else ())
         r(client, PHQ9, end, at(days[-1]) + datetime.timedelta(days=2))
@@ -142,8 +145,6 @@ def practice(tess, priya):
     r(b, PHQ9, 25, at("2026-01-05"))  # an older result: the baseline is the last before the session
     p.session(c, at("2026-05-31", 23, 30))  # the last evening of the period counts
     p.session(d, at("2026-04-09"), status=Visit.Status.CANCELLED)  # cancelled: not counted
-    # E's baseline at the very moment of the first session counts as a baseline.
-    Response.objects.filter(client=e, total=22).update(completed_at=at("2026-04-06"))
     # GAD-7 for three clients only: a small cell.
     for client, (baseline, end) in zip((a, b, c), ((15, 5), (12, 6), (9, 9)), strict=True):
         r(client, GAD7, baseline, at("2026-02-20"))
@@ -308,20 +309,21 @@ def test_the_csv_holds_exactly_what_the_page_shows(practice, tess, login):
     parser.feed(page.content.decode())
     download = http.get(reverse("outcomes:report_csv"), QUERY)
     assert download["Content-Type"].startswith("text/csv")
-    assert 'filename="outcomes-2026-03-01-to-2026-05-31.csv"' in download["Content-Disposition"]
+    assert 'filename="outcomes-2026-04-01-to-2026-06-30.csv"' in download["Content-Disposition"]
     lines = list(csv.reader(io.StringIO(download.content.decode())))
     assert lines[0] == ["from", "to", "table", "row", "measure", "value"]
     assert {(t, r, m, v) for _f, _t, t, r, m, v in lines[1:]} == parser.cells
-    assert ("PHQ-9 (0–27)", "All clients treated", "Mean change", "−7.0") in parser.cells
-    assert all(line[:2] == ["2026-03-01", "2026-05-31"] for line in lines[1:])
-    assert ("GAD-7 (0–21)", "All clients treated", "Remission", TOO_FEW) in parser.cells
+    # Seven clients, 13 sessions; PHQ-9 pairs for C, D, E and F only: too few to say.
+    assert ("Sessions and adverse events", "All clients treated", "Medication sessions", "13") in parser.cells
+    assert ("PHQ-9 (0–27)", "All clients treated", "Mean change", TOO_FEW) in parser.cells
+    assert all(line[:2] == ["2026-04-01", "2026-06-30"] for line in lines[1:])
 
 
 def test_a_clinician_sees_aggregates_only_and_no_client(practice, colin, login):
     page = login(colin).get(reverse("outcomes:report"), QUERY)
     assert page.status_code == 200
     html = page.content.decode()
-    assert "16.2 (4.7)" in html
+    assert "1.9 (1–4)" in html  # sessions per course: 13 in 7 courses
     for client in practice.values():
         assert client.last_name not in html and f"/clients/{client.pk}/" not in html
 
@@ -340,18 +342,18 @@ def test_the_admin_sees_the_report_and_both_are_audited_without_a_client(practic
     viewed = audit_rows("kapflow.outcomes.report.viewed")
     downloaded = audit_rows("kapflow.outcomes.report.downloaded")
     assert [(r.actor_id, r.client_id, r.detail) for r in viewed + downloaded] == [
-        (ada.pk, None, {"from": "2026-03-01", "to": "2026-05-31"})
+        (ada.pk, None, {"from": "2026-04-01", "to": "2026-06-30"})
     ] * 2
 
 
-def test_the_default_period_is_the_last_twelve_months(tess, login):
+def test_the_default_period_is_the_latest_quarter_that_has_ended(tess, login):
     import time_machine
 
     with time_machine.travel(datetime.datetime(2026, 6, 15, 12, tzinfo=LA), tick=False):
         page = login(tess).get(reverse("outcomes:report"))
     assert page.status_code == 200
-    assert page.context["report"].start == datetime.date(2025, 6, 16)
-    assert page.context["report"].end == datetime.date(2026, 6, 15)
+    assert page.context["report"].start == datetime.date(2026, 1, 1)
+    assert page.context["report"].end == datetime.date(2026, 3, 31)
 
 
 @pytest.mark.parametrize(
@@ -380,7 +382,8 @@ def test_bad_dates_come_back_with_what_was_typed_and_what_to_fix(
 def test_the_report_runs_the_same_queries_as_the_practice_grows(tess, priya, login):
     p = Practice(tess, priya)
     http = login(tess)
-    http.get(reverse("outcomes:report"), QUERY)
+    first_quarter = {"start": "2026-01-01", "end": "2026-03-31"}  # where grow() puts the sessions
+    http.get(reverse("outcomes:report"), first_quarter)
 
     def grow(count):
         for n in range(count):
@@ -394,7 +397,7 @@ def test_the_report_runs_the_same_queries_as_the_practice_grows(tess, priya, log
 
     def count():
         with CaptureQueriesContext(connection) as captured:
-            assert http.get(reverse("outcomes:report"), QUERY).status_code == 200
+            assert http.get(reverse("outcomes:report"), first_quarter).status_code == 200
         return len(captured.captured_queries)
 
     grow(2)

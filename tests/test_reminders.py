@@ -347,6 +347,17 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
         )
         alert = Alert.objects.create(client=client, kind=Alert.Kind.SUICIDALITY, response=response)
         return f"alert:{alert.pk}"
+    if kind == "session_alert":
+        # An in-session alert no prescriber has seen yet (kapflow.dosing.alerts).
+        from kapflow.dosing.models import EmergencyCall, Runbook, SessionAlert
+
+        visit = make_visit(client, clinician, starts_at=NOW, kind=Visit.Kind.MEDICATION)
+        book = Runbook.objects.create(visit=visit)
+        call = EmergencyCall.objects.create(runbook=book, called_by=clinician, address_from="practice")
+        alert = SessionAlert.objects.create(
+            runbook=book, kind=SessionAlert.Kind.EMERGENCY, emergency_call=call, notified_user=prescriber
+        )
+        return f"session_alert:{alert.pk}"
     return f"journal:{client.pk}:2"
 
 
@@ -418,7 +429,7 @@ FORBIDDEN_WORDS += [i.name.lower() for i in instruments.INSTRUMENTS.values()]
 FORBIDDEN_WORDS += [label.lower() for label in Response.Context.labels if label != "Other"]
 
 
-STAFF_KINDS = ["clearance", "urgent"]
+STAFF_KINDS = ["clearance", "urgent", "session_alert"]
 PORTAL_KINDS = [k for k in Reminder.Kind.values if k not in STAFF_KINDS]
 
 

@@ -6,7 +6,10 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.urls import reverse
+
+from kapflow.lib.middleware import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -29,6 +32,28 @@ class AccountAdapter(DefaultAccountAdapter):
         ):
             return False
         return required
+
+    def get_client_ip(self, request) -> str:
+        """The address allauth's throttles count: the same one kapflow audits. Behind the
+        practice's own proxy (KAPFLOW_BEHIND_PROXY=1) that is the last X-Forwarded-For hop, so
+        every client behind the proxy has its own count instead of sharing the proxy's."""
+        address = client_ip(request)
+        if not address:
+            # allauth's own answer to a request with no address: refuse it rather than count it
+            # under a made-up one.
+            return super().get_client_ip(request)
+        return address
+
+    def get_reauthentication_methods(self, user) -> list[dict]:
+        """Confirming access before a change of email, password or authenticator proves the
+        second factor when the person has one: the password alone is what a thief would have,
+        so it is not offered (and allauth's password page sends them on to the code page)."""
+        methods = super().get_reauthentication_methods(user)
+        if user.is_authenticated and is_mfa_enabled(user):
+            second_factor = [method for method in methods if method["id"].startswith("mfa_")]
+            if second_factor:
+                return second_factor
+        return methods
 
 
 def _enrolling_just_after_sign_in(request) -> bool:

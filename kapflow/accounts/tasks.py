@@ -11,6 +11,7 @@ def send_staff_invitation(*, to: str, full_name: str, practice_name: str, link: 
         "practice_name": practice_name,
         "link": link,
         "idle_minutes": settings.IDLE_MINUTES,
+        "mfa_required": settings.MFA_REQUIRED,
     }
     send_mail(
         # One line: a line break in the practice name would make send_mail refuse the header.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapflow.accounts import views
+from kapflow.accounts import views, welcome
 
 app_name = "accounts"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:user_id>/", views.staff_edit, name="staff_edit"),
     path("<int:user_id>/deactivate/", views.staff_deactivate, name="staff_deactivate"),
     path("<int:user_id>/reactivate/", views.staff_reactivate, name="staff_reactivate"),
+    path("welcome/<str:uidb36>/<str:key>/", welcome.staff_welcome, name="staff_welcome"),
 ]

@@ -8,6 +8,7 @@ from kapflow.accounts import services
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.forms import StaffForm
 from kapflow.accounts.models import Role, User
+from kapflow.audit.services import audit_record
 
 admin_view = staff_view(Role.PRACTICE_ADMIN)
 
@@ -40,9 +41,17 @@ def staff_edit(request, user_id):
         if member == request.user and not form.cleaned_data["is_practice_admin"]:
             form.add_error("is_practice_admin", "You cannot remove your own admin role. Ask another admin.")
         else:
-            services.staff_update(request=request, form=form)
-            messages.success(request, f"{member.full_name}'s account was saved.")
-            return redirect("accounts:staff")
+            try:
+                services.staff_update(request=request, form=form)
+            except services.SelfGrant as refusal:
+                # Written here, after the service's transaction was rolled back with the refusal.
+                audit_record(request=request, action="kapflow.accounts.staff.self_grant_refused", obj=member)
+                form.add_error(None, str(refusal))
+            except services.LastAdmin:
+                form.add_error("is_practice_admin", "The practice needs at least one active admin.")
+            else:
+                messages.success(request, f"{member.full_name}'s account was saved.")
+                return redirect("accounts:staff")
     return render(request, "accounts/staff_form.html", {"form": form, "member": member})
 
 

@@ -1,19 +1,38 @@
-"""The database's own refusal to change the audit log.
+"""The database's own refusal to change the audit log, and signed clinical records
+(kapflow.audit.immutable).
 
-The triggers are installed by a migration. Tests that empty the whole database between runs
-(the browser tests, through Django's flush) lift them for that moment with `drop_triggers` and
-put them back with `install_triggers`; nothing else calls these."""
+The triggers are installed by a migration, and again after every `migrate` (and every flush)
+by a `post_migrate` handler (kapflow.audit.apps): Django's SQLite schema editor rebuilds a table
+(copy, drop, rename) for many ALTERs, and the rebuilt table has lost its triggers. Installing is
+idempotent. Tests that empty the whole database between runs (the browser tests, through
+Django's flush) lift them for that moment with `drop_triggers` and put them back with
+`install_triggers`; nothing else calls these."""
+
+from kapflow.audit import immutable
 
 TABLE = "audit_auditevent"
 MESSAGE = "the audit log is append-only"
 
 _SQLITE = [
+    # INSERT OR REPLACE (and REPLACE INTO) deletes the row it conflicts with, and SQLite fires
+    # delete triggers for that only with PRAGMA recursive_triggers on (settings.py turns it on
+    # for kapflow's connections, but not every connection to the file is kapflow's): an insert
+    # that reuses an existing id is refused outright.
+    f"""CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON {TABLE}
+        FOR EACH ROW WHEN EXISTS (SELECT 1 FROM {TABLE} WHERE id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",  # noqa: S608 (constants only)
     f"""CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON {TABLE}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
     f"""CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON {TABLE}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
 ]
-_SQLITE_DROP = ["DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"]
+_SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS audit_no_replace",
+    "DROP TRIGGER IF EXISTS audit_no_update",
+    "DROP TRIGGER IF EXISTS audit_no_delete",
+]
+SQLITE_TRIGGERS = ["audit_no_replace", "audit_no_update", "audit_no_delete"]
+POSTGRES_TRIGGERS = ["audit_no_change", "audit_no_truncate"]
 
 _POSTGRES = [
     f"""CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
@@ -37,17 +56,51 @@ def _run(connection, statements):
             cursor.execute(statement)
 
 
-def install_triggers(connection) -> None:
+def _tables(connection) -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.table_names(cursor))
+
+
+def install_triggers(connection, *, signed_records: bool = True) -> None:
+    """The audit log's triggers and every signed-record trigger, on the tables that exist (a
+    partial `migrate` may not have made them all yet). Idempotent. The audit app's migrations
+    pass `signed_records=False`: they may run before another app's data migration, and the
+    post_migrate handler installs those once every migration has run."""
+    tables = _tables(connection)
+    rules = [rule for rule in immutable.RULES if rule.table in tables and signed_records]
     if connection.vendor == "sqlite":
-        _run(connection, _SQLITE)
+        if TABLE in tables:
+            _run(connection, _SQLITE)
+        for rule in rules:
+            with connection.cursor() as cursor:
+                columns = [c.name for c in connection.introspection.get_table_description(cursor, rule.table)]
+            _run(connection, immutable.sqlite_install(rule, columns))
     elif connection.vendor == "postgresql":
-        _run(connection, _POSTGRES)
+        if TABLE in tables:
+            _run(connection, _POSTGRES)
+        for rule in rules:
+            _run(connection, immutable.postgres_install(rule))
     else:
         raise NotImplementedError(f"no append-only triggers for {connection.vendor}")
 
 
-def drop_triggers(connection) -> None:
+def drop_triggers(connection, *, signed_records: bool = True) -> None:
+    tables = _tables(connection)
+    rules = [rule for rule in immutable.RULES if rule.table in tables and signed_records]
     if connection.vendor == "sqlite":
         _run(connection, _SQLITE_DROP)
+        for rule in rules:
+            _run(connection, immutable.sqlite_drop(rule))
     elif connection.vendor == "postgresql":
         _run(connection, _POSTGRES_DROP)
+        for rule in rules:
+            _run(connection, immutable.postgres_drop(rule))
+
+
+def expected_triggers(connection) -> dict[str, list[str]]:
+    """Every trigger `install_triggers` leaves, by table (the tests check them after migrate)."""
+    names = SQLITE_TRIGGERS if connection.vendor == "sqlite" else POSTGRES_TRIGGERS
+    expected = {TABLE: list(names)}
+    for rule in immutable.RULES:
+        expected[rule.table] = immutable.trigger_names(rule, connection.vendor)
+    return expected

@@ -1,11 +1,51 @@
+import contextlib
+from collections.abc import Iterator, Sequence
+
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, transaction
 from django.utils import timezone
+
+from kapflow.audit import chain
 
 
 class AuditEventQuerySet(models.QuerySet):
     def for_review(self):
         return self.select_related("actor", "client").order_by("-at", "-pk")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        """Rows added in bulk (the benchmarks, the demo) are chained like any other."""
+        objs = list(objs)
+        with _appending(objs, self.db):
+            return super().bulk_create(objs, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _appending(objs: Sequence["AuditEvent"], using: str) -> Iterator[None]:
+    """Fills in each new row's place in the hash chain (kapflow.audit.chain); the caller inserts
+    the rows inside this block, in order.
+
+    The append is serialised, so that no two rows chain off the same previous one. On SQLite
+    every transaction is IMMEDIATE (settings.py): the block below, or the transaction it is part
+    of, took the database's write lock before the last row is read. On PostgreSQL an advisory
+    lock held to the end of the transaction does it: a second writer waits here until the first
+    has committed, then reads the row it added. The lock is taken before the rows' ids are drawn
+    from the sequence, so the chain's order is also the ids' order. Inside a transaction already
+    (a service's atomic block) no savepoint is needed: the lock is the enclosing transaction's."""
+    connection = connections[using]
+    with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic(using=using):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain.APPEND_LOCK_KEY])
+        # One indexed read: the last row by primary key.
+        last = AuditEvent.objects.using(using).order_by("-pk").values_list("seq", "row_hash").first()
+        seq, prev_hash = (last[0] or 0, last[1] or chain.GENESIS) if last else (0, chain.GENESIS)
+        for obj in objs:
+            seq += 1
+            obj.detail = chain.normal_detail(obj.detail)
+            obj.ip_address = chain.normal_ip(obj.ip_address)
+            obj.seq, obj.prev_hash = seq, prev_hash
+            obj.row_hash = prev_hash = chain.row_hash({name: getattr(obj, name) for name in chain.HASHED})
+        yield
 
 
 class AuditEvent(models.Model):
@@ -30,6 +70,12 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # The hash chain (kapflow.audit.chain): this row's place in the chain, the previous row's
+    # hash and this row's own, over the canonical form of the fields above and these two.
+    # Null/empty only while the migration that computes them for older rows has not run.
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    row_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -42,6 +88,20 @@ class AuditEvent(models.Model):
             # "Everything this person did", newest first.
             models.Index(fields=["actor", "-at"], name="audit_actor_at_idx"),
         ]
+        constraints = [
+            # Two writers can never both take the same place in the chain: the append is
+            # serialised (`_appending`), and this refuses the second if it were not.
+            models.UniqueConstraint(
+                fields=["seq"], condition=models.Q(seq__isnull=False), name="audit_seq_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label or 'system'} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            # The database refuses it too (kapflow.audit.db); this says why sooner.
+            raise ValueError("audit rows are never changed")
+        with _appending([self], kwargs.get("using") or "default"):
+            super().save(*args, **kwargs)

@@ -23,6 +23,7 @@ def audit_record(
         raise ValueError(f"audit action codes start with {ACTION_PREFIX!r}: {action!r}")
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
+    # Its place in the hash chain is filled in as it is saved (AuditEvent.save).
     return AuditEvent.objects.create(
         actor=actor,
         actor_label=actor.email if actor is not None else "",

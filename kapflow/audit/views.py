@@ -9,6 +9,7 @@ from kapflow.accounts.models import Role
 from kapflow.audit.forms import AuditFilterForm
 from kapflow.audit.models import AuditEvent
 from kapflow.audit.services import audit_record
+from kapflow.lib.params import int_param
 
 
 def _day_start(day: datetime.date) -> datetime.datetime:
@@ -34,7 +35,7 @@ def audit_log(request):
         if data["action"]:
             events = events.filter(action__icontains=data["action"])
         filters = {key: str(value) for key, value in data.items() if value}
-    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    page = Paginator(events, 100).get_page(int_param(request, "page", 1))
     audit_record(request=request, action="kapflow.audit.log.viewed", detail=filters)
     query = request.GET.copy()
     query.pop("page", None)

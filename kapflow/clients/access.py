@@ -10,6 +10,7 @@ import enum
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
+from kapflow.audit.middleware import note_refused
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.practice.models import practice_for
@@ -35,7 +36,17 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
         if practice_for(request).open_caseload:
             return clients
         on_team = CareTeamMember.objects.filter(client=OuterRef("pk"), user=user)
-        return clients.filter(Exists(on_team))
+        if not user.is_prescriber:
+            return clients.filter(Exists(on_team))
+        from kapflow.dosing.models import SessionAlert
+
+        # The practice's on-call prescriber, told of an in-session alert for a client whose care
+        # team has no prescriber (kapflow.dosing.alerts), may open that client until the
+        # session's record is signed: otherwise the email would lead to a 404.
+        on_call = SessionAlert.objects.filter(
+            runbook__visit__client=OuterRef("pk"), notified_user=user, runbook__signed_at__isnull=True
+        )
+        return clients.filter(Exists(on_team) | Exists(on_call))
     return Client.objects.none()
 
 
@@ -66,6 +77,8 @@ def client_for(
     try:
         client = scoped.get(pk=int(client_id))
     except (Client.DoesNotExist, ValueError, TypeError):
+        # Audited by kapflow.audit.middleware once the 404 is answered.
+        note_refused(request, client_id)
         raise Http404("No such client.") from None
     audit_record(request=request, action=action, client=client, obj=client)
     return client

@@ -4,7 +4,14 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
+from kapflow.clients.models import (
+    CareTeamMember,
+    Client,
+    EmergencyContact,
+    Guardian,
+    OutsideProvider,
+    StageChange,
+)
 from kapflow.lib.forms import DateInput
 
 
@@ -33,8 +40,10 @@ class ClientForm(forms.ModelForm):
             "city",
             "region",
             "postal_code",
-            "stage",
         ]
+        # No "stage": it moves only through the records that move it (a consultation's decision,
+        # a preparation session) or a clinician's StageChangeForm with its reason, never as a
+        # field of the demographics a coordinator edits (issue 11, item 7).
         widgets = {"date_of_birth": DateInput()}
 
     def clean_date_of_birth(self):
@@ -108,10 +117,16 @@ class OutsideProviderForm(forms.ModelForm):
 class CareTeamForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), label="Staff member")
     role = forms.ChoiceField(choices=[("", "Choose a role"), *CareTeamMember.Role.choices])
+    # Set by the confirmation page's button: the first post only asks "Add … as …?".
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, actor: User | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = User.objects.staff().filter(is_active=True)
+        staff = User.objects.staff().filter(is_active=True)
+        if actor is not None:
+            # Nobody adds themselves (kapflow.clients.services.care_team_add refuses it too).
+            staff = staff.exclude(pk=actor.pk)
+        self.fields["user"].queryset = staff
         self.fields["user"].empty_label = "Choose someone"
 
     def clean(self):
@@ -126,3 +141,30 @@ class CareTeamForm(forms.Form):
         if user and role == CareTeamMember.Role.PRESCRIBER and not user.is_prescriber:
             self.add_error("user", f"{user} is not a prescriber. Choose a prescriber, or another role.")
         return cleaned
+
+
+class StageChangeForm(forms.ModelForm):
+    """A clinician's move of a client to another stage, with the reason for the chart."""
+
+    class Meta:
+        model = StageChange
+        fields = ["to_stage", "reason"]
+        widgets = {"reason": forms.Textarea(attrs={"rows": 3})}
+        error_messages = {
+            "to_stage": {"required": "Choose the stage the client moves to."},
+            "reason": {"required": "Say why the client moves to this stage."},
+        }
+
+    def __init__(self, *args, client: Client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client = client
+        field = self.fields["to_stage"]
+        field.choices = [("", "Choose a stage")] + [
+            (value, label) for value, label in Client.Stage.choices if value != client.stage
+        ]
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the client moves to this stage.")
+        return reason

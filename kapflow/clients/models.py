@@ -184,6 +184,11 @@ class CareTeamMember(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="care_teams")
     role = models.CharField(max_length=20, choices=Role)
     added_at = models.DateTimeField(default=timezone.now)
+    # Who put the person on the team (or last changed their role), shown on the chart's care-team
+    # card. Empty for members added before this was recorded, and by the demo's loader.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["role", "pk"]
@@ -202,6 +207,33 @@ class CareTeamMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()}"
+
+
+class StageChange(models.Model):
+    """A clinician's decision to move a client to another stage by hand (not proceeding, left
+    care, resuming treatment...), with the reason. The stage is otherwise moved only by the
+    records that show the client got there (a consultation's decision, a preparation session);
+    the demographics form cannot set it. The reason is kept here, not in the audit log, which
+    records that a change happened but never free text."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Client.Stage)
+    to_stage = models.CharField("new stage", max_length=20, choices=Client.Stage)
+    reason = models.TextField(help_text="Why the client moves to this stage, as the chart should record it.")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(from_stage=models.F("to_stage")), name="stage_change_changes_something"
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="stage_change_has_a_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_from_stage_display()} → {self.get_to_stage_display()}"
 
 
 class OutsideProvider(models.Model):

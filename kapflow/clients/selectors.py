@@ -45,6 +45,6 @@ def chart_queryset() -> QuerySet:
         "guardians",
         "emergency_contacts",
         "outside_providers",
-        Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user")),
+        Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user", "added_by")),
         Prefetch("alerts", queryset=Alert.objects.open(), to_attr="open_alerts"),
     )

@@ -24,6 +24,7 @@ urlpatterns = [
     path("new/", views.client_new, name="new"),
     path("<int:client_id>/", views.chart, name="chart"),
     path("<int:client_id>/edit/", views.client_edit, name="edit"),
+    path("<int:client_id>/stage/", views.stage_change, name="stage"),
     path("<int:client_id>/care-team/", views.care_team, name="care_team"),
     path(
         "<int:client_id>/care-team/<int:member_id>/remove/", views.care_team_remove, name="care_team_remove"

@@ -5,9 +5,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.clients import services
-from kapflow.clients.access import can_see_clinical, client_chart_for, client_for, clients_for
+from kapflow.clients.access import (
+    can_see_clinical,
+    client_chart_for,
+    client_for,
+    clients_for,
+    clinical_chart_for,
+)
 from kapflow.clients.forms import (
     CareTeamForm,
     ClientForm,
@@ -16,12 +23,19 @@ from kapflow.clients.forms import (
     GuardianForm,
     NewClientForm,
     OutsideProviderForm,
+    StageChangeForm,
 )
 from kapflow.clients.selectors import client_search
+from kapflow.lib.params import int_param
 from kapflow.measures.selectors import latest_by_instrument
 from kapflow.pathway.readiness import readiness_context
 
 PAGE_SIZE = 50
+# What staff are told after correcting an address (kapflow.clients.services.on_address_changed).
+ADDRESS_CHANGED_NOTE = (
+    "The email address changed, so a portal invitation sent to the old address no longer works. "
+    "Send a new one from the Portal card if the person still needs it."
+)
 
 
 @staff_view()
@@ -36,7 +50,7 @@ def caseload(request):
         clients = client_search(clients, q)
         if stage:
             clients = clients.filter(stage=stage)
-    page = Paginator(clients, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(clients, PAGE_SIZE).get_page(int_param(request, "page", 1))
     audit_record(
         request=request,
         action="kapflow.clients.caseload.viewed",
@@ -75,6 +89,7 @@ def chart(request, client_id):
         {
             "client": client,
             "clinical": clinical,
+            "can_change_team": services.may_change_care_team(request.user, client),
             "latest_measures": latest_by_instrument(client) if clinical else [],
             **readiness_context(request, client, clinical),
         },
@@ -89,33 +104,94 @@ def client_edit(request, client_id):
         if form.has_changed():
             services.client_update(request=request, form=form)
             messages.success(request, "The client's details were saved.")
+            if "email" in form.changed_data:
+                messages.info(request, ADDRESS_CHANGED_NOTE)
         return redirect("clients:chart", client.pk)
     return render(request, "clients/client_form.html", {"form": form, "client": client})
 
 
+def _care_team_client(request, client_id, *, chart: bool = True):
+    """The client whose care team the requester may change, else 404: a clinician not on the
+    team cannot reach it at all, even where every clinician may open every chart."""
+    reach = client_chart_for if chart else client_for
+    client = reach(request, client_id, action="kapflow.clients.care_team.opened")
+    if not services.may_change_care_team(request.user, client):
+        raise Http404("No such client.")
+    return client
+
+
 @staff_view()
 def care_team(request, client_id):
-    client = client_chart_for(request, client_id, action="kapflow.clients.care_team.opened")
-    form = CareTeamForm(request.POST or None)
+    """Add someone to the care team, in two steps: the form, then "Add … as …?" to confirm."""
+    client = _care_team_client(request, client_id)
+    form = CareTeamForm(request.POST or None, actor=request.user)
     if request.method == "POST" and form.is_valid():
-        member = services.care_team_add(
-            request=request, client=client, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
-        )
-        messages.success(
-            request, f"{member.user} is now on the care team as {member.get_role_display().lower()}."
-        )
-        return redirect("clients:care_team", client.pk)
+        user, role = form.cleaned_data["user"], form.cleaned_data["role"]
+        member = client.care_team.filter(user=user).first()
+        if not form.cleaned_data["confirmed"]:
+            return render(
+                request,
+                "clients/care_team_confirm.html",
+                {
+                    "client": client,
+                    "candidate": user,  # not "user": base.html reads that as the signed-in person
+                    "role": role,
+                    "role_label": dict(CareTeamForm.base_fields["role"].choices)[role],
+                    "member": member,
+                },
+            )
+        try:
+            member = services.care_team_add(request=request, client=client, user=user, role=role)
+        except services.CareTeamRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(
+                request, f"{member.user} is now on the care team as {member.get_role_display().lower()}."
+            )
+            return redirect("clients:care_team", client.pk)
     return render(request, "clients/care_team.html", {"client": client, "form": form})
 
 
 @require_POST
 @staff_view()
 def care_team_remove(request, client_id, member_id):
-    client = client_for(request, client_id, action="kapflow.clients.care_team.opened")
+    """Take someone off the care team, after "Take … off?" is confirmed on its own page."""
+    client = _care_team_client(request, client_id, chart=False)
     member = get_object_or_404(client.care_team.select_related("user"), pk=member_id)
-    services.care_team_remove(request=request, member=member)
-    messages.success(request, f"{member.user} was taken off the care team.")
+    if request.POST.get("confirmed") != "1":
+        return render(request, "clients/care_team_remove_confirm.html", {"client": client, "member": member})
+    try:
+        services.care_team_remove(request=request, member=member)
+    except services.CareTeamRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{member.user} was taken off the care team.")
     return redirect("clients:care_team", client.pk)
+
+
+@staff_view(Role.THERAPIST, Role.PRESCRIBER)
+def stage_change(request, client_id):
+    """A clinician moves the client to another stage by hand, with the reason (the
+    demographics form does not carry the stage)."""
+    client = clinical_chart_for(request, client_id, action="kapflow.clients.stage.opened")
+    form = StageChangeForm(request.POST or None, client=client)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.stage_change(
+                request=request,
+                client=client,
+                to_stage=form.cleaned_data["to_stage"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.StageChangeRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(
+                request, f"{client.display_name} is now at the stage: {form.instance.get_to_stage_display()}."
+            )
+            return redirect("clients:chart", client.pk)
+    changes = client.stage_changes.select_related("changed_by")[:10]
+    return render(request, "clients/stage_form.html", {"client": client, "form": form, "changes": changes})
 
 
 # Guardians, emergency contacts and outside providers are edited the same way: a form page
@@ -150,6 +226,8 @@ def contact_edit(request, client_id, kind, contact_id=None):
     if request.method == "POST" and form.is_valid():
         services.contact_save(request=request, client=client, form=form, noun=noun)
         messages.success(request, f"{form.instance} was saved.")
+        if noun == "guardian" and contact is not None and "email" in form.changed_data:
+            messages.info(request, ADDRESS_CHANGED_NOTE)
         return redirect("clients:chart", client.pk)
     return render(
         request,

@@ -1,4 +1,4 @@
-"""The consent gate of DESIGN.md's readiness table: current versions agreed to — the KAP consent
+"""The consent gate of docs/clinical.md's readiness table: current versions agreed to — the KAP consent
 for an adult; a guardian's consent and the minor's own assent for a client under 18; the
 telehealth consent too when the session is virtual."""
 

@@ -31,7 +31,7 @@ def document_draft_save(
 ) -> ConsentDocument:
     """Write the next version of `kind` as a draft, or rewrite the draft already waiting. Drafts
     are never shown for signing; publishing one makes it current."""
-    draft = ConsentDocument.objects.select_for_update().drafts().filter(kind=kind).first()
+    draft = ConsentDocument.objects.select_for_update(no_key=True).drafts().filter(kind=kind).first()
     created = draft is None
     if created:
         latest = ConsentDocument.objects.filter(kind=kind).aggregate(n=Max("version"))["n"] or 0
@@ -52,7 +52,7 @@ def document_draft_save(
 def document_publish(*, request, document: ConsentDocument) -> ConsentDocument:
     """Make a draft the current version of its kind. When it requires re-consent, every earlier
     signature of that kind stops counting from now on."""
-    document = ConsentDocument.objects.select_for_update().get(pk=document.pk)
+    document = ConsentDocument.objects.select_for_update(no_key=True).get(pk=document.pk)
     if not document.is_draft:
         raise AlreadyPublished
     document.published_at = timezone.now()
@@ -99,7 +99,7 @@ def signature_record(
     release, the provider's release status follows the decision in the same transaction."""
     # Publishing locks the document row; taking the same lock here means a version published
     # while this page was open is seen, never signed past.
-    document = ConsentDocument.objects.select_for_update().get(pk=document.pk)
+    document = ConsentDocument.objects.select_for_update(no_key=True).get(pk=document.pk)
     current = _current(document.kind)
     if current is None or current.pk != document.pk or shown_sha256 != document.sha256:
         raise StaleDocument
@@ -156,7 +156,7 @@ def signature_record(
 
 def _release_follow(*, request, provider: OutsideProvider, signature: Signature) -> None:
     """Keep the provider's release status (which the letters check) in step with the decision."""
-    provider = OutsideProvider.objects.select_for_update().get(pk=provider.pk)
+    provider = OutsideProvider.objects.select_for_update(no_key=True).get(pk=provider.pk)
     before = provider.release
     if signature.agreed:
         provider.release = OutsideProvider.Release.SIGNED

@@ -25,7 +25,7 @@ admin_view = staff_view(Role.PRACTICE_ADMIN)
 
 def _client_for_consents(request, client_id, *, action: str):
     """The client whose consents may be opened and signed: by the practice admin for any client,
-    by a clinician for the clients in their care (CLINICAL.md: consents — admin yes, therapist
+    by a clinician for the clients in their care (docs/clinical.md: consents — admin yes, therapist
     and prescriber own caseload, coordinator status only). Anyone else gets 404."""
     need = Need.DEMOGRAPHICS if request.user.is_practice_admin else Need.CLINICAL
     return client_chart_for(request, client_id, action=action, need=need)

@@ -49,6 +49,13 @@ class VitalsForm(SentOnce, EntryForm):
     heart_rate = forms.IntegerField(label="Heart rate (bpm)", min_value=20, max_value=250)
     spo2 = forms.IntegerField(label="SpO2 (%)", min_value=50, max_value=100, required=False)
 
+    def __init__(self, *args, spo2_required_for: str = "", **kwargs):
+        """`spo2_required_for`: the session's routes that need SpO2 with every reading, in words
+        (the service refuses a reading without it; the form says so before it is sent)."""
+        super().__init__(*args, **kwargs)
+        if spo2_required_for:
+            self.fields["spo2"].help_text = f"Required with every reading for {spo2_required_for}."
+
     def clean(self):
         data = super().clean()
         if data.get("systolic") and data.get("diastolic") and data["systolic"] <= data["diastolic"]:
@@ -65,10 +72,24 @@ class DoseForm(SentOnce, EntryForm):
     dose_mg = forms.DecimalField(label="Dose (mg)", min_value=0.01, max_digits=7, decimal_places=2)
     lot_number = forms.CharField(label="Lot number", max_length=40)
     given_by = ClinicianChoice(queryset=User.objects.clinicians(), label="Given by")
+    self_administered = forms.BooleanField(
+        label="Self-administered by the client, observed by the clinician above",
+        required=False,
+        help_text="Sublingual only: the client takes the lozenge; the clinician named above watches.",
+    )
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["order"].queryset = MedicationOrder.objects.filter(client=client)
+
+
+class PrescriberOnSiteForm(EntryForm):
+    """Which prescriber is on site, from when (intranasal esketamine needs one: Spravato REMS)."""
+
+    id_prefix = "onsite"
+    prescriber = ClinicianChoice(
+        queryset=User.objects.filter(is_active=True, is_prescriber=True), label="Prescriber on site"
+    )
 
 
 class RatingForm(SentOnce, EntryForm):

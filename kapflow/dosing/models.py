@@ -1,4 +1,4 @@
-"""The medication-session runbook (DESIGN.md): one record per medication visit, with the vitals,
+"""The medication-session runbook (docs/clinical.md): one record per medication visit, with the vitals,
 doses, ratings, adverse events and notes entered on the day, each saved the moment it is entered.
 Entries are never edited; once the record is signed nothing is added, and corrections are
 addenda."""
@@ -107,6 +107,13 @@ class Administration(models.Model):
     dose_mg = models.DecimalField("dose (mg)", max_digits=7, decimal_places=2)
     lot_number = models.CharField("lot number", max_length=40)
     given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # A sublingual dose the client took themselves under a named clinician's observation
+    # (docs/clinical.md). `given_by` keeps its meaning, the clinician answerable for the dose; for a
+    # self-administered dose that is the observer, so `observed_by` is always `given_by`.
+    self_administered = models.BooleanField("self-administered under observation", default=False)
+    observed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     is_booster = models.BooleanField(default=False)
     # The form's own key: the same form sent twice (a connection that dropped after the save,
     # a double click) records one dose, not a dose and a booster.
@@ -123,10 +130,38 @@ class Administration(models.Model):
             models.UniqueConstraint(
                 fields=["runbook"], condition=models.Q(is_booster=False), name="one_first_dose_per_session"
             ),
+            models.CheckConstraint(
+                condition=models.Q(self_administered=False, observed_by__isnull=True)
+                | models.Q(
+                    self_administered=True,
+                    route="sublingual",
+                    observed_by__isnull=False,
+                    observed_by=models.F("given_by"),
+                ),
+                name="administration_self_only_sublingual_observed",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{'Booster' if self.is_booster else 'Dose'} {self.dose_mg} mg {self.route}"
+
+
+class PrescriberOnSite(models.Model):
+    """A prescriber recorded as on site for the session: intranasal esketamine is given only with
+    one there (Spravato REMS; kapflow.medical.routes). Never edited: a later record is one more
+    row (a different prescriber taking over)."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="prescribers_on_site")
+    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    on_site_at = models.DateTimeField("on site from")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["on_site_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Prescriber on site from {timezone.localtime(self.on_site_at):%H:%M}"
 
 
 class Rating(models.Model):
@@ -170,7 +205,7 @@ class Rating(models.Model):
 
 
 class AdverseEvent(models.Model):
-    """An adverse effect noticed during the session (seed 001's list, CLINICAL.md)."""
+    """An adverse effect noticed during the session (seed 001's list, docs/clinical.md)."""
 
     class Kind(models.TextChoices):
         DIZZINESS = "dizziness", "Dizziness"
@@ -245,7 +280,7 @@ class Addendum(models.Model):
 
 
 class DayOfChecklist(models.Model):
-    """The day-of checklist, asked at check-in (DESIGN.md's readiness table). Never edited: a
+    """The day-of checklist, asked at check-in (docs/clinical.md's readiness table). Never edited: a
     newer checklist supersedes the older, which is kept. The open suicidality alert is read from
     the measures when the gate is judged; whether it was reviewed with the client is recorded
     here."""
@@ -413,3 +448,103 @@ class SafetyReview(models.Model):
 
     def __str__(self) -> str:
         return f"Reviewed by {self.reviewed_by}"
+
+
+class EmergencyCall(models.Model):
+    """Emergency services were called during the session: who pressed the button, when, and the
+    address the client was at, copied at that moment (a virtual session's safety plan, else the
+    practice's own address) so that a later safety plan or a changed practice address does not
+    rewrite what was told to the dispatcher. Never edited."""
+
+    class AddressFrom(models.TextChoices):
+        SAFETY_PLAN = "safety_plan", "the safety plan"
+        PRACTICE = "practice", "the practice's address"
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="emergency_calls")
+    called_at = models.DateTimeField("called at", default=timezone.now)
+    called_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty when none was on record: the runbook then says so, for the caller to tell the
+    # dispatcher where the client is.
+    address = models.CharField("address", max_length=250, blank=True)
+    address_from = models.CharField(max_length=12, choices=AddressFrom)
+
+    class Meta:
+        ordering = ["called_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Emergency services called at {timezone.localtime(self.called_at):%H:%M}"
+
+
+class SessionAlert(models.Model):
+    """Something in a session that a prescriber must hear of at once (kapflow.dosing.alerts): one
+    row per entry that raised it, so that it is notified once however often the page is
+    refreshed or the form sent. The notified prescriber's email goes through the reminders'
+    outbox (`notice`); `notified_at` is when it went. Seen once a prescriber of the care team
+    (or the one notified) opens the runbook."""
+
+    class Kind(models.TextChoices):
+        VITALS = "vitals", "Vitals over an alert threshold"
+        CAUTION = "caution", "Pre-dose reading waits for a prescriber's acknowledgement"
+        SEDATION = "sedation", "Deep sedation"
+        CHAPERONE = "chaperone", "Chaperone check-in: client not OK or chaperone not present"
+        ADVERSE_EVENT = "adverse_event", "Severe adverse event"
+        EMERGENCY = "emergency", "Emergency services called"
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="session_alerts")
+    kind = models.CharField(max_length=16, choices=Kind)
+    # The entry it came from: exactly one of these.
+    vitals = models.ForeignKey(
+        VitalsReading, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rating = models.ForeignKey(Rating, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    checkin = models.ForeignKey(
+        ChaperoneCheckin, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    adverse_event = models.ForeignKey(
+        AdverseEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    emergency_call = models.ForeignKey(
+        EmergencyCall, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # What the runbook shows (the reading's alerts in words): for the clinicians on the runbook
+    # only, never in the email.
+    summary = models.CharField(max_length=500, blank=True)
+    raised_at = models.DateTimeField(default=timezone.now)
+    # Whom the email went to: a prescriber on the care team, else the practice's on-call
+    # prescriber; none when neither could be found (the runbook says to phone one).
+    notified_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notice = models.OneToOneField(
+        "reminders.Reminder", null=True, blank=True, on_delete=models.PROTECT, related_name="session_alert"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    SOURCES = ("vitals", "rating", "checkin", "adverse_event", "emergency_call")
+
+    class Meta:
+        ordering = ["raised_at", "pk"]
+        constraints = [
+            # NULLs are distinct in a unique constraint (SQLite and PostgreSQL alike): each pair
+            # binds only the alerts that name that kind of entry.
+            *[
+                models.UniqueConstraint(fields=["kind", source], name=f"session_alert_once_per_{source}")
+                for source in ("vitals", "rating", "checkin", "adverse_event", "emergency_call")
+            ],
+            models.CheckConstraint(
+                condition=models.Q(seen_at__isnull=True, seen_by__isnull=True)
+                | models.Q(seen_at__isnull=False, seen_by__isnull=False),
+                name="session_alert_seen_by_someone",
+            ),
+        ]
+        indexes = [
+            # The prescriber's dashboard: the alerts not yet seen.
+            models.Index(fields=["seen_at", "raised_at"], name="session_alert_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {timezone.localtime(self.raised_at):%H:%M}"

@@ -23,7 +23,7 @@ def _hm(moment: datetime.datetime) -> str:
 def reading_alerts(reading: Reading, *, baseline: Reading | None, practice) -> list[str]:
     """Why this reading is alarming, in words; empty when it is not. Blood pressure at or above
     the alert levels, a rise from the pre-dose `baseline` of at least the alert rise, heart rate
-    outside the alert range, SpO2 below the alert level (CLINICAL.md, "During and after dosing")."""
+    outside the alert range, SpO2 below the alert level (docs/clinical.md, "During and after dosing")."""
     alerts = []
     bp = f"{reading.systolic}/{reading.diastolic}"
     if reading.systolic >= practice.alert_systolic or reading.diastolic >= practice.alert_diastolic:

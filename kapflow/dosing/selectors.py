@@ -209,7 +209,7 @@ def booked_integration_at(visit: Visit) -> datetime.datetime | None:
 
 def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) -> GateResult:
     """(Soft.) The first integration session booked after this one, within the practice's
-    integration window (DESIGN.md's gate; the same window in which kapflow.integration.window
+    integration window (docs/clinical.md's gate; the same window in which kapflow.integration.window
     counts a booking as in time rather than late); without one in time, the therapist's written
     acknowledgement lets it pass."""
     ack = latest_integration_acknowledgement(runbook)
@@ -229,7 +229,7 @@ def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) 
 def day_of_gates(
     visit: Visit, runbook: Runbook | None, *, now: datetime.datetime, practice
 ) -> list[GateResult]:
-    """The readiness strip at the top of the runbook, in DESIGN.md's order: the virtual safety
+    """The readiness strip at the top of the runbook, in docs/clinical.md's order: the virtual safety
     plan (virtual sessions only), the day-of checklist, the pre-dose vitals, the integration
     booking (soft)."""
     gates = []

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
-from kapflow.dosing import rules, selectors
+from kapflow.clients.models import ADULT_AGE
+from kapflow.dosing import alerts, rules, selectors
 from kapflow.dosing.models import (
     Addendum,
     Administration,
@@ -20,6 +21,7 @@ from kapflow.dosing.models import (
     IntegrationAcknowledgement,
     Note,
     PhaseMark,
+    PrescriberOnSite,
     Rating,
     Runbook,
     SafetyPlan,
@@ -28,7 +30,7 @@ from kapflow.dosing.models import (
 )
 from kapflow.lib.dates import latest_moment
 from kapflow.lib.gates import Status
-from kapflow.medical import doses
+from kapflow.medical import doses, routes
 from kapflow.medical.gates import order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits import services as visit_services
@@ -39,6 +41,11 @@ class RunbookRefused(Exception):
     def __init__(self, *problems: str):
         super().__init__(" ".join(problems))
         self.problems = list(problems)
+
+
+class SpO2Required(RunbookRefused):
+    """A reading without SpO2 in a session whose route needs it with every reading: the form
+    says so beside the SpO2 field."""
 
 
 CLOSED_VISIT = (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
@@ -56,7 +63,7 @@ def _open_runbook(visit: Visit, *, with_client: bool = False) -> Runbook:
     if visit.status in CLOSED_VISIT:
         raise RunbookRefused(f"This visit was {visit.get_status_display().lower()}: nothing can be recorded.")
     Runbook.objects.get_or_create(visit=visit)
-    runbook = Runbook.objects.select_for_update().get(visit=visit)
+    runbook = Runbook.objects.select_for_update(no_key=True).get(visit=visit)
     if runbook.is_locked:
         raise RunbookRefused("The session record is signed and locked: add an addendum instead.")
     if with_client and runbook.discharged_at is not None:
@@ -130,6 +137,10 @@ def vitals_record(
             return saved
         if phase == VitalsReading.Phase.PRE_DOSE and runbook.administrations.exists():
             raise RunbookRefused("A dose was already given: record in-session vitals instead.")
+        if problem := routes.spo2_problem(
+            session_routes(runbook, visit, day=timezone.localdate(taken_at)), spo2=spo2, practice=practice
+        ):
+            raise SpO2Required(problem)
         baseline = None
         if phase == VitalsReading.Phase.IN_SESSION:
             baseline = selectors.as_reading(selectors.latest_predose(runbook, before=taken_at))
@@ -156,7 +167,49 @@ def vitals_record(
             obj=vitals,
             detail={"phase": phase, "alerts": len(vitals.alerts)},
         )
+        # A prescriber hears of an alarming reading at once (kapflow.dosing.alerts).
+        alerts.vitals_alerts_raise(reading=vitals, practice=practice, request=request, actor=actor)
     return vitals
+
+
+def session_routes(runbook: Runbook | None, visit: Visit, *, day: datetime.date) -> list[str]:
+    """The routes of this session: those of the doses given, or before any, those of the client's
+    orders in force on `day` (any of them may be chosen, so a rule of any applies). One query,
+    two before the first dose."""
+    given = list(runbook.administrations.values_list("route", flat=True)) if runbook is not None else []
+    if given:
+        return given
+    return list(
+        MedicationOrder.objects.filter(client_id=visit.client_id).active(day).values_list("route", flat=True)
+    )
+
+
+def prescriber_on_site_record(
+    *, actor, visit: Visit, prescriber, on_site_at: datetime.datetime, request=None
+) -> PrescriberOnSite:
+    """Record which prescriber is on site for the session, and from when: intranasal esketamine
+    is given only with one there (kapflow.medical.routes). Refused for someone who is not an
+    active prescriber, for a virtual session (the prescriber cannot be on site at the client's
+    home), on a signed record and on a visit that did not take place."""
+    _on_the_day(on_site_at, visit)
+    if not (prescriber.is_prescriber and prescriber.is_active):
+        raise RunbookRefused(f"{prescriber.full_name} is not an active prescriber of the practice.")
+    if visit.is_virtual:
+        raise RunbookRefused("A virtual session has no prescriber on site: it happens at the client's home.")
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        record = _saved(
+            PrescriberOnSite(runbook=runbook, prescriber=prescriber, on_site_at=on_site_at, recorded_by=actor)
+        )
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.prescriber_on_site.recorded",
+            visit=visit,
+            obj=record,
+            detail={"prescriber": prescriber.pk},
+        )
+    return record
 
 
 def caution_acknowledge(*, actor, visit: Visit, practice, request=None) -> Runbook:
@@ -243,7 +296,23 @@ def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, pra
         or not order.is_active(timezone.localdate(given_at))
     ):
         return [f"{doses.number(dose_mg)} mg {route} does not fit the chosen order ({order}) — prescriber."]
-    return []
+    # Route × setting × person, judged on the facts of the day, the prescriber on site among them.
+    place = routes.Place(
+        virtual=visit.is_virtual,
+        room=visit.room.name if visit.room_id else "",
+        rems_certified=bool(visit.room_id and visit.room.rems_certified),
+    )
+    return [
+        problem.reason
+        for problem in routes.route_problems(
+            route,
+            place=place,
+            minor=visit.client.age(timezone.localdate(given_at)) < ADULT_AGE,
+            minor_signoff=order.minor_signoff,
+            practice=practice,
+            prescriber_on_site=runbook.prescribers_on_site.exists(),
+        )
+    ]
 
 
 def dose_record(
@@ -257,6 +326,7 @@ def dose_record(
     lot_number: str,
     given_by,
     practice,
+    self_administered: bool = False,
     entry_key=None,
     request=None,
 ) -> Administration:
@@ -265,8 +335,9 @@ def dose_record(
     pre-dose vitals or their caution acknowledged by a prescriber, an integration booked in the
     window or acknowledged in writing) and the order gate passed for this route and dose; it
     marks the medicine phase if nobody has. Later doses are boosters, within the order's count
-    and highest booster. A form sent again with the same `entry_key` records nothing new:
-    the dose it saved the first time is returned."""
+    and highest booster. `self_administered`: a sublingual dose the client took under the
+    observation of `given_by` (recorded as its observer). A form sent again with the same
+    `entry_key` records nothing new: the dose it saved the first time is returned."""
     dose_mg = Decimal(dose_mg)
     _on_the_day(given_at, visit)
     with transaction.atomic():
@@ -276,8 +347,21 @@ def dose_record(
         if order.client_id != visit.client_id:
             raise RunbookRefused("That order is not this client's.")
         if not given_by.is_clinician:
-            raise RunbookRefused("A dose is given by a therapist or prescriber.")
+            raise RunbookRefused(
+                "A dose is observed by a therapist or prescriber."
+                if self_administered
+                else "A dose is given by a therapist or prescriber."
+            )
+        if problem := routes.self_administration_problem(route, self_administered=self_administered):
+            raise RunbookRefused(problem)
         booster = runbook.administrations.exists()
+        if not booster:
+            # A first dose uses up one of the order's sessions authorised, counted across every
+            # runbook of the client: lock the order (the row that holds the limit), so that two
+            # first doses sent at once in two sessions count one after the other. The runbook
+            # lock above serialises only this session. (SQLite: the IMMEDIATE transaction holds
+            # the database's one write lock already.)
+            order = MedicationOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
         if booster:
             problems = _booster_problems(
                 runbook=runbook, visit=visit, order=order, route=route, dose_mg=dose_mg, given_at=given_at
@@ -303,6 +387,8 @@ def dose_record(
                 dose_mg=dose_mg,
                 lot_number=lot_number,
                 given_by=given_by,
+                self_administered=self_administered,
+                observed_by=given_by if self_administered else None,
                 is_booster=booster,
                 entry_key=entry_key,
                 recorded_by=actor,
@@ -320,7 +406,7 @@ def dose_record(
             action="kapflow.dosing.dose.recorded",
             visit=visit,
             obj=given,
-            detail={"booster": booster, "order": order.pk},
+            detail={"booster": booster, "order": order.pk, "self_administered": self_administered},
         )
     return given
 
@@ -344,6 +430,7 @@ def rating_record(
             )
         )
         _audit(request=request, actor=actor, action="kapflow.dosing.rating.recorded", visit=visit, obj=rating)
+        alerts.rating_alerts_raise(rating=rating, request=request, actor=actor)
     return rating
 
 
@@ -382,6 +469,7 @@ def adverse_event_record(
             obj=event,
             detail={"kind": kind, "severity": severity},
         )
+        alerts.adverse_event_alerts_raise(event=event, request=request, actor=actor)
     return event
 
 
@@ -486,7 +574,7 @@ def addendum_add(*, actor, visit: Visit, text: str, request=None) -> Addendum:
     if not text:
         raise RunbookRefused("Write the addendum.")
     with transaction.atomic():
-        runbook = Runbook.objects.select_for_update().filter(visit=visit).first()
+        runbook = Runbook.objects.select_for_update(no_key=True).filter(visit=visit).first()
         if runbook is None or not runbook.is_locked:
             raise RunbookRefused("Addenda are for a signed record; until then, add a note.")
         addendum = _saved(Addendum(runbook=runbook, text=text, author=actor))
@@ -741,6 +829,7 @@ def chaperone_checkin_record(
             obj=checkin,
             detail={"present": chaperone_present, "client_ok": client_ok},
         )
+        alerts.checkin_alerts_raise(checkin=checkin, request=request, actor=actor)
     return checkin
 
 
@@ -804,7 +893,7 @@ def adverse_event_review(*, actor, event: AdverseEvent, note: str = "", request=
         raise RunbookRefused("Only a prescriber reviews adverse events.")
     with transaction.atomic():
         event = (
-            AdverseEvent.objects.select_for_update(of=("self",))
+            AdverseEvent.objects.select_for_update(of=("self",), no_key=True)
             .select_related("runbook__visit__client")
             .get(pk=event.pk)
         )
@@ -827,7 +916,7 @@ def discharge_override_review(*, actor, visit: Visit, note: str = "", request=No
     if not actor.is_prescriber:
         raise RunbookRefused("Only a prescriber reviews a discharge override.")
     with transaction.atomic():
-        runbook = Runbook.objects.select_for_update().filter(visit=visit).first()
+        runbook = Runbook.objects.select_for_update(no_key=True).filter(visit=visit).first()
         if runbook is None or runbook.discharged_at is None or not runbook.override_reason:
             raise RunbookRefused("This session's discharge did not override any criterion.")
         if SafetyReview.objects.filter(discharge_override=runbook).exists():

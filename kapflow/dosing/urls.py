@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapflow.dosing import views
+from kapflow.dosing import alert_views, views
 
 app_name = "dosing"
 
@@ -21,10 +21,12 @@ urlpatterns = [
     path("vitals/", views.vitals_add, name="vitals"),
     path("acknowledge/", views.caution_ack, name="acknowledge"),
     path("doses/", views.dose_add, name="dose"),
+    path("prescriber-on-site/", views.prescriber_on_site, name="prescriber_on_site"),
     path("ratings/", views.rating_add, name="rating"),
     path("adverse-events/", views.adverse_event_add, name="adverse_event"),
     path("notes/", views.note_add, name="note"),
     path("discharge/", views.discharge, name="discharge"),
     path("sign/", views.sign, name="sign"),
     path("addenda/", views.addendum, name="addendum"),
+    path("emergency/", alert_views.emergency_call, name="emergency"),
 ]

@@ -11,11 +11,13 @@ from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, client_chart_for, client_for
-from kapflow.dosing import forms, rules, selectors, services
+from kapflow.dosing import alerts, forms, rules, selectors, services
 from kapflow.dosing.models import AdverseEvent, VitalsReading
 from kapflow.integration.window import INTEGRATION_MINUTES, client_standings
 from kapflow.lib.gates import Status
 from kapflow.measures.selectors import measures_before_session
+from kapflow.medical import doses as doses_mod
+from kapflow.medical import routes
 from kapflow.practice.models import practice_for
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Visit
@@ -111,6 +113,9 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
             None,
         ),
         "started": visit.status == Visit.Status.IN_PROGRESS,
+        # In-session alerts and who was told (kapflow.dosing.alerts): refreshed with the clock.
+        "session_alerts": alerts.runbook_alerts(book),
+        "emergency_calls": alerts.emergency_calls(book),
     }
 
 
@@ -125,10 +130,19 @@ def _integration(request, client, visit) -> dict:
 def _page(request, client_id, visit_id, *, bound=None):
     client = client_chart_for(request, client_id, need=Need.CLINICAL, action="kapflow.dosing.runbook.viewed")
     visit = _medication_visit(client, visit_id)
+    if request.method == "GET":
+        # A prescriber opening the runbook has seen its alerts (not the 30 s refresh: a tab left
+        # open in the background is not someone looking).
+        alerts.session_alerts_seen(actor=request.user, visit=visit, request=request)
     practice = practice_for(request)
     now = timezone.now()
     book = selectors.runbook_of(visit)
     context = _live_context(request, client, visit, book, fetched=True)
+    session_routes = services.session_routes(book, visit, day=timezone.localdate(visit.starts_at))
+    spo2_for = " and ".join(
+        doses_mod.ROUTE_NAMES[route].lower()
+        for route in routes.spo2_routes(session_routes, practice=practice)
+    )
     vitals = list(book.vitals.select_related("recorded_by")) if book else []
     doses = list(book.administrations.select_related("order", "given_by")) if book else []
     checklist = selectors.latest_checklist(book)
@@ -169,8 +183,12 @@ def _page(request, client_id, visit_id, *, bound=None):
                 initial=_checklist_initial(checklist),
             ),
             "plan_form": forms.SafetyPlanForm(initial=_plan_initial(plan)),
-            "predose_form": forms.VitalsForm(initial={"phase": VitalsReading.Phase.PRE_DOSE}, prefix="pre"),
-            "vitals_form": forms.VitalsForm(initial={"phase": VitalsReading.Phase.IN_SESSION}),
+            "predose_form": forms.VitalsForm(
+                initial={"phase": VitalsReading.Phase.PRE_DOSE}, prefix="pre", spo2_required_for=spo2_for
+            ),
+            "vitals_form": forms.VitalsForm(
+                initial={"phase": VitalsReading.Phase.IN_SESSION}, spo2_required_for=spo2_for
+            ),
             "dose_form": forms.DoseForm(
                 client=client,
                 initial={
@@ -186,6 +204,12 @@ def _page(request, client_id, visit_id, *, bound=None):
             "discharge_form": forms.DischargeForm(),
             "addendum_form": forms.AddendumForm(),
             "integration_ack_form": forms.IntegrationAckForm(),
+            # Intranasal esketamine in this session: a prescriber on site is recorded here.
+            "esketamine": doses_mod.INTRANASAL in session_routes,
+            "prescribers_on_site": list(book.prescribers_on_site.select_related("prescriber", "recorded_by"))
+            if book
+            else [],
+            "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
             "integration_gate": next(gate for gate in context["gates"] if gate.key == "integration"),
             "override_review": selectors.override_review_of(book),
         }
@@ -242,6 +266,9 @@ def vitals_add(request, client_id, visit_id):
             practice=practice_for(request),
             entry_key=data["entry_key"],
         )
+    except services.SpO2Required as refused:
+        form.add_error("spo2", refused.problems[0])
+        return _again(request, client_id, visit_id, key, form)
     except services.RunbookRefused as refused:
         _refused(request, refused)
         return _again(request, client_id, visit_id, key, form)
@@ -288,6 +315,7 @@ def dose_add(request, client_id, visit_id):
             dose_mg=data["dose_mg"],
             lot_number=data["lot_number"],
             given_by=data["given_by"],
+            self_administered=data["self_administered"],
             practice=practice_for(request),
             entry_key=data["entry_key"],
         )
@@ -320,6 +348,31 @@ def _simple_entry(request, client_id, visit_id, form_class, save, done: str, *, 
     else:
         messages.success(request, done)
     return _back(request, client, visit)
+
+
+@require_POST
+@runbook_view
+def prescriber_on_site(request, client_id, visit_id):
+    """Record which prescriber is on site (intranasal esketamine needs one)."""
+
+    def save(form, visit):
+        services.prescriber_on_site_record(
+            request=request,
+            actor=request.user,
+            visit=visit,
+            prescriber=form.cleaned_data["prescriber"],
+            on_site_at=form.moment(),
+        )
+
+    return _simple_entry(
+        request,
+        client_id,
+        visit_id,
+        forms.PrescriberOnSiteForm,
+        save,
+        "Prescriber on site recorded.",
+        key="onsite_form",
+    )
 
 
 @require_POST

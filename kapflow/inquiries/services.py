@@ -33,7 +33,7 @@ def inquiry_receive(*, request, form) -> Inquiry:
 
 
 def _lock_open(inquiry: Inquiry) -> Inquiry:
-    locked = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+    locked = Inquiry.objects.select_for_update(no_key=True).get(pk=inquiry.pk)
     if not locked.is_open:
         raise InquiryClosed
     return locked

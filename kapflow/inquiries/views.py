@@ -11,6 +11,7 @@ from kapflow.clients.forms import NewClientForm
 from kapflow.inquiries import services
 from kapflow.inquiries.forms import DeclineForm, InquiryForm, TriageForm
 from kapflow.inquiries.models import Inquiry
+from kapflow.lib.params import int_param
 from kapflow.lib.ratelimit import allow
 
 inbox_view = staff_view(Role.COORDINATOR, Role.PRACTICE_ADMIN)
@@ -50,7 +51,7 @@ def inbox(request):
         inquiries = inquiries.filter(status=show)
     else:
         show = "all"
-    page = Paginator(inquiries, 50).get_page(request.GET.get("page"))
+    page = Paginator(inquiries, 50).get_page(int_param(request, "page", 1))
     audit_record(
         request=request,
         action="kapflow.inquiries.inbox.viewed",

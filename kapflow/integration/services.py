@@ -41,7 +41,7 @@ def action_item_review(*, request, item: ActionItem, status: str) -> ActionItem:
     """Review an action item at a later session: set its status (the same status again records
     that it was reviewed and still stands). The audit row keeps the status it moved from and to,
     which is the item's history."""
-    item = ActionItem.objects.select_for_update().get(pk=item.pk)
+    item = ActionItem.objects.select_for_update(no_key=True).get(pk=item.pk)
     if status not in ActionItem.Status.values:
         raise ValidationError(f"Unknown status: {status!r}.")
     before = item.status

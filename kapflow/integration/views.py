@@ -12,6 +12,7 @@ from kapflow.integration import services
 from kapflow.integration.forms import RecordForm, ReviewForm
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import client_standings
+from kapflow.lib.params import int_param
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -42,9 +43,10 @@ def overview(request, client_id):
 def record_new(request, client_id):
     client = clinical_chart_for(request, client_id, action="kapflow.integration.record.opened")
     initial = {}
-    follows = request.GET.get("follows", "")
-    if follows.isdigit():
-        initial["follows"] = int(follows)
+    # ASCII digits within a bigint only: "²".isdigit() is true and int() then fails.
+    follows = int_param(request, "follows", None)
+    if follows is not None:
+        initial["follows"] = follows
     else:
         latest = (
             client.visits.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)

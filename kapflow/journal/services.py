@@ -17,7 +17,11 @@ MAX_CHARS = 20_000
 
 
 def _locked(entry: JournalEntry) -> JournalEntry:
-    return JournalEntry.objects.select_related("client").select_for_update(of=("self",)).get(pk=entry.pk)
+    return (
+        JournalEntry.objects.select_related("client")
+        .select_for_update(of=("self",), no_key=True)
+        .get(pk=entry.pk)
+    )
 
 
 def _new_entry(client: Client, prompt: Prompt | None, key: uuid.UUID | None = None) -> JournalEntry:
@@ -25,8 +29,8 @@ def _new_entry(client: Client, prompt: Prompt | None, key: uuid.UUID | None = No
     else a new one. The client's row is locked first, so that two requests of the same page
     (a draft sent as the client stops typing, and Save) take turns instead of each making one."""
     if key is not None:
-        Client.objects.select_for_update().filter(pk=client.pk).first()
-        found = JournalEntry.objects.select_for_update().filter(key=key).first()
+        Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
+        found = JournalEntry.objects.select_for_update(no_key=True).filter(key=key).first()
         if found is not None and found.client_id == client.pk:
             return found
         if found is not None:

@@ -1,5 +1,5 @@
 """The staff side of the journal: the entries a client has shared, for the client's therapists
-only (CLINICAL.md: the therapist sees the entries the client shared; prescribers, coordinators
+only (docs/clinical.md: the therapist sees the entries the client shared; prescribers, coordinators
 and admins do not). Read-only; each read is audited with the entries shown."""
 
 from django.shortcuts import render

@@ -1,5 +1,5 @@
 """What a readiness gate answers. Gates are plain functions over the database, one per row of
-DESIGN.md's readiness table, each returning a GateResult; the readiness panel, the runbook, the
+docs/clinical.md's readiness table, each returning a GateResult; the readiness panel, the runbook, the
 calendar badge and the tests all call the same functions (kapflow.pathway.readiness)."""
 
 import enum

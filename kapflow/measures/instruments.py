@@ -3,7 +3,7 @@ scored, the severity bands and their codes. Scoring (kapflow.measures.scoring) i
 over this data; nothing about a particular instrument is written anywhere else.
 
 PHQ-9 and GAD-7 are free to use (Pfizer). PCL-5 is in the public domain (US National Center for
-PTSD). Codes are LOINC; CLINICAL.md names them and their sources."""
+PTSD). Codes are LOINC; docs/clinical.md names them and their sources."""
 
 from dataclasses import dataclass, field
 
@@ -40,7 +40,7 @@ class Instrument:
     bands: tuple[Band, ...]
     loinc_panel: str = ""
     loinc_total: str = ""
-    remission_below: int | None = None  # a total below this is remission (CLINICAL.md)
+    remission_below: int | None = None  # a total below this is remission (docs/clinical.md)
     reliable_change: int | None = None  # a change of at least this many points is reliable
     # Items whose any answer above 0 raises an urgent alert (PHQ-9 item 9).
     alert_items: tuple[str, ...] = field(default=())

@@ -95,7 +95,7 @@ class Alert(models.Model):
 
 class MeasureTask(models.Model):
     """A measure the client is asked to complete on the portal: at baseline, before a medication
-    session, weekly during a course, at review and at discharge (DESIGN.md). Done when a
+    session, weekly during a course, at review and at discharge (docs/clinical.md). Done when a
     response is attached; withdrawn (never deleted) when no longer wanted."""
 
     client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="measure_tasks")

@@ -1,4 +1,4 @@
-"""When the client is asked to fill in a measure on the portal (DESIGN.md, "Measurement-based
+"""When the client is asked to fill in a measure on the portal (docs/clinical.md, "Measurement-based
 care"): at baseline, before each medication session, weekly during a course, at a progress review
 and at discharge. Each ask is a MeasureTask.
 
@@ -303,7 +303,7 @@ def schedule_client(
     what the first wrote. Returns how many tasks were created."""
     now = now or timezone.now()
     practice = practice or Practice.load()
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
     decided = plan(
         client_state(client, now=now),
         now=now,

@@ -46,7 +46,7 @@ class Change:
 
 
 def change(instrument: Instrument, baseline: int, latest: int) -> Change:
-    """How a latest total compares with the baseline, by CLINICAL.md's definitions: response is a
+    """How a latest total compares with the baseline, by docs/clinical.md's definitions: response is a
     fall of at least 50 %; remission a total below the instrument's threshold; reliable change a
     move of at least the instrument's reliable-change points."""
     reliable = instrument.reliable_change

@@ -54,7 +54,7 @@ def _answer_waiting_task(*, request, response: Response) -> None:
     for the same questionnaire and occasion (the earliest), so that the portal stops asking
     for it and no reminder goes out for it."""
     task = (
-        MeasureTask.objects.select_for_update()
+        MeasureTask.objects.select_for_update(no_key=True)
         .filter(
             client=response.client,
             instrument=response.instrument,
@@ -138,7 +138,7 @@ class AlreadyClosed(Exception):
 @transaction.atomic
 def alert_close(*, request, alert: Alert, follow_up: str) -> Alert:
     """Close an alert with the clinician's documented follow-up."""
-    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    alert = Alert.objects.select_for_update(no_key=True).get(pk=alert.pk)
     if alert.closed_at is not None:
         raise AlreadyClosed
     alert.closed_at = timezone.now()
@@ -164,7 +164,7 @@ def task_complete(*, request, task: MeasureTask, answers: dict[str, int]) -> Res
     missing, TaskClosed when the task is already done or withdrawn). The response is recorded
     with the task's reason as its context, and through response_record, so that a PHQ-9 item 9
     answer above 0 raises the urgent alert as it does on the staff side."""
-    task = MeasureTask.objects.select_for_update().select_related("client").get(pk=task.pk)
+    task = MeasureTask.objects.select_for_update(no_key=True).select_related("client").get(pk=task.pk)
     if not task.is_open:
         raise TaskClosed(task)
     response = response_record(

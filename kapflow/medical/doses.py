@@ -1,5 +1,5 @@
 """Dose arithmetic, as pure functions: no database, no clock. The prescriber chooses every dose;
-kapflow only checks an order against the practice's typical ranges (CLINICAL.md, "Doses") and,
+kapflow only checks an order against the practice's typical ranges (docs/clinical.md, "Doses") and,
 later, an administered dose against the order."""
 
 from dataclasses import dataclass
@@ -15,6 +15,14 @@ MG_PER_KG = "mg_per_kg"
 
 # Routes dosed by weight: the order must say the weight it was written for.
 WEIGHT_BASED = (INTRAMUSCULAR, INTRAVENOUS)
+
+# Each route as a refusal names it, at the start of a sentence.
+ROUTE_NAMES = {
+    SUBLINGUAL: "Sublingual ketamine",
+    INTRANASAL: "Intranasal esketamine",
+    INTRAMUSCULAR: "Intramuscular ketamine",
+    INTRAVENOUS: "Intravenous ketamine",
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ def number(value: Decimal) -> str:
 
 
 def typical_range(practice, route: str) -> TypicalRange:
-    """The practice's typical range for a route (Practice settings, defaults from CLINICAL.md)."""
+    """The practice's typical range for a route (Practice settings, defaults from docs/clinical.md)."""
     if route == SUBLINGUAL:
         return TypicalRange(
             Decimal(practice.typical_sublingual_min_mg),

@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.lib.forms import DateInput
-from kapflow.medical import doses, screening
+from kapflow.medical import doses, routes, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.medical.services import clearance_latest_end
@@ -209,6 +209,12 @@ class ReasonForm(forms.Form):
 
 class OrderForm(forms.ModelForm):
     confirm_dose = forms.BooleanField(label="I confirm this dose, outside the typical range", required=False)
+    # Only for a client under 18 (removed otherwise): docs/clinical.md, route × setting × person.
+    minor_signoff = forms.BooleanField(
+        label="I sign off this order for a client under 18",
+        required=False,
+        help_text="Sublingual only, with the guardian's consent and the client's own assent.",
+    )
 
     class Meta:
         model = MedicationOrder
@@ -241,9 +247,12 @@ class OrderForm(forms.ModelForm):
             "instructions": "For the clinician giving the dose: timing, holding parameters, what to do if.",
         }
 
-    def __init__(self, *args, practice, ends_on: datetime.date | None = None, **kwargs):
+    def __init__(self, *args, practice, ends_on: datetime.date | None = None, minor: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.practice = practice
+        self.minor = minor
+        if not minor:
+            del self.fields["minor_signoff"]
         today = timezone.localdate()
         self.fields["starts_on"].initial = today
         self.fields["ends_on"].initial = ends_on
@@ -264,6 +273,8 @@ class OrderForm(forms.ModelForm):
                 self.add_error(
                     "drug", "Esketamine is given intranasally here; choose ketamine for this route."
                 )
+        if route and self.minor:
+            self._minor_route(route, cleaned)
         if route and unit == MedicationOrder.Unit.MG_PER_KG and route not in doses.WEIGHT_BASED:
             self.add_error("unit", "Sublingual and intranasal doses are written in mg.")
         needs_weight = unit == MedicationOrder.Unit.MG_PER_KG or route in doses.WEIGHT_BASED
@@ -294,3 +305,24 @@ class OrderForm(forms.ModelForm):
                     f"{self.outside} Check the dose. If it is what you mean, tick to confirm and save again.",
                 )
         return cleaned
+
+    def _minor_route(self, route: str, cleaned: dict) -> None:
+        """A client under 18: the routes the rules would refuse on the day are refused here, where
+        the prescriber can still change them (kapflow.medical.routes says the same at the dose)."""
+        if route == MedicationOrder.Route.SUBLINGUAL:
+            if not cleaned.get("minor_signoff"):
+                self.add_error(
+                    "minor_signoff",
+                    "The client is under 18: tick to sign this order off, or the dose will be refused.",
+                )
+            return
+        # The place does not matter here: only the rules about the person are asked.
+        problems = routes.route_problems(
+            route,
+            place=routes.Place(virtual=False, rems_certified=True),
+            minor=True,
+            minor_signoff=False,
+            practice=self.practice,
+        )
+        for problem in problems:
+            self.add_error("route", problem.reason)

@@ -1,4 +1,4 @@
-"""The medical readiness gates of DESIGN.md: screening, clearance, order. Each is a plain function
+"""The medical readiness gates of docs/clinical.md: screening, clearance, order. Each is a plain function
 over the database returning a GateResult whose reason a tired clinician reads at a glance and
 which names who can resolve it."""
 
@@ -8,10 +8,10 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils import timezone
 
-from kapflow.clients.models import Client
+from kapflow.clients.models import ADULT_AGE, Client
 from kapflow.lib.dates import long_date as day
 from kapflow.lib.gates import GateResult, Status
-from kapflow.medical import doses
+from kapflow.medical import doses, routes
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.practice.models import Practice
 
@@ -234,3 +234,60 @@ def _no_order_reason(orders, active, route, route_name, today) -> str:
     if today > latest.ends_on:
         return f"{what} ended on {day(latest.ends_on)} — prescriber."
     return f"{what} has no sessions left ({latest.sessions_authorised} authorised) — prescriber."
+
+
+def route_gate(
+    client: Client,
+    *,
+    virtual: bool,
+    room=None,
+    today: datetime.date | None = None,
+    practice: Practice | None = None,
+) -> GateResult:
+    """Route × setting × person (kapflow.medical.routes) for a medication session in this
+    setting (`virtual`, or in person in `room`) on `today`: PASS when some order in force may be
+    given there to this client, or when no order is in force yet (the order gate says so); FAIL
+    names every rule the orders in force would break and how to resolve it. Whether a prescriber
+    is on site is judged at the dose, not here. One query (the orders in force)."""
+    today = today or timezone.localdate()
+    practice = practice or Practice.load()
+    key, label = "route", "Route and setting"
+    orders = list(MedicationOrder.objects.filter(client=client).active(today).order_by("-created_at", "-pk"))
+    if not orders:
+        return _result(key, label, True, "No order in force yet: its route is checked once there is one.", "")
+    place = routes.Place(
+        virtual=virtual,
+        room=room.name if room is not None else "",
+        rems_certified=bool(room is not None and room.rems_certified),
+    )
+    minor = client.age(today) < ADULT_AGE
+    judged = [
+        (
+            order,
+            routes.route_problems(
+                order.route, place=place, minor=minor, minor_signoff=order.minor_signoff, practice=practice
+            ),
+        )
+        for order in orders
+    ]
+    where = "at home (virtual)" if virtual else f"in {place.room or 'the office'}"
+    allowed = [order for order, problems in judged if not problems]
+    if allowed:
+        names = ", ".join(dict.fromkeys(order.get_route_display().lower() for order in allowed))
+        return _result(
+            key,
+            label,
+            True,
+            f"{names[:1].upper()}{names[1:]} may be given {where}.",
+            "",
+            reverse("medical:order_detail", args=[client.pk, allowed[0].pk]),
+        )
+    problems = list(dict.fromkeys(problem for _order, found in judged for problem in found))
+    return _result(
+        key,
+        label,
+        False,
+        " ".join(problem.reason for problem in problems),
+        problems[0].resolver,
+        reverse("medical:order_detail", args=[client.pk, judged[0][0].pk]),
+    )

@@ -266,6 +266,9 @@ class MedicationOrder(models.Model):
     instructions = models.TextField(blank=True)
     # The prescriber saw that the range lies outside the practice's typical range and confirmed it.
     confirmed_outside_typical = models.BooleanField(default=False)
+    # The prescriber's sign-off for a client under 18 (docs/clinical.md: sublingual under 18 only with
+    # guardian consent, assent and the prescriber's sign-off), given when the order is written.
+    minor_signoff = models.BooleanField("signed off for a client under 18", default=False)
     discontinued_at = models.DateTimeField(null=True, blank=True)
     discontinued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

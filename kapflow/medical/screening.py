@@ -1,10 +1,10 @@
-"""The contraindication screening, as data: CLINICAL.md's findings with their flag levels, the
+"""The contraindication screening, as data: docs/clinical.md's findings with their flag levels, the
 medication classes of its interaction table with their reasons, and the age limits. The flags a
 screening raises come from one pure function over this data, `flags_for`; nothing about a
 finding is written anywhere else.
 
 Every item is a finding answered yes or no, phrased so that "yes" means the finding is present
-(and raises its flag). Source of the list: seed 001, with the flag levels of CLINICAL.md
+(and raises its flag). Source of the list: seed 001, with the flag levels of docs/clinical.md
 ("Contraindication screening") and the label contraindications of ketamine and esketamine."""
 
 from dataclasses import asdict, dataclass
@@ -167,7 +167,7 @@ def medication_class(key: str) -> MedicationClass | None:
 
 
 def age_flag(age: int) -> Flag | None:
-    """CLINICAL.md: under 18 and 65 or over are review flags."""
+    """docs/clinical.md: under 18 and 65 or over are review flags."""
     if age < UNDER_AGE:
         return Flag(
             "age",
@@ -191,7 +191,7 @@ class Incomplete(ValueError):
 
 
 def flags_for(*, answers: dict[str, bool], medications: list[dict], age: int) -> list[Flag]:
-    """Every flag a screening raises, exclusions first, in the order of CLINICAL.md's table:
+    """Every flag a screening raises, exclusions first, in the order of docs/clinical.md's table:
     each finding answered yes, each current medication in a class of the interaction table, and
     the age. `medications` is a list of {"name", "class"}. Raises Incomplete naming the
     unanswered findings, and ValueError for an unknown medication class."""

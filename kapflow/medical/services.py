@@ -38,7 +38,7 @@ def clearance_latest_end(practice, decided_on: datetime.date) -> datetime.date:
 
 def _require_prescriber(user) -> None:
     # The views refuse everyone else first; this keeps the rule when a service is called
-    # from anywhere else (CLINICAL.md: clearance and orders are written by the prescriber only).
+    # from anywhere else (docs/clinical.md: clearance and orders are written by the prescriber only).
     if not (user.is_active and user.is_prescriber):
         raise PermissionDenied("Only a prescriber may do this.")
 
@@ -110,7 +110,7 @@ def clearance_record(
     prescriber = request.user
     _require_prescriber(prescriber)
     # Lock the client row: two prescribers deciding at once are taken one after the other.
-    Client.objects.select_for_update().filter(pk=client.pk).first()
+    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
     if screening_reviewed.client_id != client.pk:
         raise Refused("That screening belongs to another client.")
     latest = Screening.objects.filter(client=client).latest_first().first()
@@ -187,7 +187,7 @@ def clearance_record(
 def clearance_revoke(*, request, clearance: Clearance, reason: str) -> Clearance:
     """Withdraw a clearance that granted clearance, with the prescriber's reason."""
     _require_prescriber(request.user)
-    clearance = Clearance.objects.select_for_update().get(pk=clearance.pk)
+    clearance = Clearance.objects.select_for_update(no_key=True).get(pk=clearance.pk)
     if clearance.revoked_at is not None:
         raise Refused("This clearance was already revoked.")
     if not clearance.grants:
@@ -226,9 +226,12 @@ def order_create(
     ends_on: datetime.date,
     instructions: str = "",
     confirmed_outside_typical: bool = False,
+    minor_signoff: bool = False,
 ) -> MedicationOrder:
     """A prescriber's medication order. A range outside the practice's typical range for the
-    route is refused unless the prescriber confirmed it (the confirmation is kept on the order)."""
+    route is refused unless the prescriber confirmed it (the confirmation is kept on the order).
+    `minor_signoff`: the prescriber signs the order off for a client under 18 (kept only for a
+    client under 18; the dose rules of kapflow.medical.routes ask for it)."""
     _require_prescriber(request.user)
     outside = doses.outside_typical(
         practice=practice, route=route, unit=unit, dose_min=dose_min, dose_max=dose_max, weight_kg=weight_kg
@@ -251,6 +254,7 @@ def order_create(
         ends_on=ends_on,
         instructions=instructions,
         confirmed_outside_typical=bool(outside),
+        minor_signoff=bool(minor_signoff) and client.is_minor,
     )
     order.full_clean()
     order.save()
@@ -259,7 +263,11 @@ def order_create(
         action="kapflow.medical.order.created",
         client=client,
         obj=order,
-        detail={"route": route, "outside_typical_confirmed": bool(outside)},
+        detail={
+            "route": route,
+            "outside_typical_confirmed": bool(outside),
+            "minor_signoff": order.minor_signoff,
+        },
     )
     return order
 
@@ -269,7 +277,7 @@ def order_discontinue(*, request, order: MedicationOrder, reason: str) -> Medica
     """Stop an order, with the prescriber's reason. An order is never edited: a changed dose is a
     new order, and the old one is discontinued."""
     _require_prescriber(request.user)
-    order = MedicationOrder.objects.select_for_update().get(pk=order.pk)
+    order = MedicationOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
     if order.discontinued_at is not None:
         raise Refused("This order was already discontinued.")
     if not reason.strip():

@@ -208,7 +208,7 @@ def order_new(request, client_id):
     clearance_result = gates.clearance_gate(client)
     current = gates.current_clearance(client)
     ends_on = current.valid_until if current is not None and clearance_result.passed else None
-    form = OrderForm(request.POST or None, practice=practice, ends_on=ends_on)
+    form = OrderForm(request.POST or None, practice=practice, ends_on=ends_on, minor=client.is_minor)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -229,6 +229,7 @@ def order_new(request, client_id):
                 ends_on=data["ends_on"],
                 instructions=data["instructions"],
                 confirmed_outside_typical=data["confirm_dose"],
+                minor_signoff=data.get("minor_signoff", False),
             )
         except services.Refused as refused:
             for problem in refused.problems:

@@ -23,7 +23,7 @@ def add_outcomes_story(staff) -> None:
     from kapflow.measures.scoring import score
     from kapflow.medical.models import MedicationOrder
     from kapflow.practice.demo_pathway import PREPARED, _answers
-    from kapflow.practice.demo_runbook import integration_record, signed_runbook
+    from kapflow.practice.demo_runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.practice.models import Practice
     from kapflow.visits.models import Room, Visit
 
@@ -35,6 +35,7 @@ def add_outcomes_story(staff) -> None:
     today = timezone.localdate()
     prescriber = staff["prescriber"]
     room = Room.objects.get_or_create(name="Garden Room")[0]
+    spravato_room = spravato_room_get()
     primaries = {
         member.client_id: member.user
         for member in CareTeamMember.objects.filter(
@@ -47,7 +48,7 @@ def add_outcomes_story(staff) -> None:
         first_response = client.responses.order_by("completed_at").first()
         if first_response is None:
             continue
-        intranasal = n % 4 == 3
+        intranasal = n % 4 == 3 and not client.is_minor
         order = MedicationOrder.objects.create(
             client=client,
             prescriber=prescriber,
@@ -63,8 +64,10 @@ def add_outcomes_story(staff) -> None:
             discontinued_at=now,
             discontinued_by=prescriber,
             discontinue_reason=COURSE_DONE,
+            minor_signoff=client.is_minor,
         )
-        virtual = intranasal or n % 5 == 2
+        # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
+        virtual = not intranasal and n % 5 == 2
         # Sessions two days before each of the story's weekly measures (start + 60 + 10w days).
         for week in range(1, 6):
             starts = first_response.completed_at + datetime.timedelta(days=58 + week * 10)
@@ -77,7 +80,7 @@ def add_outcomes_story(staff) -> None:
                 starts_at=starts,
                 ends_at=starts + datetime.timedelta(minutes=150),
                 modality=Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
-                room=None if virtual else room,
+                room=None if virtual else spravato_room if intranasal else room,
                 status=Visit.Status.COMPLETED,
                 clinician=therapist,
                 created_by=staff["coordinator"],

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.lib.dates import long_date
+from kapflow.outcomes.report import last_ended_quarter, period_problem
 
 # Dates the report can be asked for: wide enough for any practice's records, narrow enough that
 # the day after the last one is always a valid date.
@@ -12,13 +13,8 @@ LATEST = datetime.date(2100, 12, 31)
 
 
 def default_period(today: datetime.date | None = None) -> tuple[datetime.date, datetime.date]:
-    """The last 12 months, today included."""
-    today = today or timezone.localdate()
-    try:
-        year_ago = today.replace(year=today.year - 1)
-    except ValueError:  # 29 February
-        year_ago = today.replace(year=today.year - 1, day=28)
-    return year_ago + datetime.timedelta(days=1), today
+    """The latest calendar quarter that has ended (kapflow.outcomes.report, Periods)."""
+    return last_ended_quarter(today or timezone.localdate())
 
 
 class PeriodForm(forms.Form):
@@ -54,4 +50,8 @@ class PeriodForm(forms.Form):
             raise forms.ValidationError(
                 f"The period ends before it starts: choose a 'From' date on or before {long_date(end)}."
             )
+        if start and end:
+            problem = period_problem(start, end, timezone.localdate())
+            if problem:
+                raise forms.ValidationError(problem)
         return cleaned

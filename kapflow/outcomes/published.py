@@ -1,5 +1,5 @@
 """Published figures from KAP practice data that a practice's own report can be set beside, as
-data with their sources (CLINICAL.md, "Published figures a practice report can be compared
+data with their sources (docs/clinical.md, "Published figures a practice report can be compared
 with"). Each says how it differs from the practice's figures: a different instrument, a different
 population, or a definition that may not match ours."""
 

@@ -1,4 +1,4 @@
-"""The practice outcome report (DESIGN.md, "Measurement-based care"): aggregates only, never a
+"""The practice outcome report (docs/clinical.md, "Measurement-based care"): aggregates only, never a
 client's identity, over a chosen period. Four queries whatever the size of the practice.
 
 Definitions, applied the same way everywhere in the report:
@@ -23,6 +23,15 @@ Definitions, applied the same way everywhere in the report:
   only its n, so that no client's own result can be read from the report. Nor, then, is that
   figure shown for the other groups of the same breakdown (route, or modality): the figure for
   all clients less theirs would give the hidden one away (complementary suppression).
+- Periods (the views ask for one through period_problem()): one whole calendar quarter that
+  has ended. With free dates, two periods could be chosen around one client (January to June
+  less January to May: the one client who began in June), and the difference of the two
+  reports' sums (mean × n) would be that client's scores, however large each report's n. Fixed
+  quarters never overlap, so no report is a part of another and none can be subtracted from
+  another; a quarter still running would change as each client's results arrive, and the
+  report before and after one client's result could be subtracted in the same way, so only
+  quarters that have ended are shown. build_report() itself takes any dates, for the tests of
+  its definitions.
 """
 
 import dataclasses
@@ -33,6 +42,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from kapflow.dosing.models import Administration, AdverseEvent
+from kapflow.lib.dates import long_date
 from kapflow.measures import instruments, scoring
 from kapflow.measures.models import Response
 from kapflow.medical.models import MedicationOrder
@@ -116,6 +126,55 @@ class Report:
             + [("Route", g) for g in self.by_route]
             + [("Modality", g) for g in self.by_modality]
         )
+
+
+def quarter_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The first and last day of the calendar quarter `day` falls in."""
+    first_month = 3 * ((day.month - 1) // 3) + 1
+    start = datetime.date(day.year, first_month, 1)
+    if first_month == 10:
+        next_start = datetime.date(day.year + 1, 1, 1)
+    else:
+        next_start = datetime.date(day.year, first_month + 3, 1)
+    return start, next_start - datetime.timedelta(days=1)
+
+
+def last_ended_quarter(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The latest calendar quarter that ended before `today`."""
+    start, _end = quarter_of(today)
+    return quarter_of(start - datetime.timedelta(days=1))
+
+
+def ended_quarters(today: datetime.date, count: int) -> list[tuple[datetime.date, datetime.date]]:
+    """The `count` latest quarters that have ended, latest first."""
+    quarters = [last_ended_quarter(today)]
+    while len(quarters) < count:
+        quarters.append(quarter_of(quarters[-1][0] - datetime.timedelta(days=1)))
+    return quarters
+
+
+def quarter_label(start: datetime.date) -> str:
+    return f"{start.year} Q{(start.month - 1) // 3 + 1}"
+
+
+def period_problem(start: datetime.date, end: datetime.date, today: datetime.date) -> str | None:
+    """What is wrong with reporting on `start`..`end` (this module's docstring, Periods), in
+    words that say what to choose instead; None when it is one whole quarter that has ended."""
+    quarter = quarter_of(start)
+    if (start, end) != quarter:
+        return (
+            f"The report covers one whole calendar quarter, so that no two reports can be "
+            f"subtracted to single out a client: choose from {long_date(quarter[0])} to "
+            f"{long_date(quarter[1])}, or another quarter."
+        )
+    if end >= today:
+        latest = last_ended_quarter(today)
+        return (
+            f"{quarter_label(start)} has not ended, and its figures would change with each "
+            f"client's results: choose {quarter_label(latest[0])} ({long_date(latest[0])} to "
+            f"{long_date(latest[1])}) or an earlier quarter."
+        )
+    return None
 
 
 def period_bounds(start: datetime.date, end: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:

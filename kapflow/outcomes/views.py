@@ -5,7 +5,7 @@ whole practice; not the coordinator. The report holds no client's identity, only
 the practice, and a figure drawn from fewer than five clients is not shown (see
 kapflow.outcomes.report). That is the practice's own quality data, which the admin answers for
 and every clinician learns from, so it is not limited to a clinician's caseload. The coordinator
-sees no clinical content anywhere (CLINICAL.md, "Who may see what"), and outcome figures are
+sees no clinical content anywhere (docs/access.md), and outcome figures are
 clinical content, so the coordinator is refused (403). Each view and download writes an audit
 row naming no client.
 """
@@ -14,6 +14,7 @@ import csv
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from kapflow.accounts.access import staff_view
@@ -21,7 +22,14 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.outcomes import published
 from kapflow.outcomes.forms import PeriodForm
-from kapflow.outcomes.report import MIN_CELL, build_report, report_csv_rows, report_tables
+from kapflow.outcomes.report import (
+    MIN_CELL,
+    build_report,
+    ended_quarters,
+    quarter_label,
+    report_csv_rows,
+    report_tables,
+)
 
 REPORT_ROLES = (Role.PRACTICE_ADMIN, Role.THERAPIST, Role.PRESCRIBER)
 
@@ -40,6 +48,10 @@ def _page(request, form: PeriodForm, report=None, status: int = 200):
             "tables": report_tables(report) if report else [],
             "published": published.FIGURES,
             "min_cell": MIN_CELL,
+            # Links to the latest quarters, the only periods the report covers.
+            "quarters": [
+                (quarter_label(start), start, end) for start, end in ended_quarters(timezone.localdate(), 8)
+            ],
         },
         status=status,
     )

@@ -1,4 +1,4 @@
-"""The gates checked on the day of a medication session (DESIGN.md's readiness table, last four
+"""The gates checked on the day of a medication session (docs/clinical.md's readiness table, last four
 rows), as pure functions over what the runbook records: no database, no clock of their own.
 The runbook (issue 4) reads its records, builds these values and calls these functions; the
 thresholds all come from the practice's settings (kapflow.practice.models.Practice)."""

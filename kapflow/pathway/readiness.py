@@ -1,4 +1,4 @@
-"""Readiness for a medication session: every gate of DESIGN.md's table, in its order, each a
+"""Readiness for a medication session: every gate of docs/clinical.md's table, in its order, each a
 plain function over the database returning a GateResult (kapflow.lib.gates). The chart's panel,
 the pathway page and (later) the runbook and the calendar call `readiness()`.
 
@@ -108,7 +108,7 @@ class Gate:
 
 
 def readiness(client: Client, *, virtual: bool | None = None, practice=None) -> list[Gate]:
-    """Every pathway gate for the client's next medication session, in DESIGN.md's order.
+    """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate

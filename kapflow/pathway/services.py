@@ -107,7 +107,7 @@ def gate_override(*, request, client: Client, gate: str, reason: str) -> GateOve
 
 @transaction.atomic
 def gate_override_withdraw(*, request, override: GateOverride) -> GateOverride:
-    override = GateOverride.objects.select_for_update().get(pk=override.pk)
+    override = GateOverride.objects.select_for_update(no_key=True).get(pk=override.pk)
     if override.withdrawn_at is None:
         override.withdrawn_at = timezone.now()
         override.withdrawn_by = request.user

@@ -1,7 +1,7 @@
 """The one way a portal view reaches a client: `portal_client_for(request, client_id, ...)`.
 
 A client's portal shows their own record; a guardian's shows the minor's, but only what
-CLINICAL.md's table ("Who may see what") allows a guardian: demographics, the schedule and
+docs/clinical.md's table ("Who may see what") allows a guardian: demographics, the schedule and
 consents (signing for the minor). Measures, progress and the journal are the client's alone.
 Anything else answers 404, as for a record that does not exist, and every read is audited like
 the staff side's (kapflow.clients.access)."""
@@ -16,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from kapflow.accounts.access import sign_in_first
+from kapflow.audit.middleware import note_refused
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import ADULT_AGE, Client, Guardian
 
@@ -85,6 +86,8 @@ def portal_client_for(request, client_id, *, action: str, need: PortalNeed = Por
     try:
         client = portal_clients(request.user, need=need).get(pk=int(client_id))
     except (Client.DoesNotExist, ValueError, TypeError, OverflowError):
+        # Audited by kapflow.audit.middleware once the 404 is answered.
+        note_refused(request, client_id)
         raise Http404("No such record.") from None
     audit_record(request=request, action=action, client=client, obj=client)
     return client

@@ -27,7 +27,8 @@ class PortalInvitation(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Invited"
         ACCEPTED = "accepted", "Accepted"
-        REVOKED = "revoked", "Replaced by a newer invitation"
+        # Replaced by a newer one, sent to an address since corrected, or too many wrong passwords.
+        REVOKED = "revoked", "Withdrawn"
         EXPIRED = "expired", "Expired"
 
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="portal_invitations")

@@ -38,6 +38,19 @@ class WrongPassword(AccountConflict):
     """The password typed is not that of the existing account with the invitation's email."""
 
 
+class AddressChanged(Exception):
+    """The invitation was sent to an address the practice has since changed on the client's or
+    the guardian's record: whoever holds the old address must not open the portal."""
+
+    message = (
+        "This invitation was sent to an address the practice has since changed. "
+        "Ask the practice for a new one."
+    )
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _who(client: Client, guardian: Guardian | None) -> dict:
     return {"guardian": guardian.pk} if guardian else {"client": client.pk}
 
@@ -48,8 +61,11 @@ def invitation_send(*, request, client: Client, guardian: Guardian | None = None
     open for the same person stops working. Only a hash of the link's token is stored."""
     # The client's row first: two invitations sent at once wait for each other here, where the
     # lock on the open invitations below locks nothing when there is none.
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
     if guardian is not None:
+        # Read again after the lock: an address corrected meanwhile (contact_save takes the same
+        # lock) is the one the invitation goes to.
+        guardian = Guardian.objects.filter(pk=guardian.pk).first() or guardian
         if guardian.client_id != client.pk:
             raise CannotInvite("That guardian is not on this client's chart.")
         if not client.is_minor:
@@ -78,7 +94,7 @@ def invitation_send(*, request, client: Client, guardian: Guardian | None = None
         raise CannotInvite(f"No email address is on file for {name}. Add one first, then invite.")
 
     # The one open invitation per person: lock it, then revoke it, before the new one is written.
-    open_ones = PortalInvitation.objects.select_for_update().filter(
+    open_ones = PortalInvitation.objects.select_for_update(no_key=True).filter(
         client=client, guardian=guardian, accepted_at__isnull=True, revoked_at__isnull=True
     )
     now = timezone.now()
@@ -137,13 +153,75 @@ def _guardian_with_address(client: Client, email: str) -> Guardian | None:
     )
 
 
+def address_is_current(
+    invitation: PortalInvitation, *, guardian: Guardian | None = None, client: Client | None = None
+) -> bool:
+    """Whether the invitation's address is still the one on file for the person it was sent to
+    (compared case-insensitively, as accounts are). `client`/`guardian` may be passed freshly
+    read and locked; otherwise the invitation's own (already loaded) ones are used."""
+    if invitation.guardian_id is not None:
+        current = (guardian or invitation.guardian).email
+    else:
+        current = (client or invitation.client).email
+    return bool(current) and current.strip().lower() == invitation.email.strip().lower()
+
+
+def invitations_revoke_for_address(
+    *, request, client: Client, guardian: Guardian | None, old_email: str, new_email: str
+) -> list[int]:
+    """Revoke the open invitations of the client (or of the guardian) that were sent to an
+    address other than `new_email`, the one now on file. Called by kapflow.clients.services in
+    the transaction that changes the address (registered in PortalConfig.ready). Returns the
+    ids revoked."""
+    new = (new_email or "").strip().lower()
+    open_ones = PortalInvitation.objects.select_for_update(no_key=True).filter(
+        client=client, guardian=guardian, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+    stale = [invitation for invitation in open_ones if invitation.email.strip().lower() != new]
+    if not stale:
+        return []
+    PortalInvitation.objects.filter(pk__in=[i.pk for i in stale]).update(revoked_at=timezone.now())
+    for invitation in stale:
+        audit_record(
+            request=request,
+            action="kapflow.portal.invitation.revoked",
+            client=client,
+            obj=invitation,
+            detail={**_who(client, guardian), "why": "address changed"},
+        )
+    return [invitation.pk for invitation in stale]
+
+
+@transaction.atomic
+def invitation_revoke_stale(*, request, invitation: PortalInvitation) -> None:
+    """Revoke an invitation found, when someone opened it, to be for an address no longer on
+    file (changed without going through the form, e.g. by a data fix): it can never work now."""
+    # of=self: PostgreSQL locks the invitation, not the outer join's side.
+    invitation = (
+        PortalInvitation.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("client", "guardian")
+        .get(pk=invitation.pk)
+    )
+    if not invitation.is_live or address_is_current(invitation):
+        return
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        request=request,
+        action="kapflow.portal.invitation.revoked",
+        client=invitation.client,
+        obj=invitation,
+        detail={**_who(invitation.client, invitation.guardian), "why": "address changed"},
+    )
+
+
 def invitation_by_token(token: str, *, lock: bool = False) -> PortalInvitation | None:
     """The live invitation this token opens, or None (unknown, used, replaced or expired)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
     invitations = PortalInvitation.objects.live().select_related("client", "guardian")
     if lock:
-        invitations = invitations.select_for_update(of=("self",))
+        invitations = invitations.select_for_update(of=("self",), no_key=True)
     return invitations.filter(token_sha256=token_hash(token)).first()
 
 
@@ -160,7 +238,7 @@ def invitation_password_refused(*, request, invitation: PortalInvitation) -> int
     many tries are left (0: the link no longer works)."""
     from kapflow.audit.models import AuditEvent
 
-    invitation = PortalInvitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = PortalInvitation.objects.select_for_update(no_key=True).get(pk=invitation.pk)
     audit_record(request=request, action=PASSWORD_REFUSED, client=invitation.client, obj=invitation)
     tries = AuditEvent.objects.filter(
         action=PASSWORD_REFUSED, object_type=invitation._meta.label_lower, object_id=str(invitation.pk)
@@ -212,8 +290,14 @@ def invitation_accept(*, request, token: str, password: str) -> User:
     invitation = invitation_by_token(token, lock=True)
     if invitation is None:
         raise InvitationUnusable
-    client = Client.objects.select_for_update().get(pk=invitation.client_id)
+    client = Client.objects.select_for_update(no_key=True).get(pk=invitation.client_id)
     guardian = invitation.guardian
+    if guardian is not None:
+        guardian = Guardian.objects.select_for_update(no_key=True).get(pk=guardian.pk)
+    # Read again under the locks: the address may have been corrected since the link was sent
+    # (even by a way that did not revoke it), and the old address must not open the portal.
+    if not address_is_current(invitation, client=client, guardian=guardian):
+        raise AddressChanged
     if guardian is None and client.portal_user_id:
         raise InvitationUnusable
     if guardian is not None and (guardian.portal_user_id or not client.is_minor):
@@ -282,12 +366,12 @@ def portal_access_end(*, request, client: Client, guardian: Guardian | None = No
     again later. Returns the account that lost access, or None if there was none."""
     if guardian is not None and guardian.client_id != client.pk:
         raise CannotInvite("That guardian is not on this client's chart.")
-    holder = Guardian.objects.select_for_update().get(pk=guardian.pk) if guardian else None
-    record = Client.objects.select_for_update().get(pk=client.pk)
+    holder = Guardian.objects.select_for_update(no_key=True).get(pk=guardian.pk) if guardian else None
+    record = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
     user = holder.portal_user if holder else record.portal_user
     now = timezone.now()
     revoked = list(
-        PortalInvitation.objects.select_for_update()
+        PortalInvitation.objects.select_for_update(no_key=True)
         .filter(client=client, guardian=guardian, accepted_at__isnull=True, revoked_at__isnull=True)
         .values_list("pk", flat=True)
     )
@@ -321,7 +405,7 @@ def portal_access_end(*, request, client: Client, guardian: Guardian | None = No
 @transaction.atomic
 def progress_visibility_set(*, request, client: Client, show: bool) -> Client:
     """The therapist's decision to show the client their scores and chart on the portal."""
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
     if client.portal_shows_progress == show:
         return client
     client.portal_shows_progress = show

@@ -26,7 +26,7 @@ class Todo:
     detail: str = ""
 
 
-# The providers whose to-dos a guardian sees for a minor (CLINICAL.md: a guardian signs consents
+# The providers whose to-dos a guardian sees for a minor (docs/clinical.md: a guardian signs consents
 # for the minor; measures are the client's own).
 GUARDIAN_PROVIDERS = {"kapflow.consent.portal.todos"}
 

@@ -215,11 +215,18 @@ def _add_people(rng, clients, therapists, prescriber, coordinator):
     for n, client in enumerate(clients):
         therapist = therapists[n % len(therapists)]
         members.append(
-            CareTeamMember(client=client, user=therapist, role=CareTeamMember.Role.PRIMARY_THERAPIST)
+            CareTeamMember(
+                client=client,
+                user=therapist,
+                role=CareTeamMember.Role.PRIMARY_THERAPIST,
+                added_by=coordinator,  # the front desk assigns care (the chart's "added by")
+            )
         )
         if client.stage not in ("consultation", "not_proceeding"):
             members.append(
-                CareTeamMember(client=client, user=prescriber, role=CareTeamMember.Role.PRESCRIBER)
+                CareTeamMember(
+                    client=client, user=prescriber, role=CareTeamMember.Role.PRESCRIBER, added_by=coordinator
+                )
             )
         if n % 6 != 5:  # a few still missing an emergency contact, as in real life
             contacts.append(

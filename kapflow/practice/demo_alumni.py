@@ -28,6 +28,13 @@ AGES = [29, 41, 35, 52, 24, 63, 38, 46, 31, 57, 27, 44, 36, 49, 33, 60, 42, 26]
 DONE = "Course complete; discharged to the referring therapist."
 # The last alumnus finished this long ago: the latest discharges are a few weeks old.
 LAST_FINISHED_DAYS = 21
+# The outcome report shows only whole quarters that have ended (kapflow.outcomes.report,
+# Periods): the alumni finish at least this long before the end of the latest one, so that
+# their discharge questionnaires (ten days after the last session) fall inside it too, and a
+# newcomer opening the report on any day of the year sees a practice's quarter.
+QUARTER_END_MARGIN_DAYS = 20
+# Days between one alumnus's last session and the next one's.
+FINISH_SPACING_DAYS = 3
 SESSION_HOUR = datetime.time(12, 30)
 INTEGRATION_HOUR = datetime.time(15, 30)
 PORTAL_LEAD = datetime.timedelta(hours=18)  # when before a session the client answered
@@ -51,9 +58,10 @@ def add_alumni_story(alumni, staff, rng) -> None:
     from kapflow.measures.models import Response
     from kapflow.medical import screening as findings
     from kapflow.medical.models import Clearance, MedicationOrder, Screening
+    from kapflow.outcomes.report import last_ended_quarter
     from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
     from kapflow.practice.demo_pathway import _respond
-    from kapflow.practice.demo_runbook import integration_record, signed_runbook
+    from kapflow.practice.demo_runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
 
@@ -61,6 +69,7 @@ def add_alumni_story(alumni, staff, rng) -> None:
     prescriber = staff["prescriber"]
     documents = {doc.kind: doc for doc in ConsentDocument.objects.published().order_by("kind", "version")}
     rooms = [Room.objects.get_or_create(name=name)[0] for name in ("Garden Room", "Studio")]
+    spravato_room = spravato_room_get()
     therapists = {
         m.client_id: m.user
         for m in CareTeamMember.objects.filter(
@@ -68,6 +77,11 @@ def add_alumni_story(alumni, staff, rng) -> None:
         ).select_related("user")
     }
     today = timezone.localdate()
+    _start, quarter_end = last_ended_quarter(today)
+    finished_by = min(
+        today - datetime.timedelta(days=LAST_FINISHED_DAYS),
+        quarter_end - datetime.timedelta(days=QUARTER_END_MARGIN_DAYS),
+    )
     booked: set[tuple[int, datetime.date]] = set()  # (therapist, day): one alumnus's session a day
 
     def at(day: datetime.date, time: datetime.time) -> datetime.datetime:
@@ -76,13 +90,16 @@ def add_alumni_story(alumni, staff, rng) -> None:
     for k, client in enumerate(alumni):
         therapist = therapists[client.pk]
         steps = 6 + k % 3
-        every = 14 if k % 2 == 0 else 7
-        intranasal = k % 4 == 1
-        virtual = intranasal or k % 3 == 2
-        room = None if virtual else rooms[k % 2]
+        # Fortnightly for the six-session courses of every other alumnus, weekly otherwise: no
+        # course is longer than ten weeks, so most fit whole in one quarter.
+        every = 14 if k % 2 == 0 and steps == 6 else 7
+        intranasal = k % 4 == 1 and not client.is_minor
+        # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
+        virtual = not intranasal and k % 3 == 2
+        room = None if virtual else spravato_room if intranasal else rooms[k % 2]
         share = END_SHARE[k % len(END_SHARE)]
-        # Later alumni finished more recently; the first finished some seven months ago.
-        last = today - datetime.timedelta(days=LAST_FINISHED_DAYS + (len(alumni) - 1 - k) * 11)
+        # Later alumni finished more recently, a few days apart.
+        last = finished_by - datetime.timedelta(days=(len(alumni) - 1 - k) * FINISH_SPACING_DAYS)
         days = []
         for step in range(steps):
             day = last - datetime.timedelta(days=(steps - 1 - step) * every)

@@ -194,6 +194,8 @@ def add_medical_story(staff) -> None:
             starts_on=today - datetime.timedelta(days=25),
             ends_on=today + datetime.timedelta(days=150),
             instructions="Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
+            # A teenager's order is signed off for a client under 18 (kapflow.medical.routes).
+            minor_signoff=client.is_minor,
         )
 
 

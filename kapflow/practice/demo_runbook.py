@@ -11,7 +11,7 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
-from kapflow.clients.models import Client
+from kapflow.clients.models import ADULT_AGE, Client
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
     Administration,
@@ -20,12 +20,14 @@ from kapflow.dosing.models import (
     DayOfChecklist,
     Note,
     PhaseMark,
+    PrescriberOnSite,
     Rating,
     Runbook,
     SafetyPlan,
     VitalsReading,
 )
 from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.medical import routes
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
@@ -45,6 +47,12 @@ ACTIONS = [
 
 def _at(start: datetime.datetime, minutes: int) -> datetime.datetime:
     return start + datetime.timedelta(minutes=minutes)
+
+
+def spravato_room_get() -> Room:
+    """The demo's room certified under the Spravato REMS: esketamine sessions are held there."""
+    room, _ = Room.objects.get_or_create(name="Spravato Room", defaults={"rems_certified": True})
+    return room
 
 
 def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng, *, event: bool) -> Runbook:
@@ -93,6 +101,15 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
         runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start
     )
     dose_at = _at(start, practice.opening_reflection_minutes)
+    if order.route == MedicationOrder.Route.INTRANASAL:
+        # Esketamine is given with a prescriber on site (kapflow.medical.routes).
+        PrescriberOnSite.objects.create(
+            runbook=book,
+            prescriber=order.prescriber,
+            on_site_at=_at(start, 5),
+            recorded_by=who,
+            recorded_at=_at(start, 5),
+        )
     low, high = order.range_mg()
     Administration.objects.create(
         runbook=book,
@@ -247,27 +264,48 @@ def add_runbook_story(staff) -> None:
         .select_related("client", "clinician")
         .order_by("starts_at", "pk")
     )
-    orders = {}
+    orders: dict[int, list[MedicationOrder]] = {}
     for order in MedicationOrder.objects.filter(client__in={v.client_id for v in sessions}).order_by(
         "created_at"
     ):
-        orders.setdefault(order.client_id, order)
+        orders.setdefault(order.client_id, []).append(order)
     recent = timezone.now() - datetime.timedelta(days=14)
     made = 0
     for visit in sessions:
-        order = orders.get(visit.client_id)
-        if order is None:
+        if not orders.get(visit.client_id):
             continue
         if made == 1:
             # One virtual session (the client at home with a chaperone).
             Visit.objects.filter(pk=visit.pk).update(modality=Visit.Modality.VIRTUAL, room=None)
             visit.refresh_from_db()
+        order = _order_for(visit, orders[visit.client_id], practice)
+        if order is None:
+            continue
         signed_runbook(visit, order, practice, rng, event=made == 0)
         if visit.starts_at >= recent:
             integration_record(visit, rng)
         made += 1
     _review_earlier_action_items()
     _today_session(staff, practice)
+
+
+def _order_for(visit: Visit, orders: list[MedicationOrder], practice: Practice) -> MedicationOrder | None:
+    """The client's earliest order that may be given in this visit's setting to this client
+    (kapflow.medical.routes: no esketamine at home or in a room not REMS-certified), so that the
+    demo teaches the rules it keeps; None when none may."""
+    place = routes.Place(
+        virtual=visit.is_virtual,
+        room=visit.room.name if visit.room_id else "",
+        rems_certified=bool(visit.room_id and visit.room.rems_certified),
+    )
+    minor = visit.client.age(timezone.localdate(visit.starts_at)) < ADULT_AGE
+    for order in orders:
+        problems = routes.route_problems(
+            order.route, place=place, minor=minor, minor_signoff=order.minor_signoff, practice=practice
+        )
+        if not problems:
+            return order
+    return None
 
 
 def _review_earlier_action_items() -> None:

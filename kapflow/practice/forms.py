@@ -1,11 +1,13 @@
 from django import forms
 
+from kapflow.accounts.models import User
 from kapflow.practice.models import Practice
 
 # The settings page in sections, in the order a session happens.
 SECTIONS = [
     ("The practice", ["name", "outward_name", "phone", "email", "address", "inquiry_intro"]),
     ("Who sees which clients", ["open_caseload"]),
+    ("Sign-in", ["portal_mfa_required"]),
     (
         "Before dosing",
         [
@@ -35,6 +37,8 @@ SECTIONS = [
             "spo2_alert_below",
             "min_monitoring_minutes",
             "chaperone_checkin_minutes",
+            "deep_sedation_level",
+            "on_call_prescriber",
             "opening_reflection_minutes",
             "medicine_minutes",
             "integration_processing_minutes",
@@ -73,6 +77,20 @@ SECTIONS = [
             "typical_im_max_mg_per_kg",
             "typical_iv_min_mg_per_kg",
             "typical_iv_max_mg_per_kg",
+        ],
+    ),
+    (
+        "Routes, settings and who may receive them (esketamine: only in a room marked REMS-certified, "
+        "adults only, a prescriber on site)",
+        [
+            "virtual_sublingual_allowed",
+            "virtual_intramuscular_allowed",
+            "virtual_intravenous_allowed",
+            "minors_injected_allowed",
+            "spo2_required_sublingual",
+            "spo2_required_intramuscular",
+            "spo2_required_intravenous",
+            "spo2_required_intranasal",
         ],
     ),
 ]
@@ -115,6 +133,12 @@ class PracticeForm(forms.ModelForm):
             "inquiry_intro": forms.Textarea(attrs={"rows": 4}),
             "crisis_resources": forms.Textarea(attrs={"rows": 3}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only someone who can act on an in-session alert may be on call: an active prescriber.
+        self.fields["on_call_prescriber"].queryset = User.objects.filter(is_active=True, is_prescriber=True)
+        self.fields["on_call_prescriber"].empty_label = "None"
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]

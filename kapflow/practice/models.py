@@ -57,8 +57,17 @@ class Practice(models.Model):
             "On: every therapist and prescriber in the practice sees every client."
         ),
     )
+    portal_mfa_required = models.BooleanField(
+        "clients and guardians must use two-factor sign-in",
+        default=False,
+        help_text=(
+            "Off: a client or guardian may add an authenticator app to their portal account if "
+            "they wish. On: anyone signing in to the portal without one is sent to set one up "
+            "before any other page opens. Staff always need one."
+        ),
+    )
 
-    # Clinical defaults (CLINICAL.md). Each is the practice's decision; the help text names the
+    # Clinical defaults (docs/clinical.md). Each is the practice's decision; the help text names the
     # source of the default so the admin can see where a number came from before changing it.
     bp_caution_systolic = models.PositiveSmallIntegerField(
         "caution above systolic (mmHg)",
@@ -151,6 +160,25 @@ class Practice(models.Model):
         help_text="Source: Journey Clinical and Mindbloom published rules (adult, physically present).",
         validators=[MinValueValidator(1)],
     )
+    # In-session alerts that reach a prescriber (kapflow.dosing.alerts).
+    deep_sedation_level = models.PositiveSmallIntegerField(
+        "alert the prescriber at sedation (UMSS) of",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+        help_text="Source: practice default. 3 on the University of Michigan Sedation Scale is “deeply "
+        "sedated (roused only by strong physical stimulus)”, 4 “unrousable”: a rating at or above it "
+        "notifies the prescriber at once.",
+    )
+    on_call_prescriber = models.ForeignKey(
+        "accounts.User",
+        verbose_name="on-call prescriber",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Source: practice default (none). Told of an in-session alert when the client's care "
+        "team has no active prescriber. With neither, the runbook says to phone a prescriber.",
+    )
 
     opening_reflection_minutes = models.PositiveSmallIntegerField(
         "session phase: opening reflection (minutes)",
@@ -216,8 +244,8 @@ class Practice(models.Model):
     measures_weekly_days = models.PositiveSmallIntegerField(
         "during a course: measures every (days)",
         default=7,
-        help_text="Source: DESIGN.md — measures weekly during a course, before each medication session, "
-        "at review and at discharge.",
+        help_text="Source: practice default — measures weekly during a course, before each medication "
+        "session, at review and at discharge.",
         validators=[MinValueValidator(1)],
     )
     appointment_reminder_hours = models.PositiveSmallIntegerField(
@@ -291,6 +319,55 @@ class Practice(models.Model):
     )
     typical_intranasal_max_mg = models.PositiveSmallIntegerField(
         "intranasal esketamine: typical highest (mg)", default=84, help_text="Source: Spravato label."
+    )
+
+    # Route × setting × person (docs/clinical.md), judged by kapflow.medical.routes. Safe by default:
+    # only the sublingual lozenge at home. Esketamine is not here: the Spravato REMS allows it
+    # only in a certified setting (a room marked certified) and the label only for adults.
+    virtual_sublingual_allowed = models.BooleanField(
+        "sublingual lozenge may be given in a virtual session",
+        default=True,
+        help_text="Source: Journey Clinical and Mindbloom published rules: at-home KAP is sublingual or "
+        "oral ketamine, with the virtual safety plan and an adult chaperone present.",
+    )
+    virtual_intramuscular_allowed = models.BooleanField(
+        "intramuscular ketamine may be given in a virtual session",
+        default=False,
+        help_text="Source: practice default, safe by default (at-home KAP services give only sublingual or "
+        "oral ketamine at home): office only, with SpO2 and a clinician able to manage the airway on site.",
+    )
+    virtual_intravenous_allowed = models.BooleanField(
+        "intravenous ketamine may be given in a virtual session",
+        default=False,
+        help_text="Source: practice default, safe by default: office only, with continuous monitoring.",
+    )
+    minors_injected_allowed = models.BooleanField(
+        "clients under 18 may receive intramuscular or intravenous ketamine",
+        default=False,
+        help_text="Source: practice default, safe by default: adults only. Sublingual ketamine for a client "
+        "under 18 always needs the guardian's consent, the client's assent and the prescriber's sign-off "
+        "on the order; esketamine is never given under 18 (Spravato label).",
+    )
+    spo2_required_sublingual = models.BooleanField(
+        "SpO2 required with every reading: sublingual",
+        default=False,
+        help_text="Source: practice default (a pulse oximeter is still recommended).",
+    )
+    spo2_required_intramuscular = models.BooleanField(
+        "SpO2 required with every reading: intramuscular",
+        default=True,
+        help_text="Source: practice default, safe by default (intramuscular: SpO2 with every reading).",
+    )
+    spo2_required_intravenous = models.BooleanField(
+        "SpO2 required with every reading: intravenous",
+        default=True,
+        help_text="Source: practice default, safe by default (intravenous: SpO2 with every reading, "
+        "continuous monitoring).",
+    )
+    spo2_required_intranasal = models.BooleanField(
+        "SpO2 required with every reading: intranasal esketamine",
+        default=True,
+        help_text="Source: Spravato REMS (pulse oximeter on site).",
     )
 
     updated_at = models.DateTimeField(auto_now=True)

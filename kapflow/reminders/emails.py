@@ -12,7 +12,9 @@ from django.urls import reverse
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
 
-STAFF_KINDS = {Reminder.Kind.CLEARANCE, Reminder.Kind.URGENT}
+STAFF_KINDS = {Reminder.Kind.CLEARANCE, Reminder.Kind.URGENT, Reminder.Kind.SESSION_ALERT}
+# Kinds sent alone, under their own subject, never folded into "a few reminders".
+ALONE = {Reminder.Kind.URGENT, Reminder.Kind.SESSION_ALERT}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ def render_reminders(reminders: list[Reminder], practice: Practice) -> Email:
     )
 
 
-def group_key(reminder: Reminder) -> tuple[int, bool, bool]:
+def group_key(reminder: Reminder) -> tuple[int, bool, str]:
     """Reminders sent together in one email: same person, same place to sign in. An urgent
-    alert's notice goes alone, under its own subject, never folded into "a few reminders"."""
-    return reminder.recipient_id, reminder.kind in STAFF_KINDS, reminder.kind == Reminder.Kind.URGENT
+    alert's notice, or a session alert's, goes alone, under its own subject, never folded into
+    "a few reminders"."""
+    alone = reminder.kind if reminder.kind in ALONE else ""
+    return reminder.recipient_id, reminder.kind in STAFF_KINDS, alone

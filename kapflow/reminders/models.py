@@ -25,6 +25,8 @@ class Reminder(models.Model):
         JOURNAL = "journal", "Journal prompt"
         MEASURE = "measure", "Questionnaire due"
         CLEARANCE = "clearance", "Clearance expiring (prescriber)"
+        # Something in a medication session a prescriber must hear of now (kapflow.dosing.alerts).
+        SESSION_ALERT = "session_alert", "Session alert (prescriber)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -72,7 +74,7 @@ class Reminder(models.Model):
         return f"{self.get_kind_display()} to {self.address} ({self.get_status_display().lower()})"
 
     # What the practice admin's page calls each kind. The admin sees the schedule but not
-    # measures, the journal or clearances (CLINICAL.md, "Who may see what"), and the page names
+    # measures, the journal or clearances (docs/access.md), and the page names
     # the recipient, who for a portal reminder is the client: "Questionnaire due" beside a
     # client's name would tell the admin what they may not know.
     ADMIN_LABELS = {
@@ -82,6 +84,7 @@ class Reminder(models.Model):
         Kind.MEASURE: "Portal notice",
         Kind.CLEARANCE: "Staff notice",
         Kind.URGENT: "Staff notice",
+        Kind.SESSION_ALERT: "Staff notice",
     }
 
     @property

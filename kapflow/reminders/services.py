@@ -171,6 +171,11 @@ def reminder_mark_sent(*, reminder: Reminder) -> Reminder:
     reminder.sent_at = timezone.now()
     reminder.last_error = ""
     reminder.save(update_fields=["status", "sent_at", "last_error"])
+    if reminder.kind == Reminder.Kind.SESSION_ALERT:
+        from kapflow.dosing.alerts import session_alert_notified
+
+        # The runbook shows when the prescriber was told: this moment.
+        session_alert_notified(reminder=reminder)
     audit_record(
         action="kapflow.reminders.reminder.sent",
         client=reminder.client,
@@ -223,7 +228,7 @@ class NotFailed(Exception):
 def reminder_requeue(*, reminder: Reminder, actor, request=None) -> Reminder:
     """The admin's "Send again" on a failed reminder: back to the queue with a fresh set of
     attempts. The previous count stays in the audit row. Raises NotFailed otherwise."""
-    locked = Reminder.objects.select_for_update().get(pk=reminder.pk)
+    locked = Reminder.objects.select_for_update(no_key=True).get(pk=reminder.pk)
     if locked.status != Reminder.Status.FAILED:
         raise NotFailed
     previous = locked.attempts

@@ -2,7 +2,7 @@
 -> list[Due]`, reading the database in a constant number of queries whatever the number of
 clients. The sweep (kapflow.reminders.services.sweep) turns each Due into a Reminder row.
 
-Who receives what (CLINICAL.md, "Who may see what"): a client's own portal account gets every
+Who receives what (docs/access.md): a client's own portal account gets every
 kind about them; a guardian's portal account gets the schedule (appointments, day-before
 instructions) of a minor only, never the journal or measures; the prescribers on the care team
 get clearance warnings, by staff email, and never the client. Someone without an active account
@@ -256,4 +256,14 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             )
         )
         keep |= kept((Reminder.Kind.URGENT,), lambda pk, _: pk in still_open)
+    if ids(Reminder.Kind.SESSION_ALERT):
+        from kapflow.dosing.models import SessionAlert
+
+        # Still worth sending until a prescriber has opened the runbook and seen it.
+        unseen = set(
+            SessionAlert.objects.filter(
+                pk__in=ids(Reminder.Kind.SESSION_ALERT), seen_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        keep |= kept((Reminder.Kind.SESSION_ALERT,), lambda pk, _: pk in unseen)
     return keep

@@ -215,4 +215,4 @@ class CancelForm(forms.Form):
 class RoomForm(forms.ModelForm):
     class Meta:
         model = Room
-        fields = ["name"]
+        fields = ["name", "rems_certified"]

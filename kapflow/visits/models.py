@@ -11,6 +11,14 @@ class Room(models.Model):
 
     name = models.CharField(max_length=80, unique=True)
     active = models.BooleanField(default=True)
+    # Intranasal esketamine is given only in a healthcare setting certified under the Spravato
+    # REMS (kapflow.medical.routes): the practice marks which rooms are.
+    rems_certified = models.BooleanField(
+        "certified under the Spravato REMS",
+        default=False,
+        help_text="Tick only if this setting is certified under the Spravato (esketamine) REMS: intranasal "
+        "esketamine is given only in a certified room.",
+    )
 
     class Meta:
         ordering = ["name"]

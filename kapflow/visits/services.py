@@ -4,7 +4,7 @@ transaction."""
 
 import datetime
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -63,12 +63,17 @@ def _lock(client: Client, slots: list[Slot]) -> None:
     primary-key order, so two bookings never wait on each other). Another booking for any of them
     waits here until this one commits, and then sees its visit. (SQLite has no row locks; its
     IMMEDIATE transactions already take the one write lock up front.)"""
-    list(Client.objects.select_for_update().filter(pk=client.pk).values_list("pk"))
+    list(Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk"))
     room_ids = sorted({slot.room.pk for slot in slots if slot.room})
     if room_ids:
-        list(Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk").values_list("pk"))
+        list(
+            Room.objects.select_for_update(no_key=True)
+            .filter(pk__in=room_ids)
+            .order_by("pk")
+            .values_list("pk")
+        )
     user_ids = sorted({person.pk for slot in slots for person in slot.people})
-    list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk"))
+    list(User.objects.select_for_update(no_key=True).filter(pk__in=user_ids).order_by("pk").values_list("pk"))
 
 
 def clashes(*, client: Client, slot: Slot, exclude: Visit | None = None) -> list[str]:
@@ -84,7 +89,7 @@ def clashes(*, client: Client, slot: Slot, exclude: Visit | None = None) -> list
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
     others = list(
-        Visit.objects.select_for_update(of=("self",))
+        Visit.objects.select_for_update(of=("self",), no_key=True)
         .filter(pk__in=candidates.values("pk"))
         .select_related("client", "clinician", "room")
         .prefetch_related("other_clinicians")
@@ -104,6 +109,24 @@ def clashes(*, client: Client, slot: Slot, exclude: Visit | None = None) -> list
         if slot.room is not None and other.room_id == slot.room.pk:
             problems.append(f"{slot.room.name} is taken by {other.clinician.full_name} {_when(other)}.")
     return list(dict.fromkeys(problems))
+
+
+def _route_problems(client: Client, slot: Slot) -> list[str]:
+    """A medication session booked where the client's orders in force may not be given (an
+    intramuscular order and a virtual visit, esketamine in a room not REMS-certified, a minor):
+    the refusal, naming the rule and how to resolve it (kapflow.medical.routes). Nothing for other
+    kinds of visit, or before there is an order."""
+    if slot.kind != Visit.Kind.MEDICATION:
+        return []
+    from kapflow.medical.gates import route_gate
+
+    gate = route_gate(
+        client,
+        virtual=slot.modality == Visit.Modality.VIRTUAL,
+        room=slot.room if slot.modality == Visit.Modality.IN_PERSON else None,
+        today=timezone.localdate(slot.starts_at),
+    )
+    return [] if gate.passed else [gate.reason]
 
 
 def _build(*, request, client: Client, slot: Slot) -> Visit:
@@ -145,7 +168,7 @@ def visit_book(*, request, client: Client, slot: Slot) -> Visit:
     the room is already taken at that time."""
     visit = _build(request=request, client=client, slot=slot)
     _lock(client, [slot])
-    problems = clashes(client=client, slot=slot)
+    problems = clashes(client=client, slot=slot) + _route_problems(client, slot)
     if problems:
         raise VisitRefused(problems)
     return _save_new(request=request, client=client, slot=slot, visit=visit, series=False)
@@ -163,7 +186,7 @@ def series_book(*, request, client: Client, slots: list[Slot]) -> list[Visit]:
     problems = []
     for index, slot in enumerate(slots):
         label = f"{Visit.Kind(slot.kind).label}, {_day(slot.starts_at)} {_clock(slot.starts_at)}"
-        for sentence in clashes(client=client, slot=slot):
+        for sentence in clashes(client=client, slot=slot) + _route_problems(client, slot):
             problems.append(f"{label}: {sentence}")
         for earlier in slots[:index]:
             if earlier.starts_at < slot.ends_at and slot.starts_at < earlier.ends_at:
@@ -179,7 +202,7 @@ def series_book(*, request, client: Client, slots: list[Slot]) -> list[Visit]:
 @transaction.atomic
 def visit_reschedule(*, request, visit: Visit, slot: Slot) -> Visit:
     """Move a visit that has not begun, refused on a clash as booking is."""
-    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    visit = Visit.objects.select_for_update(no_key=True).get(pk=visit.pk)
     if visit.status != Visit.Status.SCHEDULED:
         raise VisitRefused(
             [f"Only a scheduled visit can be moved; this one is {visit.get_status_display().lower()}."]
@@ -194,7 +217,9 @@ def visit_reschedule(*, request, visit: Visit, slot: Slot) -> Visit:
     except ValidationError as error:
         raise VisitRefused(error.messages) from None
     _lock(visit.client, [slot])
-    problems = clashes(client=visit.client, slot=slot, exclude=visit)
+    problems = clashes(client=visit.client, slot=slot, exclude=visit) + _route_problems(
+        visit.client, replace(slot, kind=visit.kind)
+    )
     if problems:
         raise VisitRefused(problems)
     visit.save(update_fields=["starts_at", "ends_at", "modality", "clinician", "room", "video_link"])
@@ -230,11 +255,25 @@ def start_blockers(visit: Visit, *, practice=None) -> list:
     if not visit.is_medication:
         return []
     from kapflow.dosing.selectors import safety_plan_gate
+    from kapflow.medical.gates import route_gate
     from kapflow.pathway.readiness import Gate, readiness
 
     gates = readiness(visit.client, virtual=visit.is_virtual, practice=practice)
     if visit.is_virtual:
         gates.append(Gate(safety_plan_gate(visit)))
+    # The orders' routes against where the session happens and who receives it (the room's
+    # REMS certification, the client's age on the day): a setting that changed since booking.
+    gates.append(
+        Gate(
+            route_gate(
+                visit.client,
+                virtual=visit.is_virtual,
+                room=visit.room,
+                today=timezone.localdate(visit.starts_at),
+                practice=practice,
+            )
+        )
+    )
     return [gate for gate in gates if not gate.passed and gate.result.status is Status.FAIL]
 
 
@@ -242,7 +281,9 @@ def start_blockers(visit: Visit, *, practice=None) -> list:
 def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practice=None) -> Visit:
     """Move a visit to status `to` if the current status allows it. Cancelling needs a reason;
     starting a medication session needs every hard readiness gate to pass."""
-    visit = Visit.objects.select_for_update(of=("self",)).select_related("client").get(pk=visit.pk)
+    visit = (
+        Visit.objects.select_for_update(of=("self",), no_key=True).select_related("client").get(pk=visit.pk)
+    )
     to = Visit.Status(to)
     if to not in TRANSITIONS[visit.status]:
         raise VisitRefused(
@@ -298,7 +339,7 @@ def room_save(*, request, room: Room) -> Room:
         request=request,
         action=f"kapflow.visits.room.{'created' if created else 'updated'}",
         obj=room,
-        detail={"active": room.active},
+        detail={"active": room.active, "rems_certified": room.rems_certified},
     )
     return room
 
@@ -306,7 +347,9 @@ def room_save(*, request, room: Room) -> Room:
 @transaction.atomic
 def feed_create(*, request) -> CalendarFeed:
     """A new private feed URL for the requesting clinician; the old one, if any, stops working."""
-    for old in CalendarFeed.objects.select_for_update().filter(user=request.user, revoked_at__isnull=True):
+    for old in CalendarFeed.objects.select_for_update(no_key=True).filter(
+        user=request.user, revoked_at__isnull=True
+    ):
         _revoke(request, old)
     feed = CalendarFeed.objects.create(user=request.user, token=secrets.token_urlsafe(32))
     audit_record(request=request, action="kapflow.visits.feed.created", obj=feed)
@@ -322,7 +365,9 @@ def _revoke(request, feed: CalendarFeed) -> None:
 @transaction.atomic
 def feed_revoke(*, request) -> int:
     """Turn off the requesting clinician's feed URL. Returns how many were live (0 or 1)."""
-    live = list(CalendarFeed.objects.select_for_update().filter(user=request.user, revoked_at__isnull=True))
+    live = list(
+        CalendarFeed.objects.select_for_update(no_key=True).filter(user=request.user, revoked_at__isnull=True)
+    )
     for feed in live:
         _revoke(request, feed)
     return len(live)

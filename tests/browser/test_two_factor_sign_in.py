@@ -60,14 +60,22 @@ def test_a_therapist_signs_in_with_two_factor_and_adds_the_prescriber(
     page.get_by_label("Staff member").select_option(label="Priya Prescriber")
     page.get_by_label("Role").select_option(label="Prescriber")
     page.get_by_role("button", name="Add to the care team").click()
+    # A care-team change is confirmed before it is made, and names who made it.
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        "Add Priya Prescriber to Avery Alvarez's care team as prescriber?"
+    )
+    page.get_by_role("button", name="Yes, add Priya Prescriber").click()
 
     expect(page.get_by_role("status")).to_contain_text(
         "Priya Prescriber is now on the care team as prescriber."
     )
     team = page.get_by_role("region", name="Care team")
     expect(team.get_by_role("listitem").filter(has_text="Priya Prescriber")).to_contain_text("Prescriber")
-    expect(team.get_by_role("listitem").filter(has_text="Tess Therapist")).to_contain_text(
-        "Primary therapist"
+    expect(team.get_by_role("listitem").filter(has_text="Priya Prescriber")).to_contain_text(
+        "added by Tess Therapist"
+    )
+    expect(team.get_by_role("listitem").filter(has_text="Primary therapist")).to_contain_text(
+        "Tess Therapist"
     )
     assert avery.care_team.get(user=priya).role == CareTeamMember.Role.PRESCRIBER
     assert console_errors == []

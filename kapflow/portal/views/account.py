@@ -18,11 +18,23 @@ def _unusable(request, *, too_many_tries: bool = False):
     return render(request, "portal/accept_unusable.html", {"too_many_tries": too_many_tries}, status=200)
 
 
+def _address_changed(request, invitation):
+    """The link was sent to an address no longer on the person's record: it is revoked (if the
+    change did not already) and the page says to ask for a new one, naming no address."""
+    services.invitation_revoke_stale(request=request, invitation=invitation)
+    audit_record(
+        request=request, action="kapflow.portal.invitation.refused", client=invitation.client, obj=invitation
+    )
+    return render(request, "portal/accept_address_changed.html", {"message": services.AddressChanged.message})
+
+
 @require_http_methods(["GET", "POST"])
 def accept(request, token):
     invitation = services.invitation_by_token(token)
     if invitation is None:
         return _unusable(request)
+    if not services.address_is_current(invitation):
+        return _address_changed(request, invitation)
     if request.method == "GET":
         # Whoever holds the link sees the address it was sent to: the practice can tell when (and
         # from where) a link was opened, as for any read of a client's data.
@@ -49,6 +61,8 @@ def accept(request, token):
             services.invitation_accept(request=request, token=token, password=password)
         except services.InvitationUnusable:
             return _unusable(request)
+        except services.AddressChanged:
+            return _address_changed(request, invitation)
         except services.WrongPassword:
             left = services.invitation_password_refused(request=request, invitation=invitation)
             if not left:

@@ -65,6 +65,16 @@
 
   var body = document.body;
   restoreDrafts();
+  // A request an element makes on a timer (hx-trigger="every 30s": the runbook's live panel) is
+  // not the person doing anything: it says so, so that the server does not count it as activity
+  // for the idle sign-out, and this page's idle clock below does not either.
+  function isPoll(elt) {
+    var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
+    return !!trigger && /(^|,)\s*every\s/.test(trigger);
+  }
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (isPoll(event.detail.elt)) event.detail.headers["X-Kapflow-Poll"] = "1";
+  });
   // A form sent by htmx after the session ended on the server answers 401: keep what was typed,
   // as for the idle sign-out, and go to the sign-in page, which brings the person back here.
   document.addEventListener("htmx:responseError", function (event) {
@@ -103,7 +113,9 @@
       if (!expired() && Date.now() - lastContact > renewEveryMs) renew();
     }, {passive: true});
   });
-  document.body.addEventListener("htmx:afterRequest", function () { lastContact = Date.now(); });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (!isPoll(event.detail.elt)) lastContact = Date.now();
+  });
   document.addEventListener("submit", function (event) {
     if (expired()) { event.preventDefault(); signOut(); }
   }, true);
@@ -219,5 +231,12 @@
     var form = sourceForm(event);
     var note = form && form.querySelector(".runbook-offline");
     if (note) note.remove();
+  });
+
+  // A read-only address to copy (the calendar feed's) is selected whole when it takes focus.
+  // Here rather than in an onfocus attribute, which the Content-Security-Policy does not run.
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (el && el.matches && el.matches("input[data-select-on-focus]")) el.select();
   });
 })();

@@ -16,6 +16,7 @@ from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role, User
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
+from kapflow.lib.params import date_param
 from kapflow.visits import services
 from kapflow.visits.forms import RoomForm
 from kapflow.visits.models import CalendarFeed, Room, Visit
@@ -24,11 +25,10 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 PRACTICE = "practice"
 
 
-def _day(value: str | None) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value) if value else timezone.localdate()
-    except ValueError:
-        return timezone.localdate()
+def _day(request) -> datetime.date:
+    """The day asked for in `?on=`, or today. Bounded (kapflow.lib.params) so that the previous
+    and next week around it are always dates: year 9999 has no next week."""
+    return date_param(request, "on", timezone.localdate())
 
 
 def _midnight(day: datetime.date) -> datetime.datetime:
@@ -80,7 +80,7 @@ def _calendar(request, *, first: datetime.date, days: int, view: str):
 
 @staff_view()
 def week(request):
-    day = _day(request.GET.get("on"))
+    day = _day(request)
     monday = day - datetime.timedelta(days=day.weekday())
     return render(request, "visits/calendar.html", _calendar(request, first=monday, days=7, view="week"))
 
@@ -90,7 +90,7 @@ def day(request):
     return render(
         request,
         "visits/calendar.html",
-        _calendar(request, first=_day(request.GET.get("on")), days=1, view="day"),
+        _calendar(request, first=_day(request), days=1, view="day"),
     )
 
 
@@ -154,7 +154,15 @@ def feed(request, token):
         event.add("summary", f"{visit.get_kind_display()} — {visit.client.initials}")
         event.add("location", visit.place)
         calendar.add_component(event)
-    audit_record(actor=user, request=None, action="kapflow.visits.feed.fetched", obj=feed)
+    # No one is signed in: the feed's owner is the actor (their address is the row's actor
+    # label), with the address the fetch came from and that it was the feed (not a page).
+    audit_record(
+        actor=user,
+        request=request,
+        action="kapflow.visits.feed.fetched",
+        obj=feed,
+        detail={"via": "calendar feed", "visits": len(calendar.subcomponents)},
+    )
     response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
@@ -174,6 +182,13 @@ def rooms(request):
 @staff_view(Role.PRACTICE_ADMIN)
 def room_toggle(request, room_id):
     room = get_object_or_404(Room, pk=room_id)
+    if request.POST.get("what") == "rems_certified":
+        # Whether intranasal esketamine may be given here (kapflow.medical.routes).
+        room.rems_certified = not room.rems_certified
+        services.room_save(request=request, room=room)
+        said = "marked certified under" if room.rems_certified else "no longer marked certified under"
+        messages.success(request, f"{room.name} is {said} the Spravato REMS.")
+        return redirect("calendar:rooms")
     room.active = not room.active
     services.room_save(request=request, room=room)
     messages.success(request, f"{room.name} is {'offered for booking again' if room.active else 'retired'}.")

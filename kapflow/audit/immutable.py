@@ -1,0 +1,179 @@
+"""Signed clinical records refuse UPDATE and DELETE at the database, not only in code.
+
+One table, `RULES`, says for each clinical table when its rows are locked and which columns may
+still be set once after that; the trigger SQL for SQLite and PostgreSQL is generated from it.
+Tables are named as strings: the audit app is a foundation and imports no clinical app.
+
+What a trigger refuses, for a row that is locked:
+* DELETE, always (and TRUNCATE of the table on PostgreSQL);
+* UPDATE of any column not in `once` (columns added later are refused too: on PostgreSQL the
+  whole row is compared, on SQLite the triggers are regenerated from the table's columns after
+  every migrate);
+* UPDATE of the `once` columns after they were set, i.e. once `sentinel` is not null.
+INSERT is never refused here, so a new column with a default never breaks a write.
+"""
+
+from dataclasses import dataclass
+
+MESSAGE = "a signed clinical record cannot be changed or deleted"
+
+_RUNBOOK_SIGNED = (
+    "EXISTS (SELECT 1 FROM dosing_runbook WHERE id = {row}.runbook_id AND signed_at IS NOT NULL)"
+)
+ALWAYS = "1 = 1"
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: str
+    # SQL true when the row is locked; {row} is OLD or NEW.
+    locked: str
+    # Columns that may still be set once the row is locked, while `sentinel` is null.
+    once: tuple[str, ...] = ()
+    sentinel: str = ""
+    why: str = ""
+    # Also locked when the row's new values would put it in a locked parent (an entry moved into
+    # a signed runbook). Not for a row locked by its own columns: setting them is the locking.
+    check_new: bool = False
+
+
+# Entries of a medication-session record: locked with the record (Runbook.signed_at). Entries
+# are never edited by the code even before signing; a signed record's entries never change.
+_RUNBOOK_ENTRIES = (
+    "dosing_vitalsreading",
+    "dosing_administration",
+    "dosing_prescriberonsite",
+    "dosing_rating",
+    "dosing_adverseevent",
+    "dosing_note",
+    "dosing_addendum",
+    "dosing_dayofchecklist",
+    "dosing_safetyplan",
+    "dosing_phasemark",
+    "dosing_chaperonecheckin",
+    "dosing_integrationacknowledgement",
+    "dosing_emergencycall",
+)
+
+RULES: tuple[Rule, ...] = (
+    # Edited freely while the session runs (caution acknowledgement, discharge, then the lock
+    # fields signed_at/signed_by are set by signing); nothing at all once signed.
+    Rule("dosing_runbook", "{row}.signed_at IS NOT NULL", why="runbook_sign"),
+    *(
+        Rule(table, _RUNBOOK_SIGNED, why="entry of a signed runbook", check_new=True)
+        for table in _RUNBOOK_ENTRIES
+    ),
+    # A prescriber's review of an adverse event or of a discharge with criteria unmet: one row
+    # per item, saved once, never edited (kapflow.dosing.services).
+    Rule("dosing_safetyreview", ALWAYS, why="safety review"),
+    # A consent signature is saved once; a withdrawal is a new signature row (decision "revoke").
+    Rule("consent_signature", ALWAYS, why="signature_record"),
+    # A questionnaire response is saved once; the task that asked for it points at it.
+    Rule("measures_response", ALWAYS, why="response_record"),
+    # A clearance is saved once and may be revoked once (clearance_revoke).
+    Rule(
+        "medical_clearance",
+        ALWAYS,
+        once=("revoked_at", "revoked_by_id", "revoke_reason"),
+        sentinel="revoked_at",
+        why="clearance_revoke",
+    ),
+    # An order is saved once and may be discontinued once (order_discontinue).
+    Rule(
+        "medical_medicationorder",
+        ALWAYS,
+        once=("discontinued_at", "discontinued_by_id", "discontinue_reason"),
+        sentinel="discontinued_at",
+        why="order_discontinue",
+    ),
+)
+
+
+def _name(rule: Rule, suffix: str) -> str:
+    return f"immutable_{rule.table}_{suffix}"
+
+
+def _sqlite_locked(rule: Rule, row: str) -> str:
+    return "(" + rule.locked.format(row=row) + ")"
+
+
+def sqlite_install(rule: Rule, columns: list[str]) -> list[str]:
+    """Statements for one table; `columns` are its current columns (triggers are regenerated
+    after every migrate, so a column added later is covered as soon as it exists)."""
+    once = [c for c in rule.once if c in columns]
+    fixed = [c for c in columns if c not in once]
+    fixed_changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in fixed) or "0"
+    changed = f"({fixed_changed})"
+    if once:
+        once_changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in once)
+        changed = f"({changed} OR (OLD.{rule.sentinel} IS NOT NULL AND ({once_changed})))"
+    locked = _sqlite_locked(rule, "OLD")
+    if rule.check_new:
+        locked = f"({locked} OR {_sqlite_locked(rule, 'NEW')})"
+    return [
+        *sqlite_drop(rule),
+        f"""CREATE TRIGGER {_name(rule, "update")} BEFORE UPDATE ON {rule.table}
+            FOR EACH ROW WHEN {locked} AND {changed}
+            BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+        f"""CREATE TRIGGER {_name(rule, "delete")} BEFORE DELETE ON {rule.table}
+            FOR EACH ROW WHEN {_sqlite_locked(rule, "OLD")}
+            BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+    ]
+
+
+def sqlite_drop(rule: Rule) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {_name(rule, suffix)}" for suffix in ("update", "delete")]
+
+
+def _pg_locked(rule: Rule, row: str) -> str:
+    return "(" + rule.locked.format(row=row).replace("1 = 1", "TRUE") + ")"
+
+
+def postgres_install(rule: Rule) -> list[str]:
+    function = _name(rule, "guard")
+    allowed = "ARRAY[" + ", ".join(f"'{c}'" for c in rule.once) + "]::text[]"
+    once_check = ""
+    if rule.once:
+        once_check = f"""
+            IF OLD.{rule.sentinel} IS NOT NULL AND to_jsonb(NEW) IS DISTINCT FROM to_jsonb(OLD) THEN
+                RAISE EXCEPTION '{MESSAGE}';
+            END IF;"""
+    return [
+        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'TRUNCATE' THEN
+                RAISE EXCEPTION '{MESSAGE}';
+            END IF;
+            IF TG_OP = 'DELETE' THEN
+                IF {_pg_locked(rule, "OLD")} THEN
+                    RAISE EXCEPTION '{MESSAGE}';
+                END IF;
+                RETURN OLD;
+            END IF;
+            IF {_pg_locked(rule, "OLD")}{f" OR {_pg_locked(rule, 'NEW')}" if rule.check_new else ""} THEN
+                -- The whole row but the columns that may be set once: a column added later
+                -- is refused without regenerating this function.
+                IF (to_jsonb(NEW) - {allowed}) IS DISTINCT FROM (to_jsonb(OLD) - {allowed}) THEN
+                    RAISE EXCEPTION '{MESSAGE}';
+                END IF;{once_check}
+            END IF;
+            RETURN NEW;
+        END; $$ LANGUAGE plpgsql""",
+        *postgres_drop(rule),
+        f"""CREATE TRIGGER {_name(rule, "change")} BEFORE UPDATE OR DELETE ON {rule.table}
+            FOR EACH ROW EXECUTE FUNCTION {function}()""",
+        f"""CREATE TRIGGER {_name(rule, "truncate")} BEFORE TRUNCATE ON {rule.table}
+            FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+    ]
+
+
+def postgres_drop(rule: Rule) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {_name(rule, suffix)} ON {rule.table}" for suffix in ("change", "truncate")
+    ]
+
+
+def trigger_names(rule: Rule, vendor: str) -> list[str]:
+    """The triggers `install` leaves on this table (the tests check they exist after migrate)."""
+    suffixes = ("update", "delete") if vendor == "sqlite" else ("change", "truncate")
+    return [_name(rule, suffix) for suffix in suffixes]

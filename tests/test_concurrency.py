@@ -1,0 +1,383 @@
+"""Limits that count rows hold when the same write arrives twice at the same instant (issue 11,
+item 2; STYLE.md 14: everything that counts is locked where it is counted).
+
+Each test fires one write from two threads released together by a barrier, each thread on its
+own database connection, and checks that the limit held. A pause is put between the count and
+the insert (by wrapping the function that counts), so that without the lock both threads would
+count before either commits: the race is certain, not a matter of luck. On PostgreSQL the lock
+is `select_for_update()` on the row that holds the limit; on SQLite the IMMEDIATE transaction
+(settings.py) takes the database's write lock at the start, so the same tests run there too."""
+
+import datetime
+import re
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+import kapflow
+from kapflow.audit.db import drop_triggers, install_triggers
+from kapflow.dosing import services
+from kapflow.dosing.models import Administration
+from kapflow.medical.models import MedicationOrder
+from kapflow.practice.models import Practice
+from kapflow.visits import services as visit_services
+from kapflow.visits.models import Room, Visit
+from tests import factories
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("pathway_ready"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_triggers_back_at_the_end(django_db_blocker):
+    """The append-only triggers, back on once this module's last flush has run (the tests after
+    it expect them)."""
+    yield
+    with django_db_blocker.unblock():
+        install_triggers(connection)
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_lifted_for_the_flush(db):
+    """These tests commit, so Django empties the database with `flush` after each one; the audit
+    table refuses that (kapflow/audit/db.py). The triggers are on while the test runs and lifted
+    just before the flush (set up after `db`, so torn down before it), as the browser tests do."""
+    install_triggers(connection)
+    yield
+    drop_triggers(connection)
+
+
+PAUSE = 0.4  # seconds between counting and writing: long enough for the other thread to count
+
+
+def race(*calls: Callable[[], object]) -> list[object]:
+    """Run each call in its own thread, all released at once; each result, or the exception it
+    raised. Every thread closes its own connection when it ends (CONN_MAX_AGE is 0 in tests)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 (the test inspects what each thread raised)
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is still waiting: a deadlock?"
+    return results
+
+
+def slowed(monkeypatch, owner, name: str) -> None:
+    """Wrap `owner.name` so that it pauses after it has counted."""
+    original = getattr(owner, name)
+
+    def counted_then_paused(*args, **kwargs):
+        answer = original(*args, **kwargs)
+        time.sleep(PAUSE)
+        return answer
+
+    monkeypatch.setattr(owner, name, counted_then_paused)
+
+
+def ready_session(client, clinician, cora, *, room: Room, starts_at: datetime.datetime) -> Visit:
+    """An in-person medication session in progress whose day-of gates pass: checklist, pre-dose
+    vitals five minutes ago, the integration acknowledged."""
+    visit = Visit.objects.create(
+        client=client,
+        kind=Visit.Kind.MEDICATION,
+        modality=Visit.Modality.IN_PERSON,
+        room=room,
+        starts_at=starts_at,
+        ends_at=starts_at + datetime.timedelta(minutes=150),
+        clinician=clinician,
+        created_by=cora,
+        status=Visit.Status.IN_PROGRESS,
+    )
+    now = timezone.now()
+    practice = Practice.load()
+    services.checklist_record(
+        actor=clinician,
+        visit=visit,
+        transport_without_driving=True,
+        transport_detail="Partner drives",
+        last_food_at=now - datetime.timedelta(hours=5),
+        last_liquid_at=now - datetime.timedelta(hours=2),
+        substances=[],
+        pregnancy="not_applicable",
+        practice=practice,
+    )
+    services.vitals_record(
+        actor=clinician,
+        visit=visit,
+        phase="pre_dose",
+        taken_at=now - datetime.timedelta(minutes=5),
+        systolic=120,
+        diastolic=80,
+        heart_rate=72,
+        spo2=98,
+        practice=practice,
+    )
+    factories.acknowledge_integration(visit, clinician)
+    return visit
+
+
+def order_for(client, prescriber, *, sessions: int, boosters: int = 0) -> MedicationOrder:
+    today = timezone.localdate()
+    return MedicationOrder.objects.create(
+        client=client,
+        prescriber=prescriber,
+        drug="ketamine",
+        route="sublingual",
+        unit="mg",
+        dose_min=Decimal(200),
+        dose_max=Decimal(300),
+        boosters_allowed=boosters,
+        booster_max_mg=Decimal(100) if boosters else None,
+        sessions_authorised=sessions,
+        starts_on=today - datetime.timedelta(days=10),
+        ends_on=today + datetime.timedelta(days=80),
+    )
+
+
+def give(visit, who, order, *, mg: int = 250):
+    def call():
+        return services.dose_record(
+            actor=who,
+            visit=visit,
+            order=order,
+            given_at=timezone.now(),
+            route="sublingual",
+            dose_mg=Decimal(mg),
+            lot_number="LOT-1",
+            given_by=who,
+            practice=Practice.load(),
+        )
+
+    return call
+
+
+def test_it_gives_one_first_dose_when_two_sessions_race_for_the_last_session_authorised(
+    monkeypatch, avery, tess, priya, cora
+):
+    # Two sessions of the same client under way (a double booking made by mistake) and one
+    # session left on the order: the first doses sent at once must not both pass the limit.
+    rooms = [Room.objects.create(name="Cedar"), Room.objects.create(name="Willow")]
+    now = timezone.now()
+    first = ready_session(avery, tess, cora, room=rooms[0], starts_at=now - datetime.timedelta(minutes=30))
+    second = ready_session(avery, priya, cora, room=rooms[1], starts_at=now - datetime.timedelta(minutes=20))
+    order = order_for(avery, priya, sessions=1)
+    slowed(monkeypatch, MedicationOrder, "sessions_remaining")
+
+    results = race(give(first, tess, order), give(second, priya, order))
+
+    given = [r for r in results if isinstance(r, Administration)]
+    refused = [r for r in results if isinstance(r, services.RunbookRefused)]
+    assert len(given) == 1, results
+    assert len(refused) == 1, results
+    assert "no sessions left (1 authorised)" in str(refused[0])
+    assert Administration.objects.filter(order=order, is_booster=False).count() == 1
+
+
+def test_it_gives_the_boosters_allowed_and_no_more_when_two_are_sent_at_once(
+    monkeypatch, avery, tess, priya, cora
+):
+    # Boosters are counted per session, under the runbook's lock.
+    room = Room.objects.create(name="Cedar")
+    visit = ready_session(
+        avery, tess, cora, room=room, starts_at=timezone.now() - datetime.timedelta(minutes=30)
+    )
+    order = order_for(avery, priya, sessions=6, boosters=1)
+    give(visit, tess, order)()
+    original = services._booster_problems
+
+    def counted_then_paused(**kwargs):
+        problems = original(**kwargs)
+        time.sleep(PAUSE)
+        return problems
+
+    monkeypatch.setattr(services, "_booster_problems", counted_then_paused)
+
+    results = race(give(visit, tess, order, mg=50), give(visit, priya, order, mg=50))
+
+    boosters = [r for r in results if isinstance(r, Administration)]
+    refused = [r for r in results if isinstance(r, services.RunbookRefused)]
+    assert len(boosters) == 1, results
+    assert len(refused) == 1, results
+    assert "allows 1 booster a session; 1 already given" in str(refused[0])
+    assert Administration.objects.filter(runbook__visit=visit, is_booster=True).count() == 1
+
+
+def test_it_books_one_visit_when_two_bookings_for_the_same_clinician_and_room_arrive_at_once(
+    monkeypatch, tess, cora, avery
+):
+    other = factories.make_client(first_name="Blake", therapist=tess)
+    room = Room.objects.create(name="Cedar")
+    starts = timezone.now() + datetime.timedelta(days=3)
+    slot = visit_services.Slot(
+        kind=Visit.Kind.THERAPY,
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(minutes=50),
+        clinician=tess,
+        room=room,
+    )
+    slowed(monkeypatch, visit_services, "clashes")
+
+    def book(client):
+        return lambda: visit_services.visit_book(
+            request=services._Actor(None, cora), client=client, slot=slot
+        )
+
+    results = race(book(avery), book(other))
+
+    booked = [r for r in results if isinstance(r, Visit)]
+    refused = [r for r in results if isinstance(r, visit_services.VisitRefused)]
+    assert len(booked) == 1, results
+    assert len(refused) == 1, results
+    assert "Tess Therapist is with" in str(refused[0])
+    assert Visit.objects.filter(clinician=tess, starts_at=starts).count() == 1
+
+
+class _Request:
+    """What an audited service needs of a request: who asks (no address, no request id)."""
+
+    def __init__(self, user):
+        self.user = user
+
+
+def test_two_admins_deactivating_each_other_at_once_leave_the_practice_one_admin(monkeypatch, ada):
+    from kapflow.accounts import services as staff_services
+    from kapflow.accounts.models import User
+
+    lee = factories.make_user("Lee Admin", roles=("is_practice_admin",), email="lee@example.org")
+    slowed(monkeypatch, staff_services, "_refuse_if_last_admin")
+
+    results = race(
+        lambda: staff_services.staff_deactivate(request=_Request(ada), user=lee),
+        lambda: staff_services.staff_deactivate(request=_Request(lee), user=ada),
+    )
+
+    refused = [r for r in results if isinstance(r, staff_services.LastAdmin)]
+    assert len(refused) == 1, results
+    assert User.objects.filter(is_active=True, is_practice_admin=True).count() == 1
+
+
+def test_two_admins_taking_each_others_admin_role_at_once_leave_the_practice_one_admin(monkeypatch, ada):
+    from kapflow.accounts import services as staff_services
+    from kapflow.accounts.forms import StaffForm
+    from kapflow.accounts.models import User
+
+    lee = factories.make_user(
+        "Lee Admin", roles=("is_practice_admin", "is_therapist"), email="lee@example.org"
+    )
+    ada.is_therapist = True
+    ada.save(update_fields=["is_therapist"])
+    slowed(monkeypatch, staff_services, "_refuse_if_last_admin")
+
+    def demote(actor, member):
+        def call():
+            member_now = User.objects.get(pk=member.pk)
+            form = StaffForm(
+                {"full_name": member_now.full_name, "email": member_now.email, "is_therapist": "on"},
+                instance=member_now,
+            )
+            assert form.is_valid(), form.errors
+            return staff_services.staff_update(request=_Request(actor), form=form)
+
+        return call
+
+    results = race(demote(ada, lee), demote(lee, ada))
+
+    refused = [r for r in results if isinstance(r, staff_services.LastAdmin)]
+    assert len(refused) == 1, results
+    assert User.objects.filter(is_active=True, is_practice_admin=True).count() == 1
+
+
+def test_a_booking_and_a_chart_write_for_the_same_client_at_once_both_go_through(
+    monkeypatch, avery, tess, cora
+):
+    """The audit log's hash chain serialises its appends (on PostgreSQL an advisory lock held to
+    the end of the transaction, kapflow.audit.models), and a row that refers to the client is
+    checked against it when its transaction commits (PostgreSQL's deferred foreign keys take a
+    KEY SHARE lock then). A booking locks the client's row and then writes its audit row: had it
+    locked the row FOR UPDATE, a write that already held the chain's lock would wait at its
+    commit for the booking, and the booking for the chain: a deadlock, and one of the two lost
+    (a 500 in the browser tests). Every select_for_update is FOR NO KEY UPDATE, which a foreign
+    key's check does not wait for."""
+    from django.db import transaction
+
+    from kapflow.audit.services import audit_record
+    from kapflow.clients.models import EmergencyContact
+
+    chart_written, client_locked = threading.Event(), threading.Event()
+    original_lock = visit_services._lock
+
+    def lock_then_say_so(*args, **kwargs):
+        original_lock(*args, **kwargs)
+        client_locked.set()
+
+    monkeypatch.setattr(visit_services, "_lock", lock_then_say_so)
+    starts = timezone.now() + datetime.timedelta(days=3)
+    slot = visit_services.Slot(
+        kind=Visit.Kind.THERAPY,
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(minutes=50),
+        clinician=tess,
+        room=Room.objects.create(name="Cedar"),
+    )
+
+    def chart_write():
+        with transaction.atomic():
+            audit_record(actor=tess, action="kapflow.clients.contact.added", client=avery)
+            EmergencyContact.objects.create(
+                client=avery, name="Sam Rivera", relationship="partner", phone="555"
+            )
+            chart_written.set()
+            client_locked.wait(timeout=5)  # the booking holds the client's row now
+            time.sleep(PAUSE)  # and waits for the chain's lock
+        return "saved"
+
+    def booking():
+        chart_written.wait(timeout=5)
+        return visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=slot)
+
+    results = race(chart_write, booking)
+
+    assert results[0] == "saved", results
+    assert isinstance(results[1], Visit), results
+
+
+STRONG_LOCK = re.compile(r"select_for_update\((?!.*no_key=True)")
+
+
+def test_every_row_lock_in_the_code_is_for_no_key_update():
+    """FOR UPDATE would make a foreign key's check wait for the lock holder, and with the audit
+    chain's lock that can deadlock (the test above); FOR NO KEY UPDATE excludes the other
+    writers just the same."""
+    root = Path(kapflow.__file__).parent
+    offences = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if STRONG_LOCK.search(line)
+    ]
+    assert offences == [], "write select_for_update(no_key=True)"
+    assert STRONG_LOCK.search("Client.objects.select_for_update().get(pk=1)")
+    assert STRONG_LOCK.search('Visit.objects.select_for_update(of=("self",))')
+    assert not STRONG_LOCK.search('Visit.objects.select_for_update(of=("self",), no_key=True)')

@@ -1,0 +1,216 @@
+"""Signed clinical records refuse UPDATE and DELETE at the database, not only in code (issue 11,
+item 8; kapflow.audit.immutable). Raw SQL is used on purpose: it is what code that forgot the
+rules, or a person at the database prompt, would run."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from kapflow.audit import immutable
+from kapflow.consent.models import ConsentDocument, Signature
+from kapflow.dosing.models import Note, Runbook, VitalsReading
+from kapflow.measures.models import Response
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.visits.models import Visit
+
+REFUSED = "signed clinical record"
+NOW = timezone.now()
+
+
+def sql(statement: str, params=()) -> None:
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute(statement, params)
+
+
+def refused(statement: str, params=()) -> None:
+    with pytest.raises(DatabaseError, match=REFUSED):
+        sql(statement, params)
+
+
+@pytest.fixture
+def runbook(avery, tess, cora):
+    visit = Visit.objects.create(
+        client=avery,
+        kind=Visit.Kind.MEDICATION,
+        modality=Visit.Modality.VIRTUAL,
+        starts_at=NOW,
+        ends_at=NOW + datetime.timedelta(hours=2),
+        clinician=tess,
+        created_by=cora,
+    )
+    return Runbook.objects.create(visit=visit)
+
+
+def _vitals(runbook, who) -> VitalsReading:
+    return VitalsReading.objects.create(
+        runbook=runbook,
+        phase="in_session",
+        taken_at=NOW,
+        systolic=120,
+        diastolic=80,
+        heart_rate=70,
+        recorded_by=who,
+    )
+
+
+def _sign(runbook, who) -> None:
+    Runbook.objects.filter(pk=runbook.pk).update(discharged_at=NOW, discharged_by=who)
+    Runbook.objects.filter(pk=runbook.pk).update(signed_at=NOW, signed_by=who)
+
+
+def test_a_runbook_and_its_entries_change_freely_until_signed(runbook, tess):
+    reading = _vitals(runbook, tess)
+    sql("UPDATE dosing_vitalsreading SET systolic = 121 WHERE id = %s", [reading.pk])
+    sql("UPDATE dosing_runbook SET override_reason = 'x' WHERE id = %s", [runbook.pk])
+    _sign(runbook, tess)  # the lock fields themselves are set by an UPDATE
+    assert Runbook.objects.get(pk=runbook.pk).is_locked
+
+
+def test_a_signed_runbook_refuses_update_and_delete(runbook, tess):
+    _sign(runbook, tess)
+    refused("UPDATE dosing_runbook SET override_reason = 'changed' WHERE id = %s", [runbook.pk])
+    refused("UPDATE dosing_runbook SET signed_at = NULL, signed_by_id = NULL WHERE id = %s", [runbook.pk])
+    refused("DELETE FROM dosing_runbook WHERE id = %s", [runbook.pk])
+    # Saving it unchanged (an UPDATE of every column to the same value) is not a change.
+    Runbook.objects.get(pk=runbook.pk).save()
+
+
+def test_the_entries_of_a_signed_runbook_refuse_update_and_delete(runbook, tess):
+    reading = _vitals(runbook, tess)
+    note = Note.objects.create(runbook=runbook, written_at=NOW, text="Calm.", author=tess)
+    _sign(runbook, tess)
+    refused("UPDATE dosing_vitalsreading SET systolic = 99 WHERE id = %s", [reading.pk])
+    refused("DELETE FROM dosing_vitalsreading WHERE id = %s", [reading.pk])
+    refused("UPDATE dosing_note SET text = 'rewritten' WHERE id = %s", [note.pk])
+    refused("DELETE FROM dosing_note WHERE id = %s", [note.pk])
+    assert VitalsReading.objects.get(pk=reading.pk).systolic == 120
+
+
+def test_an_entry_cannot_be_moved_into_a_signed_runbook(runbook, tess, avery, cora):
+    other = Runbook.objects.create(
+        visit=Visit.objects.create(
+            client=avery,
+            kind=Visit.Kind.MEDICATION,
+            modality=Visit.Modality.VIRTUAL,
+            starts_at=NOW + datetime.timedelta(days=1),
+            ends_at=NOW + datetime.timedelta(days=1, hours=2),
+            clinician=tess,
+            created_by=cora,
+        )
+    )
+    reading = _vitals(other, tess)
+    _sign(runbook, tess)
+    refused("UPDATE dosing_vitalsreading SET runbook_id = %s WHERE id = %s", [runbook.pk, reading.pk])
+
+
+def test_an_unsigned_draft_may_still_be_deleted(runbook, tess):
+    reading = _vitals(runbook, tess)
+    sql("DELETE FROM dosing_vitalsreading WHERE id = %s", [reading.pk])
+    sql("DELETE FROM dosing_runbook WHERE id = %s", [runbook.pk])
+    assert not Runbook.objects.filter(pk=runbook.pk).exists()
+
+
+@pytest.fixture
+def clearance(avery, priya):
+    screening = Screening.objects.create(client=avery, answers={}, age=35)
+    return Clearance.objects.create(
+        client=avery,
+        screening=screening,
+        prescriber=priya,
+        decision="cleared",
+        findings="Fit.",
+        valid_until=datetime.date(2026, 12, 31),
+    )
+
+
+def test_a_clearance_may_be_revoked_once_and_nothing_else(clearance, priya, tess):
+    refused("UPDATE medical_clearance SET findings = 'rewritten' WHERE id = %s", [clearance.pk])
+    refused("DELETE FROM medical_clearance WHERE id = %s", [clearance.pk])
+    # Revoking, the one change a clearance has (kapflow.medical.services.clearance_revoke).
+    sql(
+        "UPDATE medical_clearance SET revoked_at = %s, revoked_by_id = %s, revoke_reason = 'New finding'"
+        " WHERE id = %s",
+        [NOW, priya.pk, clearance.pk],
+    )
+    # Once revoked, the revocation itself is fixed too.
+    refused("UPDATE medical_clearance SET revoke_reason = 'other' WHERE id = %s", [clearance.pk])
+    refused("UPDATE medical_clearance SET revoked_by_id = %s WHERE id = %s", [tess.pk, clearance.pk])
+
+
+@pytest.fixture
+def order(avery, priya):
+    return MedicationOrder.objects.create(
+        client=avery,
+        prescriber=priya,
+        drug="ketamine",
+        route="sublingual",
+        dose_min=Decimal("100"),
+        dose_max=Decimal("200"),
+        sessions_authorised=3,
+        starts_on=datetime.date(2026, 1, 1),
+        ends_on=datetime.date(2026, 6, 30),
+    )
+
+
+def test_an_order_may_be_discontinued_once_and_nothing_else(order, priya):
+    refused("UPDATE medical_medicationorder SET dose_max = 500 WHERE id = %s", [order.pk])
+    refused("UPDATE medical_medicationorder SET sessions_authorised = 9 WHERE id = %s", [order.pk])
+    refused("DELETE FROM medical_medicationorder WHERE id = %s", [order.pk])
+    sql(
+        "UPDATE medical_medicationorder SET discontinued_at = %s, discontinued_by_id = %s,"
+        " discontinue_reason = 'Course finished' WHERE id = %s",
+        [NOW, priya.pk, order.pk],
+    )
+    refused("UPDATE medical_medicationorder SET discontinued_at = NULL WHERE id = %s", [order.pk])
+
+
+def test_a_signature_and_a_questionnaire_response_never_change(avery, tess):
+    document = ConsentDocument.objects.create(
+        kind="kap", version=901, title="KAP", body="Text", created_by=tess
+    )
+    signature = Signature.objects.create(
+        document=document,
+        kind="kap",
+        client=avery,
+        signer="client",
+        signer_name="Avery Alvarez",
+        typed_name="Avery Alvarez",
+        decision="agree",
+        text_sha256="0" * 64,
+        presented_by=tess,
+    )
+    refused("UPDATE consent_signature SET decision = 'refuse' WHERE id = %s", [signature.pk])
+    refused("DELETE FROM consent_signature WHERE id = %s", [signature.pk])
+    response = Response.objects.create(
+        client=avery, instrument="phq9", version="1", answers={}, total=3, band="Minimal"
+    )
+    refused("UPDATE measures_response SET total = 0 WHERE id = %s", [response.pk])
+    refused("DELETE FROM measures_response WHERE id = %s", [response.pk])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+def test_a_signed_record_table_refuses_truncate_on_postgresql(clearance):
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic(), connection.cursor() as c:
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        c.execute("TRUNCATE medical_clearance CASCADE")
+
+
+def test_every_runbook_entry_table_is_covered(db):
+    """A new kind of runbook entry (another model pointing at Runbook) must be added to
+    kapflow.audit.immutable or named here with the reason it may change after signing."""
+    may_change_after_signing = {
+        # Who was told of an in-session alert and when they saw it: a notification's state,
+        # not part of the signed record (kapflow.dosing.alerts marks it seen later).
+        "dosing_sessionalert",
+    }
+    covered = {rule.table for rule in immutable.RULES}
+    entries = {
+        model._meta.db_table
+        for model in apps.get_app_config("dosing").get_models()
+        if any(getattr(f, "related_model", None) is Runbook for f in model._meta.concrete_fields)
+    }
+    assert entries - covered - may_change_after_signing == set()
