@@ -43,6 +43,32 @@ def test_the_admin_changes_roles(login, ada, tess, audit_rows):
     assert audit_rows("kapflow.accounts.staff.updated")[0].detail == {"changed": ["is_prescriber"]}
 
 
+def test_the_old_address_is_told_when_an_admin_changes_a_staff_members_email(
+    login, ada, tess, audit_rows, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        login(ada).post(
+            reverse("accounts:staff_edit", args=[tess.pk]),
+            {"full_name": tess.full_name, "email": "tess.new@example.org", "is_therapist": "on"},
+        )
+    tess.refresh_from_db()
+    assert tess.email == "tess.new@example.org"
+    [notice] = mail.outbox
+    assert notice.to == ["tess@example.org"] and "tess.new@example.org" in notice.body
+    assert audit_rows("kapflow.accounts.staff.updated")[0].detail == {"changed": ["email"]}
+
+
+def test_an_admin_saving_a_staff_member_unchanged_tells_nobody(
+    login, ada, tess, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        login(ada).post(
+            reverse("accounts:staff_edit", args=[tess.pk]),
+            {"full_name": tess.full_name, "email": tess.email.upper(), "is_therapist": "on"},
+        )
+    assert mail.outbox == []
+
+
 def test_an_admin_cannot_drop_their_own_admin_role(login, ada):
     response = login(ada).post(
         reverse("accounts:staff_edit", args=[ada.pk]),

@@ -1,8 +1,10 @@
 """Staff accounts: invitation, roles, deactivation. Each writes its audit row."""
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.forms import default_token_generator
 from allauth.account.internal.flows.login import record_authentication
 from allauth.account.utils import user_pk_to_url_str
+from allauth.core import context as allauth_context
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
@@ -97,6 +99,22 @@ def staff_update(*, request, form) -> User:
     audit_record(
         request=request, action="kapflow.accounts.staff.updated", obj=user, detail=changed_fields(form)
     )
+    if stored.email.lower() != user.email.lower():
+        # The old address hears of it, as when the person changes it themselves: an account moved
+        # to an address its owner does not hold is how a sign-in is taken over.
+        old, new = stored.email, user.email
+
+        def tell_the_old_address() -> None:
+            # allauth's adapter reads the request (address, browser) from its own context.
+            with allauth_context.request_context(request):
+                get_account_adapter(request).send_notification_mail(
+                    "account/email/email_changed",
+                    user,
+                    context={"from_email": old, "to_email": new},
+                    email=old,
+                )
+
+        transaction.on_commit(tell_the_old_address)
     return user
 
 
