@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.audit.models import AuditEvent
-from kapflow.clients.models import CareTeamMember
+from kapflow.clients.models import AccessGrant, CareTeamMember
 from kapflow.dosing import alerts, services
 from kapflow.dosing.models import EmergencyCall, Runbook, SessionAlert
 from kapflow.practice.forms import PracticeForm
@@ -465,6 +465,20 @@ def test_the_on_call_prescribers_access_ends_when_the_record_is_signed(dosed, te
     with time_machine.travel(at(125), tick=False):
         services.runbook_sign(actor=tess, visit=dosed)
         assert http.get(runbook_url(dosed)).status_code == 404
+    # The access was a grant of its own, opened and ended by the services, each audited.
+    [grant] = AccessGrant.objects.filter(client=avery, user=pat)
+    assert grant.ended_at is not None and grant.reason == "On-call prescriber told of an in-session alert"
+    granted = AuditEvent.objects.get(action="kapflow.clients.access.granted")
+    ended = AuditEvent.objects.get(action="kapflow.clients.access.ended")
+    assert granted.client == ended.client == avery and granted.detail["user"] == pat.pk
+    assert ended.actor == tess
+
+
+def test_a_prescriber_on_the_team_gets_no_grant_and_a_colleague_none_either(dosed, tess, priya, colin, login):
+    high_reading(dosed, tess, minutes=40)
+    assert not AccessGrant.objects.exists()
+    with time_machine.travel(at(60), tick=False):
+        assert login(colin).get(runbook_url(dosed)).status_code == 404
 
 
 def test_with_no_address_on_record_the_runbook_says_to_tell_the_dispatcher(avery, tess, cora, login):

@@ -192,6 +192,39 @@ def test_a_signature_and_a_questionnaire_response_never_change(avery, tess):
     refused("DELETE FROM measures_response WHERE id = %s", [response.pk])
 
 
+def test_a_guardian_who_signed_may_be_taken_off_the_chart_and_the_signature_keeps_the_rest(
+    avery, tess, login
+):
+    from django.urls import reverse
+
+    from tests import factories
+
+    guardian = factories.add_guardian(avery)
+    other = factories.add_guardian(avery)
+    document = ConsentDocument.objects.create(
+        kind="guardian", version=902, title="Guardian consent", body="Text", created_by=tess
+    )
+    signature = Signature.objects.create(
+        document=document,
+        kind="guardian",
+        client=avery,
+        guardian=guardian,
+        signer="guardian",
+        signer_name="Gina Guardian",
+        typed_name="Gina Guardian",
+        decision="agree",
+        text_sha256="0" * 64,
+        presented_by=tess,
+    )
+    # The link may only be cleared, by the database's ON DELETE SET NULL; never pointed elsewhere.
+    refused("UPDATE consent_signature SET guardian_id = %s WHERE id = %s", [other.pk, signature.pk])
+    response = login(tess).post(reverse("clients:contact_remove", args=[avery.pk, "guardians", guardian.pk]))
+    assert response.status_code == 302
+    signature.refresh_from_db()
+    assert signature.guardian is None and signature.typed_name == "Gina Guardian"
+    refused("UPDATE consent_signature SET typed_name = 'Someone' WHERE id = %s", [signature.pk])
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
 def test_a_signed_record_table_refuses_truncate_on_postgresql(clearance):
     with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic(), connection.cursor() as c:

@@ -35,6 +35,9 @@ class Rule:
     # Also locked when the row's new values would put it in a locked parent (an entry moved into
     # a signed runbook). Not for a row locked by its own columns: setting them is the locking.
     check_new: bool = False
+    # References that may only be cleared (to NULL), never changed: the database's own
+    # ON DELETE SET NULL when the row they point at is removed.
+    may_clear: tuple[str, ...] = ()
 
 
 # Entries of a medication-session record: locked with the record (Runbook.signed_at). Entries
@@ -67,7 +70,9 @@ RULES: tuple[Rule, ...] = (
     # per item, saved once, never edited (kapflow.dosing.services).
     Rule("dosing_safetyreview", ALWAYS, why="safety review"),
     # A consent signature is saved once; a withdrawal is a new signature row (decision "revoke").
-    Rule("consent_signature", ALWAYS, why="signature_record"),
+    # A guardian or outside provider taken off the chart no longer speaks for the client: the
+    # signature keeps its typed name and loses the link (ON DELETE SET NULL), nothing else.
+    Rule("consent_signature", ALWAYS, why="signature_record", may_clear=("guardian_id", "provider_id")),
     # A questionnaire response is saved once; the task that asked for it points at it.
     Rule("measures_response", ALWAYS, why="response_record"),
     # A clearance is saved once and may be revoked once (clearance_revoke).
@@ -101,9 +106,13 @@ def sqlite_install(rule: Rule, columns: list[str]) -> list[str]:
     """Statements for one table; `columns` are its current columns (triggers are regenerated
     after every migrate, so a column added later is covered as soon as it exists)."""
     once = [c for c in rule.once if c in columns]
-    fixed = [c for c in columns if c not in once]
-    fixed_changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in fixed) or "0"
-    changed = f"({fixed_changed})"
+    clearable = [c for c in rule.may_clear if c in columns]
+    fixed = [c for c in columns if c not in once and c not in clearable]
+    fixed_changed = " OR ".join(
+        [f'OLD."{c}" IS NOT NEW."{c}"' for c in fixed]
+        + [f'(OLD."{c}" IS NOT NEW."{c}" AND NEW."{c}" IS NOT NULL)' for c in clearable]
+    )
+    changed = f"({fixed_changed or '0'})"
     if once:
         once_changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in once)
         changed = f"({changed} OR (OLD.{rule.sentinel} IS NOT NULL AND ({once_changed})))"
@@ -131,10 +140,16 @@ def _pg_locked(rule: Rule, row: str) -> str:
 
 def postgres_install(rule: Rule) -> list[str]:
     function = _name(rule, "guard")
-    allowed = "ARRAY[" + ", ".join(f"'{c}'" for c in rule.once) + "]::text[]"
-    once_check = ""
+    allowed = "ARRAY[" + ", ".join(f"'{c}'" for c in (*rule.once, *rule.may_clear)) + "]::text[]"
+    once_check = "".join(
+        f"""
+            IF NEW.{c} IS DISTINCT FROM OLD.{c} AND NEW.{c} IS NOT NULL THEN
+                RAISE EXCEPTION '{MESSAGE}';
+            END IF;"""
+        for c in rule.may_clear
+    )
     if rule.once:
-        once_check = f"""
+        once_check += f"""
             IF OLD.{rule.sentinel} IS NOT NULL AND to_jsonb(NEW) IS DISTINCT FROM to_jsonb(OLD) THEN
                 RAISE EXCEPTION '{MESSAGE}';
             END IF;"""

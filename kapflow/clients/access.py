@@ -12,7 +12,7 @@ from django.http import Http404
 
 from kapflow.audit.middleware import note_refused
 from kapflow.audit.services import audit_record
-from kapflow.clients.models import CareTeamMember, Client
+from kapflow.clients.models import AccessGrant, CareTeamMember, Client
 from kapflow.practice.models import practice_for
 
 
@@ -36,17 +36,10 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
         if practice_for(request).open_caseload:
             return clients
         on_team = CareTeamMember.objects.filter(client=OuterRef("pk"), user=user)
-        if not user.is_prescriber:
-            return clients.filter(Exists(on_team))
-        from kapflow.dosing.models import SessionAlert
-
-        # The practice's on-call prescriber, told of an in-session alert for a client whose care
-        # team has no prescriber (kapflow.dosing.alerts), may open that client until the
-        # session's record is signed: otherwise the email would lead to a 404.
-        on_call = SessionAlert.objects.filter(
-            runbook__visit__client=OuterRef("pk"), notified_user=user, runbook__signed_at__isnull=True
-        )
-        return clients.filter(Exists(on_team) | Exists(on_call))
+        # A clinician let in for a while by a service that needed them (the practice's on-call
+        # prescriber, told of an in-session alert, until the session's record is signed).
+        granted = AccessGrant.objects.filter(client=OuterRef("pk"), user=user, ended_at__isnull=True)
+        return clients.filter(Exists(on_team) | Exists(granted))
     return Client.objects.none()
 
 

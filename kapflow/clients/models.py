@@ -279,3 +279,39 @@ class OutsideProvider(models.Model):
         if self.release != self.Release.SIGNED:
             return False
         return self.release_expires_on is None or self.release_expires_on >= (today or timezone.localdate())
+
+
+class AccessGrant(models.Model):
+    """A clinician outside the care team let into one client's record, for a reason and for a
+    while, by the service that needed it (an in-session alert sent to the practice's on-call
+    prescriber, kapflow.dosing.alerts) and ended by the service that closes the reason (signing
+    the session's record). kapflow.clients.access reads it; no form writes it. Kept after it
+    ends, so the chart's history shows who was let in, why and until when."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="access_grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=200)
+    # What the grant is for, "<app>.<model>:<pk>", so that the service closing it finds it.
+    source = models.CharField(max_length=80)
+    granted_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "user", "source"],
+                condition=models.Q(ended_at__isnull=True),
+                name="access_grant_one_open",
+            )
+        ]
+        indexes = [
+            # clients_for's EXISTS: the open grants of one person for one client.
+            models.Index(
+                fields=["user", "client"],
+                condition=models.Q(ended_at__isnull=True),
+                name="access_grant_open_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.client} ({self.reason})"

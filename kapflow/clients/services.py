@@ -10,7 +10,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record, changed_fields
 from kapflow.clients.access import Need, clients_for
-from kapflow.clients.models import CareTeamMember, Client, Guardian, StageChange
+from kapflow.clients.models import AccessGrant, CareTeamMember, Client, Guardian, StageChange
 
 
 def digits(value: str) -> str:
@@ -241,3 +241,43 @@ def stage_change(*, request, client: Client, to_stage: str, reason: str) -> Stag
         detail={"from": change.from_stage, "stage": to_stage, "by_hand": True},
     )
     return change
+
+
+def access_grant_open(*, client: Client, user: User, reason: str, source: str, request=None, actor=None):
+    """Let `user` into `client`'s record for `reason` until access_grants_end(source=...) is
+    called; the open grant when there is one already. Audited, with the reason. Call it inside
+    the transaction of the change that needs it."""
+    grant = AccessGrant.objects.filter(client=client, user=user, source=source, ended_at__isnull=True).first()
+    if grant is not None:
+        return grant
+    grant = AccessGrant.objects.create(client=client, user=user, reason=reason, source=source)
+    audit_record(
+        request=request,
+        actor=actor,
+        action="kapflow.clients.access.granted",
+        client=client,
+        obj=grant,
+        detail={"user": user.pk, "source": source},
+    )
+    return grant
+
+
+def access_grants_end(*, source: str, request=None, actor=None) -> int:
+    """End every open grant made for `source`, each with its audit row; how many ended."""
+    grants = list(
+        AccessGrant.objects.select_for_update(no_key=True).filter(source=source, ended_at__isnull=True)
+    )
+    now = timezone.now()
+    for grant in grants:
+        grant.ended_at = now
+        grant.save(update_fields=["ended_at"])
+    for grant in grants:
+        audit_record(
+            request=request,
+            actor=actor,
+            action="kapflow.clients.access.ended",
+            client=grant.client,
+            obj=grant,
+            detail={"user": grant.user_id, "source": source},
+        )
+    return len(grants)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import CareTeamMember, Client
+from kapflow.clients.services import access_grant_open
 from kapflow.dosing import selectors
 from kapflow.dosing.models import (
     AdverseEvent,
@@ -77,6 +78,11 @@ def _queue_notice(notice: Reminder) -> None:
         logger.exception("The session alert notice %s could not be queued.", notice.pk)
 
 
+def runbook_grant_source(runbook: Runbook) -> str:
+    """What an on-call prescriber's access grant is for: this session, until its record is signed."""
+    return f"dosing.runbook:{runbook.pk}"
+
+
 def session_alert_raise(
     *,
     runbook: Runbook,
@@ -119,6 +125,17 @@ def session_alert_raise(
             "on_call": on_call,
         },
     )
+    if prescriber is not None and on_call:
+        # Not on the care team: let in until the session's record is signed, so that the email
+        # leads to the runbook and not to a 404 (kapflow.clients.access).
+        access_grant_open(
+            client=client,
+            user=prescriber,
+            reason="On-call prescriber told of an in-session alert",
+            source=runbook_grant_source(runbook),
+            request=request,
+            actor=actor,
+        )
     if prescriber is not None:
         notice = reminder_create(
             due=Due(

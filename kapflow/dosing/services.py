@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import ADULT_AGE
+from kapflow.clients.services import access_grants_end
 from kapflow.dosing import alerts, rules, selectors
 from kapflow.dosing.models import (
     Addendum,
@@ -556,15 +557,20 @@ def runbook_sign(*, actor, visit: Visit, request=None) -> Runbook:
         runbook = _open_runbook(visit)
         if runbook.discharged_at is None:
             raise RunbookRefused("Record the discharge before signing.")
+        # Every row this signing changes is locked before its first audit row is written (the
+        # audit chain's lock is taken then, and held to the end: docs/security/audit.md).
+        list(Visit.objects.select_for_update(no_key=True).filter(pk=visit.pk).values_list("pk"))
         runbook.signed_at = timezone.now()
         runbook.signed_by = actor
         runbook.save(update_fields=["signed_at", "signed_by"])
-        _audit(request=request, actor=actor, action="kapflow.dosing.runbook.signed", visit=visit, obj=runbook)
+        # An on-call prescriber let in for this session's alerts is let out again.
+        access_grants_end(source=alerts.runbook_grant_source(runbook), request=request, actor=actor)
         # The signed record closes the session: a session still running is completed with it.
         if visit.status == Visit.Status.IN_PROGRESS:
             visit_services.visit_transition(
                 request=_Actor(request, actor), visit=visit, to=Visit.Status.COMPLETED
             )
+        _audit(request=request, actor=actor, action="kapflow.dosing.runbook.signed", visit=visit, obj=runbook)
     return runbook
 
 
