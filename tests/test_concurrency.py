@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 import kapflow
@@ -381,3 +381,60 @@ def test_every_row_lock_in_the_code_is_for_no_key_update():
     assert STRONG_LOCK.search("Client.objects.select_for_update().get(pk=1)")
     assert STRONG_LOCK.search('Visit.objects.select_for_update(of=("self",))')
     assert not STRONG_LOCK.search('Visit.objects.select_for_update(of=("self",), no_key=True)')
+
+
+def test_an_address_corrected_while_the_old_invitation_is_accepted_ends_one_way_or_the_other(
+    monkeypatch, avery, tess, cora
+):
+    """Correcting a client's email locks the client, then revokes the invitations sent to the old
+    address; accepting an invitation locks the client before the invitation too. Taken the other
+    way round (the invitation, then the client) the two deadlocked on PostgreSQL, one of them a
+    500; now one waits for the other, and the old address never opens the portal afterwards."""
+    import re as regex
+
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core import mail
+    from django.test import RequestFactory
+
+    from kapflow.accounts.models import User
+    from kapflow.clients import services as client_services
+    from kapflow.clients.forms import ClientForm
+    from kapflow.clients.models import Client
+    from kapflow.portal import services as portal_services
+
+    def request_as(user):
+        request = RequestFactory().post("/")
+        request.user, request.session = user, SessionStore()
+        return request
+
+    Client.objects.filter(pk=avery.pk).update(email="avery@example.org")
+    avery.refresh_from_db()
+    portal_services.invitation_send(request=request_as(tess), client=avery)
+    token = regex.search(r"/portal/welcome/(\S+)/", mail.outbox[-1].body).group(1)
+    slowed(monkeypatch, portal_services, "invitation_by_token")
+
+    def correct_the_address():
+        client = Client.objects.get(pk=avery.pk)
+        shown = ClientForm(instance=client)
+        data = {name: shown[name].value() or "" for name in shown.fields}
+        data.update(date_of_birth=client.date_of_birth.isoformat(), email="avery.new@example.org")
+        form = ClientForm(data, instance=client)
+        assert form.is_valid(), form.errors
+        time.sleep(PAUSE / 2)  # the acceptance has begun
+        return client_services.client_update(request=request_as(cora), form=form)
+
+    def accept():
+        return portal_services.invitation_accept(
+            request=request_as(User()), token=token, password="a long portal password 42"
+        )
+
+    results = race(accept, correct_the_address)
+
+    assert not any(isinstance(r, DatabaseError) for r in results), results
+    assert isinstance(results[1], Client), results
+    avery.refresh_from_db()
+    if isinstance(results[0], User):  # accepted first, at the address then on file
+        assert avery.portal_user == results[0]
+    else:  # corrected first: the old link no longer opens anything
+        assert isinstance(results[0], portal_services.InvitationUnusable | portal_services.AddressChanged)
+        assert avery.portal_user is None

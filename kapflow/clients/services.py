@@ -91,16 +91,20 @@ def client_update(*, request, form) -> Client:
     client = form.save(commit=False)
     client.phone_digits = digits(client.phone)
     client.full_clean()
-    client.save()
+    # Only what the form edits: the record may have changed since the form was shown (a portal
+    # invitation accepted meanwhile links the account), and a whole-row save would undo it.
+    client.save(update_fields=[*form._meta.fields, "phone_digits"])
+    # The invitations to revoke are locked before the first audit row (the chain's lock is
+    # taken then, and nothing is locked after it: docs/security/audit.md).
+    _address_changed(
+        request=request, client=client, guardian=None, old_email=old_email, new_email=client.email
+    )
     audit_record(
         request=request,
         action="kapflow.clients.client.updated",
         client=client,
         obj=client,
         detail=changed_fields(form),
-    )
-    _address_changed(
-        request=request, client=client, guardian=None, old_email=old_email, new_email=client.email
     )
     return client
 
@@ -189,6 +193,10 @@ def contact_save(*, request, client: Client, form, noun: str):
     contact.client = client
     contact.full_clean()
     contact.save()
+    if old_email is not None:  # before the audit row, as in client_update
+        _address_changed(
+            request=request, client=client, guardian=contact, old_email=old_email, new_email=contact.email
+        )
     audit_record(
         request=request,
         action=f"kapflow.clients.{noun}.{'added' if created else 'updated'}",
@@ -196,10 +204,6 @@ def contact_save(*, request, client: Client, form, noun: str):
         obj=contact,
         detail={} if created else changed_fields(form),
     )
-    if old_email is not None:
-        _address_changed(
-            request=request, client=client, guardian=contact, old_email=old_email, new_email=contact.email
-        )
     return contact
 
 

@@ -23,6 +23,10 @@ def response_record(
     """Score and save a complete response (raises scoring.Incomplete otherwise). An answer above
     0 on an alert item (PHQ-9 item 9) raises an urgent alert to the primary therapist."""
     result = score(instrument, answers)
+    # The client's waiting task this answers is locked before anything is written or audited:
+    # the client's own submission locks it first too (task_complete), and no row is locked
+    # after an audit row (the audit chain's lock, docs/security/audit.md).
+    waiting = _waiting_task(client, instrument.key, context) if entered_by is not None else None
     response = Response(
         client=client,
         instrument=instrument.key,
@@ -44,29 +48,31 @@ def response_record(
     )
     if result.alerts:
         alert_raise(request=request, client=client, response=response)
-    if entered_by is not None:
-        _answer_waiting_task(request=request, response=response)
+    if waiting is not None:
+        _answer_waiting_task(request=request, response=response, task=waiting)
     return response
 
 
-def _answer_waiting_task(*, request, response: Response) -> None:
-    """A form entered by staff on the client's behalf answers the client's waiting portal task
-    for the same questionnaire and occasion (the earliest), so that the portal stops asking
-    for it and no reminder goes out for it."""
-    task = (
+def _waiting_task(client: Client, instrument: str, reason: str) -> MeasureTask | None:
+    """The client's earliest waiting portal task for this questionnaire and occasion, locked."""
+    return (
         MeasureTask.objects.select_for_update(no_key=True)
         .filter(
-            client=response.client,
-            instrument=response.instrument,
-            reason=response.context,
+            client=client,
+            instrument=instrument,
+            reason=reason,
             response__isnull=True,
             withdrawn_at__isnull=True,
         )
         .order_by("due_at", "pk")
         .first()
     )
-    if task is None:
-        return
+
+
+def _answer_waiting_task(*, request, response: Response, task: MeasureTask) -> None:
+    """A form entered by staff on the client's behalf answers the client's waiting portal task
+    for the same questionnaire and occasion (the earliest), so that the portal stops asking
+    for it and no reminder goes out for it."""
     task.response = response
     task.save(update_fields=["response"])
     audit_record(

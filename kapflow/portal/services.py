@@ -196,6 +196,7 @@ def invitations_revoke_for_address(
 def invitation_revoke_stale(*, request, invitation: PortalInvitation) -> None:
     """Revoke an invitation found, when someone opened it, to be for an address no longer on
     file (changed without going through the form, e.g. by a data fix): it can never work now."""
+    _lock_client_first(invitation.client_id)
     # of=self: PostgreSQL locks the invitation, not the outer join's side.
     invitation = (
         PortalInvitation.objects.select_for_update(of=("self",), no_key=True)
@@ -213,6 +214,13 @@ def invitation_revoke_stale(*, request, invitation: PortalInvitation) -> None:
         obj=invitation,
         detail={**_who(invitation.client, invitation.guardian), "why": "address changed"},
     )
+
+
+def _lock_client_first(client_id: int) -> Client:
+    """Lock the client's row before any of their invitations: every service that writes both
+    takes them in this order (an address correction locks the client, then revokes the
+    invitations sent to the old address), so that two of them wait rather than deadlock."""
+    return Client.objects.select_for_update(no_key=True).get(pk=client_id)
 
 
 def invitation_by_token(token: str, *, lock: bool = False) -> PortalInvitation | None:
@@ -238,6 +246,7 @@ def invitation_password_refused(*, request, invitation: PortalInvitation) -> int
     many tries are left (0: the link no longer works)."""
     from kapflow.audit.models import AuditEvent
 
+    _lock_client_first(invitation.client_id)
     invitation = PortalInvitation.objects.select_for_update(no_key=True).get(pk=invitation.pk)
     audit_record(request=request, action=PASSWORD_REFUSED, client=invitation.client, obj=invitation)
     tries = AuditEvent.objects.filter(
@@ -287,10 +296,13 @@ def invitation_accept(*, request, token: str, password: str) -> User:
     """Use the invitation: create the portal account with this password (or, when one exists
     with the same email, add this portal to it — `password` is then that account's), link it to
     the client or the guardian, mark the invitation used and sign the person in."""
-    invitation = invitation_by_token(token, lock=True)
-    if invitation is None:
+    found = invitation_by_token(token)
+    if found is None:
         raise InvitationUnusable
-    client = Client.objects.select_for_update(no_key=True).get(pk=invitation.client_id)
+    client = _lock_client_first(found.client_id)
+    invitation = invitation_by_token(token, lock=True)
+    if invitation is None or invitation.pk != found.pk:
+        raise InvitationUnusable
     guardian = invitation.guardian
     if guardian is not None:
         guardian = Guardian.objects.select_for_update(no_key=True).get(pk=guardian.pk)
