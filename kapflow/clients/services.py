@@ -192,7 +192,9 @@ def contact_save(*, request, client: Client, form, noun: str):
     contact = form.save(commit=False)
     contact.client = client
     contact.full_clean()
-    contact.save()
+    # An edit saves only what the form edits, as in client_update (a guardian's portal account
+    # linked since the form was shown stays linked).
+    contact.save(update_fields=None if created else list(form._meta.fields))
     if old_email is not None:  # before the audit row, as in client_update
         _address_changed(
             request=request, client=client, guardian=contact, old_email=old_email, new_email=contact.email
