@@ -352,13 +352,14 @@ def test_emergency_services_in_the_office_record_the_practice_address(avery, tes
     assert (call.address, call.address_from) == ("4 Oak Hill Rd, Springfield", "practice")
 
 
-def test_emergency_services_are_refused_on_a_signed_runbook(dosed, tess, login):
-    vitals(dosed, tess, 100)
-    rate(dosed, tess, 100)
+def discharge_and_sign(visit, who) -> None:
+    """Settled vitals and rating at 100 min, discharge at 120, the record signed at 125."""
+    vitals(visit, who, 100)
+    rate(visit, who, 100)
     with time_machine.travel(at(120), tick=False):
         services.discharge_record(
-            actor=tess,
-            visit=dosed,
+            actor=who,
+            visit=visit,
             alert_and_oriented=True,
             steady_on_feet=True,
             escort_present=True,
@@ -366,7 +367,11 @@ def test_emergency_services_are_refused_on_a_signed_runbook(dosed, tess, login):
             practice=Practice.load(),
         )
     with time_machine.travel(at(125), tick=False):
-        services.runbook_sign(actor=tess, visit=dosed)
+        services.runbook_sign(actor=who, visit=visit)
+
+
+def test_emergency_services_are_refused_on_a_signed_runbook(dosed, tess, login):
+    discharge_and_sign(dosed, tess)
     assert Runbook.objects.get(visit=dosed).is_locked
     text = re.sub(r"\s+", " ", emergency(login(tess), dosed, 140).content.decode())
     assert not EmergencyCall.objects.exists()
@@ -450,20 +455,8 @@ def test_the_on_call_prescribers_access_ends_when_the_record_is_signed(dosed, te
     http = login(pat)
     with time_machine.travel(at(60), tick=False):
         assert http.get(runbook_url(dosed)).status_code == 200
-    vitals(dosed, tess, 100)
-    rate(dosed, tess, 100)
-    with time_machine.travel(at(120), tick=False):
-        services.discharge_record(
-            actor=tess,
-            visit=dosed,
-            alert_and_oriented=True,
-            steady_on_feet=True,
-            escort_present=True,
-            override_reason="",
-            practice=Practice.load(),
-        )
+    discharge_and_sign(dosed, tess)
     with time_machine.travel(at(125), tick=False):
-        services.runbook_sign(actor=tess, visit=dosed)
         assert http.get(runbook_url(dosed)).status_code == 404
     # The access was a grant of its own, opened and ended by the services, each audited.
     [grant] = AccessGrant.objects.filter(client=avery, user=pat)
