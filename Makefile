@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint fmt browser migrate bench clean
+.PHONY: run test install lint fmt browser migrate bench bench-pg bench-load clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,13 +45,28 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# bench/README.md: every page at group size against a bare signed-in request, on SQLite and on
+# PostgreSQL (DATABASE_URL, else a kapflow_bench database on 127.0.0.1), and fifty clinicians at
+# once on gunicorn. BENCH_ARGS passes options, e.g. BENCH_ARGS="--reuse".
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
 bench: $(STAMP)
-	$(PY) bench/pages.py
+	$(PY) bench/pages.py $(BENCH_ARGS)
+
+bench-pg: $(STAMP)
+	$(PY) bench/pages.py --database postgres $(BENCH_ARGS)
+
+bench-load: $(BENCH_STAMP)
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -6,9 +6,24 @@ import os
 
 import pytest
 from django.test import Client as HttpClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from kapflow.audit.models import AuditEvent
 from tests import factories
+
+# Property-based fuzzing is sized by a Hypothesis profile: "quick" by default, so `make test`
+# stays near two minutes, and "ci" (HYPOTHESIS_PROFILE=ci, which .ci/run sets) for the long run.
+# Tests never name a number of examples of their own: they take the profile's, or a share of it
+# (tests.fuzzing.examples) when one example is itself dozens of requests.
+_FUZZING = {
+    "deadline": None,  # a request's time depends on the machine, not on the input
+    "database": None,  # no example database left in the checkout
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+hypothesis_settings.register_profile("quick", max_examples=6, **_FUZZING)
+hypothesis_settings.register_profile("ci", max_examples=50, **_FUZZING)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 def pytest_configure(config):

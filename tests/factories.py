@@ -94,14 +94,15 @@ def acknowledge_integration(visit, who) -> None:
     """The soft "integration booked" gate, acknowledged in writing unless an integration is
     booked in the window: the first dose needs one or the other. The gate has its own tests
     (test_runbook_followup.py)."""
-    from kapflow.dosing import selectors, services
+    from kapflow.dosing import selectors
     from kapflow.dosing.models import Runbook
+    from kapflow.dosing.services.discharge import integration_acknowledge
     from kapflow.practice.models import Practice
 
     practice = Practice.load()
     runbook = Runbook.objects.filter(visit=visit).first()
     if not selectors.integration_gate(visit, runbook, practice=practice).passed:
-        services.integration_acknowledge(
+        integration_acknowledge(
             actor=who,
             visit=visit,
             reason="Books the integration by phone after the session.",

@@ -1,4 +1,4 @@
-"""The runbook's "emergency services called" action (kapflow.dosing.alert_views) in the access
+"""The runbook's "emergency services called" action (kapflow.dosing.views.emergency) in the access
 matrix (tests/test_access_matrix.py): only the client's clinicians; everyone else 404 (staff) or
 403 (portal accounts), and the read audited. The runbook visits are built by
 tests/matrix_dosing.py."""

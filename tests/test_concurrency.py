@@ -22,8 +22,12 @@ from django.utils import timezone
 
 import kapflow
 from kapflow.audit.db import drop_triggers, install_triggers
-from kapflow.dosing import services
 from kapflow.dosing.models import Administration
+from kapflow.dosing.services import administration
+from kapflow.dosing.services.administration import _booster_problems, dose_record
+from kapflow.dosing.services.checkin import checklist_record
+from kapflow.dosing.services.runbook import RunbookRefused, _Actor
+from kapflow.dosing.services.vitals import vitals_record
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
@@ -112,7 +116,7 @@ def ready_session(client, clinician, cora, *, room: Room, starts_at: datetime.da
     )
     now = timezone.now()
     practice = Practice.load()
-    services.checklist_record(
+    checklist_record(
         actor=clinician,
         visit=visit,
         transport_without_driving=True,
@@ -123,7 +127,7 @@ def ready_session(client, clinician, cora, *, room: Room, starts_at: datetime.da
         pregnancy="not_applicable",
         practice=practice,
     )
-    services.vitals_record(
+    vitals_record(
         actor=clinician,
         visit=visit,
         phase="pre_dose",
@@ -158,7 +162,7 @@ def order_for(client, prescriber, *, sessions: int, boosters: int = 0) -> Medica
 
 def give(visit, who, order, *, mg: int = 250):
     def call():
-        return services.dose_record(
+        return dose_record(
             actor=who,
             visit=visit,
             order=order,
@@ -188,7 +192,7 @@ def test_it_gives_one_first_dose_when_two_sessions_race_for_the_last_session_aut
     results = race(give(first, tess, order), give(second, priya, order))
 
     given = [r for r in results if isinstance(r, Administration)]
-    refused = [r for r in results if isinstance(r, services.RunbookRefused)]
+    refused = [r for r in results if isinstance(r, RunbookRefused)]
     assert len(given) == 1, results
     assert len(refused) == 1, results
     assert "no sessions left (1 authorised)" in str(refused[0])
@@ -205,19 +209,19 @@ def test_it_gives_the_boosters_allowed_and_no_more_when_two_are_sent_at_once(
     )
     order = order_for(avery, priya, sessions=6, boosters=1)
     give(visit, tess, order)()
-    original = services._booster_problems
+    original = _booster_problems
 
     def counted_then_paused(**kwargs):
         problems = original(**kwargs)
         time.sleep(PAUSE)
         return problems
 
-    monkeypatch.setattr(services, "_booster_problems", counted_then_paused)
+    monkeypatch.setattr(administration, "_booster_problems", counted_then_paused)
 
     results = race(give(visit, tess, order, mg=50), give(visit, priya, order, mg=50))
 
     boosters = [r for r in results if isinstance(r, Administration)]
-    refused = [r for r in results if isinstance(r, services.RunbookRefused)]
+    refused = [r for r in results if isinstance(r, RunbookRefused)]
     assert len(boosters) == 1, results
     assert len(refused) == 1, results
     assert "allows 1 booster a session; 1 already given" in str(refused[0])
@@ -240,9 +244,7 @@ def test_it_books_one_visit_when_two_bookings_for_the_same_clinician_and_room_ar
     slowed(monkeypatch, visit_services, "clashes")
 
     def book(client):
-        return lambda: visit_services.visit_book(
-            request=services._Actor(None, cora), client=client, slot=slot
-        )
+        return lambda: visit_services.visit_book(request=_Actor(None, cora), client=client, slot=slot)
 
     results = race(book(avery), book(other))
 
@@ -355,7 +357,7 @@ def test_a_booking_and_a_chart_write_for_the_same_client_at_once_both_go_through
 
     def booking():
         chart_written.wait(timeout=5)
-        return visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=slot)
+        return visit_services.visit_book(request=_Actor(None, cora), client=avery, slot=slot)
 
     results = race(chart_write, booking)
 

@@ -9,7 +9,7 @@ from allauth.account.utils import user_pk_to_url_str
 from django.urls import URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 from django.utils.html import escape
-from hypothesis import HealthCheck, example, given
+from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -17,16 +17,13 @@ from kapflow.clients.models import OutsideProvider
 from kapflow.clients.views import CONTACT_KINDS
 from kapflow.inquiries.models import Inquiry
 from tests import factories
+from tests.fuzzing import examples
 
 pytestmark = pytest.mark.django_db
 
-# A few dozen examples each keeps the file fast; the fixed examples below cover the known edges.
-HOSTILE = hsettings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+# As many examples as the Hypothesis profile gives (tests/conftest.py: a few by default, dozens in
+# CI); the fixed examples below cover the known edges whatever the profile.
+HOSTILE = hsettings(max_examples=examples())
 
 # Just past PostgreSQL's bigint, just past an unsigned 64-bit integer, and far past both.
 HUGE_IDS = [2**63, 2**64, 99999999999999999999]

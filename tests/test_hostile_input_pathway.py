@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 from django.utils.html import escape
 from hypothesis import example, given
-from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from kapflow.clients.models import OutsideProvider
@@ -39,7 +38,7 @@ pytestmark = pytest.mark.django_db
 
 # The foundation's settings (no deadline, no example database, the fixture health check off), with
 # a few fewer examples: this file has fifteen forms to get through in half a minute.
-FUZZ = hsettings(HOSTILE, max_examples=20)
+FUZZ = HOSTILE
 
 # One signed-in test client per persona for the whole test (the fixture of the foundation's file).
 browser = test_hostile_input.browser

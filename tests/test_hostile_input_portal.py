@@ -15,7 +15,6 @@ from django.urls.converters import IntConverter
 from django.utils import timezone
 from django.utils.html import escape
 from hypothesis import example, given
-from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from kapflow.consent.models import ConsentDocument, Kind
@@ -38,7 +37,7 @@ from tests.test_hostile_input import (
 
 pytestmark = pytest.mark.django_db
 
-FUZZ = hsettings(HOSTILE, max_examples=20)
+FUZZ = HOSTILE
 
 browser = test_hostile_input.browser
 

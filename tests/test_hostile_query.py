@@ -12,12 +12,13 @@ import datetime
 import pytest
 from django.db import transaction
 from django.urls import reverse
-from hypothesis import HealthCheck, example, given
+from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from kapflow.lib.params import date_param, int_param, parse_date, parse_int
 from tests.access_rules import OK, ROLES
+from tests.fuzzing import examples
 from tests.test_access_matrix import MATRIX
 from tests.test_access_matrix import world as world  # noqa: F401  (a fixture: pytest finds it by name)
 
@@ -129,12 +130,7 @@ def test_every_get_page_takes_the_known_edges_in_every_parameter(visitors):
     assert failures == []
 
 
-@hsettings(
-    max_examples=30,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@hsettings(max_examples=examples())
 @given(page=st.integers(min_value=0, max_value=10_000), query=hostile_query)
 @example(page=0, query={"on": "9999-12-31"})
 @example(page=0, query={"on": "0001-01-01"})

@@ -533,8 +533,8 @@ def test_waiting_prompts_are_offered_as_to_dos_to_the_client_alone(portal, tess,
 
 def test_the_demo_gives_its_portal_client_a_journal(tess, cleo):
     from kapflow.accounts.models import User
-    from kapflow.practice.demo_journal import add_journal_story
-    from kapflow.practice.demo_portal import CLIENT_EMAIL
+    from kapflow.demo.journal import add_journal_story
+    from kapflow.demo.portal import CLIENT_EMAIL
 
     user = User.objects.create_user(CLIENT_EMAIL, full_name="Omar Rossi", is_client=True)
     client = factories.make_client(first_name="Omar", therapist=tess, portal_user=user)

@@ -17,7 +17,8 @@ from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.measures.portal import todos
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.tasks import ATTEMPTS, send_reminders
+from kapflow.reminders.services import ATTEMPTS
+from kapflow.reminders.tasks import send_reminders
 from kapflow.visits.models import Visit
 from tests import factories
 

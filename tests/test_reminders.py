@@ -29,8 +29,8 @@ from kapflow.practice.models import Practice
 from kapflow.reminders import services, sources
 from kapflow.reminders.emails import render_reminders
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.services import sweep
-from kapflow.reminders.tasks import ATTEMPTS, send_reminders, sweep_reminders
+from kapflow.reminders.services import ATTEMPTS, sweep
+from kapflow.reminders.tasks import send_reminders, sweep_reminders
 from kapflow.visits.models import Visit
 from tests import factories
 
@@ -665,7 +665,7 @@ def test_a_reminder_the_queue_never_took_is_sent_by_a_later_sweep(cleo_is_avery,
         raise ConnectionError("queue down")
 
     with monkeypatch.context() as patched:
-        patched.setattr("kapflow.reminders.tasks.send_reminders", types.SimpleNamespace(enqueue=down))
+        patched.setattr(services, "_send_task", types.SimpleNamespace(enqueue=down))
         [reminder] = run_sweep(NOW)  # no exception: the queue's fault is logged
     assert mail.outbox == []
     assert run_sweep(NOW + 5 * MINUTE) == [] and mail.outbox == []  # too soon to call it lost

@@ -14,8 +14,7 @@ from huey.contrib.djhuey import HUEY
 from huey.storage import RedisStorage, SqliteStorage
 
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.services import sweep
-from kapflow.reminders.tasks import ATTEMPTS, RETRY_AFTER
+from kapflow.reminders.services import ATTEMPTS, RETRY_AFTER, sweep
 from kapflow.visits.models import Visit
 from tests.test_reminders import RefusingBackend  # noqa: F401 (named in settings below)
 

@@ -10,8 +10,15 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from kapflow.dosing import rules, services
+from kapflow.dosing import rules
 from kapflow.dosing.models import Addendum, Administration, Note, Runbook, VitalsReading
+from kapflow.dosing.services.administration import dose_record
+from kapflow.dosing.services.checkin import checklist_record, safety_plan_record
+from kapflow.dosing.services.discharge import discharge_record
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.services.session import note_record, rating_record
+from kapflow.dosing.services.signing import addendum_add, runbook_sign
+from kapflow.dosing.services.vitals import caution_acknowledge, vitals_record
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -47,7 +54,7 @@ def checked_in(visit, who, minutes=-40, **changes):
     values.update(changes)
     with time_machine.travel(at(minutes), tick=False):
         if visit.is_virtual:
-            services.safety_plan_record(
+            safety_plan_record(
                 actor=who,
                 visit=visit,
                 address="12 Elm St, Springfield",
@@ -59,7 +66,7 @@ def checked_in(visit, who, minutes=-40, **changes):
                 nearest_emergency_department="Springfield General",
                 has_bp_cuff=True,
             )
-        checklist = services.checklist_record(actor=who, visit=visit, **values)
+        checklist = checklist_record(actor=who, visit=visit, **values)
         factories.acknowledge_integration(visit, who)
         return checklist
 
@@ -105,7 +112,7 @@ def order(avery, priya):
 
 def vitals(visit, who, minutes, bp=(120, 80), hr=72, spo2=None, phase="in_session", practice=None):
     with time_machine.travel(at(minutes), tick=False):
-        return services.vitals_record(
+        return vitals_record(
             actor=who,
             visit=visit,
             phase=phase,
@@ -120,7 +127,7 @@ def vitals(visit, who, minutes, bp=(120, 80), hr=72, spo2=None, phase="in_sessio
 
 def dose(visit, who, order, minutes, mg=250, route="sublingual"):
     with time_machine.travel(at(minutes), tick=False):
-        return services.dose_record(
+        return dose_record(
             actor=who,
             visit=visit,
             order=order,
@@ -135,14 +142,14 @@ def dose(visit, who, order, minutes, mg=250, route="sublingual"):
 
 def rate(visit, who, minutes, sedation=0, dissociation=0):
     with time_machine.travel(at(minutes), tick=False):
-        return services.rating_record(
+        return rating_record(
             actor=who, visit=visit, rated_at=at(minutes), sedation=sedation, dissociation=dissociation
         )
 
 
 def discharge(visit, who, minutes, *, ok=True, override=""):
     with time_machine.travel(at(minutes), tick=False):
-        return services.discharge_record(
+        return discharge_record(
             actor=who,
             visit=visit,
             alert_and_oriented=ok,
@@ -234,39 +241,39 @@ def test_it_records_a_dose_within_the_order(dosed, order, audit_rows):
 @pytest.mark.parametrize(("mg", "route"), [(350, "sublingual"), (150, "sublingual"), (56, "intranasal")])
 def test_it_refuses_a_dose_outside_the_orders_range_or_route(visit, tess, order, mg, route):
     vitals(visit, tess, -10, phase="pre_dose")
-    with pytest.raises(services.RunbookRefused):
+    with pytest.raises(RunbookRefused):
         dose(visit, tess, order, 0, mg=mg, route=route)
     assert not Administration.objects.exists()
 
 
 def test_it_refuses_a_dose_without_pre_dose_vitals(visit, tess, order):
-    with pytest.raises(services.RunbookRefused, match="No pre-dose blood pressure"):
+    with pytest.raises(RunbookRefused, match="No pre-dose blood pressure"):
         dose(visit, tess, order, 0)
 
 
 def test_a_caution_reading_needs_a_prescribers_acknowledgement(visit, tess, priya, order):
     vitals(visit, tess, -10, bp=(150, 85), phase="pre_dose")
-    with pytest.raises(services.RunbookRefused, match="caution level"):
+    with pytest.raises(RunbookRefused, match="caution level"):
         dose(visit, tess, order, 0)
-    with time_machine.travel(at(-5), tick=False), pytest.raises(services.RunbookRefused):
-        services.caution_acknowledge(actor=tess, visit=visit, practice=Practice.load())
+    with time_machine.travel(at(-5), tick=False), pytest.raises(RunbookRefused):
+        caution_acknowledge(actor=tess, visit=visit, practice=Practice.load())
     with time_machine.travel(at(-5), tick=False):
-        services.caution_acknowledge(actor=priya, visit=visit, practice=Practice.load())
+        caution_acknowledge(actor=priya, visit=visit, practice=Practice.load())
     assert dose(visit, tess, order, 0).pk
 
 
 def test_a_hold_reading_blocks_the_dose(visit, tess, order):
     vitals(visit, tess, -10, bp=(165, 85), phase="pre_dose")
-    with pytest.raises(services.RunbookRefused, match="hold level"):
+    with pytest.raises(RunbookRefused, match="hold level"):
         dose(visit, tess, order, 0)
 
 
 def test_boosters_are_held_to_the_orders_count_and_highest_dose(dosed, tess, order):
-    with pytest.raises(services.RunbookRefused, match="highest booster"):
+    with pytest.raises(RunbookRefused, match="highest booster"):
         dose(dosed, tess, order, 20, mg=150)
     booster = dose(dosed, tess, order, 20, mg=100)
     assert booster.is_booster
-    with pytest.raises(services.RunbookRefused, match="allows 1 booster"):
+    with pytest.raises(RunbookRefused, match="allows 1 booster"):
         dose(dosed, tess, order, 30, mg=50)
     order.refresh_from_db()
     assert order.administrations_count() == 1  # boosters do not count as sessions
@@ -295,7 +302,7 @@ def test_a_dose_is_refused_when_the_order_has_no_sessions_left(visit, tess, aver
     )
     checked_in(other, tess, 205)
     vitals(other, tess, 210, phase="pre_dose")
-    with pytest.raises(services.RunbookRefused, match="no sessions left"):
+    with pytest.raises(RunbookRefused, match="no sessions left"):
         dose(other, tess, last, 215)
 
 
@@ -356,7 +363,7 @@ def test_discharge_waits_for_the_minimum_monitoring_after_the_last_dose(dosed, t
     dose(dosed, tess, order, 30, mg=80)  # the booster restarts the wait
     vitals(dosed, tess, 140)
     rate(dosed, tess, 140)
-    with pytest.raises(services.RunbookRefused, match="Monitored 119 min since the last dose"):
+    with pytest.raises(RunbookRefused, match="Monitored 119 min since the last dose"):
         discharge(dosed, tess, 149)
     runbook = discharge(dosed, tess, 150)
     assert runbook.discharged_at == at(150) and runbook.override_reason == ""
@@ -364,7 +371,7 @@ def test_discharge_waits_for_the_minimum_monitoring_after_the_last_dose(dosed, t
 
 def test_discharge_needs_every_criterion(dosed, tess):
     vitals(dosed, tess, 110, bp=(185, 100))
-    with pytest.raises(services.RunbookRefused) as refused:
+    with pytest.raises(RunbookRefused) as refused:
         discharge(dosed, tess, 120, ok=False)
     problems = " ".join(refused.value.problems)
     assert "not under the alert thresholds" in problems
@@ -374,7 +381,7 @@ def test_discharge_needs_every_criterion(dosed, tess):
 def test_discharge_needs_vitals_taken_just_before_it(dosed, tess):
     vitals(dosed, tess, 45)
     rate(dosed, tess, 110)
-    with pytest.raises(services.RunbookRefused, match="taken at 03:45: take them again before discharge"):
+    with pytest.raises(RunbookRefused, match="taken at 03:45: take them again before discharge"):
         discharge(dosed, tess, 125)
     vitals(dosed, tess, 124)
     assert discharge(dosed, tess, 125).discharged_at == at(125)
@@ -384,10 +391,10 @@ def test_discharge_needs_sedation_and_dissociation_rated_since_the_last_dose(dos
     rate(dosed, tess, 20)
     dose(dosed, tess, order, 30, mg=80)
     vitals(dosed, tess, 145)
-    with pytest.raises(services.RunbookRefused, match="not rated since the last dose"):
+    with pytest.raises(RunbookRefused, match="not rated since the last dose"):
         discharge(dosed, tess, 150)
     rate(dosed, tess, 148, sedation=1)
-    with pytest.raises(services.RunbookRefused, match="Sedation not resolved"):
+    with pytest.raises(RunbookRefused, match="Sedation not resolved"):
         discharge(dosed, tess, 150)
     rate(dosed, tess, 149)
     assert discharge(dosed, tess, 150).discharged_at == at(150)
@@ -402,12 +409,12 @@ def test_nothing_is_given_or_measured_after_the_discharge(dosed, tess, order):
         lambda: vitals(dosed, tess, 125),
         lambda: rate(dosed, tess, 125),
     ):
-        with pytest.raises(services.RunbookRefused, match="discharged at"):
+        with pytest.raises(RunbookRefused, match="discharged at"):
             entry()
     assert Administration.objects.filter(runbook__visit=dosed).count() == 1
     # A note is still welcome until the record is signed.
     with time_machine.travel(at(126), tick=False):
-        services.note_record(actor=tess, visit=dosed, written_at=at(126), text="Left with her partner.")
+        note_record(actor=tess, visit=dosed, written_at=at(126), text="Left with her partner.")
 
 
 def test_a_medication_session_is_completed_only_by_signing_its_record(dosed, tess, login):
@@ -435,14 +442,14 @@ def test_the_pathway_gates_are_checked_again_at_the_first_dose(visit, tess, orde
 
     vitals(visit, tess, -10, phase="pre_dose")
     monkeypatch.setattr("kapflow.pathway.readiness.readiness", revoked)
-    with pytest.raises(services.RunbookRefused, match="Medical clearance: Clearance revoked"):
+    with pytest.raises(RunbookRefused, match="Medical clearance: Clearance revoked"):
         dose(visit, tess, order, 0)
     assert not Administration.objects.exists()
 
 
 def test_only_a_prescriber_overrides_the_discharge_criteria_in_writing(dosed, tess, priya, audit_rows):
     vitals(dosed, tess, 60)
-    with pytest.raises(services.RunbookRefused, match="Only a prescriber"):
+    with pytest.raises(RunbookRefused, match="Only a prescriber"):
         discharge(dosed, tess, 90, override="Leaving with family, against advice.")
     runbook = discharge(dosed, priya, 90, override="Leaving with family, against advice.")
     assert runbook.override_unmet and "Monitored 90 min" in runbook.override_unmet[0]
@@ -475,30 +482,30 @@ def signed(dosed, tess):
     rate(dosed, tess, 100)
     discharge(dosed, tess, 120)
     with time_machine.travel(at(125), tick=False):
-        services.runbook_sign(actor=tess, visit=dosed)
+        runbook_sign(actor=tess, visit=dosed)
     return dosed
 
 
 def test_signing_locks_the_record(signed, tess, order, audit_rows):
     assert Runbook.objects.get(visit=signed).is_locked
-    with pytest.raises(services.RunbookRefused, match="signed and locked"):
+    with pytest.raises(RunbookRefused, match="signed and locked"):
         vitals(signed, tess, 130)
-    with pytest.raises(services.RunbookRefused, match="signed and locked"):
+    with pytest.raises(RunbookRefused, match="signed and locked"):
         dose(signed, tess, order, 130, mg=50)
-    with time_machine.travel(at(130), tick=False), pytest.raises(services.RunbookRefused, match="locked"):
-        services.note_record(actor=tess, visit=signed, written_at=at(130), text="Late note")
+    with time_machine.travel(at(130), tick=False), pytest.raises(RunbookRefused, match="locked"):
+        note_record(actor=tess, visit=signed, written_at=at(130), text="Late note")
     assert not Note.objects.exists()
     assert len(audit_rows("kapflow.dosing.runbook.signed")) == 1
 
 
 def test_it_signs_only_after_discharge(dosed, tess):
-    with pytest.raises(services.RunbookRefused, match="discharge"):
-        services.runbook_sign(actor=tess, visit=dosed)
+    with pytest.raises(RunbookRefused, match="discharge"):
+        runbook_sign(actor=tess, visit=dosed)
 
 
 def test_corrections_are_addenda_shown_under_the_record(signed, priya, login, audit_rows):
-    with pytest.raises(services.RunbookRefused):
-        services.addendum_add(actor=priya, visit=signed, text="  ")
+    with pytest.raises(RunbookRefused):
+        addendum_add(actor=priya, visit=signed, text="  ")
     response = login(priya).post(
         reverse("dosing:addendum", args=[signed.client_id, signed.pk]), {"text": "The lot was LOT-2."}
     )
@@ -511,8 +518,8 @@ def test_corrections_are_addenda_shown_under_the_record(signed, priya, login, au
 
 
 def test_an_addendum_needs_a_signed_record(dosed, tess):
-    with pytest.raises(services.RunbookRefused, match="add a note"):
-        services.addendum_add(actor=tess, visit=dosed, text="Too early")
+    with pytest.raises(RunbookRefused, match="add a note"):
+        addendum_add(actor=tess, visit=dosed, text="Too early")
 
 
 # --- Views and audit ---------------------------------------------------------------------------
@@ -650,11 +657,11 @@ def test_a_time_typed_past_midnight_is_last_night_and_one_typed_ahead_of_the_clo
         form = NoteForm({"at": "23:50", "text": "Late entry"})
         assert form.is_valid()
         assert form.moment() == at(-190)
-        services.note_record(actor=tess, visit=dosed, written_at=form.moment(), text="Late entry")
+        note_record(actor=tess, visit=dosed, written_at=form.moment(), text="Late entry")
         ahead = NoteForm({"at": "03:20", "text": "Ahead"})
         assert ahead.is_valid()
-        with pytest.raises(services.RunbookRefused, match="long before this session"):
-            services.note_record(actor=tess, visit=dosed, written_at=ahead.moment(), text="Ahead")
+        with pytest.raises(RunbookRefused, match="long before this session"):
+            note_record(actor=tess, visit=dosed, written_at=ahead.moment(), text="Ahead")
 
 
 def test_the_same_dose_form_sent_twice_records_one_dose_not_a_booster(visit, tess, order, login):
@@ -723,7 +730,7 @@ def test_the_first_dose_waits_for_an_integration_booked_or_acknowledged_in_writi
 
     IntegrationAcknowledgement.objects.filter(runbook__visit=visit).delete()  # as if never given
     vitals(visit, tess, -10, phase="pre_dose")
-    with pytest.raises(services.RunbookRefused, match="Integration booked: Integration not booked"):
+    with pytest.raises(RunbookRefused, match="Integration booked: Integration not booked"):
         dose(visit, tess, order, 0)
     with time_machine.travel(at(-5), tick=False):
         factories.acknowledge_integration(visit, tess)

@@ -13,8 +13,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from kapflow.dosing import rules, selectors, services
+from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import DayOfChecklist, PhaseMark
+from kapflow.dosing.services.administration import dose_record
+from kapflow.dosing.services.checkin import (
+    checklist_record,
+    medications_review,
+    safety_plan_record,
+    session_start,
+)
+from kapflow.dosing.services.discharge import discharge_record, integration_book
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.services.session import chaperone_checkin_record, note_record, phase_mark, rating_record
+from kapflow.dosing.services.signing import runbook_sign
+from kapflow.dosing.services.vitals import vitals_record
 from kapflow.measures.models import Alert
 from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
@@ -66,7 +78,7 @@ def order(avery, priya):
 
 def plan(visit, who, minutes=-35, **changes):
     with time_machine.travel(at(minutes), tick=False):
-        return services.safety_plan_record(actor=who, visit=visit, **{**PLAN, **changes})
+        return safety_plan_record(actor=who, visit=visit, **{**PLAN, **changes})
 
 
 def checklist(visit, who, minutes=-30, **changes):
@@ -79,19 +91,19 @@ def checklist(visit, who, minutes=-30, **changes):
         "practice": Practice.load(),
     }
     with time_machine.travel(at(minutes), tick=False):
-        checklist = services.checklist_record(actor=who, visit=visit, **{**values, **changes})
+        checklist = checklist_record(actor=who, visit=visit, **{**values, **changes})
         factories.acknowledge_integration(visit, who)
         return checklist
 
 
 def start(visit, who, minutes=-20):
     with time_machine.travel(at(minutes), tick=False):
-        return services.session_start(actor=who, visit=visit, practice=Practice.load())
+        return session_start(actor=who, visit=visit, practice=Practice.load())
 
 
 def predose(visit, who, minutes=-10, bp=(122, 78), hr=70):
     with time_machine.travel(at(minutes), tick=False):
-        return services.vitals_record(
+        return vitals_record(
             actor=who,
             visit=visit,
             phase="pre_dose",
@@ -106,7 +118,7 @@ def predose(visit, who, minutes=-10, bp=(122, 78), hr=70):
 
 def give(visit, who, order, minutes=0, mg=250):
     with time_machine.travel(at(minutes), tick=False):
-        return services.dose_record(
+        return dose_record(
             actor=who,
             visit=visit,
             order=order,
@@ -123,7 +135,7 @@ def give(visit, who, order, minutes=0, mg=250):
 
 
 def test_a_virtual_session_cannot_start_without_its_safety_plan(virtual, tess, pathway_ready, audit_rows):
-    with pytest.raises(services.RunbookRefused, match="Virtual safety plan: No safety plan"):
+    with pytest.raises(RunbookRefused, match="Virtual safety plan: No safety plan"):
         start(virtual, tess)
     virtual.refresh_from_db()
     assert virtual.status == Visit.Status.CHECKED_IN
@@ -144,7 +156,7 @@ def test_a_virtual_session_cannot_start_without_its_safety_plan(virtual, tess, p
 )
 def test_each_missing_part_of_the_safety_plan_blocks_the_start(virtual, tess, pathway_ready, change, missing):
     plan(virtual, tess, **change)
-    with pytest.raises(services.RunbookRefused, match=f"Missing: .*{missing}"):
+    with pytest.raises(RunbookRefused, match=f"Missing: .*{missing}"):
         start(virtual, tess)
     # The visits page's own start goes through the same gate.
     with pytest.raises(visit_services.VisitRefused):
@@ -165,7 +177,7 @@ def test_a_newer_safety_plan_supersedes_the_older_and_both_are_kept(virtual, tes
 
 def test_an_in_person_session_needs_no_safety_plan(in_person, tess, pathway_ready):
     assert start(in_person, tess).status == Visit.Status.IN_PROGRESS
-    with pytest.raises(services.RunbookRefused, match="in-person session needs no"):
+    with pytest.raises(RunbookRefused, match="in-person session needs no"):
         plan(in_person, tess)
 
 
@@ -175,14 +187,14 @@ def test_an_in_person_session_needs_no_safety_plan(in_person, tess, pathway_read
 def test_the_first_dose_waits_for_the_start(in_person, tess, order):
     checklist(in_person, tess)
     predose(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match="Start the session before the first dose"):
+    with pytest.raises(RunbookRefused, match="Start the session before the first dose"):
         give(in_person, tess, order)
 
 
 def test_the_first_dose_needs_the_day_of_checklist(in_person, tess, order, pathway_ready):
     start(in_person, tess)
     predose(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match="Day-of checklist: The day-of checklist is not done"):
+    with pytest.raises(RunbookRefused, match="Day-of checklist: The day-of checklist is not done"):
         give(in_person, tess, order)
     checklist(in_person, tess, -5)
     assert give(in_person, tess, order).dose_mg == 250
@@ -205,7 +217,7 @@ def test_each_checklist_failure_refuses_the_dose_and_says_who_clears_it(
     start(in_person, tess)
     checklist(in_person, tess, -15, **change)
     predose(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match=f"{reason}.*who can clear it: the {resolver}"):
+    with pytest.raises(RunbookRefused, match=f"{reason}.*who can clear it: the {resolver}"):
         give(in_person, tess, order)
     assert not in_person.runbook.administrations.exists()
 
@@ -215,7 +227,7 @@ def test_the_fasting_rule_comes_from_the_practice(in_person, tess, order, pathwa
     start(in_person, tess)
     checklist(in_person, tess, -15)  # ate 5 h before the dose
     predose(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match="ate within the last 6 h"):
+    with pytest.raises(RunbookRefused, match="ate within the last 6 h"):
         give(in_person, tess, order)
 
 
@@ -224,7 +236,7 @@ def test_an_open_suicidality_alert_must_be_reviewed(in_person, tess, avery, orde
     start(in_person, tess)
     checklist(in_person, tess, -15)
     predose(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match="open suicidality alert has not been reviewed"):
+    with pytest.raises(RunbookRefused, match="open suicidality alert has not been reviewed"):
         give(in_person, tess, order)
     checklist(in_person, tess, -5, suicidality_alert_reviewed=True)
     assert give(in_person, tess, order)
@@ -232,13 +244,13 @@ def test_an_open_suicidality_alert_must_be_reviewed(in_person, tess, avery, orde
 
 def test_only_a_prescriber_reviews_new_medications(in_person, tess, priya, order, pathway_ready, audit_rows):
     start(in_person, tess)
-    with pytest.raises(services.RunbookRefused, match="Only a prescriber"):
+    with pytest.raises(RunbookRefused, match="Only a prescriber"):
         checklist(in_person, tess, -15, new_medications="sertraline", medications_reviewed=True)
     checklist(in_person, tess, -15, new_medications="sertraline")
-    with pytest.raises(services.RunbookRefused, match="Only a prescriber"):
-        services.medications_review(actor=tess, visit=in_person)
+    with pytest.raises(RunbookRefused, match="Only a prescriber"):
+        medications_review(actor=tess, visit=in_person)
     with time_machine.travel(at(-12), tick=False):
-        services.medications_review(actor=priya, visit=in_person)
+        medications_review(actor=priya, visit=in_person)
     assert audit_rows("kapflow.dosing.medications.reviewed")
     latest = selectors.latest_checklist(in_person.runbook)
     assert latest.medications_reviewed_by == priya and latest.new_medications == "sertraline"
@@ -248,7 +260,7 @@ def test_only_a_prescriber_reviews_new_medications(in_person, tess, priya, order
 
 
 def test_a_substance_not_on_the_practices_list_is_refused(in_person, tess):
-    with pytest.raises(services.RunbookRefused, match="Not on the practice's list"):
+    with pytest.raises(RunbookRefused, match="Not on the practice's list"):
         checklist(in_person, tess, substances=["coffee"])
 
 
@@ -257,7 +269,7 @@ def test_the_checklist_closes_with_the_dose(in_person, tess, order, pathway_read
     checklist(in_person, tess, -15)
     predose(in_person, tess)
     give(in_person, tess, order)
-    with pytest.raises(services.RunbookRefused, match="can no longer change"):
+    with pytest.raises(RunbookRefused, match="can no longer change"):
         checklist(in_person, tess, 5)
 
 
@@ -265,7 +277,7 @@ def test_pre_dose_vitals_still_hold_the_dose_after_the_checklist(in_person, tess
     start(in_person, tess)
     checklist(in_person, tess, -15)
     predose(in_person, tess, bp=(165, 95))
-    with pytest.raises(services.RunbookRefused, match="Pre-dose vitals: .*hold level"):
+    with pytest.raises(RunbookRefused, match="Pre-dose vitals: .*hold level"):
         give(in_person, tess, order)
 
 
@@ -274,7 +286,7 @@ def test_a_time_later_than_now_is_yesterday(in_person, tess):
     earlier = (now - datetime.timedelta(minutes=90)).time().replace(second=0, microsecond=0)
     later = (now + datetime.timedelta(minutes=90)).time().replace(second=0, microsecond=0)
     with time_machine.travel(DAY, tick=False):
-        saved = services.checklist_record(
+        saved = checklist_record(
             actor=tess,
             visit=in_person,
             transport_without_driving=True,
@@ -309,7 +321,7 @@ def test_the_phases_are_timed_against_the_practices_minutes(in_person, tess, ord
     predose(in_person, tess)
     give(in_person, tess, order, 0)  # marks the medicine phase
     with time_machine.travel(at(60), tick=False):
-        services.phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(60))
+        phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(60))
         practice = Practice.load()
         times = selectors.phase_times(in_person.runbook, now=at(60), practice=practice)
     opening, medicine, integration = times
@@ -320,16 +332,16 @@ def test_the_phases_are_timed_against_the_practices_minutes(in_person, tess, ord
         html = login(tess).get(reverse("dosing:runbook", args=[in_person.client_id, in_person.pk])).content
     assert "15 min over the plan" in html.decode()
     with (
-        pytest.raises(services.RunbookRefused, match="already began"),
+        pytest.raises(RunbookRefused, match="already began"),
         time_machine.travel(at(61), tick=False),
     ):
-        services.phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(61))
+        phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(61))
 
 
 def test_a_phase_cannot_begin_before_the_one_before_it(in_person, tess, pathway_ready):
     start(in_person, tess, -20)
-    with time_machine.travel(at(0), tick=False), pytest.raises(services.RunbookRefused, match="comes after"):
-        services.phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(-30))
+    with time_machine.travel(at(0), tick=False), pytest.raises(RunbookRefused, match="comes after"):
+        phase_mark(actor=tess, visit=in_person, phase="integration", started_at=at(-30))
 
 
 def test_the_phase_rule_is_pure():
@@ -354,7 +366,7 @@ def test_chaperone_check_ins_fall_due_every_practice_interval(virtual, tess, ord
     clock = selectors.chaperone_clock(virtual, virtual.runbook, now=at(every + 4), practice=practice)
     assert clock.overdue and clock.overdue_minutes == 4 and clock.missed == 1
     with time_machine.travel(at(every + 4), tick=False):
-        services.chaperone_checkin_record(
+        chaperone_checkin_record(
             actor=tess, visit=virtual, checked_at=at(every + 4), chaperone_present=True, client_ok=True
         )
     clock = selectors.chaperone_clock(virtual, virtual.runbook, now=at(every + 5), practice=practice)
@@ -378,8 +390,8 @@ def test_an_in_person_session_has_no_chaperone_check_ins(in_person, tess):
         virtual=False, first_dose_at=at(0), checkins=[], now=at(60), practice=Practice.load()
     )
     assert clock.due_at is None
-    with pytest.raises(services.RunbookRefused, match="for virtual sessions"):
-        services.chaperone_checkin_record(
+    with pytest.raises(RunbookRefused, match="for virtual sessions"):
+        chaperone_checkin_record(
             actor=tess, visit=in_person, checked_at=at(-60), chaperone_present=True, client_ok=True
         )
 
@@ -485,7 +497,7 @@ def test_signing_completes_the_session_and_the_integration_is_booked_from_a_prop
     give(in_person, tess, order, 0)
     practice = Practice.load()
     with time_machine.travel(at(practice.min_monitoring_minutes + 5), tick=False):
-        services.vitals_record(
+        vitals_record(
             actor=tess,
             visit=in_person,
             phase="in_session",
@@ -496,14 +508,14 @@ def test_signing_completes_the_session_and_the_integration_is_booked_from_a_prop
             spo2=98,
             practice=practice,
         )
-        services.rating_record(
+        rating_record(
             actor=tess,
             visit=in_person,
             rated_at=at(practice.min_monitoring_minutes),
             sedation=0,
             dissociation=0,
         )
-        services.discharge_record(
+        discharge_record(
             actor=tess,
             visit=in_person,
             alert_and_oriented=True,
@@ -511,7 +523,7 @@ def test_signing_completes_the_session_and_the_integration_is_booked_from_a_prop
             escort_present=True,
             practice=practice,
         )
-        services.runbook_sign(actor=tess, visit=in_person)
+        runbook_sign(actor=tess, visit=in_person)
     in_person.refresh_from_db()
     assert in_person.status == Visit.Status.COMPLETED
     assert audit_rows("kapflow.visits.visit.completed")
@@ -531,8 +543,8 @@ def test_signing_completes_the_session_and_the_integration_is_booked_from_a_prop
 
 
 def test_the_integration_is_booked_only_after_the_session(in_person, tess):
-    with pytest.raises(services.RunbookRefused, match="once the session is complete"):
-        services.integration_book(actor=tess, visit=in_person, starts_at=at(600), minutes=60)
+    with pytest.raises(RunbookRefused, match="once the session is complete"):
+        integration_book(actor=tess, visit=in_person, starts_at=at(600), minutes=60)
 
 
 # --- Query counts ----------------------------------------------------------------------------
@@ -557,14 +569,12 @@ def test_the_runbook_runs_the_same_queries_for_few_and_many_entries(
         for n in range(count):
             minute = offset + n
             with time_machine.travel(at(minute), tick=False):
-                services.note_record(actor=tess, visit=virtual, written_at=at(minute), text=f"n{n}")
-                services.rating_record(
-                    actor=tess, visit=virtual, rated_at=at(minute), sedation=1, dissociation=1
-                )
-                services.chaperone_checkin_record(
+                note_record(actor=tess, visit=virtual, written_at=at(minute), text=f"n{n}")
+                rating_record(actor=tess, visit=virtual, rated_at=at(minute), sedation=1, dissociation=1)
+                chaperone_checkin_record(
                     actor=tess, visit=virtual, checked_at=at(minute), chaperone_present=True, client_ok=True
                 )
-                services.vitals_record(
+                vitals_record(
                     actor=tess,
                     visit=virtual,
                     phase="in_session",

@@ -12,8 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from kapflow.dosing import selectors, services
+from kapflow.dosing import selectors
 from kapflow.dosing.models import AdverseEvent, IntegrationAcknowledgement, Runbook, SafetyReview
+from kapflow.dosing.services.discharge import integration_acknowledge
+from kapflow.dosing.services.reviews import adverse_event_review, discharge_override_review
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.services.session import adverse_event_record
 from kapflow.lib.gates import Status
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Room, Visit
@@ -48,9 +52,7 @@ def visit(avery, tess, cora):
 
 def acknowledge(visit, who, reason="Client travels for work; integration by video on return."):
     with time_machine.travel(at(-25), tick=False):
-        return services.integration_acknowledge(
-            actor=who, visit=visit, reason=reason, practice=Practice.load()
-        )
+        return integration_acknowledge(actor=who, visit=visit, reason=reason, practice=Practice.load())
 
 
 # --- The soft integration gate ------------------------------------------------------------------
@@ -119,26 +121,26 @@ def test_a_written_acknowledgement_lets_the_gate_pass_naming_who_when_and_why(vi
 
 
 def test_an_acknowledgement_needs_a_reason(visit, tess):
-    with pytest.raises(services.RunbookRefused, match="Say why"):
+    with pytest.raises(RunbookRefused, match="Say why"):
         acknowledge(visit, tess, reason="   ")
     assert not IntegrationAcknowledgement.objects.exists()
 
 
 def test_there_is_nothing_to_acknowledge_once_booked_or_acknowledged(visit, tess):
     acknowledge(visit, tess)
-    with pytest.raises(services.RunbookRefused, match="Nothing to acknowledge"):
+    with pytest.raises(RunbookRefused, match="Nothing to acknowledge"):
         acknowledge(visit, tess, reason="Again")
     assert IntegrationAcknowledgement.objects.count() == 1
 
 
 def test_only_a_clinician_acknowledges(visit, cora):
-    with pytest.raises(services.RunbookRefused, match="therapist acknowledges"):
+    with pytest.raises(RunbookRefused, match="therapist acknowledges"):
         acknowledge(visit, cora)
 
 
 def test_no_acknowledgement_on_a_cancelled_visit(visit, tess):
     Visit.objects.filter(pk=visit.pk).update(status=Visit.Status.CANCELLED, cancel_reason="Unwell")
-    with pytest.raises(services.RunbookRefused, match="cancelled"):
+    with pytest.raises(RunbookRefused, match="cancelled"):
         acknowledge(visit, tess)
 
 
@@ -189,7 +191,7 @@ def session(avery, tess, priya, cora):
     vitals(visit, tess, -10, phase="pre_dose")
     dose(visit, tess, order, 0)
     with time_machine.travel(at(30), tick=False):
-        services.adverse_event_record(
+        adverse_event_record(
             actor=tess,
             visit=visit,
             noted_at=at(30),
@@ -220,16 +222,16 @@ def test_an_adverse_event_waits_on_the_prescribers_dashboard_until_reviewed(
 
 def test_an_adverse_event_is_reviewed_once(session, priya):
     event = AdverseEvent.objects.get()
-    services.adverse_event_review(actor=priya, event=event)
-    with pytest.raises(services.RunbookRefused, match="already reviewed"):
-        services.adverse_event_review(actor=priya, event=event, note="again")
+    adverse_event_review(actor=priya, event=event)
+    with pytest.raises(RunbookRefused, match="already reviewed"):
+        adverse_event_review(actor=priya, event=event, note="again")
     assert SafetyReview.objects.count() == 1
 
 
 def test_only_a_prescriber_reviews(session, tess, login):
     event = AdverseEvent.objects.get()
-    with pytest.raises(services.RunbookRefused, match="Only a prescriber"):
-        services.adverse_event_review(actor=tess, event=event)
+    with pytest.raises(RunbookRefused, match="Only a prescriber"):
+        adverse_event_review(actor=tess, event=event)
     url = reverse("dosing:adverse_event_review", args=[session.client_id, session.pk, event.pk])
     assert login(tess).post(url).status_code == 403
     assert not SafetyReview.objects.exists()
@@ -264,7 +266,7 @@ def test_the_runbook_shows_the_review_and_offers_it_to_the_prescriber(session, p
     url = reverse("dosing:runbook", args=[session.client_id, session.pk])
     assert "Waiting for the prescriber" in login(tess).get(url).content.decode()
     assert "Mark reviewed" in login(priya).get(url).content.decode()
-    services.adverse_event_review(actor=priya, event=AdverseEvent.objects.get(), note="Expected; no change")
+    adverse_event_review(actor=priya, event=AdverseEvent.objects.get(), note="Expected; no change")
     page = login(tess).get(url).content.decode()
     assert "Reviewed by" in page and "Expected; no change" in page
 
@@ -279,13 +281,13 @@ def test_a_discharge_override_waits_for_review_then_leaves_the_queue(session, pr
     assert SafetyReview.objects.get().discharge_override == Runbook.objects.get()
     assert len(audit_rows("kapflow.dosing.discharge_override.reviewed")) == 1
     assert "No discharge override waits for your review" in http.get("/").content.decode()
-    with pytest.raises(services.RunbookRefused, match="already reviewed"):
-        services.discharge_override_review(actor=priya, visit=session)
+    with pytest.raises(RunbookRefused, match="already reviewed"):
+        discharge_override_review(actor=priya, visit=session)
 
 
 def test_a_discharge_within_criteria_has_no_override_to_review(session, priya, tess):
-    with pytest.raises(services.RunbookRefused, match="did not override"):
-        services.discharge_override_review(actor=priya, visit=session)
+    with pytest.raises(RunbookRefused, match="did not override"):
+        discharge_override_review(actor=priya, visit=session)
 
 
 def test_a_review_note_that_is_too_long_is_refused_plainly(session, priya, login):

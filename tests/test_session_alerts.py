@@ -15,8 +15,13 @@ from django.utils import timezone
 
 from kapflow.audit.models import AuditEvent
 from kapflow.clients.models import AccessGrant, CareTeamMember
-from kapflow.dosing import alerts, services
+from kapflow.dosing import alerts
 from kapflow.dosing.models import EmergencyCall, Runbook, SessionAlert
+from kapflow.dosing.services.discharge import discharge_record
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.services.session import adverse_event_record, chaperone_checkin_record
+from kapflow.dosing.services.signing import runbook_sign
+from kapflow.dosing.services.vitals import vitals_record
 from kapflow.practice.forms import PracticeForm
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
@@ -128,7 +133,7 @@ def test_the_same_alert_is_notified_once_however_often_sent_or_refreshed(
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(2):  # the same form sent twice
             with time_machine.travel(at(40), tick=False):
-                services.vitals_record(
+                vitals_record(
                     actor=tess,
                     visit=dosed,
                     phase="in_session",
@@ -221,7 +226,7 @@ def test_the_runbook_shows_when_the_prescriber_was_notified(
     dosed, tess, login, django_capture_on_commit_callbacks
 ):
     with time_machine.travel(at(40), tick=False), django_capture_on_commit_callbacks(execute=True):
-        services.vitals_record(
+        vitals_record(
             actor=tess,
             visit=dosed,
             phase="in_session",
@@ -268,7 +273,7 @@ def test_deep_sedation_at_the_practice_level_notifies(dosed, tess, priya, level,
 def test_a_worrying_chaperone_checkin_notifies_and_a_good_one_does_not(dosed, tess, priya):
     for minutes, ok in ((15, True), (30, False)):
         with time_machine.travel(at(minutes), tick=False):
-            services.chaperone_checkin_record(
+            chaperone_checkin_record(
                 actor=tess,
                 visit=dosed,
                 checked_at=at(minutes),
@@ -283,7 +288,7 @@ def test_a_worrying_chaperone_checkin_notifies_and_a_good_one_does_not(dosed, te
 @pytest.mark.parametrize(("severity", "raised"), [("mild", False), ("moderate", False), ("severe", True)])
 def test_a_severe_adverse_event_notifies(dosed, tess, severity, raised):
     with time_machine.travel(at(20), tick=False):
-        services.adverse_event_record(
+        adverse_event_record(
             actor=tess, visit=dosed, noted_at=at(20), kind="nausea", severity=severity, action_taken="Basin."
         )
     assert SessionAlert.objects.filter(kind="adverse_event").exists() is raised
@@ -357,7 +362,7 @@ def discharge_and_sign(visit, who) -> None:
     vitals(visit, who, 100)
     rate(visit, who, 100)
     with time_machine.travel(at(120), tick=False):
-        services.discharge_record(
+        discharge_record(
             actor=who,
             visit=visit,
             alert_and_oriented=True,
@@ -367,7 +372,7 @@ def discharge_and_sign(visit, who) -> None:
             practice=Practice.load(),
         )
     with time_machine.travel(at(125), tick=False):
-        services.runbook_sign(actor=who, visit=visit)
+        runbook_sign(actor=who, visit=visit)
 
 
 def test_emergency_services_are_refused_on_a_signed_runbook(dosed, tess, login):
@@ -377,7 +382,7 @@ def test_emergency_services_are_refused_on_a_signed_runbook(dosed, tess, login):
     assert not EmergencyCall.objects.exists()
     assert "signed and locked" in text
     assert "Emergency services called</button>" not in text  # no button on a signed record
-    with pytest.raises(services.RunbookRefused):
+    with pytest.raises(RunbookRefused):
         alerts.emergency_call_record(actor=tess, visit=dosed, practice=Practice.load())
 
 
@@ -394,7 +399,7 @@ def test_emergency_services_are_refused_before_the_client_is_there(avery, tess, 
     )
     with (
         time_machine.travel(at(-5), tick=False),
-        pytest.raises(services.RunbookRefused, match="not under way"),
+        pytest.raises(RunbookRefused, match="not under way"),
     ):
         alerts.emergency_call_record(actor=tess, visit=visit, practice=Practice.load())
     assert not EmergencyCall.objects.exists()
@@ -432,7 +437,7 @@ def test_the_on_call_prescriber_is_chosen_among_active_prescribers(tess, priya, 
 def test_a_notice_that_keeps_failing_is_on_the_admins_reminders_page_and_the_runbook_says_phone(
     dosed, tess, priya, ada, login, settings
 ):
-    from kapflow.reminders.tasks import ATTEMPTS
+    from kapflow.reminders.services import ATTEMPTS
 
     settings.EMAIL_BACKEND = "tests.test_reminders.RefusingBackend"
     high_reading(dosed, tess)

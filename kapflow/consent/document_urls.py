@@ -1,12 +1,12 @@
 from django.urls import path
 
-from kapflow.consent import views
+from kapflow.consent.views import documents
 
 app_name = "consent_documents"
 
 urlpatterns = [
-    path("", views.document_list, name="list"),
-    path("<int:document_id>/", views.document_detail, name="detail"),
-    path("<int:document_id>/publish/", views.document_publish, name="publish"),
-    path("<slug:kind>/new/", views.document_new, name="new"),
+    path("", documents.document_list, name="list"),
+    path("<int:document_id>/", documents.document_detail, name="detail"),
+    path("<int:document_id>/publish/", documents.document_publish, name="publish"),
+    path("<slug:kind>/new/", documents.document_new, name="new"),
 ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from kapflow.consent.models import Kind
 from kapflow.consent.selectors import Requirement, SignerOption, State, consent_status, signer_options
-from kapflow.portal.todo import Todo
+from kapflow.lib.todo import Todo
 
 # The kinds of document a person may sign on the portal.
 PORTAL_KINDS = (Kind.KAP, Kind.GUARDIAN, Kind.ASSENT, Kind.TELEHEALTH)

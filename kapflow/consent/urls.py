@@ -1,12 +1,12 @@
 from django.urls import path
 
-from kapflow.consent import views
+from kapflow.consent.views import signing
 
 app_name = "consent"
 
 urlpatterns = [
-    path("", views.consent_page, name="status"),
-    path("release/<int:provider_id>/", views.present, name="present_release"),
-    path("signatures/<int:signature_id>/", views.signature_detail, name="signature"),
-    path("<slug:kind>/", views.present, name="present"),
+    path("", signing.consent_page, name="status"),
+    path("release/<int:provider_id>/", signing.present, name="present_release"),
+    path("signatures/<int:signature_id>/", signing.signature_detail, name="signature"),
+    path("<slug:kind>/", signing.present, name="present"),
 ]

@@ -10,8 +10,8 @@ admin's Reminders page when it fails, no clinical detail in the email). Its uniq
 keep it to one alert, and so one email, per entry however often a form is sent or the runbook
 refreshed. A prescriber of the care team, or the one notified, opening the runbook marks it seen.
 
-kapflow.dosing.services imports this module, so this one imports the services only inside the
-functions that need them."""
+The runbook's writes (kapflow.dosing.services) call this module; it uses only their shared base
+(kapflow.dosing.services.runbook), which does not call it."""
 
 import logging
 
@@ -33,10 +33,11 @@ from kapflow.dosing.models import (
     SessionAlert,
     VitalsReading,
 )
+from kapflow.dosing.services.runbook import RunbookRefused, _audit, _open_runbook
 from kapflow.lib.gates import Status
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.services import reminder_create
+from kapflow.reminders.services import queue_send, reminder_create
 from kapflow.reminders.sources import Due
 from kapflow.visits.models import Visit
 
@@ -69,10 +70,8 @@ def prescriber_to_notify(client: Client, practice) -> tuple[User | None, bool]:
 
 
 def _queue_notice(notice: Reminder) -> None:
-    from kapflow.reminders.tasks import send_reminders
-
     try:
-        send_reminders.enqueue(reminder_ids=[notice.pk])
+        queue_send(reminder_ids=[notice.pk])
     except Exception:
         # The queue is unreachable: the next sweep finds the notice waiting and queues it.
         logger.exception("The session alert notice %s could not be queued.", notice.pk)
@@ -251,8 +250,6 @@ def emergency_call_record(*, actor, visit: Visit, practice, request=None) -> Eme
     virtual session's latest safety plan address, else the practice's address (copied, as it was
     told). Refused on a signed record and on a visit not under way (checked in or started).
     Notifies the prescriber like any session alert."""
-    from kapflow.dosing.services import RunbookRefused, _audit, _open_runbook
-
     if not actor.is_clinician:
         raise RunbookRefused("Only a clinician records that emergency services were called.")
     with transaction.atomic():
@@ -336,8 +333,9 @@ def session_alerts_seen(*, actor, visit: Visit, request=None) -> int:
 
 
 def session_alert_notified(*, reminder: Reminder) -> None:
-    """The notice's email went: the runbook shows the time. Called by the reminders' "sent" step,
-    in its transaction; that step's audit row records the sending."""
+    """The notice's email went: the runbook shows the time. Called by the reminders' "sent" step
+    (registered in kapflow/dosing/apps.py), in its transaction; that step's audit row records the
+    sending."""
     SessionAlert.objects.filter(notice=reminder, notified_at__isnull=True).update(
         notified_at=reminder.sent_at
     )

@@ -4,6 +4,7 @@ import datetime
 
 from django.utils import timezone
 
+from kapflow.audit.models import AuditEvent
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
     ChaperoneCheckin,
@@ -330,3 +331,9 @@ def override_review_of(runbook: Runbook | None):
     if runbook is None or not runbook.override_reason:
         return None
     return SafetyReview.objects.filter(discharge_override=runbook).select_related("reviewed_by").first()
+
+
+def runbook_viewed_since(*, user, client, action: str, since: datetime.datetime) -> bool:
+    """Whether `user` has opened this client's runbook (its audit row `action`) since `since`:
+    one query over the audit log's client index, bounded by the time."""
+    return AuditEvent.objects.filter(client=client, at__gte=since, actor=user, action=action).exists()

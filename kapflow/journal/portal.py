@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.journal.selectors import journal_for
-from kapflow.portal.todo import Todo
+from kapflow.lib.todo import Todo
 from kapflow.practice.models import Practice
 
 

@@ -6,9 +6,9 @@ import datetime
 from django.urls import reverse
 from django.utils import timezone
 
+from kapflow.lib.todo import Todo
 from kapflow.measures.models import MeasureTask, Response
 from kapflow.measures.selectors import portal_waiting_tasks
-from kapflow.portal.todo import Todo
 
 # What each instrument is, in the client's words; the name in brackets is what staff call it.
 PLAIN_NAMES = {

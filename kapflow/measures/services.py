@@ -10,7 +10,7 @@ from kapflow.measures.instruments import Instrument
 from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.measures.scoring import score
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.services import reminder_create
+from kapflow.reminders.services import queue_send, reminder_create
 from kapflow.reminders.sources import Due
 
 logger = logging.getLogger(__name__)
@@ -128,10 +128,8 @@ def alert_raise(*, request, client: Client, response: Response) -> Alert:
 
 
 def _queue_notice(notice: Reminder) -> None:
-    from kapflow.reminders.tasks import send_reminders
-
     try:
-        send_reminders.enqueue(reminder_ids=[notice.pk])
+        queue_send(reminder_ids=[notice.pk])
     except Exception:
         # The queue is unreachable: the next sweep finds the notice waiting and queues it.
         logger.exception("The urgent alert notice %s could not be queued.", notice.pk)

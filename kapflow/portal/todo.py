@@ -1,13 +1,15 @@
 """The client's to-do list on the portal: forms to fill and consents to sign.
 
 Each feature that asks something of a client contributes a provider, a function
-`provider(client, user) -> list[Todo]`, named in PROVIDERS. The portal's home page shows them
-together, soonest due first. A provider must answer in a constant number of queries."""
+`provider(client, user) -> list[Todo]` (Todo is kapflow.lib.todo's), named in PROVIDERS. The
+portal's home page shows them together, soonest due first. A provider must answer in a constant
+number of queries."""
 
 import datetime
-from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
+
+from kapflow.lib.todo import Todo
 
 # Dotted paths of the providers, in the order their kinds are listed when due at the same time.
 PROVIDERS = [
@@ -15,15 +17,6 @@ PROVIDERS = [
     "kapflow.measures.portal.todos",
     "kapflow.journal.portal.todos",
 ]
-
-
-@dataclass(frozen=True)
-class Todo:
-    kind: str  # "consent", "measure", ...
-    title: str  # what the client is asked to do, in their words: "Sign: Informed consent"
-    url: str
-    due_at: datetime.datetime | None = None
-    detail: str = ""
 
 
 # The providers whose to-dos a guardian sees for a minor (docs/clinical.md: a guardian signs consents

@@ -22,6 +22,30 @@ SWEEP = "reminders"
 # very first run, the journal prompts of this last stretch are looked at.
 SWEEP_EVERY = datetime.timedelta(minutes=5)
 ERROR_LENGTH = 500
+# A failed send is tried again after each of these waits; after the last try the reminder is
+# marked failed and shown to the admin. Four attempts over about two hours.
+RETRY_AFTER = [datetime.timedelta(minutes=m) for m in (2, 15, 90)]
+ATTEMPTS = len(RETRY_AFTER) + 1
+
+# The task that sends one email for a person's reminders (kapflow.reminders.tasks.send_reminders).
+# The tasks module calls this one, so this one may not import it: the task registers itself here
+# when the app starts (RemindersConfig.ready), and every queueing goes through `queue_send`.
+_send_task = None
+
+
+def send_task_register(task) -> None:
+    """Called once by RemindersConfig.ready with the send task."""
+    global _send_task
+    _send_task = task
+
+
+def queue_send(*, reminder_ids: list[int], run_after: datetime.datetime | None = None) -> None:
+    """Queue one email for these reminders (one person's), now or at `run_after`. Raises whatever
+    the queue raises when it is unreachable; the callers say what then happens to the reminder."""
+    if _send_task is None:
+        raise RuntimeError("The reminders app has not registered its send task (RemindersConfig.ready).")
+    task = _send_task if run_after is None else _send_task.using(run_after=run_after)
+    task.enqueue(reminder_ids=reminder_ids)
 
 
 def reminder_create(*, due: Due) -> Reminder | None:
@@ -59,7 +83,6 @@ def sweep(now: datetime.datetime) -> list[Reminder]:
         A source that fails is logged and skipped, so one fault does not silence every reminder;
         the journal's "since" only moves on when every source ran."""
     from kapflow.measures.schedule import schedule_measures
-    from kapflow.reminders.tasks import send_reminders
 
     healthy = True
     try:
@@ -93,7 +116,7 @@ def sweep(now: datetime.datetime) -> list[Reminder]:
         groups.setdefault(group_key(reminder), []).append(reminder.pk)
     for ids in groups.values():
         try:
-            send_reminders.enqueue(reminder_ids=ids)
+            queue_send(reminder_ids=ids)
         except Exception:
             # The queue is unreachable: the reminders stay queued, and a later sweep finds them
             # (`stalled`) and tries again.
@@ -116,8 +139,6 @@ def stalled(now: datetime.datetime) -> list[Reminder]:
     that kills its worker every time still ends up failed on the admin's page). One still waiting a
     day after it fell due is marked failed instead. Sending twice is not possible: a send first
     claims its reminder (`reminder_claim`). Two queries, and one write per reminder changed."""
-    from kapflow.reminders.tasks import ATTEMPTS, RETRY_AFTER
-
     stuck = Reminder.objects.filter(
         status=Reminder.Status.SENDING, last_attempt_at__lt=now - SENDING_STALLED_AFTER
     ).select_related("recipient", "client")
@@ -151,6 +172,19 @@ def stalled(now: datetime.datetime) -> list[Reminder]:
     return left
 
 
+# What a higher app does when one of its reminders has gone out (the runbook records when the
+# prescriber was told of an in-session alert). Registered by that app when it starts
+# (kapflow/dosing/apps.py), so that this app need not import it.
+_sent_handlers: dict[str, list] = {}
+
+
+def on_reminder_sent(kind: str, handler) -> None:
+    """Call `handler(reminder=...)` in the transaction that marks a reminder of `kind` sent."""
+    handlers = _sent_handlers.setdefault(kind, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
 def reminder_claim(*, reminder_id: int) -> Reminder | None:
     """The worker takes a queued reminder to send it: queued -> sending, one more attempt. None
     when it is not queued (already sent, failed, or taken by another worker), so a send task
@@ -171,11 +205,8 @@ def reminder_mark_sent(*, reminder: Reminder) -> Reminder:
     reminder.sent_at = timezone.now()
     reminder.last_error = ""
     reminder.save(update_fields=["status", "sent_at", "last_error"])
-    if reminder.kind == Reminder.Kind.SESSION_ALERT:
-        from kapflow.dosing.alerts import session_alert_notified
-
-        # The runbook shows when the prescriber was told: this moment.
-        session_alert_notified(reminder=reminder)
+    for handler in _sent_handlers.get(reminder.kind, []):
+        handler(reminder=reminder)
     audit_record(
         action="kapflow.reminders.reminder.sent",
         client=reminder.client,

@@ -1,8 +1,11 @@
 """The reminders' background work. The sweep runs every few minutes as a huey periodic task
 (the worker, `manage.py run_huey`, finds this module by its name); each email, one per person
-and sweep, is sent by a task queued through the django-tasks API."""
+and sweep, is sent by a task queued through the django-tasks API.
 
-import datetime
+This module calls kapflow.reminders.services and never the other way round: the services queue
+a send through `services.queue_send`, with which `send_reminders` is registered when the app
+starts (kapflow/reminders/apps.py)."""
+
 import logging
 
 from django.core.mail import send_mail
@@ -14,13 +17,9 @@ from huey.contrib.djhuey import db_periodic_task, lock_task
 from kapflow.practice.models import Practice
 from kapflow.reminders import services, sources
 from kapflow.reminders.emails import render_reminders
+from kapflow.reminders.services import ATTEMPTS, RETRY_AFTER
 
 logger = logging.getLogger(__name__)
-
-# A failed send is tried again after each of these waits; after the last try the reminder is
-# marked failed and shown to the admin. Four attempts over about two hours.
-RETRY_AFTER = [datetime.timedelta(minutes=m) for m in (2, 15, 90)]
-ATTEMPTS = len(RETRY_AFTER) + 1
 
 
 @task()
@@ -69,7 +68,7 @@ def send_reminders(*, reminder_ids: list[int]) -> str:
             logger.warning("Reminders %s failed after %s attempts: %s", ids, attempts, type(error).__name__)
             return "failed"
         wait = RETRY_AFTER[attempts - 1]
-        send_reminders.using(run_after=timezone.now() + wait).enqueue(reminder_ids=ids)
+        services.queue_send(reminder_ids=ids, run_after=timezone.now() + wait)
         return "retrying"
     for reminder in reminders:
         services.reminder_mark_sent(reminder=reminder)

@@ -8,7 +8,6 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.reminders import selectors, services
 from kapflow.reminders.models import Reminder
-from kapflow.reminders.tasks import send_reminders
 
 MAX_ID = 2**63 - 1
 
@@ -53,6 +52,6 @@ def reminder_send_again(request, reminder_id):
             "there is nothing to send again.",
         )
         return redirect("reminders:list")
-    send_reminders.enqueue(reminder_ids=[reminder.pk])
+    services.queue_send(reminder_ids=[reminder.pk])
     messages.success(request, f"Reminder {reminder.pk} to {reminder.address} is queued to be sent again.")
     return redirect("reminders:list")

@@ -72,8 +72,25 @@
     var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
     return !!trigger && /(^|,)\s*every\s/.test(trigger);
   }
+  // A poll also sends back the ETag of the last answer it swapped in (If-None-Match: the pages
+  // are never cached, so the browser does not), and the server answers 304 with no body when
+  // nothing changed: the element is then kept as it is, where htmx would swap in the empty body.
+  var pollTags = {};
   document.addEventListener("htmx:configRequest", function (event) {
-    if (isPoll(event.detail.elt)) event.detail.headers["X-Kapflow-Poll"] = "1";
+    if (!isPoll(event.detail.elt)) return;
+    event.detail.headers["X-Kapflow-Poll"] = "1";
+    var tag = pollTags[event.detail.path];
+    if (tag) event.detail.headers["If-None-Match"] = tag;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (detail.xhr.status === 304) {
+      detail.shouldSwap = false;
+      return;
+    }
+    if (detail.requestConfig && detail.requestConfig.headers["X-Kapflow-Poll"] && !detail.isError) {
+      pollTags[detail.requestConfig.path] = detail.xhr.getResponseHeader("ETag") || "";
+    }
   });
   // A form sent by htmx after the session ended on the server answers 401: keep what was typed,
   // as for the idle sign-out, and go to the sign-in page, which brings the person back here.

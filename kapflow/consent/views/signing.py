@@ -1,26 +1,25 @@
+"""A client's consents: their status, presenting a document and recording the signature, and one
+signature's record. Opened and signed by the practice admin for any client, by a clinician for
+the clients in their care (docs/clinical.md); anyone else gets 404."""
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from kapflow.accounts.access import staff_view
-from kapflow.accounts.models import Role
-from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, can_see_clinical, client_chart_for
 from kapflow.consent import services
-from kapflow.consent.forms import DocumentForm, SignatureForm
+from kapflow.consent.forms import SignatureForm
 from kapflow.consent.gates import NOUNS, gate_from_status, resolver_label
-from kapflow.consent.models import ConsentDocument, Kind, Signature
+from kapflow.consent.models import Kind, Signature
 from kapflow.consent.selectors import (
     consent_status,
     current_documents,
-    documents_overview,
     first_name,
     signer_options,
     why_nobody_can_sign,
 )
-
-admin_view = staff_view(Role.PRACTICE_ADMIN)
 
 
 def _client_for_consents(request, client_id, *, action: str):
@@ -33,9 +32,6 @@ def _client_for_consents(request, client_id, *, action: str):
 
 def may_sign(request, client) -> bool:
     return request.user.is_practice_admin or can_see_clinical(request, client)
-
-
-# The client's consents ---------------------------------------------------------------------
 
 
 @require_GET
@@ -147,97 +143,3 @@ def signature_detail(request, client_id, signature_id):
             .order_by("-signed_at", "-pk"),
         },
     )
-
-
-# The practice's documents -------------------------------------------------------------------
-
-
-@require_GET
-@admin_view
-def document_list(request):
-    documents = documents_overview()
-    kinds = []
-    for value, label in Kind.choices:
-        versions = [d for d in documents if d.kind == value]
-        kinds.append(
-            {
-                "kind": value,
-                "label": label,
-                "current": next((d for d in versions if d.is_current), None),
-                "draft": next((d for d in versions if d.is_draft), None),
-                "versions": versions,
-            }
-        )
-    audit_record(request=request, action="kapflow.consent.documents.viewed")
-    return render(request, "consent/document_list.html", {"kinds": kinds})
-
-
-@require_GET
-@admin_view
-def document_detail(request, document_id):
-    document = get_object_or_404(
-        ConsentDocument.objects.select_related("created_by", "published_by"), pk=document_id
-    )
-    current = current_documents().get(document.kind)
-    audit_record(request=request, action="kapflow.consent.document.viewed", obj=document)
-    return render(
-        request,
-        "consent/document_detail.html",
-        {
-            "document": document,
-            "current": current,
-            "signed_by": document.signatures.filter(decision=Signature.Decision.AGREE)
-            .values("client")
-            .distinct()
-            .count(),
-        },
-    )
-
-
-@require_http_methods(["GET", "POST"])
-@admin_view
-def document_new(request, kind):
-    if kind not in Kind.values:
-        raise Http404("No such kind of consent document.")
-    current = current_documents().get(kind)
-    draft = ConsentDocument.objects.drafts().filter(kind=kind).first()
-    start = draft or current
-    initial = {"title": start.title, "body": start.body} if start else {}
-    if draft is not None:
-        initial["requires_reconsent"] = draft.requires_reconsent
-    form = DocumentForm(request.POST or None, initial=initial, current=current)
-    if request.method == "POST" and form.is_valid():
-        document = services.document_draft_save(
-            request=request,
-            kind=kind,
-            title=form.cleaned_data["title"],
-            body=form.cleaned_data["body"],
-            requires_reconsent=form.cleaned_data["requires_reconsent"],
-        )
-        messages.success(
-            request, f"Version {document.version} is saved as a draft. Read it through, then publish it."
-        )
-        return redirect("consent_documents:detail", document.pk)
-    return render(
-        request,
-        "consent/document_form.html",
-        {"form": form, "kind": kind, "kind_label": Kind(kind).label, "current": current, "draft": draft},
-    )
-
-
-@require_POST
-@admin_view
-def document_publish(request, document_id):
-    document = get_object_or_404(ConsentDocument, pk=document_id)
-    try:
-        document = services.document_publish(request=request, document=document)
-    except services.AlreadyPublished:
-        messages.info(request, f"Version {document.version} was already published.")
-    else:
-        again = (
-            " Everyone has to sign it again: earlier signatures no longer count."
-            if document.requires_reconsent
-            else " Earlier signatures still count."
-        )
-        messages.success(request, f"{document.title}, version {document.version}, is now current.{again}")
-    return redirect("consent_documents:detail", document.pk)

@@ -5,8 +5,10 @@ the read audited."""
 from django.contrib import messages
 from django.views.decorators.http import require_POST
 
-from kapflow.dosing import alerts, services
-from kapflow.dosing.views import _back, _refused, _target, runbook_view
+from kapflow.dosing import alerts
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.views.base import _refused, _target, runbook_view
+from kapflow.dosing.views.page import _back
 from kapflow.practice.models import practice_for
 
 
@@ -21,7 +23,7 @@ def emergency_call(request, client_id, visit_id):
         call = alerts.emergency_call_record(
             request=request, actor=request.user, visit=visit, practice=practice_for(request)
         )
-    except services.RunbookRefused as refused:
+    except RunbookRefused as refused:
         _refused(request, refused)
     else:
         where = f"to {call.address}" if call.address else "no address on record: tell the dispatcher where"

@@ -1,0 +1,76 @@
+"""Doses, and the prescriber on site."""
+
+from django.contrib import messages
+from django.views.decorators.http import require_POST
+
+from kapflow.audit.services import audit_record
+from kapflow.dosing import forms
+from kapflow.dosing.services import administration
+from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.views.base import _refused, _target, runbook_view
+from kapflow.dosing.views.page import _again, _back, _simple_entry
+from kapflow.practice.models import practice_for
+
+
+@require_POST
+@runbook_view
+def dose_add(request, client_id, visit_id):
+    client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
+    form = forms.DoseForm(request.POST, client=client)
+    if not form.is_valid():
+        return _again(request, client_id, visit_id, "dose_form", form)
+    data = form.cleaned_data
+    try:
+        given = administration.dose_record(
+            request=request,
+            actor=request.user,
+            visit=visit,
+            order=data["order"],
+            given_at=form.moment(),
+            route=data["route"],
+            dose_mg=data["dose_mg"],
+            lot_number=data["lot_number"],
+            given_by=data["given_by"],
+            self_administered=data["self_administered"],
+            practice=practice_for(request),
+            entry_key=data["entry_key"],
+        )
+    except RunbookRefused as refused:
+        _refused(request, refused)
+        # A refused dose of a controlled substance leaves a trace of its own.
+        audit_record(
+            request=request,
+            action="kapflow.dosing.dose.refused",
+            client=client,
+            obj=visit,
+            detail={"order": data["order"].pk},
+        )
+        return _again(request, client_id, visit_id, "dose_form", form)
+    else:
+        messages.success(request, f"{'Booster' if given.is_booster else 'Dose'} recorded.")
+    return _back(request, client, visit)
+
+
+@require_POST
+@runbook_view
+def prescriber_on_site(request, client_id, visit_id):
+    """Record which prescriber is on site (intranasal esketamine needs one)."""
+
+    def save(form, visit):
+        administration.prescriber_on_site_record(
+            request=request,
+            actor=request.user,
+            visit=visit,
+            prescriber=form.cleaned_data["prescriber"],
+            on_site_at=form.moment(),
+        )
+
+    return _simple_entry(
+        request,
+        client_id,
+        visit_id,
+        forms.PrescriberOnSiteForm,
+        save,
+        "Prescriber on site recorded.",
+        key="onsite_form",
+    )
