@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "kapflow.journal",
     "kapflow.reminders",
     "kapflow.outcomes",
+    "kapflow.demo",
 ]
 
 MIDDLEWARE = [
@@ -203,9 +204,14 @@ ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # The old address hears of a change of address, and the account's address of a new password or
 # authenticator: allauth's notification emails (no clinical detail in them).
 ACCOUNT_EMAIL_NOTIFICATIONS = True
+# Sign-in throttles count failures, not people: a practice's whole staff signs in from one office
+# address at 9:00. Wrong passwords and wrong authenticator codes: 30 in five minutes from one
+# address, and 5 against one account from anywhere. Sign-ins that succeed are not limited ("login"
+# is allauth's limit on every attempt, 30 a minute per address by default, which refused an
+# office; docs/security/accounts.md).
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env_str("KAPFLOW_LOGIN_RATE", "5/5m/ip,5/5m/key"),
-    "login": "30/m/ip",
+    "login_failed": env_str("KAPFLOW_LOGIN_RATE", "30/5m/ip,5/5m/key"),
+    "login": "",
     "reset_password": "5/m/ip,3/m/key",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

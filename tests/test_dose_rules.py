@@ -12,8 +12,11 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from kapflow.dosing import services
 from kapflow.dosing.models import Administration, PrescriberOnSite
+from kapflow.dosing.services.administration import dose_record, prescriber_on_site_record
+from kapflow.dosing.services.checkin import session_start
+from kapflow.dosing.services.runbook import RunbookRefused, SpO2Required, _Actor
+from kapflow.dosing.services.vitals import vitals_record
 from kapflow.medical import routes
 from kapflow.medical.gates import route_gate
 from kapflow.medical.models import MedicationOrder
@@ -183,7 +186,7 @@ def session(client, clinician, cora, *, room: Room | None = None, status=Visit.S
 
 def predose(visit, who, spo2=98):
     with time_machine.travel(at(-10), tick=False):
-        return services.vitals_record(
+        return vitals_record(
             actor=who,
             visit=visit,
             phase="pre_dose",
@@ -198,7 +201,7 @@ def predose(visit, who, spo2=98):
 
 def give(visit, who, order, *, route, mg, minutes=0, self_administered=False, given_by=None):
     with time_machine.travel(at(minutes), tick=False):
-        return services.dose_record(
+        return dose_record(
             actor=who,
             visit=visit,
             order=order,
@@ -243,7 +246,7 @@ def test_an_intramuscular_first_dose_in_a_virtual_session_is_refused(avery, tess
     visit = session(avery, tess, cora)
     order = im_order(avery, priya)
     predose(visit, tess)
-    with pytest.raises(services.RunbookRefused) as refused:
+    with pytest.raises(RunbookRefused) as refused:
         give(visit, tess, order, route="intramuscular", mg=50)
     assert "Intramuscular ketamine is office-only (practice setting): change the visit to in-office" in str(
         refused.value
@@ -263,7 +266,7 @@ def test_esketamine_waits_for_a_certified_room_and_a_prescriber_on_site(avery, t
     visit = session(avery, tess, cora, room=room)
     order = esketamine_order(avery, priya)
     predose(visit, tess)
-    with pytest.raises(services.RunbookRefused) as refused:
+    with pytest.raises(RunbookRefused) as refused:
         give(visit, tess, order, route="intranasal", mg=56)
     # The start's gates are checked again at the first dose: the room first.
     assert "Route and setting: Intranasal esketamine is given only in a setting certified" in str(
@@ -273,7 +276,7 @@ def test_esketamine_waits_for_a_certified_room_and_a_prescriber_on_site(avery, t
 
     room.rems_certified = True
     room.save()
-    with pytest.raises(services.RunbookRefused) as refused:
+    with pytest.raises(RunbookRefused) as refused:
         give(visit, tess, order, route="intranasal", mg=56)
     assert refused.value.problems == [
         "Intranasal esketamine needs a prescriber on site: record on the runbook which prescriber is "
@@ -281,9 +284,7 @@ def test_esketamine_waits_for_a_certified_room_and_a_prescriber_on_site(avery, t
     ]
 
     with time_machine.travel(at(-5), tick=False):
-        record = services.prescriber_on_site_record(
-            actor=tess, visit=visit, prescriber=priya, on_site_at=at(-5)
-        )
+        record = prescriber_on_site_record(actor=tess, visit=visit, prescriber=priya, on_site_at=at(-5))
     assert (record.prescriber, record.recorded_by, record.on_site_at) == (priya, tess, at(-5))
     assert give(visit, tess, order, route="intranasal", mg=56).route == "intranasal"
 
@@ -294,8 +295,8 @@ def test_esketamine_is_refused_to_a_minor_at_the_dose(tess, priya, cora):
     order = esketamine_order(teen, priya)
     predose(visit, tess)
     with time_machine.travel(at(-5), tick=False):
-        services.prescriber_on_site_record(actor=tess, visit=visit, prescriber=priya, on_site_at=at(-5))
-    with pytest.raises(services.RunbookRefused, match="Esketamine is for adults only"):
+        prescriber_on_site_record(actor=tess, visit=visit, prescriber=priya, on_site_at=at(-5))
+    with pytest.raises(RunbookRefused, match="Esketamine is for adults only"):
         give(visit, tess, order, route="intranasal", mg=56)
 
 
@@ -304,7 +305,7 @@ def test_a_minors_sublingual_dose_needs_the_orders_sign_off(tess, priya, cora):
     visit = session(teen, tess, cora)
     unsigned = make_order(teen, priya)
     predose(visit, tess)
-    with pytest.raises(services.RunbookRefused, match="needs the prescriber's sign-off on the order"):
+    with pytest.raises(RunbookRefused, match="needs the prescriber's sign-off on the order"):
         give(visit, tess, unsigned, route="sublingual", mg=200)
     signed = make_order(teen, priya, minor_signoff=True)
     assert give(visit, tess, signed, route="sublingual", mg=200).order == signed
@@ -314,22 +315,22 @@ def test_the_prescriber_on_site_is_a_prescriber_and_not_at_a_clients_home(avery,
     visit = session(avery, tess, cora, room=Room.objects.create(name="Cedar"))
     with (
         time_machine.travel(at(-5), tick=False),
-        pytest.raises(services.RunbookRefused, match="not an active prescriber"),
+        pytest.raises(RunbookRefused, match="not an active prescriber"),
     ):
-        services.prescriber_on_site_record(actor=tess, visit=visit, prescriber=tess, on_site_at=at(-5))
+        prescriber_on_site_record(actor=tess, visit=visit, prescriber=tess, on_site_at=at(-5))
     virtual = session(avery, tess, cora)
     with (
         time_machine.travel(at(-5), tick=False),
-        pytest.raises(services.RunbookRefused, match="no prescriber on site"),
+        pytest.raises(RunbookRefused, match="no prescriber on site"),
     ):
-        services.prescriber_on_site_record(actor=tess, visit=virtual, prescriber=priya, on_site_at=at(-5))
+        prescriber_on_site_record(actor=tess, visit=virtual, prescriber=priya, on_site_at=at(-5))
     assert not PrescriberOnSite.objects.exists()
 
 
 def test_a_reading_without_spo2_is_refused_for_an_intramuscular_session(avery, tess, priya, cora):
     visit = session(avery, tess, cora, room=Room.objects.create(name="Cedar"))
     im_order(avery, priya)
-    with pytest.raises(services.SpO2Required, match="SpO2 is required with every reading for intramuscular"):
+    with pytest.raises(SpO2Required, match="SpO2 is required with every reading for intramuscular"):
         predose(visit, tess, spo2=None)
     assert predose(visit, tess, spo2=97).spo2 == 97
 
@@ -348,7 +349,7 @@ def test_after_the_dose_the_doses_route_decides_whether_spo2_is_needed(avery, te
     im_order(avery, priya)
     give(visit, tess, order, route="sublingual", mg=250)
     with time_machine.travel(at(40), tick=False):
-        reading = services.vitals_record(
+        reading = vitals_record(
             actor=tess,
             visit=visit,
             phase="in_session",
@@ -374,7 +375,7 @@ def test_an_intramuscular_dose_is_never_self_administered(avery, tess, priya, co
     visit = session(avery, tess, cora, room=Room.objects.create(name="Cedar"))
     order = im_order(avery, priya)
     predose(visit, tess)
-    with pytest.raises(services.RunbookRefused, match="Only a sublingual dose may be self-administered"):
+    with pytest.raises(RunbookRefused, match="Only a sublingual dose may be self-administered"):
         give(visit, tess, order, route="intramuscular", mg=50, self_administered=True)
 
 
@@ -402,14 +403,14 @@ def test_a_virtual_medication_session_is_not_booked_for_an_intramuscular_order(a
     )
     with time_machine.travel(DAY, tick=False):
         with pytest.raises(visit_services.VisitRefused) as refused:
-            visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=slot)
+            visit_services.visit_book(request=_Actor(None, cora), client=avery, slot=slot)
         assert "Intramuscular ketamine is office-only" in str(refused.value)
         slot.modality, slot.video_link, slot.room = (
             Visit.Modality.IN_PERSON,
             "",
             Room.objects.create(name="Cedar"),
         )
-        assert visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=slot).room
+        assert visit_services.visit_book(request=_Actor(None, cora), client=avery, slot=slot).room
 
 
 def test_a_virtual_session_is_booked_before_any_order_and_for_a_sublingual_one(avery, tess, priya, cora):
@@ -423,11 +424,11 @@ def test_a_virtual_session_is_booked_before_any_order_and_for_a_sublingual_one(a
         video_link="https://video.example.org/room",
     )
     with time_machine.travel(DAY, tick=False):
-        assert visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=slot)
+        assert visit_services.visit_book(request=_Actor(None, cora), client=avery, slot=slot)
         make_order(avery, priya)
         later = visit_services.Slot(**{**slot.__dict__, "starts_at": starts + datetime.timedelta(days=7)})
         later.ends_at = later.starts_at + datetime.timedelta(minutes=150)
-        assert visit_services.visit_book(request=services._Actor(None, cora), client=avery, slot=later)
+        assert visit_services.visit_book(request=_Actor(None, cora), client=avery, slot=later)
 
 
 def test_the_session_does_not_start_where_the_order_cannot_be_given(avery, tess, priya, cora):
@@ -437,14 +438,14 @@ def test_the_session_does_not_start_where_the_order_cannot_be_given(avery, tess,
     with time_machine.travel(at(-20), tick=False):
         gate = route_gate(avery, virtual=False, room=room, today=DAY.date())
         assert (gate.passed, gate.resolver) == (False, "coordinator")
-        with pytest.raises(services.RunbookRefused) as refused:
-            services.session_start(actor=tess, visit=visit)
+        with pytest.raises(RunbookRefused) as refused:
+            session_start(actor=tess, visit=visit)
         assert "Route and setting: Intranasal esketamine is given only in a setting certified" in str(
             refused.value
         )
         room.rems_certified = True
         room.save()
-        assert services.session_start(actor=tess, visit=visit).status == Visit.Status.IN_PROGRESS
+        assert session_start(actor=tess, visit=visit).status == Visit.Status.IN_PROGRESS
 
 
 # --- The pages -----------------------------------------------------------------------------------
@@ -582,7 +583,7 @@ def test_a_practice_admin_marks_a_room_rems_certified(login, ada, audit_rows):
 def test_every_demo_dose_obeys_the_route_setting_and_person_rules(db):
     """What the demo shows a newcomer follows these rules: esketamine only in the REMS-certified
     room with a prescriber on site, SpO2 with every reading where the route needs it."""
-    from kapflow.practice.demo import load_demo
+    from kapflow.demo.quick import load_demo
 
     load_demo()
     practice = Practice.load()

@@ -12,20 +12,24 @@ from django.utils import timezone
 
 COURSE_DONE = "Demo: the course is done; the prescriber's newer order is the current one."
 PCL5_COURSE = [52, 49, 44, 40, 35, 31, 28]
+# The sessions here end a week before the loading day; the visit story's begin a few days ago.
+RECENT = datetime.timedelta(days=7)
+SESSION_AT = 9 * 60  # 9:00, the practice's time
 
 
-def add_outcomes_story(staff) -> None:
-    """Add the story once (safe to call again: it adds nothing the second time)."""
+def add_outcomes_story(staff, schedule) -> None:
+    """Add the story once (safe to call again: it adds nothing the second time), booking through
+    the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import CareTeamMember, Client
+    from kapflow.demo.pathway import PREPARED, _answers
+    from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent
     from kapflow.measures.instruments import PCL5
     from kapflow.measures.models import Response
     from kapflow.measures.scoring import score
     from kapflow.medical.models import MedicationOrder
-    from kapflow.practice.demo_pathway import PREPARED, _answers
-    from kapflow.practice.demo_runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.practice.models import Practice
-    from kapflow.visits.models import Room, Visit
+    from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
 
     if MedicationOrder.objects.filter(discontinue_reason=COURSE_DONE).exists():
         return
@@ -34,8 +38,9 @@ def add_outcomes_story(staff) -> None:
     now = timezone.now()
     today = timezone.localdate()
     prescriber = staff["prescriber"]
-    room = Room.objects.get_or_create(name="Garden Room")[0]
+    rooms = [Room.objects.get_or_create(name=name)[0] for name in ("Garden Room", "Studio")]
     spravato_room = spravato_room_get()
+    window = datetime.timedelta(hours=practice.integration_window_hours)
     primaries = {
         member.client_id: member.user
         for member in CareTeamMember.objects.filter(
@@ -68,39 +73,59 @@ def add_outcomes_story(staff) -> None:
         )
         # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
         virtual = not intranasal and n % 5 == 2
-        # Sessions two days before each of the story's weekly measures (start + 60 + 10w days).
-        for week in range(1, 6):
-            starts = first_response.completed_at + datetime.timedelta(days=58 + week * 10)
-            starts = starts.replace(hour=17, minute=0, second=0, microsecond=0)
-            if starts > now - datetime.timedelta(days=4):
-                break
+        # Sessions two days before each of the story's weekly measures (start + 60 + 10w days),
+        # until a week ago: the visit story (kapflow.demo.pathway) books the latest ones.
+        began = timezone.localdate(first_response.completed_at)
+        days = [began + datetime.timedelta(days=58 + week * 10) for week in range(1, 6)]
+        days = [day for day in days if day <= today - RECENT]
+        for week, day in enumerate(days, 1):
+            booking = schedule.book(
+                client=client,
+                clinician=therapist,
+                around=schedule.at(day, SESSION_AT),
+                minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
+                rooms=None if virtual else [spravato_room] if intranasal else rooms,
+                # Later, so that it follows the consents, but still before the recent sessions.
+                direction=1,
+                latest=schedule.at(today - RECENT + datetime.timedelta(days=1), 0),
+            )
+            if booking is None:
+                continue
             visit = Visit.objects.create(
                 client=client,
                 kind=Visit.Kind.MEDICATION,
-                starts_at=starts,
-                ends_at=starts + datetime.timedelta(minutes=150),
+                starts_at=booking.starts_at,
+                ends_at=booking.ends_at,
                 modality=Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
-                room=None if virtual else spravato_room if intranasal else room,
+                room=booking.room,
                 status=Visit.Status.COMPLETED,
                 clinician=therapist,
                 created_by=staff["coordinator"],
             )
+            starts = visit.starts_at
             runbook = signed_runbook(visit, order, practice, rng, event=False)
-            # Its integration session the next morning, held and written up; the first client's
-            # last one is still owed, so the dashboard has an overdue integration to show.
-            if not (n == 0 and starts + datetime.timedelta(days=10) > now - datetime.timedelta(days=4)):
-                held = timezone.make_aware(
-                    datetime.datetime.combine(
-                        timezone.localtime(starts).date() + datetime.timedelta(days=1), datetime.time(10)
-                    )
+            # Its integration session the next morning, within the integration window, held and
+            # written up; the first client's last one is still owed, so the dashboard has an
+            # overdue integration to show.
+            held = None
+            if not (n == 0 and week == len(days)):
+                held = schedule.book(
+                    client=client,
+                    clinician=therapist,
+                    around=schedule.at(timezone.localdate(visit.ends_at) + datetime.timedelta(days=1), 10 * 60),
+                    minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
+                    rooms=None if virtual else rooms,
+                    earliest=visit.ends_at,
+                    latest=visit.ends_at + window,
                 )
+            if held is not None:
                 Visit.objects.create(
                     client=client,
                     kind=Visit.Kind.INTEGRATION,
-                    starts_at=held,
-                    ends_at=held + datetime.timedelta(minutes=50),
+                    starts_at=held.starts_at,
+                    ends_at=held.ends_at,
                     modality=visit.modality,
-                    room=visit.room,
+                    room=held.room,
                     video_link="https://video.demo.kapflow.test/integration" if virtual else "",
                     status=Visit.Status.COMPLETED,
                     clinician=therapist,

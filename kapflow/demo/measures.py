@@ -35,16 +35,17 @@ def _total(rng: random.Random, expected: float, top: int) -> int:
     return max(0, min(top, round(expected + rng.choice((-2, -1, -1, 0, 0, 1, 1, 2)))))
 
 
-def add_measures_story(staff) -> None:
-    """Added once: nothing happens when any measure task exists already."""
+def add_measures_story(staff, schedule) -> None:
+    """Added once: nothing happens when any measure task exists already. The visit it adds is
+    booked through the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import Client
+    from kapflow.demo.pathway import _answers
     from kapflow.measures.instruments import GAD7, PHQ9
     from kapflow.measures.models import MeasureTask, Response
     from kapflow.measures.schedule import schedule_measures, visit_due
     from kapflow.measures.scoring import score
-    from kapflow.practice.demo_pathway import _answers
     from kapflow.practice.models import Practice
-    from kapflow.visits.models import Visit
+    from kapflow.visits.models import DEFAULT_MINUTES, Visit
 
     if MeasureTask.objects.exists():
         return
@@ -109,23 +110,29 @@ def add_measures_story(staff) -> None:
                     created_at=session.starts_at - datetime.timedelta(days=7),
                     response=response,
                 )
-    # The portal's demo client has a progress review tomorrow: its forms are waiting for her.
+    # The portal's demo client has a progress review on the next working day (around 10:00, the
+    # practice's time): its forms are waiting for her.
     portal_client = Client.objects.filter(portal_user__isnull=False, stage=Client.Stage.COURSE).first()
     if portal_client is not None:
-        therapist = portal_client.care_team.filter(role="primary_therapist").first()
-        # Tomorrow at 10:00, the practice's time.
-        starts = timezone.make_aware(
-            datetime.datetime.combine(timezone.localdate(now) + datetime.timedelta(days=1), datetime.time(10))
-        )
-        Visit.objects.create(
+        therapist = portal_client.care_team.filter(role="primary_therapist").select_related("user").first()
+        clinician = therapist.user if therapist else staff["owner"]
+        booking = schedule.book(
             client=portal_client,
-            kind=Visit.Kind.PROGRESS_REVIEW,
-            starts_at=starts,
-            ends_at=starts + datetime.timedelta(minutes=50),
-            modality=Visit.Modality.VIRTUAL,
-            video_link="https://video.demo.kapflow.test/review",
-            clinician=therapist.user if therapist else staff["owner"],
-            created_by=staff["coordinator"],
+            clinician=clinician,
+            around=schedule.at(schedule.today + datetime.timedelta(days=1), 10 * 60),
+            minutes=DEFAULT_MINUTES[Visit.Kind.PROGRESS_REVIEW],
+            direction=1,
         )
+        if booking is not None:
+            Visit.objects.create(
+                client=portal_client,
+                kind=Visit.Kind.PROGRESS_REVIEW,
+                starts_at=booking.starts_at,
+                ends_at=booking.ends_at,
+                modality=Visit.Modality.VIRTUAL,
+                video_link="https://video.demo.kapflow.test/review",
+                clinician=clinician,
+                created_by=staff["coordinator"],
+            )
     # What the sweep would have asked by now: this week's forms, baselines, upcoming sessions.
     schedule_measures(now)

@@ -222,40 +222,46 @@ def integration_record(visit: Visit, rng) -> None:
         )
 
 
-def _today_session(staff, practice: Practice) -> None:
-    """A medication session starting now for a client in a course, already checked in: the
-    runbook's check-in is the next step."""
-    now = timezone.now()
+def _today_session(staff, schedule) -> None:
+    """A medication session for a client in a course, already checked in: the runbook's
+    check-in is the next step. It is today whatever the day (the one visit the demo may hold on
+    a day the practice is closed), at the free time in the practice's hours nearest to now."""
     if Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).exists():
         return
-    ordered = MedicationOrder.objects.active(timezone.localdate()).values("client")
+    ordered = MedicationOrder.objects.active(schedule.today).values("client")
     client = Client.objects.filter(stage="course", pk__in=ordered).order_by("pk").first()
     if client is None:
         return
     member = client.care_team.filter(role="primary_therapist").select_related("user").first()
     clinician = member.user if member else staff["owner"]
-    start = now.replace(second=0, microsecond=0) - datetime.timedelta(minutes=now.minute % 15)
-    end = start + datetime.timedelta(minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION])
-    busy = Visit.objects.live().overlapping(start, end)
-    room = Room.objects.exclude(pk__in=busy.values("room")).order_by("pk").first()
-    if busy.filter(clinician=clinician).exists() or busy.filter(client=client).exists() or room is None:
+    booking = schedule.book(
+        client=client,
+        clinician=clinician,
+        around=schedule.now,
+        minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
+        rooms=list(Room.objects.filter(active=True).order_by("pk")),
+        days=0,
+        any_day=True,
+        under_way=True,
+    )
+    if booking is None:
         return
     Visit.objects.create(
         client=client,
         kind=Visit.Kind.MEDICATION,
-        starts_at=start,
-        ends_at=end,
+        starts_at=booking.starts_at,
+        ends_at=booking.ends_at,
         modality=Visit.Modality.IN_PERSON,
-        room=room,
+        room=booking.room,
         clinician=clinician,
         status=Visit.Status.CHECKED_IN,
-        status_changed_at=now,
+        status_changed_at=schedule.now,
         created_by=staff["coordinator"],
     )
 
 
 @transaction.atomic
-def add_runbook_story(staff) -> None:
+def add_runbook_story(staff, schedule) -> None:
     rng = random.Random(404)  # noqa: S311  (made-up demo data, not secrets)
     practice = Practice.load()
     sessions = list(
@@ -286,7 +292,7 @@ def add_runbook_story(staff) -> None:
             integration_record(visit, rng)
         made += 1
     _review_earlier_action_items()
-    _today_session(staff, practice)
+    _today_session(staff, schedule)
 
 
 def _order_for(visit: Visit, orders: list[MedicationOrder], practice: Practice) -> MedicationOrder | None:

@@ -1,5 +1,6 @@
-"""A fictional practice to try kapflow with: staff in every role, clients at every stage of the
-pathway, and a few inquiries waiting. Nothing here is a real person."""
+"""The quick demo practice (`manage.py load_demo`, what `make run` loads): a fictional practice to
+try kapflow with: staff in every role, clients at every stage of the pathway, and a few
+inquiries waiting. Nothing here is a real person. The group size is kapflow.demo.group."""
 
 import datetime
 import random
@@ -10,20 +11,20 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
-from kapflow.inquiries.models import Inquiry
-from kapflow.outcomes.demo import add_outcomes_story
-from kapflow.practice.demo_alumni import AGES as ALUMNI_AGES
-from kapflow.practice.demo_alumni import add_alumni_story
-from kapflow.practice.demo_journal import add_journal_story
-from kapflow.practice.demo_measures import add_measures_story
-from kapflow.practice.demo_pathway import (
+from kapflow.demo.alumni import AGES as ALUMNI_AGES
+from kapflow.demo.alumni import add_alumni_story
+from kapflow.demo.journal import add_journal_story
+from kapflow.demo.measures import add_measures_story
+from kapflow.demo.outcomes import add_outcomes_story
+from kapflow.demo.pathway import (
     add_consent_story,
     add_medical_story,
     add_pathway_story,
     add_visit_story,
 )
-from kapflow.practice.demo_portal import add_portal_story
-from kapflow.practice.demo_runbook import add_runbook_story
+from kapflow.demo.portal import add_portal_story
+from kapflow.demo.runbook import add_runbook_story
+from kapflow.inquiries.models import Inquiry
 from kapflow.practice.models import Practice
 
 DEMO_PASSWORD = "kapflow-demo-2026"

@@ -13,7 +13,7 @@ GUARDIAN_EMAIL = "guardian@demo.kapflow.test"
 
 def add_portal_story(staff) -> None:
     """Added once: nothing happens when the client's portal account already exists."""
-    from kapflow.practice.demo import DEMO_PASSWORD
+    from kapflow.demo.quick import DEMO_PASSWORD
 
     if User.objects.filter(email=CLIENT_EMAIL).exists():
         return

@@ -52,6 +52,8 @@ def add_alumni_story(alumni, staff, rng) -> None:
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import ConsentDocument, Kind, Signature
     from kapflow.consent.selectors import name_on_file
+    from kapflow.demo.pathway import _respond
+    from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent, SafetyReview
     from kapflow.integration.models import ActionItem
     from kapflow.measures.instruments import GAD7, PCL5, PHQ9
@@ -60,8 +62,6 @@ def add_alumni_story(alumni, staff, rng) -> None:
     from kapflow.medical.models import Clearance, MedicationOrder, Screening
     from kapflow.outcomes.report import last_ended_quarter
     from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
-    from kapflow.practice.demo_pathway import _respond
-    from kapflow.practice.demo_runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
 

@@ -250,10 +250,13 @@ def add_consent_story(staff) -> None:
             sign(client, Kind.TELEHEALTH, guardian=guardian if client.is_minor else None, when=when)
 
 
-def add_visit_story(staff) -> None:
-    """Two rooms and a realistic fortnight: medication sessions with an integration session the
-    next day for clients in a course, preparation and consultations for those earlier on, and a
-    few past visits completed. Times are in the practice's time zone. Added once."""
+def add_visit_story(staff, schedule) -> None:
+    """Two rooms and a realistic fortnight: medication sessions with an integration session
+    within the integration window after them for clients in a course, preparation and
+    consultations for those earlier on, and a few past visits completed. Each is booked through
+    the demo's diary (kapflow.demo.schedule) near the day and hour the story gives it: past
+    visits on that day or earlier, coming ones on that day or later. Added once."""
+    from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
 
     if Visit.objects.exists():
@@ -265,7 +268,7 @@ def add_visit_story(staff) -> None:
             role=CareTeamMember.Role.PRIMARY_THERAPIST
         ).select_related("user")
     }
-    today = timezone.localdate()
+    window = datetime.timedelta(hours=Practice.load().integration_window_hours)
     # Days from today: a few already past (completed), most in the coming week.
     kinds_by_stage = {
         "consultation": [(Visit.Kind.CONSULTATION, 1)],
@@ -282,23 +285,37 @@ def add_visit_story(staff) -> None:
     }
     rooms, slot = [garden, studio], 0
     for client in Client.objects.filter(pk__in=primaries).order_by("pk"):
+        session = None  # the medication session an integration follows
         for kind, day in kinds_by_stage.get(client.stage, []):
             slot += 1
-            hour = 9 + (slot * 2) % 8
-            start = timezone.make_aware(
-                datetime.datetime.combine(today + datetime.timedelta(days=day), datetime.time(hour))
-            )
-            room = rooms[slot % 2]
             clinician = staff["prescriber"] if kind == Visit.Kind.MEDICAL_EVALUATION else primaries[client.pk]
-            past = start < timezone.now() - datetime.timedelta(hours=3)
-            Visit.objects.create(
+            follows = session if kind == Visit.Kind.INTEGRATION else None
+            if kind == Visit.Kind.INTEGRATION and follows is None:
+                continue  # its session could not be booked
+            booking = schedule.book(
+                client=client,
+                clinician=clinician,
+                around=schedule.at(schedule.today + datetime.timedelta(days=day), (9 + (slot * 2) % 8) * 60),
+                minutes=DEFAULT_MINUTES[kind],
+                rooms=[rooms[slot % 2], rooms[(slot + 1) % 2]],
+                # An integration session within the integration window after its session.
+                earliest=follows.ends_at if follows else None,
+                latest=follows.ends_at + window if follows else None,
+                direction=0 if follows else 1 if day > 0 else -1,
+            )
+            if booking is None:
+                continue
+            visit = Visit.objects.create(
                 client=client,
                 kind=kind,
-                starts_at=start,
-                ends_at=start + datetime.timedelta(minutes=DEFAULT_MINUTES[kind]),
+                starts_at=booking.starts_at,
+                ends_at=booking.ends_at,
                 modality=Visit.Modality.IN_PERSON,
-                room=room,
+                room=booking.room,
                 clinician=clinician,
-                status=Visit.Status.COMPLETED if past else Visit.Status.SCHEDULED,
+                status=Visit.Status.COMPLETED
+                if booking.ends_at <= schedule.now
+                else Visit.Status.SCHEDULED,
                 created_by=staff["coordinator"],
             )
+            session = visit if kind == Visit.Kind.MEDICATION else None

@@ -7,10 +7,10 @@ import datetime
 from django.utils import timezone
 
 from kapflow.accounts.models import User
+from kapflow.demo.portal import CLIENT_EMAIL
 from kapflow.journal.models import JournalEntry
 from kapflow.journal.prompts import prompt_text
 from kapflow.journal.selectors import completed_sessions
-from kapflow.practice.demo_portal import CLIENT_EMAIL
 from kapflow.practice.models import Practice
 
 # (which session, oldest first; which prompt, by position among the offsets; shared; text)

@@ -1,0 +1,1345 @@
+"""The group practice: the demo at the size of a group of clinicians, two years old, built to
+measure kapflow at that size (`manage.py load_demo --size group`, and bench/).
+
+It keeps the rules the product keeps, because it books and records as the practice would:
+
+* Everything is on the practice's calendar: working days Monday to Saturday in the practice's
+  time zone (Saturday mornings only), each clinician working five of them, between 8:00 and
+  18:00, never more than eight hours of visits in a day. Nobody is booked twice at once: not a
+  clinician, not a client (one visit a day at most), not a room. In-person visits are in a
+  room, virtual ones have a video link. Visits that start after now are scheduled; those that
+  ended are completed, cancelled (with a reason, and booked again) or, for a therapy session,
+  a no-show. No visit is under way at the moment it is loaded.
+* Each client walks the pathway in order: a discovery call, the consultation (with the
+  baseline questionnaires), the medical evaluation (screening and the prescriber's clearance,
+  the order), the consents signed at the first preparation session (the telehealth consent too
+  when the course plan has virtual sessions), two preparation sessions covering every topic,
+  then the medication sessions, each with its integration session within the integration
+  window, and a progress review at the end; then discharge or maintenance therapy. A
+  medication session happens only while the screening is valid, the clearance current and the
+  order in force with sessions left: a course that would run past them is cut short.
+* Each completed medication session has its signed runbook, minute by minute inside the
+  visit: the day-of checklist, pre-dose vitals within the window before the dose, the dose
+  within the order's range (esketamine only in a room certified under the Spravato REMS, with
+  the prescriber on site; sublingual ketamine in the office or at home with a safety plan and
+  chaperone check-ins), vitals through the monitoring, ratings, phases, notes, discharge once
+  the criteria are met, and the signature. Alerts are computed by the product's own rules.
+* Questionnaires: PHQ-9 and GAD-7 at baseline, weekly while in care, before each session and
+  at discharge, improving over a course as real courses do (most improve, some not at all).
+
+Because days are counted from the practice's today, a group practice loaded today has
+medication sessions booked for the next working day and the week after, every gate passed.
+
+`Scale` sets the size; the tests build a small one through the same code. Fictional throughout.
+"""
+
+import datetime
+import math
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact
+from kapflow.clients.services import digits
+from kapflow.consent.models import ConsentDocument, Kind, Signature
+from kapflow.consent.selectors import name_on_file
+from kapflow.dosing import rules
+from kapflow.dosing.models import (
+    Administration,
+    AdverseEvent,
+    ChaperoneCheckin,
+    DayOfChecklist,
+    Note,
+    PhaseMark,
+    PrescriberOnSite,
+    Rating,
+    Runbook,
+    SafetyPlan,
+    SafetyReview,
+    VitalsReading,
+)
+from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.measures.instruments import GAD7, PHQ9
+from kapflow.measures.models import Response
+from kapflow.measures.scoring import score
+from kapflow.medical import screening as findings
+from kapflow.medical.doses import INTRANASAL, SUBLINGUAL
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.outcomes.report import ended_quarters
+from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
+from kapflow.practice.models import Practice
+from kapflow.visits.models import Room, Visit
+
+DOMAIN = "group.kapflow.test"
+PASSWORD = "kapflow-demo-2026"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the group practice is. The defaults are the group size."""
+
+    clients: int = 5600
+    therapists: int = 18
+    prescribers: int = 6
+    coordinators: int = 3
+    admins: int = 2
+    rooms: int = 12
+    rems_rooms: int = 3
+    days: int = 730  # how far back the practice's history goes (at least)
+    ahead_days: int = 28  # how far ahead visits are booked
+    vitals_every_minutes: int = 3  # the office monitor's cycle during a session
+    seed: int = 2412
+
+    @property
+    def clinicians(self) -> int:
+        return self.therapists + self.prescribers
+
+
+GROUP = Scale()
+# For tests: the same code paths, four clinicians, two years.
+SMALL = Scale(clients=150, therapists=3, prescribers=1, coordinators=1, admins=1, rooms=3, rems_rooms=1)
+
+OPEN = 8 * 60  # 8:00
+CLOSE = 18 * 60  # 18:00
+SATURDAY_CLOSE = 14 * 60
+DAY_LIMIT = 8 * 60  # minutes of visits a clinician may have in a day
+GRID = 15  # visits start on the quarter hour
+MINUTES = {
+    Visit.Kind.DISCOVERY_CALL: 25,
+    Visit.Kind.CONSULTATION: 60,
+    Visit.Kind.MEDICAL_EVALUATION: 60,
+    Visit.Kind.PREPARATION: 60,
+    Visit.Kind.MEDICATION: 150,
+    Visit.Kind.INTEGRATION: 60,
+    Visit.Kind.THERAPY: 50,
+    Visit.Kind.PROGRESS_REVIEW: 50,
+}
+# Minutes from a medication session's start.
+DOSE_AT = 25
+PREDOSE_AT = (10, 22)
+PORTAL_LEAD = datetime.timedelta(hours=18)  # when before a visit the client answered
+
+THERAPIST_NAMES = [
+    ("Dana Whitfield", "LCSW"),
+    ("Marcus Bell", "PsyD"),
+    ("Helena Voss", "LMFT"),
+    ("Tomas Reyes", "PhD"),
+    ("Aisha Karim", "LCSW"),
+    ("Benjamin Cole", "PsyD"),
+    ("Yuki Tanaka", "LMFT"),
+    ("Grace Mbeki", "LPCC"),
+    ("Oliver Grant", "PhD"),
+    ("Sofia Marchetti", "LCSW"),
+    ("Daniel Osei", "LMFT"),
+    ("Ruth Adler", "PsyD"),
+    ("Kai Nakoa", "LPCC"),
+    ("Miriam Stone", "LCSW"),
+    ("Jonah Pierce", "LMFT"),
+    ("Leila Haddad", "PhD"),
+    ("Carmen Ortega", "LCSW"),
+    ("Ethan Brooks", "PsyD"),
+]
+PRESCRIBER_NAMES = [
+    ("Priya Raman", "MD"),
+    ("Samuel Okafor", "MD"),
+    ("Irene Castell", "NP"),
+    ("Victor Lund", "DO"),
+    ("Naomi Fischer", "MD"),
+    ("Rafael Duarte", "NP"),
+]
+COORDINATOR_NAMES = ["Jamie Ortiz", "Alex Moreau", "Sam Whitaker"]
+ADMIN_NAMES = ["Lee Park", "Robin Ellis"]
+FIRST = [
+    "Avery",
+    "Jordan",
+    "Maya",
+    "Elena",
+    "Noah",
+    "Grace",
+    "Samuel",
+    "Priya",
+    "Hannah",
+    "Luis",
+    "Chloe",
+    "Omar",
+    "Ruth",
+    "Theo",
+    "Imani",
+    "Daniel",
+    "Nora",
+    "Kenji",
+    "Sofia",
+    "Caleb",
+    "Leah",
+    "Mateo",
+    "Zoe",
+    "Isaac",
+    "Amara",
+    "Felix",
+    "Ivy",
+    "Rafael",
+    "June",
+    "Tariq",
+    "Wren",
+    "Hugo",
+    "Nadia",
+    "Ezra",
+    "Lena",
+    "Milo",
+    "Talia",
+    "Owen",
+    "Rosa",
+    "Jasper",
+]
+LAST = [
+    "Alvarez",
+    "Brennan",
+    "Chen",
+    "Dawson",
+    "Eriksen",
+    "Fischer",
+    "Gallagher",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreno",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Thornton",
+    "Underwood",
+    "Vasquez",
+    "Whitaker",
+    "Xu",
+    "Yilmaz",
+    "Zimmer",
+    "Abara",
+    "Bishop",
+    "Castellano",
+    "Duarte",
+    "Ekwueme",
+    "Fontaine",
+    "Gupta",
+    "Halvorsen",
+    "Ibarra",
+    "Jovanovic",
+    "Kaur",
+    "Laine",
+    "Mendes",
+    "Novak",
+    "Oduya",
+    "Petrov",
+    "Ramos",
+    "Sandoval",
+    "Tran",
+    "Ueda",
+    "Varga",
+    "Weiss",
+    "Yamada",
+    "Zhou",
+]
+CITIES = [
+    ("Sherman Oaks", "CA", "91403"),
+    ("Studio City", "CA", "91604"),
+    ("Encino", "CA", "91436"),
+    ("Van Nuys", "CA", "91401"),
+    ("Burbank", "CA", "91502"),
+    ("Glendale", "CA", "91203"),
+    ("Pasadena", "CA", "91101"),
+]
+ROOM_NAMES = [
+    "Garden Room",
+    "Studio",
+    "Cedar Room",
+    "Willow Room",
+    "Harbor Room",
+    "Juniper Room",
+    "Lantern Room",
+    "Meadow Room",
+    "Orchard Room",
+    "Quiet Room",
+    "River Room",
+    "Sage Room",
+    "Tide Room",
+    "Vista Room",
+]
+CANCEL_REASONS = [
+    "Client unwell; rebooked.",
+    "Client's childcare fell through; rebooked.",
+    "Clinician unwell; rebooked with the client.",
+    "Client asked to move it: work travel.",
+    "No ride home arranged for the day; rebooked.",
+]
+SESSION_NOTES = [
+    "Opening reflection: revisited the intention for the course.",
+    "Eyes shaded, music on; settled quickly, breathing slow and even.",
+    "Sitting up, oriented, drinking water; processing what came up.",
+    "Spoke of an old friendship with warmth; tearful, then quiet.",
+]
+ACTIONS = [
+    "A short walk each morning without the phone, three days this week.",
+    "Write down what came up in the session; no need to share it.",
+    "Tell someone close one thing that came up, in your own words.",
+    "Notice the inner critic once a day and name it, without arguing.",
+    "Back to the Tuesday swim; start with twenty minutes.",
+]
+# Share of the baseline PHQ-9 left at the end of a course: most improve, some barely, a few not.
+END_SHARES = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.95, 1.05]
+
+
+@dataclass
+class Diary:
+    """The practice's calendar while it is being built: who and which room is busy when, and
+    how many minutes of visits each clinician has each day."""
+
+    now: datetime.datetime
+    tz: datetime.tzinfo
+    today: datetime.date
+    busy: dict = field(default_factory=dict)  # (user or room key, day) -> [(start, end)]
+    load: dict = field(default_factory=dict)  # (user id, day) -> minutes
+    client_days: dict = field(default_factory=dict)  # client index -> {day}
+    day_off: dict = field(default_factory=dict)  # user id -> weekday off (0..5)
+
+    def at(self, day: datetime.date, minute: int) -> datetime.datetime:
+        return datetime.datetime.combine(day, datetime.time(minute // 60, minute % 60), self.tz)
+
+    def works(self, user_id: int, day: datetime.date) -> bool:
+        weekday = day.weekday()
+        return weekday < 6 and self.day_off.get(user_id) != weekday
+
+    @staticmethod
+    def _free(intervals, start, end) -> bool:
+        return all(end <= s or start >= e for s, e in intervals)
+
+    def slot(
+        self,
+        *,
+        client: int,
+        user_id: int,
+        day: datetime.date,
+        minutes: int,
+        rooms: list | None,
+        rng: random.Random,
+        latest: int | None = None,
+        earliest: int = OPEN,
+    ):
+        """A free start on `day` (minutes from midnight) and room, or None."""
+        if day in self.client_days.get(client, ()) or not self.works(user_id, day):
+            return None
+        if self.load.get((user_id, day), 0) + minutes > DAY_LIMIT:
+            return None
+        close = SATURDAY_CLOSE if day.weekday() == 5 else CLOSE
+        last = close - minutes if latest is None else min(close - minutes, latest)
+        starts = list(range(earliest, last + 1, GRID))
+        if not starts:
+            return None
+        # A random first choice, so that visits spread over the day.
+        pivot = rng.randrange(len(starts))
+        mine = self.busy.get(("u", user_id, day), [])
+        for start in starts[pivot:] + starts[:pivot]:
+            end = start + minutes
+            if not self._free(mine, start, end):
+                continue
+            if day == self.today and self.at(day, start) < self.now < self.at(day, end):
+                continue  # nothing is under way at the moment the demo is loaded
+            if rooms is None:
+                return start, None
+            for room in rooms:
+                if self._free(self.busy.get(("r", room.pk, day), []), start, end):
+                    return start, room
+        return None
+
+    def hold(self, *, client: int, user_id: int, day, start: int, minutes: int, room) -> None:
+        end = start + minutes
+        self.busy.setdefault(("u", user_id, day), []).append((start, end))
+        if room is not None:
+            self.busy.setdefault(("r", room.pk, day), []).append((start, end))
+        self.load[(user_id, day)] = self.load.get((user_id, day), 0) + minutes
+        self.client_days.setdefault(client, set()).add(day)
+
+
+def _answers(instrument, total: int) -> dict[str, int]:
+    """Answers adding up to `total`, spread evenly; never a positive answer to an alert item."""
+    keys = [item.key for item in instrument.items if item.key not in instrument.alert_items]
+    top = max(option.value for option in instrument.options)
+    answers = dict.fromkeys(keys, 0)
+    total = min(total, top * len(keys))
+    for n in range(total):
+        answers[keys[n % len(keys)]] += 1
+    for key in instrument.alert_items:
+        answers[key] = 0
+    return answers
+
+
+class Builder:
+    """Builds the group practice in memory, then writes it in bulk."""
+
+    def __init__(self, scale: Scale):
+        self.scale = scale
+        self.rng = random.Random(scale.seed)  # noqa: S311  (made-up demo data, not secrets)
+        self.practice = Practice.load()
+        self.now = timezone.now().replace(microsecond=0)
+        self.today = timezone.localdate(self.now)
+        self.tz = timezone.get_current_timezone()
+        self.diary = Diary(now=self.now, tz=self.tz, today=self.today)
+        self.documents = {
+            doc.kind: doc for doc in ConsentDocument.objects.published().order_by("kind", "version")
+        }
+        self.rows: dict[str, list] = {}
+        self.visits: list[Visit] = []
+        self.sessions: list[tuple] = []  # (visit, order) of the medication sessions held
+        self.integrations: list[tuple] = []  # (medication visit, integration visit or None)
+        self.responses: list[Response] = []
+
+    def add(self, name: str, obj) -> None:
+        self.rows.setdefault(name, []).append(obj)
+
+    # --- Staff, rooms, clients ---------------------------------------------------------------
+
+    def staff(self) -> None:
+        s = self.scale
+        password = make_password(PASSWORD)
+        users = []
+
+        def user(key, name, credentials="", **roles):
+            users.append(
+                User(
+                    email=f"{key}@{DOMAIN}",
+                    full_name=name,
+                    credentials=credentials,
+                    password=password,
+                    date_joined=self.now - datetime.timedelta(days=s.days + 150),
+                    **roles,
+                )
+            )
+
+        for n in range(s.therapists):
+            name, cred = THERAPIST_NAMES[n % len(THERAPIST_NAMES)]
+            if n == 0:
+                user("owner", name, cred, is_therapist=True, is_practice_admin=True)
+            else:
+                user(f"therapist{n}", name, cred, is_therapist=True)
+        for n in range(s.prescribers):
+            name, cred = PRESCRIBER_NAMES[n % len(PRESCRIBER_NAMES)]
+            user(f"prescriber{n + 1}", name, cred, is_prescriber=True)
+        for n in range(s.coordinators):
+            user(f"coordinator{n + 1}", COORDINATOR_NAMES[n % len(COORDINATOR_NAMES)], is_coordinator=True)
+        for n in range(s.admins):
+            user(f"admin{n + 1}", ADMIN_NAMES[n % len(ADMIN_NAMES)], is_practice_admin=True)
+        User.objects.bulk_create(users)
+        users = list(User.objects.filter(email__endswith=f"@{DOMAIN}").order_by("pk"))
+        self.therapists = [u for u in users if u.is_therapist]
+        self.prescribers = [u for u in users if u.is_prescriber]
+        self.coordinators = [u for u in users if u.is_coordinator]
+        for n, clinician in enumerate(self.therapists + self.prescribers):
+            self.diary.day_off[clinician.pk] = n % 6  # five working days of six
+
+        names = (
+            ROOM_NAMES[: s.rooms] if s.rooms <= len(ROOM_NAMES) else [f"Room {n + 1}" for n in range(s.rooms)]
+        )
+        taken = set(Room.objects.values_list("name", flat=True))
+        Room.objects.bulk_create([Room(name=name) for name in names if name not in taken])
+        Room.objects.bulk_create(
+            [
+                Room(name=f"Spravato Room {n + 1}", rems_certified=True)
+                for n in range(s.rems_rooms)
+                if f"Spravato Room {n + 1}" not in taken
+            ]
+        )
+        self.rooms = list(Room.objects.filter(name__in=names, rems_certified=False).order_by("pk"))
+        self.rems_rooms = list(Room.objects.filter(rems_certified=True).order_by("pk"))[: s.rems_rooms]
+
+    def clients(self) -> None:
+        s, rng = self.scale, self.rng
+        # At least `days` back, and far enough for the outcome report's last eight whole
+        # quarters to have courses in each (the practice's first courses begin some weeks in).
+        eighth = ended_quarters(self.today, 8)[-1][0]
+        start = min(self.today - datetime.timedelta(days=s.days), eighth - datetime.timedelta(days=75))
+        span = (self.today - start).days + s.ahead_days // 2
+        self.intake = sorted(start + datetime.timedelta(days=rng.randrange(span)) for _ in range(s.clients))
+        # The first few began about six weeks ago, so that their courses start on the next day
+        # the practice holds medication sessions (a demo loaded today has sessions to run).
+        for n in range(self.ready):
+            self.intake[n] = self.today - datetime.timedelta(days=45 + n % 3)
+        clients = []
+        for n, intake in enumerate(self.intake):
+            first, last = FIRST[n % len(FIRST)], LAST[(n * 7 + n // len(FIRST)) % len(LAST)]
+            city, region, postal = CITIES[n % len(CITIES)]
+            phone = f"(818) 555-{n % 10000:04d}"
+            age = rng.randint(21, 72)
+            created = min(
+                self.diary.at(intake - datetime.timedelta(days=3), 9 * 60 + rng.randrange(480)),
+                self.now - datetime.timedelta(hours=2),
+            )
+            clients.append(
+                Client(
+                    first_name=first,
+                    last_name=last,
+                    pronouns=rng.choice(["she/her", "he/him", "they/them", "", ""]),
+                    date_of_birth=intake - datetime.timedelta(days=age * 365 + rng.randint(20, 340)),
+                    email=f"{first.lower()}.{last.lower()}.{n}@example.com",
+                    phone=phone,
+                    phone_digits=digits(phone),
+                    preferred_contact=rng.choice(["phone", "text", "email"]),
+                    address_line=f"{100 + n * 7 % 9000} Ventura Blvd",
+                    city=city,
+                    region=region,
+                    postal_code=postal,
+                    created_by=self.coordinators[n % len(self.coordinators)],
+                    created_at=created,
+                )
+            )
+        self.client_rows = Client.objects.bulk_create(clients, batch_size=1000)
+
+    # --- Booking -----------------------------------------------------------------------------
+
+    def book(
+        self,
+        n: int,
+        kind: str,
+        clinician: User,
+        after: datetime.date,
+        *,
+        virtual: bool,
+        rooms: list | None = None,
+        weekdays=range(6),
+        latest: int | None = None,
+        within: int = 60,
+        count_cancel: bool = True,
+    ):
+        """Book the client's next visit of `kind` on the first day from `after` that fits, and
+        return it (None when nothing fits within `within` days or it would be beyond the
+        horizon). A past visit may have been cancelled first, and booked again later."""
+        minutes = MINUTES[kind]
+        horizon = self.today + datetime.timedelta(days=self.scale.ahead_days)
+        place = None if virtual else (rooms or self.rooms)
+        day = after
+        for _ in range(within):
+            if day > horizon:
+                return None
+            if day.weekday() in weekdays:
+                found = self.diary.slot(
+                    client=n,
+                    user_id=clinician.pk,
+                    day=day,
+                    minutes=minutes,
+                    rooms=place,
+                    rng=self.rng,
+                    latest=latest,
+                )
+                if found is not None:
+                    start, room = found
+                    begins = self.diary.at(day, start)
+                    ends = begins + datetime.timedelta(minutes=minutes)
+                    visit = self._visit(n, kind, clinician, begins, ends, room, virtual)
+                    if visit.status == Visit.Status.CANCELLED:
+                        self.visits.append(visit)  # the slot stays free; booked again below
+                        if count_cancel:
+                            return self.book(
+                                n,
+                                kind,
+                                clinician,
+                                day + datetime.timedelta(days=1),
+                                virtual=virtual,
+                                rooms=rooms,
+                                weekdays=weekdays,
+                                latest=latest,
+                                within=within,
+                                count_cancel=False,
+                            )
+                        day += datetime.timedelta(days=1)
+                        continue
+                    self.diary.hold(
+                        client=n, user_id=clinician.pk, day=day, start=start, minutes=minutes, room=room
+                    )
+                    self.visits.append(visit)
+                    return visit
+            day += datetime.timedelta(days=1)
+        return None
+
+    def _visit(self, n, kind, clinician, begins, ends, room, virtual) -> Visit:
+        past = ends <= self.now
+        status = Visit.Status.COMPLETED if past else Visit.Status.SCHEDULED
+        reason = ""
+        roll = self.rng.random()
+        if past and roll < 0.04:
+            status, reason = Visit.Status.CANCELLED, self.rng.choice(CANCEL_REASONS)
+        elif past and roll < 0.06 and kind in (Visit.Kind.THERAPY, Visit.Kind.DISCOVERY_CALL):
+            status = Visit.Status.NO_SHOW
+        client = self.client_rows[n]
+        booked = min(begins - datetime.timedelta(days=self.rng.randint(2, 12)), self.now)
+        booked_until = lambda moment: max(moment - datetime.timedelta(hours=20), booked)  # noqa: E731
+        return Visit(
+            client=client,
+            kind=kind,
+            starts_at=begins,
+            ends_at=ends,
+            modality=Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
+            room=room,
+            video_link=f"https://video.{DOMAIN}/{client.pk}-{kind[:3]}-{begins:%y%m%d%H%M}"
+            if virtual
+            else "",
+            clinician=clinician,
+            status=status,
+            cancel_reason=reason,
+            status_changed_at=(booked_until(begins) if status == Visit.Status.CANCELLED else ends)
+            if past
+            else None,
+            created_at=max(booked, client.created_at),
+            created_by=self.coordinators[n % len(self.coordinators)],
+        )
+
+    @staticmethod
+    def held(visit: Visit | None) -> bool:
+        return visit is not None and visit.status == Visit.Status.COMPLETED
+
+    # --- One client's way through the pathway ------------------------------------------------
+
+    def respond(self, n, instrument, total, when, context, entered_by=None) -> None:
+        if when > self.now:
+            return
+        answers = _answers(instrument, total)
+        result = score(instrument, answers)
+        self.responses.append(
+            Response(
+                client=self.client_rows[n],
+                instrument=instrument.key,
+                version=instrument.version,
+                answers=answers,
+                total=result.total,
+                band=result.band.label,
+                context=context,
+                completed_at=when,
+                entered_by=entered_by,
+            )
+        )
+
+    @property
+    def ready(self) -> int:
+        return min(self.scale.clients, max(4, self.scale.clients // 300))
+
+    def pathway(self, n: int) -> None:  # noqa: C901, PLR0912, PLR0915  (one client's story, in order)
+        rng, client = self.rng, self.client_rows[n]
+        therapist = self.therapists[n % len(self.therapists)]
+        prescriber = self.prescribers[n % len(self.prescribers)]
+        day = lambda visit: timezone.localdate(visit.starts_at)  # noqa: E731
+        next_day = lambda visit, days=1: day(visit) + datetime.timedelta(days=days)  # noqa: E731
+        self.add(
+            "team",
+            CareTeamMember(
+                client=client,
+                user=therapist,
+                role="primary_therapist",
+                added_by=client.created_by,
+                added_at=client.created_at,
+            ),
+        )
+        if n % 6 != 5:
+            self.add(
+                "contacts",
+                EmergencyContact(
+                    client=client,
+                    name=f"{rng.choice(FIRST)} {client.last_name}",
+                    relationship=rng.choice(["partner", "sister", "brother", "friend", "parent"]),
+                    phone=f"(818) 555-{rng.randint(2000, 8999)}",
+                ),
+            )
+        stage = Client.Stage.CONSULTATION
+        call = self.book(n, Visit.Kind.DISCOVERY_CALL, therapist, self.intake[n], virtual=True)
+        if call is None:
+            return self._stage(client, stage)
+        consult = self.book(
+            n, Visit.Kind.CONSULTATION, therapist, next_day(call, 3), virtual=rng.random() < 0.35
+        )
+        if not self.held(consult):
+            return self._stage(client, stage)
+        phq0, gad0 = rng.randint(11, 24), rng.randint(8, 19)
+        share = rng.choice(END_SHARES)
+        self.respond(n, PHQ9, phq0, consult.starts_at - PORTAL_LEAD, "baseline", None)
+        self.respond(n, GAD7, gad0, consult.starts_at - PORTAL_LEAD, "baseline", None)
+        fit = rng.random() > 0.1 or n < self.ready
+        self.add(
+            "consultations",
+            Consultation(
+                client=client,
+                clinician=therapist,
+                held_on=day(consult),
+                why_kap="Years of depression that medication and talk therapy have only dented.",
+                history="Low mood most days; poor sleep; withdrawn from friends and work.",
+                previous_treatment="Two antidepressants; a year of CBT; weekly therapy at present.",
+                supports="A partner or a close friend; an outside therapist who knows about this.",
+                expectations="Not a cure: some room to move, and a way back into the work of therapy.",
+                goals="Lift the mood; sleep better; be back in touch with friends.",
+                decision="proceed" if fit else "not_a_fit",
+                decision_reason="" if fit else "Active substance use to address first; referred on.",
+                referral_note="" if fit else "Referred to an outpatient programme.",
+                recorded_at=consult.ends_at,
+            ),
+        )
+        if not fit:
+            return self._stage(client, Client.Stage.NOT_PROCEEDING)
+        stage = Client.Stage.SCREENING
+        evaluation = self.book(
+            n, Visit.Kind.MEDICAL_EVALUATION, prescriber, next_day(consult, 4), virtual=False
+        )
+        if not self.held(evaluation):
+            return self._stage(client, stage)
+        self.add(
+            "team",
+            CareTeamMember(
+                client=client,
+                user=prescriber,
+                role="prescriber",
+                added_by=client.created_by,
+                added_at=evaluation.starts_at,
+            ),
+        )
+        age = client.age(day(evaluation))
+        answers = {finding.key: False for finding in findings.FINDINGS}
+        medications = [{"name": "Sertraline 100 mg", "class": "other"}]
+        flags = findings.flags_for(answers=answers, medications=medications, age=age)
+        screening = Screening(
+            client=client,
+            answers=answers,
+            medications=medications,
+            flags=[flag.as_dict() for flag in flags],
+            age=age,
+            completed_at=evaluation.starts_at + datetime.timedelta(minutes=20),
+            entered_by=prescriber,
+        )
+        self.add("screenings", screening)
+        cleared = rng.random() > 0.05 or n < self.ready
+        decided = evaluation.ends_at - datetime.timedelta(minutes=5)
+        valid_until = day(evaluation) + datetime.timedelta(days=30 * self.practice.clearance_valid_months)
+        self.add(
+            "clearances",
+            Clearance(
+                client=client,
+                screening=screening,
+                prescriber=prescriber,
+                decided_at=decided,
+                decision=Clearance.Decision.CLEARED if cleared else Clearance.Decision.NOT_CLEARED,
+                systolic=112 + n % 18,
+                diastolic=70 + n % 12,
+                heart_rate=62 + n % 20,
+                weight_kg=Decimal(55 + n % 45),
+                findings="Well; no cardiovascular findings. BP within range."
+                if cleared
+                else "Blood pressure persistently above range; refer to primary care first.",
+                valid_until=valid_until if cleared else None,
+            ),
+        )
+        if not cleared:
+            return self._stage(client, Client.Stage.NOT_PROCEEDING)
+        screened_until = timezone.localdate(screening.completed_at) + datetime.timedelta(
+            days=self.practice.screening_valid_days
+        )
+        esketamine = rng.random() < 0.22
+        modality = (
+            CoursePlan.Modality.IN_PERSON
+            if esketamine
+            else rng.choices(
+                [CoursePlan.Modality.IN_PERSON, CoursePlan.Modality.MIXED, CoursePlan.Modality.VIRTUAL],
+                [6, 2, 2],
+            )[0]
+        )
+        weekly = rng.random() < 0.75 or n < self.ready
+        planned = rng.choice([6, 6, 8]) if weekly else 4
+        order = MedicationOrder(
+            client=client,
+            prescriber=prescriber,
+            created_at=decided + datetime.timedelta(minutes=3),
+            drug=MedicationOrder.Drug.ESKETAMINE if esketamine else MedicationOrder.Drug.KETAMINE,
+            route=INTRANASAL if esketamine else SUBLINGUAL,
+            unit=MedicationOrder.Unit.MG,
+            dose_min=Decimal(56 if esketamine else 200),
+            dose_max=Decimal(84 if esketamine else 300),
+            boosters_allowed=0 if esketamine else 1,
+            booster_max_mg=None if esketamine else Decimal(100),
+            sessions_authorised=planned,
+            starts_on=day(evaluation),
+            ends_on=day(evaluation) + datetime.timedelta(days=150),
+            instructions=""
+            if esketamine
+            else "Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
+        )
+        self.add("orders", order)
+        virtual_plan = modality != CoursePlan.Modality.IN_PERSON
+        stage = Client.Stage.CONSENT
+        prep1 = self.book(
+            n,
+            Visit.Kind.PREPARATION,
+            therapist,
+            next_day(evaluation, 2),
+            virtual=modality == CoursePlan.Modality.VIRTUAL,
+        )
+        if not self.held(prep1):
+            return self._stage(client, stage)
+        signed = prep1.starts_at + datetime.timedelta(minutes=5)
+        for kind in (Kind.KAP, Kind.TELEHEALTH) if virtual_plan else (Kind.KAP,):
+            document = self.documents[kind]
+            self.add(
+                "signatures",
+                Signature(
+                    document=document,
+                    kind=kind,
+                    client=client,
+                    signer=Signature.Signer.CLIENT,
+                    signer_name=name_on_file(client),
+                    typed_name=name_on_file(client),
+                    decision=Signature.Decision.AGREE,
+                    signed_at=signed,
+                    ip_address="127.0.0.1",
+                    text_sha256=document.sha256,
+                    presented_by=therapist,
+                ),
+            )
+        self.add(
+            "plans",
+            CoursePlan(
+                client=client,
+                goals="Ease the depression; loosen the inner critic; re-engage with friends and work.",
+                planned_sessions=planned,
+                cadence=CoursePlan.Cadence.WEEKLY if weekly else CoursePlan.Cadence.FORTNIGHTLY,
+                modality=modality,
+                review_after=f"{planned // 2}, {planned}",
+                updated_by=therapist,
+            ),
+        )
+        preps = [prep1]
+        stage = Client.Stage.PREPARATION
+        prep2 = self.book(
+            n,
+            Visit.Kind.PREPARATION,
+            therapist,
+            next_day(prep1, 3),
+            virtual=modality == CoursePlan.Modality.VIRTUAL,
+        )
+        if prep2 is not None:
+            preps.append(prep2)
+        for k, prep in enumerate(preps):
+            if self.held(prep):
+                self.add(
+                    "preparations",
+                    PreparationSession(
+                        client=client,
+                        clinician=therapist,
+                        held_on=day(prep),
+                        topics=Topic.values[:5] if k == 0 else Topic.values[5:],
+                        day_of_instructions_given=k == 1,
+                        intentions="To meet the low mood with some curiosity rather than a fight.",
+                        recorded_at=prep.ends_at,
+                    ),
+                )
+        if not self.held(prep2):
+            return self._stage(client, stage)
+        # The course: Monday to Thursday and Saturday, so that the integration session falls
+        # within the window after each; only while the screening, clearance and order hold.
+        runner = prescriber if esketamine else therapist
+        rooms = self.rems_rooms if esketamine else self.rooms
+        after = (
+            max(next_day(prep2, 5), next_session_day(self.today)) if n < self.ready else next_day(prep2, 5)
+        )
+        doses, pending = [], False
+        for k in range(planned):
+            virtual = modality == CoursePlan.Modality.VIRTUAL or (
+                modality == CoursePlan.Modality.MIXED and k % 2 == 1
+            )
+            session = integration = None
+            for _attempt in range(6):
+                session = self.book(
+                    n,
+                    Visit.Kind.MEDICATION,
+                    runner,
+                    after,
+                    virtual=virtual,
+                    rooms=rooms,
+                    weekdays=SESSION_WEEKDAYS,
+                    within=10,
+                )
+                if session is None:
+                    break
+                last_ok = min(screened_until, valid_until, order.ends_on)
+                if day(session) > last_ok:
+                    self._unbook(n, session)
+                    session = None
+                    break
+                window = session.ends_at + datetime.timedelta(hours=self.practice.integration_window_hours)
+                integration = self._integration(n, therapist, session, window, virtual)
+                if integration is not None:
+                    break
+                self._unbook(n, session)
+                after = next_day(session)
+                session = None
+            if session is None:
+                break
+            if not self.held(session):
+                pending = True
+            else:
+                doses.append(session)
+                self.sessions.append((session, order))
+                self.integrations.append((session, integration))
+                stage = Client.Stage.COURSE
+            after = next_day(session, 7 if weekly else 14)
+        # Questionnaires: before each session, and weekly while in care.
+        for k, session in enumerate(doses):
+            when = session.starts_at - PORTAL_LEAD
+            self.respond(n, PHQ9, self._score(phq0, share, k, planned), when, "pre_session")
+            self.respond(n, GAD7, self._score(gad0, share, k, planned), when, "pre_session")
+        # Done when every session planned was held, or when the course was cut short (nothing
+        # more booked, the last session three weeks ago).
+        course_done = not pending and (
+            len(doses) == planned
+            or bool(doses)
+            and timezone.localdate(doses[-1].starts_at) + datetime.timedelta(days=21) < self.today
+        )
+        end = None
+        if doses and course_done:
+            review = self.book(
+                n, Visit.Kind.PROGRESS_REVIEW, therapist, next_day(doses[-1], 7), virtual=virtual_plan
+            )
+            if self.held(review):
+                end = review.ends_at
+                self.respond(n, PHQ9, self._score(phq0, share, planned, planned), end, "discharge")
+                self.respond(n, GAD7, self._score(gad0, share, planned, planned), end, "discharge")
+                order.discontinued_at = end
+                order.discontinued_by = prescriber
+                order.discontinue_reason = "Course complete; reviewed at the progress review."
+                stage = Client.Stage.DISCHARGED
+                if rng.random() < 0.45:
+                    stage = Client.Stage.MAINTENANCE
+                    end = self._maintenance(n, therapist, review, virtual_plan)
+        weekly_from = consult.starts_at + datetime.timedelta(days=7)
+        weekly_to = min(end or self.now, self.now)
+        first_dose = doses[0].starts_at if doses else None
+        week = 0
+        while weekly_from + datetime.timedelta(days=7 * week) < weekly_to:
+            when = weekly_from + datetime.timedelta(days=7 * week, hours=rng.randint(0, 10))
+            week += 1
+            if when > weekly_to:
+                break
+            if first_dose is None or when < first_dose:
+                phq, gad = phq0 + rng.choice((-1, 0, 0, 1)), gad0 + rng.choice((-1, 0, 0, 1))
+            else:
+                done = sum(1 for s in doses if s.starts_at <= when)
+                phq = self._score(phq0, share, done, planned) + rng.choice((-1, 0, 0, 1))
+                gad = self._score(gad0, share, done, planned) + rng.choice((-1, 0, 0, 1))
+            self.respond(n, PHQ9, max(0, min(27, phq)), when, "weekly")
+            self.respond(n, GAD7, max(0, min(21, gad)), when, "weekly")
+        return self._stage(client, stage)
+
+    def _integration(self, n, therapist, session, window, virtual) -> Visit | None:
+        """The integration session after `session`, starting within the window after it ends."""
+        first = timezone.localdate(session.ends_at) + datetime.timedelta(days=1)
+        for offset in range(3):
+            day = first + datetime.timedelta(days=offset)
+            if self.diary.at(day, OPEN) > window:
+                return None
+            latest = int((window - self.diary.at(day, 0)).total_seconds() // 60)
+            visit = self.book(
+                n,
+                Visit.Kind.INTEGRATION,
+                therapist,
+                day,
+                virtual=virtual,
+                latest=latest,
+                within=1,
+                count_cancel=False,
+            )
+            if visit is not None and visit.status == Visit.Status.CANCELLED:
+                continue
+            if visit is not None:
+                return visit
+        return None
+
+    def _unbook(self, n: int, visit: Visit) -> None:
+        """Take back a visit just booked (its integration could not be fitted in the window)."""
+        for at in range(len(self.visits) - 1, -1, -1):
+            if self.visits[at] is visit:
+                del self.visits[at]
+                break
+        day = timezone.localdate(visit.starts_at)
+        local = timezone.localtime(visit.starts_at)
+        start = local.hour * 60 + local.minute
+        span = (start, start + visit.minutes)
+        self.diary.busy[("u", visit.clinician.pk, day)].remove(span)
+        if visit.room is not None:
+            self.diary.busy[("r", visit.room.pk, day)].remove(span)
+        self.diary.load[(visit.clinician.pk, day)] -= visit.minutes
+        self.diary.client_days[n].discard(day)
+
+    def _maintenance(self, n, therapist, review, virtual) -> datetime.datetime:
+        """Fortnightly therapy after the course, for a few months; returns when care ended (or
+        now, while it goes on)."""
+        after = timezone.localdate(review.starts_at) + datetime.timedelta(days=14)
+        last = review.ends_at
+        for _ in range(self.rng.randint(6, 16)):
+            visit = self.book(
+                n, Visit.Kind.THERAPY, therapist, after, virtual=virtual and self.rng.random() < 0.5
+            )
+            if visit is None:
+                return self.now
+            if self.held(visit):
+                last = visit.ends_at
+            after = timezone.localdate(visit.starts_at) + datetime.timedelta(days=14)
+        return last if after <= self.today else self.now
+
+    @staticmethod
+    def _score(baseline: int, share: float, step: int, steps: int) -> int:
+        progress = (1 - math.exp(-2.5 * step / steps)) / (1 - math.exp(-2.5))
+        return max(0, round(baseline * (1 - (1 - share) * progress)))
+
+    @staticmethod
+    def _stage(client: Client, stage: str) -> None:
+        client.stage = stage
+
+    # --- Medication-session records ----------------------------------------------------------
+
+    def runbook(self, visit: Visit, order: MedicationOrder) -> None:
+        rng, practice = self.rng, self.practice
+        start, who = visit.starts_at, visit.clinician
+
+        def at(minutes: float) -> datetime.datetime:
+            return start + datetime.timedelta(minutes=minutes)
+
+        book = Runbook(visit=visit, created_at=at(-10))
+        dose_at = at(DOSE_AT)
+        discharged = dose_at + datetime.timedelta(minutes=practice.min_monitoring_minutes + 1)
+        book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
+        book.discharged_at, book.discharged_by = discharged, who
+        book.signed_at, book.signed_by = discharged + datetime.timedelta(minutes=2), who
+        self.add("runbooks", book)
+        if visit.is_virtual:
+            client = visit.client
+            self.add(
+                "safety_plans",
+                SafetyPlan(
+                    runbook=book,
+                    address=f"{client.address_line}, {client.city}, {client.region} {client.postal_code}",
+                    chaperone_name=f"{rng.choice(FIRST)} {client.last_name} (partner)",
+                    chaperone_phone=f"(818) 555-{rng.randint(2000, 8999)}",
+                    chaperone_is_adult=True,
+                    chaperone_present=True,
+                    emergency_contact=f"{rng.choice(FIRST)} {client.last_name}, (818) 555-0178",
+                    nearest_emergency_department="Providence Cedars-Sinai Tarzana, 18321 Clark St",
+                    has_bp_cuff=True,
+                    recorded_by=who,
+                    recorded_at=at(-8),
+                ),
+            )
+        self.add(
+            "checklists",
+            DayOfChecklist(
+                runbook=book,
+                transport_without_driving=True,
+                transport_detail=rng.choice(["Partner drives home", "Rideshare booked", "Friend collects"]),
+                last_food_at=at(-rng.choice([240, 300, 600])),
+                last_liquid_at=at(-rng.choice([60, 90, 120])),
+                substances=[],
+                pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
+                recorded_by=who,
+                recorded_at=at(2),
+            ),
+        )
+        base = (112 + rng.randint(0, 20), 70 + rng.randint(0, 14), 60 + rng.randint(0, 24))
+        baseline = None
+        for minute in PREDOSE_AT:
+            taken = at(minute)
+            reading = rules.Reading(taken, base[0] - (minute == PREDOSE_AT[0]) * 2, base[1], base[2], 98)
+            self._vitals(book, VitalsReading.Phase.PRE_DOSE, reading, None, who)
+            baseline = reading
+        self.add(
+            "phases",
+            PhaseMark(runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start),
+        )
+        if order.route == INTRANASAL:
+            self.add(
+                "on_site",
+                PrescriberOnSite(
+                    runbook=book,
+                    prescriber=order.prescriber,
+                    on_site_at=at(-5),
+                    recorded_by=who,
+                    recorded_at=at(-5),
+                ),
+            )
+        low, high = order.range_mg()
+        sublingual = order.route == SUBLINGUAL
+        self.add(
+            "administrations",
+            Administration(
+                runbook=book,
+                order=order,
+                given_at=dose_at,
+                route=order.route,
+                dose_mg=low + (high - low) * Decimal(rng.choice([0, 1, 2, 2, 3, 4])) / 4,
+                lot_number=f"KL{rng.randint(21000, 29999)}",
+                given_by=who,
+                self_administered=sublingual,
+                observed_by=who if sublingual else None,
+                recorded_by=who,
+                recorded_at=dose_at,
+            ),
+        )
+        self.add(
+            "phases",
+            PhaseMark(
+                runbook=book, phase="medicine", started_at=dose_at, recorded_by=who, recorded_at=dose_at
+            ),
+        )
+        every = 10 if visit.is_virtual else self.scale.vitals_every_minutes
+        peak = rng.randint(6, 22)
+        for minute in range(every, practice.min_monitoring_minutes + 1, every):
+            # A rise that peaks at 30-40 minutes and settles by the end, well under the alerts.
+            shape = math.exp(-(((minute - 35) / 30) ** 2))
+            reading = rules.Reading(
+                dose_at + datetime.timedelta(minutes=minute),
+                base[0] + round(peak * shape) + rng.randint(-2, 2),
+                base[1] + round(peak * 0.5 * shape) + rng.randint(-1, 1),
+                base[2] + round(peak * 0.3 * shape) + rng.randint(-2, 2),
+                rng.choice([96, 97, 98, 99]),
+            )
+            self._vitals(book, VitalsReading.Phase.IN_SESSION, reading, baseline, who)
+        for minutes, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
+            self.add(
+                "ratings",
+                Rating(
+                    runbook=book,
+                    rated_at=dose_at + datetime.timedelta(minutes=minutes),
+                    sedation=sedation,
+                    dissociation=dissociation,
+                    recorded_by=who,
+                    recorded_at=dose_at + datetime.timedelta(minutes=minutes),
+                ),
+            )
+        if rng.random() < 0.07:
+            noted = dose_at + datetime.timedelta(minutes=25)
+            event = AdverseEvent(
+                runbook=book,
+                noted_at=noted,
+                kind=rng.choice(
+                    [AdverseEvent.Kind.NAUSEA, AdverseEvent.Kind.DIZZINESS, AdverseEvent.Kind.ANXIETY]
+                ),
+                severity=AdverseEvent.Severity.MILD,
+                action_taken="Sat with the client, sips of water; settled within 15 minutes.",
+                recorded_by=who,
+                recorded_at=noted + datetime.timedelta(minutes=1),
+            )
+            self.add("events", event)
+            reviewed = book.signed_at + datetime.timedelta(hours=rng.randint(2, 20))
+            if reviewed <= self.now:
+                self.add(
+                    "reviews",
+                    SafetyReview(
+                        adverse_event=event,
+                        note="Reviewed; expected and self-limiting. No change to the order.",
+                        reviewed_by=order.prescriber,
+                        reviewed_at=reviewed,
+                    ),
+                )
+        if visit.is_virtual:
+            for k in range(1, practice.min_monitoring_minutes // practice.chaperone_checkin_minutes + 1):
+                checked = dose_at + datetime.timedelta(minutes=k * practice.chaperone_checkin_minutes)
+                self.add(
+                    "checkins",
+                    ChaperoneCheckin(
+                        runbook=book,
+                        checked_at=checked,
+                        chaperone_present=True,
+                        client_ok=True,
+                        recorded_by=who,
+                        recorded_at=checked,
+                    ),
+                )
+        integration_at = dose_at + datetime.timedelta(minutes=practice.medicine_minutes)
+        self.add(
+            "phases",
+            PhaseMark(
+                runbook=book,
+                phase="integration",
+                started_at=integration_at,
+                recorded_by=who,
+                recorded_at=integration_at,
+            ),
+        )
+        for text, minutes in zip(SESSION_NOTES[:2], (5, DOSE_AT + 100), strict=True):
+            self.add(
+                "notes",
+                Note(runbook=book, written_at=at(minutes), text=text, author=who, recorded_at=at(minutes)),
+            )
+
+    def _vitals(self, book, phase, reading: rules.Reading, baseline, who) -> None:
+        self.add(
+            "vitals",
+            VitalsReading(
+                runbook=book,
+                phase=phase,
+                taken_at=reading.taken_at,
+                systolic=reading.systolic,
+                diastolic=reading.diastolic,
+                heart_rate=reading.heart_rate,
+                spo2=reading.spo2,
+                alerts=rules.reading_alerts(reading, baseline=baseline, practice=self.practice),
+                recorded_by=who,
+                recorded_at=reading.taken_at,
+            ),
+        )
+
+    def integration_records(self) -> None:
+        by_client: dict[int, list] = {}
+        for session, integration in self.integrations:
+            held = integration if self.held(integration) else None
+            recorded = held.ends_at if held else None
+            if recorded is None or recorded > self.now:
+                continue
+            record = IntegrationRecord(
+                client=session.client,
+                follows=session,
+                visit=held,
+                clinician=held.clinician,
+                themes="What the session opened: old grief, and some permission to rest.",
+                emotions="Sadness, then relief and tenderness.",
+                lasting_insight="Not everything has to be carried at once.",
+                recorded_at=recorded,
+            )
+            self.add("records", record)
+            items = [
+                ActionItem(client=session.client, record=record, text=text, created_at=recorded)
+                for text in self.rng.sample(ACTIONS, 2)
+            ]
+            for earlier in by_client.get(session.client.pk, [])[-2:]:
+                if earlier.status == ActionItem.Status.OPEN:
+                    earlier.status = (
+                        ActionItem.Status.DONE if earlier.text < "N" else ActionItem.Status.LET_GO
+                    )
+                    earlier.reviewed_at = recorded
+            by_client.setdefault(session.client.pk, []).extend(items)
+            for item in items:
+                self.add("actions", item)
+
+    # --- Writing -----------------------------------------------------------------------------
+
+    def write(self) -> dict[str, int]:
+        written: dict[str, int] = {}
+
+        def bulk(model, objs, size=2000):
+            for start in range(0, len(objs), size):
+                model.objects.bulk_create(objs[start : start + size])
+            written[model._meta.verbose_name_plural] = written.get(model._meta.verbose_name_plural, 0) + len(
+                objs
+            )
+
+        Client.objects.bulk_update(self.client_rows, ["stage"], batch_size=1000)
+        bulk(Visit, self.visits)
+        for name, model in PATHWAY_ROWS:
+            bulk(model, self.rows.get(name, []))
+        bulk(Response, self.responses)
+        self.integration_records()
+        bulk(IntegrationRecord, self.rows.get("records", []))
+        bulk(ActionItem, self.rows.get("actions", []))
+        # The runbooks, a slice of sessions at a time: half a million readings are not held in
+        # memory at once.
+        for start in range(0, len(self.sessions), 1000):
+            for name, _model in RUNBOOK_ROWS:
+                self.rows.pop(name, None)
+            for visit, order in self.sessions[start : start + 1000]:
+                self.runbook(visit, order)
+            for name, model in RUNBOOK_ROWS:
+                bulk(model, self.rows.get(name, []), 5000)
+        return written
+
+
+PATHWAY_ROWS = [
+    ("team", CareTeamMember),
+    ("contacts", EmergencyContact),
+    ("consultations", Consultation),
+    ("screenings", Screening),
+    ("clearances", Clearance),
+    ("orders", MedicationOrder),
+    ("signatures", Signature),
+    ("plans", CoursePlan),
+    ("preparations", PreparationSession),
+]
+# Written in this order: each after the rows it points at.
+RUNBOOK_ROWS = [
+    ("runbooks", Runbook),
+    ("safety_plans", SafetyPlan),
+    ("checklists", DayOfChecklist),
+    ("vitals", VitalsReading),
+    ("phases", PhaseMark),
+    ("on_site", PrescriberOnSite),
+    ("administrations", Administration),
+    ("ratings", Rating),
+    ("events", AdverseEvent),
+    ("reviews", SafetyReview),
+    ("checkins", ChaperoneCheckin),
+    ("notes", Note),
+]
+
+
+SESSION_WEEKDAYS = (0, 1, 2, 3, 5)  # Monday to Thursday and Saturday morning
+
+
+def next_session_day(today: datetime.date) -> datetime.date:
+    """The next day the practice holds medication sessions: tomorrow, unless tomorrow is a Friday
+    (a Friday session's integration would fall outside the window) or a Sunday."""
+    day = today + datetime.timedelta(days=1)
+    while day.weekday() not in SESSION_WEEKDAYS:
+        day += datetime.timedelta(days=1)
+    return day
+
+
+def group_practice_loaded() -> bool:
+    return User.objects.filter(email=f"owner@{DOMAIN}").exists()
+
+
+@transaction.atomic
+def load_group_practice(scale: Scale = GROUP) -> dict:
+    """Build the group practice once (a second call adds nothing) and say what it holds: the
+    rows written by table, the staff sign-ins, and the busiest clinician's week and day."""
+    if group_practice_loaded():
+        return {
+            "first_time": False,
+            "rows": {},
+            "staff": list(User.objects.filter(email__endswith=f"@{DOMAIN}")),
+        }
+    builder = Builder(scale)
+    builder.staff()
+    builder.clients()
+    for n in range(scale.clients):
+        builder.pathway(n)
+    rows = {"clients": len(builder.client_rows), "staff": len(builder.therapists + builder.prescribers)}
+    rows |= builder.write()
+    return {
+        "first_time": True,
+        "rows": rows,
+        "staff": builder.therapists + builder.prescribers,
+        "busiest": busiest_clinician(builder.diary),
+    }
+
+
+def busiest_clinician(diary: Diary) -> dict:
+    """The clinician with the most visits in one week, and the most hours of visits in a day."""
+    weeks: dict = {}
+    for (kind, user_id, day), spans in diary.busy.items():
+        if kind == "u":
+            week = (user_id, day.isocalendar()[:2])
+            weeks[week] = weeks.get(week, 0) + len(spans)
+    (user_id, week), visits = max(weeks.items(), key=lambda item: item[1])
+    hours = max(minutes for (uid, _day), minutes in diary.load.items()) / 60
+    return {
+        "user": User.objects.get(pk=user_id).full_name,
+        "week": week,
+        "visits_in_week": visits,
+        "max_hours_in_a_day": hours,
+    }

@@ -1,0 +1,286 @@
+"""The group practice (kapflow.demo.group) keeps the product's own rules. A small one (150
+clients, four clinicians, two years) is built once through the same code as the group size, and
+the product's own checks are run over what it generated: the schedule's clash check, the gates
+of the first dose as they stood at the dose, the consent gate, the discharge criteria, the
+order's count."""
+
+import datetime
+import itertools
+from collections import defaultdict
+from dataclasses import replace
+
+import pytest
+import time_machine
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from kapflow.consent.gates import consent_gate
+from kapflow.consent.models import Kind, Signature
+from kapflow.demo.group import DAY_LIMIT, SMALL, load_group_practice, next_session_day
+from kapflow.dosing import rules, selectors
+from kapflow.dosing.models import Administration, Runbook
+from kapflow.dosing.services.administration import _first_dose_problems
+from kapflow.medical.models import MedicationOrder, MedicationOrderQuerySet
+from kapflow.outcomes.report import build_report, ended_quarters
+from kapflow.practice.models import Practice
+from kapflow.visits.models import Visit
+from kapflow.visits.services import Slot, clashes, start_blockers
+
+# Fewer readings a session than the office monitor's three minutes: the same code, faster.
+TEST_SCALE = replace(SMALL, vitals_every_minutes=15)
+
+
+def test_counts_scale_with_the_scale(db):
+    """Twice the clients (and clinicians) make about twice the practice. (First in this module:
+    it builds its own, before the module's practice is built.)"""
+    half = replace(TEST_SCALE, clients=30, therapists=2, prescribers=1, rooms=2)
+    with transaction.atomic():
+        small = load_group_practice(half)["rows"]
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        large = load_group_practice(replace(half, clients=60, therapists=4, prescribers=2, rooms=4))["rows"]
+        transaction.set_rollback(True)
+    for table in ("clients", "visits", "runbooks", "vitals readings", "responses"):
+        assert 1.3 * small[table] < large[table] < 3 * small[table], (table, small[table], large[table])
+
+
+@pytest.fixture(scope="module")
+def group(django_db_setup, django_db_blocker):
+    """The small group practice, built once for this module and rolled back after it."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield load_group_practice(TEST_SCALE)
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.fixture
+def practice(group, db):
+    return Practice.load()
+
+
+def test_it_is_the_size_asked_for_and_loads_once(group, db):
+    rows = group["rows"]
+    assert rows["clients"] == TEST_SCALE.clients
+    assert len(group["staff"]) == TEST_SCALE.clinicians
+    assert rows["visits"] > 10 * TEST_SCALE.clients
+    assert rows["runbooks"] > 2 * TEST_SCALE.clients
+    assert rows["responses"] > 20 * TEST_SCALE.clients
+    assert load_group_practice(TEST_SCALE)["first_time"] is False
+
+
+def test_nobody_and_no_room_is_booked_twice(group, db):
+    """No two visits that hold their time share a minute with the same clinician, client or
+    room; and the schedule's own clash check agrees, for the weeks around today and a sample of
+    the rest."""
+    live = list(
+        Visit.objects.live()
+        .select_related("client", "clinician", "room")
+        .prefetch_related("other_clinicians")
+    )
+    assert len(live) > 1000
+    for key in ("clinician_id", "client_id", "room_id"):
+        spans = defaultdict(list)
+        for visit in live:
+            if getattr(visit, key) is not None:
+                spans[getattr(visit, key)].append((visit.starts_at, visit.ends_at))
+        for taken in spans.values():
+            taken.sort()
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(taken)), key
+    around = datetime.timedelta(days=21)
+    found = []
+    for n, visit in enumerate(live):
+        if n % 15 and abs(visit.starts_at - timezone.now()) > around:
+            continue
+        slot = Slot(
+            kind=visit.kind,
+            starts_at=visit.starts_at,
+            ends_at=visit.ends_at,
+            clinician=visit.clinician,
+            modality=visit.modality,
+            room=visit.room,
+        )
+        found += clashes(client=visit.client, slot=slot, exclude=visit)
+    assert found == []
+
+
+def test_no_clinician_works_past_a_full_day_or_outside_hours(group, db):
+    minutes = defaultdict(int)
+    for visit in Visit.objects.live():
+        start, end = timezone.localtime(visit.starts_at), timezone.localtime(visit.ends_at)
+        assert start.date() == end.date() and start.weekday() < 6, visit
+        assert datetime.time(8) <= start.time() and end.time() <= datetime.time(18), visit
+        minutes[(visit.clinician_id, start.date())] += visit.minutes
+    assert max(minutes.values()) <= DAY_LIMIT
+
+
+def test_visits_are_where_they_should_be_and_past_ones_are_settled(group, db):
+    now = timezone.now()
+    for n, visit in enumerate(Visit.objects.all()):
+        if n % 25 == 0:
+            visit.full_clean()  # the model's own checks, on a sample (the database has the same)
+        if visit.is_virtual:
+            assert visit.video_link and visit.room_id is None
+        else:
+            assert visit.room_id and not visit.video_link
+        if visit.ends_at <= now:
+            assert visit.status in (Visit.Status.COMPLETED, Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
+        else:
+            assert visit.status == Visit.Status.SCHEDULED and visit.starts_at > now
+        if visit.status == Visit.Status.CANCELLED:
+            assert visit.cancel_reason
+    # A completed medication session is one whose record is signed.
+    held = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+    assert not held.filter(runbook__signed_at__isnull=True).exists()
+
+
+def _as_of_the_dose(monkeypatch):
+    """Orders as they stood at the moment the clock is set to (the dose): sessions used up to
+    then, and not yet discontinued if the prescriber discontinued them later. The database
+    already holds what came after."""
+
+    def used_then(order):
+        return order.administrations.filter(is_booster=False, given_at__lt=timezone.now()).count()
+
+    def in_force(order, today=None):
+        today = today or timezone.localdate()
+        later = order.discontinued_at is None or order.discontinued_at > timezone.now()
+        return later and order.starts_on <= today <= order.ends_on and order.sessions_remaining() > 0
+
+    def active(queryset, today):
+        standing = Q(discontinued_at__isnull=True) | Q(discontinued_at__gt=timezone.now())
+        return queryset.filter(standing, starts_on__lte=today, ends_on__gte=today)
+
+    monkeypatch.setattr(MedicationOrder, "administrations_count", used_then)
+    monkeypatch.setattr(MedicationOrder, "is_active", in_force)
+    monkeypatch.setattr(MedicationOrderQuerySet, "active", active)
+
+
+def test_every_course_passed_the_gates_of_its_first_and_last_dose_at_the_time(group, practice, monkeypatch):
+    """The runbook's own check before a first dose (the readiness gates, the day-of checklist,
+    the pre-dose vitals, the integration booked, the order for this route and dose, route and
+    setting), run with the clock at the dose, for the first and the last dose of every order.
+    What may fail with time only gets worse along a course (a consent or preparation missing
+    at the start; a screening, clearance or order running out, sessions used up, at the end),
+    so a course that passes at both ends passed at each dose; the next test checks every
+    session's own day-of gates."""
+    _as_of_the_dose(monkeypatch)
+    doses = defaultdict(list)
+    for dose in Administration.objects.select_related(
+        "runbook__visit__client", "runbook__visit__room", "order"
+    ).order_by("given_at"):
+        doses[dose.order_id].append(dose)
+    assert len(doses) > 40
+    for given in doses.values():
+        for dose in {given[0], given[-1]}:
+            visit = dose.runbook.visit
+            visit.status = Visit.Status.IN_PROGRESS  # as it was at the dose
+            with time_machine.travel(dose.given_at, tick=False):
+                problems = _first_dose_problems(
+                    runbook=dose.runbook,
+                    visit=visit,
+                    order=dose.order,
+                    route=dose.route,
+                    dose_mg=dose.dose_mg,
+                    given_at=dose.given_at,
+                    practice=practice,
+                )
+            assert problems == [], (visit, problems)
+
+
+def test_every_session_passed_its_day_of_gates_and_discharge_criteria(group, practice):
+    """Every medication session: the day-of checklist, the pre-dose vitals and the integration
+    booked, as they stood at the dose; the discharge criteria met at the discharge."""
+    books = Runbook.objects.select_related("visit__client").prefetch_related("administrations")
+    assert books.count() > 100
+    for book in books:
+        visit, (dose,) = book.visit, book.administrations.all()
+        for gate in (
+            selectors.checklist_gate(visit, book, now=dose.given_at, practice=practice),
+            selectors.predose_gate(book, now=dose.given_at, practice=practice),
+            selectors.integration_gate(visit, book, practice=practice),
+        ):
+            assert gate.passed, (visit, gate)
+        state = selectors.discharge_state(
+            book, alert_and_oriented=True, steady_on_feet=True, escort_present=True
+        )
+        assert rules.discharge_unmet(state, now=book.discharged_at, practice=practice) == []
+
+
+def test_session_records_keep_time(group, db):
+    """Entries inside the visit (the runbook opened at check-in), vitals up to the discharge,
+    the dose before the discharge after the minimum monitoring, the signature after, and each
+    reading's alerts those the product's rules give."""
+    practice = Practice.load()
+    minimum = datetime.timedelta(minutes=practice.min_monitoring_minutes)
+    books = Runbook.objects.select_related("visit").prefetch_related("vitals", "administrations")
+    for book in books:
+        visit = book.visit
+        (dose,) = book.administrations.all()
+        assert visit.starts_at <= dose.given_at and dose.given_at + minimum <= book.discharged_at
+        assert book.discharged_at <= book.signed_at <= visit.ends_at
+        baseline = None
+        for reading in book.vitals.all():  # oldest first
+            assert visit.starts_at <= reading.taken_at <= book.discharged_at
+            as_read = selectors.as_reading(reading)
+            if reading.phase == "pre_dose":
+                assert reading.taken_at < dose.given_at
+                baseline = as_read
+            else:
+                assert reading.alerts == rules.reading_alerts(as_read, baseline=baseline, practice=practice)
+
+
+def test_virtual_sessions_had_the_telehealth_consent_before(group, db):
+    virtual = Visit.objects.filter(
+        kind=Visit.Kind.MEDICATION, modality=Visit.Modality.VIRTUAL, status=Visit.Status.COMPLETED
+    ).select_related("client")
+    assert virtual.exists()
+    for visit in virtual:
+        signed = Signature.objects.filter(
+            client=visit.client, kind=Kind.TELEHEALTH, signed_at__lt=visit.starts_at
+        )
+        assert signed.exists(), visit
+        with time_machine.travel(visit.starts_at, tick=False):
+            assert consent_gate(visit.client, virtual=True).passed
+
+
+def test_orders_counts_and_dates_are_respected(group, db):
+    for order in MedicationOrder.objects.prefetch_related("administrations"):
+        given = order.administrations_count()  # the product's own count
+        booked = Visit.objects.filter(
+            client=order.client_id, kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED
+        ).count()
+        assert given + booked <= order.sessions_authorised, order
+        for dose in order.administrations.all():
+            day = timezone.localdate(dose.given_at)
+            assert order.starts_on <= day <= order.ends_on
+            assert order.discontinued_at is None or dose.given_at < order.discontinued_at
+
+
+def test_there_are_sessions_to_run_on_the_next_session_day_and_next_week(group, db):
+    """Booked, with every hard gate passed now (a virtual session's safety plan is recorded on
+    the day, so only that may still be open)."""
+    today = timezone.localdate()
+    days = {
+        "next session day": [next_session_day(today)],
+        "next week": [today + datetime.timedelta(days=n) for n in range(7, 14)],
+    }
+    for label, wanted in days.items():
+        ready = []
+        for visit in Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED):
+            if timezone.localdate(visit.starts_at) not in wanted:
+                continue
+            blockers = [gate.result.key for gate in start_blockers(visit)]
+            if blockers in ([], ["safety_plan"]):
+                ready.append(visit)
+        assert ready, label
+
+
+def test_the_outcome_report_has_each_of_the_last_eight_quarters(group, db):
+    for start, end in ended_quarters(timezone.localdate(), 8):
+        report = build_report(start=start, end=end)
+        assert report.overall.clients > 0, start
