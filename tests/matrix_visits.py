@@ -51,6 +51,10 @@ MATRIX = {
     "visits:badge": ("get", clinical_page, _visit),
     "calendar:week": ("get", staff_page, None),
     "calendar:day": ("get", staff_page, None),
+    "calendar:month": ("get", staff_page, None),
+    # The readiness badges of the sessions a calendar shows: any staff may ask; only sessions of
+    # clients in the asker's clinical care are answered (tests/test_calendar_views.py).
+    "calendar:badges": ("get", staff_page, None),
     "calendar:feed_settings": ("get", clinician_only_page, None),
     "calendar:feed_create": ("post", clinician_only_page, None),
     "calendar:feed_revoke": ("post", clinician_only_page, None),

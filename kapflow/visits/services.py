@@ -16,6 +16,7 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client
 from kapflow.lib.gates import Status
 from kapflow.measures.schedule import schedule_client
+from kapflow.visits.calendar import in_range
 from kapflow.visits.models import TRANSITIONS, CalendarFeed, Room, Visit
 
 
@@ -85,7 +86,9 @@ def clashes(*, client: Client, slot: Slot, exclude: Visit | None = None) -> list
     same = Q(client=client) | Q(clinician__in=person_ids) | Q(other_clinicians__in=person_ids)
     if slot.room is not None:
         same |= Q(room=slot.room)
-    candidates = Visit.objects.live().overlapping(slot.starts_at, slot.ends_at).filter(same)
+    # Bounded on the start on both sides (in_range), so each index on (clinician|client|room,
+    # start) is read over a few hours, not over everything booked before the slot.
+    candidates = in_range(Visit.objects.live(), slot.starts_at, slot.ends_at).filter(same)
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
     others = list(

@@ -1,50 +1,90 @@
-"""Day and week calendars, for one clinician or the whole practice; the private iCalendar feed;
-the rooms. Each calendar page runs the same queries however many visits it shows."""
+"""The calendars: a day or a week as a time grid and a month as weeks of days, for one clinician,
+one room or the whole practice (whose day has a column per clinician or per room); the readiness
+badges of the medication sessions shown, in one request; the private iCalendar feed; the rooms.
+Each calendar page runs the same queries however many visits it shows, and writes one audit row
+naming the clients it shows."""
 
 import datetime
+from dataclasses import dataclass
 
 import icalendar
 from django.contrib import messages
-from django.db.models import Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber, TruncDate
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role, User
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
-from kapflow.lib.params import date_param
-from kapflow.visits import services
+from kapflow.lib.params import MAX_ID, date_param, parse_int
+from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.practice.models import practice_for
+from kapflow.visits import calendar, services
 from kapflow.visits.forms import RoomForm
 from kapflow.visits.models import CalendarFeed, Room, Visit
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 PRACTICE = "practice"
+ROOM = "room-"
+# The practice's day: a column per clinician (the default) or per room.
+BY_CLINICIAN, BY_ROOM = "clinician", "room"
+# Badges asked for in one request, at most: a clinician's week has a few dozen sessions at most,
+# and each distinct client's readiness is a dozen queries.
+MAX_BADGES = 100
 
 
 def _day(request) -> datetime.date:
     """The day asked for in `?on=`, or today. Bounded (kapflow.lib.params) so that the previous
-    and next week around it are always dates: year 9999 has no next week."""
+    and next week or month around it are always dates: year 9999 has no next week."""
     return date_param(request, "on", timezone.localdate())
 
 
-def _midnight(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
+@dataclass
+class Who:
+    """Whose calendar: the practice's, one clinician's or one room's. `key` is its `?who=`."""
+
+    key: str
+    person: User | None = None
+    room: Room | None = None
+
+    @property
+    def practice(self) -> bool:
+        return self.person is None and self.room is None
+
+    def filter(self, visits):
+        if self.person is not None:
+            joined = Visit.other_clinicians.through.objects.filter(user=self.person).values("visit_id")
+            return visits.filter(Q(clinician=self.person) | Q(pk__in=joined))
+        if self.room is not None:
+            return visits.filter(room=self.room)
+        return visits
 
 
-def _calendar(request, *, first: datetime.date, days: int, view: str):
-    clinicians = list(User.objects.clinicians().order_by("full_name"))
-    who = request.GET.get("who") or (str(request.user.pk) if request.user.is_clinician else PRACTICE)
-    person = next((c for c in clinicians if str(c.pk) == who), None)
-    if person is None:
-        who = PRACTICE
-    visits = Visit.objects.overlapping(_midnight(first), _midnight(first + datetime.timedelta(days=days)))
+def _who(request, clinicians: list[User], rooms: list[Room]) -> Who:
+    """`?who=`: "practice", a clinician's number or "room-" and a room's; by default the
+    clinician's own calendar, and the practice's for anyone else. Anything unknown is the
+    practice's."""
+    default = str(request.user.pk) if request.user.is_clinician else PRACTICE
+    key = request.GET.get("who") or default
+    if key.startswith(ROOM):
+        room = next((r for r in rooms if str(r.pk) == key[len(ROOM) :]), None)
+        if room is not None:
+            return Who(key, room=room)
+    person = next((c for c in clinicians if str(c.pk) == key), None)
     if person is not None:
-        visits = visits.filter(Q(clinician=person) | Q(other_clinicians=person))
-    visits = list(visits.distinct().for_calendar().order_by("starts_at", "pk"))
+        return Who(key, person=person)
+    return Who(PRACTICE)
+
+
+def _mark(request, visits: list[Visit]) -> list[int]:
+    """Mark each visit with whether its client may be named to the requester (`visible`) and
+    whether its clinical state may be shown (`clinical`); returns the clients named."""
     client_ids = {visit.client_id for visit in visits}
     visible = set(clients_for(request).filter(pk__in=client_ids).values_list("pk", flat=True))
     clinical = set(
@@ -53,45 +93,280 @@ def _calendar(request, *, first: datetime.date, days: int, view: str):
     for visit in visits:
         visit.visible = visit.client_id in visible
         visit.clinical = visit.client_id in clinical
+        visit.short_name = calendar.short_name(visit.client) if visit.visible else ""
+    return sorted(visible)
+
+
+def _audit(request, *, view: str, who: Who, first: datetime.date, clients: list[int]) -> None:
     audit_record(
         request=request,
         action="kapflow.visits.calendar.viewed",
-        detail={"view": view, "who": who, "from": first.isoformat(), "clients": sorted(visible)},
+        detail={"view": view, "who": who.key, "from": first.isoformat(), "clients": clients},
     )
-    columns = []
-    for offset in range(days):
-        day = first + datetime.timedelta(days=offset)
-        columns.append((day, [v for v in visits if timezone.localtime(v.starts_at).date() == day]))
-    step = datetime.timedelta(days=days)
-    return {
-        "columns": columns,
-        "clinicians": clinicians,
-        "who": who,
-        "person": person,
-        "first": first,
-        "last": first + datetime.timedelta(days=days - 1),
-        "previous": first - step,
-        "next": first + step,
-        "today": timezone.localdate(),
+
+
+def _link(name: str, **query) -> str:
+    return f"{reverse(name)}?{urlencode(query)}"
+
+
+def _frame(request, *, view: str, first: datetime.date, last: datetime.date, previous, following):
+    """What every calendar page shows around its body: whose it is, the way to another
+    clinician or room, to the day, week and month around it, to the one before and after."""
+    clinicians = list(User.objects.clinicians().order_by("full_name"))
+    rooms = list(Room.objects.filter(active=True).order_by("name"))
+    who = _who(request, clinicians, rooms)
+    by = BY_ROOM if request.GET.get("by") == BY_ROOM else BY_CLINICIAN
+    today = timezone.localdate()
+    on = first.isoformat()
+    extra = {"by": by} if who.practice and view == "day" and by == BY_ROOM else {}
+    return who, {
+        "title": _title(request, who, view, first, last),
         "view": view,
-        "count": sum(1 for v in visits if v.status != Visit.Status.CANCELLED),
+        "who": who,
+        "by": by,
+        "clinicians": clinicians,
+        "rooms": rooms,
+        "first": first,
+        "last": last,
+        "previous": previous,
+        "next": following,
+        "today": today,
+        "links": {
+            "previous": _link(f"calendar:{view}", who=who.key, on=previous.isoformat(), **extra),
+            "next": _link(f"calendar:{view}", who=who.key, on=following.isoformat(), **extra),
+            "today": _link(f"calendar:{view}", who=who.key, on=today.isoformat(), **extra),
+            "day": _link("calendar:day", who=who.key, on=on),
+            "week": _link("calendar:week", who=who.key, on=on),
+            "month": _link("calendar:month", who=who.key, on=on),
+            "by_clinician": _link("calendar:day", who=PRACTICE, on=on),
+            "by_room": _link("calendar:day", who=PRACTICE, on=on, by=BY_ROOM),
+        },
     }
+
+
+def _title(request, who: Who, view: str, first: datetime.date, last: datetime.date) -> str:
+    """ "Your week: Dec 1 – 7, 2026", "Room 1, day: Friday, Dec 4, 2026", "The practice's month:
+    December 2026"."""
+    if who.person is not None:
+        whose = "Your" if who.person == request.user else f"{who.person.full_name}'s"
+        name = f"{whose} {view}"
+    elif who.room is not None:
+        name = f"{who.room.name}, {view}"
+    else:
+        name = f"The practice's {view}"
+    if view == "day":
+        when = f"{first:%A, %b} {first.day}, {first.year}"
+    elif view == "month":
+        when = f"{first:%B} {first.year}"
+    elif first.month == last.month:
+        when = f"{first:%b} {first.day} – {last.day}, {last.year}"
+    else:
+        when = f"{first:%b} {first.day} – {last:%b} {last.day}, {last.year}"
+    return f"{name}: {when}"
+
+
+def _visits(who: Who, start: datetime.datetime, end: datetime.datetime) -> list[calendar.Entry]:
+    visits = calendar.in_range(Visit.objects.live(), start, end)
+    return calendar.read(who.filter(visits))
+
+
+def _badge_ids(blocks, *, only_for=None) -> str:
+    """The medication sessions whose readiness badge the page asks for, in one request (at most
+    MAX_BADGES); each marks the first block of its visit as the badge's place. `only_for`: on
+    the practice's pages, only the sessions of that clinician (their own or joined), so that an
+    open caseload does not ask for every session of the practice."""
+    ids = {}
+    for block in blocks:
+        visit = block.visit
+        if (
+            len(ids) < MAX_BADGES
+            and visit.clinical
+            and visit.is_medication
+            and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN)
+            and (only_for is None or only_for.pk in visit.people)
+            and visit.pk not in ids
+        ):
+            ids[visit.pk] = block.badge = True
+    return ",".join(str(pk) for pk in ids)
+
+
+def _column_who(who: Who, view: str, key: str) -> str:
+    """Whose day a column's "+N" opens: the column's clinician or room on the practice's day."""
+    if view == "day" and who.practice and key != "video":
+        return key
+    return who.key
+
+
+def _grid_page(request, context, who: Who, columns, visits, *, view: str):
+    clashes = calendar.conflicts(visits)
+    grid = calendar.grid(
+        columns,
+        clashes=clashes,
+        link=lambda key, day: _link("calendar:day", who=_column_who(who, view, key), on=day.isoformat()),
+    )
+    clients = _mark(request, calendar.fill(grid))
+    _audit(request, view=view, who=who, first=context["first"], clients=clients)
+    by_room = who.practice and view == "day" and context["by"] == BY_ROOM
+    by_clinician = who.practice and view == "day" and not by_room
+    context.update(
+        grid=grid,
+        show_clinician=who.practice and not by_clinician,
+        show_place=not by_room,
+        count=len(visits),
+        conflicts=len(clashes),
+        badge_ids=_badge_ids(
+            (block for column in grid.columns for block in column.blocks),
+            only_for=request.user if who.practice else None,
+        ),
+        columns_are_days=view == "week",
+    )
+    return render(request, "visits/calendar.html", context)
 
 
 @staff_view()
 def week(request):
     day = _day(request)
     monday = day - datetime.timedelta(days=day.weekday())
-    return render(request, "visits/calendar.html", _calendar(request, first=monday, days=7, view="week"))
+    sunday = monday + datetime.timedelta(days=6)
+    step = datetime.timedelta(days=7)
+    who, context = _frame(
+        request, view="week", first=monday, last=sunday, previous=monday - step, following=monday + step
+    )
+    days = [monday + datetime.timedelta(days=n) for n in range(7)]
+    visits = _visits(who, calendar.midnight(monday), calendar.midnight(monday + step))
+    per_day = calendar.by_day(visits, days)
+    columns = [(d.isoformat(), f"{d:%a} {d.day}", d, per_day[d]) for d in days]
+    return _grid_page(request, context, who, columns, visits, view="week")
 
 
 @staff_view()
 def day(request):
-    return render(
+    """One clinician's or one room's day; the practice's day has a column per clinician (or,
+    with `?by=room`, per room and one for video)."""
+    on = _day(request)
+    step = datetime.timedelta(days=1)
+    who, context = _frame(request, view="day", first=on, last=on, previous=on - step, following=on + step)
+    visits = _visits(who, calendar.midnight(on), calendar.midnight(on + step))
+    if not who.practice:
+        columns = [(on.isoformat(), f"{on:%A} {on.day}", on, visits)]
+    elif context["by"] == BY_ROOM:
+        rooms = {room.pk: room for room in context["rooms"]}
+        retired = {v.room_id for v in visits if v.room_id} - set(rooms)
+        if retired:  # a retired room that still has visits this day
+            rooms.update({room.pk: room for room in Room.objects.filter(pk__in=retired)})
+        ordered = sorted(rooms.values(), key=lambda r: r.name)
+        columns = [(f"{ROOM}{r.pk}", r.name, on, [v for v in visits if v.room_id == r.pk]) for r in ordered]
+        columns.append(("video", "Video", on, [v for v in visits if v.room_id is None]))
+    else:
+        people = {c.pk: c for c in context["clinicians"]}
+        gone = {pk for v in visits for pk in v.people} - set(people)
+        if gone:  # someone no longer a clinician who still has visits this day
+            people.update({user.pk: user for user in User.objects.filter(pk__in=gone)})
+        ordered = sorted(people.values(), key=lambda c: c.full_name)
+        columns = [
+            (str(c.pk), c.full_name, on, [v for v in visits if c.pk in calendar.people_of(v)])
+            for c in ordered
+        ]
+    return _grid_page(request, context, who, columns, visits, view="day")
+
+
+@staff_view()
+def month(request):
+    """Weeks × days: each day's count of visits and its first few, by the day they start."""
+    first = _day(request).replace(day=1)
+    last = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1)
+    previous = (first - datetime.timedelta(days=1)).replace(day=1)
+    who, context = _frame(
         request,
-        "visits/calendar.html",
-        _calendar(request, first=_day(request), days=1, view="day"),
+        view="month",
+        first=first,
+        last=last,
+        previous=previous,
+        following=last + datetime.timedelta(days=1),
     )
+    mondays = calendar.month_weeks(first)
+    start = calendar.midnight(mondays[0])
+    end = calendar.midnight(mondays[-1] + datetime.timedelta(days=7))
+    # Bounded on the start on both sides: a visit is on the day it starts.
+    visits = who.filter(Visit.objects.live().filter(starts_at__gte=start, starts_at__lt=end))
+    counts = {
+        row["on"]: row["n"]
+        for row in visits.annotate(on=TruncDate("starts_at")).values("on").annotate(n=Count("pk")).order_by()
+    }
+    listed = list(
+        visits.annotate(
+            nth_of_day=Window(
+                RowNumber(),
+                partition_by=[TruncDate("starts_at")],
+                order_by=[F("starts_at").asc(), F("pk").asc()],
+            )
+        )
+        .filter(nth_of_day__lte=calendar.MONTH_LISTED)
+        .select_related("client", "clinician")
+        .order_by("starts_at", "pk")
+    )
+    clients = _mark(request, listed)
+    per_day: dict[datetime.date, list[Visit]] = {}
+    for visit in listed:
+        per_day.setdefault(timezone.localdate(visit.starts_at), []).append(visit)
+    _audit(request, view="month", who=who, first=first, clients=clients)
+    context.update(weeks=calendar.month(first, counts, per_day), count=sum(counts.values()))
+    return render(request, "visits/calendar_month.html", context)
+
+
+def _ids(raw: str) -> list[int] | None:
+    """`?ids=` as visit numbers: "12,15,40". None if any part is not one."""
+    parts = [part for part in raw.split(",") if part.strip()]
+    ids = [parse_int(part, minimum=1, maximum=MAX_ID) for part in parts]
+    if len(ids) > MAX_BADGES or any(i is None for i in ids):
+        return None
+    return list(dict.fromkeys(ids))
+
+
+@require_GET
+@staff_view()
+def badges(request):
+    """The readiness badges of the calendar's medication sessions, in one request: each as an
+    out-of-band fragment that takes the place of its placeholder on the page. Only sessions of
+    clients in the requester's clinical care are answered (any other number is left out, as if
+    it did not exist), and the read is audited once, naming the clients."""
+    ids = _ids(request.GET.get("ids", ""))
+    if ids is None:
+        return HttpResponse(
+            f"ids: give up to {MAX_BADGES} visit numbers separated by commas.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    visits = []
+    if ids:
+        visits = list(
+            Visit.objects.filter(
+                pk__in=ids,
+                kind=Visit.Kind.MEDICATION,
+                status__in=(Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN),
+                client__in=clients_for(request, need=Need.CLINICAL),
+            )
+            .select_related("client")
+            .order_by("starts_at", "pk")
+        )
+    practice = practice_for(request)
+    answers: dict[tuple[int, bool], bool] = {}
+    for visit in visits:
+        key = (visit.client_id, visit.is_virtual)
+        if key not in answers:
+            answers[key] = is_ready(readiness(visit.client, virtual=visit.is_virtual, practice=practice))
+        visit.ready = answers[key]
+    if visits:
+        audit_record(
+            request=request,
+            action="kapflow.visits.readiness.viewed",
+            detail={
+                "via": "calendar",
+                "clients": sorted({visit.client_id for visit in visits}),
+                "visits": [visit.pk for visit in visits],
+            },
+        )
+    return render(request, "visits/_badges.html", {"visits": visits})
 
 
 @clinician_view
