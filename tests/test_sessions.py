@@ -125,3 +125,39 @@ def test_the_lifetime_is_a_setting_from_the_environment():
     assert result.returncode == 0 and result.stdout.strip().splitlines()[-1] == "3"
     result = _setting("SESSION_MAX_HOURS", KAPFLOW_SESSION_MAX_HOURS="a day")
     assert result.returncode != 0 and "KAPFLOW_SESSION_MAX_HOURS" in result.stderr
+
+
+def _session_writes(browser, page, **headers) -> list[str]:
+    """The SQL that wrote django_session during one request, and whether the cookie was set."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = browser.get(page, **headers)
+    assert response.status_code == 200
+    writing = ("UPDATE", "INSERT", "DELETE")
+    writes = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "django_session" in q["sql"] and q["sql"].lstrip().upper().startswith(writing)
+    ]
+    if "sessionid" in response.cookies:
+        writes.append("Set-Cookie: sessionid")
+    return writes
+
+
+def test_a_signed_in_get_with_a_fresh_activity_stamp_writes_no_session(login, tess):
+    """Issue 12: nothing else in a signed-in request writes the session either (the MFA check,
+    allauth's middleware, the messages): the one write is the activity stamp, at most once a
+    minute, and never for a poll."""
+    page = reverse("clients:caseload")
+    with time_machine.travel(START, tick=False) as clock:
+        browser = login(tess)
+        browser.get(page)  # the MFA middleware notes the authenticator once a session
+        clock.shift(datetime.timedelta(seconds=30))
+        assert _session_writes(browser, page) == []
+        assert _session_writes(browser, reverse("home")) == []
+        clock.shift(datetime.timedelta(minutes=5))
+        assert _session_writes(browser, page, **POLL) == []
+        assert len(_session_writes(browser, page)) == 2  # the UPDATE and the refreshed cookie
+        assert _session_writes(browser, page) == []

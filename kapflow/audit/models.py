@@ -10,7 +10,9 @@ from kapflow.audit import chain
 
 class AuditEventQuerySet(models.QuerySet):
     def for_review(self):
-        return self.select_related("actor", "client").order_by("-at", "-pk")
+        """Newest first, in the order of the audit page's key (at, id): every filter of the page
+        has an index that gives the rows in this order (Meta.indexes)."""
+        return self.select_related("actor").order_by("-at", "-pk")
 
     def bulk_create(self, objs, *args, **kwargs):
         """Rows added in bulk (the benchmarks, the demo) are chained like any other."""
@@ -56,14 +58,21 @@ class AuditEvent(models.Model):
     names of the fields, so the log does not become a second copy of the record."""
 
     at = models.DateTimeField(default=timezone.now)
+    # No index of its own on either foreign key: the (actor, at, id) and (client, at, id)
+    # indexes below start with it, and serve the lookups on it alone as well.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     # The actor's email at the time: a later change of address must not rewrite history.
     actor_label = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=100)
     client = models.ForeignKey(
-        "clients.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "clients.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     object_type = models.CharField(max_length=60, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
@@ -80,13 +89,23 @@ class AuditEvent(models.Model):
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        # Each index and the queries it serves (docs/security/audit.md, "Indexes", has the
+        # measurements). The audit page pages by the key (at, id), newest first, so each of its
+        # filters has an index that ends in at, id: a page is one index range read, however
+        # large the log. The primary key serves the rest: the chain's last row as a row is
+        # appended (`_appending`) and `audit_verify`'s walk in id order.
         indexes = [
-            # The audit page's default listing, newest first.
-            models.Index(fields=["-at"], name="audit_at_idx"),
-            # "Everything that happened to this client", newest first.
-            models.Index(fields=["client", "-at"], name="audit_client_at_idx"),
-            # "Everything this person did", newest first.
-            models.Index(fields=["actor", "-at"], name="audit_actor_at_idx"),
+            # The page unfiltered, and filtered by date alone.
+            models.Index(fields=["-at", "-id"], name="audit_at_id_idx"),
+            # "Everything that happened to this client" (and a date range within it); also the
+            # database's own check that no audit row names a client being deleted (PROTECT).
+            models.Index(fields=["client", "-at", "-id"], name="audit_client_at_id_idx"),
+            # "Everything this person did"; and PROTECT's check for a user being deleted.
+            models.Index(fields=["actor", "-at", "-id"], name="audit_actor_at_id_idx"),
+            # One action: the page's action filter, the list of actions it offers (one probe of
+            # this index per distinct action), and the portal's count of wrong passwords typed
+            # on an invitation (kapflow.portal.services.invitation_password_refused).
+            models.Index(fields=["action", "-at", "-id"], name="audit_action_at_id_idx"),
         ]
         constraints = [
             # Two writers can never both take the same place in the chain: the append is

@@ -31,11 +31,17 @@ class Verdict:
     problem: Problem | None
 
 
-def verify(*, batch: int = BATCH) -> Verdict:
+def verify(*, batch: int = BATCH, after: tuple[int, str] | None = None) -> Verdict:
     """Walk the whole chain and stop at the first row that breaks it. Keyset pagination (id >
-    the last id seen) keeps every query an index range scan and memory constant."""
+    the last id seen) keeps every query an index range scan and memory constant.
+
+    `after` = (seq, row_hash) of the last row of months archived out of this database
+    (docs/security/audit.md, "Archiving by month"): the first row left must follow it, as it
+    followed that row before the archive was detached. Without it the first row must be the
+    chain's first (seq 1, prev_hash all zeros)."""
     fields = ["pk", *chain.HASHED, "row_hash"]
-    prev_hash, prev_seq, last_pk, rows = chain.GENESIS, 0, 0, 0
+    prev_seq, prev_hash = after if after is not None else (0, chain.GENESIS)
+    last_pk, rows = 0, 0
     while True:
         page = list(AuditEvent.objects.filter(pk__gt=last_pk).order_by("pk").values(*fields)[:batch])
         if not page:
@@ -63,18 +69,32 @@ def _what_is_wrong(row: dict, *, prev_seq: int, prev_hash: str) -> str:
     return ""
 
 
+def _link(value: str) -> tuple[int, str]:
+    seq, _, digest = value.strip().partition(":")
+    digest = digest.strip().lower()
+    if not (seq.strip().isascii() and seq.strip().isdigit() and len(digest) == 64):
+        raise CommandError(f"--after takes SEQ:HASH, the chain position and 64-character hash: {value!r}")
+    return int(seq), digest
+
+
 class Command(BaseCommand):
     help = "Verify the audit log's hash chain; exit status 1 naming the first bad row."
 
     def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--after",
+            metavar="SEQ:HASH",
+            help="the chain position and hash of the last archived row (the archive's manifest "
+            "has them): the walk starts with the row that follows it",
+        )
         parser.add_argument(
             "--head",
             help="the hash of the last row as noted earlier (a copy kept outside the database): "
             "the command also checks that this hash is still in the chain",
         )
 
-    def handle(self, *args, head: str | None = None, **options) -> None:
-        verdict = verify()
+    def handle(self, *args, head: str | None = None, after: str | None = None, **options) -> None:
+        verdict = verify(after=_link(after) if after else None)
         if verdict.problem is not None:
             raise CommandError(
                 f"The audit log is not whole: {verdict.problem} ({verdict.rows} rows before it verified)."
