@@ -1,24 +1,36 @@
 import datetime
 
+from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.dosing.alerts import open_alerts_for
-from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
+from kapflow.dosing.models import AdverseEvent, Runbook
+from kapflow.dosing.selectors import REVIEWS_SHOWN, adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
-from kapflow.integration.window import caseload_standings
+from kapflow.integration.window import Standing, caseload_standings, overdue_sessions
+from kapflow.lib.params import int_param
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.practice.models import practice_for
+from kapflow.visits.calendar import in_range
 from kapflow.visits.models import Visit
+
+# Each list on the dashboard shows this many rows; when there are more, its "Show all" link opens
+# the whole list a page at a time (the queue_* views). The dashboard reads one row more than it
+# shows to know, so that it never counts.
+SHOWN = 10
+QUEUE_PAGE_SIZE = 50
 
 
 def home(request):
@@ -29,21 +41,21 @@ def home(request):
     return dashboard(request)
 
 
+def _first(rows, context: dict, key: str) -> None:
+    """The first SHOWN of `rows` (a queryset or a list) as `key`, and whether there are more as
+    `key_more`: one query, reading a single row past the ones shown."""
+    head = list(rows[: SHOWN + 1])
+    context[key], context[f"{key}_more"] = head[:SHOWN], len(head) > SHOWN
+
+
 @staff_view()
 def dashboard(request):
-    """Where each person lands: what is theirs to do today, by role."""
+    """Where each person lands: what is theirs to do today, by role. Every list shows its first
+    rows and links to the whole list (the queue_* views) when there are more."""
     user = request.user
     context = {}
     if user.is_clinician:
-        # Theirs, and any the system could give to no one (no clinician on the care team, or
-        # the one it went to has since left) for the clients they may see.
-        context["urgent_alerts"] = list(
-            Alert.objects.open()
-            .filter(Q(assigned_to=user) | Q(assigned_to__isnull=True) | Q(assigned_to__is_active=False))
-            .filter(client__in=clients_for(request, need=Need.CLINICAL))
-            .select_related("client")
-            .order_by("raised_at")
-        )
+        _first(_urgent_alerts(request), context, "urgent_alerts")
         mine = clients_for(request).filter(care_team__user=user)
         context["my_client_count"] = mine.count()
         context["my_stage_counts"] = [
@@ -53,25 +65,25 @@ def dashboard(request):
                 key=lambda row: Client.Stage.values.index(row[0]),
             )
         ]
-    if user.is_clinician:
-        context["todays_visits"] = _todays_visits(user)
+        _first(_todays_visits(user), context, "todays_visits")
     if user.is_therapist:
-        mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
-        context["overdue_integrations"] = caseload_standings(mine, practice=practice_for(request))
-        context["action_items"] = list(
-            ActionItem.objects.filter(client__in=mine, status__in=ActionItem.STILL_OPEN)
-            .select_related("client")
-            .order_by("reviewed_at", "created_at", "pk")[:ACTION_ITEMS_SHOWN]
-        )
+        mine = _my_clients(request)
+        overdue = caseload_standings(mine, practice=practice_for(request), limit=SHOWN + 1)
+        _first(overdue, context, "overdue_integrations")
+        _first(_action_items(request), context, "action_items")
     if user.is_prescriber:
         # In-session alerts not yet seen, for a prescriber not on the runbook page: one query.
         context["session_alerts"] = open_alerts_for(user, clients_for(request, need=Need.CLINICAL))
-        context.update(_prescriber_queues(request))
-        mine = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
+        _first(_clearances_waiting(request), context, "clearances_waiting")
+        _first(_orders_waiting(request), context, "orders_waiting")
+        mine = _my_clients(request)
         context["events_to_review"] = adverse_events_to_review(mine)
         context["overrides_to_review"] = discharge_overrides_to_review(mine)
+        # Those two selectors stop at REVIEWS_SHOWN: a full list may have more.
+        for key in ("events_to_review", "overrides_to_review"):
+            context[f"{key}_more"] = len(context[key]) >= REVIEWS_SHOWN
     if user.is_coordinator:
-        context["arrivals"] = _arrivals_today(request)
+        _first(_arrivals_today(request), context, "arrivals")
     if user.is_coordinator or user.is_practice_admin:
         context["open_inquiries"] = Inquiry.objects.open().count()
         context["new_inquiries"] = Inquiry.objects.filter(status=Inquiry.Status.NEW).count()
@@ -97,49 +109,87 @@ def _clients_shown(context: dict) -> list[int]:
     return sorted(shown)
 
 
-ACTION_ITEMS_SHOWN = 20
+def _my_clients(request):
+    """The clients on the user's care team, among those whose clinical record they may see: each
+    once (a person is on a client's care team once, care_team_once_per_person)."""
+    return clients_for(request, need=Need.CLINICAL).filter(care_team__user=request.user)
 
 
-def _todays_visits(user) -> list[Visit]:
-    """The clinician's visits today (local day), primary or joining: one query."""
+def _urgent_alerts(request):
+    """Open urgent alerts that are the clinician's, or that the system could give to no one (no
+    clinician on the care team, or the one it went to has since left), for the clients they may
+    see, oldest first. The scope is checked alert by alert (Exists), so the database walks the
+    open alerts in order (alert_open_idx) and stops once it has the rows it needs."""
+    return (
+        Alert.objects.open()
+        .filter(Q(assigned_to=request.user) | Q(assigned_to__isnull=True) | Q(assigned_to__is_active=False))
+        .filter(Exists(clients_for(request, need=Need.CLINICAL).filter(pk=OuterRef("client_id"))))
+        .select_related("client")
+        .order_by("raised_at", "pk")
+    )
+
+
+def _action_items(request):
+    """The open action items of the therapist's clients, longest unreviewed first."""
+    return (
+        ActionItem.objects.filter(client__in=_my_clients(request), status__in=ActionItem.STILL_OPEN)
+        .select_related("client")
+        .order_by("reviewed_at", "created_at", "pk")
+    )
+
+
+def _today() -> tuple[datetime.datetime, datetime.datetime]:
+    """The local day, from midnight to midnight."""
     start = timezone.make_aware(datetime.datetime.combine(timezone.localdate(), datetime.time.min))
-    return list(
-        Visit.objects.live()
-        .overlapping(start, start + datetime.timedelta(days=1))
-        .filter(Q(clinician=user) | Q(other_clinicians=user))
-        .distinct()
+    return start, start + datetime.timedelta(days=1)
+
+
+def _todays_visits(user):
+    """The clinician's visits today (local day), primary or joining, in time order. The range is
+    bounded on the start (kapflow.visits.calendar.in_range), so the index on it is used."""
+    joining = Visit.other_clinicians.through.objects.filter(user=user).values("visit_id")
+    return (
+        in_range(Visit.objects.live(), *_today())
+        .filter(Q(clinician=user) | Q(pk__in=joining))
         .select_related("client", "room")
         .order_by("starts_at", "pk")
     )
 
 
-def _arrivals_today(request) -> list[Visit]:
+def _arrivals_today(request):
     """The front desk's day: every visit today (local day) of the clients the user may see, not
-    cancelled, in time order, to check people in as they arrive: one query."""
-    start = timezone.make_aware(datetime.datetime.combine(timezone.localdate(), datetime.time.min))
-    return list(
-        Visit.objects.live()
-        .overlapping(start, start + datetime.timedelta(days=1))
+    cancelled, in time order, to check people in as they arrive."""
+    return (
+        in_range(Visit.objects.live(), *_today())
         .filter(client__in=clients_for(request))
         .select_related("client", "clinician", "room")
         .order_by("starts_at", "pk")
     )
 
 
-def _prescriber_queues(request) -> dict:
-    """The prescriber's two queues, for the clients on their care team, one query each:
-    clearances waiting (the latest screening has no clearance decision yet) and orders waiting
-    (the latest clearance grants, is not revoked or expired, and no order is in force today).
-    An order whose authorised sessions are all used is not in force: that client waits for a
-    new order. Clients discharged or not proceeding are in neither."""
-    today = timezone.localdate()
-    # Clients who have left care (discharged, or not going on) wait for no decision or order.
-    mine = (
-        clients_for(request, need=Need.CLINICAL)
-        .filter(care_team__user=request.user)
-        .exclude(stage__in=LEFT_CARE)
-    )
+def _prescribers_clients(request):
+    """The prescriber's clients still in care: those who have left (discharged, or not going on)
+    wait for no decision or order."""
+    return _my_clients(request).exclude(stage__in=LEFT_CARE)
+
+
+def _clearances_waiting(request):
+    """The prescriber's clients whose latest screening has no clearance decision yet, by name."""
     latest_screening = Screening.objects.filter(client=OuterRef("pk")).latest_first().values("pk")[:1]
+    return (
+        _prescribers_clients(request)
+        .annotate(latest_screening=Subquery(latest_screening))
+        .filter(latest_screening__isnull=False)
+        .exclude(Exists(Clearance.objects.filter(screening=OuterRef("latest_screening"))))
+        .order_by("last_name", "first_name", "pk")
+    )
+
+
+def _orders_waiting(request):
+    """The prescriber's clients whose latest clearance grants, is not revoked or expired, and who
+    have no order in force today, by name. An order whose authorised sessions are all used is
+    not in force: that client waits for a new order."""
+    today = timezone.localdate()
     # Inside `granting`, itself inside the client query: the client is two levels out.
     latest_clearance = (
         Clearance.objects.filter(client=OuterRef(OuterRef("pk"))).latest_first().values("pk")[:1]
@@ -156,21 +206,186 @@ def _prescriber_queues(request) -> dict:
         .annotate(used=Count("administrations", filter=Q(administrations__is_booster=False)))
         .filter(used__lt=F("sessions_authorised"))
     )
-    return {
-        "clearances_waiting": list(
-            mine.annotate(latest_screening=Subquery(latest_screening))
-            .filter(latest_screening__isnull=False)
-            .exclude(Exists(Clearance.objects.filter(screening=OuterRef("latest_screening"))))
-            .distinct()
-            .order_by("last_name", "first_name", "pk")
-        ),
-        "orders_waiting": list(
-            mine.filter(Exists(granting))
-            .exclude(Exists(in_force))
-            .distinct()
-            .order_by("last_name", "first_name", "pk")
-        ),
-    }
+    return (
+        _prescribers_clients(request)
+        .filter(Exists(granting))
+        .exclude(Exists(in_force))
+        .order_by("last_name", "first_name", "pk")
+    )
+
+
+def _events_to_review(request):
+    """The whole list behind adverse_events_to_review: unreviewed adverse events in the sessions
+    of the prescriber's clients, oldest first."""
+    return (
+        AdverseEvent.objects.filter(runbook__visit__client__in=_my_clients(request), review__isnull=True)
+        .select_related("runbook__visit__client")
+        .order_by("noted_at", "pk")
+    )
+
+
+def _overrides_to_review(request):
+    """The whole list behind discharge_overrides_to_review: discharges with criteria unmet that
+    no prescriber has reviewed, in the sessions of the prescriber's clients, oldest first."""
+    return (
+        Runbook.objects.filter(
+            visit__client__in=_my_clients(request), discharged_at__isnull=False, override_review__isnull=True
+        )
+        .exclude(override_reason="")
+        .select_related("visit__client", "discharged_by")
+        .order_by("discharged_at", "pk")
+    )
+
+
+# The dashboard's lists, each whole a page at a time (`queue`): its title, its rows, and what
+# each row shows: (the client, the link on their name, the words after it).
+
+
+def _when(moment: datetime.datetime, *, time: bool = True) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%a %b} {local.day}" + (f", {local:%H:%M}" if time else "")
+
+
+def _alert_rows(alerts):
+    for alert in alerts:
+        yield (
+            alert.client,
+            reverse("measures:alert_close", args=[alert.client_id, alert.pk]),
+            f"{alert.get_kind_display()} · raised {_when(alert.raised_at)}",
+        )
+
+
+def _integration_rows(sessions):
+    for session in sessions:
+        standing = Standing.LATE if session.late else Standing.MISSING
+        yield (
+            session.client,
+            reverse("integration:overview", args=[session.client_id]),
+            f"session of {_when(session.starts_at, time=False)} · {standing.label.lower()}",
+        )
+
+
+def _action_item_rows(items):
+    for item in items:
+        yield item.client, reverse("integration:overview", args=[item.client_id]), item.text
+
+
+def _client_rows(words):
+    def rows(clients):
+        for client in clients:
+            yield client, reverse("medical:summary", args=[client.pk]), words
+
+    return rows
+
+
+def _event_rows(events):
+    for event in events:
+        visit = event.runbook.visit
+        yield (
+            visit.client,
+            reverse("dosing:runbook", args=[visit.client_id, visit.pk]),
+            f"{event} · {_when(event.noted_at)}",
+        )
+
+
+def _override_rows(runbooks):
+    for book in runbooks:
+        yield (
+            book.visit.client,
+            reverse("dosing:runbook", args=[book.visit.client_id, book.visit_id]),
+            f"discharged {_when(book.discharged_at)} by {book.discharged_by.full_name} with criteria unmet: "
+            f"{book.override_reason}",
+        )
+
+
+def _arrival_rows(visits):
+    for visit in visits:
+        yield (
+            visit.client,
+            reverse("visits:detail", args=[visit.client_id, visit.pk]),
+            f"{timezone.localtime(visit.starts_at):%H:%M} · {visit.get_kind_display()} with "
+            f"{visit.clinician.full_name} · {visit.place} · {visit.get_status_display()}",
+        )
+
+
+QUEUES = {
+    "alerts": ("Urgent: same-day follow-up", _urgent_alerts, _alert_rows),
+    "integrations": (
+        "Integrations overdue",
+        lambda request: overdue_sessions(
+            _my_clients(request), practice=practice_for(request), now=timezone.now()
+        ).select_related("client"),
+        _integration_rows,
+    ),
+    "action-items": ("Action items to review", _action_items, _action_item_rows),
+    "clearances": ("Clearances waiting", _clearances_waiting, _client_rows("screened, no decision yet")),
+    "orders": ("Orders waiting", _orders_waiting, _client_rows("cleared, no order in force")),
+    "events": ("Adverse events to review", _events_to_review, _event_rows),
+    "overrides": ("Discharge overrides to review", _overrides_to_review, _override_rows),
+    "arrivals": ("Arrivals today", _arrivals_today, _arrival_rows),
+}
+
+
+def _queue(request, name: str):
+    """One of the dashboard's lists, whole, QUEUE_PAGE_SIZE rows a page, with one audit row
+    naming the clients shown."""
+    title, rows_of, describe = QUEUES[name]
+    page = Paginator(rows_of(request), QUEUE_PAGE_SIZE).get_page(int_param(request, "page", 1))
+    rows = list(describe(page.object_list))
+    audit_record(
+        request=request,
+        action="kapflow.dashboard.list_viewed",
+        detail={"list": name, "page": page.number, "clients": sorted({client.pk for client, _, _ in rows})},
+    )
+    return render(request, "dashboard_queue.html", {"title": title, "page": page, "rows": rows})
+
+
+@require_GET
+@staff_view(Role.THERAPIST, Role.PRESCRIBER)
+def queue_alerts(request):
+    return _queue(request, "alerts")
+
+
+@require_GET
+@staff_view(Role.THERAPIST)
+def queue_integrations(request):
+    return _queue(request, "integrations")
+
+
+@require_GET
+@staff_view(Role.THERAPIST)
+def queue_action_items(request):
+    return _queue(request, "action-items")
+
+
+@require_GET
+@staff_view(Role.PRESCRIBER)
+def queue_clearances(request):
+    return _queue(request, "clearances")
+
+
+@require_GET
+@staff_view(Role.PRESCRIBER)
+def queue_orders(request):
+    return _queue(request, "orders")
+
+
+@require_GET
+@staff_view(Role.PRESCRIBER)
+def queue_events(request):
+    return _queue(request, "events")
+
+
+@require_GET
+@staff_view(Role.PRESCRIBER)
+def queue_overrides(request):
+    return _queue(request, "overrides")
+
+
+@require_GET
+@staff_view(Role.COORDINATOR)
+def queue_arrivals(request):
+    return _queue(request, "arrivals")
 
 
 @require_POST

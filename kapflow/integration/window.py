@@ -1,9 +1,11 @@
 """The integration window: for each completed medication session, whether its integration is
 done, booked in the window, booked late or missing, and when it could be booked.
 
-`standings` is pure (visits and records in, answers out; the clock is passed in) so that the
-page, the dashboard and the tests all share it; `client_standings` and `caseload_standings`
-read what it needs in a fixed number of queries.
+`standings` is pure (visits and records in, answers out; the clock is passed in): the client's
+integration page uses it through `client_standings`, which reads what it needs in a fixed number
+of queries. The dashboard asks the database the same question for a whole caseload
+(`overdue_sessions`, written by the same rules and tested against `standings` on random
+caseloads), so that it reads only the sessions it lists, not every visit of three weeks.
 
 The window runs from the end of the medication session: `integration_window_hours` (36–48 h,
 seed 002) is when the integration session should be held; the integration counts as done when a
@@ -16,9 +18,21 @@ import datetime
 import enum
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from kapflow.visits.calendar import in_range
 from kapflow.visits.models import DEFAULT_MINUTES, Visit
 
 # Where proposals are looked for: whole hours in the practice's ordinary day, local time.
@@ -164,7 +178,7 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
     """Every completed medication session of the client with its integration standing, and up
     to three proposed hours for each still open in its window and not yet booked: hours free
     for the session's clinician, the client and (in person) the session's room, which is how
-    the runbook books it (kapflow.dosing.services.integration_book). Three queries, and one more
+    the runbook books it (kapflow.dosing.services.discharge.integration_book). Three queries, and one more
     per session needing proposals (at most a couple: the window is two days)."""
     from kapflow.integration.models import IntegrationRecord
 
@@ -192,8 +206,7 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
             if session.room_id:
                 holds |= Q(room=session.room_id)
             busy = list(
-                Visit.objects.live()
-                .overlapping(start, answer.window_ends_at + datetime.timedelta(hours=1))
+                in_range(Visit.objects.live(), start, answer.window_ends_at + datetime.timedelta(hours=1))
                 .filter(holds)
                 .distinct()
             )
@@ -201,44 +214,106 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
     return answers
 
 
-def caseload_standings(
-    clients, *, practice, now: datetime.datetime | None = None
-) -> list[SessionIntegration]:
-    """The integrations late or missing across `clients` (a queryset), for medication sessions
-    of the last three weeks, oldest first. Two queries whatever the caseload."""
+def _owned_by_outer_session(moment: str, since: datetime.datetime) -> Q:
+    """For a row inside a subquery on a medication session (the outer query): its `moment` falls
+    at or after the session's end, and no other completed medication session of the client
+    since `since` ended between the two, so the session is the latest that ended before it
+    (_owner)."""
+    session = {name: OuterRef(OuterRef(name)) for name in ("ends_at", "starts_at", "pk")}
+    between = Visit.objects.filter(
+        client=OuterRef(OuterRef("client")),
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+        starts_at__gte=since,
+        ends_at__lte=OuterRef(moment),
+    ).filter(
+        # Later in _owner's order: by end, then (two ending together) as the visits are listed.
+        Q(ends_at__gt=session["ends_at"])
+        | Q(ends_at=session["ends_at"], starts_at__gt=session["starts_at"])
+        | Q(ends_at=session["ends_at"], starts_at=session["starts_at"], pk__gt=session["pk"])
+    )
+    return Q(**{f"{moment}__gte": OuterRef("ends_at")}) & ~Exists(between)
+
+
+def _after_end(hours: int) -> ExpressionWrapper:
+    return ExpressionWrapper(
+        OuterRef("ends_at") + datetime.timedelta(hours=hours), output_field=DateTimeField()
+    )
+
+
+# How far an integration session owned by a medication session got it (`overdue_sessions`):
+# the best one counts, as in `standings`, where done outranks booked and booked outranks late.
+NOTHING, LATE_RANK, BOOKED_RANK, DONE_RANK = 0, 1, 2, 3
+
+
+def overdue_sessions(clients, *, practice, now: datetime.datetime):
+    """The completed medication sessions of `clients` (a queryset) since LOOKBACK whose
+    integration is late or missing at `now` (SessionIntegration.overdue), oldest first, each
+    annotated `late` (booked after the window) or not (missing, its window closed). One query,
+    asked of the database, by the rules of `standings` (which the client's own page uses): done
+    by a record that follows the session, or by an unattached record or a completed
+    integration session it owns within `integration_expected_hours`; else booked by an
+    integration session it owns within `integration_window_hours`; else late when one it owns
+    is after that. Two subqueries per session whatever the caseload: its records, and its best
+    integration session."""
     from kapflow.integration.models import IntegrationRecord
 
-    now = now or timezone.now()
     since = now - LOOKBACK
-    visits = list(
-        Visit.objects.filter(client__in=clients, starts_at__gte=since)
-        .filter(
-            Q(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
-            | Q(pk__in=_integration_visits().filter(starts_at__gte=since).values("pk"))
-        )
-        .select_related("client")
+    expected = _after_end(practice.integration_expected_hours)
+    window = _after_end(practice.integration_window_hours)
+    recorded = IntegrationRecord.objects.filter(client=OuterRef("client"), recorded_at__gte=since).filter(
+        Q(follows=OuterRef("pk"))
+        | (Q(follows__isnull=True, recorded_at__lte=expected) & _owned_by_outer_session("recorded_at", since))
     )
-    records = list(
-        IntegrationRecord.objects.filter(client__in=clients, recorded_at__gte=since).only(
-            "pk", "client_id", "follows_id", "recorded_at"
+    held = ~Q(status=Visit.Status.COMPLETED)
+    best_integration = (
+        _integration_visits()
+        .filter(client=OuterRef("client"), starts_at__gte=since)
+        .filter(_owned_by_outer_session("starts_at", since))
+        .annotate(
+            rank=Case(
+                When(Q(status=Visit.Status.COMPLETED, starts_at__lte=expected), then=Value(DONE_RANK)),
+                When(held & Q(starts_at__lte=window), then=Value(BOOKED_RANK)),
+                When(held, then=Value(LATE_RANK)),
+                default=Value(NOTHING),
+            )
         )
+        .order_by("-rank")
+        .values("rank")[:1]
     )
-    by_client: dict[int, tuple[list, list, list]] = {}
-    for visit in visits:
-        row = by_client.setdefault(visit.client_id, ([], [], []))
-        row[0 if visit.kind == Visit.Kind.MEDICATION else 1].append(visit)
-    for record in records:
-        if record.client_id in by_client:
-            by_client[record.client_id][2].append(record)
-    late = []
-    for medication, integration, client_records in by_client.values():
-        answers = standings(
-            medication=medication,
-            integration=integration,
-            records=client_records,
-            window_hours=practice.integration_window_hours,
-            expected_hours=practice.integration_expected_hours,
+    window_closed = Q(ends_at__lte=now - datetime.timedelta(hours=practice.integration_window_hours))
+    return (
+        Visit.objects.filter(
+            client__in=clients,
+            kind=Visit.Kind.MEDICATION,
+            status=Visit.Status.COMPLETED,
+            starts_at__gte=since,
+        )
+        .exclude(Exists(recorded))
+        .annotate(best=Coalesce(Subquery(best_integration), Value(NOTHING)))
+        .filter(Q(best=LATE_RANK) | Q(best=NOTHING) & window_closed)
+        .annotate(late=Q(best=LATE_RANK))
+        .order_by("ends_at", "pk")
+    )
+
+
+def caseload_standings(
+    clients, *, practice, now: datetime.datetime | None = None, limit: int | None = None
+) -> list[SessionIntegration]:
+    """The integrations late or missing across `clients` (a queryset), for medication sessions
+    of the last three weeks, oldest first (the first `limit` of them, when given). One query
+    whatever the caseload: the database finds them (overdue_sessions)."""
+    now = now or timezone.now()
+    sessions = overdue_sessions(clients, practice=practice, now=now).select_related("client")
+    if limit is not None:
+        sessions = sessions[:limit]
+    return [
+        SessionIntegration(
+            session=session,
+            standing=Standing.LATE if session.late else Standing.MISSING,
+            window_ends_at=session.ends_at + datetime.timedelta(hours=practice.integration_window_hours),
+            expected_by=session.ends_at + datetime.timedelta(hours=practice.integration_expected_hours),
             now=now,
         )
-        late.extend(answer for answer in answers if answer.overdue)
-    return sorted(late, key=lambda a: a.session.ends_at)
+        for session in sessions
+    ]

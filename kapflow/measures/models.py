@@ -81,6 +81,11 @@ class Alert(models.Model):
             models.Index(fields=["assigned_to", "closed_at"], name="alert_inbox_idx"),
             # A client's open alerts, for the chart and the banner.
             models.Index(fields=["client", "closed_at"], name="alert_client_idx"),
+            # The open alerts in the order they were raised: the dashboard reads the first few
+            # of a clinician's from here, however many alerts the practice has closed.
+            models.Index(
+                fields=["raised_at"], condition=models.Q(closed_at__isnull=True), name="alert_open_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

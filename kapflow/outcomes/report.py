@@ -1,5 +1,6 @@
 """The practice outcome report (docs/clinical.md, "Measurement-based care"): aggregates only, never a
-client's identity, over a chosen period. Four queries whatever the size of the practice.
+client's identity, over a chosen period. Two queries whatever the size of the practice, each
+summing in the database what the report needs per treated client.
 
 Definitions, applied the same way everywhere in the report:
 
@@ -39,6 +40,7 @@ import datetime
 import statistics
 from dataclasses import dataclass, field
 
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kapflow.dosing.models import Administration, AdverseEvent
@@ -199,7 +201,9 @@ def instrument_outcome(instrument: instruments.Instrument, pairs: list[tuple[int
         return InstrumentOutcome(instrument=instrument, treated=treated, n=n)
     baselines = [b for b, _ in pairs]
     ends = [e for _, e in pairs]
-    verdicts = [scoring.change(instrument, b, e) for b, e in pairs]
+    # Scores are small whole numbers, so many clients share a (baseline, end): judge each once.
+    judged = {pair: scoring.change(instrument, *pair) for pair in set(pairs)}
+    verdicts = [judged[pair] for pair in pairs]
     return InstrumentOutcome(
         instrument=instrument,
         treated=treated,
@@ -269,70 +273,86 @@ def _withhold_complements(groups: list[GroupOutcome]) -> list[GroupOutcome]:
     return groups
 
 
+def _course_rows(since: datetime.datetime, until: datetime.datetime):
+    """One row per client treated in [since, until), computed by the database: the course's
+    first session (its id, start and modality), how many sessions the course has, the route of
+    that session's first dose, and each instrument's baseline and end score by the definitions
+    in this module's docstring. One query. Each row is the course's first session itself (no
+    session of the period came before it), so every figure is read from that row's own
+    columns through an index (visits by client and start, responses by client, instrument and
+    time): the work grows with the sessions of the period, not with the practice's history."""
+    in_period = Visit.objects.filter(
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+        starts_at__gte=since,
+        starts_at__lt=until,
+    )
+    same_course = in_period.filter(client=OuterRef("client"))
+    earlier = same_course.filter(
+        Q(starts_at__lt=OuterRef("starts_at")) | Q(starts_at=OuterRef("starts_at"), pk__lt=OuterRef("pk"))
+    )
+    responses = Response.objects.filter(client=OuterRef("client"), completed_at__lt=until)
+    scores = {}
+    for key in instruments.INSTRUMENTS:
+        theirs = responses.filter(instrument=key).order_by("-completed_at", "-pk").values("total")
+        # The baseline: the last response at or before the course's first session; the end:
+        # the last one after it and before the period ends.
+        scores[f"baseline_{key}"] = Subquery(theirs.filter(completed_at__lte=OuterRef("starts_at"))[:1])
+        scores[f"end_{key}"] = Subquery(theirs.filter(completed_at__gt=OuterRef("starts_at"))[:1])
+    return (
+        in_period.exclude(Exists(earlier))
+        .annotate(
+            session_count=Subquery(
+                same_course.order_by().values("client").annotate(n=Count("pk")).values("n")[:1]
+            ),
+            # A session has one first dose at most (the one_first_dose_per_session constraint).
+            first_route=Subquery(
+                Administration.objects.filter(runbook__visit=OuterRef("pk"), is_booster=False).values(
+                    "route"
+                )[:1]
+            ),
+            **scores,
+        )
+        .order_by("starts_at", "pk")
+        .values("client_id", "starts_at", "modality", "session_count", "first_route", *scores)
+    )
+
+
 def build_report(*, start: datetime.date, end: datetime.date) -> Report:
     """The outcome report for the period from `start` to `end` (inclusive), by the definitions in
-    this module's docstring, in four queries: the sessions, their first doses, their adverse
-    events, and the treated clients' responses up to the period's end."""
+    this module's docstring, in two queries whatever the size of the practice: one row per
+    treated client with their course and their baseline and end scores (_course_rows), and the
+    adverse events of the period's sessions counted by client and severity. Only the figures
+    over those rows (means, SDs, verdicts, small-cell rules) are worked out here."""
     since, until = period_bounds(start, end)
-    in_period = {
-        "kind": Visit.Kind.MEDICATION,
-        "status": Visit.Status.COMPLETED,
-        "starts_at__gte": since,
-        "starts_at__lt": until,
-    }
-    sessions = Visit.objects.filter(**in_period)
     courses: dict[int, Course] = {}
-    course_of_visit: dict[int, Course] = {}
-    first_visit: dict[int, int] = {}
-    for visit_id, client_id, starts_at, modality in sessions.order_by("starts_at", "pk").values_list(
-        "pk", "client_id", "starts_at", "modality"
-    ):
-        course = courses.get(client_id)
-        if course is None:
-            course = courses[client_id] = Course(
-                client_id=client_id, first_start=starts_at, modality=modality
-            )
-            first_visit[client_id] = visit_id
-        course.sessions += 1
-        course_of_visit[visit_id] = course
-
-    visit_filter = {f"runbook__visit__{key}": value for key, value in in_period.items()}
-    first_of = {visit_id: client_id for client_id, visit_id in first_visit.items()}
-    for visit_id, route in (
-        Administration.objects.filter(is_booster=False, **visit_filter)
-        .order_by("given_at", "pk")
-        .values_list("runbook__visit_id", "route")
-    ):
-        if visit_id in first_of:
-            courses[first_of[visit_id]].route = route
-    for visit_id, severity in AdverseEvent.objects.filter(**visit_filter).values_list(
-        "runbook__visit_id", "severity"
-    ):
-        course = course_of_visit.get(visit_id)
-        if course is not None:
-            course.adverse[severity] = course.adverse.get(severity, 0) + 1
-
-    # Each client's (baseline, end) per instrument. Responses come oldest first, so the last one
-    # seen on or before the first session is the baseline and the last one after it is the end.
-    baseline: dict[tuple[int, str], int] = {}
-    end_score: dict[tuple[int, str], int] = {}
-    treated = sessions.values("client_id")
-    for client_id, key, total, completed_at in (
-        Response.objects.filter(client_id__in=treated, completed_at__lt=until)
-        .order_by("completed_at", "pk")
-        .values_list("client_id", "instrument", "total", "completed_at")
-    ):
-        course = courses.get(client_id)
-        if course is None:
-            continue
-        if completed_at <= course.first_start:
-            baseline[(client_id, key)] = total
-        else:
-            end_score[(client_id, key)] = total
     pairs: dict[int, dict[str, tuple[int, int]]] = {}
-    for (client_id, key), value in end_score.items():
-        if (client_id, key) in baseline:
-            pairs.setdefault(client_id, {})[key] = (baseline[(client_id, key)], value)
+    for row in _course_rows(since, until):
+        client_id = row["client_id"]
+        courses[client_id] = Course(
+            client_id=client_id,
+            first_start=row["starts_at"],
+            sessions=row["session_count"],
+            route=row["first_route"] or NOT_RECORDED,
+            modality=row["modality"],
+        )
+        for key in instruments.INSTRUMENTS:
+            baseline, end_score = row[f"baseline_{key}"], row[f"end_{key}"]
+            if baseline is not None and end_score is not None:
+                pairs.setdefault(client_id, {})[key] = (baseline, end_score)
+    for client_id, severity, count in (
+        AdverseEvent.objects.filter(
+            runbook__visit__kind=Visit.Kind.MEDICATION,
+            runbook__visit__status=Visit.Status.COMPLETED,
+            runbook__visit__starts_at__gte=since,
+            runbook__visit__starts_at__lt=until,
+        )
+        .order_by()
+        .values_list("runbook__visit__client_id", "severity")
+        .annotate(n=Count("pk"))
+    ):
+        course = courses[client_id]
+        course.adverse[severity] = course.adverse.get(severity, 0) + count
 
     all_courses = list(courses.values())
     routes = dict(MedicationOrder.Route.choices)
