@@ -9,15 +9,16 @@ import time_machine
 from django.utils import timezone
 
 from kapflow.clients.models import Client
+from kapflow.demo.quick import load_demo
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
-from kapflow.practice.demo import load_demo
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
+from kapflow.visits.services import Slot, clashes
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,158 @@ def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(dem
         assert not sessions.filter(runbook__signed_at__isnull=True).exists()
         assert client.integration_records.count() == sessions.count()
         assert client.clearances.exists() and client.consultations.exists()
+
+
+def test_nobody_and_no_room_is_booked_twice_in_the_quick_demo(demo):
+    """The schedule's own clash check finds nothing for any visit that holds its time: no
+    clinician (primary or joining), client or room is in two places at once."""
+    found = []
+    for visit in Visit.objects.live().select_related("client", "clinician", "room"):
+        slot = Slot(
+            kind=visit.kind,
+            starts_at=visit.starts_at,
+            ends_at=visit.ends_at,
+            clinician=visit.clinician,
+            other_clinicians=list(visit.other_clinicians.all()),
+            modality=visit.modality,
+            room=visit.room,
+        )
+        found += [
+            f"{visit.kind} {visit.starts_at:%a %H:%M}: {clash}"
+            for clash in clashes(client=visit.client, slot=slot, exclude=visit)
+        ]
+    assert found == []
+
+
+def live_clashes() -> list[str]:
+    """What the schedule's clash check finds among the visits that hold their time."""
+    found = []
+    for visit in Visit.objects.live().select_related("client", "clinician", "room"):
+        slot = Slot(
+            kind=visit.kind,
+            starts_at=visit.starts_at,
+            ends_at=visit.ends_at,
+            clinician=visit.clinician,
+            other_clinicians=list(visit.other_clinicians.all()),
+            modality=visit.modality,
+            room=visit.room,
+        )
+        found += [f"{visit} : {clash}" for clash in clashes(client=visit.client, slot=slot, exclude=visit)]
+    return found
+
+
+# A Sunday (and the day the clocks go forward), the evening before a year's end, a Monday before
+# the practice opens and the Sunday the clocks go back, in UTC.
+LOAD_MOMENTS = [
+    "2026-03-08T18:00:00+00:00",
+    "2026-12-31T03:30:00+00:00",
+    "2026-06-01T13:05:00+00:00",
+    "2026-11-01T22:40:00+00:00",
+]
+
+
+@pytest.mark.parametrize("loaded_at", LOAD_MOMENTS)
+def test_the_quick_demo_keeps_the_practices_hours_and_books_nobody_twice_whenever_it_is_loaded(loaded_at):
+    """No clash on any day it is loaded; every visit on a working day (Monday to Saturday) in
+    the practice's hours, but the one session run as the demo loads, which is today whatever
+    the day; an integration session within the window after the session it follows; nothing
+    else under way at that moment."""
+    from kapflow.demo.schedule import CLOSE, OPEN, SATURDAY_CLOSE
+
+    moment = datetime.datetime.fromisoformat(loaded_at)
+    with time_machine.travel(moment, tick=False):
+        load_demo()
+        now = timezone.now()
+        assert live_clashes() == []
+    window = datetime.timedelta(hours=Practice.load().integration_window_hours)
+    running = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+    assert timezone.localdate(running.starts_at) == timezone.localdate(now)
+    for visit in Visit.objects.select_related("client"):
+        starts, ends = timezone.localtime(visit.starts_at), timezone.localtime(visit.ends_at)
+        opens, closes = OPEN, SATURDAY_CLOSE if starts.weekday() == 5 else CLOSE
+        assert starts.date() == ends.date(), visit
+        assert opens <= starts.hour * 60 + starts.minute and ends.hour * 60 + ends.minute <= closes, visit
+        if visit != running:
+            assert starts.weekday() < 6, visit
+            assert not visit.starts_at < now < visit.ends_at, visit
+            held = visit.ends_at <= now
+            assert visit.status == (Visit.Status.COMPLETED if held else Visit.Status.SCHEDULED), visit
+        if visit.kind == Visit.Kind.INTEGRATION:
+            session = (
+                visit.client.visits.filter(kind=Visit.Kind.MEDICATION, ends_at__lte=visit.starts_at)
+                .order_by("-ends_at")
+                .first()
+            )
+            assert session is not None and visit.starts_at <= session.ends_at + window, visit
+
+
+def test_a_demo_loaded_again_another_day_books_around_what_is_there(demo):
+    """The session run yesterday is done; loading the demo again today adds today's session,
+    clear of everything already on the calendar."""
+    running = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+    Visit.objects.filter(pk=running.pk).update(status=Visit.Status.COMPLETED)
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=1), tick=False):
+        load_demo()
+        today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+        assert timezone.localdate(today.starts_at) == timezone.localdate()
+        assert live_clashes() == []
+
+
+def test_every_demo_session_had_its_consents_before_it(demo):
+    """The consent gate (the telehealth consent too for a session at home), as it stood when each
+    held medication session began."""
+    from kapflow.consent.gates import consent_gate
+
+    held = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+    assert held.filter(modality=Visit.Modality.VIRTUAL).exists()
+    for visit in held.select_related("client"):
+        with time_machine.travel(visit.starts_at, tick=False):
+            gate = consent_gate(visit.client, virtual=visit.is_virtual)
+        assert gate.passed, (visit, gate.reason)
+
+
+def test_the_demo_diary_gives_the_nearest_free_time_and_reads_what_is_booked(db):
+    """kapflow.demo.schedule, which every quick demo story books through."""
+    from kapflow.demo.schedule import Schedule
+    from kapflow.visits.models import Room
+    from tests import factories
+
+    ada, bo, cat = (factories.make_user(name, mfa=False) for name in ("Ada Jones", "Bo Smith", "Cat Lee"))
+    cy, di, ed, flo = (factories.make_client(first_name=name) for name in ("Cy", "Di", "Ed", "Flo"))
+    garden, studio = (Room.objects.create(name=name) for name in ("Garden", "Studio"))
+    tz = timezone.get_current_timezone()
+    diary = Schedule(now=datetime.datetime(2026, 12, 4, 12, tzinfo=tz))  # a Friday noon
+    monday, saturday = datetime.date(2026, 12, 7), datetime.date(2026, 12, 12)
+    ten = diary.at(monday, 10 * 60)
+    first = diary.book(client=cy, clinician=ada, around=ten, minutes=60, rooms=[garden, studio])
+    assert (first.starts_at, first.ends_at, first.room) == (ten, diary.at(monday, 11 * 60), garden)
+    # The clinician is busy: the nearest free time, the earlier at an equal distance.
+    assert diary.book(client=di, clinician=ada, around=ten, minutes=60).starts_at == diary.at(monday, 9 * 60)
+    # Another clinician at that time: the next room free.
+    assert diary.book(client=ed, clinician=bo, around=ten, minutes=60, rooms=[garden, studio]).room == studio
+    # Both rooms taken: another time. A joining clinician must be free too.
+    # A joining clinician must be free too (Bo alone would be at 9:00).
+    joint = diary.book(client=flo, clinician=bo, around=ten, minutes=60, others=(ada,))
+    assert joint.starts_at == diary.at(monday, 11 * 60)
+    # Di has a visit on Monday already: one a day, so the nearest time the next day.
+    half_past = diary.book(client=di, clinician=bo, around=diary.at(monday, 10 * 60 + 30), minutes=60)
+    assert half_past.starts_at == diary.at(monday + datetime.timedelta(days=1), 10 * 60 + 30)
+    # Saturday closes at 14:00; Sunday is closed, so a later day is the Monday after.
+    late = diary.book(client=cy, clinician=ada, around=diary.at(saturday, 16 * 60), minutes=60)
+    assert late.starts_at == diary.at(saturday, 13 * 60)
+    after = diary.book(client=cy, clinician=ada, around=diary.at(saturday, 12 * 60), minutes=60, direction=1)
+    assert after.starts_at == diary.at(saturday + datetime.timedelta(days=2), 12 * 60)
+    # Given back, the slot is free again.
+    diary.release(first, client=cy, clinician=ada)
+    assert diary.book(client=cy, clinician=ada, around=ten, minutes=60, rooms=[garden]).starts_at == ten
+    # A new diary reads what is on the calendar, joining clinicians and rooms included.
+    booked = Visit.objects.create(
+        client=cy, kind=Visit.Kind.THERAPY, starts_at=ten, ends_at=ten + datetime.timedelta(minutes=50),
+        room=studio, clinician=bo, created_by=bo,
+    )  # fmt: skip
+    booked.other_clinicians.set([ada])
+    fresh = Schedule(now=diary.now)
+    assert fresh.book(client=di, clinician=ada, around=ten, minutes=50).starts_at != ten
+    assert fresh.book(client=ed, clinician=cat, around=ten, minutes=50, rooms=[studio]).starts_at != ten
+    assert fresh.book(client=flo, clinician=cat, around=ten, minutes=50, rooms=[garden]).starts_at == ten
+    assert fresh.book(client=cy, clinician=bo, around=ten, minutes=50, days=0) is None  # Cy's day

@@ -38,6 +38,42 @@ FINISH_SPACING_DAYS = 3
 SESSION_HOUR = datetime.time(12, 30)
 INTEGRATION_HOUR = datetime.time(15, 30)
 PORTAL_LEAD = datetime.timedelta(hours=18)  # when before a session the client answered
+# Days tried, one after the other, for a session (and its integration the next day) to fit.
+BOOKING_TRIES = 30
+
+
+def _book_session(schedule, client, therapist, day, session_rooms, integration_rooms, window):
+    """A medication session on `day` near SESSION_HOUR and its integration session near
+    INTEGRATION_HOUR the next day, inside the integration window, from the demo's diary
+    (kapflow.demo.schedule); None when either does not fit."""
+    from kapflow.visits.models import DEFAULT_MINUTES, Visit
+
+    def at(day, time):
+        return schedule.at(day, time.hour * 60 + time.minute)
+
+    session = schedule.book(
+        client=client,
+        clinician=therapist,
+        around=at(day, SESSION_HOUR),
+        minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
+        rooms=session_rooms,
+        days=0,
+    )
+    if session is None:
+        return None
+    integration = schedule.book(
+        client=client,
+        clinician=therapist,
+        around=at(day + datetime.timedelta(days=1), INTEGRATION_HOUR),
+        minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
+        rooms=integration_rooms,
+        earliest=session.ends_at,
+        latest=session.ends_at + window,
+    )
+    if integration is None:
+        schedule.release(session, client=client, clinician=therapist)
+        return None
+    return session, integration
 
 
 def _score(baseline: int, share: float, step: int, steps: int, wobble: int, top: int) -> int:
@@ -47,8 +83,9 @@ def _score(baseline: int, share: float, step: int, steps: int, wobble: int, top:
     return max(0, min(top, round(baseline * (1 - (1 - share) * progress)) + wobble))
 
 
-def add_alumni_story(alumni, staff, rng) -> None:
-    """The records of `alumni` (freshly created discharged clients with their care teams)."""
+def add_alumni_story(alumni, staff, rng, schedule) -> None:
+    """The records of `alumni` (freshly created discharged clients with their care teams), their
+    visits booked through the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import ConsentDocument, Kind, Signature
     from kapflow.consent.selectors import name_on_file
@@ -63,9 +100,10 @@ def add_alumni_story(alumni, staff, rng) -> None:
     from kapflow.outcomes.report import last_ended_quarter
     from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
     from kapflow.practice.models import Practice
-    from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
+    from kapflow.visits.models import Room, Visit
 
     practice = Practice.load()
+    window = datetime.timedelta(hours=practice.integration_window_hours)
     prescriber = staff["prescriber"]
     documents = {doc.kind: doc for doc in ConsentDocument.objects.published().order_by("kind", "version")}
     rooms = [Room.objects.get_or_create(name=name)[0] for name in ("Garden Room", "Studio")]
@@ -96,19 +134,30 @@ def add_alumni_story(alumni, staff, rng) -> None:
         intranasal = k % 4 == 1 and not client.is_minor
         # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
         virtual = not intranasal and k % 3 == 2
-        room = None if virtual else spravato_room if intranasal else rooms[k % 2]
+        regular = None if virtual else [rooms[k % 2], rooms[(k + 1) % 2]]
+        session_rooms = [spravato_room] if intranasal and not virtual else regular
         share = END_SHARE[k % len(END_SHARE)]
         # Later alumni finished more recently, a few days apart.
         last = finished_by - datetime.timedelta(days=(len(alumni) - 1 - k) * FINISH_SPACING_DAYS)
-        days = []
+        days, bookings = [], []
         for step in range(steps):
             day = last - datetime.timedelta(days=(steps - 1 - step) * every)
-            # Monday to Thursday, so that the integration the next day is a working day too.
-            while (therapist.pk, day) in booked or day.weekday() >= 4:
+            found = None
+            for _tries in range(BOOKING_TRIES):
+                # Monday to Thursday, so that the integration the next day is a working day too.
+                if (therapist.pk, day) not in booked and day.weekday() < 4:
+                    found = _book_session(schedule, client, therapist, day, session_rooms, regular, window)
+                    if found is not None:
+                        break
                 day += datetime.timedelta(days=1)
-            booked.add((therapist.pk, day))
-            days.append(day)
-        first = at(days[0], SESSION_HOUR)
+            if found is not None:
+                booked.add((therapist.pk, day))
+                days.append(day)
+                bookings.append(found)
+        if not bookings:
+            continue  # no free time for this course at all: the alumnus keeps no records
+        steps = len(days)
+        first = bookings[0][0].starts_at
         consulted = first - datetime.timedelta(days=42)
         phq0, gad0 = 15 + (k * 5) % 9, 11 + (k * 3) % 8
         pcl0 = 38 + (k * 7) % 20 if k % 3 == 0 else None
@@ -214,8 +263,8 @@ def add_alumni_story(alumni, staff, rng) -> None:
             discontinued_by=prescriber,
             discontinue_reason=DONE,
         )
-        for step, day in enumerate(days):
-            starts = at(day, SESSION_HOUR)
+        for step, (session, integration) in enumerate(bookings):
+            starts = session.starts_at
             answered = starts - PORTAL_LEAD
             wobble = rng.choice((-1, 0, 0, 1))
             _respond(
@@ -229,9 +278,9 @@ def add_alumni_story(alumni, staff, rng) -> None:
                 client=client,
                 kind=Visit.Kind.MEDICATION,
                 starts_at=starts,
-                ends_at=starts + datetime.timedelta(minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION]),
+                ends_at=session.ends_at,
                 modality=Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
-                room=room,
+                room=session.room,
                 status=Visit.Status.COMPLETED,
                 clinician=therapist,
                 created_by=staff["coordinator"],
@@ -253,14 +302,13 @@ def add_alumni_story(alumni, staff, rng) -> None:
                     reviewed_by=prescriber,
                     reviewed_at=starts + datetime.timedelta(days=1),
                 )
-            held = at(day + datetime.timedelta(days=1), INTEGRATION_HOUR)
             Visit.objects.create(
                 client=client,
                 kind=Visit.Kind.INTEGRATION,
-                starts_at=held,
-                ends_at=held + datetime.timedelta(minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION]),
+                starts_at=integration.starts_at,
+                ends_at=integration.ends_at,
                 modality=visit.modality,
-                room=room,
+                room=integration.room,
                 video_link="https://video.demo.kapflow.test/integration" if virtual else "",
                 status=Visit.Status.COMPLETED,
                 clinician=therapist,

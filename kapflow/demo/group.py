@@ -48,6 +48,7 @@ from kapflow.clients.models import CareTeamMember, Client, EmergencyContact
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
+from kapflow.demo.schedule import CLOSE, DAY_LIMIT, GRID, OPEN, SATURDAY_CLOSE
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
     Administration,
@@ -104,11 +105,6 @@ GROUP = Scale()
 # For tests: the same code paths, four clinicians, two years.
 SMALL = Scale(clients=150, therapists=3, prescribers=1, coordinators=1, admins=1, rooms=3, rems_rooms=1)
 
-OPEN = 8 * 60  # 8:00
-CLOSE = 18 * 60  # 18:00
-SATURDAY_CLOSE = 14 * 60
-DAY_LIMIT = 8 * 60  # minutes of visits a clinician may have in a day
-GRID = 15  # visits start on the quarter hour
 MINUTES = {
     Visit.Kind.DISCOVERY_CALL: 25,
     Visit.Kind.CONSULTATION: 60,

@@ -15,12 +15,14 @@ PCL5_COURSE = [52, 49, 44, 40, 35, 31, 28]
 # The sessions here end a week before the loading day; the visit story's begin a few days ago.
 RECENT = datetime.timedelta(days=7)
 SESSION_AT = 9 * 60  # 9:00, the practice's time
+INTEGRATION_AT = 10 * 60  # the next morning
 
 
 def add_outcomes_story(staff, schedule) -> None:
     """Add the story once (safe to call again: it adds nothing the second time), booking through
     the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import CareTeamMember, Client
+    from kapflow.consent.models import Kind
     from kapflow.demo.pathway import PREPARED, _answers
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent
@@ -71,8 +73,9 @@ def add_outcomes_story(staff, schedule) -> None:
             discontinue_reason=COURSE_DONE,
             minor_signoff=client.is_minor,
         )
-        # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
-        virtual = not intranasal and n % 5 == 2
+        # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes); at
+        # home only for a client who signed the telehealth consent (kapflow.consent.gates).
+        virtual = not intranasal and client.consent_signatures.filter(kind=Kind.TELEHEALTH).exists()
         # Sessions two days before each of the story's weekly measures (start + 60 + 10w days),
         # until a week ago: the visit story (kapflow.demo.pathway) books the latest ones.
         began = timezone.localdate(first_response.completed_at)
@@ -103,6 +106,7 @@ def add_outcomes_story(staff, schedule) -> None:
                 created_by=staff["coordinator"],
             )
             starts = visit.starts_at
+            next_day = timezone.localdate(starts) + datetime.timedelta(days=1)
             runbook = signed_runbook(visit, order, practice, rng, event=False)
             # Its integration session the next morning, within the integration window, held and
             # written up; the first client's last one is still owed, so the dashboard has an
@@ -112,7 +116,7 @@ def add_outcomes_story(staff, schedule) -> None:
                 held = schedule.book(
                     client=client,
                     clinician=therapist,
-                    around=schedule.at(timezone.localdate(visit.ends_at) + datetime.timedelta(days=1), 10 * 60),
+                    around=schedule.at(next_day, INTEGRATION_AT),
                     minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
                     rooms=None if virtual else rooms,
                     earliest=visit.ends_at,

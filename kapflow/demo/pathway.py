@@ -313,9 +313,7 @@ def add_visit_story(staff, schedule) -> None:
                 modality=Visit.Modality.IN_PERSON,
                 room=booking.room,
                 clinician=clinician,
-                status=Visit.Status.COMPLETED
-                if booking.ends_at <= schedule.now
-                else Visit.Status.SCHEDULED,
+                status=Visit.Status.COMPLETED if booking.ends_at <= schedule.now else Visit.Status.SCHEDULED,
                 created_by=staff["coordinator"],
             )
             session = visit if kind == Visit.Kind.MEDICATION else None

@@ -24,6 +24,7 @@ from kapflow.demo.pathway import (
 )
 from kapflow.demo.portal import add_portal_story
 from kapflow.demo.runbook import add_runbook_story
+from kapflow.demo.schedule import Schedule
 from kapflow.inquiries.models import Inquiry
 from kapflow.practice.models import Practice
 
@@ -320,12 +321,14 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_pathway_story(rng, staff)
     add_medical_story(staff)
     add_consent_story(staff)
-    add_visit_story(staff)
+    # One diary for every story that books a visit: nobody and no room is booked twice.
+    schedule = Schedule()
+    add_visit_story(staff, schedule)
     add_portal_story(staff)
-    add_outcomes_story(staff)
+    add_outcomes_story(staff, schedule)
     add_journal_story(staff)
-    add_runbook_story(staff)
-    add_measures_story(staff)
+    add_runbook_story(staff, schedule)
+    add_measures_story(staff, schedule)
     if first_time:
         alumni = Client.objects.bulk_create(
             [
@@ -340,5 +343,5 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
             staff["prescriber"],
             staff["coordinator"],
         )
-        add_alumni_story(alumni, staff, rng)
+        add_alumni_story(alumni, staff, rng, schedule)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

@@ -229,22 +229,24 @@ def _today_session(staff, schedule) -> None:
     if Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).exists():
         return
     ordered = MedicationOrder.objects.active(schedule.today).values("client")
-    client = Client.objects.filter(stage="course", pk__in=ordered).order_by("pk").first()
-    if client is None:
-        return
-    member = client.care_team.filter(role="primary_therapist").select_related("user").first()
-    clinician = member.user if member else staff["owner"]
-    booking = schedule.book(
-        client=client,
-        clinician=clinician,
-        around=schedule.now,
-        minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
-        rooms=list(Room.objects.filter(active=True).order_by("pk")),
-        days=0,
-        any_day=True,
-        under_way=True,
-    )
-    if booking is None:
+    rooms = list(Room.objects.filter(active=True).order_by("pk"))
+    # The first client in a course with an order in force who is free today, with their therapist.
+    for client in Client.objects.filter(stage="course", pk__in=ordered).order_by("pk"):
+        member = client.care_team.filter(role="primary_therapist").select_related("user").first()
+        clinician = member.user if member else staff["owner"]
+        booking = schedule.book(
+            client=client,
+            clinician=clinician,
+            around=schedule.now,
+            minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
+            rooms=rooms,
+            days=0,
+            any_day=True,
+            under_way=True,
+        )
+        if booking is not None:
+            break
+    else:
         return
     Visit.objects.create(
         client=client,
@@ -276,14 +278,15 @@ def add_runbook_story(staff, schedule) -> None:
     ):
         orders.setdefault(order.client_id, []).append(order)
     recent = timezone.now() - datetime.timedelta(days=14)
-    made = 0
+    made, virtual = 0, False
     for visit in sessions:
         if not orders.get(visit.client_id):
             continue
-        if made == 1:
+        if made and not virtual and _telehealth_signed(visit):
             # One virtual session (the client at home with a chaperone).
             Visit.objects.filter(pk=visit.pk).update(modality=Visit.Modality.VIRTUAL, room=None)
             visit.refresh_from_db()
+            virtual = True
         order = _order_for(visit, orders[visit.client_id], practice)
         if order is None:
             continue
@@ -293,6 +296,16 @@ def add_runbook_story(staff, schedule) -> None:
         made += 1
     _review_earlier_action_items()
     _today_session(staff, schedule)
+
+
+def _telehealth_signed(visit: Visit) -> bool:
+    """Whether the client had signed the telehealth consent before the visit (a virtual session
+    needs it: kapflow.consent.gates)."""
+    from kapflow.consent.models import Kind, Signature
+
+    return Signature.objects.filter(
+        client=visit.client_id, kind=Kind.TELEHEALTH, signed_at__lt=visit.starts_at
+    ).exists()
 
 
 def _order_for(visit: Visit, orders: list[MedicationOrder], practice: Practice) -> MedicationOrder | None:

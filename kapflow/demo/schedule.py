@@ -37,6 +37,21 @@ class Booking:
     room: object = None
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """One request for a slot, as `Schedule.book` was given it (people and client by pk)."""
+
+    client_id: int
+    people: list[int]
+    minutes: int
+    rooms: list | None
+    wanted: int  # minutes after midnight
+    earliest: datetime.datetime | None
+    latest: datetime.datetime | None
+    any_day: bool
+    under_way: bool
+
+
 class Schedule:
     """Who and which room is busy when, per day of the practice's calendar."""
 
@@ -78,44 +93,69 @@ class Schedule:
         run as the demo loads, whatever the day). `under_way`: the slot may take in this
         moment (that session again); no other visit is under way as the demo loads."""
         local = timezone.localtime(around, self.tz)
-        wanted = local.hour * 60 + local.minute
-        people = [clinician, *[u for u in others if u.pk != clinician.pk]]
+        ask = _Ask(
+            client_id=client.pk,
+            people=[clinician.pk, *[u.pk for u in others if u.pk != clinician.pk]],
+            minutes=minutes,
+            rooms=rooms,
+            wanted=local.hour * 60 + local.minute,
+            earliest=earliest,
+            latest=latest,
+            any_day=any_day,
+            under_way=under_way,
+        )
         for distance in range(days + 1):
-            steps = [0] if distance == 0 else [s for s in (1, -1) if direction in (0, s)]
+            steps = [0] if distance == 0 else [step for step in (1, -1) if direction in (0, step)]
             for step in steps:
-                day = local.date() + datetime.timedelta(days=step * distance)
-                found = self._on(day, wanted, client, people, minutes, rooms, earliest, latest, any_day, under_way)
+                found = self._on(local.date() + datetime.timedelta(days=step * distance), ask)
                 if found is not None:
-                    self._hold(client.pk, [p.pk for p in people], found.room, found.starts_at, found.ends_at)
+                    self._hold(ask.client_id, ask.people, found.room, found.starts_at, found.ends_at)
                     return found
         return None
 
-    def _on(self, day, wanted, client, people, minutes, rooms, earliest, latest, any_day, under_way):
-        if day.weekday() not in WORKING_DAYS and not any_day:
+    def release(self, booking: Booking, *, client, clinician, others: tuple = ()) -> None:
+        """Give back a slot `book` gave out for these people (a visit the story did not make)."""
+        people = [clinician.pk, *[u.pk for u in others if u.pk != clinician.pk]]
+        span = (booking.starts_at, booking.ends_at)
+        for day in self._days(*span):
+            keys = [("c", client.pk, day), *[("u", pk, day) for pk in people]]
+            if booking.room is not None:
+                keys.append(("r", booking.room.pk, day))
+            for key in keys:
+                self._busy[key].remove(span)
+        start_day = timezone.localdate(booking.starts_at, self.tz)
+        for pk in people:
+            self._minutes[(pk, start_day)] -= _minutes(*span)
+
+    def _on(self, day: datetime.date, ask: _Ask) -> Booking | None:
+        """The free slot on `day` nearest the time asked for, or None."""
+        if day.weekday() not in WORKING_DAYS and not ask.any_day:
             return None
-        if earliest is not None and self.at(day + datetime.timedelta(days=1), 0) <= earliest:
+        if ask.earliest is not None and self.at(day + datetime.timedelta(days=1), 0) <= ask.earliest:
             return None
-        if latest is not None and self.at(day, 0) > latest:
+        if ask.latest is not None and self.at(day, 0) > ask.latest:
             return None
         self._read_day(day)
-        if self._busy.get(("c", client.pk, day)):
+        if self._busy.get(("c", ask.client_id, day)):
             return None  # one visit a day
-        if any(self._minutes.get((p.pk, day), 0) + minutes > DAY_LIMIT for p in people):
+        if any(self._minutes.get((pk, day), 0) + ask.minutes > DAY_LIMIT for pk in ask.people):
             return None
         close = SATURDAY_CLOSE if day.weekday() == 5 else CLOSE
-        starts = sorted(range(OPEN, close - minutes + 1, GRID), key=lambda start: (abs(start - wanted), start))
-        for start in starts:
+        starts = range(OPEN, close - ask.minutes + 1, GRID)
+        for start in sorted(starts, key=lambda start: (abs(start - ask.wanted), start)):
             begins = self.at(day, start)
-            ends = begins + datetime.timedelta(minutes=minutes)
-            if (earliest is not None and begins < earliest) or (latest is not None and begins > latest):
+            ends = begins + datetime.timedelta(minutes=ask.minutes)
+            if ask.earliest is not None and begins < ask.earliest:
                 continue
-            if not under_way and begins < self.now < ends:
+            if ask.latest is not None and begins > ask.latest:
                 continue
-            if not all(self._free(("u", p.pk, day), begins, ends) for p in people):
+            if not ask.under_way and begins < self.now < ends:
                 continue
-            if rooms is None:
+            if not all(self._free(("u", pk, day), begins, ends) for pk in ask.people):
+                continue
+            if ask.rooms is None:
                 return Booking(begins, ends)
-            for room in rooms:
+            for room in ask.rooms:
                 if self._free(("r", room.pk, day), begins, ends):
                     return Booking(begins, ends, room)
         return None
@@ -139,9 +179,7 @@ class Schedule:
                 self._busy.setdefault(key, []).append((begins, ends))
         start_day = timezone.localdate(begins, self.tz)
         for pk in people_ids:
-            self._minutes[(pk, start_day)] = self._minutes.get((pk, start_day), 0) + int(
-                (ends - begins).total_seconds() // 60
-            )
+            self._minutes[(pk, start_day)] = self._minutes.get((pk, start_day), 0) + _minutes(begins, ends)
 
     def _read_day(self, day: datetime.date) -> None:
         """The visits already on the calendar that day, once (those that hold their time)."""
@@ -167,6 +205,8 @@ class Schedule:
                 self._busy.setdefault(("r", room_id, day), []).append((starts_at, ends_at))
             if timezone.localdate(starts_at, self.tz) == day:
                 for u in people:
-                    self._minutes[(u, day)] = self._minutes.get((u, day), 0) + int(
-                        (ends_at - starts_at).total_seconds() // 60
-                    )
+                    self._minutes[(u, day)] = self._minutes.get((u, day), 0) + _minutes(starts_at, ends_at)
+
+
+def _minutes(begins: datetime.datetime, ends: datetime.datetime) -> int:
+    return int((ends - begins).total_seconds() // 60)
