@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -23,59 +24,23 @@ from kapflow.visits.services import Slot, clashes
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="class")
+def loaded_demo(django_db_setup, django_db_blocker):
+    """The demo, loaded once for the tests of TestTheLoadedDemo, which take it as it is, and rolled
+    back after them (each test's own writes are rolled back after each test, as usual)."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield load_demo()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
 @pytest.fixture
-def demo():
-    return load_demo()
-
-
-def test_it_loads_once_and_a_second_load_adds_nothing(demo):
-    counts = (Client.objects.count(), Visit.objects.count(), Runbook.objects.count())
-    again = load_demo()
-    assert not again["first_time"]
-    assert (Client.objects.count(), Visit.objects.count(), Runbook.objects.count()) == counts
-
-
-def test_every_signed_demo_session_met_the_discharge_criteria_when_it_was_discharged(demo):
-    practice = Practice.load()
-    books = list(Runbook.objects.filter(signed_at__isnull=False).select_related("visit"))
-    assert len(books) >= 10
-    for book in books:
-        state = selectors.discharge_state(
-            book,
-            alert_and_oriented=book.alert_and_oriented,
-            steady_on_feet=book.steady_on_feet,
-            escort_present=book.escort_present,
-        )
-        assert rules.discharge_unmet(state, now=book.discharged_at, practice=practice) == [], book.visit
-        latest = book.vitals.order_by("-taken_at").first()
-        assert latest.taken_at <= book.discharged_at <= book.signed_at
-        assert book.visit.status == Visit.Status.COMPLETED
-
-
-def test_the_demo_has_a_session_to_run_today_and_owes_few_integrations(demo):
-    today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
-    assert timezone.localdate(today.starts_at) == timezone.localdate()
-    practice = Practice.load()
-    owed = done = 0
-    for client in Client.objects.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
-        for row in client_standings(client, practice=practice):
-            owed += row.overdue
-            done += row.standing is Standing.DONE
-    assert done > 10 * owed >= 10
-    # Older action items were reviewed at later integrations: the open ones are the latest
-    # record's of each client.
-    open_items = list(ActionItem.objects.filter(status__in=ActionItem.STILL_OPEN).select_related("record"))
-    assert open_items and ActionItem.objects.exclude(status__in=ActionItem.STILL_OPEN).exists()
-    for item in open_items:
-        latest = item.client.integration_records.order_by("-recorded_at", "-pk").first()
-        assert item.record == latest
-
-
-def test_the_portal_sign_ins_have_something_to_show(demo):
-    client = Client.objects.get(portal_user__email="client@demo.kapflow.test")
-    assert client.visits.filter(starts_at__gt=timezone.now()).exists()
-    assert client.responses.exists() and client.measure_tasks.filter(response__isnull=True).exists()
-    assert Client.objects.filter(guardians__portal_user__email="guardian@demo.kapflow.test").exists()
+def demo(loaded_demo, db):
+    return loaded_demo
 
 
 # A quarter's first day, its middle and its last, and the days either side of a year's end: the
@@ -97,42 +62,6 @@ def test_the_outcome_report_has_a_practices_quarter_to_show_whenever_the_demo_is
     assert report.overall.shown and phq9.shown and phq9.n >= 15 and phq9.mean_change < -4
     assert 35 <= phq9.response <= 75 and 10 <= phq9.remission <= phq9.response
     assert report.overall.sessions_mean >= 4 and report.overall.sessions_max >= 6
-
-
-def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(demo):
-    names = list(Client.objects.values_list("first_name", "last_name"))
-    assert len(names) == len(set(names))
-    alumni = Client.objects.filter(stage=Client.Stage.DISCHARGED)
-    assert alumni.count() >= 15
-    assert not ActionItem.objects.filter(client__in=alumni, status__in=ActionItem.STILL_OPEN).exists()
-    assert not AdverseEvent.objects.filter(runbook__visit__client__in=alumni, review__isnull=True).exists()
-    # Their records are whole: signed runbooks, an integration record after every session.
-    for client in alumni.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
-        sessions = client.visits.filter(kind=Visit.Kind.MEDICATION)
-        assert not sessions.filter(runbook__signed_at__isnull=True).exists()
-        assert client.integration_records.count() == sessions.count()
-        assert client.clearances.exists() and client.consultations.exists()
-
-
-def test_nobody_and_no_room_is_booked_twice_in_the_quick_demo(demo):
-    """The schedule's own clash check finds nothing for any visit that holds its time: no
-    clinician (primary or joining), client or room is in two places at once."""
-    found = []
-    for visit in Visit.objects.live().select_related("client", "clinician", "room"):
-        slot = Slot(
-            kind=visit.kind,
-            starts_at=visit.starts_at,
-            ends_at=visit.ends_at,
-            clinician=visit.clinician,
-            other_clinicians=list(visit.other_clinicians.all()),
-            modality=visit.modality,
-            room=visit.room,
-        )
-        found += [
-            f"{visit.kind} {visit.starts_at:%a %H:%M}: {clash}"
-            for clash in clashes(client=visit.client, slot=slot, exclude=visit)
-        ]
-    assert found == []
 
 
 def live_clashes() -> list[str]:
@@ -197,31 +126,6 @@ def test_the_quick_demo_keeps_the_practices_hours_and_books_nobody_twice_wheneve
             assert session is not None and visit.starts_at <= session.ends_at + window, visit
 
 
-def test_a_demo_loaded_again_another_day_books_around_what_is_there(demo):
-    """The session run yesterday is done; loading the demo again today adds today's session,
-    clear of everything already on the calendar."""
-    running = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
-    Visit.objects.filter(pk=running.pk).update(status=Visit.Status.COMPLETED)
-    with time_machine.travel(timezone.now() + datetime.timedelta(days=1), tick=False):
-        load_demo()
-        today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
-        assert timezone.localdate(today.starts_at) == timezone.localdate()
-        assert live_clashes() == []
-
-
-def test_every_demo_session_had_its_consents_before_it(demo):
-    """The consent gate (the telehealth consent too for a session at home), as it stood when each
-    held medication session began."""
-    from kapflow.consent.gates import consent_gate
-
-    held = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
-    assert held.filter(modality=Visit.Modality.VIRTUAL).exists()
-    for visit in held.select_related("client"):
-        with time_machine.travel(visit.starts_at, tick=False):
-            gate = consent_gate(visit.client, virtual=visit.is_virtual)
-        assert gate.passed, (visit, gate.reason)
-
-
 def test_the_demo_diary_gives_the_nearest_free_time_and_reads_what_is_booked(db):
     """kapflow.demo.schedule, which every quick demo story books through."""
     from kapflow.demo.schedule import Schedule
@@ -267,3 +171,114 @@ def test_the_demo_diary_gives_the_nearest_free_time_and_reads_what_is_booked(db)
     assert fresh.book(client=ed, clinician=cat, around=ten, minutes=50, rooms=[studio]).starts_at != ten
     assert fresh.book(client=flo, clinician=cat, around=ten, minutes=50, rooms=[garden]).starts_at == ten
     assert fresh.book(client=cy, clinician=bo, around=ten, minutes=50, days=0) is None  # Cy's day
+
+
+class TestTheLoadedDemo:
+    """What a newcomer sees in the demo as `make run` loads it (loaded once for the class)."""
+
+    def test_it_loads_once_and_a_second_load_adds_nothing(self, demo):
+        counts = (Client.objects.count(), Visit.objects.count(), Runbook.objects.count())
+        again = load_demo()
+        assert not again["first_time"]
+        assert (Client.objects.count(), Visit.objects.count(), Runbook.objects.count()) == counts
+
+    def test_every_signed_demo_session_met_the_discharge_criteria_when_it_was_discharged(self, demo):
+        practice = Practice.load()
+        books = list(Runbook.objects.filter(signed_at__isnull=False).select_related("visit"))
+        assert len(books) >= 10
+        for book in books:
+            state = selectors.discharge_state(
+                book,
+                alert_and_oriented=book.alert_and_oriented,
+                steady_on_feet=book.steady_on_feet,
+                escort_present=book.escort_present,
+            )
+            assert rules.discharge_unmet(state, now=book.discharged_at, practice=practice) == [], book.visit
+            latest = book.vitals.order_by("-taken_at").first()
+            assert latest.taken_at <= book.discharged_at <= book.signed_at
+            assert book.visit.status == Visit.Status.COMPLETED
+
+    def test_the_demo_has_a_session_to_run_today_and_owes_few_integrations(self, demo):
+        today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+        assert timezone.localdate(today.starts_at) == timezone.localdate()
+        practice = Practice.load()
+        owed = done = 0
+        for client in Client.objects.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
+            for row in client_standings(client, practice=practice):
+                owed += row.overdue
+                done += row.standing is Standing.DONE
+        assert done > 10 * owed >= 10
+        # Older action items were reviewed at later integrations: the open ones are the latest
+        # record's of each client.
+        open_items = list(
+            ActionItem.objects.filter(status__in=ActionItem.STILL_OPEN).select_related("record")
+        )
+        assert open_items and ActionItem.objects.exclude(status__in=ActionItem.STILL_OPEN).exists()
+        for item in open_items:
+            latest = item.client.integration_records.order_by("-recorded_at", "-pk").first()
+            assert item.record == latest
+
+    def test_the_portal_sign_ins_have_something_to_show(self, demo):
+        client = Client.objects.get(portal_user__email="client@demo.kapflow.test")
+        assert client.visits.filter(starts_at__gt=timezone.now()).exists()
+        assert client.responses.exists() and client.measure_tasks.filter(response__isnull=True).exists()
+        assert Client.objects.filter(guardians__portal_user__email="guardian@demo.kapflow.test").exists()
+
+    def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(self, demo):
+        names = list(Client.objects.values_list("first_name", "last_name"))
+        assert len(names) == len(set(names))
+        alumni = Client.objects.filter(stage=Client.Stage.DISCHARGED)
+        assert alumni.count() >= 15
+        assert not ActionItem.objects.filter(client__in=alumni, status__in=ActionItem.STILL_OPEN).exists()
+        assert not AdverseEvent.objects.filter(
+            runbook__visit__client__in=alumni, review__isnull=True
+        ).exists()
+        # Their records are whole: signed runbooks, an integration record after every session.
+        for client in alumni.filter(visits__kind=Visit.Kind.MEDICATION).distinct():
+            sessions = client.visits.filter(kind=Visit.Kind.MEDICATION)
+            assert not sessions.filter(runbook__signed_at__isnull=True).exists()
+            assert client.integration_records.count() == sessions.count()
+            assert client.clearances.exists() and client.consultations.exists()
+
+    def test_nobody_and_no_room_is_booked_twice_in_the_quick_demo(self, demo):
+        """The schedule's own clash check finds nothing for any visit that holds its time: no
+        clinician (primary or joining), client or room is in two places at once."""
+        found = []
+        for visit in Visit.objects.live().select_related("client", "clinician", "room"):
+            slot = Slot(
+                kind=visit.kind,
+                starts_at=visit.starts_at,
+                ends_at=visit.ends_at,
+                clinician=visit.clinician,
+                other_clinicians=list(visit.other_clinicians.all()),
+                modality=visit.modality,
+                room=visit.room,
+            )
+            found += [
+                f"{visit.kind} {visit.starts_at:%a %H:%M}: {clash}"
+                for clash in clashes(client=visit.client, slot=slot, exclude=visit)
+            ]
+        assert found == []
+
+    def test_a_demo_loaded_again_another_day_books_around_what_is_there(self, demo):
+        """The session run yesterday is done; loading the demo again today adds today's session,
+        clear of everything already on the calendar."""
+        running = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+        Visit.objects.filter(pk=running.pk).update(status=Visit.Status.COMPLETED)
+        with time_machine.travel(timezone.now() + datetime.timedelta(days=1), tick=False):
+            load_demo()
+            today = Visit.objects.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+            assert timezone.localdate(today.starts_at) == timezone.localdate()
+            assert live_clashes() == []
+
+    def test_every_demo_session_had_its_consents_before_it(self, demo):
+        """The consent gate (the telehealth consent too for a session at home), as it stood when each
+        held medication session began."""
+        from kapflow.consent.gates import consent_gate
+
+        held = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+        assert held.filter(modality=Visit.Modality.VIRTUAL).exists()
+        for visit in held.select_related("client"):
+            with time_machine.travel(visit.starts_at, tick=False):
+                gate = consent_gate(visit.client, virtual=visit.is_virtual)
+            assert gate.passed, (visit, gate.reason)
