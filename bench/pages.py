@@ -1,61 +1,62 @@
-"""How long the busiest pages take, and how many queries they run, with a large practice.
+"""How long every page a clinician or admin uses takes at group-practice size, against a bare
+signed-in request measured in the same run.
 
-    .venv/bin/python bench/pages.py [--clients 5000] [--repeat 30] [--keep]
+    .venv/bin/python bench/pages.py [--database sqlite|postgres] [--size group|quick]
+                                    [--repeat 20] [--reuse [DIR]] [--only TEXT] [--json FILE] [--check]
 
-Builds a throwaway SQLite database in a temporary directory (never var/), migrates it, loads
-the demo practice with --clients extra clients, then requests each page --repeat times through
-Django's test client and prints the median and 95th-percentile time and the queries per
-request. Set DATABASE_URL to measure another database, e.g. PostgreSQL: the script then
-migrates and writes the demo practice there, and says so before it starts.
+Builds the practice from scratch (bench/practice.py: a throwaway SQLite file by default, or a
+PostgreSQL database of the benchmark's own with --database postgres), signs in the staff who use
+each page, and requests each page --repeat times through Django's test client: the whole request
+(middleware, view, template) in this process, with DEBUG off, no web server.
 
-The figures are for comparing one change with another on the same machine; the script never
-fails because a page is slow. It does fail when a page does not answer 200.
+The bare view is the idle dialog's keep-alive (POST /keepalive/, an existing endpoint; no view
+was added for the benchmark): a signed-in request through every middleware (session, user, CSRF,
+two-factor and idle checks) whose view only answers 204. Each page's
+95th percentile is printed as a multiple of the bare view's.
+
+Targets (issue 12): every page's p95 within 10x the bare view's, the outcome report within
+0.5 s, no page over 200 KB of HTML. Pages past a target are flagged; with --check the run then
+exits 1. It always exits 1 when a page does not answer 200.
 """
 
 import argparse
+import datetime
+import json
 import math
 import os
-import shutil
+import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import practice  # noqa: E402  (bench/practice.py, beside this file)
+
+RATIO_TARGET = 10
+OUTCOME_TARGET_MS = 500
+HTML_TARGET_KB = 200
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=5000, help="extra clients to load (default 5000)")
-    parser.add_argument("--repeat", type=int, default=30, help="requests per page (default 30)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory and print it")
+    practice.add_arguments(parser)
+    parser.add_argument("--repeat", type=int, default=20, help="timed requests per page (default 20)")
+    parser.add_argument("--only", help="measure only the pages whose label contains this text")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file, as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a page misses a target")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also profile one request of each page with pyinstrument (the bench extra) into DIR",
+    )
     args = parser.parse_args(argv)
     if args.clients < 0 or args.repeat < 1:
         parser.error("--clients must be 0 or more and --repeat at least 1")
     return args
-
-
-def prepare_environment() -> Path:
-    """Point kapflow at a temporary directory before Django reads its settings, so that the
-    SQLite database and the task queue's file are created there and nowhere else."""
-    var_dir = Path(tempfile.mkdtemp(prefix="kapflow-bench-"))
-    (var_dir / "static").mkdir()  # STATIC_ROOT, which WhiteNoise warns about when missing
-    os.environ["KAPFLOW_VAR_DIR"] = str(var_dir)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapflow.settings")
-    if os.environ.get("DATABASE_URL"):
-        import dj_database_url
-
-        db = dj_database_url.parse(os.environ["DATABASE_URL"])
-        engine = db["ENGINE"].rsplit(".", 1)[-1]
-        where = f"{engine} database {db.get('NAME')!r} on {db.get('HOST') or 'localhost'}"
-        print(
-            f"WARNING: DATABASE_URL is set, so the benchmark migrates and writes the demo practice and "
-            f"its extra clients into the {where}. Unset DATABASE_URL to use a throwaway SQLite file.",
-            file=sys.stderr,
-        )
-    sys.path.insert(0, str(ROOT))
-    return var_dir
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -64,26 +65,234 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+# An element that fetches a fragment as the page loads (hx-trigger="load" or "revealed"): each is
+# one more request before the page is complete.
+_TAG = re.compile(r"<[a-z][^>]*\bhx-get=\"([^\"]+)\"[^>]*>", re.IGNORECASE)
+_TRIGGER = re.compile(r"\bhx-trigger=\"([^\"]*)\"", re.IGNORECASE)
+
+
+def fragments_on_load(html: str) -> list[str]:
+    urls = []
+    for match in _TAG.finditer(html):
+        trigger = _TRIGGER.search(match.group(0))
+        if trigger and re.search(r"\b(load|revealed|intersect)\b", trigger.group(1)):
+            urls.append(match.group(1).replace("&amp;", "&"))
+    return urls
+
+
+class Page:
+    def __init__(self, label, who, url, *, headers=None, outcome=False):
+        self.label, self.who, self.url = label, who, url
+        self.headers = headers or {}
+        self.outcome = outcome
+
+
+def choose_pages(today: datetime.date) -> tuple[dict, list[Page], dict]:
+    """The people, the pages each uses, and what was picked (for the report)."""
+    from django.db.models import Count, Q
+    from django.urls import NoReverseMatch, get_resolver, reverse
+    from django.utils import timezone
+
+    from kapflow.accounts.models import User
+    from kapflow.clients.models import Client
+    from kapflow.dosing.models import Runbook
+    from kapflow.integration.models import IntegrationRecord
+    from kapflow.visits.models import Visit
+
+    monday = today - datetime.timedelta(days=today.weekday())
+    since = timezone.make_aware(datetime.datetime.combine(monday, datetime.time()))
+    until = since + datetime.timedelta(days=7)
+    staff = User.objects.filter(is_active=True)
+    therapist = practice.busiest(staff.filter(is_therapist=True), since=since, until=until).first()
+    prescriber = (
+        staff.filter(is_prescriber=True)
+        .annotate(n=Count("care_teams", distinct=True))
+        .order_by("-n", "pk")
+        .first()
+    )
+    coordinator = staff.filter(is_coordinator=True).order_by("is_therapist", "is_prescriber", "pk").first()
+    admin = staff.filter(is_practice_admin=True).order_by("is_therapist", "is_prescriber", "pk").first()
+    people = {"therapist": therapist, "prescriber": prescriber, "coordinator": coordinator, "admin": admin}
+    picked = {role: f"{user.full_name} (#{user.pk})" for role, user in people.items() if user}
+
+    theirs = Client.objects.filter(care_team__user=therapist)
+    chart = theirs.annotate(n=Count("visits", distinct=True)).order_by("-n", "pk").first()
+    sample = theirs.order_by("pk")[theirs.count() // 2]
+    picked["busy client"] = f"K-{chart.pk:05d} ({chart.n} visits)"
+    pages = [
+        Page("dashboard, therapist", "therapist", "/"),
+        Page("dashboard, prescriber", "prescriber", "/"),
+        Page("dashboard, coordinator", "coordinator", "/"),
+        Page("dashboard, admin", "admin", "/"),
+        Page("caseload, therapist", "therapist", "/clients/"),
+        Page("caseload, practice", "coordinator", "/clients/"),
+        Page("caseload page 20", "coordinator", "/clients/?page=20"),
+        Page("search by name", "coordinator", f"/clients/?q={sample.last_name}"),
+        Page("search by phone", "coordinator", f"/clients/?q={sample.phone_digits[-7:]}"),
+        Page("search by birth date", "coordinator", f"/clients/?q={sample.date_of_birth:%m/%d/%Y}"),
+        Page("search, therapist", "therapist", f"/clients/?q={sample.last_name}"),
+    ]
+    base = f"/clients/{chart.pk}"
+    pages += [
+        Page("chart of a busy client", "therapist", f"{base}/"),
+        Page("chart: visits", "therapist", f"{base}/visits/"),
+        Page("chart: pathway", "therapist", f"{base}/pathway/"),
+        Page("chart: measures", "therapist", f"{base}/measures/"),
+        Page("chart: progress charts", "therapist", f"{base}/measures/progress/"),
+        Page("chart: integration", "therapist", f"{base}/integration/"),
+        Page("chart: medical", "prescriber", f"/clients/{_prescribers_client(prescriber).pk}/medical/"),
+        Page("chart: consent", "therapist", f"{base}/consent/"),
+        Page("chart: shared journal", "therapist", f"{base}/journal/"),
+    ]
+    record = (
+        IntegrationRecord.objects.filter(client__care_team__user=therapist)
+        .order_by("-pk")
+        .only("pk", "client_id")
+        .first()
+    )
+    if record is not None:
+        url = f"/clients/{record.client_id}/integration/records/{record.pk}/"
+        pages.append(Page("integration note", "therapist", url))
+
+    # Runbooks: the latest signed one, and one of today's sessions (under way if any is).
+    signed = (
+        Runbook.objects.filter(signed_at__isnull=False, signed_at__lte=timezone.now())
+        .select_related("visit")
+        .order_by("-signed_at", "-pk")
+        .first()
+    )
+    if signed is not None:
+        people["signer"] = signed.visit.clinician
+        url = f"/clients/{signed.visit.client_id}/visits/{signed.visit_id}/runbook/"
+        pages.append(Page("runbook, signed", "signer", url))
+    todays = Visit.objects.filter(
+        kind=Visit.Kind.MEDICATION, starts_at__gte=since + datetime.timedelta(days=today.weekday())
+    ).filter(starts_at__lt=since + datetime.timedelta(days=today.weekday() + 1))
+    live = (
+        todays.filter(status__in=[Visit.Status.CHECKED_IN, Visit.Status.IN_PROGRESS])
+        .order_by("starts_at")
+        .first()
+        or todays.filter(status=Visit.Status.SCHEDULED).order_by("starts_at").first()
+        or Visit.objects.filter(
+            kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=timezone.now()
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    if live is not None:
+        people["session clinician"] = live.clinician
+        url = f"/clients/{live.client_id}/visits/{live.pk}/runbook/"
+        picked["live runbook"] = f"visit {live.pk}, {live.get_status_display().lower()}"
+        pages.append(Page("runbook, live", "session clinician", url))
+        poll = {"HTTP_HX_REQUEST": "true", "HTTP_X_KAPFLOW_POLL": "1"}
+        pages.append(Page("runbook, live refresh (poll)", "session clinician", f"{url}live/", headers=poll))
+
+    # The calendar's pages, as the URL configuration has them today (week, day, and any month or
+    # practice view added since): the busiest therapist's own, and the whole practice's.
+    names = [
+        name
+        for name, forms in get_resolver("kapflow.visits.calendar_urls").reverse_dict.items()
+        if isinstance(name, str)
+        and not forms[0][0][1]
+        and not name.startswith(("feed", "room"))
+        and "badge" not in name  # what the calendar fetches as it loads: measured with it
+    ]
+    for name in sorted(names, key=lambda n: ({"week": 0, "day": 1, "month": 2}.get(n, 3), n)):
+        try:
+            url = reverse(f"calendar:{name}")
+        except NoReverseMatch:
+            continue
+        pages.append(Page(f"calendar {name}, busiest therapist", "therapist", f"{url}?who={therapist.pk}"))
+        pages.append(Page(f"calendar {name}, practice", "coordinator", f"{url}?who=practice"))
+
+    pages += [
+        Page("inquiries inbox", "coordinator", "/inquiries/"),
+        Page("reminders", "admin", "/reminders/"),
+        Page("outcome report", "admin", "/outcomes/", outcome=True),
+        Page("outcome report CSV", "admin", "/outcomes/report.csv", outcome=True),
+        Page("audit log", "admin", "/audit/"),
+        Page("audit log, one client", "admin", f"/audit/?client={chart.pk}"),
+        Page("audit log, one person", "admin", f"/audit/?actor={therapist.pk}"),
+        Page("audit log, action", "admin", "/audit/?action=runbook"),
+        Page("settings", "admin", "/settings/"),
+        Page("staff", "admin", "/staff/"),
+        Page("consent documents", "admin", "/consent-documents/"),
+        Page("rooms", "admin", "/calendar/rooms/"),
+    ]
+    visible = Visit.objects.filter(Q(clinician=therapist)).order_by("-starts_at").first()
+    if visible is not None:
+        pages.append(Page("visit", "therapist", f"/clients/{visible.client_id}/visits/{visible.pk}/"))
+    return people, pages, picked
+
+
+def _prescribers_client(prescriber):
+    from django.db.models import Count
+
+    from kapflow.clients.models import Client
+
+    return (
+        Client.objects.filter(care_team__user=prescriber)
+        .annotate(n=Count("screenings", distinct=True))
+        .order_by("-n", "pk")
+        .first()
+    )
+
+
+class Bare:
+    """The bare signed-in request, timed once before every timed page request, so that it shares
+    whatever else the machine is doing at that moment with the pages it is compared with."""
+
+    url = "/keepalive/"
+
+    def __init__(self, http):
+        self.http = http
+        self.timings: list[float] = []
+        if http.post(self.url).status_code != 204:
+            raise SystemExit(f"The bare request (POST {self.url}) did not answer 204.")
+
+    def sample(self) -> None:
+        started = time.perf_counter()
+        self.http.post(self.url)
+        self.timings.append((time.perf_counter() - started) * 1000)
+
+
+def measure(http, url, headers, repeat, bare: Bare) -> tuple[list[float], object]:
+    timings = []
+    response = None
+    for _ in range(repeat):
+        bare.sample()
+        started = time.perf_counter()
+        response = http.get(url, **headers)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings, response
+
+
+def profile(folder: Path, label: str, request) -> None:
+    """One more request under pyinstrument; its call tree goes to DIR/<page>.txt."""
+    from pyinstrument import Profiler
+
+    folder.mkdir(parents=True, exist_ok=True)
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    request()
+    profiler.stop()
+    name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    (folder / f"{name}.txt").write_text(profiler.output_text(unicode=False, color=False))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    var_dir = prepare_environment()
+    where = practice.prepare(args)
 
     import django
 
     django.setup()
 
-    from allauth.mfa.models import Authenticator
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection, connections
-    from django.test import Client as HttpClient
+    from django.db import connection
+    from django.test import Client as Browser
     from django.test.utils import CaptureQueriesContext
-
-    from kapflow.clients.models import Client
-    from kapflow.dosing.models import Runbook
-    from kapflow.practice.demo import load_demo
-    from kapflow.visits.models import Visit
+    from django.utils import timezone
 
     # Production-like request handling: no SQL logging, no template debug information (set
     # before migrate, whose system checks build the template engine). 'testserver' is the host
@@ -92,130 +301,170 @@ def main(argv=None) -> int:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
     status = 0
+    results = []
     try:
-        started = time.perf_counter()
-        call_command("migrate", verbosity=0, interactive=False)
-        migrated = time.perf_counter() - started
-
-        started = time.perf_counter()
-        result = load_demo(extra_clients=args.clients)
-        loaded = time.perf_counter() - started
-        staff = result["staff"]
-        therapist, coordinator, admin = staff["therapist"], staff["coordinator"], staff["admin"]
-
-        # Staff must have an authenticator (MFA_REQUIRED stays on, as in production).
-        for user in (therapist, coordinator, admin):
-            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-                TOTP.activate(user, generate_totp_secret())
-
-        # Search terms from one of the therapist's clients, so that every search finds someone
-        # for both of them.
-        theirs = Client.objects.filter(care_team__user=therapist).order_by("pk")
-        sample = theirs[theirs.count() // 2]
-        # A chart with something in every section: a minor with a guardian and a provider.
-        busiest = (
-            theirs.filter(guardians__isnull=False, outside_providers__isnull=False).first() or theirs.first()
-        )
-        name = sample.last_name
-        phone = sample.phone_digits[-7:]
-        born = f"{sample.date_of_birth:%m/%d/%Y}"
-
-        # Issue 4 and 5 pages: today's medication session (as its clinician), a signed one, the
-        # progress charts of a client with a course behind them, and the demo's portal client.
-        today_visit = Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN).first()
-        portal_client = Client.objects.filter(portal_user__isnull=False).select_related("portal_user").first()
-        session_clinician = today_visit.clinician if today_visit else therapist
-        # The latest signed session of that clinician's (another's client would answer 404).
-        signed = (
-            Runbook.objects.filter(signed_at__isnull=False, visit__clinician=session_clinician)
-            .select_related("visit")
-            .order_by("signed_at", "pk")
-            .last()
-        )
-        for user in (session_clinician,):
-            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-                TOTP.activate(user, generate_totp_secret())
+        print(f"Building the practice ({args.size}) in the {where.describe()}…", file=sys.stderr, flush=True)
+        built = practice.build(where, args)
+        counts = practice.practice_counts()
+        today = timezone.localdate()
+        people, pages, picked = choose_pages(today)
+        if args.only:
+            pages = [page for page in pages if args.only.lower() in page.label.lower()]
 
         browsers = {}
-        people = [("therapist", therapist), ("coordinator", coordinator), ("admin", admin)]
-        people.append(("clinician", session_clinician))
-        if portal_client is not None:
-            people.append(("client", portal_client.portal_user))
-        for who, user in people:
-            browsers[who] = HttpClient()
-            browsers[who].force_login(user)
-            browsers[who].get("/")  # the session's one-off authenticator check
+        for who, user in people.items():
+            if user is None:
+                continue
+            if user.pk not in browsers:
+                practice.enrol(user)  # two-factor sign-in stays required, as in production
+                browser = Browser(raise_request_exception=False)
+                browser.force_login(user)
+                browser.get("/")  # the session's one-off authenticator check
+                browsers[user.pk] = browser
+            browsers[who] = browsers[user.pk]
 
-        pages = [
-            ("caseload", "therapist", "/clients/"),
-            ("caseload", "coordinator", "/clients/"),
-            (f"search name {name!r}", "therapist", f"/clients/?q={name}"),
-            (f"search name {name!r}", "coordinator", f"/clients/?q={name}"),
-            (f"search phone {phone}", "coordinator", f"/clients/?q={phone}"),
-            (f"search born {born}", "coordinator", f"/clients/?q={born}"),
-            ("caseload page 20", "therapist", "/clients/?page=20"),
-            ("caseload page 20", "coordinator", "/clients/?page=20"),
-            (f"chart K-{busiest.pk:05d}", "therapist", f"/clients/{busiest.pk}/"),
-            (f"chart K-{busiest.pk:05d}", "coordinator", f"/clients/{busiest.pk}/"),
-            ("dashboard", "therapist", "/"),
-            ("dashboard", "coordinator", "/"),
-            ("inquiries inbox", "coordinator", "/inquiries/"),
-            ("audit log", "admin", "/audit/"),
-            ("calendar week", "therapist", "/calendar/"),
-            ("outcome report", "admin", "/outcomes/"),
-            ("reminders", "admin", "/reminders/"),
-        ]
-        if today_visit is not None:
-            base = f"/clients/{today_visit.client_id}"
-            pages.append(("runbook, checked in", "clinician", f"{base}/visits/{today_visit.pk}/runbook/"))
-        if signed is not None:
-            base = f"/clients/{signed.visit.client_id}"
-            pages.append(("runbook, signed", "clinician", f"{base}/visits/{signed.visit_id}/runbook/"))
-            pages.append(("progress charts", "clinician", f"{base}/measures/progress/"))
-        if portal_client is not None:
-            pages.append(("portal home", "client", f"/portal/{portal_client.pk}/"))
-            pages.append(("portal journal", "client", f"/portal/{portal_client.pk}/journal/"))
+        load_before = os.getloadavg()[0]
+        bare = Bare(browsers["therapist"])
+        for _ in range(args.repeat):  # warm up
+            bare.sample()
+        bare.timings.clear()
+        problems = []
 
-        vendor = connection.vendor
-        total = Client.objects.count()
+        def timed(label, who, http, url, headers, *, outcome=False, fragment=False):
+            """Time one page; returns its row (without the ratio, which needs the whole run's bare
+            p95) and the fragments it fetches as it loads."""
+            print(f"  {label}…", file=sys.stderr, flush=True)
+            response = http.get(url, **headers)
+            if response.status_code != 200:
+                problems.append(f"{label} ({who}): {url} answered {response.status_code}, not 200")
+                return None, []
+            timings, response = measure(http, url, headers, args.repeat, bare)
+            with CaptureQueriesContext(connection) as captured:
+                response = http.get(url, **headers)
+            queries = len(captured.captured_queries)  # before another request empties the log
+            if args.profile:
+                profile(args.profile, label, lambda: http.get(url, **headers))
+            html = response.get("Content-Type", "").startswith("text/html") and not fragment
+            size_kb = len(response.content) / 1024
+            loads = fragments_on_load(response.content.decode(errors="replace")) if html else []
+            row = {
+                "page": label,
+                "as": who,
+                "url": url,
+                "p50_ms": round(statistics.median(timings), 1),
+                "p95_ms": round(percentile(timings, 0.95), 1),
+                "kb": round(size_kb, 1),
+                "html": html,
+                "outcome": outcome,
+                "queries": queries,
+                "requests_on_load": len(loads),
+            }
+            return row, loads
+
+        for page in pages:
+            http = browsers.get(page.who)
+            if http is None:
+                problems.append(f"{page.label}: nobody in the practice is the {page.who}")
+                continue
+            row, loads = timed(page.label, page.who, http, page.url, page.headers, outcome=page.outcome)
+            if row is None:
+                continue
+            results.append(row)
+            # What the page fetches as it loads is part of opening it: measure the first of each.
+            for url in list(dict.fromkeys(loads))[:2]:
+                name = url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+                label = f"  + {name} (fragment)"
+                row, _ = timed(label, page.who, http, url, {"HTTP_HX_REQUEST": "true"}, fragment=True)
+                if row is not None:
+                    results.append(row)
+
+        if not bare.timings:  # no page matched --only
+            bare.sample()
+        bare_p50, bare_p95 = statistics.median(bare.timings), percentile(bare.timings, 0.95)
+        for row in results:
+            row["ratio"] = round(row["p95_ms"] / bare_p95, 1)
+            row["over"] = over = []
+            if row["p95_ms"] > RATIO_TARGET * bare_p95:
+                over.append(f">{RATIO_TARGET}x bare")
+            if row["outcome"] and row["p95_ms"] > OUTCOME_TARGET_MS:
+                over.append(f">{OUTCOME_TARGET_MS} ms")
+            if row["html"] and row["kb"] > HTML_TARGET_KB:
+                over.append(f">{HTML_TARGET_KB} KB")
+            if row["requests_on_load"] > 1:
+                over.append(f"{row['requests_on_load']} requests as it loads")
+
         print(
-            f"\nkapflow page benchmark: {vendor}, {total} clients "
-            f"({args.clients} extra), {args.repeat} requests per page, Django {django.get_version()}, "
-            f"Python {sys.version.split()[0]}"
+            f"\nkapflow page benchmark: {connection.vendor}, {args.size} practice, "
+            f"{args.repeat} requests per page, Django {django.get_version()}, Python {sys.version.split()[0]}"
         )
-        print(f"migrate {migrated:.1f} s; load_demo(extra_clients={args.clients}) {loaded:.1f} s\n")
-        header = f"{'page':<28} {'as':<12} {'median ms':>10} {'p95 ms':>8} {'queries':>8}"
+        print("practice: " + ", ".join(f"{value:,} {name}" for name, value in counts.items()))
+        if built.get("reused"):
+            print(f"reused the practice built earlier in the {where.describe()}")
+        else:
+            print(
+                f"{built['what']}: migrate {built['migrate_s']:.0f} s, load {built['load_s']:.0f} s"
+                + (f", audit rows {built['audit_s']:.0f} s" if "audit_s" in built else "")
+            )
+        print("picked: " + "; ".join(f"{key} {value}" for key, value in picked.items()))
+        print(
+            f"machine: {os.cpu_count()} cores, load average {load_before:.1f} when the timing began and "
+            f"{os.getloadavg()[0]:.1f} at its end (anything else running slows the bare request too)"
+        )
+        header = (
+            f"{'page':<38} {'as':<18} {'p50 ms':>7} {'p95 ms':>7} {'x bare':>7} {'KB':>6} {'queries':>7}"
+            f" {'+req':>4}  over target"
+        )
+        print()
         print(header)
         print("-" * len(header))
-        for label, who, url in pages:
-            http = browsers[who]
-            with CaptureQueriesContext(connection) as captured:
-                response = http.get(url)
-            queries = len(captured.captured_queries)
-            if response.status_code != 200:
-                print(f"{label:<28} {who:<12} answered {response.status_code}, not 200")
-                status = 1
-                continue
-            timings = []
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                http.get(url)
-                timings.append((time.perf_counter() - started) * 1000)
-            print(
-                f"{label:<28} {who:<12} {statistics.median(timings):>10.1f} "
-                f"{percentile(timings, 0.95):>8.1f} {queries:>8}"
-            )
         print(
-            "\nTimes are the whole request through Django's test client (middleware, view, "
-            "template), without a web server.\nQueries per request include the session, the user "
-            "and the audit row; they must not grow with --clients."
+            f"{'bare signed-in request (keep-alive)':<38} {'therapist':<18} "
+            f"{bare_p50:>7.1f} {bare_p95:>7.1f} "
+            f"{1:>7.1f} {0:>6} {'':>7} {'':>4}"
         )
+        for row in results:
+            print(
+                f"{row['page'][:38]:<38} {row['as'][:18]:<18} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
+                f"{row['ratio']:>7.1f} {row['kb']:>6.0f} {row['queries']:>7} "
+                f"{row['requests_on_load'] or '':>4}  {', '.join(row['over'])}"
+            )
+        for problem in problems:
+            print(f"NOT MEASURED: {problem}")
+        missed = [row for row in results if row["over"]]
+        print(
+            f"\nBare request: p50 {bare_p50:.2f} ms, p95 {bare_p95:.2f} ms over {len(bare.timings)} "
+            "requests, one before each timed page request."
+            f" Pages over a target: {len(missed)} of {len(results)}."
+        )
+        print(
+            "Times are whole requests through Django's test client (middleware, view, template) with DEBUG "
+            "off, no web server; compare runs on one machine only.\n'x bare' is the page's p95 over the "
+            "bare request's p95; '+req' counts the fragments the page fetches as it loads (each measured "
+            "below it); queries are per request, session and audit row included."
+        )
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "database": connection.vendor,
+                        "size": args.size,
+                        "repeat": args.repeat,
+                        "practice": counts,
+                        "bare_p50_ms": round(bare_p50, 2),
+                        "bare_p95_ms": round(bare_p95, 2),
+                        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+                        "pages": results,
+                        "not_measured": problems,
+                    },
+                    indent=1,
+                )
+            )
+        if problems or (args.check and missed):
+            status = 1
     finally:
-        connections.close_all()
-        if args.keep:
-            print(f"\nKept {var_dir}")
-        else:
-            shutil.rmtree(var_dir, ignore_errors=True)
+        practice.finish(where, keep=args.keep)
+        if args.keep and where.temporary:
+            print(f"\nKept {where.var_dir}")
     return status
 
 
