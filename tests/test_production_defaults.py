@@ -261,3 +261,27 @@ def test_no_template_has_inline_script_or_style():
             if offending.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert found == []
+
+
+# PostgreSQL
+
+
+def test_postgresql_connections_run_without_the_jit_compiler(tmp_path):
+    """Its JIT spends tens of milliseconds compiling the planner's costlier queries on every run
+    (bench/: the therapist's dashboard), so kapflow's connections switch it off, keeping any
+    other options the address gives. Read from the settings, so this runs on SQLite too."""
+    url = "postgres://kapflow@db.example.org:5432/kapflow?options=-c%20statement_timeout%3D5000"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**production_env(tmp_path, DATABASE_URL=url), "DJANGO_SETTINGS_MODULE": "kapflow.settings"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'options': '-c statement_timeout=5000 -c jit=off'" in result.stdout
