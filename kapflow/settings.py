@@ -210,14 +210,15 @@ ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # The old address hears of a change of address, and the account's address of a new password or
 # authenticator: allauth's notification emails (no clinical detail in them).
 ACCOUNT_EMAIL_NOTIFICATIONS = True
-# Sign-in throttles count failures, not people: a practice's whole staff signs in from one office
-# address at 9:00. Wrong passwords and wrong authenticator codes: 30 in five minutes from one
-# address, and 5 against one account from anywhere. Sign-ins that succeed are not limited ("login"
-# is allauth's limit on every attempt, 30 a minute per address by default, which refused an
-# office; docs/security/accounts.md).
+# Sign-in throttles are sized for a practice's whole staff signing in from one office address at
+# 9:00. Wrong passwords and wrong authenticator codes: 30 in five minutes from one address, and 5
+# against one account from anywhere. Every attempt, right or wrong: 100 in five minutes from one
+# address (allauth's default, 30 a minute, refused an office), a cap nothing clears: a sign-in
+# that succeeds clears the failure counts, the address's among them, so without it one account's
+# good sign-ins between rounds of guesses would reset the address (docs/security/accounts.md).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("KAPFLOW_LOGIN_RATE", "30/5m/ip,5/5m/key"),
-    "login": "",
+    "login": env_str("KAPFLOW_LOGIN_ATTEMPT_RATE", "100/5m/ip"),
     "reset_password": "5/m/ip,3/m/key",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

@@ -6,10 +6,13 @@ import datetime
 
 import pytest
 import time_machine
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
+from kapflow.accounts.models import User
 from kapflow.clients.models import Client
+from kapflow.demo.group import SMALL, NotAnEmptyPractice, load_group_practice
 from kapflow.demo.quick import load_demo
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import AdverseEvent, Runbook
@@ -20,6 +23,7 @@ from kapflow.outcomes.report import build_report
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 from kapflow.visits.services import Slot, clashes
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +175,19 @@ def test_the_demo_diary_gives_the_nearest_free_time_and_reads_what_is_booked(db)
     assert fresh.book(client=ed, clinician=cat, around=ten, minutes=50, rooms=[studio]).starts_at != ten
     assert fresh.book(client=flo, clinician=cat, around=ten, minutes=50, rooms=[garden]).starts_at == ten
     assert fresh.book(client=cy, clinician=bo, around=ten, minutes=50, days=0) is None  # Cy's day
+
+
+def test_the_group_practice_loads_only_into_an_empty_database(db):
+    """Its schedule knows nothing of visits already booked, so it refuses rather than book over
+    them (the quick demo's rooms, or a practice's own), in the function and in the command."""
+    factories.make_client(
+        first_name="Already", therapist=factories.make_user("Tess T", roles=("is_therapist",))
+    )
+    with pytest.raises(NotAnEmptyPractice):
+        load_group_practice(SMALL)
+    with pytest.raises(CommandError, match="empty database only"):
+        call_command("load_demo", "--size", "group")
+    assert not User.objects.filter(email__endswith="@group.kapflow.test").exists()
 
 
 class TestTheLoadedDemo:

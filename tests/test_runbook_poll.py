@@ -181,6 +181,16 @@ def test_a_poll_without_an_opening_of_the_page_is_audited_as_a_read(dosed, tess,
     assert reads(REFRESHED) == 1 and reads(VIEWED) == 1
 
 
+def test_a_poll_without_an_opening_is_audited_even_when_it_is_answered_304(dosed, tess, login):
+    """A tag kept from earlier (another sign-in, or copied by hand) gets a 304, and the read it is
+    is still on record."""
+    http = signed_in(login, tess)
+    etag = poll(http, dosed, 20.1)["ETag"]
+    again = poll(http, dosed, 20.2, etag)
+    assert again.status_code == 304
+    assert reads(REFRESHED) == 2
+
+
 def test_the_live_panel_asked_for_without_the_poll_header_is_a_read(dosed, tess, login):
     http = signed_in(login, tess)
     get(http, runbook_url(dosed), 20)

@@ -19,6 +19,7 @@ NINE_AM = datetime.datetime(2026, 3, 2, 17, 0, tzinfo=datetime.UTC)  # 9:00 in L
 # The defaults in kapflow/settings.py (KAPFLOW_LOGIN_RATE): per address and per account.
 FAILURES_PER_ADDRESS = 30
 FAILURES_PER_ACCOUNT = 5
+ATTEMPTS_PER_ADDRESS = 100  # KAPFLOW_LOGIN_ATTEMPT_RATE: every attempt, right or wrong
 REFUSED = "Too many failed login attempts"
 
 
@@ -110,3 +111,24 @@ def test_wrong_authenticator_codes_count_against_the_account():
             assert response.status_code == 200
         response = browser.post(reverse("mfa_authenticate"), {"code": right}, REMOTE_ADDR=OFFICE)
         assert response.status_code != 302
+
+
+def test_good_sign_ins_between_rounds_of_guesses_do_not_reset_the_address():
+    """A completed sign-in clears the failure counts, the address's too (allauth), so someone with
+    one good account could guess in rounds just under the failure limit and sign in between them.
+    The cap on every attempt from an address, which nothing clears, still stops them."""
+    (insider, secret), *_ = _staff(1)
+    browser = Browser()
+    attempts, refused = 0, False
+    with time_machine.travel(NINE_AM, tick=False) as clock:
+        while not refused and attempts <= ATTEMPTS_PER_ADDRESS:
+            for _ in range(FAILURES_PER_ADDRESS - 1):
+                refused = _refused(_password(browser, f"victim{attempts}@example.org", "guess"))
+                if refused:
+                    break
+                attempts += 1
+            else:
+                _sign_in(insider.email, PASSWORD, secret)
+                attempts += 1
+                clock.shift(datetime.timedelta(seconds=31))  # a fresh authenticator code
+    assert refused and attempts == ATTEMPTS_PER_ADDRESS

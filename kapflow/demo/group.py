@@ -1299,6 +1299,11 @@ def group_practice_loaded() -> bool:
     return User.objects.filter(email=f"owner@{DOMAIN}").exists()
 
 
+class NotAnEmptyPractice(Exception):
+    """The group practice is built on an empty database only: its schedule knows nothing of
+    visits already booked (the quick demo's, or a practice's own), and would book over them."""
+
+
 @transaction.atomic
 def load_group_practice(scale: Scale = GROUP) -> dict:
     """Build the group practice once (a second call adds nothing) and say what it holds: the
@@ -1309,6 +1314,12 @@ def load_group_practice(scale: Scale = GROUP) -> dict:
             "rows": {},
             "staff": list(User.objects.filter(email__endswith=f"@{DOMAIN}")),
         }
+    if Visit.objects.exists() or Client.objects.exists():
+        raise NotAnEmptyPractice(
+            "The group practice loads into an empty database only: this one already has clients or "
+            "visits (the quick demo's?), and the group's schedule would book over them. Point "
+            "DATABASE_URL at a new database, or remove var/ and migrate again."
+        )
     builder = Builder(scale)
     builder.staff()
     builder.clients()

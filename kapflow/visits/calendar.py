@@ -128,10 +128,12 @@ def people_of(entry: Entry) -> set[int]:
     return entry.people
 
 
-def conflicts(visits: list[Entry]) -> dict[int, list[str]]:
+def conflicts(visits: list[Entry], *, nameable: set[int] | None = None) -> dict[int, list[str]]:
     """The visits that clash with another of `visits`: same time (any shared minute) and the same
     clinician (primary or joining), client or room. Visit pk -> what it shares, in words.
-    Cancelled visits hold no time and never clash."""
+    Cancelled visits hold no time and never clash. With `nameable` (the clients the viewer may
+    see), a shared client counts only when it is one of them: two "Busy" blocks flagged for
+    sharing a client would tell the viewer that two other people's visits are with one person."""
     live = sorted(
         (v.starts_at, v.ends_at, v.pk, v.client_id, v.room_id, people_of(v))
         for v in visits
@@ -146,7 +148,7 @@ def conflicts(visits: list[Entry]) -> dict[int, list[str]]:
             shared = set()
             if people & other_people:
                 shared.add("clinician")
-            if client_id == other_client:
+            if client_id == other_client and (nameable is None or client_id in nameable):
                 shared.add("client")
             if room_id is not None and room_id == other_room:
                 shared.add("room")

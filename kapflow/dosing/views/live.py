@@ -108,12 +108,13 @@ def live(request, client_id, visit_id):
         client = client_for(request, client_id, need=Need.CLINICAL, action=REFRESHED_ACTION)
     visit = _medication_visit(client, visit_id)
     response = render(request, "dosing/_live.html", _live_context(request, client, visit))
+    # A poll with no opening on record (sent by hand) is a read like any other, 304 or not.
+    if poll and not _opened_since_sign_in(request, client):
+        audit_record(request=request, action=REFRESHED_ACTION, client=client, obj=client)
     response["ETag"] = _panel_etag(response.content.decode())
     not_modified = get_conditional_response(request, etag=response["ETag"], response=response)
     if not_modified is not response:
         return not_modified  # 304: nothing shown that the page does not already show
-    if poll and not _opened_since_sign_in(request, client):
-        audit_record(request=request, action=REFRESHED_ACTION, client=client, obj=client)
     return response
 
 

@@ -198,7 +198,10 @@ def _column_who(who: Who, view: str, key: str) -> str:
 
 
 def _grid_page(request, context, who: Who, columns, visits, *, view: str):
-    clashes = calendar.conflicts(visits)
+    nameable = set(
+        clients_for(request).filter(pk__in={v.client_id for v in visits}).values_list("pk", flat=True)
+    )
+    clashes = calendar.conflicts(visits, nameable=nameable)
     grid = calendar.grid(
         columns,
         clashes=clashes,

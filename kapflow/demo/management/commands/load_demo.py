@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kapflow.demo.group import GROUP, PASSWORD, load_group_practice
+from kapflow.demo.group import GROUP, PASSWORD, NotAnEmptyPractice, load_group_practice
 from kapflow.demo.portal import portal_sign_ins
 from kapflow.demo.quick import DEMO_PASSWORD, STAFF, load_demo
 
@@ -49,7 +49,10 @@ class Command(BaseCommand):
 
     def _group(self) -> None:
         began = time.monotonic()
-        result = load_group_practice(GROUP)
+        try:
+            result = load_group_practice(GROUP)
+        except NotAnEmptyPractice as refused:
+            raise CommandError(str(refused)) from None
         if not result["first_time"]:
             self.stdout.write(self.style.SUCCESS("The group practice was already loaded."))
         else:
