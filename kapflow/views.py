@@ -15,7 +15,7 @@ from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.dosing.alerts import open_alerts_for
 from kapflow.dosing.models import AdverseEvent, Runbook
-from kapflow.dosing.selectors import REVIEWS_SHOWN, adverse_events_to_review, discharge_overrides_to_review
+from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, caseload_standings, overdue_sessions
@@ -77,11 +77,9 @@ def dashboard(request):
         _first(_clearances_waiting(request), context, "clearances_waiting")
         _first(_orders_waiting(request), context, "orders_waiting")
         mine = _my_clients(request)
-        context["events_to_review"] = adverse_events_to_review(mine)
-        context["overrides_to_review"] = discharge_overrides_to_review(mine)
-        # Those two selectors stop at REVIEWS_SHOWN: a full list may have more.
-        for key in ("events_to_review", "overrides_to_review"):
-            context[f"{key}_more"] = len(context[key]) >= REVIEWS_SHOWN
+        # Like every list here: its first rows, read one past them to know whether there are more.
+        _first(adverse_events_to_review(mine, limit=SHOWN + 1), context, "events_to_review")
+        _first(discharge_overrides_to_review(mine, limit=SHOWN + 1), context, "overrides_to_review")
     if user.is_coordinator:
         _first(_arrivals_today(request), context, "arrivals")
     if user.is_coordinator or user.is_practice_admin:

@@ -240,6 +240,18 @@ def test_the_month_counts_each_day_and_lists_the_first_few(tess, avery, room, lo
     assert response.context["title"] == f"Your month: {day:%B} {day.year}"
 
 
+def test_the_months_count_leaves_out_the_neighbouring_months_days_its_grid_shows(tess, avery, room, login):
+    first = MONDAY.replace(day=1)
+    last_of_before = first - datetime.timedelta(days=1)
+    for day in (first, last_of_before):
+        visit(avery, tess, room, timezone.make_aware(datetime.datetime.combine(day, datetime.time(10))))
+    response = login(tess).get(reverse("calendar:month"), {"on": first.isoformat()})
+    shown = {d.day: d.count for w in response.context["weeks"] for d in w if d.count}
+    # The day before the 1st is in the grid when the 1st is not a Monday: shown, not counted.
+    assert shown.get(first) == 1 and shown.get(last_of_before, 1) == 1
+    assert response.context["count"] == 1
+
+
 def test_the_month_of_a_client_outside_ones_care_says_busy(colin, tess, avery, room, login):
     visit(avery, tess, room, at(1, 9))
     html = (

@@ -12,7 +12,6 @@ from django.utils import timezone
 from kapflow import views
 from kapflow.audit.models import AuditEvent
 from kapflow.dosing.models import AdverseEvent, Runbook
-from kapflow.dosing.selectors import REVIEWS_SHOWN
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, Screening
@@ -146,11 +145,12 @@ def test_todays_visits_include_one_that_began_last_night_and_none_of_yesterday(l
     assert login(tess).get("/").context["todays_visits"] == [across, joined]
 
 
-def test_the_reviews_waiting_link_to_their_whole_lists(login, tess, priya):
+def _reviews_waiting(count, *, tess, priya):
+    """`count` discharges with an override and `count` adverse events, none reviewed."""
     [client] = _caseload(1, therapist=tess, prescriber=priya)
     ended = timezone.now() - datetime.timedelta(days=1)
     runbooks = []
-    for n in range(REVIEWS_SHOWN + 1):
+    for n in range(count):
         visit = _visit(
             client, tess, ended - datetime.timedelta(days=n), kind="medication", status="completed"
         )
@@ -168,14 +168,25 @@ def test_the_reviews_waiting_link_to_their_whole_lists(login, tess, priya):
             action_taken="Rest.",
             recorded_by=tess,
         )
+
+
+def test_the_reviews_waiting_link_to_their_whole_lists(login, tess, priya):
+    _reviews_waiting(views.SHOWN + 1, tess=tess, priya=priya)
     http = login(priya)
     page = http.get("/")
     assert page.context["events_to_review_more"] and page.context["overrides_to_review_more"]
     html = page.content.decode()
     assert reverse("queue_events") in html and reverse("queue_overrides") in html
-    assert len(http.get(reverse("queue_events")).context["rows"]) == REVIEWS_SHOWN + 1
+    assert len(page.context["events_to_review"]) == len(page.context["overrides_to_review"]) == views.SHOWN
+    assert len(http.get(reverse("queue_events")).context["rows"]) == views.SHOWN + 1
     overrides = http.get(reverse("queue_overrides"))
     assert (
-        len(overrides.context["rows"]) == REVIEWS_SHOWN + 1
-        and "Ride 0 waiting." in overrides.content.decode()
+        len(overrides.context["rows"]) == views.SHOWN + 1 and "Ride 0 waiting." in overrides.content.decode()
     )
+
+
+def test_as_many_reviews_waiting_as_the_dashboard_shows_have_no_show_all(login, tess, priya):
+    _reviews_waiting(views.SHOWN, tess=tess, priya=priya)
+    page = login(priya).get("/")
+    assert len(page.context["events_to_review"]) == views.SHOWN
+    assert not page.context["events_to_review_more"] and not page.context["overrides_to_review_more"]

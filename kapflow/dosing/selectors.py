@@ -286,28 +286,28 @@ def chaperone_checkins(runbook: Runbook | None) -> list[ChaperoneCheckin]:
 REVIEWS_SHOWN = 20
 
 
-def adverse_events_to_review(clients) -> list:
+def adverse_events_to_review(clients, *, limit: int = REVIEWS_SHOWN) -> list:
     """Adverse events in the sessions of `clients` (a queryset) that no prescriber has reviewed
-    yet, oldest first, with their visit and client: one query."""
+    yet, oldest first (the first `limit`), with their visit and client: one query."""
     from kapflow.dosing.models import AdverseEvent
 
     return list(
         AdverseEvent.objects.filter(runbook__visit__client__in=clients, review__isnull=True)
         .select_related("runbook__visit__client")
-        .order_by("noted_at", "pk")[:REVIEWS_SHOWN]
+        .order_by("noted_at", "pk")[:limit]
     )
 
 
-def discharge_overrides_to_review(clients) -> list[Runbook]:
+def discharge_overrides_to_review(clients, *, limit: int = REVIEWS_SHOWN) -> list[Runbook]:
     """Discharges with criteria unmet (a prescriber's written override) in the sessions of
-    `clients` that no prescriber has reviewed yet, oldest first: one query."""
+    `clients` that no prescriber has reviewed yet, oldest first (the first `limit`): one query."""
     return list(
         Runbook.objects.filter(
             visit__client__in=clients, discharged_at__isnull=False, override_review__isnull=True
         )
         .exclude(override_reason="")
         .select_related("visit__client", "discharged_by")
-        .order_by("discharged_at", "pk")[:REVIEWS_SHOWN]
+        .order_by("discharged_at", "pk")[:limit]
     )
 
 

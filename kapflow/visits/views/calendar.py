@@ -313,7 +313,9 @@ def month(request):
     for visit in listed:
         per_day.setdefault(timezone.localdate(visit.starts_at), []).append(visit)
     _audit(request, view="month", who=who, first=first, clients=clients)
-    context.update(weeks=calendar.month(first, counts, per_day), count=sum(counts.values()))
+    # The heading counts the month's own days, not the neighbours' days the grid fills out with.
+    in_month = sum(n for on, n in counts.items() if first <= on <= last)
+    context.update(weeks=calendar.month(first, counts, per_day), count=in_month)
     return render(request, "visits/calendar_month.html", context)
 
 
