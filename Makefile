@@ -38,9 +38,12 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed: the browser tests will be skipped (apt-get install chromium)."; fi; }
 
-# The suite runs on every core (pytest-xdist); each worker has its own test database.
+# The suite runs in parallel (pytest-xdist): one worker more than there are cores, since the
+# browser tests leave a core idle while Chromium works, each worker with its own test database,
+# and a worker that runs out of tests takes some from another (worksteal).
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP) browser
-	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
