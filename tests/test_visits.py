@@ -12,8 +12,9 @@ from django.utils import timezone
 from kapflow.lib.gates import GateResult, Status
 from kapflow.pathway.models import CoursePlan
 from kapflow.pathway.readiness import Gate
-from kapflow.visits.models import CalendarFeed, Room, Visit
+from kapflow.visits.models import LONGEST_VISIT, CalendarFeed, Room, Visit
 from kapflow.visits.series import propose
+from kapflow.visits.services import Slot, VisitRefused, visit_book
 from tests import factories
 
 
@@ -370,3 +371,23 @@ def test_a_revoked_or_unknown_feed_answers_404(tess, login, audit_rows):
     assert anon.get(reverse("calendar:feed", args=[new.token])).status_code == 404
     assert anon.get(reverse("calendar:feed", args=["nope"])).status_code == 404
     assert len(audit_rows("kapflow.visits.feed.revoked")) == 2
+
+
+def test_the_service_refuses_a_visit_longer_than_any_range_query_looks_back(tess, avery, room, rf):
+    """Below the form (which caps the length at 12 hours): every range query looks back
+    LONGEST_VISIT for visits reaching into it, so a longer one must never be saved, or the clash
+    check would miss it."""
+    request = rf.post("/")
+    request.user = tess
+    starts = at(days=5, hour=7)
+    slot = Slot(kind="therapy", starts_at=starts, ends_at=starts + LONGEST_VISIT, clinician=tess, room=room)
+    visit_book(request=request, client=avery, slot=slot)  # twelve hours exactly: allowed
+    longer = Slot(
+        kind="therapy",
+        starts_at=starts + datetime.timedelta(days=1),
+        ends_at=starts + datetime.timedelta(days=1) + LONGEST_VISIT + datetime.timedelta(minutes=1),
+        clinician=tess,
+        room=room,
+    )
+    with pytest.raises(VisitRefused, match="at most 12 hours"):
+        visit_book(request=request, client=avery, slot=longer)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from kapflow.visits.models import Visit
+from kapflow.visits.models import LONGEST_VISIT, Visit
 
 SLOT_MINUTES = 5
 SLOTS_PER_HOUR = 60 // SLOT_MINUTES
@@ -26,9 +26,6 @@ SLOTS_PER_HOUR = 60 // SLOT_MINUTES
 WORKDAY_STARTS, WORKDAY_ENDS = 7, 20
 # Visits side by side in one column before the rest are counted in a "+N" link.
 MAX_LANES = 4
-# The longest visit that can be booked (kapflow.visits.forms: 12 hours): the lower bound on the
-# start of a visit that still reaches into a range.
-LONGEST_VISIT = datetime.timedelta(hours=12)
 # A month cell lists this many visits, then "+N more".
 MONTH_LISTED = 3
 

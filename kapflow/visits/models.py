@@ -1,6 +1,7 @@
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -38,6 +39,11 @@ class VisitQuerySet(models.QuerySet):
 
     def for_calendar(self):
         return self.select_related("client", "clinician", "room").prefetch_related("other_clinicians")
+
+
+# The longest visit that can be booked: the look-back of every range query on visits
+# (kapflow.visits.calendar.in_range), so that one reaching into a range is found.
+LONGEST_VISIT = datetime.timedelta(hours=12)
 
 
 class Visit(models.Model):
@@ -122,6 +128,16 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
+
+    def clean(self):
+        # Every range query (calendars, the clash check, today's visits) looks back LONGEST_VISIT
+        # for visits reaching into the range: a longer one would slip past the clash check. The
+        # booking and moving services call full_clean, so this holds below the forms too.
+        super().clean()
+        if self.starts_at and self.ends_at and self.ends_at - self.starts_at > LONGEST_VISIT:
+            raise ValidationError(
+                {"ends_at": f"A visit can be at most {LONGEST_VISIT.seconds // 3600} hours long."}
+            )
 
     @property
     def minutes(self) -> int:
