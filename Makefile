@@ -39,11 +39,13 @@ browser:
 	  else echo "chromium is not installed: the browser tests will be skipped (apt-get install chromium)."; fi; }
 
 # The suite runs in parallel (pytest-xdist): one worker more than there are cores, since the
-# browser tests leave a core idle while Chromium works, each worker with its own test database,
-# and a worker that runs out of tests takes some from another (worksteal).
+# browser tests leave a core idle while Chromium works, each worker with its own test database.
+# Tests go out in the order pytest-django puts them, the ones that empty the database (the
+# browser's, the threaded ones) last; worksteal would hand them out early, and a test after
+# them would find the rows the migrations write (the consent documents) gone.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP) browser
-	$(PY) -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
