@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from kapflow.clients.models import OutsideProvider
+from kapflow.clients.models import CareTeamMember, OutsideProvider
 from kapflow.clients.views import CONTACT_KINDS
 from kapflow.inquiries.models import Inquiry
 from tests import factories
@@ -462,11 +462,19 @@ def test_the_client_edit_form_takes_anything(browser, tess, avery, data):
 )
 @example(data={"user": str(2**63), "role": "other"})
 @example(data={"user": "\x00", "role": "\x00"})
+@example(data={"user": "priya", "role": "prescriber"})  # valid: the confirmation step (CI found it)
 def test_the_care_team_form_takes_anything(browser, tess, priya, cora, avery, data):
     people = {"tess": tess.pk, "priya": priya.pk, "cora": cora.pk}
     if isinstance(data.get("user"), str) and data["user"] in people:
         data = {**data, "user": people[data["user"]]}
-    _posted(browser(tess).post(f"/clients/{avery.pk}/care-team/", data), data)
+    response = browser(tess).post(f"/clients/{avery.pk}/care-team/", data)
+    if response.status_code == 200 and "clients/care_team_confirm.html" in [
+        t.name for t in response.templates
+    ]:
+        # A valid person and role: the second step, "Add … as …?", asks before anything is saved.
+        assert response.context["candidate"].pk == data["user"] and data["role"] in CareTeamMember.Role.values
+        return
+    _posted(response, data)
 
 
 @HOSTILE
