@@ -18,7 +18,7 @@ from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
-from kapflow.integration.window import Standing, caseload_standings, overdue_sessions
+from kapflow.integration.window import LATE_RANK, Standing, caseload_standings, overdue_sessions
 from kapflow.lib.params import int_param
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -255,7 +255,7 @@ def _alert_rows(alerts):
 
 def _integration_rows(sessions):
     for session in sessions:
-        standing = Standing.LATE if session.late else Standing.MISSING
+        standing = Standing.LATE if session.best == LATE_RANK else Standing.MISSING
         yield (
             session.client,
             reverse("integration:overview", args=[session.client_id]),

@@ -249,8 +249,8 @@ NOTHING, LATE_RANK, BOOKED_RANK, DONE_RANK = 0, 1, 2, 3
 def overdue_sessions(clients, *, practice, now: datetime.datetime):
     """The completed medication sessions of `clients` (a queryset) since LOOKBACK whose
     integration is late or missing at `now` (SessionIntegration.overdue), oldest first, each
-    annotated `late` (booked after the window) or not (missing, its window closed). One query,
-    asked of the database, by the rules of `standings` (which the client's own page uses): done
+    annotated `best`: LATE_RANK when it is booked after the window, else missing with its window
+    closed. One query, asked of the database, by the rules of `standings` (which the client's own page uses): done
     by a record that follows the session, or by an unattached record or a completed
     integration session it owns within `integration_expected_hours`; else booked by an
     integration session it owns within `integration_window_hours`; else late when one it owns
@@ -292,7 +292,6 @@ def overdue_sessions(clients, *, practice, now: datetime.datetime):
         .exclude(Exists(recorded))
         .annotate(best=Coalesce(Subquery(best_integration), Value(NOTHING)))
         .filter(Q(best=LATE_RANK) | Q(best=NOTHING) & window_closed)
-        .annotate(late=Q(best=LATE_RANK))
         .order_by("ends_at", "pk")
     )
 
@@ -310,7 +309,7 @@ def caseload_standings(
     return [
         SessionIntegration(
             session=session,
-            standing=Standing.LATE if session.late else Standing.MISSING,
+            standing=Standing.LATE if session.best == LATE_RANK else Standing.MISSING,
             window_ends_at=session.ends_at + datetime.timedelta(hours=practice.integration_window_hours),
             expected_by=session.ends_at + datetime.timedelta(hours=practice.integration_expected_hours),
             now=now,
