@@ -250,8 +250,8 @@ def overdue_sessions(clients, *, practice, now: datetime.datetime):
     """The completed medication sessions of `clients` (a queryset) since LOOKBACK whose
     integration is late or missing at `now` (SessionIntegration.overdue), oldest first, each
     annotated `best`: LATE_RANK when it is booked after the window, else missing with its window
-    closed. One query, asked of the database, by the rules of `standings` (which the client's own page uses): done
-    by a record that follows the session, or by an unattached record or a completed
+    closed. One query, asked of the database, by the rules of `standings` (which the client's own
+    page uses): done by a record that follows the session, or by an unattached record or a completed
     integration session it owns within `integration_expected_hours`; else booked by an
     integration session it owns within `integration_window_hours`; else late when one it owns
     is after that. Two subqueries per session whatever the caseload: its records, and its best
