@@ -489,9 +489,13 @@ class TestDocuments:
         self, login, ada, tess, avery, audit_rows
     ):
         record(avery, "kap", by=tess)
+        record(avery, "kap", by=tess)  # agreed twice: one client
+        record(factories.make_client(first_name="Dee", therapist=tess), "kap", by=tess, decision="refuse")
         response = login(ada).get(reverse("consent_documents:list"))
         kap = next(row for row in response.context["kinds"] if row["kind"] == "kap")
         assert kap["current"].version == 1 and kap["current"].signed_by == 1
+        telehealth = next(row for row in response.context["kinds"] if row["kind"] == "telehealth")
+        assert telehealth["current"].signed_by == 0
         assert [row["kind"] for row in response.context["kinds"]] == [
             "kap",
             "telehealth",

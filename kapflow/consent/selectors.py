@@ -4,7 +4,8 @@ client's consents stands. The status page, the chart card and the readiness gate
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from kapflow.clients.models import Client, Guardian, OutsideProvider
@@ -46,11 +47,18 @@ def reconsent_floors() -> dict[str, int]:
 def documents_overview() -> list[ConsentDocument]:
     """Every version of every kind, newest first within each kind, with how many clients agreed
     to it and whether it is the current one or a draft (for the admin's documents page)."""
+    # Counted per document in a subquery (signature_document_idx), not by joining every signature
+    # to every document and grouping: on SQLite the join took 60 ms at a group practice's size.
+    agreed = (
+        Signature.objects.filter(document=OuterRef("pk"), decision="agree")
+        .order_by()
+        .values("document")
+        .annotate(n=Count("client", distinct=True))
+        .values("n")
+    )
     documents = list(
         ConsentDocument.objects.select_related("created_by", "published_by")
-        .annotate(
-            signed_by=Count("signatures__client", filter=Q(signatures__decision="agree"), distinct=True)
-        )
+        .annotate(signed_by=Coalesce(Subquery(agreed, output_field=IntegerField()), 0))
         .order_by("kind", "-version")
     )
     current = {}
