@@ -14,7 +14,6 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.dosing.alerts import open_alerts_for
-from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
@@ -78,8 +77,8 @@ def dashboard(request):
         _first(_orders_waiting(request), context, "orders_waiting")
         mine = _my_clients(request)
         # Like every list here: its first rows, read one past them to know whether there are more.
-        _first(adverse_events_to_review(mine, limit=SHOWN + 1), context, "events_to_review")
-        _first(discharge_overrides_to_review(mine, limit=SHOWN + 1), context, "overrides_to_review")
+        _first(adverse_events_to_review(mine), context, "events_to_review")
+        _first(discharge_overrides_to_review(mine), context, "overrides_to_review")
     if user.is_coordinator:
         _first(_arrivals_today(request), context, "arrivals")
     if user.is_coordinator or user.is_practice_admin:
@@ -212,29 +211,6 @@ def _orders_waiting(request):
     )
 
 
-def _events_to_review(request):
-    """The whole list behind adverse_events_to_review: unreviewed adverse events in the sessions
-    of the prescriber's clients, oldest first."""
-    return (
-        AdverseEvent.objects.filter(runbook__visit__client__in=_my_clients(request), review__isnull=True)
-        .select_related("runbook__visit__client")
-        .order_by("noted_at", "pk")
-    )
-
-
-def _overrides_to_review(request):
-    """The whole list behind discharge_overrides_to_review: discharges with criteria unmet that
-    no prescriber has reviewed, in the sessions of the prescriber's clients, oldest first."""
-    return (
-        Runbook.objects.filter(
-            visit__client__in=_my_clients(request), discharged_at__isnull=False, override_review__isnull=True
-        )
-        .exclude(override_reason="")
-        .select_related("visit__client", "discharged_by")
-        .order_by("discharged_at", "pk")
-    )
-
-
 # The dashboard's lists, each whole a page at a time (`queue`): its title, its rows, and what
 # each row shows: (the client, the link on their name, the words after it).
 
@@ -318,8 +294,16 @@ QUEUES = {
     "action-items": ("Action items to review", _action_items, _action_item_rows),
     "clearances": ("Clearances waiting", _clearances_waiting, _client_rows("screened, no decision yet")),
     "orders": ("Orders waiting", _orders_waiting, _client_rows("cleared, no order in force")),
-    "events": ("Adverse events to review", _events_to_review, _event_rows),
-    "overrides": ("Discharge overrides to review", _overrides_to_review, _override_rows),
+    "events": (
+        "Adverse events to review",
+        lambda request: adverse_events_to_review(_my_clients(request)),
+        _event_rows,
+    ),
+    "overrides": (
+        "Discharge overrides to review",
+        lambda request: discharge_overrides_to_review(_my_clients(request)),
+        _override_rows,
+    ),
     "arrivals": ("Arrivals today", _arrivals_today, _arrival_rows),
 }
 

@@ -283,31 +283,29 @@ def chaperone_checkins(runbook: Runbook | None) -> list[ChaperoneCheckin]:
     return list(runbook.chaperone_checkins.select_related("recorded_by"))
 
 
-REVIEWS_SHOWN = 20
-
-
-def adverse_events_to_review(clients, *, limit: int = REVIEWS_SHOWN) -> list:
+def adverse_events_to_review(clients):
     """Adverse events in the sessions of `clients` (a queryset) that no prescriber has reviewed
-    yet, oldest first (the first `limit`), with their visit and client: one query."""
+    yet, oldest first, with their visit and client (a queryset: the dashboard reads its first
+    rows, its "Show all" list pages through it)."""
     from kapflow.dosing.models import AdverseEvent
 
-    return list(
+    return (
         AdverseEvent.objects.filter(runbook__visit__client__in=clients, review__isnull=True)
         .select_related("runbook__visit__client")
-        .order_by("noted_at", "pk")[:limit]
+        .order_by("noted_at", "pk")
     )
 
 
-def discharge_overrides_to_review(clients, *, limit: int = REVIEWS_SHOWN) -> list[Runbook]:
+def discharge_overrides_to_review(clients):
     """Discharges with criteria unmet (a prescriber's written override) in the sessions of
-    `clients` that no prescriber has reviewed yet, oldest first (the first `limit`): one query."""
-    return list(
+    `clients` that no prescriber has reviewed yet, oldest first (a queryset, as above)."""
+    return (
         Runbook.objects.filter(
             visit__client__in=clients, discharged_at__isnull=False, override_review__isnull=True
         )
         .exclude(override_reason="")
         .select_related("visit__client", "discharged_by")
-        .order_by("discharged_at", "pk")[:limit]
+        .order_by("discharged_at", "pk")
     )
 
 
