@@ -463,11 +463,11 @@ def test_the_calendars_cost_the_same_queries_for_few_and_many_visits(name, query
     # The ceiling: the session, the user, the clinicians and the rooms for the menu, the
     # practice's settings, the two scoping queries (named, clinical) and the audit row (its place
     # in the chain and the INSERT, and on PostgreSQL the chain's advisory lock): 9 or 10; then the
-    # grid's visits as values, their joining clinicians, the clients the viewer may name among
-    # them (for the conflicts) and the blocks shown (4), or the month's counts and its first few
-    # a day (2).
+    # grid's visits as values, their joining clinicians and the blocks shown (3; the named-clients
+    # query is asked once, over all the grid's visits, for the conflicts and the names), or the
+    # month's counts and its first few a day (2).
     base = 10 if connection.vendor == "postgresql" else 9
-    assert small <= base + (2 if name == "calendar:month" else 4)
+    assert small <= base + (2 if name == "calendar:month" else 3)
 
 
 def test_a_busy_week_stays_small(tess, cora, room, login):

@@ -82,11 +82,17 @@ def _who(request, clinicians: list[User], rooms: list[Room]) -> Who:
     return Who(PRACTICE)
 
 
-def _mark(request, visits: list[Visit]) -> list[int]:
+def _nameable(request, client_ids) -> set[int]:
+    """Which of these clients may be named to the requester."""
+    return set(clients_for(request).filter(pk__in=client_ids).values_list("pk", flat=True))
+
+
+def _mark(request, visits: list[Visit], *, nameable: set[int] | None = None) -> list[int]:
     """Mark each visit with whether its client may be named to the requester (`visible`) and
-    whether its clinical state may be shown (`clinical`); returns the clients named."""
+    whether its clinical state may be shown (`clinical`); returns the clients named. `nameable`,
+    when the page has already asked (_nameable), saves asking again."""
     client_ids = {visit.client_id for visit in visits}
-    visible = set(clients_for(request).filter(pk__in=client_ids).values_list("pk", flat=True))
+    visible = (nameable if nameable is not None else _nameable(request, client_ids)) & client_ids
     clinical = set(
         clients_for(request, need=Need.CLINICAL).filter(pk__in=client_ids).values_list("pk", flat=True)
     )
@@ -198,16 +204,14 @@ def _column_who(who: Who, view: str, key: str) -> str:
 
 
 def _grid_page(request, context, who: Who, columns, visits, *, view: str):
-    nameable = set(
-        clients_for(request).filter(pk__in={v.client_id for v in visits}).values_list("pk", flat=True)
-    )
+    nameable = _nameable(request, {v.client_id for v in visits})
     clashes = calendar.conflicts(visits, nameable=nameable)
     grid = calendar.grid(
         columns,
         clashes=clashes,
         link=lambda key, day: _link("calendar:day", who=_column_who(who, view, key), on=day.isoformat()),
     )
-    clients = _mark(request, calendar.fill(grid))
+    clients = _mark(request, calendar.fill(grid), nameable=nameable)
     _audit(request, view=view, who=who, first=context["first"], clients=clients)
     by_room = who.practice and view == "day" and context["by"] == BY_ROOM
     by_clinician = who.practice and view == "day" and not by_room
