@@ -627,16 +627,17 @@ def test_a_form_with_errors_keeps_what_was_typed(visit, tess, login, audit_rows)
 
 
 def test_a_refused_dose_keeps_what_was_typed_and_says_why(dosed, tess, order, login):
-    response = login(tess).post(
-        reverse("dosing:dose", args=[dosed.client_id, dosed.pk]),
-        {
-            "order": order.pk,
-            "route": "sublingual",
-            "dose_mg": "350",
-            "lot_number": "LOT-77",
-            "given_by": tess.pk,
-        },
-    )
+    with time_machine.travel(at(30), tick=False):  # the form offers the orders in force that day
+        response = login(tess).post(
+            reverse("dosing:dose", args=[dosed.client_id, dosed.pk]),
+            {
+                "order": order.pk,
+                "route": "sublingual",
+                "dose_mg": "350",
+                "lot_number": "LOT-77",
+                "given_by": tess.pk,
+            },
+        )
     html = response.content.decode()
     assert response.status_code == 200
     assert 'value="350"' in html and 'value="LOT-77"' in html

@@ -1,5 +1,4 @@
 import datetime
-import uuid
 
 from django import forms
 from django.utils import timezone
@@ -7,6 +6,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.dosing.models import AdverseEvent, DayOfChecklist, PhaseMark, Rating, VitalsReading
 from kapflow.lib.dates import latest_moment
+from kapflow.lib.forms import SentOnce
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits.forms import ClinicianChoice, TimeInput
 
@@ -27,18 +27,6 @@ class EntryForm(forms.Form):
         at = self.cleaned_data.get("at")
         now = timezone.now()
         return now if at is None else latest_moment(at, now)
-
-
-class SentOnce(forms.Form):
-    """A form whose entry is saved once however often it is sent (a connection that dropped
-    after the save, a double click): it carries its own key, new for each blank form and kept
-    through a form that comes back with errors."""
-
-    entry_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("initial", {}).setdefault("entry_key", uuid.uuid4())
-        super().__init__(*args, **kwargs)
 
 
 class VitalsForm(SentOnce, EntryForm):
@@ -80,7 +68,9 @@ class DoseForm(SentOnce, EntryForm):
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["order"].queryset = MedicationOrder.objects.filter(client=client)
+        # Only the orders in force today: a discontinued or expired order is never offered.
+        today = timezone.localdate()
+        self.fields["order"].queryset = MedicationOrder.objects.filter(client=client).active(today)
 
 
 class PrescriberOnSiteForm(EntryForm):
