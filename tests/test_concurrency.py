@@ -12,12 +12,13 @@ import datetime
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 import kapflow
@@ -28,6 +29,9 @@ from kapflow.dosing.services.administration import _booster_problems, dose_recor
 from kapflow.dosing.services.checkin import checklist_record
 from kapflow.dosing.services.runbook import RunbookRefused, _Actor
 from kapflow.dosing.services.vitals import vitals_record
+from kapflow.measures import instruments
+from kapflow.measures import services as measure_services
+from kapflow.measures.models import Alert, Response
 from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
@@ -440,3 +444,34 @@ def test_an_address_corrected_while_the_old_invitation_is_accepted_ends_one_way_
     else:  # corrected first: the old link no longer opens anything
         assert isinstance(results[0], portal_services.InvitationUnusable | portal_services.AddressChanged)
         assert avery.portal_user is None
+
+
+def test_a_questionnaire_form_sent_twice_at_once_is_one_response_and_one_alert(monkeypatch, avery, tess, rf):
+    # Issue 13, defect 7: the same PHQ-9 form (one entry key) arriving twice at the same instant,
+    # both past the "sent before?" look-up: the unique key makes the second wait for the first,
+    # and it returns the first's response instead of opening a second alert and a second email.
+    original = measure_services._sent_before
+    monkeypatch.setattr(measure_services, "_sent_before", lambda *a: (time.sleep(PAUSE), original(*a))[1])
+    key = uuid.uuid4()
+    phq9 = instruments.INSTRUMENTS["phq9"]
+
+    def send():
+        request = rf.post("/")
+        request.user = tess
+        with transaction.atomic():
+            return measure_services.response_record(
+                request=request,
+                client=avery,
+                instrument=phq9,
+                answers={item.key: 1 for item in phq9.items},
+                context="weekly",
+                entered_by=tess,
+                entry_key=key,
+            )
+
+    first, second = race(send, send)
+
+    assert isinstance(first, Response) and isinstance(second, Response), (first, second)
+    assert first.pk == second.pk
+    assert Response.objects.filter(client=avery).count() == 1
+    assert Alert.objects.filter(client=avery).count() == 1

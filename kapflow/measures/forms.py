@@ -1,5 +1,6 @@
 from django import forms
 
+from kapflow.lib.forms import SentOnce
 from kapflow.measures.instruments import Instrument
 from kapflow.measures.models import Alert, Response
 
@@ -38,8 +39,9 @@ class AnswersForm(forms.Form):
         return cleaned
 
 
-class ResponseForm(AnswersForm):
-    """The staff side's form: the answers, and what the measure was given as."""
+class ResponseForm(SentOnce, AnswersForm):
+    """The staff side's form: the answers, and what the measure was given as. Saved once however
+    often it is sent (a double click would otherwise open two urgent alerts and send two emails)."""
 
     context = forms.ChoiceField(label="Given as", choices=Response.Context.choices)
 

@@ -30,6 +30,9 @@ class Response(models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The staff form's own key (kapflow.lib.forms.SentOnce): the same form sent twice is one
+    # response, one alert and one email. Empty for the client's own answers, which answer a task.
+    entry_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-completed_at", "-pk"]

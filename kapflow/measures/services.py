@@ -1,6 +1,6 @@
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
@@ -18,11 +18,22 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def response_record(
-    *, request, client: Client, instrument: Instrument, answers: dict[str, int], context: str, entered_by=None
+    *,
+    request,
+    client: Client,
+    instrument: Instrument,
+    answers: dict[str, int],
+    context: str,
+    entered_by=None,
+    entry_key=None,
 ) -> Response:
     """Score and save a complete response (raises scoring.Incomplete otherwise). An answer above
-    0 on an alert item (PHQ-9 item 9) raises an urgent alert to the primary therapist."""
+    0 on an alert item (PHQ-9 item 9) raises an urgent alert to the primary therapist. Sent
+    again with the same `entry_key` (a form sent twice), it returns the response saved the first
+    time and raises, audits and emails nothing more."""
     result = score(instrument, answers)
+    if (saved := _sent_before(client, entry_key)) is not None:
+        return saved
     # The client's waiting task this answers is locked before anything is written or audited:
     # the client's own submission locks it first too (task_complete), and no row is locked
     # after an audit row (the audit chain's lock, docs/security/audit.md).
@@ -36,9 +47,18 @@ def response_record(
         band=result.band.label,
         context=context,
         entered_by=entered_by,
+        entry_key=entry_key,
     )
-    response.full_clean()
-    response.save()
+    response.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            response.save()
+    except IntegrityError:
+        # The same form, sent twice at once: the other sending saved it first (the unique key
+        # made this one wait for it), and it alone raises the alert and sends the email.
+        if (saved := _sent_before(client, entry_key)) is not None:
+            return saved
+        raise
     audit_record(
         request=request,
         action="kapflow.measures.response.recorded",
@@ -51,6 +71,12 @@ def response_record(
     if waiting is not None:
         _answer_waiting_task(request=request, response=response, task=waiting)
     return response
+
+
+def _sent_before(client: Client, entry_key) -> Response | None:
+    if entry_key is None:
+        return None
+    return Response.objects.filter(client=client, entry_key=entry_key).first()
 
 
 def _waiting_task(client: Client, instrument: str, reason: str) -> MeasureTask | None:

@@ -53,6 +53,7 @@ def response_new(request, client_id, instrument):
             answers=form.answers,
             context=form.cleaned_data["context"],
             entered_by=request.user,
+            entry_key=form.cleaned_data["entry_key"],
         )
         if response.alerts.exists():
             messages.error(

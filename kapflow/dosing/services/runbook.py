@@ -66,7 +66,7 @@ def _saved(obj):
 
 def _sent_before(entries, entry_key):
     """The entry a form sent again saved the first time it came (None if it is new): a form's
-    entry is saved once however often it is sent (forms.SentOnce). Call it with the runbook
+    entry is saved once however often it is sent (kapflow.lib.forms.SentOnce). Call it with the runbook
     locked, so that a second sending waits for the first."""
     return entries.filter(entry_key=entry_key).first() if entry_key is not None else None
 
