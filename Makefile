@@ -10,8 +10,8 @@ PORT ?= 8000
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -22,10 +22,15 @@ migrate: $(STAMP)
 
 # The demo runs on the embedded defaults: a SQLite file in var/, the task queue in var/, and
 # two-factor sign-in switched off (the pages say so) so a newcomer needs no authenticator app.
+# Emailed links (printed by the console email backend) lead to this server unless
+# KAPFLOW_SITE_URL names the practice's own address.
 run: export KAPFLOW_MFA_REQUIRED ?= 0
+run: export KAPFLOW_SITE_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	$(PY) manage.py load_demo
 	@echo "kapflow is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the server and the worker)"
+	@echo "Sign in at http://$(HOST):$(PORT)/accounts/login/ with one of the demo sign-ins above;"
+	@echo "clients and guardians sign in there too and land on their portal."
 	@$(PY) manage.py run_huey --quiet & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)

@@ -1,5 +1,7 @@
 import datetime
 import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
@@ -7,9 +9,19 @@ from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
 from django.urls import reverse
 
 from kapflow.lib.middleware import client_ip
+from kapflow.practice.models import Practice
+
+
+@dataclass(frozen=True)
+class EmailedSite:
+    """What allauth's email templates call `current_site`: the practice, at its address."""
+
+    name: str
+    domain: str
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -43,6 +55,22 @@ class AccountAdapter(DefaultAccountAdapter):
             # under a made-up one.
             return super().get_client_ip(request)
         return address
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """allauth's emails (password reset, changes to an account) name the site they come
+        from by the request's host: the development server's port, or an internal name behind
+        the practice's proxy. They name the practice and its configured address instead."""
+        site = EmailedSite(name=Practice.load().name, domain=urlsplit(settings.SITE_URL).netloc)
+        super().send_mail(template_prefix, email, {**context, "current_site": site})
+
+    def format_email_subject(self, subject: str) -> str:
+        """The subject starts with the practice's name ("[Oak Hill Therapy] …"), not the host."""
+        return f"[{' '.join(Practice.load().name.split())}] {subject}"
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        """The password reset link, at the practice's configured address (KAPFLOW_SITE_URL)."""
+        path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+        return settings.SITE_URL + path.replace("UID-KEY", quote(key))
 
     def get_reauthentication_methods(self, user) -> list[dict]:
         """Confirming access before a change of email, password or authenticator proves the
