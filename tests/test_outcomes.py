@@ -5,6 +5,7 @@ page, access, audit, bad input and a constant number of queries."""
 import csv
 import datetime
 import io
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
@@ -302,6 +303,11 @@ class Cells(HTMLParser):
             self.where = None
 
 
+def _numbers(text: str) -> set[float]:
+    """The numbers written in a page cell ("−7.0", "16.2 (4.7)", "1.9 (1–4)", "1,247")."""
+    return {float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text.replace("−", "-").replace(",", ""))}
+
+
 def test_the_csv_holds_exactly_what_the_page_shows(practice, tess, login):
     http = login(tess)
     page = http.get(reverse("outcomes:report"), QUERY)
@@ -310,9 +316,20 @@ def test_the_csv_holds_exactly_what_the_page_shows(practice, tess, login):
     download = http.get(reverse("outcomes:report_csv"), QUERY)
     assert download["Content-Type"].startswith("text/csv")
     assert 'filename="outcomes-2026-04-01-to-2026-06-30.csv"' in download["Content-Disposition"]
-    lines = list(csv.reader(io.StringIO(download.content.decode())))
-    assert lines[0] == ["from", "to", "table", "row", "measure", "value"]
-    assert {(t, r, m, v) for _f, _t, t, r, m, v in lines[1:]} == parser.cells
+    lines = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert lines[0] == ["from", "to", "table", "row", "measure", "unit", "value", "note"]
+    # Row by row, the same numbers: the page writes them as text ("16.2 (4.7)", "66.7 %"), the
+    # CSV as one plain number a line; a figure the page says is too few to say is empty.
+    on_page, in_csv, too_few = {}, {}, set()
+    for title, row, _column, value in parser.cells:
+        on_page.setdefault((title, row), set()).update(_numbers(value) if value != TOO_FEW else ())
+        if value == TOO_FEW:
+            too_few.add((title, row))
+    for _f, _t, title, row, _measure, _unit, value, note in lines[1:]:
+        in_csv.setdefault((title, row), set()).update({float(value)} if value else ())
+        if note == TOO_FEW:
+            assert value == "" and (title, row) in too_few
+    assert in_csv == on_page
     # Seven clients, 13 sessions; PHQ-9 pairs for C, D, E and F only: too few to say.
     assert ("Sessions and adverse events", "All clients treated", "Medication sessions", "13") in parser.cells
     assert ("PHQ-9 (0–27)", "All clients treated", "Mean change", TOO_FEW) in parser.cells

@@ -14,7 +14,7 @@ from django.utils import timezone
 from kapflow.measures import progress
 from kapflow.measures.instruments import GAD7, PCL5, PHQ9
 from kapflow.measures.models import Response
-from kapflow.measures.progress import Box, band_edges, date_ticks, progress_context, x_for, y_for
+from kapflow.measures.progress import Box, band_edges, progress_context, tick_days, x_for, y_for
 from kapflow.visits.models import Visit
 
 NOW = datetime.datetime(2026, 6, 1, 12, tzinfo=datetime.UTC)
@@ -71,11 +71,11 @@ def test_band_edges_fall_halfway_between_whole_scores():
     assert band_edges(PCL5) == [(0, 32.5), (32.5, 80)]
 
 
-def test_date_ticks_are_evenly_spaced():
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    ticks = date_ticks(start, start + datetime.timedelta(days=8), count=5)
-    assert [(t - start).days for t in ticks] == [0, 2, 4, 6, 8]
-    assert date_ticks(start, start) == [start]
+def test_date_ticks_are_evenly_spaced_whole_days():
+    first = datetime.date(2026, 1, 1)
+    ticks = tick_days(first, first + datetime.timedelta(days=8), count=5)
+    assert [(t - first).days for t in ticks] == [0, 2, 4, 6, 8]
+    assert tick_days(first, first) == [first]
 
 
 # A client's scores through to the chart

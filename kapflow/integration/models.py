@@ -1,6 +1,19 @@
+import datetime
+import math
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+def late_words(late_by: datetime.timedelta) -> str:
+    """How late, as the pages say it: whole hours (counted up) under a day, else the nearest
+    whole number of days ("5 hours", "1 day", "3 days")."""
+    if late_by < datetime.timedelta(days=1):
+        hours = max(1, math.ceil(late_by / datetime.timedelta(hours=1)))
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = math.floor(late_by / datetime.timedelta(days=1) + 0.5)
+    return f"{days} day{'s' if days != 1 else ''}"
 
 
 class IntegrationRecord(models.Model):
@@ -34,6 +47,14 @@ class IntegrationRecord(models.Model):
     passing_intensity = models.TextField("what feels like passing intensity", blank=True)
     note = models.TextField("clinician's note", blank=True)
     recorded_at = models.DateTimeField(default=timezone.now)
+    # How long after the integration window closed (the practice's window when the record was
+    # saved) the integration this record answers for was done: set once, when it is saved
+    # (kapflow.integration.services.record_save), and never recomputed, so that a later change
+    # to the practice's window does not rewrite what the record says. Empty when in time, when
+    # the session's integration was already done, or when the record answers for no session.
+    late_by = models.DurationField(
+        "late by", null=True, blank=True, editable=False, help_text="After the integration window closed."
+    )
 
     class Meta:
         ordering = ["-recorded_at", "-pk"]
@@ -41,9 +62,20 @@ class IntegrationRecord(models.Model):
             # The client's integration page and the window check: a client's records by time.
             models.Index(fields=["client", "recorded_at"], name="integration_client_time_idx"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(late_by__isnull=True) | models.Q(late_by__gt=datetime.timedelta(0)),
+                name="integration_record_late_by_positive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Integration record of {timezone.localtime(self.recorded_at):%Y-%m-%d}"
+
+    @property
+    def late_label(self) -> str:
+        """ "completed late (3 days)", or "" when it was in time."""
+        return f"completed late ({late_words(self.late_by)})" if self.late_by else ""
 
 
 class ActionItem(models.Model):

@@ -7,15 +7,20 @@ from django.utils import timezone
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.integration.window import record_lateness
+from kapflow.practice.models import practice_for
 
 
 @transaction.atomic
 def record_save(*, request, client: Client, form) -> IntegrationRecord:
     """Save an integration record, signed by the clinician who saves it, with the action items
-    typed into it (one per line). Audited with which fields were filled, never their text."""
+    typed into it (one per line), and how late it is (IntegrationRecord.late_by, by the
+    practice's window now: set here once, since a saved record is never changed). Audited with
+    which fields were filled, never their text."""
     record = form.save(commit=False)
     record.client = client
     record.clinician = request.user
+    record.late_by = record_lateness(record, practice=practice_for(request))
     record.full_clean()
     record.save()
     audit_record(
@@ -25,6 +30,7 @@ def record_save(*, request, client: Client, form) -> IntegrationRecord:
         obj=record,
         detail={
             "follows": record.follows_id,
+            "late_by_minutes": round(record.late_by.total_seconds() / 60) if record.late_by else None,
             "filled": sorted(name for name in form.CONTENT if getattr(record, name).strip()),
         },
     )

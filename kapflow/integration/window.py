@@ -12,6 +12,14 @@ seed 002) is when the integration session should be held; the integration counts
 record or a completed integration session falls within `integration_expected_hours`. An
 integration session or record belongs to the latest medication session that ended before it, so
 one integration never answers for two medication sessions.
+
+Done late: an integration done after the window closed (a record written, or an integration
+session held, between the window's end and the expected hours; or a record that names the
+session it follows, whenever it is written) is done, no longer overdue, and says how late it
+was: "Completed late (3 days)". A record keeps its lateness from the moment it is saved
+(`record_lateness`, stored in IntegrationRecord.late_by), so that a later change to the
+practice's window does not rewrite it; a held integration session's is worked out from its
+start. When several answer for one session, the earliest done counts.
 """
 
 import datetime
@@ -70,6 +78,8 @@ class SessionIntegration:
     now: datetime.datetime
     booked: Visit | None = None
     done_by: object = None  # the record or the completed integration visit
+    done_at: datetime.datetime | None = None
+    late_by: datetime.timedelta | None = None  # done after the window closed, by this much
     proposals: list[datetime.datetime] = field(default_factory=list)
 
     @property
@@ -84,6 +94,35 @@ class SessionIntegration:
     @property
     def needs_attention(self) -> bool:
         return self.standing in (Standing.LATE, Standing.MISSING)
+
+    @property
+    def label(self) -> str:
+        """The standing in words: "Completed late (3 days)" for an integration done late."""
+        if self.standing is Standing.DONE and self.late_by:
+            from kapflow.integration.models import late_words
+
+            return f"Completed late ({late_words(self.late_by)})"
+        return self.standing.label
+
+
+def lateness(*, window_ends_at: datetime.datetime, done_at: datetime.datetime) -> datetime.timedelta | None:
+    """How long after the window closed an integration was done; None when it was in time."""
+    late = done_at - window_ends_at
+    return late if late > datetime.timedelta(0) else None
+
+
+def record_done_at(record) -> datetime.datetime:
+    """When a record's integration was done: the start of the integration session it was
+    written in, else the moment it was written."""
+    visit = getattr(record, "visit", None) if getattr(record, "visit_id", None) else None
+    return visit.starts_at if visit is not None else record.recorded_at
+
+
+def _mark_done(answer: "SessionIntegration", by, at: datetime.datetime, late_by) -> None:
+    """`by` answers for the session: it counts when it is the first to (earliest done)."""
+    if answer.standing is Standing.DONE and answer.done_at is not None and answer.done_at <= at:
+        return
+    answer.standing, answer.done_by, answer.done_at, answer.late_by = Standing.DONE, by, at, late_by
 
 
 def _owner(moment: datetime.datetime, sessions: list[Visit]) -> Visit | None:
@@ -128,18 +167,20 @@ def standings(
             if owner and record.recorded_at > owner.expected_by:
                 owner = None
         if owner is not None:
-            owner.standing, owner.done_by = Standing.DONE, record
+            _mark_done(owner, record, record.recorded_at, getattr(record, "late_by", None))
     for visit in sorted(integration, key=lambda v: v.starts_at):
         found = _owner(visit.starts_at, sessions)
         if found is None:
             continue
         answer = answers[found.pk]
-        if answer.standing is Standing.DONE:
-            continue
         if visit.status == Visit.Status.COMPLETED:
             if visit.starts_at <= answer.expected_by:
-                answer.standing, answer.done_by = Standing.DONE, visit
-        elif visit.starts_at <= answer.window_ends_at:
+                late_by = lateness(window_ends_at=answer.window_ends_at, done_at=visit.starts_at)
+                _mark_done(answer, visit, visit.starts_at, late_by)
+            continue
+        if answer.standing is Standing.DONE:
+            continue
+        if visit.starts_at <= answer.window_ends_at:
             answer.standing, answer.booked = Standing.BOOKED, visit
         elif answer.standing is Standing.MISSING:
             answer.standing, answer.booked = Standing.LATE, visit
@@ -189,7 +230,9 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
         )
     )
     integration = list(_integration_visits().filter(client=client).select_related("clinician"))
-    records = list(IntegrationRecord.objects.filter(client=client).only("pk", "follows_id", "recorded_at"))
+    records = list(
+        IntegrationRecord.objects.filter(client=client).only("pk", "follows_id", "recorded_at", "late_by")
+    )
     answers = standings(
         medication=medication,
         integration=integration,
@@ -212,6 +255,46 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
             )
             answer.proposals = free_hours(busy=busy, start=start, end=answer.window_ends_at)
     return answers
+
+
+def record_lateness(record, *, practice) -> datetime.timedelta | None:
+    """How late the integration that `record` (not yet saved) answers for is done, for
+    IntegrationRecord.late_by: the medication session it follows, or, when it names none, the
+    one `standings` would give it (the latest that ended before it, within the expected hours).
+    None when done in time, when that session's integration was already done before it (an
+    earlier record, or an integration session held), or when it answers for no session. The
+    moment it is done is record_done_at's. Three queries."""
+    from kapflow.integration.models import IntegrationRecord
+
+    medication = list(
+        Visit.objects.filter(client=record.client, kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+    )
+    answers = standings(
+        medication=medication,
+        integration=list(_integration_visits().filter(client=record.client)),
+        records=list(
+            IntegrationRecord.objects.filter(client=record.client).only(
+                "pk", "follows_id", "recorded_at", "late_by"
+            )
+        ),
+        window_hours=practice.integration_window_hours,
+        expected_hours=practice.integration_expected_hours,
+        now=record.recorded_at,
+    )
+    by_session = {answer.session.pk: answer for answer in answers}
+    if record.follows_id:
+        answer = by_session.get(record.follows_id)
+    else:
+        found = _owner(record.recorded_at, sorted(medication, key=lambda v: v.ends_at))
+        answer = by_session.get(found.pk) if found else None
+        if answer is not None and record.recorded_at > answer.expected_by:
+            answer = None
+    if answer is None:
+        return None
+    done_at = record_done_at(record)
+    if answer.standing is Standing.DONE and answer.done_at is not None and answer.done_at <= done_at:
+        return None
+    return lateness(window_ends_at=answer.window_ends_at, done_at=done_at)
 
 
 def _owned_by_outer_session(moment: str, since: datetime.datetime) -> Q:

@@ -33,7 +33,14 @@ LEFT, RIGHT, TOP, BOTTOM = 40, 180, 22, 34
 LABEL_CHARACTERS = 26  # a band name longer than this is wrapped onto more lines
 LINE_HEIGHT = 13
 INSET = 12  # keeps the first and last points off the axes
+# The axes' labels (11 px text): at most DATE_TICKS dates, one every DAY_STEPS day or else on the
+# first of a month, no two closer than DATE_LABEL_GAP ("Dec 31, 2025" is about 70 units wide);
+# at most SCORE_STEPS round steps up the score axis, no two labels closer than SCORE_LABEL_GAP.
 DATE_TICKS = 5
+DAY_STEPS = (1, 2, 7, 14)
+DATE_LABEL_GAP = 84
+SCORE_STEPS = 6
+SCORE_LABEL_GAP = 16
 
 # Band shading by how loudly the band should be shown; a second band of the same level is a
 # shade deeper so that neighbours stay apart.
@@ -91,17 +98,86 @@ def band_edges(instrument: Instrument) -> list[tuple[float, float]]:
     return [(max(band.low - 0.5, 0), min(band.high + 0.5, top)) for band in instrument.bands]
 
 
-def date_ticks(start: datetime.datetime, end: datetime.datetime, count: int = DATE_TICKS) -> list:
-    """Evenly spaced moments from start to end for the date axis (one when they coincide)."""
-    if end <= start or count < 2:
-        return [start]
-    step = (end - start) / (count - 1)
-    return [start + step * n for n in range(count)]
+def _round_steps():
+    """1, 2, 5, 10, 20, 50, 100 … for as long as asked."""
+    scale = 1
+    while True:
+        yield from (scale, 2 * scale, 5 * scale)
+        scale *= 10
 
 
-def _tick_label(moment: datetime.datetime, *, with_year: bool) -> str:
-    day = timezone.localtime(moment).date()
+def score_ticks(top: int, *, box: Box = Box(), most: int = SCORE_STEPS) -> list[int]:
+    """The scores named up the axis: 0 to the instrument's maximum at one round step (1, 2, 5,
+    10, 20 …), the finest that takes no more than `most` steps, each score once. The maximum is
+    always named, since it is where the scale ends; a step so close below it that the two labels
+    would touch is left out (PHQ-9: 0, 5, 10, 15, 20, 27)."""
+    step = next(step for step in _round_steps() if top / step <= most)
+    values = list(range(0, top + 1, step))
+    if values[-1] != top:
+        if y_for(values[-1], top_value=top, box=box) - y_for(top, top_value=top, box=box) < SCORE_LABEL_GAP:
+            values.pop()
+        values.append(top)
+    return values
+
+
+def _month_steps():
+    """1, 2, 3, 6 months, then 1, 2, 5, 10 … years."""
+    yield from (1, 2, 3, 6)
+    yield from (12 * years for years in _round_steps())
+
+
+def tick_days(first: datetime.date, last: datetime.date, count: int = DATE_TICKS) -> list[datetime.date]:
+    """The days named under a chart that runs from `first` to `last`, each at most once: every
+    day, every 2nd, 7th or 14th day from the first, or else the first of every 1st, 2nd, 3rd,
+    6th, 12th … month: the finest step that names no more than `count` days."""
+    days = (last - first).days
+    if days <= 0:
+        return [first]
+    for step in DAY_STEPS:
+        if days // step + 1 <= count:
+            return [first + datetime.timedelta(days=n) for n in range(0, days + 1, step)]
+    for months in _month_steps():
+        firsts = []
+        index = first.year * 12 + first.month - 1
+        while True:
+            index += 1
+            day = datetime.date(index // 12, index % 12 + 1, 1)
+            if day > last:
+                break
+            if index % months == 0:
+                firsts.append(day)
+        if len(firsts) <= count:
+            return firsts or [first]
+    raise AssertionError("unreachable: a step of years always fits")  # pragma: no cover
+
+
+def _day_label(day: datetime.date, *, with_year: bool) -> str:
     return f"{day:%b} {day.day}, {day.year}" if with_year else f"{day:%b} {day.day}"
+
+
+def date_axis(
+    start: datetime.datetime, end: datetime.datetime, *, box: Box = Box(), count: int = DATE_TICKS
+) -> list[dict]:
+    """The date labels under a chart running from `start` to `end`, each day named once and at
+    its own place: at noon of the day in the practice's time zone (kept between start and end),
+    or, when everything happened on one day, in the middle. A label too close to the one before
+    to be read is left out."""
+    first, last = timezone.localtime(start).date(), timezone.localtime(end).date()
+    with_year = first.year != last.year
+    if first == last:
+        placed = [(start + (end - start) / 2, first)]
+    else:
+        placed = []
+        for day in tick_days(first, last, count):
+            noon = timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
+            placed.append((min(max(noon, start), end), day))
+    ticks: list[dict] = []
+    for moment, day in placed:
+        x = x_for(moment, start=start, end=end, box=box)
+        if ticks and x - ticks[-1]["x"] < DATE_LABEL_GAP:
+            continue
+        ticks.append({"x": x, "label": _day_label(day, with_year=with_year)})
+    return ticks
 
 
 @dataclass(frozen=True)
@@ -163,7 +239,6 @@ def _chart(instrument: Instrument, results: list[Result], sessions: list[datetim
     top = instrument.max_total
     moments = [r.completed_at for r in results] + sessions
     start, end = min(moments), max(moments)
-    with_year = timezone.localtime(start).year != timezone.localtime(end).year
 
     def x(moment):
         return x_for(moment, start=start, end=end, box=box)
@@ -196,7 +271,6 @@ def _chart(instrument: Instrument, results: list[Result], sessions: list[datetim
         for r in results
     ]
     marks = [{"x": x(moment), "number": n, "date": long_date(moment)} for n, moment in enumerate(sessions, 1)]
-    y_ticks = sorted({0, top, *(band.low for band in instrument.bands)})
     return {
         "width": WIDTH,
         "height": HEIGHT,
@@ -206,11 +280,11 @@ def _chart(instrument: Instrument, results: list[Result], sessions: list[datetim
         "points": points,
         "line": " ".join(f"{p['x']},{p['y']}" for p in points),
         "sessions": marks,
-        "y_ticks": [{"value": value, "y": y(value), "label_y": round(y(value) + 4, 1)} for value in y_ticks],
-        "x_ticks": [
-            {"x": x(moment), "label": _tick_label(moment, with_year=with_year)}
-            for moment in date_ticks(start, end)
+        "y_ticks": [
+            {"value": value, "y": y(value), "label_y": round(y(value) + 4, 1)}
+            for value in score_ticks(top, box=box)
         ],
+        "x_ticks": date_axis(start, end, box=box),
         "axis_y": box.bottom,
         "tick_x": box.left - 4,
         "tick_label_x": box.left - 7,

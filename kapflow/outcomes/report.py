@@ -550,21 +550,100 @@ def report_tables(report: Report) -> list[Table]:
     return tables
 
 
-def report_csv_rows(report: Report) -> list[list[str]]:
-    """The same tables, one line per cell: period, table, row, column, value."""
-    lines = [["from", "to", "table", "row", "measure", "value"]]
-    for table in report_tables(report):
-        for row in table.rows:
-            for column, value in zip(table.columns, row.cells + [TOO_FEW] * row.suppressed, strict=True):
-                if value:
-                    lines.append(
-                        [
-                            report.start.isoformat(),
-                            report.end.isoformat(),
-                            table.title,
-                            row.label,
-                            column,
-                            value,
-                        ]
-                    )
+# The report as CSV lines: the same figures as the tables, each as a plain number in a column of
+# its own (kapflow.lib.spreadsheet), rounded as the page rounds them.
+
+CSV_HEADER = ["from", "to", "table", "row", "measure", "unit", "value", "note"]
+NO_THRESHOLD = "no threshold set for this instrument"
+
+
+def _round(value: float | None, places: int = 1) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def _instrument_figures(outcome: InstrumentOutcome) -> list[tuple[str, str, float | None]]:
+    """(measure, unit, value) for each figure after the two counts, in the page's order."""
+    return [
+        ("Baseline mean", "points", _round(outcome.baseline_mean)),
+        ("Baseline SD", "points", _round(outcome.baseline_sd)),
+        ("End mean", "points", _round(outcome.end_mean)),
+        ("End SD", "points", _round(outcome.end_sd)),
+        ("Mean change", "points", _round(outcome.mean_change)),
+        ("Response (≥ 50 % fall)", "%", _round(outcome.response)),
+        ("Remission", "%", _round(outcome.remission)),
+        ("Reliable improvement", "%", _round(outcome.improvement)),
+        ("Reliable deterioration", "%", _round(outcome.deterioration)),
+    ]
+
+
+def _instrument_lines(instrument: instruments.Instrument, outcome: InstrumentOutcome) -> list[list]:
+    lines = [
+        ["Clients treated", "clients", outcome.treated, ""],
+        ["n with baseline and end", "clients", outcome.n, ""],
+    ]
+    for measure, unit, value in _instrument_figures(outcome):
+        if not outcome.shown:
+            note = TOO_FEW
+        elif value is None:
+            note = NO_THRESHOLD
+        else:
+            note = ""
+        lines.append([measure, unit, value if outcome.shown else None, note])
+    return lines
+
+
+def _published_lines(figure: published.Published) -> list[list]:
+    values = figure.figures
+    lines = [["n", "clients", figure.n, ""]]
+    if "mean_change" in values:
+        lines.append(["Mean change", f"{figure.instrument} points", values["mean_change"], ""])
+    for key, measure in (("response", "Response (≥ 50 % fall)"), ("remission", "Remission")):
+        if key in values:
+            lines.append([measure, "%", values[key], ""])
+    if "deterioration" in values:
+        lines.append(["Reliable deterioration", "%", values["deterioration"], "deterioration as published"])
+    return lines
+
+
+def _session_lines(group: GroupOutcome) -> list[list]:
+    figures = [
+        ("Sessions per course, mean", "sessions", _round(group.sessions_mean)),
+        ("Sessions per course, fewest", "sessions", group.sessions_min),
+        ("Sessions per course, most", "sessions", group.sessions_max),
+        ("Adverse events per session", "events per session", _round(group.adverse_rate(), 2)),
+        *(
+            (label, "events per session", _round(group.adverse_rate(severity), 2))
+            for severity, label in AdverseEvent.Severity.choices
+        ),
+    ]
+    lines = [
+        ["Clients treated", "clients", group.clients, ""],
+        ["Medication sessions", "sessions", group.sessions, ""],
+    ]
+    for measure, unit, value in figures:
+        lines.append([measure, unit, value if group.shown else None, "" if group.shown else TOO_FEW])
+    return lines
+
+
+def report_csv_rows(report: Report) -> list[list]:
+    """The report's figures, one line each: period, table, row, measure, unit, value, note. The
+    value is a number (or empty: too few to say, or no threshold, as the note says); the
+    period's dates are ISO 8601; the titles and row labels are the page's."""
+    period = [report.start, report.end]
+    lines: list[list] = [CSV_HEADER]
+    for key, instrument in instruments.INSTRUMENTS.items():
+        title = f"{instrument.name} (0–{instrument.max_total})"
+        for dimension, group in report.groups:
+            row = _row_label(dimension, group)
+            lines += [
+                [*period, title, row, *line] for line in _instrument_lines(instrument, group.instruments[key])
+            ]
+        for figure in published.beside(key):
+            row = f"{figure.source}, published" + (
+                "" if figure.same_instrument else f" ({figure.instrument})"
+            )
+            lines += [[*period, title, row, *line] for line in _published_lines(figure)]
+    for dimension, group in report.groups:
+        row = _row_label(dimension, group)
+        lines += [[*period, "Sessions and adverse events", row, *line] for line in _session_lines(group)]
     return lines

@@ -10,9 +10,6 @@ clinical content, so the coordinator is refused (403). Each view and download wr
 row naming no client.
 """
 
-import csv
-
-from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -20,6 +17,7 @@ from django.views.decorators.http import require_GET
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
+from kapflow.lib.spreadsheet import csv_response
 from kapflow.outcomes import published
 from kapflow.outcomes.forms import PeriodForm
 from kapflow.outcomes.report import (
@@ -76,9 +74,6 @@ def report_csv(request):
         return _page(request, form, status=400)
     result = build_report(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
     audit_record(request=request, action="kapflow.outcomes.report.downloaded", detail=_period_detail(form))
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="outcomes-{result.start.isoformat()}-to-{result.end.isoformat()}.csv"'
+    return csv_response(
+        f"outcomes-{result.start.isoformat()}-to-{result.end.isoformat()}.csv", report_csv_rows(result)
     )
-    csv.writer(response).writerows(report_csv_rows(result))
-    return response
