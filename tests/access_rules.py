@@ -1,4 +1,4 @@
-"""The access rules of DESIGN.md and CLINICAL.md ("Who may see what"), one function per kind of
+"""The access rules of docs/access.md, one function per kind of
 page: rule(role, target) -> the outcome expected when that persona requests the page for that
 target client ("avery" is Tess's and Priya's client, "olive" is Colin's). Used by
 tests/test_access_matrix.py and the tests/matrix_*.py files that extend it."""

@@ -1,6 +1,6 @@
 """Consent's lines in the access matrix (tests/test_access_matrix.py).
 
-CLINICAL.md, "Who may see what", consents: admin yes, therapist and prescriber their own
+docs/access.md, consents: admin yes, therapist and prescriber their own
 caseload, coordinator status only, client and guardian through the portal (not these staff
 pages). So the status page follows `client_page`, while opening a document for signing and
 reading a signature record follow `consent_page` below."""

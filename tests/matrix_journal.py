@@ -7,7 +7,7 @@ from tests.access_rules import CLIENT_RULES, FORBIDDEN, LOGIN, MISSING, OK, port
 
 
 def journal_therapist_page(role, target):
-    """The entries a client shared: their therapists only (CLINICAL.md). Prescribers,
+    """The entries a client shared: their therapists only (docs/clinical.md). Prescribers,
     coordinators, the admin and portal users are refused outright (none is a therapist); a
     therapist who is not on the client's care team gets 404, as for any client outside their care."""
     if role == "anon":

@@ -1,6 +1,6 @@
 """The portal's lines in the access matrix (tests/test_access_matrix.py).
 
-Portal pages follow CLINICAL.md's "Who may see what" for clients and guardians: Cleo opens
+Portal pages follow docs/access.md for clients and guardians: Cleo opens
 Avery's portal (her own record); Gail is recorded as Avery's guardian, but Avery is an adult, so
 Gail gets 404; staff are refused outright. The staff side (inviting, the progress switch) lives
 on the client's chart."""
@@ -59,6 +59,7 @@ def _client(w, c):
 MATRIX = {
     "portal:home": ("get", portal_front, None),
     "portal:accept": ("get", public_page, lambda w, c: {"token": "no-such-invitation-token-at-all-1234"}),
+    "portal:access_ended": ("get", public_page, None),
     "portal:client_home": ("get", portal_page, _client),
     "portal:todo": ("get", portal_page, _client),
     "portal:visit_ics": (

@@ -1,5 +1,5 @@
 """Every URL pattern kapflow defines, requested by every persona, against the access rules of
-DESIGN.md and CLINICAL.md ("Who may see what").
+docs/access.md.
 
 The first test fails when a URL pattern is added without a line in MATRIX, so no new view can
 escape this check. Client pages are requested twice: for Tess's client (Avery) and for Colin's

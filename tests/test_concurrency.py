@@ -1,5 +1,5 @@
 """Limits that count rows hold when the same write arrives twice at the same instant (issue 11,
-item 2; STYLE.md 14: everything that counts is locked where it is counted).
+item 2; docs/design.md, "How the code is written": everything that counts is locked where it is counted).
 
 Each test fires one write from two threads released together by a barrier, each thread on its
 own database connection, and checks that the limit held. A pause is put between the count and

@@ -1,4 +1,4 @@
-"""The day-of gates against the practice's own thresholds (CLINICAL.md defaults)."""
+"""The day-of gates against the practice's own thresholds (docs/clinical.md defaults)."""
 
 import datetime
 

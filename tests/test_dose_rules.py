@@ -1,4 +1,4 @@
-"""Route × setting × person (issue 11, item 5; CLINICAL.md): which routes may be given where and
+"""Route × setting × person (issue 11, item 5; docs/clinical.md): which routes may be given where and
 to whom, SpO2 with every reading where the route needs it, esketamine only for adults in a
 REMS-certified room with a prescriber on site, and a sublingual dose self-administered under a
 named clinician's observation. The rules as pure functions first, then the services that apply

@@ -1,4 +1,4 @@
-"""The medical side of the pathway: contraindication screening and its flags (CLINICAL.md's
+"""The medical side of the pathway: contraindication screening and its flags (docs/clinical.md's
 table), the prescriber's clearance, medication orders, the three medical gates, and who may read
 and write them (the prescriber writes; the client's therapists read; nobody else sees any of it)."""
 
@@ -26,7 +26,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-# CLINICAL.md, "Contraindication screening": each finding and its flag level.
+# docs/clinical.md, "Contraindication screening": each finding and its flag level.
 CLINICAL_TABLE = {
     "vascular": EXCLUSION,
     "hypersensitivity": EXCLUSION,
@@ -48,7 +48,7 @@ CLINICAL_TABLE = {
     "no_support": REVIEW,
 }
 
-# CLINICAL.md, "Interactions to flag for the prescriber": each class and a word of its reason.
+# docs/clinical.md, "Contraindication screening" (its interactions table): each class and a word of its reason.
 INTERACTIONS = {
     "benzodiazepine": "blunt",
     "lamotrigine": "side effects",
@@ -69,7 +69,7 @@ def no_to_all(**yes) -> dict[str, bool]:
     return {finding.key: bool(yes.get(finding.key)) for finding in FINDINGS}
 
 
-# --- Flags: a pure function over CLINICAL.md's table -------------------------------------------
+# --- Flags: a pure function over docs/clinical.md's table -------------------------------------------
 
 
 def test_the_findings_are_clinical_mds_table():

@@ -1,5 +1,5 @@
 """Scoring against the published scoring rules (Kroenke 2001 for PHQ-9, Spitzer 2006 for GAD-7,
-Weathers 2013 / Blevins 2015 for PCL-5) and CLINICAL.md's change definitions."""
+Weathers 2013 / Blevins 2015 for PCL-5) and docs/clinical.md's change definitions."""
 
 import pytest
 from hypothesis import given

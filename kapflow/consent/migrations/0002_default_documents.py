@@ -1,7 +1,8 @@
-"""Version 1 of each consent document, written for kapflow from DESIGN.md, CLINICAL.md and the
-seeds. They are starting points: the practice admin reads them, changes what their practice
-does differently, and publishes new versions (kapflow/consent, /consent-documents/). Nothing in
-them is medical advice. The texts live here, not imported, so this migration never changes."""
+"""Version 1 of each consent document, written for kapflow from docs/design.md, docs/clinical.md
+and the seed documents (docs/sources.md). They are starting points: the practice admin reads
+them, changes what their practice does differently, and publishes new versions (kapflow/consent,
+/consent-documents/). Nothing in them is medical advice. The texts live here, not imported, so
+this migration never changes."""
 
 from django.db import migrations
 from django.utils import timezone

@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
             name="measures_weekly_days",
             field=models.PositiveSmallIntegerField(
                 default=7,
-                help_text="Source: DESIGN.md — measures weekly during a course, before each medication session, at review and at discharge.",
+                help_text="Source: docs/clinical.md — measures weekly during a course, before each medication session, at review and at discharge.",
                 verbose_name="during a course: measures every (days)",
             ),
         ),

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name="minors_injected_allowed",
             field=models.BooleanField(
                 default=False,
-                help_text="Source: CLINICAL.md, practice default: adults only. Sublingual ketamine for a client under 18 always needs the guardian's consent, the client's assent and the prescriber's sign-off on the order; esketamine is never given under 18 (Spravato label).",
+                help_text="Source: docs/clinical.md, practice default: adults only. Sublingual ketamine for a client under 18 always needs the guardian's consent, the client's assent and the prescriber's sign-off on the order; esketamine is never given under 18 (Spravato label).",
                 verbose_name="clients under 18 may receive intramuscular or intravenous ketamine",
             ),
         ),
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
             name="spo2_required_intramuscular",
             field=models.BooleanField(
                 default=True,
-                help_text="Source: CLINICAL.md (intramuscular: SpO2 with every reading).",
+                help_text="Source: docs/clinical.md (intramuscular: SpO2 with every reading).",
                 verbose_name="SpO2 required with every reading: intramuscular",
             ),
         ),
@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
             name="spo2_required_intravenous",
             field=models.BooleanField(
                 default=True,
-                help_text="Source: CLINICAL.md (intravenous: SpO2 with every reading, continuous monitoring).",
+                help_text="Source: docs/clinical.md (intravenous: SpO2 with every reading, continuous monitoring).",
                 verbose_name="SpO2 required with every reading: intravenous",
             ),
         ),
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
             name="spo2_required_sublingual",
             field=models.BooleanField(
                 default=False,
-                help_text="Source: CLINICAL.md, practice default (a pulse oximeter is still recommended).",
+                help_text="Source: docs/clinical.md, practice default (a pulse oximeter is still recommended).",
                 verbose_name="SpO2 required with every reading: sublingual",
             ),
         ),
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
             name="virtual_intramuscular_allowed",
             field=models.BooleanField(
                 default=False,
-                help_text="Source: CLINICAL.md, practice default: office only, with SpO2 and a clinician able to manage the airway on site.",
+                help_text="Source: docs/clinical.md, practice default: office only, with SpO2 and a clinician able to manage the airway on site.",
                 verbose_name="intramuscular ketamine may be given in a virtual session",
             ),
         ),
@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
             name="virtual_intravenous_allowed",
             field=models.BooleanField(
                 default=False,
-                help_text="Source: CLINICAL.md, practice default: office only, with continuous monitoring.",
+                help_text="Source: docs/clinical.md, practice default: office only, with continuous monitoring.",
                 verbose_name="intravenous ketamine may be given in a virtual session",
             ),
         ),
