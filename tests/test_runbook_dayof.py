@@ -456,7 +456,8 @@ def test_a_refused_dose_keeps_what_was_typed(in_person, tess, order, pathway_rea
         "lot_number": "LOT-99",
         "given_by": tess.pk,
     }
-    response = login(tess).post(url, data, HTTP_HX_REQUEST="true")
+    with time_machine.travel(at(0), tick=False):  # the form offers the orders in force that day
+        response = login(tess).post(url, data, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert "Day-of checklist: The day-of checklist is not done yet." in html
     assert 'value="LOT-99"' in html

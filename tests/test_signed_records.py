@@ -247,3 +247,43 @@ def test_every_runbook_entry_table_is_covered(db):
         if any(getattr(f, "related_model", None) is Runbook for f in model._meta.concrete_fields)
     }
     assert entries - covered - may_change_after_signing == set()
+
+
+def test_the_pathway_and_integration_records_never_change(avery, tess, priya):
+    """Signed by saving: a consultation, a preparation session, a screening and an integration
+    record refuse UPDATE and DELETE; a later view is a new record."""
+    from kapflow.integration.models import IntegrationRecord
+    from kapflow.pathway.models import Consultation, PreparationSession
+
+    consultation = Consultation.objects.create(
+        client=avery, clinician=tess, why_kap="w", history="h", previous_treatment="p",
+        supports="s", expectations="e", goals="g", decision="proceed",
+    )  # fmt: skip
+    preparation = PreparationSession.objects.create(
+        client=avery, clinician=tess, topics=["fears"], intentions="i"
+    )
+    screening = Screening.objects.create(client=avery, answers={}, age=35)
+    record = IntegrationRecord.objects.create(client=avery, clinician=tess, themes="Grief.")
+    for table, column, pk in [
+        ("pathway_consultation", "decision = 'not_a_fit'", consultation.pk),
+        ("pathway_preparationsession", "intentions = 'other'", preparation.pk),
+        ("medical_screening", "age = 36", screening.pk),
+        ("integration_integrationrecord", "themes = 'Nothing.'", record.pk),
+    ]:
+        refused(f"UPDATE {table} SET {column} WHERE id = %s", [pk])
+        refused(f"DELETE FROM {table} WHERE id = %s", [pk])
+
+
+def test_a_gate_override_may_be_withdrawn_once_and_nothing_else(avery, tess, priya):
+    from kapflow.pathway.models import GateOverride
+
+    override = GateOverride.objects.create(
+        client=avery, gate="screening", prescriber=priya, reason="Reviewed by phone."
+    )
+    refused("UPDATE pathway_gateoverride SET reason = 'Other' WHERE id = %s", [override.pk])
+    sql(
+        "UPDATE pathway_gateoverride SET withdrawn_at = %s, withdrawn_by_id = %s WHERE id = %s",
+        [NOW, priya.pk, override.pk],
+    )
+    refused("UPDATE pathway_gateoverride SET withdrawn_at = NULL WHERE id = %s", [override.pk])
+    refused("DELETE FROM pathway_gateoverride WHERE id = %s", [override.pk])

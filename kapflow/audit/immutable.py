@@ -75,6 +75,21 @@ RULES: tuple[Rule, ...] = (
     Rule("consent_signature", ALWAYS, why="signature_record", may_clear=("guardian_id", "provider_id")),
     # A questionnaire response is saved once; the task that asked for it points at it.
     Rule("measures_response", ALWAYS, why="response_record"),
+    # The pathway's and the integration's clinical records are signed by saving them: a later
+    # view of things is a new record, never an edit (kapflow.pathway, kapflow.medical and
+    # kapflow.integration services).
+    Rule("pathway_consultation", ALWAYS, why="consultation_record"),
+    Rule("pathway_preparationsession", ALWAYS, why="preparation_record"),
+    Rule("medical_screening", ALWAYS, why="screening_record"),
+    Rule("integration_integrationrecord", ALWAYS, why="record_save"),
+    # A prescriber's override of a medical gate is saved once and may be withdrawn once.
+    Rule(
+        "pathway_gateoverride",
+        ALWAYS,
+        once=("withdrawn_at", "withdrawn_by_id"),
+        sentinel="withdrawn_at",
+        why="gate_override_withdraw",
+    ),
     # A clearance is saved once and may be revoked once (clearance_revoke).
     Rule(
         "medical_clearance",
