@@ -7,7 +7,7 @@ from kapflow.audit.services import audit_record
 from kapflow.dosing import forms
 from kapflow.dosing.services import administration
 from kapflow.dosing.services.runbook import RunbookRefused
-from kapflow.dosing.views.base import _refused, _target, runbook_view
+from kapflow.dosing.views.base import _target, runbook_view
 from kapflow.dosing.views.page import _again, _back, _simple_entry
 from kapflow.practice.models import practice_for
 
@@ -36,7 +36,6 @@ def dose_add(request, client_id, visit_id):
             entry_key=data["entry_key"],
         )
     except RunbookRefused as refused:
-        _refused(request, refused)
         # A refused dose of a controlled substance leaves a trace of its own.
         audit_record(
             request=request,
@@ -45,7 +44,7 @@ def dose_add(request, client_id, visit_id):
             obj=visit,
             detail={"order": data["order"].pk},
         )
-        return _again(request, client_id, visit_id, "dose_form", form)
+        return _again(request, client_id, visit_id, "dose_form", form, refused=refused)
     else:
         messages.success(request, f"{'Booster' if given.is_booster else 'Dose'} recorded.")
     return _back(request, client, visit)

@@ -74,8 +74,7 @@ def checklist_add(request, client_id, visit_id):
             practice=practice,
         )
     except RunbookRefused as refused:
-        _refused(request, refused)
-        return _again(request, client_id, visit_id, "checklist_form", form)
+        return _again(request, client_id, visit_id, "checklist_form", form, refused=refused)
     gate = selectors.checklist_gate(visit, selectors.runbook_of(visit), now=timezone.now(), practice=practice)
     if gate.passed:
         messages.success(request, "Day-of checklist saved: it passes.")
@@ -107,8 +106,7 @@ def safety_plan_add(request, client_id, visit_id):
     try:
         checkin.safety_plan_record(request=request, actor=request.user, visit=visit, **form.cleaned_data)
     except RunbookRefused as refused:
-        _refused(request, refused)
-        return _again(request, client_id, visit_id, "plan_form", form)
+        return _again(request, client_id, visit_id, "plan_form", form, refused=refused)
     gate = selectors.safety_plan_gate(visit)
     if gate.passed:
         messages.success(request, "Safety plan saved: it passes.")

@@ -14,6 +14,7 @@ panel moves with the clock (minutes since the first dose, vitals due, phases) an
 other apps write (an open suicidality alert, the integration visit booked, the notice's email
 status), so only the rendered panel says for certain that nothing changed."""
 
+import dataclasses
 import datetime
 import hashlib
 import re
@@ -27,9 +28,11 @@ from kapflow.accounts.middleware import SIGNED_IN_AT, is_poll
 from kapflow.audit.middleware import note_refused
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, client_for, clients_for
-from kapflow.dosing import alerts, selectors
+from kapflow.clients.models import CareTeamMember
+from kapflow.dosing import alerts, rules, selectors
+from kapflow.dosing.models import SafetyReview, SessionAlert
 from kapflow.dosing.views.base import VIEWED_ACTION, _medication_visit, runbook_view
-from kapflow.lib.gates import Status
+from kapflow.lib.gates import GateResult, Status
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -44,28 +47,58 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
     now = timezone.now()
     if not fetched:
         book = selectors.runbook_of(visit)
+    first_dose_at = (
+        book.administrations.order_by("given_at", "pk").values_list("given_at", flat=True).first()
+        if book
+        else None
+    )
     gates = selectors.day_of_gates(visit, book, now=now, practice=practice)
+    caution_ack_by = None
+    if book is not None and book.caution_acknowledged_by_id is not None:
+        caution_ack_by = _caution_acknowledged_by(book, at=first_dose_at or now)
+    if first_dose_at is not None:
+        # Once the dose is given, the pre-dose vitals are what they were when it was given: the
+        # 30-minute window has run out by the monitoring, and "blocked" then is false news.
+        gates = [
+            _predose_gate_at_the_dose(book, first_dose_at, practice) if gate.key == "vitals" else gate
+            for gate in gates
+        ]
     vitals_gate = next(gate for gate in gates if gate.key == "vitals")
     checklist = selectors.latest_checklist(book)
     latest = book.vitals.order_by("-taken_at", "-pk").first() if book else None
     phases = selectors.phase_times(book, now=now, practice=practice)
+    clock = selectors.session_clock(book, now=now, practice=practice)
+    chaperone_clock = selectors.chaperone_clock(visit, book, now=now, practice=practice)
+    session_alerts = alerts.runbook_alerts(book)
+    _who_answers(client, book, session_alerts)
+    locked = bool(book and book.is_locked)
+    discharged = bool(book and book.discharged_at)
+    unmet = []
+    if book is not None and not discharged:
+        # The objective criteria still unmet; the clinician's observations are ticked on the form.
+        objective = selectors.discharge_state(
+            book, alert_and_oriented=True, steady_on_feet=True, escort_present=True
+        )
+        unmet = rules.discharge_unmet(objective, now=now, practice=practice)
     return {
         "client": client,
         "visit": visit,
         "book": book,
-        "locked": bool(book and book.is_locked),
-        "discharged": bool(book and book.discharged_at),
+        "locked": locked,
+        "discharged": discharged,
         "practice": practice,
         "now": now,
         "gates": gates,
         "needs_ack": vitals_gate.status is Status.ACKNOWLEDGE,
+        "caution_ack_by": caution_ack_by,
         "meds_to_review": bool(
             checklist and checklist.new_medication_list() and checklist.medications_reviewed_by_id is None
         ),
         "latest": latest,
         "latest_alerts": latest.alerts if latest else [],
-        "clock": selectors.session_clock(book, now=now, practice=practice),
-        "chaperone_clock": selectors.chaperone_clock(visit, book, now=now, practice=practice),
+        "first_dose_at": first_dose_at,
+        "clock": clock,
+        "chaperone_clock": chaperone_clock,
         "phases": phases,
         # The phase that may be marked next: the first not begun, once the one before it has.
         "next_phase": next(
@@ -77,10 +110,106 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
             None,
         ),
         "started": visit.status == Visit.Status.IN_PROGRESS,
+        "unmet": unmet,
         # In-session alerts and who was told (kapflow.dosing.alerts): refreshed with the clock.
-        "session_alerts": alerts.runbook_alerts(book),
+        "session_alerts": session_alerts,
+        "unseen_alerts": [alert for alert in session_alerts if alert.seen_at is None],
         "emergency_calls": alerts.emergency_calls(book),
+        "state": _state(
+            visit,
+            locked=locked,
+            discharged=discharged,
+            dosed=first_dose_at is not None,
+            unmet=unmet,
+            phases=phases,
+            book=book,
+        ),
     }
+
+
+def _caution_acknowledged_by(book, *, at):
+    """Who acknowledged the pre-dose reading in force at `at` (the first dose, else now), if
+    that very reading was acknowledged (a newer reading needs its own)."""
+    latest = selectors.latest_predose(book, before=at)
+    if latest is None or book.caution_acknowledged_reading_id != latest.pk:
+        return None
+    return book.caution_acknowledged_by
+
+
+def _predose_gate_at_the_dose(book, first_dose_at, practice) -> GateResult:
+    """The pre-dose vitals gate as it stood when the first dose was given."""
+    gate = selectors.predose_gate(book, now=first_dose_at, practice=practice)
+    when = timezone.localtime(first_dose_at)
+    return dataclasses.replace(gate, reason=f"At the first dose ({when:%H:%M}): {gate.reason}")
+
+
+def _who_answers(client, book, session_alerts) -> None:
+    """Each alert with who answers for it (`waiting_for`: the prescriber told, and every active
+    prescriber of the care team: any of them opening the runbook marks it seen) and who acted
+    on it (`acknowledged_by`, `acknowledged_at`): the prescriber's acknowledgement of a caution
+    reading, the prescriber's review of a severe adverse event. Two queries at most, whatever
+    the number of alerts."""
+    if not session_alerts:
+        return
+    team = [
+        member.user
+        for member in client.care_team.filter(
+            role=CareTeamMember.Role.PRESCRIBER, user__is_active=True, user__is_prescriber=True
+        )
+        .select_related("user")
+        .order_by("pk")
+    ]
+    event_ids = [alert.adverse_event_id for alert in session_alerts if alert.adverse_event_id]
+    reviews = {}
+    if event_ids:
+        reviews = {
+            review.adverse_event_id: review
+            for review in SafetyReview.objects.filter(adverse_event_id__in=event_ids).select_related(
+                "reviewed_by"
+            )
+        }
+    for alert in session_alerts:
+        told = [alert.notified_user] if alert.notified_user else []
+        alert.waiting_for = (
+            [] if alert.seen_at else told + [user for user in team if user.pk != alert.notified_user_id]
+        )
+        alert.acknowledged_by = alert.acknowledged_at = None
+        alert.awaits_acknowledgement = False
+        if alert.kind == SessionAlert.Kind.CAUTION:
+            if book.caution_acknowledged_reading_id == alert.vitals_id:
+                alert.acknowledged_by = book.caution_acknowledged_by
+            else:
+                alert.awaits_acknowledgement = True
+        elif alert.adverse_event_id in reviews:
+            review = reviews[alert.adverse_event_id]
+            alert.acknowledged_by, alert.acknowledged_at = review.reviewed_by, review.reviewed_at
+
+
+def _state(visit, *, locked, discharged, dosed, unmet, phases, book) -> dict:
+    """The session's state in a few words, for the header that stays at the top of the runbook:
+    where the session is, and its tone (calm, waiting, done)."""
+    current = next((phase for phase in phases if phase.current), None)
+    if locked:
+        return {"phase": "Signed", "detail": "record locked", "key": "signed"}
+    if discharged:
+        return {
+            "phase": "Discharged",
+            "detail": f"at {timezone.localtime(book.discharged_at):%H:%M}: sign the record",
+            "key": "discharged",
+        }
+    if dosed and not unmet:
+        return {"phase": "Ready for discharge", "detail": "criteria met", "key": "ready"}
+    if current is not None:
+        return {
+            "phase": current.label,
+            "detail": f"{current.elapsed_minutes} of {current.planned_minutes} min",
+            "key": "dosed" if dosed else "started",
+        }
+    if visit.status == Visit.Status.IN_PROGRESS:
+        return {"phase": "Started", "detail": "no dose yet", "key": "started"}
+    if visit.status == Visit.Status.CHECKED_IN:
+        return {"phase": "Checked in", "detail": "before the dose", "key": "checked_in"}
+    return {"phase": visit.get_status_display(), "detail": "not checked in yet", "key": "scheduled"}
 
 
 def _polled_client(request, client_id):
@@ -107,7 +236,10 @@ def live(request, client_id, visit_id):
     else:
         client = client_for(request, client_id, need=Need.CLINICAL, action=REFRESHED_ACTION)
     visit = _medication_visit(client, visit_id)
-    response = render(request, "dosing/_live.html", _live_context(request, client, visit))
+    context = _live_context(request, client, visit)
+    # The state header at the top of the page rides along, swapped in by its id (hx-swap-oob).
+    context["state_oob"] = True
+    response = render(request, "dosing/_live.html", context)
     # A poll with no opening on record (sent by hand) is a read like any other, 304 or not.
     if poll and not _opened_since_sign_in(request, client):
         audit_record(request=request, action=REFRESHED_ACTION, client=client, obj=client)

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from kapflow.clients.access import Need, client_chart_for
-from kapflow.dosing import alerts, forms, rules, selectors
+from kapflow.dosing import alerts, forms, selectors
 from kapflow.dosing.models import VitalsReading
 from kapflow.dosing.services import administration
 from kapflow.dosing.services.runbook import RunbookRefused
@@ -16,6 +16,7 @@ from kapflow.dosing.views.live import _live_context
 from kapflow.integration.window import client_standings
 from kapflow.measures.selectors import measures_before_session
 from kapflow.medical import doses as doses_mod
+from kapflow.medical import gates as medical_gates
 from kapflow.medical import routes
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
@@ -34,7 +35,6 @@ def _page(request, client_id, visit_id, *, bound=None):
         # open in the background is not someone looking).
         alerts.session_alerts_seen(actor=request.user, visit=visit, request=request)
     practice = practice_for(request)
-    now = timezone.now()
     book = selectors.runbook_of(visit)
     context = _live_context(request, client, visit, book, fetched=True)
     session_routes = administration.session_routes(book, visit, day=timezone.localdate(visit.starts_at))
@@ -51,10 +51,6 @@ def _page(request, client_id, visit_id, *, bound=None):
     reviews = selectors.reviews_of(events)
     for event in events:
         event.safety_review = reviews.get(event.pk)
-    # The objective criteria still unmet; the clinician's observations are ticked on the form.
-    objective = selectors.discharge_state(
-        book, alert_and_oriented=True, steady_on_feet=True, escort_present=True
-    )
     context.update(
         {
             "vitals": vitals,
@@ -73,7 +69,6 @@ def _page(request, client_id, visit_id, *, bound=None):
             "plan": plan,
             "plan_count": book.safety_plans.count() if book and visit.is_virtual else 0,
             "open_alert": open_alert,
-            "unmet": rules.discharge_unmet(objective, now=now, practice=practice),
             "can_check_in": visit.status == Visit.Status.SCHEDULED,
             "can_start": visit.status == Visit.Status.CHECKED_IN,
             "checklist_form": forms.ChecklistForm(
@@ -111,6 +106,9 @@ def _page(request, client_id, visit_id, *, bound=None):
             "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
             "integration_gate": next(gate for gate in context["gates"] if gate.key == "integration"),
             "override_review": selectors.override_review_of(book),
+            # The prescriber's conditions of clearance ("hold lorazepam the night before"): the day
+            # of the session is when they matter.
+            "clearance": medical_gates.current_clearance(client),
         }
     )
     context.update(_integration(request, client, visit))
@@ -156,9 +154,15 @@ def _back(request, client, visit):
     return redirect("dosing:runbook", client.pk, visit.pk)
 
 
-def _again(request, client_id, visit_id, key: str, form):
+def _again(request, client_id, visit_id, key: str, form, *, refused: RunbookRefused | None = None):
     """The runbook again, with the form that could not be saved still holding what was typed
-    and saying what to fix: nothing a clinician types is lost to an error or a refusal."""
+    and saying what to fix: nothing a clinician types is lost to an error or a refusal. A
+    refusal is said in the form that was sent, where the eye and the focus are, as well as in
+    the page's news (the form may not be shown: a record signed meanwhile)."""
+    if refused is not None:
+        _refused(request, refused)
+        for problem in refused.problems:
+            form.add_error(None, problem)
     return _page(request, client_id, visit_id, bound={key: form})
 
 
@@ -170,8 +174,7 @@ def _simple_entry(request, client_id, visit_id, form_class, save, done: str, *, 
     try:
         save(form, visit)
     except RunbookRefused as refused:
-        _refused(request, refused)
-        return _again(request, client_id, visit_id, key, form)
+        return _again(request, client_id, visit_id, key, form, refused=refused)
     else:
         messages.success(request, done)
     return _back(request, client, visit)

@@ -39,8 +39,7 @@ def vitals_add(request, client_id, visit_id):
         form.add_error("spo2", refused.problems[0])
         return _again(request, client_id, visit_id, key, form)
     except RunbookRefused as refused:
-        _refused(request, refused)
-        return _again(request, client_id, visit_id, key, form)
+        return _again(request, client_id, visit_id, key, form, refused=refused)
     else:
         if reading.alerts:
             for alert in reading.alerts:
