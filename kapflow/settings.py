@@ -211,15 +211,30 @@ ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # authenticator: allauth's notification emails (no clinical detail in them).
 ACCOUNT_EMAIL_NOTIFICATIONS = True
 # Sign-in throttles are sized for a practice's whole staff signing in from one office address at
-# 9:00. Wrong passwords and wrong authenticator codes: 30 in five minutes from one address, and 5
-# against one account from anywhere. Every attempt, right or wrong: 100 in five minutes from one
-# address (allauth's default, 30 a minute, refused an office), a cap nothing clears: a sign-in
-# that succeeds clears the failure counts, the address's among them, so without it one account's
-# good sign-ins between rounds of guesses would reset the address (docs/security/accounts.md).
+# 9:00. Wrong passwords: 30 in five minutes from one address, and 5 against one account from
+# anywhere (wrong authenticator codes: SECOND_FACTOR_RATE below, per account only). Every
+# attempt, right or wrong: 100 in five minutes from one address (allauth's default, 30 a minute,
+# refused an office), a cap nothing clears (docs/security/accounts.md).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("KAPFLOW_LOGIN_RATE", "30/5m/ip,5/5m/key"),
     "login": env_str("KAPFLOW_LOGIN_ATTEMPT_RATE", "100/5m/ip"),
     "reset_password": "5/m/ip,3/m/key",
+}
+# Wrong authenticator codes count against the person's own account only, never the address: a
+# code is tried only after that account's password was right, and staff share the office's
+# address (kapflow.accounts.throttle). Five in five minutes by default; only per-account ("/key")
+# rates are accepted, since a per-address one would lock the whole office out again.
+SECOND_FACTOR_RATE = env_str("KAPFLOW_SECOND_FACTOR_RATE", "5/5m/key")
+if not all(
+    part.strip().count("/") == 2 and part.strip().endswith("/key") for part in SECOND_FACTOR_RATE.split(",")
+):
+    raise ImproperlyConfigured(
+        f"KAPFLOW_SECOND_FACTOR_RATE={SECOND_FACTOR_RATE!r}: give per-account rates only, such as 5/5m/key."
+    )
+MFA_FORMS = {
+    "authenticate": "kapflow.accounts.forms.AuthenticateForm",
+    "reauthenticate": "kapflow.accounts.forms.ReauthenticateForm",
+    "activate_totp": "kapflow.accounts.forms.ActivateTOTPForm",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("KAPFLOW_PRACTICE_NAME", "kapflow")

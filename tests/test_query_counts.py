@@ -135,6 +135,8 @@ class GrowingPractice:
                     created_by=self.cora,
                 )
             )
+        for client in clients:
+            client.search_name = client.folded_names()  # as kapflow.clients.services would
         clients = Client.objects.bulk_create(clients)
         members, contacts, guardians, providers, inquiries, events = [], [], [], [], [], []
         for n, client in enumerate(clients):

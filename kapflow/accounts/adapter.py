@@ -10,6 +10,7 @@ from allauth.core import context
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.shortcuts import redirect
 from django.urls import reverse
 
 from kapflow.lib.middleware import client_ip
@@ -22,6 +23,11 @@ class EmailedSite:
 
     name: str
     domain: str
+
+
+# The session remembers which account was just refused as inactive, for the portal's
+# access-ended page to name in its audit row (the person is not signed in).
+ACCESS_ENDED_ACCOUNT = "kapflow.access_ended_account"
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -55,6 +61,17 @@ class AccountAdapter(DefaultAccountAdapter):
             # under a made-up one.
             return super().get_client_ip(request)
         return address
+
+    def respond_user_inactive(self, request, user):
+        """A client's or guardian's account whose practice ended its portal access is told so,
+        and whom to contact, on the portal's access-ended page, instead of allauth's bare "This
+        account is inactive" (whose only way on was the home page, which sends a visitor to the
+        public inquiry form). allauth comes here only after the right password, so the page
+        tells someone guessing nothing. A staff account keeps allauth's page."""
+        if not user.is_staff_member and (user.is_client or user.is_guardian):
+            request.session[ACCESS_ENDED_ACCOUNT] = user.pk
+            return redirect("portal:access_ended")
+        return super().respond_user_inactive(request, user)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """allauth's emails (password reset, changes to an account) name the site they come

@@ -1,6 +1,13 @@
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.base import forms as mfa_forms
+from allauth.mfa.internal.flows.add import validate_can_add_authenticator
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp import forms as totp_forms
+from allauth.mfa.totp.internal.auth import validate_totp_code
 from django import forms
 
 from kapflow.accounts.models import STAFF_ROLES, User
+from kapflow.accounts.throttle import second_factor_throttle
 
 
 class StaffForm(forms.ModelForm):
@@ -20,3 +27,51 @@ class StaffForm(forms.ModelForm):
         if not any(cleaned.get(role.flag) for role in STAFF_ROLES):
             raise forms.ValidationError("Choose at least one role.")
         return cleaned
+
+
+# allauth's second-factor forms with one change: a code counts against the person's account
+# alone (kapflow.accounts.throttle), not against the address. Named in settings.MFA_FORMS.
+
+
+class _CodeCountedPerAccount:
+    """allauth's BaseAuthenticateForm.clean_code, with kapflow's throttle in place of allauth's."""
+
+    def clean_code(self) -> str:
+        clear = second_factor_throttle(self.user)
+        code = self.cleaned_data["code"]
+        main = None
+        for authenticator in Authenticator.objects.filter(user=self.user).exclude(
+            type=Authenticator.Type.WEBAUTHN
+        ):
+            if main is None or authenticator.type == Authenticator.Type.TOTP:
+                # allauth tells of a failure once, against the main authenticator.
+                main = authenticator
+            if authenticator.wrap().validate_code(code):
+                authenticator.user = self.user
+                self.authenticator = authenticator
+                clear()
+                return code
+        if main is not None:
+            self._emit_authentication_failed(main)
+        raise get_mfa_adapter().validation_error("incorrect_code")
+
+
+class AuthenticateForm(_CodeCountedPerAccount, mfa_forms.AuthenticateForm):
+    """The code asked for after the password at sign-in."""
+
+
+class ReauthenticateForm(_CodeCountedPerAccount, mfa_forms.ReauthenticateForm):
+    """The code asked for before a change of email, password or authenticator."""
+
+
+class ActivateTOTPForm(totp_forms.ActivateTOTPForm):
+    """The code that proves a new authenticator app while enrolling."""
+
+    def clean_code(self) -> str:
+        validate_can_add_authenticator(self.user)
+        clear = second_factor_throttle(self.user, error_key="rate_limited")
+        code = self.cleaned_data["code"]
+        if not validate_totp_code(self.secret, code):
+            raise get_mfa_adapter().validation_error("incorrect_code")
+        clear()
+        return code

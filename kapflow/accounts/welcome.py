@@ -10,7 +10,6 @@ import base64
 from allauth.account.forms import default_token_generator
 from allauth.account.utils import url_str_to_user_pk
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
-from allauth.mfa.base.internal.flows import check_rate_limit
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret, validate_totp_code
@@ -24,6 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from kapflow.accounts import services
 from kapflow.accounts.models import User
+from kapflow.accounts.throttle import second_factor_throttle
 
 # The secret shown on the page, kept in the (anonymous) session so that a reload or a wrong code
 # shows the same QR code the person may already have scanned.
@@ -64,8 +64,8 @@ class WelcomeForm(forms.Form):
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].strip().replace(" ", "")
-        # allauth's throttle on second-factor guesses for this account.
-        clear = check_rate_limit(self.user, error_key="rate_limited")
+        # The throttle on second-factor guesses for this account (not for the address).
+        clear = second_factor_throttle(self.user, error_key="rate_limited")
         if self.secret is not None:
             right = validate_totp_code(self.secret, code)
         else:

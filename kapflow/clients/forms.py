@@ -12,6 +12,7 @@ from kapflow.clients.models import (
     OutsideProvider,
     StageChange,
 )
+from kapflow.clients.selectors import SEARCH_MAX_LENGTH
 from kapflow.lib.forms import DateInput
 
 
@@ -78,7 +79,11 @@ class ClientSearchForm(forms.Form):
     q = forms.CharField(
         label="Search clients",
         required=False,
-        max_length=100,
+        max_length=SEARCH_MAX_LENGTH,
+        error_messages={
+            "max_length": f"Search with at most {SEARCH_MAX_LENGTH} characters: part of a name, a date "
+            "of birth or a phone number."
+        },
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, date of birth or phone"}),
     )
     stage = forms.ChoiceField(choices=[("", "Every stage"), *Client.Stage.choices], required=False)

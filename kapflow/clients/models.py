@@ -1,4 +1,5 @@
 import datetime
+import unicodedata
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +10,21 @@ ADULT_AGE = 18
 
 def age_on(born: datetime.date, day: datetime.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+# Letters with no separate accent mark to take off: spelled in plain letters (after casefold).
+_PLAIN_LETTERS = str.maketrans(
+    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i"}
+)
+
+
+def fold(text: str) -> str:
+    """`text` as the client search compares it: case folded and without accents, so that "José",
+    "JOSE" and "jose" are the same word ("ß" becomes "ss", "ø" "o"). The same in Python for the
+    stored names and for what is typed, so it needs nothing of the database (SQLite folds the
+    case of ASCII letters only, and PostgreSQL's unaccent is an extension)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_PLAIN_LETTERS))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 class ContactMethod(models.TextChoices):
@@ -59,6 +75,10 @@ class Client(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     # The phone's digits alone, so that "(818) 555-0101" is found by "8185550101".
     phone_digits = models.CharField(max_length=40, blank=True, editable=False)
+    # The legal first and last names and the preferred name, folded (`fold`), so that the search
+    # finds "José" by "jose". Written with the names (Client.folded_names) wherever a client is
+    # saved; migration 0005 filled it for the clients from before.
+    search_name = models.TextField(blank=True, editable=False)
     preferred_contact = models.CharField(
         "preferred way to be contacted", max_length=10, choices=ContactMethod, default=ContactMethod.PHONE
     )
@@ -101,6 +121,10 @@ class Client(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def folded_names(self) -> str:
+        """What `search_name` holds for the names as they are now."""
+        return " ".join(fold(name) for name in (self.first_name, self.last_name, self.preferred_name) if name)
 
     @property
     def display_name(self) -> str:

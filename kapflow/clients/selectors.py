@@ -1,9 +1,9 @@
 import datetime
 import re
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from kapflow.clients.models import CareTeamMember, Client
+from kapflow.clients.models import CareTeamMember, Client, fold
 from kapflow.clients.services import digits
 from kapflow.measures.models import Alert
 
@@ -19,22 +19,30 @@ def parse_date(text: str) -> datetime.date | None:
     return None
 
 
+# The longest search the caseload takes (its form says so to whoever types more): far more than
+# any name, date of birth or phone number, and short enough to keep the query it builds small.
+SEARCH_MAX_LENGTH = 100
+
+
 def client_search(clients: QuerySet, q: str) -> QuerySet:
     """Narrow `clients` by what was typed in the search box: a date of birth (1990-05-01 or
     05/01/1990), a phone number (three or more digits), or words of a name, each of which must
-    match the legal first, last or preferred name."""
+    be part of the legal first, last or preferred name. Names are compared folded
+    (kapflow.clients.models.fold: no accents, no case), in the one stored column
+    Client.search_name, so "jose munoz" finds "José Muñoz" on SQLite and PostgreSQL alike. A
+    query longer than SEARCH_MAX_LENGTH finds nobody (never everybody)."""
     q = q.strip()
     if not q:
         return clients
+    if len(q) > SEARCH_MAX_LENGTH:
+        return clients.none()
     born = parse_date(q)
     if born is not None:
         return clients.filter(date_of_birth=born)
     if not re.search(r"[^\d\s()+\-.]", q) and len(digits(q)) >= 3:
         return clients.filter(phone_digits__contains=digits(q))
-    for word in q.split():
-        clients = clients.filter(
-            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(preferred_name__icontains=word)
-        )
+    for word in fold(q).split():
+        clients = clients.filter(search_name__contains=word)
     return clients
 
 

@@ -50,12 +50,15 @@ def caseload(request):
         clients = client_search(clients, q)
         if stage:
             clients = clients.filter(stage=stage)
+    elif form.is_bound:
+        # A search the form refuses (longer than the box takes, an unknown stage) lists nobody
+        # and says why: never every client.
+        clients = clients.none()
     page = Paginator(clients, PAGE_SIZE).get_page(int_param(request, "page", 1))
-    audit_record(
-        request=request,
-        action="kapflow.clients.caseload.viewed",
-        detail={"q": q, "stage": stage, "page": page.number, "shown": len(page.object_list)},
-    )
+    detail = {"q": q, "stage": stage, "page": page.number, "shown": len(page.object_list)}
+    if form.errors:
+        detail["refused"] = sorted(form.errors)
+    audit_record(request=request, action="kapflow.clients.caseload.viewed", detail=detail)
     context = {
         "form": form,
         "page": page,

@@ -6,6 +6,7 @@ from django.utils import timezone
 from kapflow.clients.forms import DateInput
 from kapflow.consent.models import ConsentDocument, Kind
 from kapflow.consent.selectors import SignerOption
+from kapflow.lib.forms import RadioSelect
 
 
 def same_name(typed: str, on_file: str) -> bool:
@@ -22,7 +23,7 @@ class SignatureForm(forms.Form):
     office. The page carries the hash of the text it showed, so a version published while the
     page was open is caught instead of signed unread."""
 
-    signer = forms.ChoiceField(label="Who is signing", widget=forms.RadioSelect)
+    signer = forms.ChoiceField(label="Who is signing", widget=RadioSelect)
     typed_name = forms.CharField(
         label="Full name, typed by the person signing",
         max_length=150,
@@ -31,7 +32,7 @@ class SignatureForm(forms.Form):
     )
     decision = forms.ChoiceField(
         label="Decision",
-        widget=forms.RadioSelect,
+        widget=RadioSelect,
         choices=[("agree", "I agree"), ("refuse", "I do not agree")],
     )
     release_expires_on = forms.DateField(

@@ -401,6 +401,8 @@ class Builder:
                     created_at=created,
                 )
             )
+        for client in clients:
+            client.search_name = client.folded_names()  # as kapflow.clients.services would
         self.client_rows = Client.objects.bulk_create(clients, batch_size=1000)
 
     # --- Booking -----------------------------------------------------------------------------

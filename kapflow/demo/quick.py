@@ -191,7 +191,7 @@ def _client(rng, index, stage, age, today, created_by) -> Client:
     first, last = FIRST[index % len(FIRST)], LAST[(index * 7 + index // len(FIRST)) % len(LAST)]
     city, region, postal = CITIES[index % len(CITIES)]
     phone = f"(818) 555-{1000 + index % 9000:04d}"
-    return Client(
+    client = Client(
         first_name=first,
         last_name=last,
         preferred_name=NICKNAMES.get(first, "") if rng.random() < 0.5 else "",
@@ -209,6 +209,8 @@ def _client(rng, index, stage, age, today, created_by) -> Client:
         created_by=created_by,
         created_at=timezone.now() - datetime.timedelta(days=rng.randint(1, 200)),
     )
+    client.search_name = client.folded_names()  # bulk_create: as kapflow.clients.services would
+    return client
 
 
 def _add_people(rng, clients, therapists, prescriber, coordinator):

@@ -6,7 +6,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.dosing.models import AdverseEvent, DayOfChecklist, PhaseMark, Rating, VitalsReading
 from kapflow.lib.dates import latest_moment
-from kapflow.lib.forms import SentOnce
+from kapflow.lib.forms import RadioSelect, SentOnce
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits.forms import ClinicianChoice, TimeInput
 
@@ -147,7 +147,7 @@ class ChecklistForm(forms.Form):
         help_text="Tick any the client took. None ticked: none taken.",
     )
     pregnancy = forms.ChoiceField(
-        label="Pregnancy", choices=DayOfChecklist.Pregnancy.choices, widget=forms.RadioSelect
+        label="Pregnancy", choices=DayOfChecklist.Pregnancy.choices, widget=RadioSelect
     )
     new_medications = forms.CharField(
         label="New medications since clearance",

@@ -23,3 +23,20 @@ class SentOnce(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {}).setdefault("entry_key", uuid.uuid4())
         super().__init__(*args, **kwargs)
+
+
+class RadioSelect(forms.RadioSelect):
+    """Radio buttons without Django's blank choice. A model field with choices and no default
+    gets a "---------" choice in its form field, meant for a drop-down; as a radio button it reads
+    as an answer. A radio group says "no answer" by having no button ticked, so the blank is left
+    out whatever the field: a required field still refuses no answer, an optional one still
+    accepts it (the field's validation is untouched; only what is drawn changes). Every radio
+    group in kapflow uses this one (tests/test_defect_radio_blank.py)."""
+
+    @property
+    def choices(self):
+        return [choice for choice in self._choices if choice[0] not in ("", None)]
+
+    @choices.setter
+    def choices(self, value) -> None:
+        self._choices = value

@@ -1,6 +1,6 @@
 from django import forms
 
-from kapflow.lib.forms import SentOnce
+from kapflow.lib.forms import RadioSelect, SentOnce
 from kapflow.measures.instruments import Instrument
 from kapflow.measures.models import Alert, Response
 
@@ -19,7 +19,7 @@ class AnswersForm(forms.Form):
                 choices=[(option.value, option.label) for option in instrument.options],
                 coerce=int,
                 empty_value=None,
-                widget=forms.RadioSelect,
+                widget=RadioSelect,
                 required=False,
             )
 

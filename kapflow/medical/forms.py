@@ -3,7 +3,7 @@ import datetime
 from django import forms
 from django.utils import timezone
 
-from kapflow.lib.forms import DateInput
+from kapflow.lib.forms import DateInput, RadioSelect
 from kapflow.medical import doses, routes, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -35,7 +35,7 @@ class ScreeningForm(forms.Form):
                 choices=YES_NO,
                 coerce=_to_bool,
                 empty_value=None,
-                widget=forms.RadioSelect,
+                widget=RadioSelect,
                 required=False,
             )
 
@@ -102,7 +102,7 @@ class ClearanceForm(forms.Form):
             "Open the clearance form again and review the latest screening.",
         ),
     )
-    decision = forms.ChoiceField(choices=Clearance.Decision.choices, widget=forms.RadioSelect)
+    decision = forms.ChoiceField(choices=Clearance.Decision.choices, widget=RadioSelect)
     conditions = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -236,8 +236,8 @@ class OrderForm(forms.ModelForm):
             "starts_on": DateInput(),
             "ends_on": DateInput(),
             "instructions": forms.Textarea(attrs={"rows": 4}),
-            "route": forms.RadioSelect,
-            "unit": forms.RadioSelect,
+            "route": RadioSelect,
+            "unit": RadioSelect,
         }
         help_texts = {
             "dose_min": "For a single dose, the same number in both.",
@@ -257,9 +257,6 @@ class OrderForm(forms.ModelForm):
         self.fields["starts_on"].initial = today
         self.fields["ends_on"].initial = ends_on
         self.fields["drug"].initial = MedicationOrder.Drug.KETAMINE
-        # Radio buttons with no "---------" choice.
-        self.fields["route"].choices = MedicationOrder.Route.choices
-        self.fields["unit"].choices = MedicationOrder.Unit.choices
         self.typical = {route: doses.typical_range(practice, route) for route in MedicationOrder.Route.values}
         self.outside = ""
 

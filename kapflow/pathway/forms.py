@@ -1,7 +1,7 @@
 from django import forms
 from django.core.validators import MinValueValidator
 
-from kapflow.lib.forms import DateInput
+from kapflow.lib.forms import DateInput, RadioSelect
 from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
 
 
@@ -23,7 +23,7 @@ class ConsultationForm(forms.ModelForm):
         ]
         widgets = {
             "held_on": DateInput(),
-            "decision": forms.RadioSelect,
+            "decision": RadioSelect,
             **{
                 name: forms.Textarea(attrs={"rows": 3})
                 for name in [

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from kapflow.consent.forms import same_name
+from kapflow.lib.forms import RadioSelect
 
 
 class NewPasswordForm(forms.Form):
@@ -62,7 +63,7 @@ class PortalSignatureForm(forms.Form):
     )
     decision = forms.ChoiceField(
         label="Your decision",
-        widget=forms.RadioSelect,
+        widget=RadioSelect,
         choices=[("agree", "I agree"), ("refuse", "I do not agree")],
     )
     sha256 = forms.CharField(

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from kapflow.portal.views import account, consents, pages
+from kapflow.portal.views import account, consents, ended, pages
 
 app_name = "portal"
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("welcome/<str:token>/", account.accept, name="accept"),
+    path("access-ended/", ended.access_ended, name="access_ended"),
     path("<int:client_id>/", pages.client_home, name="client_home"),
     path("<int:client_id>/to-do/", pages.todo, name="todo"),
     path("<int:client_id>/appointments/<int:visit_id>/calendar.ics", pages.visit_ics, name="visit_ics"),

@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.lib.forms import DateInput
+from kapflow.lib.forms import DateInput, RadioSelect
 from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
 from kapflow.visits.services import Slot
 
@@ -60,7 +60,7 @@ class WhereForm(forms.Form):
     """Who and where: the part of a booking that a single visit and a series share."""
 
     clinician = ClinicianChoice(queryset=User.objects.none(), empty_label=None)
-    modality = forms.ChoiceField(label="Where", choices=Visit.Modality.choices, widget=forms.RadioSelect)
+    modality = forms.ChoiceField(label="Where", choices=Visit.Modality.choices, widget=RadioSelect)
     room = forms.ModelChoiceField(
         queryset=Room.objects.none(), required=False, help_text="For an in-person visit."
     )
