@@ -16,10 +16,12 @@ from django.utils import timezone
 from kapflow.audit import selectors
 from kapflow.audit.models import AuditEvent
 from kapflow.audit.services import audit_record
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 URL = "/audit/"
 VIEWED = "kapflow.audit.log.viewed"
+DASHBOARD = "kapflow.dashboard.viewed"
 T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
 
 
@@ -300,17 +302,24 @@ def test_the_time_of_a_row_is_its_own(login, ada, tess):
     assert timezone.localtime(T0).strftime("%H:%M:%S") in page
 
 
-# Each filter, and the index that must serve it (kapflow.audit.models, Meta.indexes).
+# Each filter, and the index that must serve each of its page queries, with the table it reads
+# (kapflow.audit.models, Meta.indexes). A client's page is two: the rows whose client it is, and
+# the rows that named it among others (the dashboard, lists, the calendar), merged.
+EVENTS, NAMED = "audit_auditevent", "audit_auditeventclient"
+BY_CLIENT = ((EVENTS, "audit_client_at_id_idx"), (NAMED, "audit_named_client_at_idx"))
 FILTERED = {
-    "nothing": (lambda w: {}, "audit_at_id_idx"),
-    "a date range": (lambda w: {"since": T0, "until": T0 + datetime.timedelta(days=1)}, "audit_at_id_idx"),
-    "a client": (lambda w: {"client_id": w["client"].pk}, "audit_client_at_id_idx"),
-    "a person": (lambda w: {"actor_id": w["actor"].pk}, "audit_actor_at_id_idx"),
-    "an action": (lambda w: {"action": "kapflow.clients.chart.viewed"}, "audit_action_at_id_idx"),
-    "a client and a date range": (
-        lambda w: {"client_id": w["client"].pk, "since": T0},
-        "audit_client_at_id_idx",
+    "nothing": (lambda w: {}, ((EVENTS, "audit_at_id_idx"),)),
+    "a date range": (
+        lambda w: {"since": T0, "until": T0 + datetime.timedelta(days=1)},
+        ((EVENTS, "audit_at_id_idx"),),
     ),
+    "a client": (lambda w: {"client_id": w["client"].pk}, BY_CLIENT),
+    "a person": (lambda w: {"actor_id": w["actor"].pk}, ((EVENTS, "audit_actor_at_id_idx"),)),
+    "an action": (
+        lambda w: {"action": "kapflow.clients.chart.viewed"},
+        ((EVENTS, "audit_action_at_id_idx"),),
+    ),
+    "a client and a date range": (lambda w: {"client_id": w["client"].pk, "since": T0}, BY_CLIENT),
 }
 
 
@@ -322,27 +331,212 @@ def test_each_filter_and_direction_reads_an_index_in_order(tess, avery, filtered
     sequential scan and a sort, so it is asked for its plan with those off: a sort still shows
     when no index gives the order.)"""
     rows = add_rows(30, actor=tess, client=avery)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            at=T0 + datetime.timedelta(seconds=n),
+            actor=tess,
+            action=DASHBOARD,
+            detail={"clients": [avery.pk]},
+        )
+        for n in range(5)
+    )
     cursor = None if direction == "newest" else selectors.cursor_at(rows[10].pk, older=direction == "older")
-    filters, index = FILTERED[filtered]
+    filters, reads = FILTERED[filtered]
     with CaptureQueriesContext(connection) as captured:
         selectors.log_page(**filters({"client": avery, "actor": tess}), cursor=cursor)
-    sql = captured.captured_queries[-1]["sql"]
-    with connection.cursor() as c:
-        if connection.vendor == "postgresql":
-            # Whatever else it might prefer for a few rows: a sort (which still shows when no
-            # index gives the order), a merge or hash join, a bitmap or sequential scan.
-            for option in ("seqscan", "bitmapscan", "sort", "mergejoin", "hashjoin"):
-                c.execute(f"SET LOCAL enable_{option} = off")
-            c.execute("EXPLAIN " + sql)
-            plan = "\n".join(row[0] for row in c.fetchall())
-            table = [line for line in plan.splitlines() if " on audit_auditevent" in line]
-            assert len(table) == 1 and re.search(rf"Index Scan (Backward )?using {index} ", table[0]), plan
-            assert "Sort" not in plan, plan
-        else:
-            c.execute("EXPLAIN QUERY PLAN " + sql)
-            plan = "\n".join(row[-1] for row in c.fetchall())
-            # SEARCH: a range of the index; SCAN: all of it, in order, which only the newest page
-            # of the whole log may do (it stops after a page).
-            read = "SCAN" if filtered == "nothing" and direction == "newest" else "SEARCH"
-            assert f"{read} audit_auditevent USING INDEX {index}" in plan, plan
-            assert "TEMP B-TREE" not in plan, plan
+    queries = [query["sql"] for query in captured.captured_queries][-len(reads) :]
+    for sql, (read_table, index) in zip(queries, reads, strict=True):
+        with connection.cursor() as c:
+            if connection.vendor == "postgresql":
+                # Whatever else it might prefer for a few rows: a sort (which still shows when no
+                # index gives the order), a merge or hash join, a bitmap or sequential scan.
+                for option in ("seqscan", "bitmapscan", "sort", "mergejoin", "hashjoin"):
+                    c.execute(f"SET LOCAL enable_{option} = off")
+                c.execute("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in c.fetchall())
+                table = [line for line in plan.splitlines() if re.search(rf" on {read_table}( |$)", line)]
+                assert len(table) == 1, plan
+                assert re.search(rf"Index (Only )?Scan (Backward )?using {index} ", table[0]), plan
+                assert "Sort" not in plan, plan
+                if read_table == NAMED:
+                    # Each named row's own row, by its primary key.
+                    assert re.search(rf"Index Scan using {EVENTS}_pkey on {EVENTS}( |$)", plan, re.M), plan
+            else:
+                c.execute("EXPLAIN QUERY PLAN " + sql)
+                plan = "\n".join(row[-1] for row in c.fetchall())
+                # SEARCH: a range of the index; SCAN: all of it, in order, which only the newest
+                # page of the whole log may do (it stops after a page).
+                read = "SCAN" if filtered == "nothing" and direction == "newest" else "SEARCH"
+                assert re.search(rf"{read} {read_table} USING (COVERING )?INDEX {index}\b", plan), plan
+                assert "TEMP B-TREE" not in plan, plan
+                assert not re.search(r"\bSCAN audit_auditevent\b", plan) or read == "SCAN", plan
+
+
+class TestClientsNamedInTheDetail:
+    """Issue 13, item 3: the dashboard, its lists and the calendar name many clients in one row
+    (their ids in the detail); the client filter finds those rows too, by index, in key order."""
+
+    def test_the_client_filter_finds_the_reads_that_named_the_client(self, login, ada, tess, avery, olive):
+        own = audit_record(actor=tess, action="kapflow.clients.chart.viewed", client=avery)
+        dashboard = audit_record(actor=tess, action=DASHBOARD, detail={"clients": [olive.pk, avery.pk]})
+        calendar = audit_record(
+            actor=tess, action="kapflow.visits.calendar.viewed", detail={"clients": [olive.pk]}
+        )
+        response = login(ada).get(URL, {"client": f"K-{avery.pk:05d}"})
+        assert shown(response, views=False) == [dashboard.pk, own.pk]
+        assert calendar.pk in shown(login(ada).get(URL, {"client": olive.pk}), views=False)
+        assert "which named" in response.content.decode()
+
+    def test_pages_walk_both_halves_in_order_each_row_once(self, login, ada, tess, avery, olive):
+        rows = []
+        for n in range(130):
+            at = T0 + datetime.timedelta(seconds=n // 2)
+            if n % 3:
+                rows.append(
+                    AuditEvent(at=at, actor=tess, action="kapflow.clients.chart.viewed", client=avery)
+                )
+            else:
+                rows.append(
+                    AuditEvent(at=at, actor=tess, action=DASHBOARD, detail={"clients": [avery.pk, olive.pk]})
+                )
+        # A row about Avery that also names her among others: shown once.
+        rows.append(
+            AuditEvent(at=T0, actor=tess, action=DASHBOARD, client=avery, detail={"clients": [avery.pk]})
+        )
+        AuditEvent.objects.bulk_create(rows)
+        expected = list(
+            AuditEvent.objects.filter(action__in=["kapflow.clients.chart.viewed", DASHBOARD])
+            .order_by("-at", "-pk")
+            .values_list("pk", flat=True)
+        )
+        browser = login(ada)
+        older = walk(browser, f"?client={avery.pk}", "next")
+        back = walk(browser, f"?client={avery.pk}&after={expected[-1]}", "prev")
+        # Without the page's own rows (reading a client's lines is a line about them).
+        viewed = set(AuditEvent.objects.filter(action=VIEWED).values_list("pk", flat=True))
+        assert [pk for page in older for pk in page if pk not in viewed] == expected
+        assert [pk for page in reversed(back) for pk in page if pk not in viewed] == expected[:-1]
+
+    def test_the_rows_are_indexed_as_they_are_written_whichever_way(self, tess, avery, olive):
+        from kapflow.audit.models import AuditEventClient
+
+        one = audit_record(actor=tess, action=DASHBOARD, detail={"clients": [avery.pk, olive.pk, avery.pk]})
+        [many] = AuditEvent.objects.bulk_create(
+            [AuditEvent(actor=tess, action=DASHBOARD, detail={"clients": [olive.pk, True, "3", -1]})]
+        )
+        named = AuditEventClient.objects.order_by("event_id", "client_id").values_list(
+            "event_id", "client_id", "at"
+        )
+        assert list(named) == [
+            (one.pk, avery.pk, one.at),
+            (one.pk, olive.pk, one.at),
+            (many.pk, olive.pk, many.at),
+        ]
+
+
+class TestSentencesOnThePage:
+    def test_rows_read_as_sentences_with_the_technical_record_folded(self, login, ada, tess, avery):
+        audit_record(actor=tess, action="kapflow.dosing.runbook.viewed", client=avery, obj=avery)
+        page = login(ada).get(URL).content.decode()
+        assert re.search(r">T\. Therapist</a> viewed <a [^>]*>A\. Alvarez</a>’s runbook\.", page)
+        assert "<details>" in page and "<code>kapflow.dosing.runbook.viewed</code>" in page
+        assert "<caption>" in page and page.count("<h1") == 1
+
+    def test_the_action_filter_offers_actions_in_words_grouped(self, login, ada, tess, avery):
+        audit_record(actor=tess, action="kapflow.dosing.runbook.viewed", client=avery)
+        audit_record(actor=tess, action="kapflow.demo.thing.done")
+        login(ada).get(URL)
+        form = login(ada).get(URL).context["form"]
+        groups = dict(form.fields["action"].choices[1:])
+        assert ("kapflow.dosing.runbook.viewed", "Viewed a client's runbook") in groups[
+            "Medication sessions (runbook)"
+        ]
+        assert ("kapflow.demo.thing.done", "kapflow.demo.thing.done") in groups["Other"]
+        assert ("kapflow.audit.log.viewed", "Viewed the audit log") in groups["Audit log"]
+
+    def test_times_are_the_practices(self, login, ada, tess, settings):
+        settings.TIME_ZONE = "America/New_York"
+        add_rows(1, actor=tess)
+        page = login(ada).get(URL).content.decode()
+        assert "04:00:00 EST" in page and 'datetime="2026-03-02T04:00:00-05:00"' in page
+
+
+def _mixed_rows(count, *, tess, priya, other, avery, olive, named, visit, runbook, document):
+    """`count` rows of every kind the sentences look things up for, each with other people and
+    clients: the page's queries must not grow with them."""
+    kinds = [
+        {"action": "kapflow.dosing.runbook.viewed", "client": avery},
+        {
+            "action": "kapflow.accounts.signin.failed",
+            "object_type": "accounts.user",
+            "object_id": str(priya.pk),
+        },
+        {
+            "action": "kapflow.visits.visit.booked",
+            "client": avery,
+            "object_type": "visits.visit",
+            "object_id": str(visit.pk),
+        },
+        {
+            "action": "kapflow.dosing.runbook.signed",
+            "client": avery,
+            "object_type": "dosing.runbook",
+            "object_id": str(runbook.pk),
+        },
+        {
+            "action": "kapflow.consent.document.published",
+            "object_type": "consent.consentdocument",
+            "object_id": str(document.pk),
+        },
+        {"action": "kapflow.clients.access.granted", "client": olive, "detail": {"user": other.pk}},
+        {"action": DASHBOARD, "detail": {"clients": [avery.pk, olive.pk, named.pk]}},
+    ]
+    AuditEvent.objects.bulk_create(
+        AuditEvent(at=T0 + datetime.timedelta(seconds=n), actor=(tess, priya)[n % 2], **kinds[n % len(kinds)])
+        for n in range(count)
+    )
+
+
+def test_the_sentences_cost_the_same_queries_for_7_rows_or_100(login, ada, tess, priya, avery, olive):
+    from kapflow.consent.models import ConsentDocument
+    from kapflow.dosing.models import Runbook
+    from kapflow.visits.models import Visit
+
+    visit = Visit.objects.create(
+        client=avery,
+        kind=Visit.Kind.MEDICATION,
+        modality=Visit.Modality.VIRTUAL,
+        starts_at=T0,
+        ends_at=T0 + datetime.timedelta(hours=2),
+        clinician=priya,
+        created_by=priya,
+    )
+    world = {
+        "tess": tess,
+        "priya": priya,
+        # Named by rows, never their actor: read by the sentences' one query for people.
+        "other": factories.make_user("Otto Other", roles=("is_coordinator",)),
+        "avery": avery,
+        "olive": olive,
+        "named": factories.make_client(first_name="Nina", last_name="Named"),
+        "visit": visit,
+        "runbook": Runbook.objects.create(visit=visit),
+        "document": ConsentDocument.objects.create(kind="kap", version=9, title="KAP", body="."),
+    }
+    browser = login(ada)
+    browser.get(URL)
+    urls = (URL, f"{URL}?client={avery.pk}")
+    _mixed_rows(7, **world)
+    few = [_queries(browser, url) for url in urls]
+    _mixed_rows(150, **world)
+    many = [_queries(browser, url) for url in urls]
+    for url, small, large in zip(urls, few, many, strict=True):
+        assert len(small) == len(large), f"{url}:\n" + "\n".join(large)
+    for table in (
+        "accounts_user",
+        "clients_client",
+        "visits_visit",
+        "dosing_runbook",
+        "consent_consentdocument",
+    ):
+        assert any(re.search(rf'FROM "{table}" .*WHERE "{table}"."id" IN', sql) for sql in many[0]), table

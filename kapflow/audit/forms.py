@@ -5,8 +5,8 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from kapflow.accounts.models import User
+from kapflow.audit import sentences
 from kapflow.lib.params import MAX_ID
-from kapflow.lib.templatetags.kapflow import action_label
 
 # Audit rows are dated when they are written, so a date outside these years is a slip of the
 # keyboard; and at the ends of the calendar, the day after (or the same moment in UTC) does not
@@ -99,12 +99,9 @@ class AuditFilterForm(forms.Form):
 
 
 def _grouped(actions: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The actions grouped by the part of kapflow that writes them (kapflow.<app>.…)."""
+    """The actions in words, grouped by the part of the practice they belong to; an action the
+    log holds that has no sentence (no longer written) is offered by its code, under "Other"."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for code in actions:
-        parts = code.split(".")
-        app = parts[1] if len(parts) > 2 else "other"
-        groups.setdefault(app.replace("_", " ").capitalize(), []).append(
-            (code, f"{action_label(code)} ({code})")
-        )
+        groups.setdefault(sentences.area(code), []).append((code, sentences.label(code)))
     return [(name, sorted(choices, key=lambda choice: choice[1])) for name, choices in sorted(groups.items())]

@@ -12,13 +12,15 @@ class AuditEventQuerySet(models.QuerySet):
     def for_review(self):
         """Newest first, in the order of the audit page's key (at, id): every filter of the page
         has an index that gives the rows in this order (Meta.indexes)."""
-        return self.select_related("actor").order_by("-at", "-pk")
+        return self.select_related("actor", "client").order_by("-at", "-pk")
 
     def bulk_create(self, objs, *args, **kwargs):
         """Rows added in bulk (the benchmarks, the demo) are chained like any other."""
         objs = list(objs)
         with _appending(objs, self.db):
-            return super().bulk_create(objs, *args, **kwargs)
+            created = super().bulk_create(objs, *args, **kwargs)
+            _name_clients(created, self.db)
+            return created
 
 
 @contextlib.contextmanager
@@ -122,5 +124,66 @@ class AuditEvent(models.Model):
         if not self._state.adding:
             # The database refuses it too (kapflow.audit.db); this says why sooner.
             raise ValueError("audit rows are never changed")
-        with _appending([self], kwargs.get("using") or "default"):
+        using = kwargs.get("using") or "default"
+        with _appending([self], using):
             super().save(*args, **kwargs)
+            _name_clients([self], using)
+
+
+def named_client_ids(detail) -> list[int]:
+    """The clients a row names in its detail (`"clients": [ids]`) rather than in `client`: the
+    dashboard, its lists, the calendar and its readiness panel each name many in one row."""
+    values = detail.get("clients") if isinstance(detail, dict) else None
+    if not isinstance(values, list):
+        return []
+    return sorted({v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0})
+
+
+def _name_clients(events: Sequence[AuditEvent], using: str) -> None:
+    """Writes each row's AuditEventClient rows, in the transaction that inserts the row."""
+    named = [
+        AuditEventClient(event_id=event.pk, client_id=client_id, at=event.at)
+        for event in events
+        if event.pk is not None
+        for client_id in named_client_ids(event.detail)
+    ]
+    if named:
+        AuditEventClient.objects.using(using).bulk_create(named)
+
+
+class AuditEventClient(models.Model):
+    """A client named in an audit row's detail (`"clients": [...]`), one row each, so that the
+    audit page's client filter finds the dashboard, calendar and list reads that showed this
+    client as it finds the rows whose `client` it is: by one ordered range of an index.
+
+    Nothing here is new evidence: it is an index of what the row's detail (covered by the hash
+    chain) already says, written in the same transaction as the row, and can be rebuilt from it
+    (migration 0005 does, for the rows written before it). It has no foreign key constraints, so
+    that it neither holds up anything else nor blocks the archiving of a month of rows
+    (docs/security/audit.md): a row whose event was archived is dropped by the join."""
+
+    event = models.ForeignKey(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="named_clients",
+    )
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    # The event's own `at`, copied: the page's key (at, id) read from this table's index alone.
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The page's client filter, the second half: this client's multi-client reads, newest
+            # first, in the page's key order (kapflow.audit.selectors.log_page).
+            models.Index(fields=["client", "-at", "-event"], name="audit_named_client_at_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "client"], name="audit_named_client_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit row {self.event_id} names client {self.client_id}"

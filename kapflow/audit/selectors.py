@@ -4,14 +4,15 @@ The page pages by key: rows come newest first in the order (at, id), and the lin
 page carries the id of the last row shown. Nothing counts the rows, and every filter is an
 equality on an indexed column plus a range of (at, id), so each page is one range read of one
 index (kapflow.audit.models, Meta.indexes) whether the log holds a thousand rows or a hundred
-million."""
+million. A client's page is two: its own rows, and the rows that named it among others
+(AuditEventClient), merged (docs/security/audit.md, "The client filter")."""
 
 import dataclasses
 import datetime
 
 from django.db import connection
 
-from kapflow.audit.models import AuditEvent
+from kapflow.audit.models import AuditEvent, AuditEventClient
 
 PAGE_SIZE = 100
 
@@ -60,30 +61,65 @@ def log_page(
     cursor: Cursor | None = None,
     size: int = PAGE_SIZE,
 ) -> LogPage:
-    """One page of the log, newest first, with these filters (`until` excluded). One query."""
+    """One page of the log, newest first, with these filters (`until` excluded), each row with
+    its actor and client. One query; two with a client: the rows whose `client` it is, and the
+    rows that name it among others in their detail (AuditEventClient), merged."""
     events = AuditEvent.objects.for_review()
-    if client_id is not None:
-        events = events.filter(client_id=client_id)
     if actor_id is not None:
         events = events.filter(actor_id=actor_id)
     if action:
         events = events.filter(action=action)
-    if since is not None:
-        events = events.filter(at__gte=since)
-    if until is not None:
-        events = events.filter(at__lt=until)
+    if client_id is None:
+        rows = _keyset(events, since=since, until=until, cursor=cursor, size=size)
+    else:
+        own = _keyset(events.filter(client_id=client_id), since=since, until=until, cursor=cursor, size=size)
+        named = _named(client_id, actor_id, action, since=since, until=until, cursor=cursor, size=size)
+        # Each list holds the first size + 1 rows of its half after the cursor, so the first
+        # size + 1 of both together are among them. A row in both halves is shown once.
+        merged = {row.pk: row for row in (*own, *named)}.values()
+        newest_first = cursor is None or cursor.older
+        rows = sorted(merged, key=lambda row: (row.at, row.pk), reverse=newest_first)[: size + 1]
     if cursor is None:
-        rows = list(events[: size + 1])
         return LogPage(rows[:size], has_older=len(rows) > size, has_newer=False)
+    if cursor.older:
+        return LogPage(rows[:size], has_older=len(rows) > size, has_newer=True)
+    return LogPage(rows[:size][::-1], has_older=True, has_newer=len(rows) > size)
+
+
+def _keyset(
+    events, *, since, until, cursor: Cursor | None, size: int, at: str = "at", pk: str = "pk"
+) -> list:
+    """The first size + 1 rows of `events` after `cursor` in the page's key (`at`, `pk`), newest
+    first, or oldest first for a "Newer" page; within [since, until)."""
+    if since is not None:
+        events = events.filter(**{f"{at}__gte": since})
+    if until is not None:
+        events = events.filter(**{f"{at}__lt": until})
+    if cursor is None:
+        return list(events.order_by(f"-{at}", f"-{pk}")[: size + 1])
     # (at, id) < (cursor.at, cursor.pk), written so that `at <= cursor.at` bounds the index
     # range and the rest only drops the rows of the same instant already shown.
     if cursor.older:
-        events = events.filter(at__lte=cursor.at).exclude(at=cursor.at, pk__gte=cursor.pk)
-        rows = list(events[: size + 1])
-        return LogPage(rows[:size], has_older=len(rows) > size, has_newer=True)
-    events = events.filter(at__gte=cursor.at).exclude(at=cursor.at, pk__lte=cursor.pk).order_by("at", "pk")
-    rows = list(events[: size + 1])
-    return LogPage(rows[:size][::-1], has_older=True, has_newer=len(rows) > size)
+        events = events.filter(**{f"{at}__lte": cursor.at}).exclude(
+            **{at: cursor.at, f"{pk}__gte": cursor.pk}
+        )
+        return list(events.order_by(f"-{at}", f"-{pk}")[: size + 1])
+    events = events.filter(**{f"{at}__gte": cursor.at}).exclude(**{at: cursor.at, f"{pk}__lte": cursor.pk})
+    return list(events.order_by(at, pk)[: size + 1])
+
+
+def _named(client_id: int, actor_id: int | None, action: str | None, **page) -> list[AuditEvent]:
+    """The rows that name this client in their detail: a range of the index (client, at, event)
+    of AuditEventClient, in the page's key order, each joined to its row (by primary key), whose
+    person and action are then checked row by row."""
+    named = AuditEventClient.objects.filter(client_id=client_id).select_related(
+        "event__actor", "event__client"
+    )
+    if actor_id is not None:
+        named = named.filter(event__actor_id=actor_id)
+    if action:
+        named = named.filter(event__action=action)
+    return [link.event for link in _keyset(named, at="at", pk="event_id", **page)]
 
 
 # Every distinct action in the log, read as a skip scan of the (action, at, id) index: one

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role, User
-from kapflow.audit import selectors
+from kapflow.audit import selectors, sentences
 from kapflow.audit.forms import AuditFilterForm
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import clients_for
@@ -43,8 +43,9 @@ def _cursor(request) -> tuple[selectors.Cursor | None, str]:
 
 @staff_view(Role.PRACTICE_ADMIN)
 def audit_log(request):
-    """Every recorded read and write, newest first, a page at a time by key (never by counting
-    rows), filtered by client, person, action and date."""
+    """Every recorded read and write, newest first, as sentences, a page at a time by key (never
+    by counting rows), filtered by client (the rows about them, and the dashboard, list and
+    calendar reads that named them), person, action and date."""
     form = AuditFilterForm(
         request.GET if any(name in request.GET for name in FILTERS) else None,
         clients=clients_for(request),
@@ -81,6 +82,8 @@ def audit_log(request):
         {
             "form": form,
             "page": page,
+            # Each row as a sentence, with the names and objects it needs read once for the page.
+            "lines": sentences.describe(page.object_list),
             "filtered_client": client,
             "notice": notice,
             "query": query.urlencode(),

@@ -10,18 +10,22 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from kapflow.audit.db import TABLE
+from kapflow.audit.models import AuditEventClient
 
 
 def grant_statements(role: str, *, schema: str) -> list[str]:
     quote = connection.ops.quote_name
-    r, s, audit = quote(role), quote(schema), f"{quote(schema)}.{quote(TABLE)}"
+    r, s = quote(role), quote(schema)
+    audit, named = (f"{s}.{quote(table)}" for table in (TABLE, AuditEventClient._meta.db_table))
     return [
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
-        # The audit log: read and add, nothing else.
+        # The audit log, and the index of the clients its rows name: read and add, nothing else.
         f"REVOKE ALL ON {audit} FROM {r}",
         f"GRANT SELECT, INSERT ON {audit} TO {r}",
+        f"REVOKE ALL ON {named} FROM {r}",
+        f"GRANT SELECT, INSERT ON {named} TO {r}",
         # Tables and sequences that later migrations create (as this owner) get the same grants;
         # the audit table exists already, so its narrower grant stands.
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r}",
