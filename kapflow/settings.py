@@ -204,6 +204,10 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# A reset asked for an address with no account sends nothing: allauth's "unknown account" email
+# invites the reader to sign up, and nobody signs themselves up here (staff are invited, clients
+# are invited to their portal). The page says the same whether the account exists or not.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 # Changing an email address or the password asks the person to prove who they are again; with
 # an authenticator that means its code, not the password (AccountAdapter).
 ACCOUNT_REAUTHENTICATION_REQUIRED = True

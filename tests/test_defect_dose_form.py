@@ -48,3 +48,23 @@ def test_a_discontinued_order_sent_anyway_is_refused_by_the_form(avery, priya):
 
     assert not form.is_valid()
     assert "order" in form.errors
+
+
+def test_a_session_past_midnight_still_offers_the_order_in_force_on_its_day(avery, priya, tess, cora):
+    """An order that ended on the session's day is still offered just after midnight: a dose
+    given before midnight is recorded against it (the service checks the time it was given)."""
+    from kapflow.visits.models import Visit
+
+    ends_today = make_order(avery, priya, ends_on=timezone.localdate())
+    visit = Visit.objects.create(
+        client=avery,
+        kind=Visit.Kind.MEDICATION,
+        modality=Visit.Modality.VIRTUAL,
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + datetime.timedelta(hours=3),
+        clinician=tess,
+        created_by=cora,
+    )
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=1), tick=False):
+        assert set(DoseForm(client=avery).fields["order"].queryset) == set()
+        assert set(DoseForm(client=avery, visit=visit).fields["order"].queryset) == {ends_today}

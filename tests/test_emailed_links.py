@@ -37,3 +37,15 @@ def test_the_password_reset_email_names_no_internal_host(tess):
     http.post("/accounts/password/reset/", {"email": tess.email})
     [email] = mail.outbox
     assert "internal-name" not in email.subject + email.body
+
+
+def test_a_reset_for_an_address_with_no_account_sends_nothing_and_says_the_same(tess):
+    """allauth would email the stranger an invitation to sign up, at the request's host; nobody
+    signs themselves up here, and the page must not tell an account that exists from one that
+    does not."""
+    http = HttpClient(HTTP_HOST="internal-name")
+    known = http.post("/accounts/password/reset/", {"email": tess.email}, follow=True)
+    unknown = http.post("/accounts/password/reset/", {"email": "nobody@example.org"}, follow=True)
+    assert [email.to for email in mail.outbox] == [[tess.email]]
+    assert known.status_code == unknown.status_code == 200
+    assert known.redirect_chain == unknown.redirect_chain

@@ -48,7 +48,7 @@ CLINICAL_TABLE = {
     "no_support": REVIEW,
 }
 
-# docs/clinical.md, "Contraindication screening" (its interactions table): each class and a word of its reason.
+# docs/clinical.md, "Contraindication screening", its interactions table: each class and a word of its reason.
 INTERACTIONS = {
     "benzodiazepine": "blunt",
     "lamotrigine": "side effects",

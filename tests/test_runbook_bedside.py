@@ -112,6 +112,26 @@ def test_the_conditions_of_the_clearance_are_on_the_runbook(visit, tess, priya, 
     assert "Cleared with conditions by Priya Prescriber" in html
 
 
+def test_the_conditions_of_a_revoked_clearance_are_not_shown_as_ones_to_check(
+    visit, tess, priya, avery, login
+):
+    clearance = Clearance.objects.create(
+        client=avery,
+        screening=Screening.objects.create(client=avery, answers={}, age=34),
+        prescriber=priya,
+        decision=Clearance.Decision.CONDITIONS,
+        conditions="Hold lorazepam the night before the session.",
+        findings="Well.",
+        valid_until=DAY.date() + datetime.timedelta(days=90),
+    )
+    Clearance.objects.filter(pk=clearance.pk).update(
+        revoked_at=at(-60), revoked_by=priya, revoke_reason="New cardiac finding."
+    )
+    html = page(login(tess), visit, -5)
+    assert "Conditions of the medical clearance" not in html
+    assert "Check them with the client before the dose" not in html
+
+
 def test_a_clearance_without_conditions_shows_no_conditions(visit, tess, priya, avery, login):
     Clearance.objects.create(
         client=avery,
@@ -159,6 +179,14 @@ def test_a_caution_reading_shows_the_prescribers_acknowledgement(visit, tess, pr
     html = page(login(tess), visit, -7)
     assert "Acknowledged by P. Prescriber" in html
     assert "Waiting for the prescriber's acknowledgement" not in html
+
+
+def test_a_caution_reading_replaced_by_a_later_one_waits_for_nobody(visit, tess, priya, login):
+    vitals(visit, tess, -12, bp=(150, 95), phase="pre_dose")  # caution: the prescriber is asked
+    vitals(visit, tess, -6, bp=(124, 80), phase="pre_dose")  # a later, normal reading replaces it
+    html = page(login(tess), visit, -5)
+    assert "Waiting for the prescriber's acknowledgement" not in html
+    assert "Replaced by a later pre-dose reading" in html
 
 
 def test_a_severe_adverse_event_shows_the_prescribers_review(dosed, tess, priya, login):

@@ -203,7 +203,7 @@ def test_each_phase_reads_at_a_glance_at_every_width(open_page, people, pathway_
     reading(128, 80, 74)
     rating_record(actor=tess, visit=visit, rated_at=timezone.now(), sedation=0, dissociation=0)
     page.goto(url)
-    look(page, "3-discharge-ready", expect_in_state=["Ready for discharge"])
+    look(page, "3-discharge-ready", expect_in_state=["Discharge possible"])
 
     discharge_record(
         actor=tess,

@@ -16,7 +16,7 @@ from kapflow.practice.models import practice_for
 @runbook_view
 def dose_add(request, client_id, visit_id):
     client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
-    form = forms.DoseForm(request.POST, client=client)
+    form = forms.DoseForm(request.POST, client=client, visit=visit)
     if not form.is_valid():
         return _again(request, client_id, visit_id, "dose_form", form)
     data = form.cleaned_data

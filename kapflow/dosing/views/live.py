@@ -70,8 +70,8 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
     clock = selectors.session_clock(book, now=now, practice=practice)
     chaperone_clock = selectors.chaperone_clock(visit, book, now=now, practice=practice)
     session_alerts = alerts.runbook_alerts(book)
-    _who_answers(client, book, session_alerts)
     locked = bool(book and book.is_locked)
+    _who_answers(client, book, session_alerts, at=first_dose_at or now, locked=locked)
     discharged = bool(book and book.discharged_at)
     unmet = []
     if book is not None and not discharged:
@@ -143,14 +143,20 @@ def _predose_gate_at_the_dose(book, first_dose_at, practice) -> GateResult:
     return dataclasses.replace(gate, reason=f"At the first dose ({when:%H:%M}): {gate.reason}")
 
 
-def _who_answers(client, book, session_alerts) -> None:
+def _who_answers(client, book, session_alerts, *, at, locked) -> None:
     """Each alert with who answers for it (`waiting_for`: the prescriber told, and every active
     prescriber of the care team: any of them opening the runbook marks it seen) and who acted
     on it (`acknowledged_by`, `acknowledged_at`): the prescriber's acknowledgement of a caution
-    reading, the prescriber's review of a severe adverse event. Two queries at most, whatever
-    the number of alerts."""
+    reading, the prescriber's review of a severe adverse event. A caution reading waits for its
+    acknowledgement only while it is the pre-dose reading in force (at `at`: the first dose,
+    else now) and the record is open; one a later reading replaced is `superseded`. Three
+    queries at most, whatever the number of alerts."""
     if not session_alerts:
         return
+    in_force = None
+    if any(alert.kind == SessionAlert.Kind.CAUTION for alert in session_alerts):
+        current = selectors.latest_predose(book, before=at)
+        in_force = current.pk if current is not None else None
     team = [
         member.user
         for member in client.care_team.filter(
@@ -174,11 +180,13 @@ def _who_answers(client, book, session_alerts) -> None:
             [] if alert.seen_at else told + [user for user in team if user.pk != alert.notified_user_id]
         )
         alert.acknowledged_by = alert.acknowledged_at = None
-        alert.awaits_acknowledgement = False
+        alert.awaits_acknowledgement = alert.superseded = False
         if alert.kind == SessionAlert.Kind.CAUTION:
             if book.caution_acknowledged_reading_id == alert.vitals_id:
                 alert.acknowledged_by = book.caution_acknowledged_by
-            else:
+            elif alert.vitals_id != in_force:
+                alert.superseded = True
+            elif not locked:
                 alert.awaits_acknowledgement = True
         elif alert.adverse_event_id in reviews:
             review = reviews[alert.adverse_event_id]
@@ -198,7 +206,13 @@ def _state(visit, *, locked, discharged, dosed, unmet, phases, book) -> dict:
             "key": "discharged",
         }
     if dosed and not unmet:
-        return {"phase": "Ready for discharge", "detail": "criteria met", "key": "ready"}
+        # Only the timed and measured criteria: orientation, gait and the escort are the
+        # clinician's to check on the discharge form.
+        return {
+            "phase": "Discharge possible",
+            "detail": "time and vitals met; check orientation, gait and escort",
+            "key": "ready",
+        }
     if current is not None:
         return {
             "phase": current.label,

@@ -85,6 +85,7 @@ def _page(request, client_id, visit_id, *, bound=None):
             ),
             "dose_form": forms.DoseForm(
                 client=client,
+                visit=visit,
                 initial={
                     "given_by": request.user,
                     "order": doses[0].order if doses else None,
@@ -107,8 +108,9 @@ def _page(request, client_id, visit_id, *, bound=None):
             "integration_gate": next(gate for gate in context["gates"] if gate.key == "integration"),
             "override_review": selectors.override_review_of(book),
             # The prescriber's conditions of clearance ("hold lorazepam the night before"): the day
-            # of the session is when they matter.
-            "clearance": medical_gates.current_clearance(client),
+            # of the session is when they matter. Only a clearance in force: a revoked or expired
+            # one is the readiness strip's news (the clearance gate), not a list to check.
+            "clearance": _in_force(medical_gates.current_clearance(client)),
         }
     )
     context.update(_integration(request, client, visit))
@@ -178,3 +180,7 @@ def _simple_entry(request, client_id, visit_id, form_class, save, done: str, *, 
     else:
         messages.success(request, done)
     return _back(request, client, visit)
+
+
+def _in_force(clearance):
+    return clearance if clearance is not None and clearance.is_current() else None

@@ -31,3 +31,10 @@ def action_label(code: str) -> str:
         return code
     thing, verb = parts[-2].replace("_", " "), parts[-1].replace("_", " ")
     return f"{thing.capitalize()} {verb}"
+
+
+@register.filter
+def problem_count(form) -> int:
+    """How many problems a form that came back has: each message, not each field with messages
+    (a refusal may add several to the form as a whole)."""
+    return sum(len(errors) for errors in form.errors.values())

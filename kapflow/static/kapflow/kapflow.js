@@ -228,6 +228,26 @@
     next.removeAttribute("aria-live");
     event.detail.serverResponse = incoming.body.innerHTML;
   });
+  // A fold-out opened in the refreshed part (the readiness reasons) stays open across the
+  // 30-second refresh, and keeps the keyboard focus it held.
+  var reopen = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var live = document.getElementById("runbook-live");
+    if (!live || event.detail.target !== live) return;
+    reopen = {open: [], focus: null};
+    Array.prototype.forEach.call(live.querySelectorAll("details[id]"), function (d) { if (d.open) reopen.open.push(d.id); });
+    var active = document.activeElement;
+    var holder = active && active.closest ? active.closest("details[id]") : null;
+    if (holder && live.contains(holder)) reopen.focus = holder.id;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!reopen) return;
+    var kept = reopen;
+    reopen = null;
+    kept.open.forEach(function (id) { var d = document.getElementById(id); if (d) d.open = true; });
+    var summary = kept.focus && document.querySelector("#" + kept.focus + " > summary");
+    if (summary && document.activeElement !== summary) summary.focus();
+  });
   function notSaved(event) {
     var xhr = event.detail && event.detail.xhr;
     if (xhr && xhr.status === 401) return;  // signed out: the drafts are kept, see above
