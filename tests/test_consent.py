@@ -609,6 +609,11 @@ class TestDefaultTexts:
         html = consent_text("## Risks\nSome:\n- one <b>\n- two\n\nLast.")
         assert html == "<h3>Risks</h3><p>Some:</p><ul><li>one &lt;b&gt;</li><li>two</li></ul><p>Last.</p>"
 
+    def test_its_headings_sit_one_level_under_the_documents_title(self):
+        """On the portal the title is the page's <h1>, so the text's headings are <h2>: a page
+        must not skip a heading level (axe's heading-order, tests/browser/walk.py)."""
+        assert consent_text("## Risks\n\nSome.", 2) == "<h2>Risks</h2><p>Some.</p>"
+
 
 class TestChartCard:
     def render(self, client, user):

@@ -26,14 +26,16 @@ def _groups(block: str) -> list[tuple[str, list[str]]]:
 
 
 @register.filter
-def consent_text(body: str):
+def consent_text(body: str, level: int = 3):
     """A document's plain text as HTML: a blank line starts a paragraph, a line starting with
-    "## " is a heading, and lines starting with "- " make a list."""
+    "## " is a heading (an <h3>, or <h`level`> where the document's title is the page's <h1>),
+    and lines starting with "- " make a list."""
+    heading = f"h{int(level)}"
     html = []
     for block in body.replace("\r\n", "\n").split("\n\n"):
         for kind, lines in _groups(block):
             if kind == "h":
-                html.append(f"<h3>{escape(lines[0])}</h3>")
+                html.append(f"<{heading}>{escape(lines[0])}</{heading}>")
             elif kind == "ul":
                 html.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>")
             else:

@@ -1,0 +1,456 @@
+"""Every page of kapflow, for the screenshot walk (test_screenshot_walk.py): the demo practice
+(`manage.py load_demo`) with a medication session under way, and for each role the pages that
+role may open, found from the access matrix (tests/test_access_matrix.py) so that a page added
+with its line in the matrix is walked too, or the walk says it has no way to reach it.
+
+Each page is checked at four widths, phone to desktop, for sideways scrolling, and once by
+axe-core (every rule it runs by default: WCAG 2.x A and AA, colour contrast, landmarks, heading
+order). Every role opens every page it may, but axe and the screenshot are taken once per page,
+by one of the roles that open it, chosen so that the roles' walks take about as long as each
+other (pytest-xdist runs them side by side); the dashboard and the chart, which differ most
+from role to role, are checked by every role. axe costs a third of a second a page or more."""
+
+import datetime
+import importlib
+from dataclasses import dataclass, field
+
+from axe_playwright_python.sync_playwright import Axe
+from django.apps import apps as django_apps
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import Page
+
+from kapflow.accounts.models import User
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
+from kapflow.consent.models import ConsentDocument
+from kapflow.demo.portal import CLIENT_EMAIL, GUARDIAN_EMAIL
+from kapflow.demo.quick import load_demo
+from kapflow.dosing.services.administration import dose_record
+from kapflow.dosing.services.checkin import checklist_record, session_start
+from kapflow.dosing.services.session import note_record, rating_record
+from kapflow.dosing.services.vitals import vitals_record
+from kapflow.inquiries.models import Inquiry
+from kapflow.medical.models import MedicationOrder
+from kapflow.practice.models import Practice
+from kapflow.visits.models import Visit
+from tests import factories
+
+WIDTHS = (375, 768, 1024, 1440)
+# axe runs once per page, at a width where the desktop layout has just taken over: running it at
+# every width quadruples the walk's time and finds the same things.
+AXE_WIDTH = 1024
+# One screenshot per page: staff pages as on a desk, the portal as on a phone.
+STAFF_SCREENSHOT_WIDTH, PORTAL_SCREENSHOT_WIDTH = 1440, 375
+HEIGHT = 900
+
+# The access matrix's personas for the roles walked here (tests/access_rules.py).
+PERSONAS = {"admin": "ada", "therapist": "tess", "prescriber": "priya", "coordinator": "cora"}
+CHECKED_BY_EVERY_ROLE = {"home", "clients:chart", "chart-minor"}
+# What a page costs the walk, opened at four widths, and checked by axe and photographed.
+VISIT_COST, CHECK_COST = 2, 3
+
+# URL names that are not pages a person opens: fragments fetched by htmx, files, and writes.
+NOT_PAGES = {
+    "keepalive",
+    "calendar:badges",  # the calendar's readiness badges, fetched after the page
+    "calendar:feed",  # an iCalendar file
+    "visits:badge",  # one visit's readiness badge, fetched after the page
+    "dosing:live",  # the runbook's moving parts, refreshed in place
+    "outcomes:report_csv",
+    "portal:visit_ics",
+}
+# Pages walked once, signed out or in the portal walk, rather than once per staff role.
+WALKED_ELSEWHERE = {"start", "start_thanks", "accounts:staff_welcome", "portal:accept", "portal:access_ended"}
+
+
+@dataclass
+class Demo:
+    """The demo practice, and the records of its client in a course (Omar Rossi) that the
+    staff pages are opened on: his therapist and prescriber, a colleague added to his care team
+    (the demo's second therapist, walked as "therapist"), and a medication session under way."""
+
+    staff: dict[str, User]
+    client: Client
+    session: Visit
+    minor: Client
+    portal_client: User
+    guardian: User
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def user(self, role: str) -> User:
+        """The demo's staff member walked as `role` (its admin is an admin and nothing else)."""
+        return self.staff[role]
+
+
+def demo_practice() -> Demo:
+    """Load the demo practice and start its medication session of the day (about 5 s)."""
+    if not ConsentDocument.objects.exists():  # emptied by the flush after an earlier browser test
+        importlib.import_module("kapflow.consent.migrations.0002_default_documents").create(django_apps, None)
+    staff = load_demo()["staff"]
+    portal_client = User.objects.get(email=CLIENT_EMAIL)
+    client = Client.objects.get(portal_user=portal_client)
+    CareTeamMember.objects.get_or_create(
+        client=client, user=staff["therapist"], defaults={"role": CareTeamMember.Role.THERAPIST}
+    )
+    EmergencyContact.objects.create(
+        client=client, name="Samira Rossi-Castellanos", relationship="sister", phone="(818) 555-0188"
+    )
+    provider = OutsideProvider.objects.create(
+        client=client,
+        name="Dr. Evangelina Montgomery-Whitfield",
+        kind=OutsideProvider.Kind.PSYCHIATRIST,
+        organisation="San Fernando Valley Integrated Behavioral Health Associates",
+        phone="(818) 555-0177",
+        release=OutsideProvider.Release.SIGNED,
+        release_expires_on=timezone.localdate() + datetime.timedelta(days=180),
+    )
+    guardian_user = User.objects.get(email=GUARDIAN_EMAIL)
+    minor = Guardian.objects.get(portal_user=guardian_user).client
+    session = _session_under_way(client)
+    demo = Demo(
+        staff=staff,
+        client=client,
+        session=session,
+        minor=minor,
+        portal_client=portal_client,
+        guardian=guardian_user,
+    )
+    signed = client.visits.filter(kind=Visit.Kind.MEDICATION, runbook__signed_at__isnull=False)
+    demo.ids = {
+        "provider": provider.pk,
+        "signature": client.consent_signatures.latest("pk").pk,
+        "consent_document": ConsentDocument.objects.filter(kind="kap").latest("version").pk,
+        "signed_session": signed.latest("starts_at").pk,
+        "integration_record": client.integration_records.latest("pk").pk,
+        "response": client.responses.latest("pk").pk,
+        "alert": client.alerts.latest("pk").pk,
+        "screening": client.screenings.latest("pk").pk,
+        "clearance": client.clearances.latest("pk").pk,
+        "order": client.medication_orders.latest("pk").pk,
+        "consultation": client.consultations.latest("pk").pk,
+        "preparation": client.preparation_sessions.latest("pk").pk,
+        "next_visit": client.visits.filter(status=Visit.Status.SCHEDULED).earliest("starts_at").pk,
+        "inquiry": Inquiry.objects.filter(status=Inquiry.Status.NEW).earliest("pk").pk,
+        "task_open": client.measure_tasks.filter(response__isnull=True, withdrawn_at__isnull=True)
+        .earliest("due_at")
+        .pk,
+        "task_done": client.measure_tasks.filter(response__isnull=False).latest("pk").pk,
+        "journal_entry": client.journal_entries.latest("pk").pk,
+    }
+    return demo
+
+
+def _session_under_way(client: Client) -> Visit:
+    """The demo's medication session of the day, moved to now and run to a few minutes after the
+    dose: day-of checklist, pre-dose vitals, the start, the dose, a reading, a rating, a note."""
+    now = timezone.now()
+    minutes = lambda n: now + datetime.timedelta(minutes=n)  # noqa: E731
+    visit = client.visits.get(kind=Visit.Kind.MEDICATION, status=Visit.Status.CHECKED_IN)
+    Visit.objects.filter(pk=visit.pk).update(starts_at=minutes(-30), ends_at=minutes(120))
+    visit.refresh_from_db()
+    who, practice = visit.clinician, Practice.load()
+    order = MedicationOrder.objects.active(timezone.localdate()).get(client=client)
+    checklist_record(
+        actor=who,
+        visit=visit,
+        transport_without_driving=True,
+        transport_detail="Her partner drives her home",
+        last_food_at=minutes(-300),
+        last_liquid_at=minutes(-120),
+        substances=[],
+        pregnancy="not_applicable",
+        suicidality_alert_reviewed=True,
+        practice=practice,
+    )
+    factories.acknowledge_integration(visit, who)
+    reading = {"systolic": 122, "diastolic": 78, "heart_rate": 70, "spo2": 98, "practice": practice}
+    vitals_record(actor=who, visit=visit, phase="pre_dose", taken_at=minutes(-20), **reading)
+    visit = session_start(actor=who, visit=visit, practice=practice)
+    dose_record(
+        actor=who,
+        visit=visit,
+        order=order,
+        given_at=minutes(-15),
+        route=order.route,
+        dose_mg=order.dose_min,
+        lot_number="LOT-7",
+        given_by=who,
+        practice=practice,
+    )
+    reading |= {"systolic": 161, "heart_rate": 84}  # a rise of 39: no alert, close to one
+    vitals_record(actor=who, visit=visit, phase="in_session", taken_at=minutes(-5), **reading)
+    rating_record(actor=who, visit=visit, rated_at=minutes(-4), sedation=1, dissociation=2)
+    note_record(actor=who, visit=visit, written_at=minutes(-3), text="Eyes shaded, music on. Settled.")
+    return visit
+
+
+def _client(d: Demo) -> dict:
+    return {"client_id": d.client.pk}
+
+
+def _with(**names):
+    """kwargs of the focus client plus the demo's records named (url kwarg -> Demo.ids key)."""
+    return lambda d: {"client_id": d.client.pk} | {kwarg: d.ids[key] for kwarg, key in names.items()}
+
+
+# URL name -> the kwargs that open it on the demo, for every page a staff role may reach.
+STAFF_PAGES = {
+    "home": None,
+    "queue_alerts": None,
+    "queue_integrations": None,
+    "queue_action_items": None,
+    "queue_clearances": None,
+    "queue_orders": None,
+    "queue_events": None,
+    "queue_overrides": None,
+    "queue_arrivals": None,
+    "clients:caseload": None,
+    "clients:new": None,
+    "clients:chart": _client,
+    "clients:edit": _client,
+    "clients:care_team": _client,
+    "clients:stage": _client,
+    "clients:contact_new": lambda d: {"client_id": d.client.pk, "kind": "providers"},
+    "clients:contact_edit": lambda d: (
+        {"client_id": d.client.pk, "kind": "providers"} | {"contact_id": d.ids["provider"]}
+    ),
+    "consent:status": _client,
+    "consent:present": lambda d: {"client_id": d.client.pk, "kind": "kap"},
+    "consent:present_release": _with(provider_id="provider"),
+    "consent:signature": _with(signature_id="signature"),
+    "consent_documents:list": None,
+    "consent_documents:detail": lambda d: {"document_id": d.ids["consent_document"]},
+    "consent_documents:new": lambda d: {"kind": "kap"},
+    "dosing:runbook": lambda d: {"client_id": d.client.pk, "visit_id": d.session.pk},
+    "integration:overview": _client,
+    "integration:record_new": _client,
+    "integration:record_detail": _with(record_id="integration_record"),
+    "journal:list": _client,
+    "measures:list": _client,
+    "measures:progress": _client,
+    "measures:new": lambda d: {"client_id": d.client.pk, "instrument": "phq9"},
+    "measures:detail": _with(response_id="response"),
+    "measures:alert_close": _with(alert_id="alert"),
+    "medical:summary": _client,
+    "medical:screening_new": _client,
+    "medical:screening_detail": _with(screening_id="screening"),
+    "medical:clearance_new": _client,
+    "medical:clearance_detail": _with(clearance_id="clearance"),
+    "medical:order_new": _client,
+    "medical:order_detail": _with(order_id="order"),
+    "pathway:overview": _client,
+    "pathway:consultation_new": _client,
+    "pathway:consultation_detail": _with(consultation_id="consultation"),
+    "pathway:preparation_new": _client,
+    "pathway:preparation_detail": _with(session_id="preparation"),
+    "pathway:plan": _client,
+    "pathway:override_new": lambda d: {"client_id": d.client.pk, "gate": "clearance"},
+    "visits:list": _client,
+    "visits:new": _client,
+    "visits:series": _client,
+    "visits:detail": lambda d: {"client_id": d.client.pk, "visit_id": d.session.pk},
+    "visits:reschedule": _with(visit_id="next_visit"),
+    "calendar:week": None,
+    "calendar:day": None,
+    "calendar:month": None,
+    "calendar:feed_settings": None,
+    "calendar:rooms": None,
+    "outcomes:report": None,
+    "inquiries:inbox": None,
+    "inquiries:detail": lambda d: {"inquiry_id": d.ids["inquiry"]},
+    "inquiries:convert": lambda d: {"inquiry_id": d.ids["inquiry"]},
+    "accounts:staff": None,
+    "accounts:staff_invite": None,
+    "accounts:staff_edit": lambda d: {"user_id": d.staff["therapist"].pk},
+    "reminders:list": None,
+    "audit_log": None,
+    "practice_settings": None,
+}
+
+# The same pages again with something more to show, for the roles that may open the page itself.
+VARIANTS = {
+    "clients:caseload": [("search", "?q=Rossi")],
+    "calendar:week": [("next", "?week=next")],
+}
+
+
+# Portal pages: the client's own (measures, progress, journal) and those a guardian sees too.
+PORTAL_PAGES = {
+    "portal:home": None,
+    "portal:client_home": _client,
+    "portal:todo": _client,
+    "portal:preparation": _client,
+    "portal:day_of": _client,
+    "portal:guide": lambda d: {"client_id": d.client.pk, "topic": "the-session"},
+    "portal:consents": _client,
+    "portal:consent_sign": lambda d: {"client_id": d.client.pk, "kind": "telehealth"},
+}
+PORTAL_OWN_PAGES = {
+    "portal:progress": _client,
+    "portal_measures:list": _client,
+    "portal_measures:task": _with(task_id="task_open"),
+    "portal_measures:thanks": _with(task_id="task_done"),
+    "portal_journal:list": _client,
+    "portal_journal:new": _client,
+    "portal_journal:entry": _with(entry_id="journal_entry"),
+}
+
+
+@dataclass
+class WalkedPage:
+    name: str
+    path: str
+    checked: bool  # by axe, and photographed, here (another role's walk does it otherwise)
+
+
+def _staff_page_names(role: str) -> list[str]:
+    """The names of the pages `role` opens: the access matrix's pages that role may open, with
+    their VARIANTS, and a few more (named as in `staff_pages`)."""
+    from tests.access_rules import OK
+    from tests.test_access_matrix import MATRIX
+
+    names = []
+    for name in STAFF_PAGES:
+        if MATRIX[name][1](PERSONAS[role], "avery") == OK:
+            names += [name] + [f"{name}-{label}" for label, _query in VARIANTS.get(name, [])]
+    if role == "admin":  # the same for everyone: walked once
+        names += ["two-factor", "not-found"]
+    if role in ("admin", "coordinator", "prescriber"):  # on the minor's care team, or all clients
+        names.append("chart-minor")
+    if role in ("therapist", "prescriber"):  # the signed record of an earlier session
+        names.append("runbook-signed")
+    return names
+
+
+def _path(name: str, demo: Demo) -> str:
+    extra = {
+        "two-factor": "/accounts/2fa/",
+        "not-found": "/no-such-page/",
+        "chart-minor": reverse("clients:chart", args=[demo.minor.pk]),
+        "runbook-signed": reverse("dosing:runbook", args=[demo.client.pk, demo.ids["signed_session"]]),
+    }
+    if name in extra:
+        return extra[name]
+    url_name, _, label = name.partition("-")
+    build = STAFF_PAGES[url_name]
+    query = dict(VARIANTS.get(url_name, [])).get(label, "")
+    return reverse(url_name, kwargs=build(demo) if build else None) + query
+
+
+def _checked_by() -> dict[str, set[str]]:
+    """role -> the pages it checks: each page by the role, among those that open it, whose walk
+    is the shortest so far (the same answer in every pytest-xdist worker)."""
+    names = {role: _staff_page_names(role) for role in PERSONAS}
+    cost = {role: VISIT_COST * len(names[role]) for role in PERSONAS}
+    checks = {role: set() for role in PERSONAS}
+    every = dict.fromkeys(name for role in PERSONAS for name in names[role])  # in walking order
+    for name in every:
+        openers = [role for role in PERSONAS if name in names[role]]
+        for role in openers if name in CHECKED_BY_EVERY_ROLE else [min(openers, key=cost.get)]:
+            checks[role].add(name)
+            cost[role] += CHECK_COST
+    return checks
+
+
+def staff_pages(role: str, demo: Demo) -> list[WalkedPage]:
+    """Every page `role` may open, in the order of STAFF_PAGES."""
+    checked = _checked_by()[role]
+    return [WalkedPage(name, _path(name, demo), name in checked) for name in _staff_page_names(role)]
+
+
+def portal_pages(who: str, demo: Demo) -> list[WalkedPage]:
+    """The portal as the client ("client") or as the guardian of the demo's teenager."""
+    client = demo.client if who == "client" else demo.minor
+    view = Demo(**{**demo.__dict__, "client": client})
+    pages = dict(PORTAL_PAGES) | (PORTAL_OWN_PAGES if who == "client" else {})
+    return [
+        WalkedPage(name, reverse(name, kwargs=build(view) if build else None), checked=True)
+        for name, build in pages.items()
+    ]
+
+
+def unwalked_page_names() -> set[str]:
+    """URL names in the access matrix that answer GET and that no walk here opens."""
+    from tests.test_access_matrix import MATRIX
+
+    walked = STAFF_PAGES.keys() | PORTAL_PAGES.keys() | PORTAL_OWN_PAGES.keys() | WALKED_ELSEWHERE
+    return {name for name, (method, _r, _k) in MATRIX.items() if method == "get"} - walked - NOT_PAGES
+
+
+# Run in the page: how far it scrolls sideways, and the element that reaches furthest right.
+_OVERFLOW_SCRIPT = """
+() => {
+  const root = document.documentElement;
+  const overflow = root.scrollWidth - root.clientWidth;
+  if (overflow <= 0) return null;
+  // Sticking out of a box that scrolls or clips (a .table-wrap) moves nothing on the page,
+  // unless the element is positioned against something outside that box.
+  const clipped = (el) => {
+    const position = getComputedStyle(el).position;
+    if (position === "fixed") return false;
+    const first = position === "absolute" ? el.offsetParent : el.parentElement;
+    for (let up = first; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX === "visible") continue;
+      return up.getBoundingClientRect().right <= root.clientWidth;
+    }
+    return false;
+  };
+  let widest = null, right = 0;
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.right <= root.clientWidth || clipped(el)) continue;
+    // The outermost element that sticks out, unless a child sticks out further.
+    if (box.right > right + 1) { right = box.right; widest = el; }
+  }
+  const describe = (el) => {
+    if (!el) return "?";
+    const classes = el.classList.length ? "." + Array.from(el.classList).join(".") : "";
+    const id = el.id ? "#" + el.id : "";
+    const text = (el.textContent || "").replace(/\\s+/g, " ").trim().slice(0, 60);
+    const width = Math.round(el.getBoundingClientRect().width);
+    return `<${el.tagName.toLowerCase()}${id}${classes}> ${width}px wide, "${text}"`;
+  };
+  return {overflow, widest: describe(widest)};
+}
+"""
+
+_axe = Axe()
+
+
+def overflow_problem(page: Page, width: int) -> str | None:
+    found = page.evaluate(_OVERFLOW_SCRIPT)
+    if found is None:
+        return None
+    return f"at {width}px the page scrolls sideways by {found['overflow']}px; widest: {found['widest']}"
+
+
+def axe_problems(page: Page) -> list[str]:
+    """One line per axe-core violation, naming the rule, its impact and the first elements."""
+    response = _axe.run(page).response
+    problems = []
+    for violation in response["violations"]:
+        targets = [", ".join(node["target"]) for node in violation["nodes"]]
+        shown = "; ".join(targets[:3]) + (f" (+{len(targets) - 3} more)" if len(targets) > 3 else "")
+        problems.append(f"axe {violation['id']} ({violation['impact']}): {violation['help']} [{shown}]")
+    return problems
+
+
+def check_widths(page: Page, name: str, *, axe: bool = True, screenshot=None) -> list[str]:
+    """Sideways scrolling at every width, and with `axe` the axe-core rules at AXE_WIDTH; with
+    `screenshot` (a folder and a width), a picture of the whole page at that width, named
+    <name>-<width>.png (clients_chart for clients:chart). Goes from the width the page is at to
+    the other end, where the next page starts, so as to lay each page out three times, not four."""
+    problems = []
+    widths = WIDTHS if page.viewport_size["width"] == WIDTHS[0] else WIDTHS[::-1]
+    for width in widths:
+        if page.viewport_size["width"] != width:
+            page.set_viewport_size({"width": width, "height": HEIGHT})
+        if (problem := overflow_problem(page, width)) is not None:
+            problems.append(problem)
+        if axe and width == AXE_WIDTH:
+            problems += axe_problems(page)
+        if screenshot is not None and width == screenshot[1]:
+            # No ":" from the URL names: artifact uploads refuse it in a file name.
+            file_name = f"{name.replace(':', '_')}-{width}.png"
+            page.screenshot(path=screenshot[0] / file_name, full_page=True)
+    return problems
