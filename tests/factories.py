@@ -65,9 +65,6 @@ def make_client(
         phone_digits=digits(phone),
         **fields,
     )
-    # As kapflow.clients.services does on every save of the names: the search reads this column.
-    client.search_name = client.folded_names()
-    client.save(update_fields=["search_name"])
     if therapist is not None:
         CareTeamMember.objects.create(
             client=client, user=therapist, role=CareTeamMember.Role.PRIMARY_THERAPIST

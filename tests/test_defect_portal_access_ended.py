@@ -37,9 +37,11 @@ def test_a_client_whose_access_ended_is_told_so_and_whom_to_contact(avery, tess,
     assert "Your portal access has ended" in page
     assert "Oak Hill Therapy" in page and "(818) 555-0100" in page and "hello@oakhill.example" in page
     assert reverse("start") not in page  # not pointed at the form for new people
-    [row] = audit_rows("kapflow.portal.access_ended.shown")
+    [row] = audit_rows("kapflow.accounts.signin.refused_inactive")
     assert row.object_id == str(user.pk)
-    assert row.actor is None
+    assert row.actor is None and row.detail["told"] == "portal_access_ended"
+    [failed] = audit_rows("kapflow.accounts.signin.failed")
+    assert failed.detail["step"] == "inactive_account"  # not "wrong password": it was right
 
 
 @pytest.mark.usefixtures("active")
@@ -58,10 +60,13 @@ def test_a_deactivated_staff_account_is_not_shown_the_portal_page(practice):
     assert reverse("portal:access_ended") not in [url for url, _ in response.redirect_chain]
 
 
-def test_the_page_opened_directly_answers_without_naming_anyone(practice, audit_rows):
-    response = Browser().get(reverse("portal:access_ended"))
-    assert response.status_code == 200
+def test_the_page_opened_directly_answers_and_writes_nothing(practice, audit_rows):
+    from kapflow.audit.models import AuditEvent
+
+    before = AuditEvent.objects.count()
+    for _ in range(3):
+        response = Browser().get(reverse("portal:access_ended"))
+        assert response.status_code == 200
     assert "Oak Hill Therapy" in response.content.decode()
-    [row] = audit_rows("kapflow.portal.access_ended.shown")
-    assert row.actor is None
+    assert AuditEvent.objects.count() == before  # nobody can fill the audit log from here
     assert Browser().post(reverse("portal:access_ended")).status_code == 405

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from kapflow.audit.services import audit_record
 from kapflow.lib.middleware import client_ip
 from kapflow.practice.models import Practice
 
@@ -23,11 +24,6 @@ class EmailedSite:
 
     name: str
     domain: str
-
-
-# The session remembers which account was just refused as inactive, for the portal's
-# access-ended page to name in its audit row (the person is not signed in).
-ACCESS_ENDED_ACCOUNT = "kapflow.access_ended_account"
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -67,9 +63,18 @@ class AccountAdapter(DefaultAccountAdapter):
         and whom to contact, on the portal's access-ended page, instead of allauth's bare "This
         account is inactive" (whose only way on was the home page, which sends a visitor to the
         public inquiry form). allauth comes here only after the right password, so the page
-        tells someone guessing nothing. A staff account keeps allauth's page."""
-        if not user.is_staff_member and (user.is_client or user.is_guardian):
-            request.session[ACCESS_ENDED_ACCOUNT] = user.pk
+        tells someone guessing nothing. A staff account keeps allauth's page. Audited here,
+        where the password has just been proven: the page itself is open to anyone and writes
+        nothing."""
+        portal = not user.is_staff_member and (user.is_client or user.is_guardian)
+        audit_record(
+            request=request,
+            actor=None,
+            action="kapflow.accounts.signin.refused_inactive",
+            obj=user,
+            detail={"told": "portal_access_ended" if portal else "account_inactive"},
+        )
+        if portal:
             return redirect("portal:access_ended")
         return super().respond_user_inactive(request, user)
 

@@ -42,12 +42,15 @@ def _signed_in(sender, request, user, **kwargs) -> None:
 def _sign_in_failed(sender, credentials, request=None, **kwargs) -> None:
     typed = credentials.get("email") or credentials.get("username") or ""
     user = User.objects.filter(email__iexact=typed).first() if typed else None
+    # An inactive account fails here whatever was typed (Django's backend refuses it); when the
+    # password was right, sign-in goes on to record the refusal (signin.refused_inactive).
+    step = "inactive_account" if user is not None and not user.is_active else "password"
     audit_record(
         request=request,
         actor=None,
         action="kapflow.accounts.signin.failed",
         obj=user,
-        detail={"step": "password", "account_exists": user is not None},
+        detail={"step": step, "account_exists": user is not None},
     )
 
 

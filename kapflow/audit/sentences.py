@@ -145,6 +145,7 @@ FILTER_NAMES = {
 }
 SIGN_IN_STEP = {
     "password": "wrong password",
+    "inactive_account": "the account is not active",
     "second_factor": "wrong two-factor code",
     "reauthentication": "wrong code when confirming it was them",
 }
@@ -173,6 +174,9 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.accounts.signin.succeeded": S("{actor} signed in", said("via", prefix="via ")),
     "kapflow.accounts.signin.failed": S(
         "Someone failed to sign in as {person}", said("step", words=SIGN_IN_STEP)
+    ),
+    "kapflow.accounts.signin.refused_inactive": S(
+        "{person} gave the right password, but the account is not active: sign-in was refused"
     ),
     "kapflow.accounts.signout.succeeded": S("{actor} signed out", said("reason", words=SIGN_OUT_REASON)),
     "kapflow.accounts.mfa.enrolled": S("{actor} set up two-factor sign-in", said("type")),
@@ -396,7 +400,6 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "kapflow.portal.access.opened": S("{actor} opened {client_s} portal access page"),
     "kapflow.portal.access.ended": S("{actor} ended portal access to {client_s} records"),
-    "kapflow.portal.access_ended.shown": S("The portal told {person} that their access has ended"),
     "kapflow.portal.progress.opened": S("{actor} opened what {client} sees of their progress"),
     "kapflow.portal.progress.shown": S("{actor} let {client} see their progress in the portal"),
     "kapflow.portal.progress.hidden": S("{actor} hid {client_s} progress from the portal"),

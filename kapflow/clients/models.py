@@ -12,10 +12,15 @@ def age_on(born: datetime.date, day: datetime.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-# Letters with no separate accent mark to take off: spelled in plain letters (after casefold).
+# Letters with no separate accent mark to take off, spelled in plain letters once the marks that
+# can be taken off are gone ("Ǿ" is "ø" with an acute: the acute goes first, then "ø" is "o");
+# the middle dot of the Catalan "l·l" goes too.
 _PLAIN_LETTERS = str.maketrans(
-    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i"}
-)
+    {
+        "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i",
+        "ħ": "h", "ŧ": "t", "ŋ": "ng", "·": "",
+    }
+)  # fmt: skip
 
 
 def fold(text: str) -> str:
@@ -23,8 +28,9 @@ def fold(text: str) -> str:
     "JOSE" and "jose" are the same word ("ß" becomes "ss", "ø" "o"). The same in Python for the
     stored names and for what is typed, so it needs nothing of the database (SQLite folds the
     case of ASCII letters only, and PostgreSQL's unaccent is an extension)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_PLAIN_LETTERS))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return bare.translate(_PLAIN_LETTERS)
 
 
 class ContactMethod(models.TextChoices):
@@ -76,8 +82,8 @@ class Client(models.Model):
     # The phone's digits alone, so that "(818) 555-0101" is found by "8185550101".
     phone_digits = models.CharField(max_length=40, blank=True, editable=False)
     # The legal first and last names and the preferred name, folded (`fold`), so that the search
-    # finds "José" by "jose". Written with the names (Client.folded_names) wherever a client is
-    # saved; migration 0005 filled it for the clients from before.
+    # finds "José" by "jose". Kept by save() whenever a name is saved (bulk_create, which skips
+    # save(), sets it by hand: the demo); migration 0006 filled it for the clients from before.
     search_name = models.TextField(blank=True, editable=False)
     preferred_contact = models.CharField(
         "preferred way to be contacted", max_length=10, choices=ContactMethod, default=ContactMethod.PHONE
@@ -119,8 +125,19 @@ class Client(models.Model):
             models.Index(fields=["phone_digits"], name="client_phone_idx"),
         ]
 
+    NAMES = ("first_name", "last_name", "preferred_name")
+
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args, update_fields=None, **kwargs):
+        """The folded names go with the names, however the client is saved: a new path that
+        changes a name cannot leave the client unfindable."""
+        if update_fields is None or set(update_fields) & set(self.NAMES):
+            self.search_name = self.folded_names()
+            if update_fields is not None:
+                update_fields = {*update_fields, "search_name"}
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     def folded_names(self) -> str:
         """What `search_name` holds for the names as they are now."""

@@ -58,7 +58,6 @@ def client_create(*, request, form, primary_therapist=None) -> Client:
     care team, and so does the clinician creating the record (else they could not see it)."""
     client = form.save(commit=False)
     client.phone_digits = digits(client.phone)
-    client.search_name = client.folded_names()
     client.created_by = request.user
     client.full_clean()
     client.save()
@@ -91,11 +90,11 @@ def client_update(*, request, form) -> Client:
     )
     client = form.save(commit=False)
     client.phone_digits = digits(client.phone)
-    client.search_name = client.folded_names()
     client.full_clean()
     # Only what the form edits: the record may have changed since the form was shown (a portal
-    # invitation accepted meanwhile links the account), and a whole-row save would undo it.
-    client.save(update_fields=[*form._meta.fields, "phone_digits", "search_name"])
+    # invitation accepted meanwhile links the account), and a whole-row save would undo it. The
+    # folded names for the search go with the names (Client.save).
+    client.save(update_fields=[*form._meta.fields, "phone_digits"])
     # The invitations to revoke are locked before the first audit row (the chain's lock is
     # taken then, and nothing is locked after it: docs/security/audit.md).
     _address_changed(

@@ -50,9 +50,24 @@ def test_the_live_panel_is_kept_on_304_and_refreshed_when_the_runbook_changes(tr
         checklist = page.locator("#runbook-live .runbook-strip li").filter(has_text="Day-of checklist")
         expect(checklist).to_contain_text("Blocked")
 
+        # Each poll's answer is handled by the page (htmx:afterRequest) before the clock jumps
+        # again: under load the answer can arrive after the response event, and a jump taken
+        # before htmx has set up the swapped panel's next 30 s would pass over it.
+        page.evaluate(
+            "() => { window.kapflowPolls = 0;"
+            " document.addEventListener('htmx:afterRequest', () => { window.kapflowPolls += 1; }); }"
+        )
+        polls = [0]
+
         def next_poll():
             with page.expect_response(lambda r: "/runbook/live/" in r.url) as answer:
                 page.clock.run_for(30_000)
+            polls[0] += 1
+            for _ in range(100):  # real time: up to 10 s for the page to handle the answer
+                if page.evaluate("() => window.kapflowPolls") >= polls[0]:
+                    break
+                page.wait_for_timeout(100)
+            page.clock.run_for(100)  # htmx's settle step, on the faked timers
             return answer.value
 
         first = next_poll()
