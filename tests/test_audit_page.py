@@ -5,6 +5,7 @@ next page continues from. Nothing counts the log's rows and nothing searches it 
 page costs the same few queries whatever the size of the log."""
 
 import datetime
+import io
 import re
 
 import pytest
@@ -432,6 +433,26 @@ class TestClientsNamedInTheDetail:
             (one.pk, olive.pk, one.at),
             (many.pk, olive.pk, many.at),
         ]
+
+
+def test_a_row_written_without_its_index_rows_is_indexed_by_the_command_once(tess, avery, olive):
+    """A row written by code older than the index (a rolling deploy) is found by the command,
+    and running it again adds nothing."""
+    from django.core.management import call_command
+
+    from kapflow.audit.models import AuditEventClient
+
+    row = audit_record(actor=tess, action=DASHBOARD, detail={"clients": [avery.pk, olive.pk]})
+    AuditEventClient.objects.filter(event_id=row.pk, client_id=olive.pk).delete()
+    out, again = io.StringIO(), io.StringIO()
+    call_command("audit_index_clients", stdout=out)
+    assert "1 index rows added" in out.getvalue()
+    assert set(AuditEventClient.objects.filter(event_id=row.pk).values_list("client_id", flat=True)) == {
+        avery.pk,
+        olive.pk,
+    }
+    call_command("audit_index_clients", stdout=again)
+    assert "0 index rows added" in again.getvalue()
 
 
 class TestSentencesOnThePage:

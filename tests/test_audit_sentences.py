@@ -188,6 +188,8 @@ def test_the_actions_naming_clients_are_indexed_for_the_client_filter():
                 assert isinstance(action, ast.Constant), f"{path}:{node.lineno}"
                 naming.add(action.value)
     assert naming == set(migration.NAMING_CLIENTS)
+    command = import_module("kapflow.audit.management.commands.audit_index_clients")
+    assert naming == set(command.NAMING_CLIENTS)
     assert Path(migrations_path[0]).is_dir()
 
 
