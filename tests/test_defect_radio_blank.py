@@ -59,3 +59,33 @@ def test_no_form_uses_djangos_radio_buttons_directly():
         if path.parent.name != "lib" and "forms.RadioSelect" in path.read_text()
     ]
     assert offenders == []
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_no_form_class_declares_djangos_radio_buttons():
+    """The same, read from the forms themselves: every field declared on a kapflow form (and a
+    model form's Meta.widgets) whose widget is a radio group uses kapflow's, however imported."""
+    import importlib
+
+    from django import forms as django_forms
+
+    from kapflow.lib.forms import RadioSelect
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "kapflow"
+    for path in root.rglob("forms.py"):
+        importlib.import_module(".".join(path.relative_to(root.parent).with_suffix("").parts))
+    offenders = [
+        f"{form.__module__}.{form.__qualname__}.{name}"
+        for form in set(_subclasses(django_forms.BaseForm))
+        if form.__module__.startswith("kapflow.")
+        for name, field in form.base_fields.items()
+        # A group of checkboxes is a RadioSelect to Django too; it has no blank choice.
+        if isinstance(field.widget, django_forms.RadioSelect)
+        and not isinstance(field.widget, (RadioSelect, django_forms.CheckboxSelectMultiple))
+    ]
+    assert offenders == []
