@@ -65,6 +65,17 @@
 
   var body = document.body;
   restoreDrafts();
+  // On a phone the staff menu folds behind its "Menu" button (kapflow.css, .js-nav).
+  var header = document.querySelector(".site-header");
+  var toggle = header && header.querySelector(".nav-toggle");
+  if (toggle) {
+    toggle.hidden = false;
+    header.classList.add("js-nav");
+    toggle.addEventListener("click", function () {
+      var open = header.classList.toggle("nav-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
   // A request an element makes on a timer (hx-trigger="every 30s": the runbook's live panel) is
   // not the person doing anything: it says so, so that the server does not count it as activity
   // for the idle sign-out, and this page's idle clock below does not either.
