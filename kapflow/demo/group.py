@@ -1237,6 +1237,9 @@ def load_group_practice(scale: Scale = GROUP) -> dict:
     rows |= builder.write()
     return {
         "first_time": True,
+        # The moment the practice stands at: what ended before it is settled, what begins after
+        # it is booked ahead, and nothing is under way at it.
+        "as_of": builder.now,
         "rows": rows,
         "staff": builder.therapists + builder.prescribers,
         "busiest": busiest_clinician(builder.diary),
