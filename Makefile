@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint fmt browser migrate bench bench-pg bench-load clean
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ browser:
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP) browser
 	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# The browser tests again, photographing every page they open into test-artifacts/screenshots/
+# (emptied first): look at them after a change to a template or the stylesheet.
+screenshots: $(STAMP) browser
+	rm -rf test-artifacts/screenshots
+	KAPFLOW_SCREENSHOTS=1 $(PY) -m pytest -n $(WORKERS) -m browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -27,6 +27,8 @@ from kapflow.audit.db import drop_triggers, install_triggers
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
+# `make screenshots` sets it: the browser tests then photograph the pages they open.
+TAKE_SCREENSHOTS = os.environ.get("KAPFLOW_SCREENSHOTS") == "1"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -123,6 +125,10 @@ def open_page(audit_triggers_restored, live_server, audit_triggers_lifted, chrom
                 [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
             )
         page = context.new_page()
+        if not TAKE_SCREENSHOTS:
+            # Pictures are for people to look at (`make screenshots`); a test run that nobody
+            # looks at skips them, and their time (a sixth of the walk of every page).
+            page.screenshot = lambda *args, **kwargs: b""
 
         def on_console(message):
             source = (message.location or {}).get("url", "")

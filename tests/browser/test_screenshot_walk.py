@@ -1,7 +1,8 @@
-"""Every page each role can reach, photographed (test-artifacts/screenshots/<role>-<page>-<width>.png,
-at a phone's width and a desktop's) and checked: one <h1>, a <main> landmark, a label on every
-visible form control, no console errors, no sideways scrolling at 375, 768, 1024 and 1440 px,
-and no axe-core violation (tests/browser/walk.py says which pages and how).
+"""Every page each role can reach, photographed by `make screenshots`
+(test-artifacts/screenshots/<role>-<page>-<width>.png, at a phone's width and a desktop's) and
+checked: one <h1>, a <main> landmark, a label on every visible form control, no console errors,
+no sideways scrolling at 375, 768, 1024 and 1440 px, and no axe-core violation
+(tests/browser/walk.py says which pages and how).
 
 The staff and the portal are walked on the demo practice, with its session of the day under way
 and the demo banner showing (two-factor sign-in switched off, as `make run` does); the way in is
