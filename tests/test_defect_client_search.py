@@ -106,3 +106,11 @@ def test_the_migration_fills_the_folded_names_of_existing_clients():
     migration = importlib.import_module("kapflow.clients.migrations.0006_fill_client_search_name")
     migration.fill_search_names(apps, None)
     assert Client.objects.get(pk=client.pk).search_name == "zoe angstrom zo"
+
+
+def test_saving_names_through_a_generator_of_fields_keeps_both_together():
+    client = _client("Anne", "Munoz")
+    client.first_name = "Änne"
+    client.save(update_fields=(name for name in ["first_name"]))
+    client.refresh_from_db()
+    assert (client.first_name, client.search_name) == ("Änne", "anne munoz")

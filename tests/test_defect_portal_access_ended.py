@@ -52,12 +52,15 @@ def test_a_wrong_password_says_nothing_about_the_account(avery, tess, login, pra
     assert "access has ended" not in response.content.decode()
 
 
-def test_a_deactivated_staff_account_is_not_shown_the_portal_page(practice):
+def test_a_deactivated_staff_account_is_not_shown_the_portal_page(practice, audit_rows):
     retired = factories.make_user("Retired", email="retired@example.org", password=PASSWORD)
     retired.is_active = False
     retired.save(update_fields=["is_active"])
     response = _sign_in("retired@example.org", PASSWORD)
     assert reverse("portal:access_ended") not in [url for url, _ in response.redirect_chain]
+    # The right password on a deactivated staff account is worth knowing about: recorded.
+    [row] = audit_rows("kapflow.accounts.signin.refused_inactive")
+    assert row.object_id == str(retired.pk) and row.detail["told"] == "account_inactive"
 
 
 def test_the_page_opened_directly_answers_and_writes_nothing(practice, audit_rows):

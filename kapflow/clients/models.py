@@ -133,7 +133,9 @@ class Client(models.Model):
     def save(self, *args, update_fields=None, **kwargs):
         """The folded names go with the names, however the client is saved: a new path that
         changes a name cannot leave the client unfindable."""
-        if update_fields is None or set(update_fields) & set(self.NAMES):
+        if update_fields is not None:
+            update_fields = frozenset(update_fields)  # read twice below: a generator would not be
+        if update_fields is None or update_fields & set(self.NAMES):
             self.search_name = self.folded_names()
             if update_fields is not None:
                 update_fields = {*update_fields, "search_name"}

@@ -28,7 +28,8 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 # `make screenshots` sets it: the browser tests then photograph the pages they open.
-TAKE_SCREENSHOTS = os.environ.get("KAPFLOW_SCREENSHOTS") == "1"
+# (AUDIT_SHOTS, test_audit_page_widths.py's own folder for its pictures, asks for them too.)
+TAKE_SCREENSHOTS = os.environ.get("KAPFLOW_SCREENSHOTS") == "1" or bool(os.environ.get("AUDIT_SHOTS"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
