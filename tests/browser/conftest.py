@@ -128,7 +128,7 @@ def open_page(audit_triggers_restored, live_server, audit_triggers_lifted, chrom
         page = context.new_page()
         if not TAKE_SCREENSHOTS:
             # Pictures are for people to look at (`make screenshots`); a test run that nobody
-            # looks at skips them, and their time (a sixth of the walk of every page).
+            # looks at skips them, and their time (over a third of `make test` with them).
             page.screenshot = lambda *args, **kwargs: b""
 
         def on_console(message):
