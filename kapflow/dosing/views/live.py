@@ -53,9 +53,20 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
         else None
     )
     gates = selectors.day_of_gates(visit, book, now=now, practice=practice)
+    session_alerts = alerts.runbook_alerts(book)
+    # The pre-dose reading in force (at the first dose, else now), read once: whether the
+    # prescriber's acknowledgement is of this very reading (a newer reading needs its own), and
+    # which caution alert still waits for one.
+    in_force = None
+    if book is not None and (
+        book.caution_acknowledged_by_id is not None
+        or any(alert.kind == SessionAlert.Kind.CAUTION for alert in session_alerts)
+    ):
+        in_force = selectors.latest_predose(book, before=first_dose_at or now)
+    in_force_id = in_force.pk if in_force is not None else None
     caution_ack_by = None
-    if book is not None and book.caution_acknowledged_by_id is not None:
-        caution_ack_by = _caution_acknowledged_by(book, at=first_dose_at or now)
+    if in_force_id is not None and book.caution_acknowledged_reading_id == in_force_id:
+        caution_ack_by = book.caution_acknowledged_by
     if first_dose_at is not None:
         # Once the dose is given, the pre-dose vitals are what they were when it was given: the
         # 30-minute window has run out by the monitoring, and "blocked" then is false news.
@@ -69,9 +80,8 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
     phases = selectors.phase_times(book, now=now, practice=practice)
     clock = selectors.session_clock(book, now=now, practice=practice)
     chaperone_clock = selectors.chaperone_clock(visit, book, now=now, practice=practice)
-    session_alerts = alerts.runbook_alerts(book)
     locked = bool(book and book.is_locked)
-    _who_answers(client, book, session_alerts, at=first_dose_at or now, locked=locked)
+    _who_answers(client, book, session_alerts, in_force_id=in_force_id, locked=locked)
     discharged = bool(book and book.discharged_at)
     unmet = []
     if book is not None and not discharged:
@@ -127,15 +137,6 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
     }
 
 
-def _caution_acknowledged_by(book, *, at):
-    """Who acknowledged the pre-dose reading in force at `at` (the first dose, else now), if
-    that very reading was acknowledged (a newer reading needs its own)."""
-    latest = selectors.latest_predose(book, before=at)
-    if latest is None or book.caution_acknowledged_reading_id != latest.pk:
-        return None
-    return book.caution_acknowledged_by
-
-
 def _predose_gate_at_the_dose(book, first_dose_at, practice) -> GateResult:
     """The pre-dose vitals gate as it stood when the first dose was given."""
     gate = selectors.predose_gate(book, now=first_dose_at, practice=practice)
@@ -143,20 +144,16 @@ def _predose_gate_at_the_dose(book, first_dose_at, practice) -> GateResult:
     return dataclasses.replace(gate, reason=f"At the first dose ({when:%H:%M}): {gate.reason}")
 
 
-def _who_answers(client, book, session_alerts, *, at, locked) -> None:
+def _who_answers(client, book, session_alerts, *, in_force_id, locked) -> None:
     """Each alert with who answers for it (`waiting_for`: the prescriber told, and every active
     prescriber of the care team: any of them opening the runbook marks it seen) and who acted
     on it (`acknowledged_by`, `acknowledged_at`): the prescriber's acknowledgement of a caution
     reading, the prescriber's review of a severe adverse event. A caution reading waits for its
-    acknowledgement only while it is the pre-dose reading in force (at `at`: the first dose,
-    else now) and the record is open; one a later reading replaced is `superseded`. Three
-    queries at most, whatever the number of alerts."""
+    acknowledgement only while it is the pre-dose reading in force (`in_force_id`) and the
+    record is open; one a later reading replaced is `superseded`. Two queries at most, whatever
+    the number of alerts."""
     if not session_alerts:
         return
-    in_force = None
-    if any(alert.kind == SessionAlert.Kind.CAUTION for alert in session_alerts):
-        current = selectors.latest_predose(book, before=at)
-        in_force = current.pk if current is not None else None
     team = [
         member.user
         for member in client.care_team.filter(
@@ -184,7 +181,7 @@ def _who_answers(client, book, session_alerts, *, at, locked) -> None:
         if alert.kind == SessionAlert.Kind.CAUTION:
             if book.caution_acknowledged_reading_id == alert.vitals_id:
                 alert.acknowledged_by = book.caution_acknowledged_by
-            elif alert.vitals_id != in_force:
+            elif alert.vitals_id != in_force_id:
                 alert.superseded = True
             elif not locked:
                 alert.awaits_acknowledgement = True
