@@ -1,7 +1,6 @@
 import datetime
 
 from django import forms
-from django.db.models import Q
 from django.utils import timezone
 
 from kapflow.accounts.models import User
@@ -72,14 +71,9 @@ class DoseForm(SentOnce, EntryForm):
         # Only the orders in force: never a discontinued one, nor one outside its dates today or
         # on the session's own day (a session that runs past midnight may record a dose given
         # before it). The dose service checks the order again at the time the dose was given.
-        days = {timezone.localdate()}
-        if visit is not None:
-            days.add(timezone.localdate(visit.starts_at))
-        in_force = Q()
-        for day in days:
-            in_force |= Q(starts_on__lte=day, ends_on__gte=day)
-        self.fields["order"].queryset = MedicationOrder.objects.filter(
-            in_force, client=client, discontinued_at__isnull=True
+        session_day = [timezone.localdate(visit.starts_at)] if visit is not None else []
+        self.fields["order"].queryset = MedicationOrder.objects.filter(client=client).active(
+            timezone.localdate(), *session_day
         )
 
 

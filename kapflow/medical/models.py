@@ -202,10 +202,14 @@ class Clearance(models.Model):
 
 
 class MedicationOrderQuerySet(models.QuerySet):
-    def active(self, today: datetime.date):
-        """Orders in force on `today`: not discontinued, within their dates. (Sessions remaining
-        is checked on each order: see MedicationOrder.sessions_remaining.)"""
-        return self.filter(discontinued_at__isnull=True, starts_on__lte=today, ends_on__gte=today)
+    def active(self, today: datetime.date, *other_days: datetime.date):
+        """Orders in force on `today` (or on any of `other_days`): not discontinued, within their
+        dates. (Sessions remaining is checked on each order: see
+        MedicationOrder.sessions_remaining.)"""
+        within = models.Q()
+        for day in {today, *other_days}:
+            within |= models.Q(starts_on__lte=day, ends_on__gte=day)
+        return self.filter(within, discontinued_at__isnull=True)
 
 
 class MedicationOrder(models.Model):
