@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from kapflow.audit.services import audit_record
 from kapflow.lib.middleware import client_ip
-from kapflow.practice.models import Practice
+from kapflow.practice.models import Practice, practice_for
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,12 @@ class AccountAdapter(DefaultAccountAdapter):
         """allauth's emails (password reset, changes to an account) name the site they come
         from by the request's host: the development server's port, or an internal name behind
         the practice's proxy. They name the practice and its configured address instead."""
-        site = EmailedSite(name=Practice.load().name, domain=urlsplit(settings.SITE_URL).netloc)
+        site = EmailedSite(name=_practice().name, domain=urlsplit(settings.SITE_URL).netloc)
         super().send_mail(template_prefix, email, {**context, "current_site": site})
 
     def format_email_subject(self, subject: str) -> str:
         """The subject starts with the practice's name ("[Oak Hill Therapy] …"), not the host."""
-        return f"[{' '.join(Practice.load().name.split())}] {subject}"
+        return f"[{' '.join(_practice().name.split())}] {subject}"
 
     def get_reset_password_from_key_url(self, key: str) -> str:
         """The password reset link, at the practice's configured address (KAPFLOW_SITE_URL)."""
@@ -104,6 +104,12 @@ class AccountAdapter(DefaultAccountAdapter):
             if second_factor:
                 return second_factor
         return methods
+
+
+def _practice() -> Practice:
+    """The practice's settings, read once per request (an email's body and subject both name it)."""
+    request = context.request
+    return practice_for(request) if request is not None else Practice.load()
 
 
 def _enrolling_just_after_sign_in(request) -> bool:
