@@ -19,35 +19,16 @@ from kapflow.dosing.services.session import adverse_event_record
 from kapflow.dosing.services.vitals import caution_acknowledge
 from kapflow.medical.models import Clearance, Screening
 from kapflow.practice.models import Practice
-from kapflow.visits.models import Visit
-from tests import factories
-from tests.test_runbook import DAY, at, checked_in, dose, make_order, vitals
+from tests import factories, test_session_alerts
+from tests.test_runbook import DAY, at, dose, make_order, vitals
 
 pytestmark = pytest.mark.usefixtures("pathway_ready")
 
 
-@pytest.fixture
-def visit(avery, tess, cora):
-    """A virtual medication session in progress, its checklist and safety plan passing."""
-    visit = Visit.objects.create(
-        client=avery,
-        kind=Visit.Kind.MEDICATION,
-        modality=Visit.Modality.VIRTUAL,
-        starts_at=DAY - datetime.timedelta(minutes=30),
-        ends_at=DAY + datetime.timedelta(minutes=150),
-        clinician=tess,
-        created_by=cora,
-        status=Visit.Status.IN_PROGRESS,
-    )
-    checked_in(visit, tess)
-    return visit
-
-
-@pytest.fixture
-def dosed(visit, tess, priya, avery):
-    vitals(visit, tess, -10, phase="pre_dose")
-    dose(visit, tess, make_order(avery, priya), 0)
-    return visit
+# The session alerts' fixtures: a virtual medication session in progress, its checklist and
+# safety plan passing (`visit`), and the same after its first dose (`dosed`).
+visit = test_session_alerts.visit
+dosed = test_session_alerts.dosed
 
 
 def runbook_url(visit) -> str:
