@@ -176,6 +176,8 @@ def test_a_date_out_of_range_shows_today(tess, login):
         ("１２", None),
         ("-3", None),  # below the minimum
         (str(2**63), None),
+        (str(2**63 - 1), 2**63 - 1),  # the largest id a row can have: nineteen digits
+        ("1000000000000000000", 10**18),
         ("9" * 40, None),
         ("1e3", None),
         ("", None),
@@ -211,3 +213,10 @@ def test_the_param_helpers_fall_back_to_the_default(rf):
     request = rf.get("/", {"page": "12", "on": "2026-05-04"})
     assert int_param(request, "page", 1) == 12
     assert date_param(request, "on", datetime.date(2026, 1, 1)) == datetime.date(2026, 5, 4)
+
+
+def test_a_nineteen_digit_visit_number_is_a_visit_that_does_not_exist(tess, login):
+    """Ids run to 2**63 - 1, nineteen digits: such a number is a visit nobody can see (no badge),
+    not a malformed request (400)."""
+    response = login(tess).get(reverse("calendar:badges"), {"ids": str(2**63 - 1)})
+    assert response.status_code == 200 and response.content.decode().strip() == ""

@@ -13,7 +13,10 @@ import re
 from django.http import HttpRequest
 
 # ASCII digits only: \d would match every Unicode decimal digit.
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
+# Nineteen digits hold every bigint (2**63 - 1 is 9223372036854775807); the range check after
+# int() turns away the nineteen-digit numbers past it, and the regex anything longer, before
+# int() is asked to read thousands of digits.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # Dates a page may be asked about: far beyond any practice's records, and far enough from the
@@ -28,7 +31,7 @@ MAX_ID = 2**63 - 1
 
 def parse_int(raw: str | None, *, minimum: int, maximum: int) -> int | None:
     """`raw` as a whole number between `minimum` and `maximum`, written in ASCII digits (an
-    optional minus sign, at most 18 digits); None for anything else."""
+    optional minus sign, at most 19 digits); None for anything else."""
     if raw is None:
         return None
     raw = raw.strip()
