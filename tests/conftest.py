@@ -11,6 +11,8 @@ from hypothesis import settings as hypothesis_settings
 
 from kapflow.audit.models import AuditEvent
 from tests import factories
+from tests.dbsetup import django_db_setup as django_db_setup  # noqa: F401  (pytest finds it by name)
+from tests.dbsetup import name_the_run, remove_the_template
 
 # Property-based fuzzing is sized by a Hypothesis profile: "quick" by default, so `make test`
 # stays near two minutes, and "ci" (HYPOTHESIS_PROFILE=ci, which .ci/run sets) for the long run.
@@ -34,6 +36,11 @@ def pytest_configure(config):
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     _own_redis_database_per_worker(settings)
+    name_the_run()
+
+
+def pytest_unconfigure(config):
+    remove_the_template(config)
 
 
 def _own_redis_database_per_worker(settings):
