@@ -1,6 +1,7 @@
 """The practice outcome report (docs/clinical.md, "Measurement-based care"): aggregates only, never a
-client's identity, over a chosen period. Two queries whatever the size of the practice, each
-summing in the database what the report needs per treated client.
+client's identity, over a chosen period. Three queries whatever the size of the practice,
+reading in the database what the report needs per treated client. The pages serve it through
+kapflow.outcomes.cached, which works it out again only when one of its inputs has changed.
 
 Definitions, applied the same way everywhere in the report:
 
@@ -40,7 +41,7 @@ import datetime
 import statistics
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from kapflow.dosing.models import Administration, AdverseEvent
@@ -275,22 +276,22 @@ def _withhold_complements(groups: list[GroupOutcome]) -> list[GroupOutcome]:
 
 def _course_rows(since: datetime.datetime, until: datetime.datetime):
     """One row per client treated in [since, until), computed by the database: the course's
-    first session (its id, start and modality), how many sessions the course has, the route of
-    that session's first dose, and each instrument's baseline and end score by the definitions
-    in this module's docstring. One query. Each row is the course's first session itself (no
-    session of the period came before it), so every figure is read from that row's own
-    columns through an index (visits by client and start, responses by client, instrument and
-    time): the work grows with the sessions of the period, not with the practice's history."""
-    in_period = Visit.objects.filter(
-        kind=Visit.Kind.MEDICATION,
-        status=Visit.Status.COMPLETED,
-        starts_at__gte=since,
-        starts_at__lt=until,
-    )
-    same_course = in_period.filter(client=OuterRef("client"))
-    earlier = same_course.filter(
-        Q(starts_at__lt=OuterRef("starts_at")) | Q(starts_at=OuterRef("starts_at"), pk__lt=OuterRef("pk"))
-    )
+    first session (its start and modality), how many sessions the course has, the route of that
+    session's first dose, and each instrument's baseline and end score by the definitions in this
+    module's docstring. Two queries. The first lists the period's sessions in order (their ids
+    and clients only), which gives each course's first session and its count in one pass; the
+    second reads every figure of those first sessions through an index (runbooks by visit,
+    responses by client, instrument and time): the work grows with the sessions of the period,
+    not with the practice's history. (Finding the first session with a correlated subquery per
+    session instead cost more than everything else in the report.)"""
+    first: dict[int, int] = {}  # client id: their course's first session id
+    sessions: dict[int, int] = {}  # client id: the course's sessions
+    in_order = _in_period(since, until).order_by("starts_at", "pk").values_list("pk", "client_id")
+    for pk, client_id in in_order:
+        first.setdefault(client_id, pk)
+        sessions[client_id] = sessions.get(client_id, 0) + 1
+    if not first:
+        return []
     responses = Response.objects.filter(client=OuterRef("client"), completed_at__lt=until)
     scores = {}
     for key in instruments.INSTRUMENTS:
@@ -299,12 +300,12 @@ def _course_rows(since: datetime.datetime, until: datetime.datetime):
         # the last one after it and before the period ends.
         scores[f"baseline_{key}"] = Subquery(theirs.filter(completed_at__lte=OuterRef("starts_at"))[:1])
         scores[f"end_{key}"] = Subquery(theirs.filter(completed_at__gt=OuterRef("starts_at"))[:1])
-    return (
-        in_period.exclude(Exists(earlier))
+    rows = (
+        # Within the period again, so that the database reads the ids from the period's sessions
+        # whatever it guesses of the id list (PostgreSQL may otherwise read every visit).
+        _in_period(since, until)
+        .filter(pk__in=list(first.values()))
         .annotate(
-            session_count=Subquery(
-                same_course.order_by().values("client").annotate(n=Count("pk")).values("n")[:1]
-            ),
             # A session has one first dose at most (the one_first_dose_per_session constraint).
             first_route=Subquery(
                 Administration.objects.filter(runbook__visit=OuterRef("pk"), is_booster=False).values(
@@ -314,15 +315,26 @@ def _course_rows(since: datetime.datetime, until: datetime.datetime):
             **scores,
         )
         .order_by("starts_at", "pk")
-        .values("client_id", "starts_at", "modality", "session_count", "first_route", *scores)
+        .values("client_id", "starts_at", "modality", "first_route", *scores)
+    )
+    return [{**row, "session_count": sessions[row["client_id"]]} for row in rows]
+
+
+def _in_period(since: datetime.datetime, until: datetime.datetime):
+    """The completed medication sessions that start in [since, until): every course's sessions."""
+    return Visit.objects.filter(
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+        starts_at__gte=since,
+        starts_at__lt=until,
     )
 
 
 def build_report(*, start: datetime.date, end: datetime.date) -> Report:
     """The outcome report for the period from `start` to `end` (inclusive), by the definitions in
-    this module's docstring, in two queries whatever the size of the practice: one row per
-    treated client with their course and their baseline and end scores (_course_rows), and the
-    adverse events of the period's sessions counted by client and severity. Only the figures
+    this module's docstring, in three queries whatever the size of the practice: one row per
+    treated client with their course and their baseline and end scores (_course_rows, two
+    queries), and the adverse events of the period's sessions counted by client and severity. Only the figures
     over those rows (means, SDs, verdicts, small-cell rules) are worked out here."""
     since, until = period_bounds(start, end)
     courses: dict[int, Course] = {}

@@ -19,10 +19,10 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.lib.spreadsheet import csv_response
 from kapflow.outcomes import published
+from kapflow.outcomes.cached import report_for
 from kapflow.outcomes.forms import PeriodForm
 from kapflow.outcomes.report import (
     MIN_CELL,
-    build_report,
     ended_quarters,
     quarter_label,
     report_csv_rows,
@@ -61,7 +61,7 @@ def report(request):
     form = PeriodForm.from_query(request.GET)
     if not form.is_valid():
         return _page(request, form, status=400)
-    result = build_report(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
+    result = report_for(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
     audit_record(request=request, action="kapflow.outcomes.report.viewed", detail=_period_detail(form))
     return _page(request, form, result)
 
@@ -72,7 +72,7 @@ def report_csv(request):
     form = PeriodForm.from_query(request.GET)
     if not form.is_valid():
         return _page(request, form, status=400)
-    result = build_report(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
+    result = report_for(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
     audit_record(request=request, action="kapflow.outcomes.report.downloaded", detail=_period_detail(form))
     return csv_response(
         f"outcomes-{result.start.isoformat()}-to-{result.end.isoformat()}.csv", report_csv_rows(result)
