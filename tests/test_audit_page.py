@@ -19,6 +19,8 @@ from kapflow.audit.models import AuditEvent
 from kapflow.audit.services import audit_record
 from tests import factories
 
+PAGE = selectors.PAGE_SIZE  # 50 lines a page (docs/security/audit.md)
+
 pytestmark = pytest.mark.django_db
 URL = "/audit/"
 VIEWED = "kapflow.audit.log.viewed"
@@ -71,8 +73,9 @@ def walk(browser, first: str, rel: str, between=lambda: None) -> list[list[int]]
 
 class TestKeysetPaging:
     def test_older_pages_show_every_row_once_while_rows_are_written(self, login, ada, tess, avery):
-        # 250 rows, three to an instant: page boundaries fall inside ties of `at`.
-        rows = add_rows(250, actor=tess, client=avery, same_instant=3)
+        # Two and a half pages (125 rows), three to an instant: page boundaries fall inside ties
+        # of `at`.
+        rows = add_rows(PAGE * 5 // 2, actor=tess, client=avery, same_instant=3)
         browser = login(ada)
         written = []
 
@@ -81,7 +84,7 @@ class TestKeysetPaging:
 
         pages = walk(browser, f"?client=K-{avery.pk:05d}", "next", between=someone_works)
         seen = [pk for page in pages for pk in page]
-        assert [len(page) for page in pages] == [100, 100, 50]
+        assert [len(page) for page in pages] == [PAGE, PAGE, PAGE // 2]
         # Every row once, newest first; the rows written meanwhile are newer than the first
         # page, so they wait for the next visit to the newest page instead of shifting these.
         assert seen == [row.pk for row in rows]
@@ -103,19 +106,19 @@ class TestKeysetPaging:
         assert viewed - {max(viewed)} <= set(ids)
 
     def test_a_row_backdated_into_pages_already_seen_does_not_repeat_a_row(self, login, ada, tess, avery):
-        add_rows(150, actor=tess, client=avery)
+        add_rows(PAGE * 3 // 2, actor=tess, client=avery)
         browser = login(ada)
         first = browser.get(URL, {"client": avery.pk})
         # A row dated among the first page's (an import, a clock put right) while reading.
         AuditEvent.objects.create(
-            at=T0 + datetime.timedelta(seconds=140, microseconds=5),
+            at=T0 + datetime.timedelta(seconds=PAGE * 3 // 2 - 10, microseconds=5),
             actor=tess,
             action="kapflow.clients.chart.viewed",
             client=avery,
         )
         second = browser.get(URL + link(first, "next"))
         assert not set(shown(first)) & set(shown(second))
-        assert len(shown(first)) + len(shown(second)) == 150
+        assert len(shown(first)) + len(shown(second)) == PAGE * 3 // 2
 
     def test_the_first_page_has_no_newer_link_and_the_last_no_older(self, login, ada, tess):
         add_rows(5, actor=tess)

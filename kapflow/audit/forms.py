@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from kapflow.accounts.models import User
 from kapflow.audit import sentences
 from kapflow.lib.params import MAX_ID
+from kapflow.practice.rendering import plain_widgets
 
 # Audit rows are dated when they are written, so a date outside these years is a slip of the
 # keyboard; and at the ends of the calendar, the day after (or the same moment in UTC) does not
@@ -23,6 +24,10 @@ _RECORD = re.compile(r"(?:K\s*-?\s*)?([0-9]+)", re.IGNORECASE)
 class AuditFilterForm(forms.Form):
     """The audit page's filters. Each is an equality on an indexed column, or a date range, so
     that any combination is answered from an index (kapflow.audit.selectors)."""
+
+    # The person and action lists are long: their options written in Python, not a template
+    # each (kapflow.practice.rendering).
+    default_renderer = plain_widgets
 
     client = forms.CharField(
         label="Client record",
@@ -73,7 +78,9 @@ class AuditFilterForm(forms.Form):
         number = int(match.group(1))
         if number > MAX_ID:
             raise forms.ValidationError("No client has a record number this large.")
-        client = self.clients.filter(pk=number).first() if number else None
+        # Only what the page says of them (their name) and the audit row needs (the id).
+        names = ("id", "first_name", "last_name", "preferred_name")
+        client = self.clients.filter(pk=number).only(*names).first() if number else None
         if client is None:
             raise forms.ValidationError(f"There is no client with the record number K-{number:05d}.")
         return client

@@ -25,18 +25,34 @@ one query per kind (people, clients, visits, runbooks, consent documents), whate
 rows."""
 
 import dataclasses
+import functools
+import html
 import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from urllib.parse import quote
 
 from django.apps import apps
-from django.utils import formats, timezone
-from django.utils.html import format_html, format_html_join
+from django.conf import settings
+from django.utils import dateformat, formats, timezone, translation
 from django.utils.safestring import SafeString
 
 from kapflow.audit.models import AuditEvent, named_client_ids
 
 Note = Callable[[dict], str]
+
+
+# A page of the log writes a few thousand small pieces of HTML (names, links, cells), and
+# Django's format_html spends most of its time per call checking each argument for a lazy
+# translation. These two do what format_html and conditional_escape do, without that check:
+# a value that is already HTML (has __html__: a SafeString, a link made here) goes in as it is,
+# anything else is escaped as text.
+def _escape(value) -> str:
+    return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
+
+
+def _html(template: str, *args, **kwargs) -> SafeString:
+    return SafeString(template.format(*map(_escape, args), **{k: _escape(v) for k, v in kwargs.items()}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,11 +561,11 @@ def client_short_name(client) -> str:
 
 
 def _possessive(html: SafeString | str) -> SafeString:
-    return format_html("{}’s", html)
+    return _html("{}’s", html)
 
 
 def _person_link(user) -> SafeString:
-    return format_html(
+    return _html(
         '<a href="?actor={}" title="Only lines by {}">{}</a>',
         user.pk,
         user.full_name,
@@ -559,7 +575,7 @@ def _person_link(user) -> SafeString:
 
 def _client_link(client) -> SafeString:
     record = f"K-{client.pk:05d}"
-    return format_html(
+    return _html(
         '<a href="?client={}" title="Only lines about {}">{}</a>', record, record, client_short_name(client)
     )
 
@@ -678,12 +694,10 @@ class _Words:
         links = [_client_link(client) for client in shown]
         more = len(ids) - len(links)
         if more:
-            links.append(format_html("{} more client{}", more, "" if more == 1 else "s"))
+            links.append(_html("{} more client{}", more, "" if more == 1 else "s"))
         if len(links) == 1:
             return links[0]
-        return format_html(
-            "{} and {}", format_html_join(", ", "{}", ((link,) for link in links[:-1])), links[-1]
-        )
+        return _html("{} and {}", SafeString(", ".join(links[:-1])), links[-1])
 
     def _person(self):
         event = self.event
@@ -717,13 +731,13 @@ class _Words:
         if visit is None:
             return "visit"
         when = formats.date_format(timezone.localtime(visit.starts_at), "M j, Y")
-        return format_html("{} of {}", visit.get_kind_display().lower(), when)
+        return _html("{} of {}", visit.get_kind_display().lower(), when)
 
     def _document(self):
         event = self.event
         document = self.named.documents.get(event.object_id) if event.object_type == DOCUMENT else None
         if document is not None:
-            return format_html("“{}” (version {})", document.title, document.version)
+            return _html("“{}” (version {})", document.title, document.version)
         kind, version = self.detail.get("kind"), self.detail.get("version")
         if kind:
             return f"the {_words(kind)}" + (f" (version {version})" if version else "")
@@ -754,12 +768,99 @@ class _Words:
 
 @dataclasses.dataclass(frozen=True)
 class Line:
-    """One row of the page: the row, its sentence, and the note from its detail."""
+    """One row of the page: the row, its sentence, the note from its detail, and what the row's
+    other cells show (its time, its place in the chain and its technical record), made here once
+    per row: the page's cost is its rows, and a template tag per value per row was most of it."""
 
     event: AuditEvent
     sentence: SafeString
     note: str
     known: bool
+
+    @functools.cached_property
+    def number(self) -> str:
+        """The row's place in the chain (its id before the chain existed)."""
+        return _value(self.event.seq or self.event.pk)
+
+    @property
+    def when(self) -> SafeString:
+        """The time in the practice's zone, as the `date` filter writes it: "c" for the machine,
+        "M j, Y" and "H:i:s T" for the reader."""
+        at = timezone.localtime(self.event.at)
+        return _html(
+            '<time datetime="{}">{} <span class="muted">{}</span></time>',
+            at.isoformat(),
+            _day(at.date(), translation.get_language()),
+            f"{at:%H:%M:%S} {_zone(at)}",
+        )
+
+    @property
+    def record(self) -> SafeString:
+        """The "Technical record": the raw row, every column and every key of the detail."""
+        event = self.event
+        items = [
+            (
+                "Action",
+                _html(
+                    '<a href="?action={}" title="Only lines of this action"><code>{}</code></a>',
+                    quote(event.action),
+                    event.action,
+                ),
+            )
+        ]
+        if event.client_id:
+            record = f"K-{event.client_id:05d}"
+            items.append(
+                (
+                    "Client",
+                    _html('<a href="?client={}" title="Only this client\'s lines">{}</a>', record, record),
+                )
+            )
+        if event.actor_label:
+            items.append(("Account", event.actor_label))
+        if event.object_type:
+            items.append(("Record", _html("<code>{} {}</code>", event.object_type, event.object_id)))
+        if isinstance(event.detail, dict):
+            items.extend(
+                (key, _html("<code>{}</code>", _value(value))) for key, value in event.detail.items()
+            )
+        if event.ip_address:
+            items.append(("From", event.ip_address))
+        if event.request_id:
+            items.append(("Request", _html("<code>{}</code>", event.request_id)))
+        items.append(("Line", self.number))
+        return SafeString("".join(f"<dt>{_escape(dt)}</dt><dd>{_escape(dd)}</dd>" for dt, dd in items))
+
+
+def _value(value) -> str:
+    """A value as a template's {{ value }} writes it (localized, then as text). A whole number
+    without thousands separators (the practice's setting) is its digits: the common case, and
+    localize's slowest."""
+    if isinstance(value, str) or (type(value) is int and not settings.USE_THOUSAND_SEPARATOR):
+        return str(value)
+    return str(formats.localize(value))
+
+
+def _zone(at) -> str:
+    """The zone's abbreviation as the `date` filter's "T" writes it: none in the hour a clock
+    change makes ambiguous (or skips), where Django's DateFormat leaves it out."""
+    ambiguous = at.utcoffset() != at.replace(fold=not at.fold).utcoffset()
+    return "" if ambiguous else str(at.tzname())
+
+
+@functools.lru_cache(maxsize=256)
+def _day(day, language: str | None) -> str:
+    """A day as "M j, Y" writes it (in words of the language: the month's abbreviation); a page's
+    rows share a few days."""
+    return dateformat.format(day, "M j, Y")
+
+
+@functools.cache
+def _parsed(template: str) -> tuple[str, tuple[str, ...], tuple]:
+    """A sentence's template with its spaces normalised, its placeholders, and its first part
+    (literal text, placeholder name): parsed once per action, not once per row."""
+    template = " ".join(template.split())
+    return template, tuple(placeholders(template)), next(iter(string.Formatter().parse(template)))[:2]
 
 
 def describe(events: list[AuditEvent]) -> list[Line]:
@@ -772,17 +873,16 @@ def line(event: AuditEvent, named: Named) -> Line:
     sentence = SENTENCES.get(event.action)
     if sentence is None:
         words = _Words(event, named)
-        return Line(event, format_html("{}: {}", words["actor"], event.action), "", known=False)
+        return Line(event, _html("{}: {}", words["actor"], event.action), "", known=False)
     words = _Words(event, named)
-    template = " ".join(sentence.template.split())
-    values = {name: words[name] for name in placeholders(template)}
+    template, names, first = _parsed(sentence.template)
+    values = {name: words[name] for name in names}
     # A sentence starts with a capital: its own first word, or the plain words of its first
     # placeholder ("someone not signed in"); a link (a name) is left as it is.
-    first = next(iter(string.Formatter().parse(template)))
     if first[0]:
         template = template[:1].upper() + template[1:]
     elif not isinstance(values[first[1]], SafeString):
         values[first[1]] = _plain(str(values[first[1]]))
-    text = format_html(template, **values)
+    text = _html(template, **values)
     detail = event.detail if isinstance(event.detail, dict) else {}
     return Line(event, text, sentence.note(detail) if sentence.note else "", known=True)

@@ -49,7 +49,8 @@ def audit_log(request):
     form = AuditFilterForm(
         request.GET if any(name in request.GET for name in FILTERS) else None,
         clients=clients_for(request),
-        staff=User.objects.staff().order_by("full_name", "pk"),
+        # The Person list needs each one's name and whether they left, not their whole account.
+        staff=User.objects.staff().order_by("full_name", "pk").only("pk", "full_name", "is_active"),
         actions=selectors.recorded_actions(),
     )
     # A filter with a problem is named at the top of the page and left out; the others apply.
