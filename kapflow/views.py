@@ -30,6 +30,10 @@ from kapflow.visits.models import Visit
 # shows to know, so that it never counts.
 SHOWN = 10
 QUEUE_PAGE_SIZE = 50
+# What a list's row shows of its client (Client.display_name): its rows read only these of the
+# client's columns (a page's rows cost less to load, and no more is read than is shown).
+CLIENT_NAME_FIELDS = ("first_name", "last_name", "preferred_name")
+CLIENT_NAME = tuple(f"client__{name}" for name in CLIENT_NAME_FIELDS)
 
 
 def home(request):
@@ -56,29 +60,26 @@ def dashboard(request):
     if user.is_clinician:
         _first(_urgent_alerts(request), context, "urgent_alerts")
         mine = clients_for(request).filter(care_team__user=user)
-        context["my_client_count"] = mine.count()
-        context["my_stage_counts"] = [
-            (Client.Stage(stage).label, stage, count)
-            for stage, count in sorted(
-                mine.order_by().values_list("stage").annotate(n=Count("pk")),
-                key=lambda row: Client.Stage.values.index(row[0]),
-            )
-        ]
+        by_stage = sorted(
+            mine.order_by().values_list("stage").annotate(n=Count("pk")),
+            key=lambda row: Client.Stage.values.index(row[0]),
+        )
+        context["my_stage_counts"] = [(Client.Stage(stage).label, stage, count) for stage, count in by_stage]
+        # Every client has one stage: the counts by stage add up to the count (no second query).
+        context["my_client_count"] = sum(count for _stage, count in by_stage)
         _first(_todays_visits(user), context, "todays_visits")
     if user.is_therapist:
-        mine = _my_clients(request)
-        overdue = caseload_standings(mine, practice=practice_for(request), limit=SHOWN + 1)
+        overdue = caseload_standings(_my_clients(request), practice=practice_for(request), limit=SHOWN + 1)
         _first(overdue, context, "overdue_integrations")
         _first(_action_items(request), context, "action_items")
     if user.is_prescriber:
         # In-session alerts not yet seen, for a prescriber not on the runbook page: one query.
-        context["session_alerts"] = open_alerts_for(user, clients_for(request, need=Need.CLINICAL))
+        context["session_alerts"] = open_alerts_for(user, _clinical_clients(request))
         _first(_clearances_waiting(request), context, "clearances_waiting")
         _first(_orders_waiting(request), context, "orders_waiting")
-        mine = _my_clients(request)
         # Like every list here: its first rows, read one past them to know whether there are more.
-        _first(adverse_events_to_review(mine), context, "events_to_review")
-        _first(discharge_overrides_to_review(mine), context, "overrides_to_review")
+        _first(adverse_events_to_review(_my_clients(request)), context, "events_to_review")
+        _first(discharge_overrides_to_review(_my_clients(request)), context, "overrides_to_review")
     if user.is_coordinator:
         _first(_arrivals_today(request), context, "arrivals")
     if user.is_coordinator or user.is_practice_admin:
@@ -106,10 +107,21 @@ def _clients_shown(context: dict) -> list[int]:
     return sorted(shown)
 
 
+def _clinical_clients(request):
+    """The clients whose clinical record the user may see (clients_for), built once per request:
+    most of the dashboard's lists start from it, and a queryset is only a description of rows
+    (using it in several queries shares no results between them)."""
+    if not hasattr(request, "_kapflow_clinical_clients"):
+        request._kapflow_clinical_clients = clients_for(request, need=Need.CLINICAL)
+    return request._kapflow_clinical_clients
+
+
 def _my_clients(request):
     """The clients on the user's care team, among those whose clinical record they may see: each
     once (a person is on a client's care team once, care_team_once_per_person)."""
-    return clients_for(request, need=Need.CLINICAL).filter(care_team__user=request.user)
+    if not hasattr(request, "_kapflow_my_clients"):
+        request._kapflow_my_clients = _clinical_clients(request).filter(care_team__user=request.user)
+    return request._kapflow_my_clients
 
 
 def _urgent_alerts(request):
@@ -120,8 +132,9 @@ def _urgent_alerts(request):
     return (
         Alert.objects.open()
         .filter(Q(assigned_to=request.user) | Q(assigned_to__isnull=True) | Q(assigned_to__is_active=False))
-        .filter(Exists(clients_for(request, need=Need.CLINICAL).filter(pk=OuterRef("client_id"))))
+        .filter(Exists(_clinical_clients(request).filter(pk=OuterRef("client_id"))))
         .select_related("client")
+        .only("client_id", "kind", "raised_at", *CLIENT_NAME)
         .order_by("raised_at", "pk")
     )
 
@@ -131,6 +144,7 @@ def _action_items(request):
     return (
         ActionItem.objects.filter(client__in=_my_clients(request), status__in=ActionItem.STILL_OPEN)
         .select_related("client")
+        .only("client_id", "text", *CLIENT_NAME)
         .order_by("reviewed_at", "created_at", "pk")
     )
 
@@ -149,6 +163,7 @@ def _todays_visits(user):
         in_range(Visit.objects.live(), *_today())
         .filter(Q(clinician=user) | Q(pk__in=joining))
         .select_related("client", "room")
+        .only("client_id", "kind", "starts_at", "status", "room__name", *CLIENT_NAME)
         .order_by("starts_at", "pk")
     )
 
@@ -178,6 +193,7 @@ def _clearances_waiting(request):
         .annotate(latest_screening=Subquery(latest_screening))
         .filter(latest_screening__isnull=False)
         .exclude(Exists(Clearance.objects.filter(screening=OuterRef("latest_screening"))))
+        .only(*CLIENT_NAME_FIELDS)
         .order_by("last_name", "first_name", "pk")
     )
 
@@ -207,6 +223,7 @@ def _orders_waiting(request):
         _prescribers_clients(request)
         .filter(Exists(granting))
         .exclude(Exists(in_force))
+        .only(*CLIENT_NAME_FIELDS)
         .order_by("last_name", "first_name", "pk")
     )
 
