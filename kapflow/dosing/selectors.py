@@ -2,6 +2,8 @@
 
 import datetime
 
+from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from kapflow.audit.models import AuditEvent
@@ -289,8 +291,11 @@ def adverse_events_to_review(clients):
     rows, its "Show all" list pages through it)."""
     from kapflow.dosing.models import AdverseEvent
 
+    # The scope checked event by event (Exists): the database walks the few unreviewed events,
+    # not every visit of every client in `clients`.
     return (
-        AdverseEvent.objects.filter(runbook__visit__client__in=clients, review__isnull=True)
+        AdverseEvent.objects.filter(review__isnull=True)
+        .filter(Exists(clients.filter(pk=OuterRef("runbook__visit__client_id"))))
         .select_related("runbook__visit__client")
         .order_by("noted_at", "pk")
     )
@@ -300,10 +305,9 @@ def discharge_overrides_to_review(clients):
     """Discharges with criteria unmet (a prescriber's written override) in the sessions of
     `clients` that no prescriber has reviewed yet, oldest first (a queryset, as above)."""
     return (
-        Runbook.objects.filter(
-            visit__client__in=clients, discharged_at__isnull=False, override_review__isnull=True
-        )
+        Runbook.objects.filter(discharged_at__isnull=False, override_review__isnull=True)
         .exclude(override_reason="")
+        .filter(Exists(clients.filter(pk=OuterRef("visit__client_id"))))
         .select_related("visit__client", "discharged_by")
         .order_by("discharged_at", "pk")
     )
@@ -335,3 +339,303 @@ def runbook_viewed_since(*, user, client, action: str, since: datetime.datetime)
     """Whether `user` has opened this client's runbook (its audit row `action`) since `since`:
     one query over the audit log's client index, bounded by the time."""
     return AuditEvent.objects.filter(client=client, at__gte=since, actor=user, action=action).exists()
+
+
+# --- The page's reads, each kind of row once ---------------------------------------------------
+
+
+class RunbookRecord:
+    """A runbook's rows for the page and its live panel, each kind read once (one query each,
+    whatever the number of rows; a session has a handful of each), and the selectors above
+    answered from them in Python: the latest pre-dose reading, the clock, the discharge state...
+    The write paths (kapflow.dosing.services) keep the selectors above, which read afresh.
+
+    `full` adds what only the page shows (ratings, events, notes, addenda, prescribers on site);
+    the live panel reads without it. A session's chaperone check-ins and safety plans are read
+    only for a virtual session, the only kind that shows or uses them."""
+
+    def __init__(self, visit: Visit, *, full: bool = False, people=()):
+        self.visit = visit
+        self.full = full
+        # The runbook, with which kinds of row it has (_kinds_sql): a kind it has none of is not
+        # asked for. A session has no addenda, alerts or emergency calls, most of the time.
+        self.book = book = (
+            Runbook.objects.filter(visit=visit)
+            .annotate(kinds=RawSQL(_kinds_sql(), ()))  # noqa: S611 (model names only, no input)
+            .first()
+        )
+        virtual = visit.is_virtual
+        self.vitals, self.doses, self.checklists, self.plans, self.checkins = [], [], [], [], []
+        self.marks, self.integration_ack = [], None
+        self.ratings, self.events, self.notes, self.addenda, self.prescribers_on_site = [], [], [], [], []
+        self.present = set()
+        if book is None:
+            return
+        self.present = present = _kinds_of(book.kinds)
+        if "vitals" in present:
+            self.vitals = list(book.vitals.order_by("taken_at", "pk"))
+        if "administrations" in present:
+            self.doses = list(book.administrations.select_related("order").order_by("given_at", "pk"))
+        if "checklists" in present:
+            self.checklists = list(book.checklists.order_by("recorded_at", "pk"))
+        if virtual and "safety_plans" in present:
+            self.plans = list(book.safety_plans.order_by("recorded_at", "pk"))
+        if virtual and "chaperone_checkins" in present:
+            self.checkins = list(book.chaperone_checkins.order_by("checked_at", "pk"))
+        if "phase_marks" in present:
+            self.marks = list(
+                book.phase_marks.order_by("started_at", "pk").values_list("phase", "started_at")
+            )
+        if "integration_acknowledgements" in present:
+            self.integration_ack = book.integration_acknowledgements.order_by(
+                "-acknowledged_at", "-pk"
+            ).first()
+        if full:
+            if "ratings" in present:
+                self.ratings = list(book.ratings.order_by("rated_at", "pk"))
+            if "adverse_events" in present:
+                self.events = list(book.adverse_events.order_by("noted_at", "pk"))
+            if "notes" in present:
+                self.notes = list(book.notes.order_by("written_at", "pk"))
+            if "addenda" in present:
+                self.addenda = list(book.addenda.order_by("created_at", "pk"))
+            if "prescribers_on_site" in present:
+                self.prescribers_on_site = list(book.prescribers_on_site.order_by("on_site_at", "pk"))
+        # The people named on these rows (who recorded, gave, signed...): one query for all of
+        # them rather than a join on every list. A session names a handful of people.
+        _attach_people(
+            people,
+            [book],
+            self.vitals,
+            self.doses,
+            self.checklists,
+            self.plans,
+            self.checkins,
+            [self.integration_ack] if self.integration_ack else [],
+            self.ratings,
+            self.events,
+            self.notes,
+            self.addenda,
+            self.prescribers_on_site,
+        )
+
+    def has(self, kind: str) -> bool:
+        """Whether the runbook has rows of this kind (a related name of Runbook's: "session_alerts")."""
+        return kind in self.present
+
+    @property
+    def first_dose_at(self) -> datetime.datetime | None:
+        return self.doses[0].given_at if self.doses else None
+
+    def latest_predose(self, *, before: datetime.datetime | None = None) -> VitalsReading | None:
+        """As latest_predose(): the latest pre-dose reading taken at or before `before`."""
+        readings = [
+            reading
+            for reading in self.vitals
+            if reading.phase == VitalsReading.Phase.PRE_DOSE
+            and (before is None or reading.taken_at <= before)
+        ]
+        return readings[-1] if readings else None
+
+    @property
+    def latest_vitals(self) -> VitalsReading | None:
+        return self.vitals[-1] if self.vitals else None
+
+    @property
+    def checklist(self) -> DayOfChecklist | None:
+        """As latest_checklist(): the checklist in force."""
+        return self.checklists[-1] if self.checklists else None
+
+    @property
+    def plan(self) -> SafetyPlan | None:
+        return self.plans[-1] if self.plans else None
+
+    def predose_gate(self, *, now: datetime.datetime, practice) -> GateResult:
+        """As predose_gate()."""
+        latest = self.latest_predose(before=now)
+        vitals = None
+        if latest is not None:
+            vitals = Vitals(
+                taken_at=latest.taken_at,
+                systolic=latest.systolic,
+                diastolic=latest.diastolic,
+                heart_rate=latest.heart_rate,
+            )
+        acknowledged = latest is not None and self.book.caution_acknowledged_reading_id == latest.pk
+        return predose_vitals_gate(vitals, now=now, practice=practice, caution_acknowledged=acknowledged)
+
+    def day_of_gates(self, *, now: datetime.datetime, practice, open_alert: bool) -> list[GateResult]:
+        """As day_of_gates(), with the client's open suicidality alert (`open_alert`) read by the
+        caller."""
+        visit = self.visit
+        gates = []
+        if visit.is_virtual:
+            gates.append(dayof.virtual_safety_plan_gate(as_safety_plan(self.plan), virtual=True))
+        checklist = self.checklist
+        value = None
+        if checklist is not None:
+            value = dayof.DayOfChecklist(
+                transport_without_driving=checklist.transport_without_driving,
+                last_food_at=checklist.last_food_at,
+                last_liquid_at=checklist.last_liquid_at,
+                substances_in_last_24h=tuple(checklist.substances),
+                pregnancy_possible=checklist.pregnancy == DayOfChecklist.Pregnancy.POSSIBLE,
+                new_medications_since_clearance=checklist.new_medication_list(),
+                new_medications_reviewed_by_prescriber=checklist.medications_reviewed_by_id is not None,
+                open_suicidality_alert=open_alert,
+                suicidality_alert_reviewed=checklist.suicidality_alert_reviewed,
+            )
+        gates.append(
+            dayof.day_of_checklist_gate(
+                value,
+                now=now,
+                fasting_food_hours=practice.fasting_food_hours,
+                fasting_liquid_minutes=practice.fasting_liquid_minutes,
+            )
+        )
+        gates.append(self.predose_gate(now=now, practice=practice))
+        ack = self.integration_ack
+        words = ""
+        if ack is not None:
+            when = timezone.localtime(ack.acknowledged_at)
+            words = f"by {ack.acknowledged_by.full_name} at {when:%H:%M} — {ack.reason}"
+        gates.append(
+            dayof.integration_booked_gate(
+                booked_integration_at(visit),
+                session_at=visit.ends_at,
+                expected_hours=practice.integration_window_hours,
+                acknowledged=ack is not None,
+                acknowledgement=words,
+            )
+        )
+        return gates
+
+    def session_clock(self, *, now: datetime.datetime, practice) -> rules.Clock:
+        """As session_clock()."""
+        if self.book is None:
+            return rules.session_clock(first_dose_at=None, vitals_since_dose=[], now=now, practice=practice)
+        given = [dose.given_at for dose in self.doses]
+        taken = [
+            reading.taken_at for reading in self.vitals if reading.phase == VitalsReading.Phase.IN_SESSION
+        ]
+        return rules.session_clock(
+            first_dose_at=given[0] if given else None,
+            last_dose_at=given[-1] if given else None,
+            vitals_since_dose=taken,
+            now=now,
+            practice=practice,
+        )
+
+    def discharge_state(self) -> rules.DischargeState:
+        """As discharge_state() with the clinician's observations ticked: the objective criteria."""
+        if self.book is None:
+            return rules.DischargeState(None, None, None)
+        ratings = self.ratings if self.full else None
+        if ratings is None:  # the live panel's record: the latest rating alone
+            rating = self.book.ratings.order_by("-rated_at", "-pk").first() if self.has("ratings") else None
+        else:
+            rating = max(ratings, key=lambda r: (r.rated_at, r.pk)) if ratings else None
+        last = self.doses[-1] if self.doses else None
+        return rules.DischargeState(
+            last_dose_at=last.given_at if last else None,
+            latest_vitals=as_reading(self.latest_vitals),
+            baseline=as_reading(self.latest_predose()),
+            latest_sedation=rating.sedation if rating else None,
+            latest_dissociation=rating.dissociation if rating else None,
+            latest_rating_at=rating.rated_at if rating else None,
+            alert_and_oriented=True,
+            steady_on_feet=True,
+            escort_present=True,
+        )
+
+    def phase_times(self, *, now: datetime.datetime, practice) -> list[rules.PhaseTime]:
+        """As phase_times()."""
+        order = [(phase.value, phase.label, getattr(practice, field)) for phase, field in PHASES]
+        book = self.book
+        return rules.phase_times(
+            marks=dict(self.marks), order=order, now=now, ended_at=book.discharged_at if book else None
+        )
+
+    def chaperone_clock(self, *, now: datetime.datetime, practice):
+        """As chaperone_clock()."""
+        visit, book = self.visit, self.book
+        first = None
+        checkins = []
+        if book is not None and visit.is_virtual:
+            first = self.first_dose_at
+            checkins = [checkin.checked_at for checkin in self.checkins]
+        return rules.chaperone_clock(
+            virtual=visit.is_virtual,
+            first_dose_at=first,
+            checkins=checkins,
+            now=now,
+            practice=practice,
+            discharged=bool(book and book.discharged_at),
+        )
+
+
+def _attach_people(known, *lists) -> None:
+    """Set every user foreign key of the rows in `lists` (recorded_by, given_by, signed_by...)
+    as select_related would have, so that reading the attribute asks nothing: from the users
+    already read in this request (`known`: the client's care team), and one
+    query for any other."""
+    from kapflow.accounts.models import User
+
+    wanted = []
+    for rows in lists:
+        for row in rows:
+            for field in row._meta.concrete_fields:
+                if field.is_relation and field.related_model is User:
+                    user_id = getattr(row, field.attname)
+                    if user_id is not None:
+                        wanted.append((row, field, user_id))
+    if not wanted:
+        return
+    people = {user.pk: user for user in known}
+    missing = {user_id for _, _, user_id in wanted} - people.keys()
+    if missing:
+        people.update(User.objects.in_bulk(missing))
+    for row, field, user_id in wanted:
+        field.set_cached_value(row, people[user_id])
+
+
+# The runbook's kinds of row, by related name (RunbookRecord.present).
+_KINDS = (
+    "vitals",
+    "administrations",
+    "checklists",
+    "safety_plans",
+    "chaperone_checkins",
+    "phase_marks",
+    "integration_acknowledgements",
+    "ratings",
+    "adverse_events",
+    "notes",
+    "addenda",
+    "prescribers_on_site",
+    "session_alerts",
+    "emergency_calls",
+)
+
+
+def _kinds_sql() -> str:
+    """An SQL expression over the runbook row being read: a bit for each kind of row in _KINDS
+    it has at least one of (an EXISTS on each table's runbook index), summed. Written out rather
+    than as fourteen ORM subqueries, which would cost more to build than the query they spare."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    runbook_id = f"{quote(Runbook._meta.db_table)}.{quote(Runbook._meta.pk.column)}"
+    parts = []
+    for index, kind in enumerate(_KINDS):
+        field = Runbook._meta.get_field(kind).field  # the child's foreign key to the runbook
+        table, column = quote(field.model._meta.db_table), quote(field.column)
+        parts.append(
+            f"(CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {table}.{column} = {runbook_id})"  # noqa: S608
+            f" THEN {1 << index} ELSE 0 END)"
+        )
+    return "(" + " + ".join(parts) + ")"
+
+
+def _kinds_of(bits: int) -> set[str]:
+    return {kind for index, kind in enumerate(_KINDS) if bits & (1 << index)}

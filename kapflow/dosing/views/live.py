@@ -33,6 +33,7 @@ from kapflow.dosing import alerts, rules, selectors
 from kapflow.dosing.models import SafetyReview, SessionAlert
 from kapflow.dosing.views.base import VIEWED_ACTION, _medication_visit, runbook_view
 from kapflow.lib.gates import GateResult, Status
+from kapflow.measures.models import Alert
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -42,18 +43,20 @@ REFRESHED_ACTION = "kapflow.dosing.runbook.refreshed"
 _CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
 
 
-def _live_context(request, client, visit, book=None, *, fetched: bool = False) -> dict:
+def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
+    """What the live panel (and the state header) shows. `record` is the runbook's rows, read
+    once (selectors.RunbookRecord); the page passes its own, with every row it shows, and the
+    prescribers' reviews of its adverse events (`reviews`), so that nothing is read twice."""
     practice = practice_for(request)
     now = timezone.now()
-    if not fetched:
-        book = selectors.runbook_of(visit)
-    first_dose_at = (
-        book.administrations.order_by("given_at", "pk").values_list("given_at", flat=True).first()
-        if book
-        else None
-    )
-    gates = selectors.day_of_gates(visit, book, now=now, practice=practice)
-    session_alerts = alerts.runbook_alerts(book)
+    if record is None:
+        record = selectors.RunbookRecord(visit)
+    book = record.book
+    first_dose_at = record.first_dose_at
+    # Read only for a checklist to check it against (the page reads it for its own form).
+    open_alert = _open_suicidality_alert(client) if record.checklist is not None else None
+    gates = record.day_of_gates(now=now, practice=practice, open_alert=bool(open_alert))
+    session_alerts = alerts.runbook_alerts(book) if record.has("session_alerts") else []
     # The pre-dose reading in force (at the first dose, else now), read once: whether the
     # prescriber's acknowledgement is of this very reading (a newer reading needs its own), and
     # which caution alert still waits for one.
@@ -62,7 +65,7 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
         book.caution_acknowledged_by_id is not None
         or any(alert.kind == SessionAlert.Kind.CAUTION for alert in session_alerts)
     ):
-        in_force = selectors.latest_predose(book, before=first_dose_at or now)
+        in_force = record.latest_predose(before=first_dose_at or now)
     in_force_id = in_force.pk if in_force is not None else None
     caution_ack_by = None
     if in_force_id is not None and book.caution_acknowledged_reading_id == in_force_id:
@@ -71,25 +74,22 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
         # Once the dose is given, the pre-dose vitals are what they were when it was given: the
         # 30-minute window has run out by the monitoring, and "blocked" then is false news.
         gates = [
-            _predose_gate_at_the_dose(book, first_dose_at, practice) if gate.key == "vitals" else gate
+            _predose_gate_at_the_dose(record, first_dose_at, practice) if gate.key == "vitals" else gate
             for gate in gates
         ]
     vitals_gate = next(gate for gate in gates if gate.key == "vitals")
-    checklist = selectors.latest_checklist(book)
-    latest = book.vitals.order_by("-taken_at", "-pk").first() if book else None
-    phases = selectors.phase_times(book, now=now, practice=practice)
-    clock = selectors.session_clock(book, now=now, practice=practice)
-    chaperone_clock = selectors.chaperone_clock(visit, book, now=now, practice=practice)
+    checklist = record.checklist
+    latest = record.latest_vitals
+    phases = record.phase_times(now=now, practice=practice)
+    clock = record.session_clock(now=now, practice=practice)
+    chaperone_clock = record.chaperone_clock(now=now, practice=practice)
     locked = bool(book and book.is_locked)
-    _who_answers(client, book, session_alerts, in_force_id=in_force_id, locked=locked)
+    _who_answers(client, book, session_alerts, in_force_id=in_force_id, locked=locked, reviews=reviews)
     discharged = bool(book and book.discharged_at)
     unmet = []
     if book is not None and not discharged:
         # The objective criteria still unmet; the clinician's observations are ticked on the form.
-        objective = selectors.discharge_state(
-            book, alert_and_oriented=True, steady_on_feet=True, escort_present=True
-        )
-        unmet = rules.discharge_unmet(objective, now=now, practice=practice)
+        unmet = rules.discharge_unmet(record.discharge_state(), now=now, practice=practice)
     return {
         "client": client,
         "visit": visit,
@@ -124,7 +124,7 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
         # In-session alerts and who was told (kapflow.dosing.alerts): refreshed with the clock.
         "session_alerts": session_alerts,
         "unseen_alerts": [alert for alert in session_alerts if alert.seen_at is None],
-        "emergency_calls": alerts.emergency_calls(book),
+        "emergency_calls": alerts.emergency_calls(book) if record.has("emergency_calls") else [],
         "state": _state(
             visit,
             locked=locked,
@@ -137,40 +137,67 @@ def _live_context(request, client, visit, book=None, *, fetched: bool = False) -
     }
 
 
-def _predose_gate_at_the_dose(book, first_dose_at, practice) -> GateResult:
+def _predose_gate_at_the_dose(record, first_dose_at, practice) -> GateResult:
     """The pre-dose vitals gate as it stood when the first dose was given."""
-    gate = selectors.predose_gate(book, now=first_dose_at, practice=practice)
+    gate = record.predose_gate(now=first_dose_at, practice=practice)
     when = timezone.localtime(first_dose_at)
     return dataclasses.replace(gate, reason=f"At the first dose ({when:%H:%M}): {gate.reason}")
 
 
-def _who_answers(client, book, session_alerts, *, in_force_id, locked) -> None:
+def _open_suicidality_alert(client) -> bool:
+    """Whether the client has an open suicidality alert: from the open alerts the chart's
+    queryset read with the client for the banner (client_chart_for: `open_alerts`, the same
+    Alert.objects.open()), else one query (a poll's client is read without them)."""
+    open_alerts = getattr(client, "open_alerts", None)
+    if open_alerts is None:
+        return selectors.open_suicidality_alert(client)
+    return any(alert.kind == Alert.Kind.SUICIDALITY for alert in open_alerts)
+
+
+def _prescribers_of(client) -> list:
+    """The care team's active prescribers, in the order they joined it (pk): from the care team
+    the chart's queryset read with the client, else one query."""
+    prefetched = getattr(client, "_prefetched_objects_cache", {}).get("care_team")
+    if prefetched is None:
+        return [
+            member.user
+            for member in client.care_team.filter(
+                role=CareTeamMember.Role.PRESCRIBER, user__is_active=True, user__is_prescriber=True
+            )
+            .select_related("user")
+            .order_by("pk")
+        ]
+    return [
+        member.user
+        for member in sorted(prefetched, key=lambda member: member.pk)
+        if member.role == CareTeamMember.Role.PRESCRIBER
+        and member.user.is_active
+        and member.user.is_prescriber
+    ]
+
+
+def _who_answers(client, book, session_alerts, *, in_force_id, locked, reviews=None) -> None:
     """Each alert with who answers for it (`waiting_for`: the prescriber told, and every active
     prescriber of the care team: any of them opening the runbook marks it seen) and who acted
     on it (`acknowledged_by`, `acknowledged_at`): the prescriber's acknowledgement of a caution
     reading, the prescriber's review of a severe adverse event. A caution reading waits for its
     acknowledgement only while it is the pre-dose reading in force (`in_force_id`) and the
     record is open; one a later reading replaced is `superseded`. Two queries at most, whatever
-    the number of alerts."""
+    the number of alerts; none when the client came with its care team (client_chart_for) and
+    the caller passes the reviews of the session's adverse events (`reviews`, {event pk: review})."""
     if not session_alerts:
         return
-    team = [
-        member.user
-        for member in client.care_team.filter(
-            role=CareTeamMember.Role.PRESCRIBER, user__is_active=True, user__is_prescriber=True
-        )
-        .select_related("user")
-        .order_by("pk")
-    ]
+    team = _prescribers_of(client)
     event_ids = [alert.adverse_event_id for alert in session_alerts if alert.adverse_event_id]
-    reviews = {}
-    if event_ids:
-        reviews = {
-            review.adverse_event_id: review
-            for review in SafetyReview.objects.filter(adverse_event_id__in=event_ids).select_related(
-                "reviewed_by"
-            )
-        }
+    if reviews is None:
+        reviews = {}
+        if event_ids:
+            reviews = {
+                review.adverse_event_id: review
+                for review in SafetyReview.objects.filter(adverse_event_id__in=event_ids).select_related(
+                    "reviewed_by"
+                )
+            }
     for alert in session_alerts:
         told = [alert.notified_user] if alert.notified_user else []
         alert.waiting_for = (

@@ -4,7 +4,10 @@ the form that could not be saved still holding what was typed."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from kapflow.clients.access import Need, client_chart_for
 from kapflow.dosing import alerts, forms, selectors
@@ -12,7 +15,7 @@ from kapflow.dosing.models import VitalsReading
 from kapflow.dosing.services import administration
 from kapflow.dosing.services.runbook import RunbookRefused
 from kapflow.dosing.views.base import VIEWED_ACTION, _medication_visit, _refused, _target, runbook_view
-from kapflow.dosing.views.live import _live_context
+from kapflow.dosing.views.live import _live_context, _open_suicidality_alert
 from kapflow.integration.window import client_standings
 from kapflow.measures.selectors import measures_before_session
 from kapflow.medical import doses as doses_mod
@@ -35,22 +38,26 @@ def _page(request, client_id, visit_id, *, bound=None):
         # open in the background is not someone looking).
         alerts.session_alerts_seen(actor=request.user, visit=visit, request=request)
     practice = practice_for(request)
-    book = selectors.runbook_of(visit)
-    context = _live_context(request, client, visit, book, fetched=True)
-    session_routes = administration.session_routes(book, visit, day=timezone.localdate(visit.starts_at))
-    spo2_for = " and ".join(
-        doses_mod.ROUTE_NAMES[route].lower()
-        for route in routes.spo2_routes(session_routes, practice=practice)
-    )
-    vitals = list(book.vitals.select_related("recorded_by")) if book else []
-    doses = list(book.administrations.select_related("order", "given_by")) if book else []
-    checklist = selectors.latest_checklist(book)
-    plan = selectors.latest_safety_plan(book) if visit.is_virtual else None
-    open_alert = selectors.open_suicidality_alert(client)
-    events = list(book.adverse_events.select_related("recorded_by")) if book else []
+    # Every row of the runbook read once (one query for each kind), shared with the live panel.
+    # The people its rows name are mostly the care team, read with the client for the banner.
+    team = getattr(client, "_prefetched_objects_cache", {}).get("care_team", ())
+    record = selectors.RunbookRecord(visit, full=True, people=[member.user for member in team])
+    book = record.book
+    events = record.events
     reviews = selectors.reviews_of(events)
     for event in events:
         event.safety_review = reviews.get(event.pk)
+    context = _live_context(request, client, visit, record, reviews=reviews)
+    vitals, doses = record.vitals, record.doses
+    checklist = record.checklist
+    plan = record.plan if visit.is_virtual else None
+    open_alert = _open_suicidality_alert(client)
+    locked = context["locked"]
+    # The routes of this session (administration.session_routes): those of the doses given,
+    # else of the client's orders in force on the day.
+    session_routes = [dose.route for dose in doses] or administration.session_routes(
+        None, visit, day=timezone.localdate(visit.starts_at)
+    )
     context.update(
         {
             "vitals": vitals,
@@ -58,53 +65,23 @@ def _page(request, client_id, visit_id, *, bound=None):
                 reading for reading in vitals if reading.phase == VitalsReading.Phase.PRE_DOSE
             ],
             "doses": doses,
-            "ratings": list(book.ratings.select_related("recorded_by")) if book else [],
+            "vitals_rows": _vitals_rows(vitals) if doses else "",
+            "ratings": record.ratings,
             "events": events,
-            "notes": list(book.notes.select_related("author")) if book else [],
-            "addenda": list(book.addenda.select_related("author")) if book else [],
-            "checkins": selectors.chaperone_checkins(book),
+            "notes": record.notes,
+            "addenda": record.addenda,
+            "checkins": record.checkins,
             "before_session": measures_before_session(visit, practice=practice),
             "checklist": checklist,
-            "checklist_count": book.checklists.count() if book else 0,
+            "checklist_count": len(record.checklists),
             "plan": plan,
-            "plan_count": book.safety_plans.count() if book and visit.is_virtual else 0,
+            "plan_count": len(record.plans) if visit.is_virtual else 0,
             "open_alert": open_alert,
             "can_check_in": visit.status == Visit.Status.SCHEDULED,
             "can_start": visit.status == Visit.Status.CHECKED_IN,
-            "checklist_form": forms.ChecklistForm(
-                substances=selectors.avoid_substances(practice),
-                open_alert=open_alert,
-                initial=_checklist_initial(checklist),
-            ),
-            "plan_form": forms.SafetyPlanForm(initial=_plan_initial(plan)),
-            "predose_form": forms.VitalsForm(
-                initial={"phase": VitalsReading.Phase.PRE_DOSE}, prefix="pre", spo2_required_for=spo2_for
-            ),
-            "vitals_form": forms.VitalsForm(
-                initial={"phase": VitalsReading.Phase.IN_SESSION}, spo2_required_for=spo2_for
-            ),
-            "dose_form": forms.DoseForm(
-                client=client,
-                visit=visit,
-                initial={
-                    "given_by": request.user,
-                    "order": doses[0].order if doses else None,
-                    "route": doses[0].route if doses else None,
-                },
-            ),
-            "rating_form": forms.RatingForm(),
-            "event_form": forms.AdverseEventForm(),
-            "note_form": forms.NoteForm(),
-            "chaperone_form": forms.ChaperoneForm(initial={"chaperone_present": True, "client_ok": True}),
-            "discharge_form": forms.DischargeForm(),
-            "addendum_form": forms.AddendumForm(),
-            "integration_ack_form": forms.IntegrationAckForm(),
             # Intranasal esketamine in this session: a prescriber on site is recorded here.
             "esketamine": doses_mod.INTRANASAL in session_routes,
-            "prescribers_on_site": list(book.prescribers_on_site.select_related("prescriber", "recorded_by"))
-            if book
-            else [],
-            "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
+            "prescribers_on_site": record.prescribers_on_site,
             "integration_gate": next(gate for gate in context["gates"] if gate.key == "integration"),
             "override_review": selectors.override_review_of(book),
             # The prescriber's conditions of clearance ("hold lorazepam the night before"): the day
@@ -113,10 +90,135 @@ def _page(request, client_id, visit_id, *, bound=None):
             "clearance": _in_force(medical_gates.current_clearance(client)),
         }
     )
+    if locked:
+        # A signed record is read-only: its one form is the addendum (the template shows no
+        # other; a form sent meanwhile comes back in `bound`, below, with its refusal).
+        context["addendum_form"] = forms.AddendumForm()
+    else:
+        context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
+    context["blank"] = _blank_forms(context)
     context.update(_integration(request, client, visit))
-    context.update(bound or {})
+    for key, form in (bound or {}).items():
+        # A form that came back (with what was typed and what to fix) is shown as it is.
+        context[key] = form
+        context["blank"].pop(key, None)
     template = "dosing/_runbook.html" if request.htmx else "dosing/runbook.html"
     return render(request, template, context)
+
+
+def _vitals_rows(vitals) -> str:
+    """The rows of the vitals table (shown once a dose is given), as the template wrote them: a
+    row per reading, and under a reading with alerts a row of its alerts. Built here rather than
+    by a template loop, which took milliseconds for a long session's forty readings; the words
+    of each alert are escaped, the numbers are the template's (no thousands in a reading)."""
+    rows = []
+    for reading in vitals:
+        predose = reading.phase == VitalsReading.Phase.PRE_DOSE
+        rows.append(
+            format_html(
+                '<tr class="{}{}"><td>{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n  ',
+                "runbook-row--alert" if reading.alerts else "",
+                " runbook-row--predose" if predose else "",
+                f"{timezone.localtime(reading.taken_at):%H:%M}",
+                format_html(' <span class="runbook-tag">{}</span>', "pre-dose") if predose else "",
+                reading.systolic,
+                reading.diastolic,
+                reading.heart_rate,
+                reading.spo2 or "—",
+            )
+        )
+        if reading.alerts:
+            rows.append(
+                format_html(
+                    '<tr class="runbook-row--alert runbook-row--reasons"><td colspan="4">'
+                    '<span class="visually-hidden">Alerts: </span>{}</td></tr>',
+                    format_html_join(
+                        "", '<span class="runbook-reason">{}</span> ', ((alert,) for alert in reading.alerts)
+                    ),
+                )
+            )
+    return format_html_join("", "{}", ((row,) for row in rows))  # each row escaped by format_html
+
+
+def _entry_forms(request, client, visit, practice, record, open_alert, session_routes) -> dict:
+    """The runbook's forms, empty, for a record still open."""
+    doses = record.doses
+    spo2_for = " and ".join(
+        doses_mod.ROUTE_NAMES[route].lower()
+        for route in routes.spo2_routes(session_routes, practice=practice)
+    )
+    return {
+        "checklist_form": forms.ChecklistForm(
+            substances=selectors.avoid_substances(practice),
+            open_alert=open_alert,
+            initial=_checklist_initial(record.checklist),
+        ),
+        "plan_form": forms.SafetyPlanForm(initial=_plan_initial(record.plan if visit.is_virtual else None)),
+        "predose_form": forms.VitalsForm(
+            initial={"phase": VitalsReading.Phase.PRE_DOSE}, prefix="pre", spo2_required_for=spo2_for
+        ),
+        "vitals_form": forms.VitalsForm(
+            initial={"phase": VitalsReading.Phase.IN_SESSION}, spo2_required_for=spo2_for
+        ),
+        "dose_form": forms.DoseForm(
+            client=client,
+            visit=visit,
+            initial={
+                "given_by": request.user,
+                "order": doses[0].order if doses else None,
+                "route": doses[0].route if doses else None,
+            },
+        ),
+        "rating_form": forms.RatingForm(),
+        "event_form": forms.AdverseEventForm(),
+        "note_form": forms.NoteForm(),
+        "chaperone_form": forms.ChaperoneForm(initial={"chaperone_present": True, "client_ok": True}),
+        "discharge_form": forms.DischargeForm(),
+        "addendum_form": forms.AddendumForm(),
+        "integration_ack_form": forms.IntegrationAckForm(),
+        "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
+    }
+
+
+# The blank forms whose HTML is the same on every page but for the form's own key (SentOnce's
+# entry_key): rendered once in this process, keyed by what shapes them, and each time given
+# the new form's key. Their widgets, rendered through Django's widget templates, took most of
+# an open runbook's time (a few milliseconds a form). A form whose HTML depends on anything
+# else (the client's orders, the checklist in force, the person asking) is not kept.
+_BLANK_HTML: dict[tuple, str] = {}
+_KEY_STAND_IN = "00000000-0000-4000-8000-000000000000"
+
+
+def _blank_forms(context) -> dict:
+    """{form's name: its HTML as includes/_fields.html renders it} for the blank forms the page
+    holds that are kept (_BLANK_HTML); dosing/_runbook.html and _checkin.html show these instead
+    of rendering them again."""
+    html = {}
+    for name, form in context.items():
+        if not name.endswith("_form") or form.is_bound or (shape := _shape(name, form)) is None:
+            continue
+        key = (name, type(form), *shape)
+        entry_key = str(form.initial["entry_key"]) if "entry_key" in form.initial else None
+        kept = _BLANK_HTML.get(key)
+        if kept is None:
+            rendered = render_to_string("includes/_fields.html", {"form": form})
+            kept = _BLANK_HTML[key] = rendered.replace(entry_key, _KEY_STAND_IN) if entry_key else rendered
+        # The template's own output (escaped as it rendered it), with a UUID put back.
+        html[name] = mark_safe(kept.replace(_KEY_STAND_IN, entry_key) if entry_key else kept)  # noqa: S308
+    return html
+
+
+def _shape(name: str, form) -> tuple | None:
+    """What shapes a kept form's HTML besides its class (None: a form not kept)."""
+    if name in ("rating_form", "event_form", "note_form", "discharge_form", "addendum_form"):
+        return ()
+    if name in ("predose_form", "vitals_form"):
+        return (form.fields["spo2"].help_text,)  # which routes need SpO2
+    if name == "checklist_form" and not form.initial:
+        # The first checklist: the practice's substances, and the open alert's question. A
+        # correction (starting from the checklist in force) is rendered each time.
+        return (tuple(form.fields["substances"].choices), "suicidality_alert_reviewed" in form.fields)
+    return None
 
 
 def _integration(request, client, visit) -> dict:
