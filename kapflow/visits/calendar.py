@@ -15,7 +15,9 @@ import datetime
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from django.db.models import F, Func, IntegerField
 from django.utils import timezone
 
 from kapflow.visits.models import LONGEST_VISIT, Visit
@@ -28,6 +30,9 @@ WORKDAY_STARTS, WORKDAY_ENDS = 7, 20
 MAX_LANES = 4
 # A month cell lists this many visits, then "+N more".
 MONTH_LISTED = 3
+# Up to this many, clients are looked up by a list of their numbers; past it, by the query that
+# found them (a list of hundreds is hundreds of parameters to prepare).
+LISTED = 50
 
 SHORT_KIND = {
     Visit.Kind.DISCOVERY_CALL: "Discovery",
@@ -57,10 +62,11 @@ def short_name(client) -> str:
     return f"{first} {client.last_name[:1]}." if client.last_name else first
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
     """What the grid needs to place a visit and find its conflicts, read as plain values: the
-    page reads whole visits (names, rooms) only for the blocks it shows."""
+    page reads whole visits (names, rooms) only for the blocks it shows. `local_start` and
+    `local_end` are the times in the practice's time zone."""
 
     pk: int
     client_id: int
@@ -69,55 +75,112 @@ class Entry:
     status: str
     starts_at: datetime.datetime
     ends_at: datetime.datetime
-    people: set[int] = field(default_factory=set)
-
-    def __post_init__(self):
-        self.local_start = timezone.localtime(self.starts_at)
-        self.local_end = timezone.localtime(self.ends_at)
+    local_start: datetime.datetime
+    local_end: datetime.datetime
+    # Filled in by `read` (its clinicians) and `_days_of` (the days it touches).
+    people: set[int] | None = None
+    days: list[datetime.date] | None = None
 
 
 def read(visits) -> list[Entry]:
     """The visits of the queryset as entries, in order, each with the numbers of its clinicians
-    (its own and any joining): two queries whatever their number."""
-    found = [
-        Entry(*row)
-        for row in visits.order_by("starts_at", "pk").values_list(
-            "pk", "client_id", "clinician_id", "room_id", "status", "starts_at", "ends_at"
-        )
-    ]
-    joined = defaultdict(set)
-    if found:
-        rows = Visit.other_clinicians.through.objects.filter(visit_id__in=[v.pk for v in found])
-        for visit_id, user_id in rows.values_list("visit_id", "user_id"):
-            joined[visit_id].add(user_id)
-    for entry in found:
-        entry.people = {entry.clinician_id, *joined[entry.pk]}
+    (its own and any joining): one query whatever their number, a row for each joining
+    clinician (the rows of a visit are next to each other). A week of the whole practice is
+    several hundred visits, so each row costs as little as it can (the time zone is looked up
+    once)."""
+    zone = timezone.get_current_timezone()
+    found: list[Entry] = []
+    rows = visits.order_by("starts_at", "pk").values_list(
+        "pk", "client_id", "clinician_id", "room_id", "status", "starts_at", "ends_at", "other_clinicians"
+    )
+    for *row, joining in rows:
+        if not found or found[-1].pk != row[0]:
+            found.append(Entry(*row, row[5].astimezone(zone), row[6].astimezone(zone), people={row[2]}))
+        if joining is not None:
+            found[-1].people.add(joining)
     return found
 
 
+class Names(NamedTuple):
+    """A client's names, as much as a calendar shows of them (`short_name`)."""
+
+    first_name: str
+    preferred_name: str
+    last_name: str
+
+
 def fill(grid: "Grid") -> list[Visit]:
-    """Read the visits the grid shows (one query), each with its client, clinician and room, and
-    put them in their blocks. Returns them."""
+    """Read the visits the grid shows (one query) and put them in their blocks. Returns them.
+    Each is a Visit with only the columns a block shows, its client's `names`, its
+    `clinician_name` and its `place_name` ("Video" or the room's name) read in the same query, and
+    its times from its entry: the client, clinician and room themselves are not read (a
+    practice's week shows a hundred blocks or more)."""
     placed = [block for column in grid.columns for block in column.blocks]
     if not placed:
         return []
     visits = {
         visit.pk: visit
         for visit in Visit.objects.filter(pk__in={block.visit.pk for block in placed})
-        .select_related("client", "clinician", "room")
-        .only(
-            *(f.name for f in Visit._meta.concrete_fields if f.name not in ("cancel_reason", "video_link")),
-            "client__first_name",
-            "client__preferred_name",
-            "client__last_name",
-            "clinician__full_name",
-            "room__name",
+        .only("pk", "client", "clinician", "room", "kind", "status", "modality")
+        .annotate(
+            client_first_name=F("client__first_name"),
+            client_preferred_name=F("client__preferred_name"),
+            client_last_name=F("client__last_name"),
+            clinician_name=F("clinician__full_name"),
+            room_name=F("room__name"),
         )
+        .order_by()
     }
+    for visit in visits.values():
+        visit.names = Names(visit.client_first_name, visit.client_preferred_name, visit.client_last_name)
+        visit.place_name = visit.room_name if visit.room_id else "Video"
     for block in placed:
-        visits[block.visit.pk].people = block.visit.people
-        block.visit = visits[block.visit.pk]
+        entry = block.visit
+        visit = block.visit = visits[entry.pk]
+        # Its times as read already (and in the practice's time zone), and its clinicians.
+        visit.starts_at, visit.ends_at, visit.people = entry.starts_at, entry.ends_at, entry.people
+        visit.local_start, visit.local_end = entry.local_start, entry.local_end
     return sorted(visits.values(), key=lambda v: (v.starts_at, v.pk))
+
+
+class DayOf(Func):
+    """Which of a run of days a visit starts on, as a number (0 for the day from `midnights[0]`
+    to `midnights[1]`, and so on; the query keeps to the run), from the days' midnights: plain
+    comparisons on the start, which the database works out itself. TruncDate says the same, but
+    on SQLite it calls back into Python for every row, and a practice's month is thousands of
+    visits. The comparisons halve the run each time (six for a month, not up to 35)."""
+
+    output_field = IntegerField()
+
+    def __init__(self, midnights: list[datetime.datetime]):
+        super().__init__(F("starts_at"))
+        self.midnights = midnights
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column, column_params = compiler.compile(self.get_source_expressions()[0])
+
+        def days(first: int, last: int) -> tuple[str, list]:  # the days first to last - 1
+            if last - first == 1:
+                return str(first), []
+            middle = (first + last) // 2
+            before, before_params = days(first, middle)
+            after, after_params = days(middle, last)
+            midnight = connection.ops.adapt_datetimefield_value(self.midnights[middle])
+            sql = f"CASE WHEN {column} < %s THEN {before} ELSE {after} END"
+            return sql, [*column_params, midnight, *before_params, *after_params]
+
+        return days(0, len(self.midnights) - 1)
+
+
+@dataclass(eq=False)
+class Listed:
+    """A visit as a month's day lists it: its time, its kind and its client's names."""
+
+    pk: int
+    starts_at: datetime.datetime
+    kind: str
+    client_id: int
+    names: Names
 
 
 def people_of(entry: Entry) -> set[int]:
@@ -137,22 +200,24 @@ def conflicts(visits: list[Entry], *, nameable: set[int] | None = None) -> dict[
         if v.status != Visit.Status.CANCELLED
     )
     found: dict[int, set[str]] = defaultdict(set)
-    active: list[tuple] = []
-    for visit in live:
-        start, _end, pk, client_id, room_id, people = visit
-        active = [other for other in active if other[1] > start]
-        for _start, _end, other_pk, other_client, other_room, other_people in active:
-            shared = set()
-            if people & other_people:
-                shared.add("clinician")
-            if client_id == other_client and (nameable is None or client_id in nameable):
-                shared.add("client")
-            if room_id is not None and room_id == other_room:
-                shared.add("room")
-            if shared:
-                found[pk] |= shared
-                found[other_pk] |= shared
-        active.append(visit)
+    # For each clinician, client and room, its visits still running, as (end, pk): a visit is
+    # compared only with those that share one of them, not with every visit running at the time
+    # (dozens at once in a practice's week).
+    running: dict[tuple[str, int], list[tuple]] = defaultdict(list)
+    for start, end, pk, client_id, room_id, people in live:
+        keys = [("clinician", person) for person in people]
+        if nameable is None or client_id in nameable:
+            keys.append(("client", client_id))
+        if room_id is not None:
+            keys.append(("room", room_id))
+        for key in keys:
+            still = running[key] = [
+                (other_end, other) for other_end, other in running[key] if other_end > start
+            ]
+            for _end, other in still:
+                found[pk].add(key[0])
+                found[other].add(key[0])
+            still.append((end, pk))
     return {pk: sorted(shared) for pk, shared in found.items()}
 
 
@@ -184,7 +249,7 @@ class Block:
 
     @property
     def kind(self) -> str:
-        return SHORT_KIND.get(self.visit.kind, self.visit.get_kind_display())
+        return SHORT_KIND.get(self.visit.kind) or self.visit.get_kind_display()
 
 
 @dataclass
@@ -266,7 +331,7 @@ def hours_for(visits: list[Entry], days: list[datetime.date]) -> tuple[int, int]
 
 def _days_of(visit: Entry) -> list[datetime.date]:
     """The days the visit touches (read once per visit)."""
-    days = getattr(visit, "days", None)
+    days = visit.days
     if days is None:
         start = visit.local_start.date()
         end = (visit.local_end - datetime.timedelta(microseconds=1)).date()

@@ -4,13 +4,14 @@ badges of the medication sessions shown, in one request; the private iCalendar f
 Each calendar page runs the same queries however many visits it shows, and writes one audit row
 naming the clients it shows."""
 
+import bisect
 import datetime
 from dataclasses import dataclass
 
 import icalendar
 from django.contrib import messages
 from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber, TruncDate
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -83,23 +84,27 @@ def _who(request, clinicians: list[User], rooms: list[Room]) -> Who:
 
 
 def _nameable(request, client_ids) -> set[int]:
-    """Which of these clients may be named to the requester."""
-    return set(clients_for(request).filter(pk__in=client_ids).values_list("pk", flat=True))
+    """Which of these clients (numbers, or a query of them) may be named to the requester."""
+    return set(clients_for(request).filter(pk__in=client_ids).order_by().values_list("pk", flat=True))
 
 
-def _mark(request, visits: list[Visit], *, nameable: set[int] | None = None) -> list[int]:
-    """Mark each visit with whether its client may be named to the requester (`visible`) and
-    whether its clinical state may be shown (`clinical`); returns the clients named. `nameable`,
-    when the page has already asked (_nameable), saves asking again."""
+def _mark(request, visits, *, nameable: set[int] | None = None) -> list[int]:
+    """Mark each visit (read by calendar.fill, or a month's calendar.Listed) with whether its
+    client may be named to the requester (`visible`) and whether its clinical state may be shown
+    (`clinical`); returns the clients named. `nameable`, when the page has already asked
+    (_nameable), saves asking again."""
     client_ids = {visit.client_id for visit in visits}
     visible = (nameable if nameable is not None else _nameable(request, client_ids)) & client_ids
     clinical = set(
-        clients_for(request, need=Need.CLINICAL).filter(pk__in=client_ids).values_list("pk", flat=True)
+        clients_for(request, need=Need.CLINICAL)
+        .filter(pk__in=client_ids)
+        .order_by()
+        .values_list("pk", flat=True)
     )
     for visit in visits:
         visit.visible = visit.client_id in visible
         visit.clinical = visit.client_id in clinical
-        visit.short_name = calendar.short_name(visit.client) if visit.visible else ""
+        visit.short_name = calendar.short_name(visit.names) if visit.visible else ""
     return sorted(visible)
 
 
@@ -118,7 +123,8 @@ def _link(name: str, **query) -> str:
 def _frame(request, *, view: str, first: datetime.date, last: datetime.date, previous, following):
     """What every calendar page shows around its body: whose it is, the way to another
     clinician or room, to the day, week and month around it, to the one before and after."""
-    clinicians = list(User.objects.clinicians().order_by("full_name"))
+    # Their numbers and names are all the pages use of them.
+    clinicians = list(User.objects.clinicians().order_by("full_name").only("pk", "full_name"))
     rooms = list(Room.objects.filter(active=True).order_by("name"))
     who = _who(request, clinicians, rooms)
     by = BY_ROOM if request.GET.get("by") == BY_ROOM else BY_CLINICIAN
@@ -171,9 +177,10 @@ def _title(request, who: Who, view: str, first: datetime.date, last: datetime.da
     return f"{name}: {when}"
 
 
-def _visits(who: Who, start: datetime.datetime, end: datetime.datetime) -> list[calendar.Entry]:
-    visits = calendar.in_range(Visit.objects.live(), start, end)
-    return calendar.read(who.filter(visits))
+def _visits(who: Who, start: datetime.datetime, end: datetime.datetime):
+    """The entries of the visits in the range (calendar.read), and the query that found them."""
+    visits = who.filter(calendar.in_range(Visit.objects.live(), start, end))
+    return calendar.read(visits), visits
 
 
 def _badge_ids(blocks, *, only_for=None) -> str:
@@ -203,13 +210,20 @@ def _column_who(who: Who, view: str, key: str) -> str:
     return who.key
 
 
-def _grid_page(request, context, who: Who, columns, visits, *, view: str):
-    nameable = _nameable(request, {v.client_id for v in visits})
+def _grid_page(request, context, who: Who, columns, visits, found, *, view: str):
+    """The page of a time grid of `visits`, the entries read by the query `found` (_visits)."""
+    client_ids = {v.client_id for v in visits}
+    if len(client_ids) > calendar.LISTED:  # a practice's week: by the query, not hundreds of numbers
+        client_ids = found.order_by().values("client_id")
+    nameable = _nameable(request, client_ids)
     clashes = calendar.conflicts(visits, nameable=nameable)
+    day_url = reverse("calendar:day")  # once, not for each of the practice's day's columns
     grid = calendar.grid(
         columns,
         clashes=clashes,
-        link=lambda key, day: _link("calendar:day", who=_column_who(who, view, key), on=day.isoformat()),
+        link=lambda key, day: (
+            f"{day_url}?{urlencode({'who': _column_who(who, view, key), 'on': day.isoformat()})}"
+        ),
     )
     clients = _mark(request, calendar.fill(grid), nameable=nameable)
     _audit(request, view=view, who=who, first=context["first"], clients=clients)
@@ -240,10 +254,10 @@ def week(request):
         request, view="week", first=monday, last=sunday, previous=monday - step, following=monday + step
     )
     days = [monday + datetime.timedelta(days=n) for n in range(7)]
-    visits = _visits(who, calendar.midnight(monday), calendar.midnight(monday + step))
+    visits, found = _visits(who, calendar.midnight(monday), calendar.midnight(monday + step))
     per_day = calendar.by_day(visits, days)
     columns = [(d.isoformat(), f"{d:%a} {d.day}", d, per_day[d]) for d in days]
-    return _grid_page(request, context, who, columns, visits, view="week")
+    return _grid_page(request, context, who, columns, visits, found, view="week")
 
 
 @staff_view()
@@ -253,7 +267,7 @@ def day(request):
     on = _day(request)
     step = datetime.timedelta(days=1)
     who, context = _frame(request, view="day", first=on, last=on, previous=on - step, following=on + step)
-    visits = _visits(who, calendar.midnight(on), calendar.midnight(on + step))
+    visits, found = _visits(who, calendar.midnight(on), calendar.midnight(on + step))
     if not who.practice:
         columns = [(on.isoformat(), f"{on:%A} {on.day}", on, visits)]
     elif context["by"] == BY_ROOM:
@@ -270,11 +284,12 @@ def day(request):
         if gone:  # someone no longer a clinician who still has visits this day
             people.update({user.pk: user for user in User.objects.filter(pk__in=gone)})
         ordered = sorted(people.values(), key=lambda c: c.full_name)
-        columns = [
-            (str(c.pk), c.full_name, on, [v for v in visits if c.pk in calendar.people_of(v)])
-            for c in ordered
-        ]
-    return _grid_page(request, context, who, columns, visits, view="day")
+        theirs: dict[int, list[calendar.Entry]] = {pk: [] for pk in people}
+        for visit in visits:  # in order; a visit with a joining clinician is in both columns
+            for pk in calendar.people_of(visit):
+                theirs[pk].append(visit)
+        columns = [(str(c.pk), c.full_name, on, theirs[c.pk]) for c in ordered]
+    return _grid_page(request, context, who, columns, visits, found, view="day")
 
 
 @staff_view()
@@ -292,30 +307,48 @@ def month(request):
         following=last + datetime.timedelta(days=1),
     )
     mondays = calendar.month_weeks(first)
-    start = calendar.midnight(mondays[0])
-    end = calendar.midnight(mondays[-1] + datetime.timedelta(days=7))
+    days = [mondays[0] + datetime.timedelta(days=n) for n in range(7 * len(mondays))]
+    midnights = [calendar.midnight(mondays[0] + datetime.timedelta(days=n)) for n in range(len(days) + 1)]
     # Bounded on the start on both sides: a visit is on the day it starts.
-    visits = who.filter(Visit.objects.live().filter(starts_at__gte=start, starts_at__lt=end))
+    visits = who.filter(Visit.objects.live().filter(starts_at__gte=midnights[0], starts_at__lt=midnights[-1]))
+    # The day a visit starts on, found by comparing its start with the days' midnights in SQL:
+    # TruncDate would call back into Python for each of the thousands of rows on SQLite.
+    day_of = calendar.DayOf(midnights)
     counts = {
-        row["on"]: row["n"]
-        for row in visits.annotate(on=TruncDate("starts_at")).values("on").annotate(n=Count("pk")).order_by()
+        days[row["on"]]: row["n"]
+        for row in visits.annotate(on=day_of).values("on").annotate(n=Count("pk")).order_by()
     }
-    listed = list(
+    # Each day's first few, numbered over only what the numbering needs; their times, kinds and
+    # clients' names are then read for those few alone.
+    first_few = (
         visits.annotate(
             nth_of_day=Window(
-                RowNumber(),
-                partition_by=[TruncDate("starts_at")],
-                order_by=[F("starts_at").asc(), F("pk").asc()],
+                RowNumber(), partition_by=[day_of], order_by=[F("starts_at").asc(), F("pk").asc()]
             )
         )
         .filter(nth_of_day__lte=calendar.MONTH_LISTED)
-        .select_related("client", "clinician")
-        .order_by("starts_at", "pk")
+        .values("pk")
     )
+    rows = (
+        Visit.objects.filter(pk__in=first_few)
+        .order_by("starts_at", "pk")
+        .values_list(
+            "pk",
+            "starts_at",
+            "kind",
+            "client_id",
+            "client__first_name",
+            "client__preferred_name",
+            "client__last_name",
+        )
+    )
+    per_day: dict[datetime.date, list[calendar.Listed]] = {}
+    listed = []
+    for pk, starts_at, kind, client_id, *names in rows:
+        visit = calendar.Listed(pk, starts_at, kind, client_id, calendar.Names(*names))
+        listed.append(visit)
+        per_day.setdefault(days[bisect.bisect_right(midnights, starts_at) - 1], []).append(visit)
     clients = _mark(request, listed)
-    per_day: dict[datetime.date, list[Visit]] = {}
-    for visit in listed:
-        per_day.setdefault(timezone.localdate(visit.starts_at), []).append(visit)
     _audit(request, view="month", who=who, first=first, clients=clients)
     # The heading counts the month's own days, not the neighbours' days the grid fills out with.
     in_month = sum(n for on, n in counts.items() if first <= on <= last)
