@@ -46,15 +46,17 @@ SMALL, LARGE = 10, 500
 CEILING = {
     # 9 = 6 + COUNT, one page of rows with the primary therapist's name, the audit INSERT.
     "caseload": 10,
-    # 30 for a clinician = 6 + the client with its first inquiry, one query each for guardians,
+    # For a clinician = 6 + the client with its first inquiry, one query each for guardians,
     # emergency contacts, outside providers, the care team with its people and the open urgent
-    # alerts, the audit INSERT; whether the clinical sections may show; the latest measures; the
-    # readiness panel (course plan, overrides, consultation, screening and its resolutions,
-    # clearance, orders, consent documents, re-consent floors and signatures, preparation); and
-    # the consent card (documents, floors, signatures: 3, read again in the shape it shows). 16
-    # for a coordinator, who sees the consent card but no clinical section. One more for one of
-    # the client's therapists: the count of journal entries the client shared (the Journal link).
-    "chart": 32,
+    # alerts, the audit INSERT; the latest measures; the readiness panel (course plan,
+    # overrides, consultation, screening and its resolutions, clearance, orders, consent
+    # documents, re-consent floors and signatures, preparation), whose consent reads the consent
+    # card shows too; and the portal card. Whether the clinical sections may show costs no query
+    # for a clinician (the client's own lookup answered it); for a coordinator, who sees the
+    # consent card (documents, floors, signatures: 3) but no clinical section, it is one. One
+    # more for one of the client's therapists: the count of journal entries the client shared.
+    # 24 and 15 measured.
+    "chart": 25,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"

@@ -74,6 +74,11 @@ def client_for(
         note_refused(request, client_id)
         raise Http404("No such client.") from None
     audit_record(request=request, action=action, client=client, obj=client)
+    if need is Need.CLINICAL or not (request.user.is_coordinator or request.user.is_practice_admin):
+        # Found through clients_for(need=CLINICAL), or through a DEMOGRAPHICS scope that is the
+        # same set (only coordinators and admins see more for demographics than for clinical
+        # content): can_see_clinical's answer is known, and its query would only repeat this one.
+        request.__dict__.setdefault("_kapflow_clinical", {})[client.pk] = True
     return client
 
 

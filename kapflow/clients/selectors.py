@@ -5,7 +5,7 @@ from django.db.models import Prefetch, QuerySet
 
 from kapflow.clients.models import CareTeamMember, Client, fold
 from kapflow.clients.services import digits
-from kapflow.measures.models import Alert
+from kapflow.measures.models import Alert, Response
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
@@ -56,3 +56,26 @@ def chart_queryset() -> QuerySet:
         Prefetch("care_team", queryset=CareTeamMember.objects.select_related("user", "added_by")),
         Prefetch("alerts", queryset=Alert.objects.open(), to_attr="open_alerts"),
     )
+
+
+def latest_measures(client: Client) -> list[dict]:
+    """The chart's Measures card: each instrument's latest result for this client, as
+    kapflow.measures.selectors.latest_by_instrument picks it, in one query of rows rather than a
+    model instance per response (a long course has hundreds)."""
+    names = dict(Response._meta.get_field("instrument").flatchoices)
+    seen, latest = set(), []
+    for pk, instrument, total, band, completed_at in client.responses.order_by(
+        "-completed_at", "-pk"
+    ).values_list("pk", "instrument", "total", "band", "completed_at"):
+        if instrument not in seen:
+            seen.add(instrument)
+            latest.append(
+                {
+                    "pk": pk,
+                    "instrument_name": names.get(instrument, instrument),
+                    "total": total,
+                    "band": band,
+                    "completed_at": completed_at,
+                }
+            )
+    return latest

@@ -65,11 +65,12 @@ def _join(phrases: list[str]) -> str:
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def consent_gate(client: Client, *, virtual: bool = False) -> GateResult:
+def consent_gate(client: Client, *, virtual: bool = False, status: ConsentStatus | None = None) -> GateResult:
     """PASS when every consent the next medication session needs is agreed to in a version that
     still counts; FAIL otherwise, saying what is missing, refused or out of date, and who can
-    put it right (the client, or the guardian for a minor)."""
-    return gate_from_status(consent_status(client), virtual=virtual)
+    put it right (the client, or the guardian for a minor). `status` is the client's
+    consent_status when the caller has already read it in this request."""
+    return gate_from_status(status if status is not None else consent_status(client), virtual=virtual)
 
 
 def gate_from_status(status: ConsentStatus, *, virtual: bool) -> GateResult:

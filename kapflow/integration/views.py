@@ -22,8 +22,23 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 @staff_view()
 def overview(request, client_id):
     client = clinical_chart_for(request, client_id, action="kapflow.integration.overview.viewed")
-    records = list(client.integration_records.select_related("clinician", "follows", "visit"))
-    items = list(client.action_items.select_related("record"))
+    # Only the columns the page shows: a record's free text is long and only its themes are
+    # shown here, and the clinician and session rows are wide.
+    records = list(
+        client.integration_records.select_related("clinician", "follows").only(
+            "client_id",
+            "recorded_at",
+            "themes",
+            "late_by",
+            "clinician__full_name",
+            "follows__starts_at",
+        )
+    )
+    items = list(
+        client.action_items.select_related("record").only(
+            "client_id", "text", "status", "reviewed_at", "record__recorded_at"
+        )
+    )
     return render(
         request,
         "integration/overview.html",

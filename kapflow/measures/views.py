@@ -1,18 +1,47 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, client_chart_for
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
+from kapflow.measures.models import Response
 from kapflow.measures.progress import progress_context
-from kapflow.measures.selectors import client_tasks, latest_by_instrument
+from kapflow.measures.selectors import client_tasks
 
 # How many of the schedule's forms the measures page lists: the upcoming ones and the latest
 # done, enough for a review without pushing the results off the page.
 TASKS_SHOWN = 12
+
+
+def _result_rows(client) -> list[dict]:
+    """Every response of the client, newest first, as the measures page lists it: rows rather
+    than model instances (a long history has hundreds, each with its answers), with the labels,
+    date and link already made, so the page's loop only writes them out."""
+    instrument_names = dict(Response._meta.get_field("instrument").flatchoices)
+    context_names = dict(Response.Context.choices)
+    head, tail = reverse("measures:detail", args=[client.pk, _URL_SLOT]).split(str(_URL_SLOT))
+    rows = list(
+        client.responses.order_by("-completed_at", "-pk").values(
+            "pk", "instrument", "total", "band", "context", "completed_at", "entered_by__full_name"
+        )
+    )
+    for row in rows:
+        row["instrument_name"] = instrument_names.get(row["instrument"], row["instrument"])
+        row["context_name"] = context_names.get(row["context"], row["context"])
+        # As the template's |date:"M j, Y" writes it: in the current time zone.
+        row["date"] = date_format(timezone.localtime(row["completed_at"]), "M j, Y")
+        row["url"] = f"{head}{row['pk']}{tail}"
+    return rows
+
+
+# A response id no response has, reversed once into the detail page's URL and replaced by each
+# row's id (reversing the URL per row cost more than the rest of the row).
+_URL_SLOT = 987654321987
 
 
 @staff_view()
@@ -20,14 +49,21 @@ def response_list(request, client_id):
     client = client_chart_for(
         request, client_id, need=Need.CLINICAL, action="kapflow.measures.responses.viewed"
     )
-    responses = client.responses.select_related("entered_by")
+    responses = _result_rows(client)
+    # Each instrument's latest result, as latest_by_instrument picks it (the first of its rows,
+    # newest first), without reading every response a second time.
+    seen, latest = set(), []
+    for row in responses:
+        if row["instrument"] not in seen:
+            seen.add(row["instrument"])
+            latest.append(row)
     return render(
         request,
         "measures/list.html",
         {
             "client": client,
             "responses": responses,
-            "latest": latest_by_instrument(client),
+            "latest": latest,
             "instruments": instruments.INSTRUMENTS.values(),
             "tasks": client_tasks(client)[:TASKS_SHOWN],
             "task_limit": TASKS_SHOWN,

@@ -17,10 +17,14 @@ from kapflow.pathway.models import CoursePlan, GateOverride, Topic
 from kapflow.practice.models import practice_for
 
 
-def consultation_gate(client: Client) -> GateResult:
-    """Passes on a completed consultation whose decision was to go on to screening."""
+def consultation_gate(client: Client, *, consultations: list | None = None) -> GateResult:
+    """Passes on a completed consultation whose decision was to go on to screening.
+    `consultations`: every consultation of the client, when the caller has read them already."""
     url = reverse("pathway:consultation_new", args=[client.pk])
-    latest = client.consultations.order_by("-held_on", "-pk").first()
+    if consultations is None:
+        latest = client.consultations.order_by("-held_on", "-pk").first()
+    else:  # the same one: the latest held, the latest recorded among those held the same day
+        latest = max(consultations, key=lambda c: (c.held_on, c.pk), default=None)
     if latest is None:
         return GateResult(
             "consultation", "Consultation", Status.FAIL, "No consultation recorded yet.", "therapist", url
@@ -107,9 +111,14 @@ class Gate:
         return self.result.key in GateOverride.Gate.values and not self.result.passed
 
 
-def readiness(client: Client, *, virtual: bool | None = None, practice=None) -> list[Gate]:
+def readiness(
+    client: Client, *, virtual: bool | None = None, practice=None, consent=None, consultations=None
+) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
-    `virtual` defaults to whether the course plan includes virtual sessions."""
+    `virtual` defaults to whether the course plan includes virtual sessions. What a page has
+    read already in this request is not read again: `consent`, the client's consent_status
+    (kapflow.consent.selectors), and `consultations`, the client's consultations (a list). The
+    preparation gate reads client.preparation_sessions.all(), so a prefetch of them serves it."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
 
@@ -121,11 +130,11 @@ def readiness(client: Client, *, virtual: bool | None = None, practice=None) -> 
         for override in client.gate_overrides.filter(withdrawn_at__isnull=True).select_related("prescriber")
     }
     results = [
-        consultation_gate(client),
+        consultation_gate(client, consultations=consultations),
         screening_gate(client, practice=practice),
         clearance_gate(client),
         order_gate(client),
-        consent_gate(client, virtual=virtual),
+        consent_gate(client, virtual=virtual, status=consent),
         preparation_gate(client),
     ]
     return [Gate(result, overrides.get(result.key) if not result.passed else None) for result in results]
@@ -135,10 +144,10 @@ def is_ready(gates: list[Gate]) -> bool:
     return all(gate.passed for gate in gates)
 
 
-def readiness_context(request, client: Client, clinical: bool) -> dict:
+def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     """What the readiness panel (pathway/_readiness.html) needs; nothing for a viewer who may
-    not see clinical content."""
+    not see clinical content. `read`: readiness()'s virtual, consent and consultations."""
     if not clinical:
         return {}
-    gates = readiness(client, practice=practice_for(request))
+    gates = readiness(client, practice=practice_for(request), **read)
     return {"gates": gates, "ready": is_ready(gates)}

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -8,7 +9,7 @@ from kapflow.accounts.models import Role
 from kapflow.clients.access import clinical_chart_for
 from kapflow.pathway import services
 from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
-from kapflow.pathway.models import CoursePlan, GateOverride, Topic
+from kapflow.pathway.models import CoursePlan, GateOverride, PreparationSession, Topic
 from kapflow.pathway.readiness import readiness, readiness_context
 from kapflow.practice.models import practice_for
 
@@ -24,18 +25,33 @@ def overview(request, client_id):
     """The way to the first medication session: what is ready, what is missing and who can
     resolve it, with the consultations, preparation sessions and course plan behind it."""
     client = clinical_chart_for(request, client_id, action="kapflow.pathway.overview.viewed")
-    sessions = list(client.preparation_sessions.select_related("clinician"))
+    # Read once for the page and its readiness panel: the preparation sessions (prefetched, so
+    # the preparation gate's client.preparation_sessions.all() finds them), the consultations
+    # and the course plan (whose modality is the panel's `virtual`).
+    prefetch_related_objects(
+        [client],
+        Prefetch("preparation_sessions", queryset=PreparationSession.objects.select_related("clinician")),
+    )
+    sessions = list(client.preparation_sessions.all())
+    consultations = list(client.consultations.select_related("clinician"))
+    plan = _plan(client)
     covered = {topic for session in sessions for topic in session.topics}
     return render(
         request,
         "pathway/overview.html",
         {
             "client": client,
-            **readiness_context(request, client, clinical=True),
-            "consultations": client.consultations.select_related("clinician"),
+            **readiness_context(
+                request,
+                client,
+                clinical=True,
+                virtual=bool(plan and plan.has_virtual_sessions),
+                consultations=consultations,
+            ),
+            "consultations": consultations,
             "sessions": sessions,
             "topics": [(topic, topic.value in covered) for topic in Topic],
-            "plan": _plan(client),
+            "plan": plan,
         },
     )
 

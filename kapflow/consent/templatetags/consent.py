@@ -43,10 +43,15 @@ def consent_text(body: str, level: int = 3):
     return mark_safe("".join(html))  # noqa: S308 — every piece of text above is escaped
 
 
-@register.simple_tag
-def consent_summary(client, virtual=False):
+@register.simple_tag(takes_context=True)
+def consent_summary(context, client, virtual=False):
     """For the chart's consent card: {% consent_summary client as consent %} gives the status
     (`consent.status`) and the gate's answer (`consent.gate`) for an in-person session, or a
-    virtual one when `virtual` is true."""
-    status = consent_status(client, virtual=virtual)
+    virtual one when `virtual` is true. A view that already read the client's status in this
+    request (the chart, for its readiness panel) passes it as `consent_status` (read with
+    virtual=False, as the readiness gate reads it), and the card shows that one rather than
+    reading it again."""
+    status = None if virtual else context.get("consent_status")
+    if status is None or status.client.pk != client.pk:
+        status = consent_status(client, virtual=virtual)
     return {"status": status, "gate": gate_from_status(status, virtual=virtual)}
