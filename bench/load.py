@@ -1,6 +1,6 @@
 """Fifty clinicians at once: gunicorn on PostgreSQL with the group practice, driven by locust.
 
-    .venv/bin/python bench/load.py [--users 50] [--spawn-rate 10] [--run-time 2m] [--think 5-15]
+    .venv/bin/python bench/load.py [--users 50] [--spawn-rate 1] [--run-time 2m] [--think 5-15]
                                    [--workers 3] [--threads 4] [--size group] [--reuse] [--profile]
 
 Builds the group practice in a PostgreSQL database of the benchmark's own (DATABASE_URL when it
@@ -46,7 +46,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     practice.add_arguments(parser)
     parser.add_argument("--users", type=int, default=50, help="simulated clinicians (default 50)")
-    parser.add_argument("--spawn-rate", type=float, default=10, help="clinicians starting per second (10)")
+    parser.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=1,
+        help="clinicians starting per second (1: an office arriving over a minute; 10 is the burst)",
+    )
     parser.add_argument("--run-time", default="2m", help="how long the day lasts, locust style (2m)")
     parser.add_argument("--think", default="5-15", help="seconds between one clinician's clicks (5-15)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (3)")

@@ -91,6 +91,10 @@ def postgres_url() -> str:
     return url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_POSTGRES_URL
 
 
+# The machine's Redis, a database of its own (the tests count down from 15).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
+
+
 def prepare(args) -> Where:
     """Set the environment kapflow's settings read, before Django starts."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapflow.settings")
@@ -114,6 +118,9 @@ def prepare(args) -> Where:
             where = Where("sqlite", var_dir, None, reused=reused)
         else:
             where = Where("sqlite", Path(tempfile.mkdtemp(prefix="kapflow-bench-")), None, temporary=True)
+    # A practice with more than one process shares a cache (REDIS_URL), and the pages are measured
+    # as they run there: the outcome report, for one, is kept only in a shared cache.
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
     (where.var_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT, which WhiteNoise warns about when missing
     os.environ["KAPFLOW_VAR_DIR"] = str(where.var_dir)
     return where

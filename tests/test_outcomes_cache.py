@@ -4,6 +4,7 @@ has changed: an ended quarter's records can still change, and each change must s
 import csv
 import datetime
 import io
+import os
 
 import pytest
 from django.db import connection
@@ -18,6 +19,22 @@ from kapflow.visits.models import Visit
 from tests.test_outcomes import QUERY, Practice, at, practice  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(settings):
+    """The report is cached only in a cache every process shares (Redis): this worker's own Redis
+    database, as REDIS_URL gives it (tests/conftest.py), or the machine's."""
+    location = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
 
 PHQ9_TABLE = "PHQ-9 (0–27)"
 SESSIONS_TABLE = "Sessions and adverse events"
@@ -45,6 +62,14 @@ def worked_out() -> dict:
     )
 
 
+@pytest.fixture
+def as_a_request_outside_a_transaction(monkeypatch):
+    """Each test runs in a transaction of its own, rolled back at its end; a page's request runs
+    outside any, and only there is a report kept (test_a_report_worked_out_inside_...)."""
+    monkeypatch.setattr(cached, "_in_transaction", lambda: False)
+
+
+@pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_the_report_is_served_again_from_the_cache_unchanged(practice, tess, login):  # noqa: F811
     http = login(tess)
     with CaptureQueriesContext(connection) as first:
@@ -56,6 +81,7 @@ def test_the_report_is_served_again_from_the_cache_unchanged(practice, tess, log
     assert figures == worked_out()
 
 
+@pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_a_response_entered_late_changes_the_report(practice, tess, login):  # noqa: F811
     http = login(tess)
     assert served(http)[(PHQ9_TABLE, ALL, "n with baseline and end")] == "4"
@@ -67,6 +93,7 @@ def test_a_response_entered_late_changes_the_report(practice, tess, login):  # n
     assert figures == worked_out()
 
 
+@pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_a_corrected_visit_changes_the_report(practice, tess, login):  # noqa: F811
     http = login(tess)
     assert served(http)[(SESSIONS_TABLE, ALL, "Clients treated")] == "7"
@@ -78,6 +105,7 @@ def test_a_corrected_visit_changes_the_report(practice, tess, login):  # noqa: F
     assert figures == worked_out()
 
 
+@pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_rows_written_without_save_change_the_report_too(practice, tess, login):  # noqa: F811
     """A bulk load (or a restored backup) sends no signal: the newest row of each input model is
     in the key as well."""
@@ -110,6 +138,7 @@ def test_a_change_replaces_the_token_again_once_committed(practice, django_captu
     assert cached._token() != during
 
 
+@pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_a_lost_token_is_a_new_one(practice, tess, login):  # noqa: F811
     http = login(tess)
     figures = served(http)
@@ -119,3 +148,40 @@ def test_a_lost_token_is_a_new_one(practice, tess, login):  # noqa: F811
     cache.delete(cached.TOKEN_KEY)  # evicted, or the cache restarted
     assert cached._key(*cached.period_bounds(datetime.date(2026, 4, 1), datetime.date(2026, 6, 30))) != key
     assert served(http) == figures
+
+
+def test_a_report_worked_out_inside_a_transaction_is_not_kept(practice, tess, login):  # noqa: F811
+    """Inside the test's transaction (as inside any atomic block) the report is worked out each
+    time: a change rolled back after it was read must not come back from the cache."""
+    http = login(tess)
+    served(http)  # the first request of a session reads more (the session, the person)
+    from django.core.cache import cache
+
+    cache.clear()
+    with CaptureQueriesContext(connection) as second:
+        served(http)
+    with CaptureQueriesContext(connection) as third:
+        served(http)
+    assert len(third.captured_queries) == len(second.captured_queries)
+
+
+def test_a_cache_that_is_down_does_not_stop_a_record_being_saved(practice, monkeypatch):  # noqa: F811
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(cache, "set", down)
+    monkeypatch.setattr(cached, "_untrusted", False)
+    visit = Visit.objects.get(client=practice["H"])
+    visit.status = Visit.Status.NO_SHOW
+    visit.save()  # the signal could not replace the token, and said so in the log
+    assert Visit.objects.get(pk=visit.pk).status == Visit.Status.NO_SHOW
+    # ... and from then on this process works every report out afresh.
+    assert cached._untrusted and not cached._usable()
+    monkeypatch.undo()
+
+
+def test_a_cache_private_to_the_process_is_not_used(practice, settings):  # noqa: F811
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert not cached._usable()
