@@ -106,6 +106,8 @@ TEMPLATES = [
         },
     },
 ]
+# Form widgets: the plain ones written in Python, the same HTML as Django's templates (kapflow.lib.rendering).
+FORM_RENDERER = "kapflow.lib.rendering.PlainWidgets"
 
 # Database: a SQLite file unless DATABASE_URL names another (PostgreSQL in production).
 DATABASE_URL = env_str("DATABASE_URL")

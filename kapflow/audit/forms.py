@@ -7,7 +7,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from kapflow.accounts.models import User
 from kapflow.audit import sentences
 from kapflow.lib.params import MAX_ID
-from kapflow.practice.rendering import plain_widgets
 
 # Audit rows are dated when they are written, so a date outside these years is a slip of the
 # keyboard; and at the ends of the calendar, the day after (or the same moment in UTC) does not
@@ -24,10 +23,6 @@ _RECORD = re.compile(r"(?:K\s*-?\s*)?([0-9]+)", re.IGNORECASE)
 class AuditFilterForm(forms.Form):
     """The audit page's filters. Each is an equality on an indexed column, or a date range, so
     that any combination is answered from an index (kapflow.audit.selectors)."""
-
-    # The person and action lists are long: their options written in Python, not a template
-    # each (kapflow.practice.rendering).
-    default_renderer = plain_widgets
 
     client = forms.CharField(
         label="Client record",

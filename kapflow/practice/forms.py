@@ -2,7 +2,6 @@ from django import forms
 
 from kapflow.accounts.models import User
 from kapflow.practice.models import Practice
-from kapflow.practice.rendering import plain_widgets
 
 # The settings page in sections, in the order a session happens.
 SECTIONS = [
@@ -127,9 +126,6 @@ STRICT = {"bp_caution_systolic", "bp_caution_diastolic", "hr_hold_below"}
 
 
 class PracticeForm(forms.ModelForm):
-    # Sixty fields: their widgets written in Python, not a template each (kapflow.practice.rendering).
-    default_renderer = plain_widgets
-
     class Meta:
         model = Practice
         fields = [name for _title, names in SECTIONS for name in names]

@@ -4,10 +4,8 @@ the form that could not be saved still holding what was typed."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from kapflow.clients.access import Need, client_chart_for
 from kapflow.dosing import alerts, forms, selectors
@@ -96,12 +94,10 @@ def _page(request, client_id, visit_id, *, bound=None):
         context["addendum_form"] = forms.AddendumForm()
     else:
         context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
-    context["blank"] = _blank_forms(context)
     context.update(_integration(request, client, visit))
     for key, form in (bound or {}).items():
         # A form that came back (with what was typed and what to fix) is shown as it is.
         context[key] = form
-        context["blank"].pop(key, None)
     template = "dosing/_runbook.html" if request.htmx else "dosing/runbook.html"
     return render(request, template, context)
 
@@ -178,47 +174,6 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
         "integration_ack_form": forms.IntegrationAckForm(),
         "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
     }
-
-
-# The blank forms whose HTML is the same on every page but for the form's own key (SentOnce's
-# entry_key): rendered once in this process, keyed by what shapes them, and each time given
-# the new form's key. Their widgets, rendered through Django's widget templates, took most of
-# an open runbook's time (a few milliseconds a form). A form whose HTML depends on anything
-# else (the client's orders, the checklist in force, the person asking) is not kept.
-_BLANK_HTML: dict[tuple, str] = {}
-_KEY_STAND_IN = "00000000-0000-4000-8000-000000000000"
-
-
-def _blank_forms(context) -> dict:
-    """{form's name: its HTML as includes/_fields.html renders it} for the blank forms the page
-    holds that are kept (_BLANK_HTML); dosing/_runbook.html and _checkin.html show these instead
-    of rendering them again."""
-    html = {}
-    for name, form in context.items():
-        if not name.endswith("_form") or form.is_bound or (shape := _shape(name, form)) is None:
-            continue
-        key = (name, type(form), *shape)
-        entry_key = str(form.initial["entry_key"]) if "entry_key" in form.initial else None
-        kept = _BLANK_HTML.get(key)
-        if kept is None:
-            rendered = render_to_string("includes/_fields.html", {"form": form})
-            kept = _BLANK_HTML[key] = rendered.replace(entry_key, _KEY_STAND_IN) if entry_key else rendered
-        # The template's own output (escaped as it rendered it), with a UUID put back.
-        html[name] = mark_safe(kept.replace(_KEY_STAND_IN, entry_key) if entry_key else kept)  # noqa: S308
-    return html
-
-
-def _shape(name: str, form) -> tuple | None:
-    """What shapes a kept form's HTML besides its class (None: a form not kept)."""
-    if name in ("rating_form", "event_form", "note_form", "discharge_form", "addendum_form"):
-        return ()
-    if name in ("predose_form", "vitals_form"):
-        return (form.fields["spo2"].help_text,)  # which routes need SpO2
-    if name == "checklist_form" and not form.initial:
-        # The first checklist: the practice's substances, and the open alert's question. A
-        # correction (starting from the checklist in force) is rendered each time.
-        return (tuple(form.fields["substances"].choices), "suicidality_alert_reviewed" in form.fields)
-    return None
 
 
 def _integration(request, client, visit) -> dict:

@@ -1,17 +1,26 @@
-"""A form renderer that writes Django's plain widgets (text, number, email, date and other
-inputs, check boxes, text areas and selects) in Python, to the character as Django's own widget
-templates write them, and leaves everything else to those templates.
+"""The project's form renderer (settings.FORM_RENDERER): Django's template renderer, except that
+the plain widgets (text, number, email, date and other inputs, check boxes, text areas, selects,
+radio buttons and check box lists) are written in Python, to the character as Django's own widget
+templates write them.
 
 Why: a widget rendered through its template costs a template lookup, a context and an include of
 `attrs.html` (and, for a select, an include per option): a few hundred microseconds a field. The
-practice settings form has sixty fields, and the audit page's filters offer every action and
-every member of staff, so those templates were a large part of both pages' time. The markup is
-not ours to change: `tests/test_settings_widgets.py` renders both forms with this renderer and with
-Django's and requires the same HTML, so a Django upgrade that changes a widget template, or a
-template of ours that overrides one (there is none), shows there rather than on the page.
+practice settings form has sixty fields, the audit page's filters offer every action and every
+member of staff, and the runbook holds a dozen forms; those templates were a large part of their
+pages' time. Rendering every form afresh this way keeps its HTML exactly what its current
+initial values, labels and help texts make it (nothing is kept between requests).
 
-Use it on a form class with `default_renderer = plain_widgets` (one instance: its template engine,
-for what it leaves to the templates, is made once)."""
+The markup is not ours to change: `tests/test_widget_rendering.py` renders each widget kind, with
+generated names, values, attributes and choices, and kapflow's forms, both with this renderer and
+with Django's, and requires the same HTML; it also checks that the templates this renderer
+replaces are Django's own files (a template of ours overriding one would be shown by Django and
+not here). A Django upgrade that changes a widget template fails there rather than on a page.
+Radio buttons and check box lists are written too; anything else (files, multiple widgets, a
+widget or an option with its own template, a form's or a field's template) is left to the
+templates.
+
+Django makes one instance of the renderer per process (forms.renderers.get_default_renderer is
+cached), so its template engine, for what it leaves to the templates, is built once."""
 
 import html
 
@@ -53,8 +62,10 @@ def _text(value) -> str:
 
 def _format_s(value) -> str:
     """`{{ value|stringformat:'s' }}`."""
+    if isinstance(value, tuple):
+        value = str(value)  # as the filter does (Django 5.x), rather than format its items
     try:
-        # The filter's own expression: a tuple is an error there, and writes nothing.
+        # The filter's own expression: a value whose formatting fails writes nothing.
         text = "%s" % value  # noqa: UP031
     except (TypeError, ValueError):
         text = ""
@@ -99,10 +110,43 @@ def _select(widget: dict) -> str | None:
     return "".join(parts)
 
 
+# The options of radio buttons and check box lists: input_option.html, through the two templates
+# that are exactly an include of it (and end with a line break of their own).
+_INPUT_OPTIONS = {f"{_WIDGETS}radio_option.html", f"{_WIDGETS}checkbox_option.html"}
+
+
+def _input_option(option: dict) -> str:
+    """django/forms/widgets/input_option.html (its input.html ends with a line break)."""
+    if not option["wrap_label"]:
+        return f"{_input(option)}\n\n"
+    id_ = option["attrs"].get("id")
+    label_for = f' for="{_text(id_)}"' if id_ else ""
+    return f"<label{label_for}>{_input(option)}\n {_text(option['label'])}</label>\n\n"
+
+
+def _multiple_input(widget: dict) -> str | None:
+    """django/forms/widgets/multiple_input.html (radio.html and checkbox_select.html)."""
+    id_, css = widget["attrs"].get("id"), widget["attrs"].get("class")
+    parts = ["<div", f' id="{_text(id_)}"' if id_ else "", f' class="{_text(css)}"' if css else "", ">"]
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f"\n  <div><label>{_text(group_name)}</label>")
+        for option in options:
+            if option["template_name"] not in _INPUT_OPTIONS:
+                return None
+            parts.append(f"<div>\n    {_input_option(option)}</div>")
+        if group_name:
+            parts.append("\n  </div>")
+    parts.append("\n</div>")
+    return "".join(parts)
+
+
 _WRITERS = {
     **dict.fromkeys(_INPUTS, _input),
     f"{_WIDGETS}textarea.html": _textarea,
     f"{_WIDGETS}select.html": _select,
+    f"{_WIDGETS}radio.html": _multiple_input,
+    f"{_WIDGETS}checkbox_select.html": _multiple_input,
 }
 
 
@@ -115,6 +159,3 @@ class PlainWidgets(DjangoTemplates):
         if written is None:
             return super().render(template_name, context, request=request)
         return written.strip()
-
-
-plain_widgets = PlainWidgets()
