@@ -55,7 +55,14 @@ def latest_predose(
 def predose_gate(runbook: Runbook | None, *, now: datetime.datetime, practice) -> GateResult:
     """The day-of pre-dose vitals gate over the latest pre-dose reading, with the prescriber's
     acknowledgement of that very reading if there is one."""
-    latest = latest_predose(runbook, before=now)
+    return _predose_gate_of(runbook, latest_predose(runbook, before=now), now=now, practice=practice)
+
+
+def _predose_gate_of(
+    runbook, latest: VitalsReading | None, *, now: datetime.datetime, practice
+) -> GateResult:
+    """The pre-dose gate over `latest`, the reading in force (read by the caller: predose_gate
+    reads it afresh, RunbookRecord from the rows it holds)."""
     vitals = None
     if latest is not None:
         vitals = Vitals(
@@ -142,6 +149,14 @@ def as_checklist(checklist: DayOfChecklist | None, *, client) -> dayof.DayOfChec
     alert read from the measures now (an alert raised after check-in still counts)."""
     if checklist is None:
         return None
+    return _checklist_value(checklist, open_alert=open_suicidality_alert(client))
+
+
+def _checklist_value(checklist: DayOfChecklist | None, *, open_alert: bool) -> dayof.DayOfChecklist | None:
+    """The recorded checklist as the day-of gate's value, with the client's open suicidality
+    alert (`open_alert`) as the caller read it."""
+    if checklist is None:
+        return None
     return dayof.DayOfChecklist(
         transport_without_driving=checklist.transport_without_driving,
         last_food_at=checklist.last_food_at,
@@ -150,7 +165,7 @@ def as_checklist(checklist: DayOfChecklist | None, *, client) -> dayof.DayOfChec
         pregnancy_possible=checklist.pregnancy == DayOfChecklist.Pregnancy.POSSIBLE,
         new_medications_since_clearance=checklist.new_medication_list(),
         new_medications_reviewed_by_prescriber=checklist.medications_reviewed_by_id is not None,
-        open_suicidality_alert=open_suicidality_alert(client),
+        open_suicidality_alert=open_alert,
         suicidality_alert_reviewed=checklist.suicidality_alert_reviewed,
     )
 
@@ -179,9 +194,14 @@ def safety_plan_gate(visit: Visit, runbook: Runbook | None = None) -> GateResult
 
 
 def checklist_gate(visit: Visit, runbook: Runbook | None, *, now: datetime.datetime, practice) -> GateResult:
-    checklist = as_checklist(latest_checklist(runbook), client=visit.client)
+    return _checklist_gate_of(
+        as_checklist(latest_checklist(runbook), client=visit.client), now=now, practice=practice
+    )
+
+
+def _checklist_gate_of(value: dayof.DayOfChecklist | None, *, now: datetime.datetime, practice) -> GateResult:
     return dayof.day_of_checklist_gate(
-        checklist,
+        value,
         now=now,
         fasting_food_hours=practice.fasting_food_hours,
         fasting_liquid_minutes=practice.fasting_liquid_minutes,
@@ -215,7 +235,10 @@ def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) 
     integration window (docs/clinical.md's gate; the same window in which kapflow.integration.window
     counts a booking as in time rather than late); without one in time, the therapist's written
     acknowledgement lets it pass."""
-    ack = latest_integration_acknowledgement(runbook)
+    return _integration_gate_of(visit, latest_integration_acknowledgement(runbook), practice=practice)
+
+
+def _integration_gate_of(visit: Visit, ack: IntegrationAcknowledgement | None, *, practice) -> GateResult:
     words = ""
     if ack is not None:
         when = timezone.localtime(ack.acknowledged_at)
@@ -235,13 +258,20 @@ def day_of_gates(
     """The readiness strip at the top of the runbook, in docs/clinical.md's order: the virtual safety
     plan (virtual sessions only), the day-of checklist, the pre-dose vitals, the integration
     booking (soft)."""
-    gates = []
-    if visit.is_virtual:
-        gates.append(safety_plan_gate(visit, runbook))
-    gates.append(checklist_gate(visit, runbook, now=now, practice=practice))
-    gates.append(predose_gate(runbook, now=now, practice=practice))
-    gates.append(integration_gate(visit, runbook, practice=practice))
-    return gates
+    return _in_order(
+        visit,
+        plan=lambda: safety_plan_gate(visit, runbook),
+        checklist=lambda: checklist_gate(visit, runbook, now=now, practice=practice),
+        predose=lambda: predose_gate(runbook, now=now, practice=practice),
+        integration=lambda: integration_gate(visit, runbook, practice=practice),
+    )
+
+
+def _in_order(visit: Visit, *, plan, checklist, predose, integration) -> list[GateResult]:
+    """The strip's gates in their order, the safety plan for a virtual session only: one list for
+    day_of_gates and RunbookRecord.day_of_gates, which read their rows differently."""
+    gates = [plan()] if visit.is_virtual else []
+    return [*gates, checklist(), predose(), integration()]
 
 
 PHASES = [
@@ -297,6 +327,15 @@ def adverse_events_to_review(clients):
         AdverseEvent.objects.filter(review__isnull=True)
         .filter(Exists(clients.filter(pk=OuterRef("runbook__visit__client_id"))))
         .select_related("runbook__visit__client")
+        # What a row shows (the client's name, the event, when): fewer columns to compile and read.
+        .only(
+            "runbook__visit__client__first_name",
+            "runbook__visit__client__last_name",
+            "runbook__visit__client__preferred_name",
+            "noted_at",
+            "kind",
+            "severity",
+        )
         .order_by("noted_at", "pk")
     )
 
@@ -309,6 +348,15 @@ def discharge_overrides_to_review(clients):
         .exclude(override_reason="")
         .filter(Exists(clients.filter(pk=OuterRef("visit__client_id"))))
         .select_related("visit__client", "discharged_by")
+        # What a row shows (the client's name, the discharge and its reason), as above.
+        .only(
+            "visit__client__first_name",
+            "visit__client__last_name",
+            "visit__client__preferred_name",
+            "discharged_at",
+            "discharged_by__full_name",
+            "override_reason",
+        )
         .order_by("discharged_at", "pk")
     )
 
@@ -452,63 +500,21 @@ class RunbookRecord:
 
     def predose_gate(self, *, now: datetime.datetime, practice) -> GateResult:
         """As predose_gate()."""
-        latest = self.latest_predose(before=now)
-        vitals = None
-        if latest is not None:
-            vitals = Vitals(
-                taken_at=latest.taken_at,
-                systolic=latest.systolic,
-                diastolic=latest.diastolic,
-                heart_rate=latest.heart_rate,
-            )
-        acknowledged = latest is not None and self.book.caution_acknowledged_reading_id == latest.pk
-        return predose_vitals_gate(vitals, now=now, practice=practice, caution_acknowledged=acknowledged)
+        return _predose_gate_of(self.book, self.latest_predose(before=now), now=now, practice=practice)
 
     def day_of_gates(self, *, now: datetime.datetime, practice, open_alert: bool) -> list[GateResult]:
         """As day_of_gates(), with the client's open suicidality alert (`open_alert`) read by the
         caller."""
         visit = self.visit
-        gates = []
-        if visit.is_virtual:
-            gates.append(dayof.virtual_safety_plan_gate(as_safety_plan(self.plan), virtual=True))
-        checklist = self.checklist
-        value = None
-        if checklist is not None:
-            value = dayof.DayOfChecklist(
-                transport_without_driving=checklist.transport_without_driving,
-                last_food_at=checklist.last_food_at,
-                last_liquid_at=checklist.last_liquid_at,
-                substances_in_last_24h=tuple(checklist.substances),
-                pregnancy_possible=checklist.pregnancy == DayOfChecklist.Pregnancy.POSSIBLE,
-                new_medications_since_clearance=checklist.new_medication_list(),
-                new_medications_reviewed_by_prescriber=checklist.medications_reviewed_by_id is not None,
-                open_suicidality_alert=open_alert,
-                suicidality_alert_reviewed=checklist.suicidality_alert_reviewed,
-            )
-        gates.append(
-            dayof.day_of_checklist_gate(
-                value,
-                now=now,
-                fasting_food_hours=practice.fasting_food_hours,
-                fasting_liquid_minutes=practice.fasting_liquid_minutes,
-            )
+        return _in_order(
+            visit,
+            plan=lambda: dayof.virtual_safety_plan_gate(as_safety_plan(self.plan), virtual=True),
+            checklist=lambda: _checklist_gate_of(
+                _checklist_value(self.checklist, open_alert=open_alert), now=now, practice=practice
+            ),
+            predose=lambda: self.predose_gate(now=now, practice=practice),
+            integration=lambda: _integration_gate_of(visit, self.integration_ack, practice=practice),
         )
-        gates.append(self.predose_gate(now=now, practice=practice))
-        ack = self.integration_ack
-        words = ""
-        if ack is not None:
-            when = timezone.localtime(ack.acknowledged_at)
-            words = f"by {ack.acknowledged_by.full_name} at {when:%H:%M} — {ack.reason}"
-        gates.append(
-            dayof.integration_booked_gate(
-                booked_integration_at(visit),
-                session_at=visit.ends_at,
-                expected_hours=practice.integration_window_hours,
-                acknowledged=ack is not None,
-                acknowledgement=words,
-            )
-        )
-        return gates
 
     def session_clock(self, *, now: datetime.datetime, practice) -> rules.Clock:
         """As session_clock()."""
