@@ -7,7 +7,7 @@ a record outside their care is not revealed), and writes the audit row for the r
 
 import enum
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from kapflow.audit.middleware import note_refused
@@ -24,13 +24,20 @@ class Need(enum.Enum):
     CLINICAL = "clinical"
 
 
+def _demographics_reach_further(user) -> bool:
+    """Whether `user`'s DEMOGRAPHICS scope is wider than their CLINICAL one (coordinators and
+    admins see every client's demographics): for everyone else the two are the same set, which
+    client_for relies on. The one place this rule is written."""
+    return user.is_coordinator or user.is_practice_admin
+
+
 def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
     """Every client the requesting user may see for `need`; none at all for anyone else."""
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff_member):
         return Client.objects.none()
     clients = Client.objects.all()
-    if need is Need.DEMOGRAPHICS and (user.is_coordinator or user.is_practice_admin):
+    if need is Need.DEMOGRAPHICS and _demographics_reach_further(user):
         return clients
     if user.is_clinician:
         if practice_for(request).open_caseload:
@@ -74,10 +81,9 @@ def client_for(
         note_refused(request, client_id)
         raise Http404("No such client.") from None
     audit_record(request=request, action=action, client=client, obj=client)
-    if need is Need.CLINICAL or not (request.user.is_coordinator or request.user.is_practice_admin):
+    if need is Need.CLINICAL or not _demographics_reach_further(request.user):
         # Found through clients_for(need=CLINICAL), or through a DEMOGRAPHICS scope that is the
-        # same set (only coordinators and admins see more for demographics than for clinical
-        # content): can_see_clinical's answer is known, and its query would only repeat this one.
+        # same set: can_see_clinical's answer is known, and its query would only repeat this one.
         request.__dict__.setdefault("_kapflow_clinical", {})[client.pk] = True
     return client
 
@@ -93,3 +99,21 @@ def client_chart_for(request, client_id, *, action: str, need: Need = Need.DEMOG
     from kapflow.clients.selectors import chart_queryset
 
     return client_for(request, client_id, action=action, need=need, queryset=chart_queryset())
+
+
+def clinical_banner_for(request, client_id, *, action: str) -> Client:
+    """`client_banner_for` for a page of clinical content: only the client's clinicians."""
+    return client_banner_for(request, client_id, action=action, need=Need.CLINICAL)
+
+
+def client_banner_for(request, client_id, *, action: str, need: Need = Need.DEMOGRAPHICS) -> Client:
+    """`client_for`, with what the banner alone shows (its flags and the urgent-alert badge),
+    for a page that shows nothing else of the chart: cheaper than `client_chart_for`, which
+    also reads the care team, outside providers and inquiry the chart itself shows."""
+    from kapflow.clients.selectors import banner_queryset
+
+    client = client_for(request, client_id, action=action, need=need, queryset=banner_queryset())
+    if client.is_minor:
+        # The banner's flags read a minor's guardians (can one of them consent?), an adult's not.
+        prefetch_related_objects([client], "guardians")
+    return client

@@ -6,6 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from kapflow.clients.models import CareTeamMember, Client, fold
 from kapflow.clients.services import digits
 from kapflow.measures.models import Alert, Response
+from kapflow.measures.selectors import first_per_instrument
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
@@ -58,24 +59,26 @@ def chart_queryset() -> QuerySet:
     )
 
 
+def banner_queryset() -> QuerySet:
+    """What the banner alone shows (kapflow.clients.templatetags.clients.client_banner): the
+    emergency contacts its flags look at and the open alerts of its urgent badge (its flags read
+    the guardians of a minor only: kapflow.clients.access.client_banner_for reads those once it
+    knows). For pages that show nothing else of the chart; same rule as chart_queryset."""
+    return Client.objects.prefetch_related(
+        "emergency_contacts",
+        Prefetch("alerts", queryset=Alert.objects.open(), to_attr="open_alerts"),
+    )
+
+
 def latest_measures(client: Client) -> list[dict]:
-    """The chart's Measures card: each instrument's latest result for this client, as
-    kapflow.measures.selectors.latest_by_instrument picks it, in one query of rows rather than a
-    model instance per response (a long course has hundreds)."""
+    """The chart's Measures card: each instrument's latest result for this client
+    (kapflow.measures.selectors.first_per_instrument), in one query of rows rather than a model
+    instance per response (a long course has hundreds)."""
     names = dict(Response._meta.get_field("instrument").flatchoices)
-    seen, latest = set(), []
-    for pk, instrument, total, band, completed_at in client.responses.order_by(
-        "-completed_at", "-pk"
-    ).values_list("pk", "instrument", "total", "band", "completed_at"):
-        if instrument not in seen:
-            seen.add(instrument)
-            latest.append(
-                {
-                    "pk": pk,
-                    "instrument_name": names.get(instrument, instrument),
-                    "total": total,
-                    "band": band,
-                    "completed_at": completed_at,
-                }
-            )
+    rows = client.responses.order_by("-completed_at", "-pk").values(
+        "pk", "instrument", "total", "band", "completed_at"
+    )
+    latest = first_per_instrument(rows)
+    for row in latest:
+        row["instrument_name"] = names.get(row["instrument"], row["instrument"])
     return latest

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import clinical_chart_for
+from kapflow.clients.access import clinical_banner_for
 from kapflow.integration import services
 from kapflow.integration.forms import RecordForm, ReviewForm
 from kapflow.integration.models import ActionItem
@@ -21,9 +21,10 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 @staff_view()
 def overview(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.integration.overview.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.integration.overview.viewed")
     # Only the columns the page shows: a record's free text is long and only its themes are
-    # shown here, and the clinician and session rows are wide.
+    # shown here, and the clinician and session rows are wide. client_standings reads these
+    # too (their follows_id, recorded_at and late_by), so it is given them.
     records = list(
         client.integration_records.select_related("clinician", "follows").only(
             "client_id",
@@ -44,7 +45,7 @@ def overview(request, client_id):
         "integration/overview.html",
         {
             "client": client,
-            "sessions": client_standings(client, practice=practice_for(request)),
+            "sessions": client_standings(client, practice=practice_for(request), records=records),
             "records": records,
             "open_items": [item for item in items if item.is_open],
             "closed_items": [item for item in items if not item.is_open],
@@ -56,7 +57,7 @@ def overview(request, client_id):
 
 @clinician_view
 def record_new(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.integration.record.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.integration.record.opened")
     initial = {}
     # ASCII digits within a bigint only: "²".isdigit() is true and int() then fails.
     follows = int_param(request, "follows", None)
@@ -87,7 +88,7 @@ def record_new(request, client_id):
 
 @staff_view()
 def record_detail(request, client_id, record_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.integration.record.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.integration.record.viewed")
     record = get_object_or_404(
         client.integration_records.select_related("clinician", "follows", "visit").prefetch_related(
             "action_items"
@@ -100,7 +101,7 @@ def record_detail(request, client_id, record_id):
 @require_POST
 @clinician_view
 def action_item_review(request, client_id, item_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.integration.action_item.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.integration.action_item.opened")
     item = get_object_or_404(client.action_items, pk=item_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():

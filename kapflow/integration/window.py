@@ -219,12 +219,16 @@ def _integration_visits():
     )
 
 
-def client_standings(client, *, practice, now: datetime.datetime | None = None) -> list[SessionIntegration]:
+def client_standings(
+    client, *, practice, now: datetime.datetime | None = None, records: list | None = None
+) -> list[SessionIntegration]:
     """Every completed medication session of the client with its integration standing, and up
     to three proposed hours for each still open in its window and not yet booked: hours free
     for the session's clinician, the client and (in person) the session's room, which is how
     the runbook books it (kapflow.dosing.services.discharge.integration_book). Three queries, and one more
-    per session needing proposals (at most a couple: the window is two days)."""
+    per session needing proposals (at most a couple: the window is two days). `records`: the
+    client's integration records when the caller has read them already (each with its pk,
+    follows_id, recorded_at and late_by), one query fewer."""
     from kapflow.integration.models import IntegrationRecord
 
     now = now or timezone.now()
@@ -234,9 +238,10 @@ def client_standings(client, *, practice, now: datetime.datetime | None = None) 
         )
     )
     integration = list(_integration_visits().filter(client=client).select_related("clinician"))
-    records = list(
-        IntegrationRecord.objects.filter(client=client).only("pk", "follows_id", "recorded_at", "late_by")
-    )
+    if records is None:
+        records = list(
+            IntegrationRecord.objects.filter(client=client).only("pk", "follows_id", "recorded_at", "late_by")
+        )
     answers = standings(
         medication=medication,
         integration=integration,

@@ -11,15 +11,15 @@ from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 
 
-def latest_by_instrument(client: Client) -> list[Response]:
-    """Each instrument's most recent response for this client, in one query."""
+def first_per_instrument(rows):
+    """Each instrument's latest result: the first row of each instrument in `rows`, which come
+    newest first (completed_at, then id, descending). Rows are dicts with an "instrument" key.
+    The one rule for "latest" that the chart's Measures card and the measures page share."""
     seen, latest = set(), []
-    for response in client.responses.order_by("-completed_at", "-pk").only(
-        "instrument", "total", "band", "completed_at", "client_id"
-    ):
-        if response.instrument not in seen:
-            seen.add(response.instrument)
-            latest.append(response)
+    for row in rows:
+        if row["instrument"] not in seen:
+            seen.add(row["instrument"])
+            latest.append(row)
     return latest
 
 

@@ -11,7 +11,7 @@ from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.models import Response
 from kapflow.measures.progress import progress_context
-from kapflow.measures.selectors import client_tasks
+from kapflow.measures.selectors import client_tasks, first_per_instrument
 
 # How many of the schedule's forms the measures page lists: the upcoming ones and the latest
 # done, enough for a review without pushing the results off the page.
@@ -50,13 +50,8 @@ def response_list(request, client_id):
         request, client_id, need=Need.CLINICAL, action="kapflow.measures.responses.viewed"
     )
     responses = _result_rows(client)
-    # Each instrument's latest result, as latest_by_instrument picks it (the first of its rows,
-    # newest first), without reading every response a second time.
-    seen, latest = set(), []
-    for row in responses:
-        if row["instrument"] not in seen:
-            seen.add(row["instrument"])
-            latest.append(row)
+    # Each instrument's latest result, from the rows already read (newest first).
+    latest = first_per_instrument(responses)
     return render(
         request,
         "measures/list.html",

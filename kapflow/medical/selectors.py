@@ -1,6 +1,8 @@
 import datetime
 from dataclasses import dataclass, field
+from functools import partial
 
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -26,18 +28,43 @@ class MedicalSummary:
         return not all(result.passed for result in self.gates)
 
 
+def _with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
+    """The orders, each with its dosed-session count read in the same query: is_active() and
+    status() (the summary, the template) each ask MedicationOrder.administrations_count, one
+    COUNT per order and call otherwise. The count is the method's own (first doses, boosters
+    not counted), and each instance answers it from the row."""
+    rows = list(
+        orders.annotate(dosed_sessions=Count("administrations", filter=Q(administrations__is_booster=False)))
+    )
+    for order in rows:
+        order.administrations_count = partial(int, order.dosed_sessions)
+    return rows
+
+
 def medical_summary(client: Client, *, practice, history: bool = False, today=None) -> MedicalSummary:
     """What the chart card (and, with `history`, the medical page) shows: the three medical
     gates, the latest screening and its open exclusions, the current clearance and the orders in
-    force. A fixed number of queries: about six for the card, three more with the history."""
+    force. A fixed number of queries: about six for the card, three more with the history (the
+    latest screening and clearance then come from the history's lists, which are in the same
+    order as gates.latest_screening and gates.current_clearance read them)."""
     today = today or timezone.localdate()
-    latest = gates.latest_screening(client)
-    orders = list(
+    orders = _with_dosed_sessions(
         MedicationOrder.objects.filter(client=client).select_related("prescriber", "discontinued_by")
         if history
         else MedicationOrder.objects.filter(client=client).active(today).select_related("prescriber")
     )
-    summary = MedicalSummary(
+    if history:
+        screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
+        clearances = list(
+            Clearance.objects.filter(client=client).select_related("prescriber", "revoked_by").latest_first()
+        )
+        latest = screenings[0] if screenings else None
+        clearance = clearances[0] if clearances else None
+    else:
+        screenings, clearances = [], []
+        latest = gates.latest_screening(client)
+        clearance = gates.current_clearance(client)
+    return MedicalSummary(
         gates=[
             gates.screening_gate(client, today=today, practice=practice),
             gates.clearance_gate(client, today=today),
@@ -45,16 +72,10 @@ def medical_summary(client: Client, *, practice, history: bool = False, today=No
         ],
         screening=latest,
         unresolved={flag.key for flag in gates.unresolved_exclusions(latest)} if latest else set(),
-        clearance=gates.current_clearance(client),
+        clearance=clearance,
         active_orders=[order for order in orders if order.is_active(today)],
+        screenings=screenings,
+        clearances=clearances,
+        orders=orders if history else [],
         today=today,
     )
-    if history:
-        summary.screenings = list(
-            Screening.objects.filter(client=client).select_related("entered_by").latest_first()
-        )
-        summary.clearances = list(
-            Clearance.objects.filter(client=client).select_related("prescriber", "revoked_by").latest_first()
-        )
-        summary.orders = orders
-    return summary

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import clinical_chart_for
+from kapflow.clients.access import clinical_banner_for
 from kapflow.medical import gates, screening, services
 from kapflow.medical.forms import (
     ClearanceForm,
@@ -44,7 +44,7 @@ def _discontinue_form(data=None):
 
 @staff_view()
 def summary(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.summary.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.summary.viewed")
     return render(
         request,
         "medical/summary.html",
@@ -55,7 +55,7 @@ def summary(request, client_id):
 @staff_view()
 def screening_new(request, client_id):
     """The client's therapist or prescriber enters the screening on the client's behalf."""
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.screening.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.screening.opened")
     form = ScreeningForm(request.POST or None)
     medications = MedicationFormSet(request.POST or None, prefix="med")
     if request.method == "POST" and form.is_valid() and medications.is_valid():
@@ -97,7 +97,7 @@ def screening_new(request, client_id):
 
 @staff_view()
 def screening_detail(request, client_id, screening_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.screening.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.screening.viewed")
     record = get_object_or_404(client.screenings.select_related("entered_by"), pk=screening_id)
     clearances = list(record.clearances.select_related("prescriber").order_by("-decided_at", "-pk"))
     unresolved = {flag.key for flag in gates.unresolved_exclusions(record)}
@@ -116,7 +116,7 @@ def screening_detail(request, client_id, screening_id):
 
 @prescriber_view
 def clearance_new(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.clearance.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.opened")
     practice = practice_for(request)
     latest = gates.latest_screening(client)
     if latest is None:
@@ -171,7 +171,7 @@ def _clearance_page(request, client, clearance, revoke_form, status=200):
 
 @staff_view()
 def clearance_detail(request, client_id, clearance_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.clearance.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.viewed")
     clearance = get_object_or_404(
         client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
     )
@@ -181,7 +181,7 @@ def clearance_detail(request, client_id, clearance_id):
 @require_POST
 @prescriber_view
 def clearance_revoke(request, client_id, clearance_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.clearance.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.viewed")
     clearance = get_object_or_404(
         client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
     )
@@ -203,7 +203,7 @@ def clearance_revoke(request, client_id, clearance_id):
 
 @prescriber_view
 def order_new(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.order.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.order.opened")
     practice = practice_for(request)
     clearance_result = gates.clearance_gate(client)
     current = gates.current_clearance(client)
@@ -260,7 +260,7 @@ def _order_page(request, client, order, discontinue_form):
 
 @staff_view()
 def order_detail(request, client_id, order_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.order.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.order.viewed")
     order = get_object_or_404(
         client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
     )
@@ -270,7 +270,7 @@ def order_detail(request, client_id, order_id):
 @require_POST
 @prescriber_view
 def order_discontinue(request, client_id, order_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.medical.order.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.order.viewed")
     order = get_object_or_404(
         client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
     )

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import clinical_chart_for
+from kapflow.clients.access import clinical_banner_for
 from kapflow.pathway import services
 from kapflow.pathway.forms import ConsultationForm, CoursePlanForm, OverrideForm, PreparationForm
 from kapflow.pathway.models import CoursePlan, GateOverride, PreparationSession, Topic
@@ -24,13 +24,16 @@ def _plan(client) -> CoursePlan | None:
 def overview(request, client_id):
     """The way to the first medication session: what is ready, what is missing and who can
     resolve it, with the consultations, preparation sessions and course plan behind it."""
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.overview.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.overview.viewed")
     # Read once for the page and its readiness panel: the preparation sessions (prefetched, so
-    # the preparation gate's client.preparation_sessions.all() finds them), the consultations
-    # and the course plan (whose modality is the panel's `virtual`).
+    # the preparation gate's client.preparation_sessions.all() finds them), the guardians (the
+    # consent gate and the consent status each read them; the banner's queryset reads a
+    # minor's only), the consultations and the course plan (whose modality is the panel's
+    # `virtual`).
     prefetch_related_objects(
         [client],
         Prefetch("preparation_sessions", queryset=PreparationSession.objects.select_related("clinician")),
+        "guardians",
     )
     sessions = list(client.preparation_sessions.all())
     consultations = list(client.consultations.select_related("clinician"))
@@ -58,7 +61,7 @@ def overview(request, client_id):
 
 @clinician_view
 def consultation_new(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.consultation.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.consultation.opened")
     form = ConsultationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         consultation = services.consultation_record(request=request, client=client, form=form)
@@ -69,7 +72,7 @@ def consultation_new(request, client_id):
 
 @staff_view()
 def consultation_detail(request, client_id, consultation_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.consultation.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.consultation.viewed")
     consultation = get_object_or_404(client.consultations.select_related("clinician"), pk=consultation_id)
     return render(
         request, "pathway/consultation_detail.html", {"client": client, "consultation": consultation}
@@ -78,7 +81,7 @@ def consultation_detail(request, client_id, consultation_id):
 
 @clinician_view
 def preparation_new(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.preparation.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.preparation.opened")
     covered = {topic for session in client.preparation_sessions.all() for topic in session.topics}
     form = PreparationForm(request.POST or None, covered=covered)
     if request.method == "POST" and form.is_valid():
@@ -92,7 +95,7 @@ def preparation_new(request, client_id):
 
 @staff_view()
 def preparation_detail(request, client_id, session_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.preparation.viewed")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.preparation.viewed")
     session = get_object_or_404(client.preparation_sessions.select_related("clinician"), pk=session_id)
     topics = [(topic, topic.value in session.topics) for topic in Topic]
     return render(
@@ -102,7 +105,7 @@ def preparation_detail(request, client_id, session_id):
 
 @clinician_view
 def plan_edit(request, client_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.course_plan.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.course_plan.opened")
     plan = _plan(client)
     initial = (
         {}
@@ -122,7 +125,10 @@ def plan_edit(request, client_id):
 def override_new(request, client_id, gate):
     if gate not in GateOverride.Gate.values:
         raise Http404("Only a medical gate can be overridden.")
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.override.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.override.opened")
+    # The consent gate reads the guardians for each consent it checks: once, here (the banner's
+    # queryset reads a minor's only).
+    prefetch_related_objects([client], "guardians")
     current = next(g for g in readiness(client) if g.result.key == gate)
     if current.passed:
         messages.info(request, f"{current.result.label} already passes; there is nothing to override.")
@@ -138,7 +144,7 @@ def override_new(request, client_id, gate):
 @require_POST
 @staff_view(Role.PRESCRIBER)
 def override_withdraw(request, client_id, override_id):
-    client = clinical_chart_for(request, client_id, action="kapflow.pathway.override.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.pathway.override.opened")
     override = get_object_or_404(client.gate_overrides.filter(withdrawn_at__isnull=True), pk=override_id)
     services.gate_override_withdraw(request=request, override=override)
     messages.success(request, f"The override of {override.get_gate_display().lower()} was withdrawn.")

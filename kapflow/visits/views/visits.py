@@ -3,6 +3,7 @@
 import datetime
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
-from kapflow.clients.access import Need, can_see_clinical, client_chart_for, client_for
+from kapflow.clients.access import Need, can_see_clinical, client_banner_for, client_chart_for, client_for
 from kapflow.pathway.models import CoursePlan
 from kapflow.pathway.readiness import Gate, is_ready, readiness
 from kapflow.practice.models import practice_for
@@ -27,6 +28,9 @@ def _readiness(request, client, *, virtual: bool, visit: Visit | None = None) ->
     """The readiness panel for the client's clinicians; for anyone else (a coordinator booking)
     only whether the client is ready, never why not. For a virtual visit already booked, the
     safety plan recorded on its runbook is one of the gates to start."""
+    # The consent gate reads the guardians (who may sign for a minor): read once, here, for a
+    # client reached with the banner alone (client_banner_for reads an adult's not at all).
+    prefetch_related_objects([client], "guardians")
     gates = readiness(client, virtual=virtual, practice=practice_for(request))
     if visit is not None and visit.is_virtual:
         from kapflow.dosing.selectors import safety_plan_gate
@@ -58,8 +62,14 @@ def _where_initial(request, client, plan=None) -> dict:
 
 @staff_view()
 def visit_list(request, client_id):
-    client = client_chart_for(request, client_id, action="kapflow.visits.list.viewed")
-    visits = list(client.visits.select_related("clinician", "room").order_by("-starts_at", "-pk"))
+    client = client_banner_for(request, client_id, action="kapflow.visits.list.viewed")
+    # Only the columns a row shows (visits/_visit_row.html): a busy client has dozens of visits,
+    # and building whole visit, clinician and room rows cost more than reading them.
+    visits = list(
+        client.visits.select_related("clinician", "room")
+        .only("client_id", "kind", "status", "starts_at", "ends_at", "clinician__full_name", "room__name")
+        .order_by("-starts_at", "-pk")
+    )
     now = timezone.now()
     upcoming = [v for v in reversed(visits) if v.ends_at >= now]
     past = [v for v in visits if v.ends_at < now]
@@ -104,7 +114,7 @@ def _visit(client, visit_id) -> Visit:
 
 @staff_view()
 def visit_detail(request, client_id, visit_id):
-    client = client_chart_for(request, client_id, action="kapflow.visits.visit.viewed")
+    client = client_banner_for(request, client_id, action="kapflow.visits.visit.viewed")
     visit = _visit(client, visit_id)
     allowed = TRANSITIONS[visit.status]
     context = {
