@@ -59,9 +59,11 @@ def dashboard(request):
     context = {}
     if user.is_clinician:
         _first(_urgent_alerts(request), context, "urgent_alerts")
-        mine = clients_for(request).filter(care_team__user=user)
+        # The clients on their care team: the same set whatever `need` (a clinician sees the
+        # clinical record of every client whose care team they are on), so _my_clients serves
+        # here too and its scope is built once for the request's lists.
         by_stage = sorted(
-            mine.order_by().values_list("stage").annotate(n=Count("pk")),
+            _my_clients(request).order_by().values_list("stage").annotate(n=Count("pk")),
             key=lambda row: Client.Stage.values.index(row[0]),
         )
         context["my_stage_counts"] = [(Client.Stage(stage).label, stage, count) for stage, count in by_stage]
@@ -83,14 +85,60 @@ def dashboard(request):
     if user.is_coordinator:
         _first(_arrivals_today(request), context, "arrivals")
     if user.is_coordinator or user.is_practice_admin:
-        context["open_inquiries"] = Inquiry.objects.open().count()
-        context["new_inquiries"] = Inquiry.objects.filter(status=Inquiry.Status.NEW).count()
+        # Both counts in one query: the new inquiries are among the open ones.
+        counts = Inquiry.objects.open().aggregate(
+            open=Count("pk"), new=Count("pk", filter=Q(status=Inquiry.Status.NEW))
+        )
+        context["open_inquiries"], context["new_inquiries"] = counts["open"], counts["new"]
+    _add_links(context)
     # The dashboard shows clients by name: one audit row per view, naming every client shown
     # (not one row per client, which would bury the log).
     audit_record(
         request=request, action="kapflow.dashboard.viewed", detail={"clients": _clients_shown(context)}
     )
     return render(request, "dashboard.html", context)
+
+
+# Ids no row has, reversed once into a URL and replaced by each row's ids (_link).
+_URL_SLOTS = ("987654321987", "987654321988")
+
+
+def _link(name: str, count: int = 1):
+    """reverse(name, args=ids) for many rows at the cost of one: the URL is reversed once with
+    stand-in ids and each row's ids are put in their place (a url tag per row costs several
+    times more)."""
+    pattern = reverse(name, args=_URL_SLOTS[:count])
+    for index, slot in enumerate(_URL_SLOTS[:count]):
+        pattern = pattern.replace(slot, f"{{{index}}}")
+    return pattern.format
+
+
+def _add_links(context: dict) -> None:
+    """The links the dashboard's longer lists show on each row (see _link)."""
+    if alerts := context.get("urgent_alerts"):
+        chart, close = _link("clients:chart"), _link("measures:alert_close", 2)
+        for alert in alerts:
+            alert.chart_url, alert.close_url = chart(alert.client_id), close(alert.client_id, alert.pk)
+    if visits := context.get("todays_visits"):
+        runbook, detail, badge = (
+            _link("dosing:runbook", 2),
+            _link("visits:detail", 2),
+            _link("visits:badge", 2),
+        )
+        for visit in visits:
+            visit.link = (runbook if visit.is_medication else detail)(visit.client_id, visit.pk)
+            visit.badge_url = badge(visit.client_id, visit.pk)
+    overdue, items = context.get("overdue_integrations", ()), context.get("action_items", ())
+    if overdue or items:
+        overview = _link("integration:overview")
+        for row in overdue:
+            row.session.overview_url = overview(row.session.client_id)
+        for item in items:
+            item.overview_url = overview(item.client_id)
+    if waiting := (*context.get("clearances_waiting", ()), *context.get("orders_waiting", ())):
+        summary = _link("medical:summary")
+        for client in waiting:
+            client.summary_url = summary(client.pk)
 
 
 def _clients_shown(context: dict) -> list[int]:
@@ -170,10 +218,11 @@ def _todays_visits(user):
 
 def _arrivals_today(request):
     """The front desk's day: every visit today (local day) of the clients the user may see, not
-    cancelled, in time order, to check people in as they arrive."""
+    cancelled, in time order, to check people in as they arrive. The scope is checked visit by
+    visit (Exists): the database walks today's visits on the start index, not every client."""
     return (
         in_range(Visit.objects.live(), *_today())
-        .filter(client__in=clients_for(request))
+        .filter(Exists(clients_for(request).filter(pk=OuterRef("client_id"))))
         .select_related("client", "clinician", "room")
         .order_by("starts_at", "pk")
     )
@@ -213,9 +262,12 @@ def _orders_waiting(request):
         revoked_at__isnull=True,
     ).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
     # In force: active today with sessions left (sessions used: first doses given under it).
+    # Grouped by the order's id (values), not by its every column: less to compile and to group.
     in_force = (
         MedicationOrder.objects.filter(client=OuterRef("pk"))
         .active(today)
+        .order_by()
+        .values("pk")
         .annotate(used=Count("administrations", filter=Q(administrations__is_booster=False)))
         .filter(used__lt=F("sessions_authorised"))
     )

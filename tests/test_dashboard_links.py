@@ -1,0 +1,74 @@
+"""The links on the dashboard's rows are made once per list (kapflow.views._link) rather than by
+a url tag per row: each row still links to its own client and visit, as reverse() says."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.measures.models import Alert
+from kapflow.medical.models import Clearance, Screening
+from kapflow.visits.models import Visit
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _visit(client, clinician, starts, *, kind, status="scheduled", minutes=60):
+    return Visit.objects.create(
+        client=client,
+        kind=kind,
+        status=status,
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(minutes=minutes),
+        modality="virtual",
+        clinician=clinician,
+        created_by=clinician,
+    )
+
+
+def test_a_therapists_rows_link_to_their_own_client_and_visit(login, tess):
+    first, second = (factories.make_client(first_name=name, therapist=tess) for name in ("Ada", "Bo"))
+    alerts = [Alert.objects.create(client=client, kind="suicidality") for client in (first, second)]
+    soon = timezone.now() + datetime.timedelta(minutes=5)
+    if timezone.localtime(soon).date() != timezone.localdate():
+        pytest.skip("too close to midnight for a visit later today")
+    session = _visit(first, tess, soon, kind="medication", minutes=150)
+    talk = _visit(second, tess, soon, kind="consultation")
+    ended = timezone.now() - datetime.timedelta(days=4)
+    _visit(first, tess, ended, kind="medication", status="completed", minutes=150)
+    record = IntegrationRecord.objects.create(client=second, clinician=tess, themes="Grief.")
+    ActionItem.objects.create(client=second, record=record, text="Walk each morning")
+    html = login(tess).get("/").content.decode()
+    for alert in alerts:
+        assert f'href="{reverse("clients:chart", args=[alert.client_id])}"' in html
+        assert f'href="{reverse("measures:alert_close", args=[alert.client_id, alert.pk])}"' in html
+    assert f'href="{reverse("dosing:runbook", args=[first.pk, session.pk])}"' in html
+    assert f'hx-get="{reverse("visits:badge", args=[first.pk, session.pk])}"' in html
+    assert f'href="{reverse("visits:detail", args=[second.pk, talk.pk])}"' in html
+    assert f'hx-get="{reverse("visits:badge", args=[second.pk, talk.pk])}"' not in html
+    # The overdue integration (Ada's) and the action item (Bo's).
+    assert f'href="{reverse("integration:overview", args=[first.pk])}"' in html
+    assert f'href="{reverse("integration:overview", args=[second.pk])}"' in html
+
+
+def test_a_prescribers_waiting_clients_link_to_their_medical_summary(login, tess, priya):
+    screened = factories.make_client(first_name="Screened", therapist=tess, prescriber=priya)
+    cleared = factories.make_client(first_name="Cleared", therapist=tess, prescriber=priya)
+    Screening.objects.create(client=screened, answers={}, age=35)
+    Clearance.objects.create(
+        client=cleared,
+        screening=Screening.objects.create(client=cleared, answers={}, age=35),
+        prescriber=priya,
+        decision="cleared",
+        findings="Well.",
+        valid_until=timezone.localdate() + datetime.timedelta(days=200),
+    )
+    page = login(priya).get("/")
+    assert [c.first_name for c in page.context["clearances_waiting"]] == ["Screened"]
+    assert [c.first_name for c in page.context["orders_waiting"]] == ["Cleared"]
+    html = page.content.decode()
+    for client in (screened, cleared):
+        assert f'href="{reverse("medical:summary", args=[client.pk])}"' in html
