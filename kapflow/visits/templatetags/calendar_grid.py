@@ -56,45 +56,93 @@ def _path(paths, name: str, visit) -> str:
     return f"{before}{visit.client_id}{between}{visit.pk}{after}"
 
 
+class _Page:
+    """What every block of a page shares, worked out once a page (_page): the paths, what the page
+    shows beside the client, and each text a block writes already escaped. Hundreds of blocks
+    repeat a few dozen times, kinds, clinicians, rooms and statuses, and escaping, formatting a
+    time or naming a status for each block again was most of the blocks' cost."""
+
+    def __init__(self, context):
+        self.paths = _paths(context)
+        self.show_clinician = bool(context.get("show_clinician"))
+        self.show_place = bool(context.get("show_place"))
+        self.day_view = context.get("view") == "day"
+        self.escaped: dict[str, str] = {}
+        self.times: dict[tuple, str] = {}
+        self.statuses: dict[str, str] = {}
+
+    def escape(self, text: str) -> str:
+        """escape(text), kept for the texts the page repeats (not for its paths, each its own)."""
+        try:
+            return self.escaped[text]
+        except KeyError:
+            done = self.escaped[text] = escape(text)
+            return done
+
+    def when(self, block, visit) -> str:
+        key = (block.from_before, visit.local_start, visit.local_end)
+        try:
+            return self.times[key]
+        except KeyError:
+            text = f"{'…' if block.from_before else ''}{visit.local_start:%H:%M}–{visit.local_end:%H:%M}"
+            done = self.times[key] = escape(text)
+            return done
+
+    def status(self, visit) -> str:
+        try:
+            return self.statuses[visit.status]
+        except KeyError:
+            done = self.statuses[visit.status] = escape(visit.get_status_display())
+            return done
+
+
+def _page(context) -> _Page:
+    page = context.render_context.get("calendar_grid_page")
+    if page is None:
+        page = context.render_context["calendar_grid_page"] = _Page(context)
+    return page
+
+
 def visit_block(context, block, column) -> SafeString:
     """The block: what is on (kind, client's short name or "Busy" for a client the viewer may
     not see, the clinician or the room as the page needs), a conflict in words, the status, a
     check-in on today's day view, and the place of its readiness badge. Built as one string, each
     value escaped: format_html for each part cost as much as the rest of the page."""
     visit = block.visit
-    paths = _paths(context)
+    page = _page(context)
     classes = f"ev {block.place} k-{visit.kind} st-{visit.status}"
     if block.conflict:
         classes += " cf"
     if block.short:
         classes += " ev--short"
-    parts = [f'<div class="{escape(classes)}">']
+    parts = [f'<div class="{page.escape(classes)}">']
     if block.conflict:
-        shared = escape(f"same {' and '.join(block.conflict)}")
+        shared = page.escape(f"same {' and '.join(block.conflict)}")
         parts.append(
             f'<strong class="ev-cf" title="Conflict: {shared}">Conflict'
             f'<span class="visually-hidden">: {shared}</span></strong> '
         )
-    when = escape(f"{'…' if block.from_before else ''}{visit.local_start:%H:%M}–{visit.local_end:%H:%M}")
+    when = page.when(block, visit)
     if visit.visible:
         parts.append(
-            f'<a class="ev-a" href="{escape(_path(paths, "visits:detail", visit))}"><b>{when}</b> '
-            f'{escape(block.kind)}</a> <span class="ev-n">{escape(visit.short_name)}</span>'
+            f'<a class="ev-a" href="{escape(_path(page.paths, "visits:detail", visit))}"><b>{when}</b> '
+            f'{page.escape(block.kind)}</a> <span class="ev-n">{page.escape(visit.short_name)}</span>'
         )
     else:
         parts.append(f'<span class="ev-a"><b>{when}</b> Busy</span>')
     meta = []
-    if context.get("show_clinician"):
+    if page.show_clinician:
         meta.append(visit.clinician_name)
-    if context.get("show_place"):
+    if page.show_place:
         meta.append(visit.place_name)
     if meta:
-        parts.append(f' <span class="ev-m">{escape(" · ".join(meta))}</span>')
+        parts.append(f' <span class="ev-m">{page.escape(" · ".join(meta))}</span>')
     if visit.status != Visit.Status.SCHEDULED:
-        parts.append(f' <span class="ev-st">{escape(visit.get_status_display())}</span>')
-    elif context.get("view") == "day" and visit.visible and column.today:
+        parts.append(f' <span class="ev-st">{page.status(visit)}</span>')
+    elif page.day_view and visit.visible and column.today:
+        check_in = escape(_path(page.paths, "visits:check_in", visit))
         parts.append(
-            f' <form method="post" action="{escape(_path(paths, "visits:check_in", visit))}" class="inline">'
+            f' <form method="post" action="{check_in}" class="inline">'
             '<input type="hidden" name="csrfmiddlewaretoken" '
             f'value="{_once(context, "csrf", lambda: escape(context.get("csrf_token", "")))}">'
             '<input type="hidden" name="next" '
