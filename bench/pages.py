@@ -305,6 +305,12 @@ def main(argv=None) -> int:
     try:
         print(f"Building the practice ({args.size}) in the {where.describe()}…", file=sys.stderr, flush=True)
         built = practice.build(where, args)
+        if connection.vendor == "postgresql":
+            # A practice's database has planner statistics (autovacuum gathers them as rows
+            # arrive); one just loaded in bulk may not have them yet, and without them the
+            # planner guesses (36 care-team rows a clinician where there are 800).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         counts = practice.practice_counts()
         today = timezone.localdate()
         people, pages, picked = choose_pages(today)
