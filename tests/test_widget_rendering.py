@@ -212,6 +212,23 @@ def test_other_widgets_and_values_are_written_as_djangos_templates_write_them():
     assert plain == templated
 
 
+def test_what_only_the_templates_write_as_django_does_is_left_to_them():
+    """A callable attribute (a template calls it) and an option whose label does not wrap its
+    input: none of kapflow's widgets has them, and the plain renderer hands them to Django's
+    templates. (An attribute named "items" is handed over too: Django's template fails on it.)"""
+
+    class Unwrapped(forms.RadioSelect):
+        def create_option(self, *args, **kwargs):
+            return {**super().create_option(*args, **kwargs), "wrap_label": False}
+
+    class Odd(forms.Form):
+        called = forms.CharField(widget=forms.TextInput(attrs={"data-x": lambda: "called"}))
+        unwrapped = forms.ChoiceField(choices=[("a", "A")], widget=Unwrapped)
+
+    plain, templated = both_ways(lambda renderer: Odd(renderer=renderer))
+    assert plain == templated
+
+
 # Generated widgets: every kind the plain renderer writes, with values of every type a form may
 # hand it.
 _ZONES = ["UTC", "America/Los_Angeles", "Asia/Kathmandu", "Pacific/Chatham"]

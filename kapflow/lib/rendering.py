@@ -116,9 +116,8 @@ _INPUT_OPTIONS = {f"{_WIDGETS}radio_option.html", f"{_WIDGETS}checkbox_option.ht
 
 
 def _input_option(option: dict) -> str:
-    """django/forms/widgets/input_option.html (its input.html ends with a line break)."""
-    if not option["wrap_label"]:
-        return f"{_input(option)}\n\n"
+    """django/forms/widgets/input_option.html (its input.html ends with a line break), for a
+    label that wraps its input (an unwrapped one is left to the template: _unusual)."""
     id_ = option["attrs"].get("id")
     label_for = f' for="{_text(id_)}"' if id_ else ""
     return f"<label{label_for}>{_input(option)}\n {_text(option['label'])}</label>\n\n"
@@ -150,12 +149,32 @@ _WRITERS = {
 }
 
 
+def _unusual(widget: dict) -> bool:
+    """What only Django's templates write as Django writes it, left to them: an attribute whose
+    value is callable (a template calls it), an attribute named "items" (it shadows the dict's
+    method in the template's loop), an option whose label is not wrapped, or a callable label.
+    None of kapflow's widgets has these; the templates then answer for them."""
+
+    def odd(attrs: dict) -> bool:
+        return "items" in attrs or any(callable(value) for value in attrs.values())
+
+    if odd(widget.get("attrs", {})) or callable(widget.get("value")):
+        return True
+    for _group, options, _index in widget.get("optgroups", ()):
+        for option in options:
+            if odd(option["attrs"]) or not option.get("wrap_label", True) or callable(option["label"]):
+                return True
+    return False
+
+
 class PlainWidgets(DjangoTemplates):
     """Django's template renderer, with the plain widgets written in Python (above)."""
 
     def render(self, template_name, context, request=None):
         write = _WRITERS.get(template_name)
-        written = write(context["widget"]) if write is not None and "widget" in context else None
+        widget = context.get("widget")
+        plain = write is not None and widget is not None and not _unusual(widget)
+        written = write(widget) if plain else None
         if written is None:
             return super().render(template_name, context, request=request)
         return written.strip()
