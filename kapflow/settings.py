@@ -148,7 +148,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # running more than one process sets REDIS_URL.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis cut off at the network answers nothing: without a timeout a request (or a
+            # save whose signal tells the outcome report's cache of a change) would wait for the
+            # kernel's minutes. A second is far beyond a working Redis's answer.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

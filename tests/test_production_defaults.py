@@ -83,6 +83,15 @@ def test_production_sends_mail_over_tls_on_the_submission_port_by_default(tmp_pa
     assert demo.stdout.split() == ["False", "25"]
 
 
+def test_a_redis_that_does_not_answer_is_given_up_on_within_a_second(tmp_path):
+    """A save tells the outcome report's cache of a change (kapflow.outcomes.cached): a Redis cut
+    off at the network must cost it a second, not the kernel's minutes."""
+    show = ["shell", "-c", "from django.conf import settings as s; print(s.CACHES['default']['OPTIONS'])"]
+    shown = run(production_env(tmp_path, REDIS_URL="redis://10.255.255.1:6379/0"), *show)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "{'socket_connect_timeout': 1, 'socket_timeout': 1}"
+
+
 # Files
 
 

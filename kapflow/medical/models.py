@@ -333,7 +333,11 @@ class MedicationOrder(models.Model):
     def administrations_count(self) -> int:
         """Medication sessions dosed under this order: the sessions whose first dose was given
         against it (boosters not counted; kapflow.dosing allows one first dose a session).
-        One query."""
+        One query, or none for an order read with the count (kapflow.medical.selectors'
+        `dosed_sessions` annotation: a page's list, not a write, which reads its order afresh)."""
+        counted = self.__dict__.get("dosed_sessions")
+        if counted is not None:
+            return counted
         return self.administrations.filter(is_booster=False).count()
 
     def sessions_remaining(self) -> int:

@@ -1,6 +1,5 @@
 import datetime
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -32,13 +31,10 @@ def _with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
     """The orders, each with its dosed-session count read in the same query: is_active() and
     status() (the summary, the template) each ask MedicationOrder.administrations_count, one
     COUNT per order and call otherwise. The count is the method's own (first doses, boosters
-    not counted), and each instance answers it from the row."""
-    rows = list(
+    not counted), and the method answers it from the annotation."""
+    return list(
         orders.annotate(dosed_sessions=Count("administrations", filter=Q(administrations__is_booster=False)))
     )
-    for order in rows:
-        order.administrations_count = partial(int, order.dosed_sessions)
-    return rows
 
 
 def medical_summary(client: Client, *, practice, history: bool = False, today=None) -> MedicalSummary:
