@@ -18,6 +18,7 @@ from kapflow.dosing.models import VitalsReading
 from kapflow.dosing.services.signing import runbook_sign
 from kapflow.dosing.views.page import _vitals_rows
 from kapflow.practice.models import Practice
+from kapflow.visits.models import Visit
 from tests.test_runbook import at, discharge, dose, rate, vitals
 from tests.test_runbook_dayof import checklist, give, make_visit, predose, start
 
@@ -113,13 +114,17 @@ def test_a_signed_runbook_builds_only_the_addendum_form(avery, tess, cora, priya
     html = response.content.decode()
     assert 'id="addendum-form"' in html and "Signed by" in html
     assert 'id="vitals-form"' not in html and 'id="dose-form"' not in html
-    # 27 here (30 for the benchmark's signed runbook, which has adverse events to show with their
-    # reviews): the session and user, the chart's client with its banner, the audit row, the
-    # visit, the runbook with the kinds of row it has, a query for each kind it has (the people
-    # they name are the care team's, read with the client), the integration booked, the
-    # measures, the clearance, the integration's standing; one more on PostgreSQL (the audit
-    # append's lock). It was 50 for the benchmark's runbook when each part read its own rows.
-    assert len(queries) <= 28
+    # 23 here: the session and user, the practice, the client with what its banner shows, the
+    # audit row, the visit with its runbook (and the kinds of row it has) and the client's
+    # medication and integration visits (the integration booked, and its standing), a query for
+    # each kind of row the runbook has and one for the people they name, the measures, the
+    # clearance, the integration records and, a session just ended with no integration booked,
+    # client_standings' reads for the hours to propose (the benchmark's signed runbook, 23 with
+    # an adverse event and its review, has none); one more on PostgreSQL (the audit append's
+    # lock).
+    # It was 50 for the benchmark's runbook when each part read its own rows, and 27 here with
+    # the whole chart's client and the visits read apart.
+    assert len(queries) <= 24
 
 
 # The vitals table's rows as dosing/_runbook.html wrote them with a loop (page.py now builds them).
@@ -242,3 +247,97 @@ def test_the_first_checklist_and_a_correction_are_each_rendered_from_their_own_s
     html = _as_djangos_templates_render_it(correction)
     assert html in response.content.decode()
     assert html != _as_djangos_templates_render_it(first)
+
+
+def test_a_completed_sessions_integration_answers_as_client_standings(avery, tess, cora):
+    """The runbook of a completed session reads the client's medication and integration visits
+    once (selectors.integration_visits) for its integration card and its integration gate: the
+    same answers as client_standings and booked_integration_at, which read them apart, whatever
+    is booked (in the window, late, a no-show, cancelled, held) and whenever it is asked."""
+    from kapflow.integration.models import IntegrationRecord
+    from kapflow.integration.window import client_standings
+    from tests.test_runbook_followup import book_integration
+
+    practice = Practice.load()
+    earlier = make_visit(avery, tess, cora, virtual=False, status=Visit.Status.COMPLETED, start=-60 * 24 * 7)
+    visit = make_visit(avery, tess, cora, virtual=False, status=Visit.Status.COMPLETED)
+    window = practice.integration_window_hours
+    moments = [
+        visit.ends_at + datetime.timedelta(hours=hours) for hours in (1, window - 1, window + 2, 24 * 9)
+    ]
+
+    def same_answers():
+        visits = selectors.integration_visits(visit)
+        # The runbook's views read them with the visit, in the same order.
+        assert selectors.runbook_visits(avery, visit.pk) == (visit, visits)
+        record = selectors.RunbookRecord(visit)
+        record.integration_visits = visits
+        assert record._booked_integration_at() == selectors.booked_integration_at(visit)
+        for moment in moments:
+            for session in (visit, earlier):
+                expected = next(
+                    answer
+                    for answer in client_standings(avery, practice=practice, now=moment)
+                    if answer.session.pk == session.pk
+                )
+                found = selectors.integration_standing(avery, session, visits, practice=practice, now=moment)
+                assert found == expected
+
+    same_answers()  # nothing booked: missing, with proposed hours while the window is open
+    no_show = book_integration(visit, hours_after_end=5, status=Visit.Status.NO_SHOW)
+    same_answers()
+    cancelled = book_integration(visit, hours_after_end=10)
+    Visit.objects.filter(pk=cancelled.pk).update(status=Visit.Status.CANCELLED, cancel_reason="Ill")
+    same_answers()
+    late = book_integration(visit, hours_after_end=window + 1)
+    same_answers()
+    book_integration(visit, hours_after_end=20)
+    same_answers()
+    Visit.objects.filter(pk=late.pk).update(status=Visit.Status.COMPLETED)
+    Visit.objects.filter(pk=no_show.pk).delete()
+    same_answers()
+    # A record written in the earlier session's window, and one that names the session it follows.
+    IntegrationRecord.objects.create(
+        client=avery, clinician=tess, recorded_at=earlier.ends_at + datetime.timedelta(hours=30)
+    )
+    IntegrationRecord.objects.create(
+        client=avery, clinician=tess, follows=visit, recorded_at=visit.ends_at + datetime.timedelta(days=5)
+    )
+    same_answers()
+
+
+def test_the_completed_sessions_runbook_reads_its_integration_once(avery, tess, cora, priya, login):
+    """The page of a completed session: the client's integration visits read once, with the visit
+    itself, not in client_standings' and again in the integration gate's; a visit of another
+    kind is not found."""
+    from tests.test_runbook import make_order
+
+    order = make_order(avery, priya)
+    visit = make_visit(avery, tess, cora, virtual=False)
+    checklist(visit, tess)
+    start(visit, tess)
+    predose(visit, tess)
+    give(visit, tess, order)
+    visit.status = visit.Status.COMPLETED
+    visit.save(update_fields=["status"])
+    http = login(tess)
+    url = reverse("dosing:runbook", args=[avery.pk, visit.pk])
+    with CaptureQueriesContext(connection) as captured:
+        response = http.get(url)
+    assert response.status_code == 200
+    assert "Integration" in response.content.decode()
+    reads = [
+        query["sql"] for query in captured.captured_queries if "\"kind\" = 'integration'" in query["sql"]
+    ]
+    assert len(reads) == 1
+    integration = Visit.objects.create(
+        client=avery,
+        kind=Visit.Kind.INTEGRATION,
+        modality=Visit.Modality.VIRTUAL,
+        starts_at=visit.ends_at + datetime.timedelta(hours=20),
+        ends_at=visit.ends_at + datetime.timedelta(hours=21),
+        clinician=tess,
+        created_by=tess,
+    )
+    assert http.get(reverse("dosing:runbook", args=[avery.pk, integration.pk])).status_code == 404
+    assert http.get(reverse("dosing:live", args=[avery.pk, integration.pk])).status_code == 404

@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -218,6 +218,10 @@ def latest_integration_acknowledgement(runbook: Runbook | None) -> IntegrationAc
     )
 
 
+# An argument not given (None is an answer: no integration session booked).
+_UNREAD = object()
+
+
 def booked_integration_at(visit: Visit) -> datetime.datetime | None:
     """When the first integration session booked after this medication session starts (a live
     visit of the client's, of the integration kind)."""
@@ -238,13 +242,18 @@ def integration_gate(visit: Visit, runbook: Runbook | None = None, *, practice) 
     return _integration_gate_of(visit, latest_integration_acknowledgement(runbook), practice=practice)
 
 
-def _integration_gate_of(visit: Visit, ack: IntegrationAcknowledgement | None, *, practice) -> GateResult:
+def _integration_gate_of(
+    visit: Visit, ack: IntegrationAcknowledgement | None, *, practice, booked_at=_UNREAD
+) -> GateResult:
+    """`booked_at`: booked_integration_at(visit) when the caller has it (RunbookRecord), else read."""
+    if booked_at is _UNREAD:
+        booked_at = booked_integration_at(visit)
     words = ""
     if ack is not None:
         when = timezone.localtime(ack.acknowledged_at)
         words = f"by {ack.acknowledged_by.full_name} at {when:%H:%M} — {ack.reason}"
     return dayof.integration_booked_gate(
-        booked_integration_at(visit),
+        booked_at,
         session_at=visit.ends_at,
         expected_hours=practice.integration_window_hours,
         acknowledged=ack is not None,
@@ -361,19 +370,6 @@ def discharge_overrides_to_review(clients):
     )
 
 
-def reviews_of(events) -> dict:
-    """{adverse event pk: its prescriber's review} for the events listed: one query."""
-    from kapflow.dosing.models import SafetyReview
-
-    ids = [event.pk for event in events]
-    if not ids:
-        return {}
-    return {
-        review.adverse_event_id: review
-        for review in SafetyReview.objects.filter(adverse_event_id__in=ids).select_related("reviewed_by")
-    }
-
-
 def override_review_of(runbook: Runbook | None):
     """The prescriber's review of this session's discharge override, if there was one."""
     from kapflow.dosing.models import SafetyReview
@@ -405,17 +401,29 @@ class RunbookRecord:
     def __init__(self, visit: Visit, *, full: bool = False, people=()):
         self.visit = visit
         self.full = full
+        # The client's integration_visits(), when the caller read them (runbook_visits): the
+        # integration gate reads its booking from them rather than again.
+        self.integration_visits = None
         # The runbook, with which kinds of row it has (_kinds_sql): a kind it has none of is not
-        # asked for. A session has no addenda, alerts or emergency calls, most of the time.
-        self.book = book = (
-            Runbook.objects.filter(visit=visit)
-            .annotate(kinds=RawSQL(_kinds_sql(), ()))  # noqa: S611 (model names only, no input)
-            .first()
-        )
+        # asked for. A session has no addenda, alerts or emergency calls, most of the time. Read
+        # with the visit when it came from runbook_visits or medication_visit (no query here),
+        # else on its own.
+        if hasattr(visit, "runbook_kinds"):
+            book = getattr(visit, "runbook", None)  # None: no runbook yet (nothing recorded)
+            if book is not None:
+                book.kinds = visit.runbook_kinds
+        else:
+            book = (
+                Runbook.objects.filter(visit=visit)
+                .annotate(kinds=RawSQL(_kinds_sql(), ()))  # noqa: S611 (model names only, no input)
+                .first()
+            )
+        self.book = book
         virtual = visit.is_virtual
         self.vitals, self.doses, self.checklists, self.plans, self.checkins = [], [], [], [], []
         self.marks, self.integration_ack = [], None
         self.ratings, self.events, self.notes, self.addenda, self.prescribers_on_site = [], [], [], [], []
+        self.reviews = {}  # {adverse event pk: its prescriber's review}, with `full`
         self.present = set()
         if book is None:
             return
@@ -442,7 +450,11 @@ class RunbookRecord:
             if "ratings" in present:
                 self.ratings = list(book.ratings.order_by("rated_at", "pk"))
             if "adverse_events" in present:
-                self.events = list(book.adverse_events.order_by("noted_at", "pk"))
+                # With each one's prescriber review (one-to-one), joined in rather than read apart.
+                self.events = list(book.adverse_events.select_related("review").order_by("noted_at", "pk"))
+                self.reviews = {
+                    event.pk: review for event in self.events if (review := getattr(event, "review", None))
+                }
             if "notes" in present:
                 self.notes = list(book.notes.order_by("written_at", "pk"))
             if "addenda" in present:
@@ -465,6 +477,7 @@ class RunbookRecord:
             self.notes,
             self.addenda,
             self.prescribers_on_site,
+            list(self.reviews.values()),
         )
 
     def has(self, kind: str) -> bool:
@@ -513,7 +526,24 @@ class RunbookRecord:
                 _checklist_value(self.checklist, open_alert=open_alert), now=now, practice=practice
             ),
             predose=lambda: self.predose_gate(now=now, practice=practice),
-            integration=lambda: _integration_gate_of(visit, self.integration_ack, practice=practice),
+            integration=lambda: _integration_gate_of(
+                visit, self.integration_ack, practice=practice, booked_at=self._booked_integration_at()
+            ),
+        )
+
+    def _booked_integration_at(self):
+        """As booked_integration_at(), from `integration_visits` when the caller read them."""
+        if self.integration_visits is None:
+            return _UNREAD
+        return min(
+            (
+                visit.starts_at
+                for visit in self.integration_visits
+                if visit.kind == Visit.Kind.INTEGRATION
+                and visit.status != Visit.Status.CANCELLED
+                and visit.starts_at >= self.visit.starts_at
+            ),
+            default=None,
         )
 
     def session_clock(self, *, now: datetime.datetime, practice) -> rules.Clock:
@@ -622,6 +652,107 @@ _KINDS = (
     "session_alerts",
     "emergency_calls",
 )
+
+
+def _integration_rows() -> Q:
+    """integration_visits' rows: the completed medication sessions and the integration visits
+    that hold their time (not cancelled)."""
+    return Q(kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED) | (
+        Q(kind=Visit.Kind.INTEGRATION) & ~Q(status=Visit.Status.CANCELLED)
+    )
+
+
+def _is_integration_row(visit: Visit) -> bool:
+    """_integration_rows(), of a visit in hand."""
+    if visit.kind == Visit.Kind.MEDICATION:
+        return visit.status == Visit.Status.COMPLETED
+    return visit.kind == Visit.Kind.INTEGRATION and visit.status != Visit.Status.CANCELLED
+
+
+def integration_visits(visit: Visit) -> list[Visit]:
+    """The client's completed medication sessions and its integration visits that hold their time
+    (not cancelled), with their clinicians, in Visit's order: what the runbook shows of a
+    completed session's integration (integration_standing) and its integration gate's booking
+    (RunbookRecord.integration_visits) both come from, where they were read apart. The runbook's
+    views read them with the visit itself (runbook_visits)."""
+    return list(
+        Visit.objects.filter(client_id=visit.client_id)
+        .filter(_integration_rows())
+        .select_related("clinician")
+    )
+
+
+def integration_standing(client, visit: Visit, visits: list[Visit], *, practice, now=None):
+    """kapflow.integration.window.client_standings' answer for this one session (None if it has
+    none: not completed), from integration_visits()' `visits` and the client's integration
+    records: two queries fewer. The same rule, `standings`, fed the same rows (the integration
+    visits that count there: neither cancelled nor no-shows). A session still missing its
+    booking in an open window needs proposed hours: client_standings is asked then, as it was
+    (the two days after a session), so that how hours are proposed is written once."""
+    from kapflow.integration.models import IntegrationRecord
+    from kapflow.integration.window import Standing, client_standings, standings
+
+    now = now or timezone.now()
+    records = list(
+        IntegrationRecord.objects.filter(client_id=visit.client_id).only(
+            "pk", "follows_id", "recorded_at", "late_by"
+        )
+    )
+    answers = standings(
+        medication=[
+            v for v in visits if v.kind == Visit.Kind.MEDICATION and v.status == Visit.Status.COMPLETED
+        ],
+        integration=[
+            v
+            for v in visits
+            if v.kind == Visit.Kind.INTEGRATION
+            and v.status not in (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
+        ],
+        records=records,
+        window_hours=practice.integration_window_hours,
+        expected_hours=practice.integration_expected_hours,
+        now=now,
+    )
+    answer = next((answer for answer in answers if answer.session.pk == visit.pk), None)
+    if answer is not None and answer.standing is Standing.MISSING and answer.window_open:
+        answers = client_standings(client, practice=practice, now=now, records=records)
+        answer = next((answer for answer in answers if answer.session.pk == visit.pk), None)
+    return answer
+
+
+def medication_visit(client, visit_id) -> Visit:
+    """runbook_visits' visit alone, for the live panel's poll (every 30 s: the client's whole
+    history of visits is not read again for it; its integration gate reads its one booking)."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        client.visits.select_related("clinician", "runbook").annotate(
+            runbook_kinds=RawSQL(_kinds_sql(), ())  # noqa: S611 (model names only, no input)
+        ),
+        pk=visit_id,
+        kind=Visit.Kind.MEDICATION,
+    )
+
+
+def runbook_visits(client, visit_id) -> tuple[Visit, list[Visit]]:
+    """The client's medication visit `visit_id` for the runbook (404 if the client has none such),
+    with its clinician and its runbook, and which kinds of row the runbook has (`runbook_kinds`,
+    as RunbookRecord reads them); and the client's integration_visits() (for the integration
+    gate, and a completed session's integration): one query, where the visit, its runbook, the
+    integration booked and the integration's standing each read their own. `client` is one the
+    scoping helpers gave (kapflow.clients.access)."""
+    from django.http import Http404
+
+    rows = list(
+        client.visits.filter(Q(pk=visit_id, kind=Visit.Kind.MEDICATION) | _integration_rows())
+        .select_related("clinician", "runbook")
+        # Over the runbook joined in (select_related): 0 for a visit without one.
+        .annotate(runbook_kinds=RawSQL(_kinds_sql(), ()))  # noqa: S611 (model names only, no input)
+    )
+    visit = next((row for row in rows if row.pk == visit_id and row.kind == Visit.Kind.MEDICATION), None)
+    if visit is None:
+        raise Http404("No such visit.")
+    return visit, [row for row in rows if _is_integration_row(row)]
 
 
 def _kinds_sql() -> str:

@@ -31,7 +31,7 @@ from kapflow.clients.access import Need, client_for, clients_for
 from kapflow.clients.models import CareTeamMember
 from kapflow.dosing import alerts, rules, selectors
 from kapflow.dosing.models import SafetyReview, SessionAlert
-from kapflow.dosing.views.base import VIEWED_ACTION, _medication_visit, runbook_view
+from kapflow.dosing.views.base import VIEWED_ACTION, runbook_view
 from kapflow.lib.gates import GateResult, Status
 from kapflow.measures.models import Alert
 from kapflow.practice.models import practice_for
@@ -145,8 +145,8 @@ def _predose_gate_at_the_dose(record, first_dose_at, practice) -> GateResult:
 
 
 def _open_suicidality_alert(client) -> bool:
-    """Whether the client has an open suicidality alert: from the open alerts the chart's
-    queryset read with the client for the banner (client_chart_for: `open_alerts`, the same
+    """Whether the client has an open suicidality alert: from the open alerts the banner's
+    queryset read with the client (client_banner_for: `open_alerts`, the same
     Alert.objects.open()), else one query (a poll's client is read without them)."""
     open_alerts = getattr(client, "open_alerts", None)
     if open_alerts is None:
@@ -156,7 +156,8 @@ def _open_suicidality_alert(client) -> bool:
 
 def _prescribers_of(client) -> list:
     """The care team's active prescribers, in the order they joined it (pk): from the care team
-    the chart's queryset read with the client, else one query."""
+    when it was read with the client (client_chart_for), else one query (the runbook reads the
+    client without it: only an in-session alert needs it)."""
     prefetched = getattr(client, "_prefetched_objects_cache", {}).get("care_team")
     if prefetched is None:
         return [
@@ -183,8 +184,8 @@ def _who_answers(client, book, session_alerts, *, in_force_id, locked, reviews=N
     reading, the prescriber's review of a severe adverse event. A caution reading waits for its
     acknowledgement only while it is the pre-dose reading in force (`in_force_id`) and the
     record is open; one a later reading replaced is `superseded`. Two queries at most, whatever
-    the number of alerts; none when the client came with its care team (client_chart_for) and
-    the caller passes the reviews of the session's adverse events (`reviews`, {event pk: review})."""
+    the number of alerts: the care team's prescribers, and the reviews of the session's adverse
+    events unless the caller passes them (`reviews`, {event pk: review}; the page does)."""
     if not session_alerts:
         return
     team = _prescribers_of(client)
@@ -273,7 +274,7 @@ def live(request, client_id, visit_id):
         client = _polled_client(request, client_id)
     else:
         client = client_for(request, client_id, need=Need.CLINICAL, action=REFRESHED_ACTION)
-    visit = _medication_visit(client, visit_id)
+    visit = selectors.medication_visit(client, visit_id)  # with its runbook, for _live_context
     context = _live_context(request, client, visit)
     # The state header at the top of the page rides along, swapped in by its id (hx-swap-oob).
     context["state_oob"] = True

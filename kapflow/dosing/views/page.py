@@ -5,16 +5,16 @@ the form that could not be saved still holding what was typed."""
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
-from kapflow.clients.access import Need, client_chart_for
+from kapflow.clients.access import clinical_banner_for
 from kapflow.dosing import alerts, forms, selectors
 from kapflow.dosing.models import VitalsReading
 from kapflow.dosing.services import administration
 from kapflow.dosing.services.runbook import RunbookRefused
-from kapflow.dosing.views.base import VIEWED_ACTION, _medication_visit, _refused, _target, runbook_view
+from kapflow.dosing.views.base import VIEWED_ACTION, _refused, _target, runbook_view
 from kapflow.dosing.views.live import _live_context, _open_suicidality_alert
-from kapflow.integration.window import client_standings
 from kapflow.measures.selectors import measures_before_session
 from kapflow.medical import doses as doses_mod
 from kapflow.medical import gates as medical_gates
@@ -29,20 +29,26 @@ def runbook(request, client_id, visit_id):
 
 
 def _page(request, client_id, visit_id, *, bound=None):
-    client = client_chart_for(request, client_id, need=Need.CLINICAL, action=VIEWED_ACTION)
-    visit = _medication_visit(client, visit_id)
+    # The client with what its banner shows (client_banner_for): all the runbook shows of the
+    # chart (not its care team, outside providers or inquiry, which client_chart_for reads).
+    client = clinical_banner_for(request, client_id, action=VIEWED_ACTION)
+    # The visit and its runbook, which RunbookRecord takes from it, and the client's integration
+    # visits (the integration gate's booking, a completed session's integration), in one query.
+    visit, integration_visits = selectors.runbook_visits(client, visit_id)
     if request.method == "GET":
         # A prescriber opening the runbook has seen its alerts (not the 30 s refresh: a tab left
         # open in the background is not someone looking).
         alerts.session_alerts_seen(actor=request.user, visit=visit, request=request)
     practice = practice_for(request)
-    # Every row of the runbook read once (one query for each kind), shared with the live panel.
-    # The people its rows name are mostly the care team, read with the client for the banner.
-    team = getattr(client, "_prefetched_objects_cache", {}).get("care_team", ())
-    record = selectors.RunbookRecord(visit, full=True, people=[member.user for member in team])
+    # Every row of the runbook read once (one query for each kind), shared with the live panel,
+    # and the people its rows name in one more (none for a runbook with no rows yet): only
+    # those, not the whole care team, whose active prescribers are read only for an in-session
+    # alert to say who it waits for (live._prescribers_of).
+    record = selectors.RunbookRecord(visit, full=True)
+    record.integration_visits = integration_visits
     book = record.book
     events = record.events
-    reviews = selectors.reviews_of(events)
+    reviews = record.reviews
     for event in events:
         event.safety_review = reviews.get(event.pk)
     context = _live_context(request, client, visit, record, reviews=reviews)
@@ -94,7 +100,7 @@ def _page(request, client_id, visit_id, *, bound=None):
         context["addendum_form"] = forms.AddendumForm()
     else:
         context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
-    context.update(_integration(request, client, visit))
+    context.update(_integration(request, client, visit, integration_visits))
     for key, form in (bound or {}).items():
         # A form that came back (with what was typed and what to fix) is shown as it is.
         context[key] = form
@@ -105,35 +111,36 @@ def _page(request, client_id, visit_id, *, bound=None):
 def _vitals_rows(vitals) -> str:
     """The rows of the vitals table (shown once a dose is given), as the template wrote them: a
     row per reading, and under a reading with alerts a row of its alerts. Built here rather than
-    by a template loop, which took milliseconds for a long session's forty readings; the words
-    of each alert are escaped, the numbers are the template's (no thousands in a reading)."""
+    by a template loop, which took milliseconds for a long session's forty readings, and as
+    plain strings with each value escaped, as format_html escaped it (format_html per row cost
+    half a millisecond more for those forty readings); the numbers are the template's (no
+    thousands in a reading)."""
     rows = []
     for reading in vitals:
         predose = reading.phase == VitalsReading.Phase.PRE_DOSE
         rows.append(
-            format_html(
-                '<tr class="{}{}"><td>{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n  ',
+            '<tr class="{}{}"><td>{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n  '.format(
                 "runbook-row--alert" if reading.alerts else "",
                 " runbook-row--predose" if predose else "",
                 f"{timezone.localtime(reading.taken_at):%H:%M}",
-                format_html(' <span class="runbook-tag">{}</span>', "pre-dose") if predose else "",
-                reading.systolic,
-                reading.diastolic,
-                reading.heart_rate,
-                reading.spo2 or "—",
+                _PREDOSE_TAG if predose else "",
+                escape(reading.systolic),
+                escape(reading.diastolic),
+                escape(reading.heart_rate),
+                escape(reading.spo2 or "—"),
             )
         )
         if reading.alerts:
             rows.append(
-                format_html(
-                    '<tr class="runbook-row--alert runbook-row--reasons"><td colspan="4">'
-                    '<span class="visually-hidden">Alerts: </span>{}</td></tr>',
-                    format_html_join(
-                        "", '<span class="runbook-reason">{}</span> ', ((alert,) for alert in reading.alerts)
-                    ),
-                )
+                '<tr class="runbook-row--alert runbook-row--reasons"><td colspan="4">'
+                '<span class="visually-hidden">Alerts: </span>'
+                + "".join(f'<span class="runbook-reason">{escape(alert)}</span> ' for alert in reading.alerts)
+                + "</td></tr>"
             )
-    return format_html_join("", "{}", ((row,) for row in rows))  # each row escaped by format_html
+    return mark_safe("".join(rows))  # noqa: S308 (every value in the rows escaped above)
+
+
+_PREDOSE_TAG = ' <span class="runbook-tag">pre-dose</span>'
 
 
 def _entry_forms(request, client, visit, practice, record, open_alert, session_routes) -> dict:
@@ -143,7 +150,7 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
         doses_mod.ROUTE_NAMES[route].lower()
         for route in routes.spo2_routes(session_routes, practice=practice)
     )
-    return {
+    entry = {
         "checklist_form": forms.ChecklistForm(
             substances=selectors.avoid_substances(practice),
             open_alert=open_alert,
@@ -153,10 +160,29 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
         "predose_form": forms.VitalsForm(
             initial={"phase": VitalsReading.Phase.PRE_DOSE}, prefix="pre", spo2_required_for=spo2_for
         ),
-        "vitals_form": forms.VitalsForm(
+        "rating_form": forms.RatingForm(),
+        "event_form": forms.AdverseEventForm(),
+        "note_form": forms.NoteForm(),
+        "integration_ack_form": forms.IntegrationAckForm(),
+        "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
+    }
+    # The forms dosing/_runbook.html shows only at some point of the session are built only
+    # then (on its conditions; a form sent back with an error comes in `bound` whatever the
+    # point); the addendum's, only for a signed record, not here.
+    started = visit.status == Visit.Status.IN_PROGRESS
+    if doses:
+        entry["vitals_form"] = forms.VitalsForm(
             initial={"phase": VitalsReading.Phase.IN_SESSION}, spo2_required_for=spo2_for
-        ),
-        "dose_form": forms.DoseForm(
+        )
+        if visit.is_virtual:
+            entry["chaperone_form"] = forms.ChaperoneForm(
+                initial={"chaperone_present": True, "client_ok": True}
+            )
+    if doses or started:
+        entry["discharge_form"] = forms.DischargeForm()
+    if started:
+        # The costliest of the forms to build (its queryset of the orders in force).
+        entry["dose_form"] = forms.DoseForm(
             client=client,
             visit=visit,
             initial={
@@ -164,24 +190,18 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
                 "order": doses[0].order if doses else None,
                 "route": doses[0].route if doses else None,
             },
-        ),
-        "rating_form": forms.RatingForm(),
-        "event_form": forms.AdverseEventForm(),
-        "note_form": forms.NoteForm(),
-        "chaperone_form": forms.ChaperoneForm(initial={"chaperone_present": True, "client_ok": True}),
-        "discharge_form": forms.DischargeForm(),
-        "addendum_form": forms.AddendumForm(),
-        "integration_ack_form": forms.IntegrationAckForm(),
-        "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
-    }
+        )
+    return entry
 
 
-def _integration(request, client, visit) -> dict:
-    """After the session: its integration's standing, with the proposed hours to book."""
+def _integration(request, client, visit, visits) -> dict:
+    """After the session: its integration's standing, with the proposed hours to book (`visits`:
+    the client's integration visits, read with the visit)."""
     if visit.status != Visit.Status.COMPLETED:
         return {}
-    answers = client_standings(client, practice=practice_for(request))
-    return {"integration": next((answer for answer in answers if answer.session.pk == visit.pk), None)}
+    return {
+        "integration": selectors.integration_standing(client, visit, visits, practice=practice_for(request))
+    }
 
 
 def _checklist_initial(checklist) -> dict:
