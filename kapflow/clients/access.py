@@ -7,7 +7,7 @@ a record outside their care is not revealed), and writes the audit row for the r
 
 import enum
 
-from django.db.models import Exists, OuterRef, QuerySet, prefetch_related_objects
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from kapflow.audit.middleware import note_refused
@@ -42,11 +42,15 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
     if user.is_clinician:
         if practice_for(request).open_caseload:
             return clients
-        on_team = CareTeamMember.objects.filter(client=OuterRef("pk"), user=user)
+        # Two lists of client ids, each read once from an index on the user (not an EXISTS per
+        # client): a count or list of the caseload then looks up the few hundred listed ids
+        # instead of testing every client, and the query is cheaper to build and compile for
+        # each of the many that embed the scope. The same set: tests/test_scope_set.py.
+        on_team = CareTeamMember.objects.filter(user=user).values("client_id")
         # A clinician let in for a while by a service that needed them (the practice's on-call
         # prescriber, told of an in-session alert, until the session's record is signed).
-        granted = AccessGrant.objects.filter(client=OuterRef("pk"), user=user, ended_at__isnull=True)
-        return clients.filter(Exists(on_team) | Exists(granted))
+        granted = AccessGrant.objects.filter(user=user, ended_at__isnull=True).values("client_id")
+        return clients.filter(Q(pk__in=on_team) | Q(pk__in=granted))
     return Client.objects.none()
 
 

@@ -353,7 +353,7 @@ class AccessGrant(models.Model):
             )
         ]
         indexes = [
-            # clients_for's EXISTS: the open grants of one person for one client.
+            # clients_for: the clients of one person's open grants (user first, then client).
             models.Index(
                 fields=["user", "client"],
                 condition=models.Q(ended_at__isnull=True),
