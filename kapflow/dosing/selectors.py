@@ -540,7 +540,7 @@ class RunbookRecord:
                 visit.starts_at
                 for visit in self.integration_visits
                 if visit.kind == Visit.Kind.INTEGRATION
-                and visit.status != Visit.Status.CANCELLED
+                and visit.holds_time
                 and visit.starts_at >= self.visit.starts_at
             ),
             default=None,
@@ -666,7 +666,7 @@ def _is_integration_row(visit: Visit) -> bool:
     """_integration_rows(), of a visit in hand."""
     if visit.kind == Visit.Kind.MEDICATION:
         return visit.status == Visit.Status.COMPLETED
-    return visit.kind == Visit.Kind.INTEGRATION and visit.status != Visit.Status.CANCELLED
+    return visit.kind == Visit.Kind.INTEGRATION and visit.holds_time
 
 
 def integration_visits(visit: Visit) -> list[Visit]:

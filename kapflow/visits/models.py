@@ -30,7 +30,8 @@ class Room(models.Model):
 
 class VisitQuerySet(models.QuerySet):
     def live(self):
-        """Visits that still hold their time: everything but cancelled ones."""
+        """Visits that still hold their time: everything but cancelled ones (Visit.holds_time,
+        of a visit in hand)."""
         return self.exclude(status=Visit.Status.CANCELLED)
 
     def overlapping(self, starts_at: datetime.datetime, ends_at: datetime.datetime):
@@ -142,6 +143,11 @@ class Visit(models.Model):
     @property
     def minutes(self) -> int:
         return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def holds_time(self) -> bool:
+        """As VisitQuerySet.live(), of this visit: everything but a cancelled one."""
+        return self.status != self.Status.CANCELLED
 
     @property
     def is_virtual(self) -> bool:
