@@ -19,8 +19,22 @@ from kapflow.dosing.services.signing import runbook_sign
 from kapflow.dosing.views.page import _vitals_rows
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
+from tests import test_runbook_dayof
 from tests.test_runbook import at, discharge, dose, rate, vitals
 from tests.test_runbook_dayof import checklist, give, make_visit, predose, start
+
+in_person, order = test_runbook_dayof.in_person, test_runbook_dayof.order  # fixtures
+
+
+@pytest.fixture
+def given(in_person, order, tess):
+    """An in-person session checked, started, its pre-dose vitals taken and its first dose given."""
+    checklist(in_person, tess)
+    start(in_person, tess)
+    predose(in_person, tess)
+    give(in_person, tess, order)
+    return in_person
+
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pathway_ready")]
 
@@ -87,15 +101,8 @@ def test_the_record_answers_as_the_selectors_do(virtual, avery, tess, cora, priy
     _same_answers(visit, moments)
 
 
-def test_a_signed_runbook_builds_only_the_addendum_form(avery, tess, cora, priya, login):
-    from tests.test_runbook import make_order
-
-    order = make_order(avery, priya)
-    visit = make_visit(avery, tess, cora, virtual=False)
-    checklist(visit, tess)
-    start(visit, tess)
-    predose(visit, tess)
-    give(visit, tess, order)
+def test_a_signed_runbook_builds_only_the_addendum_form(given, tess, login):
+    visit = given
     vitals(visit, tess, 100)
     rate(visit, tess, 100)
     discharge(visit, tess, 120)
@@ -180,15 +187,8 @@ def _as_djangos_templates_render_it(form) -> str:
     return render_to_string("includes/_fields.html", {"form": form})
 
 
-def test_the_forms_are_rendered_afresh_each_with_its_own_key(avery, tess, cora, priya, login):
-    from tests.test_runbook import make_order
-
-    order = make_order(avery, priya)
-    visit = make_visit(avery, tess, cora, virtual=False)
-    checklist(visit, tess)
-    start(visit, tess)
-    predose(visit, tess)
-    give(visit, tess, order)
+def test_the_forms_are_rendered_afresh_each_with_its_own_key(given, tess, login):
+    visit = given
     http = login(tess)
     url = reverse("dosing:runbook", args=[visit.client_id, visit.pk])
     keys = []
@@ -206,15 +206,8 @@ def test_the_forms_are_rendered_afresh_each_with_its_own_key(avery, tess, cora, 
     assert keys and len(set(keys)) == len(keys)  # every form its own key
 
 
-def test_a_form_that_comes_back_is_shown_as_it_was_sent(avery, tess, cora, priya, login):
-    from tests.test_runbook import make_order
-
-    order = make_order(avery, priya)
-    visit = make_visit(avery, tess, cora, virtual=False)
-    checklist(visit, tess)
-    start(visit, tess)
-    predose(visit, tess)
-    give(visit, tess, order)
+def test_a_form_that_comes_back_is_shown_as_it_was_sent(given, tess, login):
+    visit = given
     http = login(tess)
     with time_machine.travel(at(30), tick=False):
         http.get(reverse("dosing:runbook", args=[visit.client_id, visit.pk]))
@@ -306,18 +299,11 @@ def test_a_completed_sessions_integration_answers_as_client_standings(avery, tes
     same_answers()
 
 
-def test_the_completed_sessions_runbook_reads_its_integration_once(avery, tess, cora, priya, login):
+def test_the_completed_sessions_runbook_reads_its_integration_once(given, avery, tess, login):
     """The page of a completed session: the client's integration visits read once, with the visit
     itself, not in client_standings' and again in the integration gate's; a visit of another
     kind is not found."""
-    from tests.test_runbook import make_order
-
-    order = make_order(avery, priya)
-    visit = make_visit(avery, tess, cora, virtual=False)
-    checklist(visit, tess)
-    start(visit, tess)
-    predose(visit, tess)
-    give(visit, tess, order)
+    visit = given
     visit.status = visit.Status.COMPLETED
     visit.save(update_fields=["status"])
     http = login(tess)
