@@ -76,12 +76,18 @@ def _predose_gate_of(
 
 
 def session_clock(runbook: Runbook | None, *, now: datetime.datetime, practice) -> rules.Clock:
-    if runbook is None:
-        return rules.session_clock(first_dose_at=None, vitals_since_dose=[], now=now, practice=practice)
-    given = list(runbook.administrations.order_by("given_at", "pk").values_list("given_at", flat=True))
-    taken = list(
-        runbook.vitals.filter(phase=VitalsReading.Phase.IN_SESSION).values_list("taken_at", flat=True)
-    )
+    given, taken = [], []
+    if runbook is not None:
+        given = list(runbook.administrations.order_by("given_at", "pk").values_list("given_at", flat=True))
+        taken = list(
+            runbook.vitals.filter(phase=VitalsReading.Phase.IN_SESSION).values_list("taken_at", flat=True)
+        )
+    return _session_clock_of(given, taken, now=now, practice=practice)
+
+
+def _session_clock_of(given: list, taken: list, *, now: datetime.datetime, practice) -> rules.Clock:
+    """The clock over the doses' times (`given`, in order) and the in-session readings' (`taken`),
+    read by the caller: session_clock afresh, RunbookRecord from the rows it holds."""
     return rules.session_clock(
         first_dose_at=given[0] if given else None,
         last_dose_at=given[-1] if given else None,
@@ -295,6 +301,10 @@ def phase_times(runbook: Runbook | None, *, now: datetime.datetime, practice) ->
     marks = {}
     if runbook is not None:
         marks = dict(runbook.phase_marks.values_list("phase", "started_at"))
+    return _phase_times_of(runbook, marks, now=now, practice=practice)
+
+
+def _phase_times_of(runbook: Runbook | None, marks: dict, *, now: datetime.datetime, practice):
     order = [(phase.value, phase.label, getattr(practice, field)) for phase, field in PHASES]
     return rules.phase_times(
         marks=marks, order=order, now=now, ended_at=runbook.discharged_at if runbook else None
@@ -308,6 +318,10 @@ def chaperone_clock(visit: Visit, runbook: Runbook | None, *, now: datetime.date
         dose = runbook.administrations.order_by("given_at", "pk").first()
         first = dose.given_at if dose else None
         checkins = list(runbook.chaperone_checkins.values_list("checked_at", flat=True))
+    return _chaperone_clock_of(visit, runbook, first, checkins, now=now, practice=practice)
+
+
+def _chaperone_clock_of(visit: Visit, runbook, first, checkins: list, *, now: datetime.datetime, practice):
     return rules.chaperone_clock(
         virtual=visit.is_virtual,
         first_dose_at=first,
@@ -548,19 +562,11 @@ class RunbookRecord:
 
     def session_clock(self, *, now: datetime.datetime, practice) -> rules.Clock:
         """As session_clock()."""
-        if self.book is None:
-            return rules.session_clock(first_dose_at=None, vitals_since_dose=[], now=now, practice=practice)
         given = [dose.given_at for dose in self.doses]
         taken = [
             reading.taken_at for reading in self.vitals if reading.phase == VitalsReading.Phase.IN_SESSION
         ]
-        return rules.session_clock(
-            first_dose_at=given[0] if given else None,
-            last_dose_at=given[-1] if given else None,
-            vitals_since_dose=taken,
-            now=now,
-            practice=practice,
-        )
+        return _session_clock_of(given, taken, now=now, practice=practice)
 
     def discharge_state(self) -> rules.DischargeState:
         """As discharge_state() with the clinician's observations ticked: the objective criteria."""
@@ -586,11 +592,7 @@ class RunbookRecord:
 
     def phase_times(self, *, now: datetime.datetime, practice) -> list[rules.PhaseTime]:
         """As phase_times()."""
-        order = [(phase.value, phase.label, getattr(practice, field)) for phase, field in PHASES]
-        book = self.book
-        return rules.phase_times(
-            marks=dict(self.marks), order=order, now=now, ended_at=book.discharged_at if book else None
-        )
+        return _phase_times_of(self.book, dict(self.marks), now=now, practice=practice)
 
     def chaperone_clock(self, *, now: datetime.datetime, practice):
         """As chaperone_clock()."""
@@ -600,14 +602,7 @@ class RunbookRecord:
         if book is not None and visit.is_virtual:
             first = self.first_dose_at
             checkins = [checkin.checked_at for checkin in self.checkins]
-        return rules.chaperone_clock(
-            virtual=visit.is_virtual,
-            first_dose_at=first,
-            checkins=checkins,
-            now=now,
-            practice=practice,
-            discharged=bool(book and book.discharged_at),
-        )
+        return _chaperone_clock_of(visit, book, first, checkins, now=now, practice=practice)
 
 
 def _attach_people(known, *lists) -> None:
