@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean pdf-libs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | pdf-libs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --upgrade pip
 	$(PY) -m pip install -qq -e ".[dev]"
@@ -34,6 +34,16 @@ run: migrate
 	@$(PY) manage.py run_huey --quiet & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+# WeasyPrint (letters as PDF) needs Pango and at least one font from the system. Installed when
+# missing and we may use apt.
+pdf-libs:
+	@{ ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 && fc-list 2>/dev/null | grep -q . ; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Pango and a font for the letters' PDFs…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fontconfig >/dev/null; \
+	  else echo "Pango is missing: letters cannot be made as PDF (apt-get install libpangoft2-1.0-0 fonts-dejavu-core)."; fi; }
 
 # Debian's Chromium drives the browser tests. Installed when missing and we may use apt.
 browser:

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "kapflow.journal",
     "kapflow.reminders",
     "kapflow.outcomes",
+    "kapflow.documents",
+    "kapflow.letters",
     "kapflow.demo",
 ]
 
@@ -327,8 +329,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "kapflow" / "static"]
+# Files filed on a chart and signed letters' PDFs (kapflow.documents, kapflow.letters), kept
+# through Django's storage API: never under STATIC or any URL, served only by views that scope
+# and audit. A group practice points "default" at S3-compatible storage by settings alone
+# (docs/documents.md).
+MEDIA_DIR = Path(env_str("KAPFLOW_MEDIA_DIR", str(VAR_DIR / "media")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_DIR)},
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -337,6 +347,10 @@ STORAGES = {
         )
     },
 }
+
+# Filed documents are the practice's alone on the machine, as its database file is.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # Every handler redacts tokens in paths, query strings and email addresses (kapflow.lib.logfilters):
 # invitation, reset and feed links are keys, and a log is no place for a client's name.

@@ -310,6 +310,9 @@ class OutsideProvider(models.Model):
         "release of information", max_length=20, choices=Release, default=Release.NOT_REQUESTED
     )
     release_expires_on = models.DateField("release expires on", null=True, blank=True)
+    # What the current release covers (kapflow.consent.categories.Category values), kept in step
+    # with the latest decision on a release by kapflow.consent.services, as `release` is.
+    release_categories = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]

@@ -119,6 +119,9 @@ class Signature(models.Model):
     typed_name = models.CharField(max_length=150)
     decision = models.CharField(max_length=10, choices=Decision)
     release_expires_on = models.DateField(null=True, blank=True)
+    # A release's scope (kapflow.consent.categories.Category values) and purpose, as signed.
+    categories = models.JSONField(default=list, blank=True)
+    purpose = models.CharField(max_length=200, blank=True)
     signed_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     text_sha256 = models.CharField("sha256 of the text signed", max_length=64)
