@@ -58,10 +58,20 @@ def _own_redis_database_per_worker(settings):
     os.environ["REDIS_URL"] = own
 
 
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory):
+    """Where the run's filed documents and letters' PDFs go: a temporary folder, not var/media."""
+    return tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(autouse=True)
-def _fast_and_isolated(settings):
+def _fast_and_isolated(settings, media_dir):
     # Argon2 is slow on purpose; tests that are about passwords switch it back on.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": str(media_dir)}},
+    }
     from django.core.cache import cache
 
     cache.clear()
