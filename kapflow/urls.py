@@ -30,6 +30,12 @@ urlpatterns = [
     path("clients/<int:client_id>/integration/", include("kapflow.integration.urls")),
     path("clients/<int:client_id>/journal/", include("kapflow.journal.urls")),
     path("clients/<int:client_id>/portal/", include("kapflow.portal.staff_urls")),
+    path("clients/<int:client_id>/documents/", include("kapflow.documents.urls")),
+    path("clients/<int:client_id>/letters/", include("kapflow.letters.urls")),
+    path("clients/<int:client_id>/letters/<int:letter_id>/send/", include("kapflow.letters.sending_urls")),
+    path("clients/<int:client_id>/disclosures/", include("kapflow.letters.disclosure_urls")),
+    # A provider's one-time download of a letter sent to them: no account, the link is the key.
+    path("shared/", include("kapflow.letters.link_urls")),
     path("portal/", include("kapflow.portal.urls")),
     path("portal/<int:client_id>/measures/", include("kapflow.portal.measures_urls")),
     path("portal/<int:client_id>/journal/", include("kapflow.portal.journal_urls")),
