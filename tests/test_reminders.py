@@ -21,7 +21,7 @@ from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import Guardian
+from kapflow.clients.models import Guardian, OutsideProvider
 from kapflow.measures import instruments
 from kapflow.measures.models import Alert, MeasureTask, Response
 from kapflow.medical.models import Clearance, Screening
@@ -33,6 +33,7 @@ from kapflow.reminders.services import ATTEMPTS, sweep
 from kapflow.reminders.tasks import send_reminders, sweep_reminders
 from kapflow.visits.models import Visit
 from tests import factories
+from tests.test_outside_prescriber import GOOD_NPI, filed
 
 LA = zoneinfo.ZoneInfo("America/Los_Angeles")
 # A Tuesday morning in the practice's time zone.
@@ -399,6 +400,27 @@ def test_no_warning_for_a_revoked_expired_or_superseded_clearance(avery, priya):
 def test_only_prescribers_on_the_care_team_are_warned(olive, priya):
     make_clearance(olive, priya, valid_until=datetime.date(2026, 3, 20))
     assert run_sweep(NOW) == []  # Colin's client: Priya is not on the care team, and there is no prescriber
+
+
+def test_a_clearance_from_an_outside_letter_warns_the_therapists_who_ask_for_the_next(avery, tess, priya):
+    """Avery's care team: Tess (therapist) and Priya (prescriber). The clearance came from an
+    outside psychiatrist's letter, so the therapist who asks for the renewal is told as well."""
+    raman = OutsideProvider.objects.create(client=avery, name="Dr Anil Raman", kind="psychiatrist")
+    make_clearance(
+        avery,
+        None,
+        valid_until=datetime.date(2026, 3, 20),
+        outside_provider=raman,
+        document=filed(avery, "clearance", tess, "Letter from Dr Raman"),
+        outside_name="Dr Anil Raman",
+        outside_npi=GOOD_NPI,
+        letter_dated=datetime.date(2025, 3, 20),
+        filed_by=tess,
+        filed_at=NOW - datetime.timedelta(days=300),
+    )
+    reminders = run_sweep(NOW)
+    assert {r.kind for r in reminders} == {"clearance"}
+    assert sorted(r.recipient.email for r in reminders) == ["priya@example.org", "tess@example.org"]
 
 
 # --- the emails ----------------------------------------------------------------------------

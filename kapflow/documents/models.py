@@ -1,4 +1,5 @@
 import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
@@ -60,3 +61,11 @@ class ChartDocument(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def download_name(self) -> str:
+        """The name a downloaded copy is saved under: the name it was uploaded with, its ending
+        replaced by the one its content was found to be, so that a file is never saved with an
+        ending that would open it as something else (a PDF named .html opened as a web page)."""
+        stem = PurePosixPath(self.original_name).stem.strip(". ") or "document"
+        return f"{stem}{self.extension}"

@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from kapflow.documents import views
 
 app_name = "documents"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.document_list, name="list"),
+    path("new/", views.document_new, name="new"),
+    path("<int:document_id>/", views.document_detail, name="detail"),
+    path("<int:document_id>/download/", views.document_download, name="download"),
+]

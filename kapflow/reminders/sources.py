@@ -5,7 +5,9 @@ clients. The sweep (kapflow.reminders.services.sweep) turns each Due into a Remi
 Who receives what (docs/access.md): a client's own portal account gets every
 kind about them; a guardian's portal account gets the schedule (appointments, day-before
 instructions) of a minor only, never the journal or measures; the prescribers on the care team
-get clearance warnings, by staff email, and never the client. Someone without an active account
+get clearance warnings, by staff email, and never the client; a clearance filed from an outside
+prescriber's letter warns the therapists on the care team as well, since they ask the outside
+prescriber for the next letter. Someone without an active account
 or without an email address gets nothing."""
 
 import datetime
@@ -172,7 +174,8 @@ def _current_clearances(today: datetime.date):
 def clearances(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
     """Current clearances (granted, not revoked, not superseded by a later grant) whose last
     valid day falls within the practice's warning time (default 30 days), to each prescriber on
-    the client's care team. Two queries."""
+    the client's care team, and for a clearance transcribed from an outside prescriber's letter
+    (docs/outside-prescriber.md) to each therapist on it too. Two queries."""
     today = timezone.localdate(now)
     days = practice.clearance_warning_days
     found = (
@@ -182,10 +185,10 @@ def clearances(now: datetime.datetime, since: datetime.datetime, practice: Pract
         .prefetch_related(
             Prefetch(
                 "client__care_team",
-                queryset=CareTeamMember.objects.filter(role=CareTeamMember.Role.PRESCRIBER).select_related(
-                    "user"
-                ),
-                to_attr="prescribers",
+                queryset=CareTeamMember.objects.exclude(role=CareTeamMember.Role.OTHER)
+                .select_related("user")
+                .order_by("pk"),
+                to_attr="clinicians",
             )
         )
     )
@@ -193,14 +196,23 @@ def clearances(now: datetime.datetime, since: datetime.datetime, practice: Pract
         Due(
             f"clearance:{clearance.pk}:{days}",
             Reminder.Kind.CLEARANCE,
-            member.user,
+            user,
             clearance.client,
             _day_start(clearance.valid_until - datetime.timedelta(days=days)),
         )
         for clearance in found
-        for member in clearance.client.prescribers
-        if _reachable(member.user)
+        for user in _warned_of(clearance)
     ]
+
+
+def _warned_of(clearance: Clearance) -> list[User]:
+    """Who is warned of this clearance's end: the prescribers on the care team; for an outside
+    prescriber's letter, the therapists too. Each once, and only those who can be reached."""
+    roles = {CareTeamMember.Role.PRESCRIBER}
+    if clearance.is_outside:
+        roles |= {CareTeamMember.Role.PRIMARY_THERAPIST, CareTeamMember.Role.THERAPIST}
+    users = {m.user.pk: m.user for m in clearance.client.clinicians if m.role in roles and _reachable(m.user)}
+    return list(users.values())
 
 
 SOURCES = [appointments, day_before, journal_prompts, measures, clearances]
