@@ -47,7 +47,16 @@ SUMMARY_LENGTH = 500
 
 
 def _reachable(user: User | None) -> bool:
-    return user is not None and user.is_active and user.is_prescriber and bool(user.email)
+    """Whether the practice's on-call prescriber can be told. One named before they became an
+    invited outside prescriber is not (nor let in): they answer for their own clients alone
+    (docs/access.md)."""
+    return (
+        user is not None
+        and user.is_active
+        and user.is_prescriber
+        and not user.outside_practice
+        and bool(user.email)
+    )
 
 
 def prescriber_to_notify(client: Client, practice) -> tuple[User | None, bool]:

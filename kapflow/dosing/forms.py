@@ -226,3 +226,20 @@ class IntegrationAckForm(forms.Form):
 
 class ReviewForm(forms.Form):
     note = forms.CharField(label="Review note (optional)", max_length=1000, required=False)
+
+
+class PhoneAcknowledgementForm(EntryForm):
+    """A caution reading acknowledged by the client's outside prescriber on the telephone."""
+
+    id_prefix = "phone"
+    prescriber_name = forms.CharField(label="Prescriber called", max_length=150)
+    read_back = forms.CharField(
+        label="Read back and confirmed",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What you read back to the prescriber (the reading, the dose) and they confirmed.",
+        error_messages={"required": "Write what you read back and the prescriber confirmed."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["at"].label = "Time of the call"

@@ -548,3 +548,32 @@ class SessionAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {timezone.localtime(self.raised_at):%H:%M}"
+
+
+class PhoneAcknowledgement(models.Model):
+    """A prescriber's acknowledgement given by telephone, for a client whose prescriber is outside
+    the practice and has no account (docs/outside-prescriber.md): who was called and when, and
+    what the clinician read back and the prescriber confirmed. Today: the acknowledgement of a
+    pre-dose reading above the caution level (the runbook then points at the reading as a
+    prescriber's acknowledgement would)."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="phone_acknowledgements")
+    reading = models.ForeignKey("dosing.VitalsReading", on_delete=models.PROTECT, related_name="+")
+    provider = models.ForeignKey("clients.OutsideProvider", on_delete=models.PROTECT, related_name="+")
+    prescriber_name = models.CharField("prescriber's name", max_length=150)
+    called_at = models.DateTimeField("time of the call")
+    read_back = models.TextField("read back and confirmed")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["called_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(prescriber_name=""), name="phone_ack_names_prescriber"
+            ),
+            models.CheckConstraint(condition=~models.Q(read_back=""), name="phone_ack_has_read_back"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Telephone acknowledgement by {self.prescriber_name}"

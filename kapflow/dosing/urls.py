@@ -31,6 +31,7 @@ urlpatterns = [
     path("discharge/review/", reviews.discharge_override_review, name="discharge_review"),
     path("vitals/", vitals.vitals_add, name="vitals"),
     path("acknowledge/", vitals.caution_ack, name="acknowledge"),
+    path("acknowledge/phone/", vitals.caution_phone, name="acknowledge_phone"),
     path("doses/", administration.dose_add, name="dose"),
     path("prescriber-on-site/", administration.prescriber_on_site, name="prescriber_on_site"),
     path("ratings/", session.rating_add, name="rating"),

@@ -4,10 +4,15 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.lib.forms import DateInput, RadioSelect
-from kapflow.medical import doses, routes, screening
+from kapflow.medical import doses, outside, routes, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
-from kapflow.medical.services import clearance_latest_end
+from kapflow.medical.services import (
+    CLEARANCE_TRANSCRIBED,
+    ORDER_TRANSCRIBED,
+    add_months,
+    clearance_latest_end,
+)
 
 YES_NO = [(True, "Yes"), (False, "No")]
 
@@ -208,6 +213,9 @@ class ReasonForm(forms.Form):
 
 
 class OrderForm(forms.ModelForm):
+    # A transcription of an outside prescription (OrderTranscriptionForm): the outside prescriber
+    # chose the dose, and the order may have started before it is filed.
+    transcribed = False
     confirm_dose = forms.BooleanField(label="I confirm this dose, outside the typical range", required=False)
     # Only for a client under 18 (removed otherwise): docs/clinical.md, route × setting × person.
     minor_signoff = forms.BooleanField(
@@ -283,6 +291,11 @@ class OrderForm(forms.ModelForm):
         if cleaned.get("boosters_allowed") and cleaned.get("booster_max_mg") is None:
             self.add_error("booster_max_mg", "Give the highest booster dose, or allow 0 boosters.")
         starts, ends = cleaned.get("starts_on"), cleaned.get("ends_on")
+        if self.transcribed:
+            # An outside prescription may start before the day it is filed; its own checks follow.
+            if starts and ends and ends < starts:
+                self.add_error("ends_on", "The order ends before it starts. Check the dates.")
+            return cleaned
         if starts and starts < timezone.localdate():
             self.add_error("starts_on", "An order starts today or later.")
         if starts and ends and ends < starts:
@@ -323,3 +336,288 @@ class OrderForm(forms.ModelForm):
         )
         for problem in problems:
             self.add_error("route", problem.reason)
+
+
+def _confirm_field(label: str) -> forms.BooleanField:
+    # "Prescriber's name" reads "prescriber's name" after the colon; "NPI" stays "NPI".
+    said = label if label[1:2].isupper() else f"{label[:1].lower()}{label[1:]}"
+    return forms.BooleanField(
+        label=f"Matches the document: {said}",
+        required=True,
+        error_messages={"required": f"Check “{label}” against the document and tick to confirm it."},
+    )
+
+
+class TranscriptionMixin:
+    """One confirmation box per transcribed field, all required, shown beside the field."""
+
+    transcribed_fields: tuple[str, ...] = ()
+
+    def add_confirmations(self) -> None:
+        for name in self.transcribed_fields:
+            self.fields[f"confirm_{name}"] = _confirm_field(str(self.fields[name].label))
+
+    def transcribed_pairs(self):
+        return [(self[name], self[f"confirm_{name}"]) for name in self.transcribed_fields]
+
+    @property
+    def confirmed(self) -> list[str]:
+        return [name for name in self.transcribed_fields if self.cleaned_data.get(f"confirm_{name}")]
+
+    def check_npi(self, cleaned: dict) -> None:
+        npi = (cleaned.get("outside_npi") or "").strip()
+        if npi and (problem := outside.npi_problem(npi)):
+            self.add_error("outside_npi", problem)
+        cleaned["outside_npi"] = npi
+
+
+class ClearanceTranscriptionForm(TranscriptionMixin, forms.Form):
+    """An outside prescriber's clearance letter, transcribed by a clinician of the care team."""
+
+    transcribed_fields = CLEARANCE_TRANSCRIBED
+
+    provider = forms.ModelChoiceField(
+        label="Outside prescriber",
+        queryset=None,
+        empty_label="Choose the prescriber…",
+        help_text="One of the client's outside providers: psychiatrist, primary care or other.",
+    )
+    document = forms.ModelChoiceField(
+        label="Clearance letter filed on the chart", queryset=None, empty_label="Choose the letter…"
+    )
+    outside_name = forms.CharField(label="Prescriber's name", max_length=150)
+    outside_credentials = forms.CharField(
+        label="Credentials", max_length=60, help_text="For example MD, DO, PMHNP."
+    )
+    outside_npi = forms.CharField(
+        label="NPI", max_length=10, help_text="The 10-digit National Provider Identifier."
+    )
+    letter_dated = forms.DateField(label="Date of the letter", widget=DateInput())
+    valid_until = forms.DateField(
+        label="Valid until", required=False, widget=DateInput(), help_text="As the letter states."
+    )
+    decision = forms.ChoiceField(
+        label="Decision",
+        choices=[
+            (Clearance.Decision.CLEARED, "Cleared"),
+            (Clearance.Decision.CONDITIONS, "Cleared with conditions"),
+            (Clearance.Decision.NOT_CLEARED, "Not cleared"),
+        ],
+        widget=RadioSelect,
+    )
+    conditions = forms.CharField(
+        label="Conditions",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="As the letter words them; needed for “cleared with conditions”. Empty if none.",
+    )
+    findings = forms.CharField(
+        label="What the letter says of the evaluation",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Write what the letter says of the evaluation and the reasons."},
+    )
+
+    def __init__(self, *args, screening: Screening, practice, providers, documents, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.screening = screening
+        self.practice = practice
+        self.fields["provider"].queryset = providers
+        self.fields["document"].queryset = documents
+        self.fields["document"].label_from_instance = _document_label
+        self.add_confirmations()
+        for flag in screening.exclusion_flags:
+            self.fields[f"resolve_{flag.key}"] = forms.CharField(
+                label=f"What the letter says of: {flag.label}",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text="Exclusion flag: needed to file a clearance.",
+            )
+        for flag in screening.review_flags:
+            self.fields[f"ack_{flag.key}"] = forms.BooleanField(
+                label=f"The letter addresses: {flag.label}", required=False, help_text=flag.reason
+            )
+
+    def flag_fields(self):
+        return [self[f"resolve_{flag.key}"] for flag in self.screening.exclusion_flags] + [
+            self[f"ack_{flag.key}"] for flag in self.screening.review_flags
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        self.check_npi(cleaned)
+        dated, until, decision = (
+            cleaned.get("letter_dated"),
+            cleaned.get("valid_until"),
+            cleaned.get("decision"),
+        )
+        if dated and dated > timezone.localdate():
+            self.add_error("letter_dated", "The letter's date is in the future.")
+            dated = None
+        if decision in Clearance.GRANTING and dated:
+            latest_end = clearance_latest_end(self.practice, dated)
+            if until is None and "valid_until" not in self.errors:
+                self.add_error("valid_until", "Give the date the letter says the clearance is valid until.")
+            elif until is not None and not dated <= until <= latest_end:
+                self.add_error(
+                    "valid_until",
+                    f"From the letter's date to {day(latest_end)} at most "
+                    f"({self.practice.clearance_valid_months} months, a practice setting).",
+                )
+            for flag in self.screening.exclusion_flags:
+                if not cleaned.get(f"resolve_{flag.key}", "").strip():
+                    self.add_error(f"resolve_{flag.key}", "Write what the letter says of this exclusion.")
+            for flag in self.screening.review_flags:
+                if not cleaned.get(f"ack_{flag.key}"):
+                    self.add_error(f"ack_{flag.key}", "Tick when the letter addresses this flag.")
+        if decision == Clearance.Decision.CONDITIONS and not cleaned.get("conditions", "").strip():
+            self.add_error("conditions", "Write the conditions the letter states.")
+        return cleaned
+
+    @property
+    def resolutions(self) -> dict[str, str]:
+        return {
+            flag.key: self.cleaned_data.get(f"resolve_{flag.key}", "")
+            for flag in self.screening.exclusion_flags
+        }
+
+    @property
+    def acknowledged(self) -> list[str]:
+        return [flag.key for flag in self.screening.review_flags if self.cleaned_data.get(f"ack_{flag.key}")]
+
+
+def _document_label(document) -> str:
+    dated = f", dated {day(document.dated)}" if document.dated else ""
+    return f"{document.title}{dated} (filed {day(document.uploaded_at)})"
+
+
+class OrderTranscriptionForm(TranscriptionMixin, OrderForm):
+    """An outside prescriber's prescription, transcribed into an order the dose rules read."""
+
+    transcribed = True
+    transcribed_fields = ORDER_TRANSCRIBED
+
+    provider = ClearanceTranscriptionForm.base_fields["provider"]
+    document = forms.ModelChoiceField(
+        label="Prescription filed on the chart", queryset=None, empty_label="Choose the prescription…"
+    )
+
+    class Meta(OrderForm.Meta):
+        fields = [
+            "outside_name",
+            "outside_npi",
+            "prescribed_on",
+            "drug",
+            "strength_form",
+            "strength_mg",
+            "quantity",
+            "directions",
+            "sessions_prescribed",
+            "pharmacy",
+            "fill_date",
+            "route",
+            "unit",
+            "dose_min",
+            "dose_max",
+            "weight_kg",
+            "boosters_allowed",
+            "booster_max_mg",
+            "sessions_authorised",
+            "starts_on",
+            "ends_on",
+        ]
+        widgets = {
+            **OrderForm.Meta.widgets,
+            "prescribed_on": DateInput(),
+            "fill_date": DateInput(),
+            "directions": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            **OrderForm.Meta.help_texts,
+            "strength_form": "As written: for example “ketamine HCl 100 mg sublingual troche”.",
+            "strength_mg": "The ketamine in each troche, tablet or mL, in mg.",
+            "quantity": "How many units are dispensed.",
+            "sessions_prescribed": "The number of sessions the prescription is for.",
+            "sessions_authorised": "No more than the sessions on the prescription.",
+            "dose_min": "The dose the directions give; for a single dose, the same number in both.",
+            "fill_date": "Empty if not filled yet.",
+        }
+
+    def __init__(self, *args, providers, documents, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("confirm_dose", "minor_signoff"):
+            self.fields.pop(name, None)
+        for name in (
+            "outside_name",
+            "outside_npi",
+            "prescribed_on",
+            "strength_form",
+            "strength_mg",
+            "quantity",
+            "directions",
+            "sessions_prescribed",
+            "pharmacy",
+        ):
+            self.fields[name].required = True
+        self.fields["provider"].queryset = providers
+        self.fields["document"].queryset = documents
+        self.fields["document"].label_from_instance = _document_label
+        self.fields["starts_on"].initial = None
+        self.add_confirmations()
+        self.order_fields(["provider", "document"])
+
+    def _minor_route(self, route: str, cleaned: dict) -> None:
+        # The outside prescriber's sign-off for a client under 18 is not transcribed: the dose
+        # rules (kapflow.medical.routes) refuse such an order on the day, and say so there.
+        return
+
+    def clean(self):
+        cleaned = super().clean()
+        self.check_npi(cleaned)
+        needed = (
+            "prescribed_on",
+            "strength_mg",
+            "quantity",
+            "sessions_prescribed",
+            "dose_max",
+            "sessions_authorised",
+            "starts_on",
+            "ends_on",
+            "unit",
+            "dose_min",
+        )
+        written = cleaned.get("prescribed_on")
+        if written and written > timezone.localdate():
+            self.add_error("prescribed_on", "The prescription's date is in the future.")
+        if self.errors or any(cleaned.get(name) is None for name in needed):
+            return cleaned
+        try:
+            _low, high = doses.range_mg(
+                unit=cleaned["unit"],
+                dose_min=cleaned["dose_min"],
+                dose_max=cleaned["dose_max"],
+                weight_kg=cleaned.get("weight_kg"),
+            )
+        except ValueError:
+            return cleaned
+        boosters = cleaned.get("boosters_allowed") or 0
+        wider = outside.wider_than_prescription(
+            outside.Transcribed(
+                highest_dose_mg=high,
+                boosters=boosters,
+                booster_max_mg=cleaned.get("booster_max_mg") if boosters else None,
+                sessions_authorised=cleaned["sessions_authorised"],
+                starts_on=cleaned["starts_on"],
+                ends_on=cleaned["ends_on"],
+            ),
+            outside.Prescription(
+                written_on=cleaned["prescribed_on"],
+                strength_mg=cleaned["strength_mg"],
+                quantity=cleaned["quantity"],
+                sessions=cleaned["sessions_prescribed"],
+                fill_date=cleaned.get("fill_date"),
+            ),
+            latest_end=add_months(cleaned["prescribed_on"], outside.SCHEDULE_III_MONTHS),
+        )
+        for name, problem in wider.items():
+            self.add_error(name, f"Wider than the prescription: {problem}")
+        return cleaned

@@ -111,7 +111,12 @@ def screening_gate(
 
 def current_clearance(client: Client) -> Clearance | None:
     """The latest clearance decision: a later decision supersedes an earlier one."""
-    return Clearance.objects.filter(client=client).select_related("prescriber").latest_first().first()
+    return (
+        Clearance.objects.filter(client=client)
+        .select_related("prescriber", "filed_by")
+        .latest_first()
+        .first()
+    )
 
 
 def clearance_gate(client: Client, *, today: datetime.date | None = None) -> GateResult:
@@ -135,6 +140,16 @@ def clearance_gate(client: Client, *, today: datetime.date | None = None) -> Gat
             PRESCRIBER,
             url,
         )
+    if clearance.decision == Clearance.Decision.NOT_CLEARED and clearance.is_outside:
+        return _result(
+            key,
+            label,
+            False,
+            f"Not medically cleared by {clearance.decided_by()} (letter of {day(clearance.letter_dated)}) "
+            "— prescriber.",
+            PRESCRIBER,
+            url,
+        )
     if clearance.decision == Clearance.Decision.NOT_CLEARED:
         return _result(
             key, label, False, f"Not medically cleared (decided {decided}) — prescriber.", PRESCRIBER, url
@@ -144,6 +159,16 @@ def clearance_gate(client: Client, *, today: datetime.date | None = None) -> Gat
             key, label, False, f"Medical clearance deferred on {decided} — prescriber.", PRESCRIBER, url
         )
     if clearance.is_expired(today):
+        if clearance.is_outside:
+            return _result(
+                key,
+                label,
+                False,
+                f"Medical clearance by {clearance.decided_by()} (letter of {day(clearance.letter_dated)}) "
+                f"expired on {day(clearance.valid_until)} — file a new letter from the prescriber.",
+                THERAPIST,
+                url,
+            )
         return _result(
             key,
             label,
@@ -152,11 +177,16 @@ def clearance_gate(client: Client, *, today: datetime.date | None = None) -> Gat
             PRESCRIBER,
             url,
         )
-    by = clearance.prescriber.display_name
+    by = clearance.decided_by() if clearance.is_outside else clearance.prescriber.display_name
     if clearance.decision == Clearance.Decision.CONDITIONS:
         reason = f"Cleared with conditions by {by} until {day(clearance.valid_until)}: {clearance.conditions}"
     else:
         reason = f"Cleared by {by} until {day(clearance.valid_until)}."
+    if clearance.is_outside:
+        reason = (
+            f"{reason.rstrip('.')} — letter of {day(clearance.letter_dated)}, "
+            f"filed by {clearance.filed_by.display_name}."
+        )
     return _result(key, label, True, reason, "", url)
 
 

@@ -83,6 +83,32 @@ class Screening(models.Model):
         return timezone.localdate(self.completed_at) + datetime.timedelta(days=days)
 
 
+def staff_or_outside() -> models.Q:
+    """Exactly one of: a prescriber of the practice, or an outside transcription (the outside
+    provider, the document, who filed it and when, the prescriber's name, NPI and letter's date)."""
+    staff = models.Q(
+        prescriber__isnull=False,
+        outside_provider__isnull=True,
+        document__isnull=True,
+        filed_by__isnull=True,
+        filed_at__isnull=True,
+        outside_name="",
+        outside_npi="",
+    )
+    outside = (
+        models.Q(
+            prescriber__isnull=True,
+            outside_provider__isnull=False,
+            document__isnull=False,
+            filed_by__isnull=False,
+            filed_at__isnull=False,
+        )
+        & ~models.Q(outside_name="")
+        & ~models.Q(outside_npi="")
+    )
+    return staff | outside
+
+
 class ClearanceQuerySet(models.QuerySet):
     def latest_first(self):
         return self.order_by("-decided_at", "-pk")
@@ -90,7 +116,12 @@ class ClearanceQuerySet(models.QuerySet):
 
 class Clearance(models.Model):
     """A prescriber's medical evaluation and decision, reviewing one screening. It resolves each
-    exclusion flag of that screening in writing and acknowledges each review flag."""
+    exclusion flag of that screening in writing and acknowledges each review flag.
+
+    Made one of two ways (docs/outside-prescriber.md): by a prescriber of the practice
+    (`prescriber`), or transcribed by a clinician from an outside prescriber's signed letter filed
+    on the chart (`outside_provider`, `document`, `filed_by`, `outside_name`: an outside
+    transcription). A database constraint keeps exactly one of the two."""
 
     class Decision(models.TextChoices):
         CLEARED = "cleared", "Cleared"
@@ -102,7 +133,10 @@ class Clearance(models.Model):
 
     client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="clearances")
     screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="clearances")
-    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The practice's prescriber who decided; empty for an outside transcription.
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(default=timezone.now)
     decision = models.CharField(max_length=20, choices=Decision)
     conditions = models.TextField(blank=True)
@@ -134,6 +168,23 @@ class Clearance(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     revoke_reason = models.TextField("reason for revoking", blank=True)
+    # An outside transcription: what the letter says, and who filed it (OutsideTranscription).
+    outside_provider = models.ForeignKey(
+        "clients.OutsideProvider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    document = models.ForeignKey(
+        "documents.ChartDocument", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outside_name = models.CharField("prescriber's name", max_length=150, blank=True)
+    outside_credentials = models.CharField("credentials", max_length=60, blank=True)
+    outside_npi = models.CharField("NPI", max_length=10, blank=True)
+    letter_dated = models.DateField("date of the letter", null=True, blank=True)
+    # The transcribed fields the person filing checked against the document, one by one.
+    confirmed_fields = models.JSONField(default=list, blank=True)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    filed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ClearanceQuerySet.as_manager()
 
@@ -163,10 +214,27 @@ class Clearance(models.Model):
                 | models.Q(decision__in=["cleared", "conditions"]),
                 name="clearance_only_grant_revoked",
             ),
+            models.CheckConstraint(condition=staff_or_outside(), name="clearance_staff_or_outside"),
+            models.UniqueConstraint(
+                fields=["document"],
+                condition=models.Q(document__isnull=False),
+                name="clearance_one_per_letter",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} on {self.decided_at:%Y-%m-%d}"
+
+    @property
+    def is_outside(self) -> bool:
+        return self.prescriber_id is None
+
+    def decided_by(self) -> str:
+        """Who decided, as the pages name them: the practice's prescriber (read with
+        select_related("prescriber")), or the outside prescriber named on the letter."""
+        if self.is_outside:
+            return f"{self.outside_name} (outside)"
+        return self.prescriber.display_name
 
     def reviewed_flags(self) -> list[tuple[Flag, str, bool]]:
         """Each flag of the reviewed screening with its written resolution and whether it was
@@ -232,7 +300,10 @@ class MedicationOrder(models.Model):
         MG_PER_KG = doses.MG_PER_KG, "mg/kg"
 
     client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="medication_orders")
-    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The practice's prescriber who wrote it; empty for an order transcribed from a prescription.
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     drug = models.CharField(max_length=20, choices=Drug)
     route = models.CharField(max_length=20, choices=Route)
@@ -278,6 +349,38 @@ class MedicationOrder(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     discontinue_reason = models.TextField("reason for discontinuing", blank=True)
+    # An order transcribed from an outside prescriber's prescription (docs/outside-prescriber.md):
+    # what the prescription says, beside the fields above that the dose rules read.
+    outside_provider = models.ForeignKey(
+        "clients.OutsideProvider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    document = models.ForeignKey(
+        "documents.ChartDocument", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outside_name = models.CharField("prescriber's name", max_length=150, blank=True)
+    outside_npi = models.CharField("NPI", max_length=10, blank=True)
+    prescribed_on = models.DateField("date of the prescription", null=True, blank=True)
+    strength_form = models.CharField("strength and form", max_length=150, blank=True)
+    strength_mg = models.DecimalField(
+        "mg in each unit",
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    quantity = models.PositiveIntegerField("quantity (units)", null=True, blank=True)
+    directions = models.TextField("directions (sig)", blank=True)
+    sessions_prescribed = models.PositiveSmallIntegerField(
+        "sessions on the prescription", null=True, blank=True
+    )
+    pharmacy = models.CharField(max_length=200, blank=True)
+    fill_date = models.DateField("fill date", null=True, blank=True)
+    confirmed_fields = models.JSONField(default=list, blank=True)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    filed_at = models.DateTimeField(null=True, blank=True)
 
     objects = MedicationOrderQuerySet.as_manager()
 
@@ -307,10 +410,34 @@ class MedicationOrder(models.Model):
                 | (models.Q(discontinued_at__isnull=False) & ~models.Q(discontinue_reason="")),
                 name="order_discontinued_with_reason",
             ),
+            models.CheckConstraint(condition=staff_or_outside(), name="order_staff_or_outside"),
+            # A transcribed order is no wider than its prescription.
+            models.CheckConstraint(
+                condition=models.Q(sessions_prescribed__isnull=True)
+                | models.Q(sessions_authorised__lte=models.F("sessions_prescribed")),
+                name="order_sessions_within_prescription",
+                violation_error_message="Authorise no more sessions than the prescription is for.",
+            ),
+            models.UniqueConstraint(
+                fields=["document"],
+                condition=models.Q(document__isnull=False),
+                name="order_one_per_prescription",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_route_display()} {self.dose_text}"
+
+    @property
+    def is_outside(self) -> bool:
+        return self.prescriber_id is None
+
+    def ordered_by(self) -> str:
+        """Who wrote the order (read with select_related("prescriber")), or the outside
+        prescriber named on the prescription it was transcribed from."""
+        if self.is_outside:
+            return f"{self.outside_name} (outside)"
+        return self.prescriber.display_name
 
     @property
     def dose_text(self) -> str:

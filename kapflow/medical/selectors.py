@@ -5,8 +5,10 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from kapflow.clients.models import Client
+from kapflow.documents.models import ChartDocument
+from kapflow.documents.selectors import documents_for_filing
 from kapflow.lib.gates import GateResult
-from kapflow.medical import gates
+from kapflow.medical import gates, outside
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 
 
@@ -75,3 +77,24 @@ def medical_summary(client: Client, *, practice, history: bool = False, today=No
         orders=orders if history else [],
         today=today,
     )
+
+
+def outside_prescribers(client: Client) -> QuerySet:
+    """The client's outside providers who may prescribe (kapflow.medical.outside.PRESCRIBING_KINDS)."""
+    return client.outside_providers.filter(kind__in=outside.PRESCRIBING_KINDS).order_by("name", "pk")
+
+
+def documents_to_transcribe(client: Client, kind: str) -> QuerySet:
+    """The client's filed documents of `kind` (a clearance letter, a prescription) not yet
+    transcribed (kapflow.documents.selectors.documents_for_filing): a document is transcribed once."""
+    transcribed = Clearance if kind == ChartDocument.Kind.CLEARANCE else MedicationOrder
+    return documents_for_filing(client, [kind]).exclude(
+        pk__in=transcribed.objects.filter(document__isnull=False).values("document")
+    )
+
+
+def prescriber_is_outside(client: Client) -> Clearance | None:
+    """The client's latest clearance when it was transcribed from an outside prescriber's letter
+    (the client's prescriber is then outside and has no account), else None. One query."""
+    latest = Clearance.objects.filter(client=client).select_related("outside_provider").latest_first().first()
+    return latest if latest is not None and latest.is_outside else None

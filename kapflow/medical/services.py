@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
-from kapflow.clients.models import Client
-from kapflow.medical import doses, screening
+from kapflow.clients.models import Client, OutsideProvider
+from kapflow.documents.models import ChartDocument
+from kapflow.medical import doses, outside, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 
@@ -41,6 +42,41 @@ def _require_prescriber(user) -> None:
     # from anywhere else (docs/clinical.md: clearance and orders are written by the prescriber only).
     if not (user.is_active and user.is_prescriber):
         raise PermissionDenied("Only a prescriber may do this.")
+
+
+def _require_clinician(user) -> None:
+    # docs/access.md: a clinician on the care team files an outside prescriber's document.
+    if not (user.is_active and user.is_clinician):
+        raise PermissionDenied("Only a therapist or prescriber files an outside prescriber's document.")
+
+
+def _outside_source(
+    *,
+    client: Client,
+    provider: OutsideProvider,
+    document: ChartDocument,
+    kind: str,
+    npi: str,
+    confirmed,
+    fields,
+) -> list[str]:
+    """The problems with filing `document` from `provider` for `client`: theirs, of the right
+    kind, a valid NPI, and every transcribed field confirmed against the document."""
+    problems = []
+    if provider.client_id != client.pk or provider.kind not in outside.PRESCRIBING_KINDS:
+        problems.append(
+            "Choose the client's outside psychiatrist, primary-care or other prescribing provider."
+        )
+    if document.client_id != client.pk or document.kind != kind:
+        problems.append(f"Choose a {ChartDocument.Kind(kind).label.lower()} filed on this client's chart.")
+    if problem := outside.npi_problem(npi):
+        problems.append(problem)
+    unconfirmed = [name for name in fields if name not in set(confirmed)]
+    if unconfirmed:
+        problems.append(
+            "Confirm each transcribed field against the document: " + ", ".join(unconfirmed) + "."
+        )
+    return problems
 
 
 @transaction.atomic
@@ -288,4 +324,293 @@ def order_discontinue(*, request, order: MedicationOrder, reason: str) -> Medica
     order.full_clean()
     order.save(update_fields=["discontinued_at", "discontinued_by", "discontinue_reason"])
     audit_record(request=request, action="kapflow.medical.order.discontinued", client=order.client, obj=order)
+    return order
+
+
+CLEARANCE_TRANSCRIBED = (
+    "outside_name",
+    "outside_credentials",
+    "outside_npi",
+    "letter_dated",
+    "valid_until",
+    "decision",
+    "conditions",
+    "findings",
+)
+
+
+@transaction.atomic
+def clearance_transcribe(
+    *,
+    request,
+    client: Client,
+    screening_reviewed: Screening,
+    practice,
+    provider: OutsideProvider,
+    document: ChartDocument,
+    outside_name: str,
+    outside_credentials: str,
+    outside_npi: str,
+    letter_dated: datetime.date,
+    decision: str,
+    conditions: str,
+    findings: str,
+    valid_until: datetime.date | None,
+    confirmed: list[str],
+    resolutions: dict[str, str] | None = None,
+    acknowledged: list[str] | None = None,
+) -> Clearance:
+    """An outside prescriber's clearance letter, transcribed by a clinician of the care team and
+    confirmed field by field against the filed letter. The filer is recorded with the time; the
+    letter's exclusion and review flags are resolved as the letter states. A letter is filed once."""
+    filer = request.user
+    _require_clinician(filer)
+    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
+    problems = _outside_source(
+        client=client,
+        provider=provider,
+        document=document,
+        kind=ChartDocument.Kind.CLEARANCE,
+        npi=outside_npi,
+        confirmed=confirmed,
+        fields=CLEARANCE_TRANSCRIBED,
+    )
+    if screening_reviewed.client_id != client.pk:
+        problems.append("That screening belongs to another client.")
+    if Clearance.objects.filter(document=document).exists():
+        problems.append("This letter was already transcribed.")
+    if decision not in (
+        Clearance.Decision.CLEARED,
+        Clearance.Decision.CONDITIONS,
+        Clearance.Decision.NOT_CLEARED,
+    ):
+        problems.append("Choose the letter's decision: cleared, cleared with conditions, or not cleared.")
+    today = timezone.localdate()
+    if letter_dated > today:
+        problems.append("The letter's date is in the future.")
+    exclusion_keys = [flag.key for flag in screening_reviewed.exclusion_flags]
+    review_keys = [flag.key for flag in screening_reviewed.review_flags]
+    resolutions = {
+        key: text.strip()
+        for key, text in (resolutions or {}).items()
+        if key in exclusion_keys and text.strip()
+    }
+    acknowledged = [key for key in review_keys if key in set(acknowledged or [])]
+    if letter_dated > today:
+        raise Refused(*problems)
+    if decision in Clearance.GRANTING:
+        latest_end = clearance_latest_end(practice, letter_dated)
+        if valid_until is None:
+            problems.append("Give the date the letter says the clearance is valid until.")
+        elif not letter_dated <= valid_until <= latest_end:
+            problems.append(
+                f"A clearance of {day(letter_dated)} may run to {day(latest_end)} at most "
+                f"({practice.clearance_valid_months} months, a practice setting)."
+            )
+        unresolved = [f.label for f in screening_reviewed.exclusion_flags if f.key not in resolutions]
+        if unresolved:
+            problems.append(
+                "Write what the letter says of each exclusion flag: " + "; ".join(unresolved) + "."
+            )
+        unacknowledged = [f.label for f in screening_reviewed.review_flags if f.key not in acknowledged]
+        if unacknowledged:
+            problems.append(
+                "Tick each review flag the letter addresses before filing it as a clearance: "
+                + "; ".join(unacknowledged)
+                + "."
+            )
+        if decision == Clearance.Decision.CONDITIONS and not conditions.strip():
+            problems.append("Write the conditions the letter states.")
+    else:
+        valid_until = None
+    if problems:
+        raise Refused(*problems)
+    now = timezone.now()
+    clearance = Clearance(
+        client=client,
+        screening=screening_reviewed,
+        prescriber=None,
+        decided_at=now,
+        decision=decision,
+        conditions=conditions.strip(),
+        resolutions=resolutions,
+        acknowledged=acknowledged,
+        findings=findings,
+        valid_until=valid_until,
+        outside_provider=provider,
+        document=document,
+        outside_name=outside_name.strip(),
+        outside_credentials=outside_credentials.strip(),
+        outside_npi=outside_npi,
+        letter_dated=letter_dated,
+        confirmed_fields=list(CLEARANCE_TRANSCRIBED),
+        filed_by=filer,
+        filed_at=now,
+    )
+    clearance.full_clean()
+    clearance.save()
+    audit_record(
+        request=request,
+        action="kapflow.medical.clearance.transcribed",
+        client=client,
+        obj=clearance,
+        detail={"decision": decision, "document": document.pk, "provider": provider.pk},
+    )
+    return clearance
+
+
+ORDER_TRANSCRIBED = (
+    "outside_name",
+    "outside_npi",
+    "prescribed_on",
+    "drug",
+    "strength_form",
+    "strength_mg",
+    "quantity",
+    "directions",
+    "sessions_prescribed",
+    "pharmacy",
+    "fill_date",
+    "route",
+    "unit",
+    "dose_min",
+    "dose_max",
+    "weight_kg",
+    "boosters_allowed",
+    "booster_max_mg",
+    "sessions_authorised",
+    "starts_on",
+    "ends_on",
+)
+
+
+@transaction.atomic
+def order_transcribe(
+    *,
+    request,
+    client: Client,
+    practice,
+    provider: OutsideProvider,
+    document: ChartDocument,
+    confirmed: list[str],
+    outside_name: str,
+    outside_npi: str,
+    prescribed_on: datetime.date,
+    strength_form: str,
+    strength_mg: Decimal,
+    quantity: int,
+    directions: str,
+    sessions_prescribed: int,
+    pharmacy: str,
+    fill_date: datetime.date | None,
+    drug: str,
+    route: str,
+    unit: str,
+    dose_min: Decimal,
+    dose_max: Decimal,
+    weight_kg: Decimal | None,
+    boosters_allowed: int,
+    booster_max_mg: Decimal | None,
+    sessions_authorised: int,
+    starts_on: datetime.date,
+    ends_on: datetime.date,
+) -> MedicationOrder:
+    """An outside prescriber's prescription, transcribed into an order the dose rules read, by a
+    clinician of the care team who confirmed each field against it. Refused when the order would
+    be wider than the prescription (kapflow.medical.outside.wider_than_prescription). The
+    directions are the order's instructions."""
+    filer = request.user
+    _require_clinician(filer)
+    # Lock the client row: the same prescription sent twice at once is filed once.
+    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
+    problems = _outside_source(
+        client=client,
+        provider=provider,
+        document=document,
+        kind=ChartDocument.Kind.PRESCRIPTION,
+        npi=outside_npi,
+        confirmed=confirmed,
+        fields=ORDER_TRANSCRIBED,
+    )
+    if MedicationOrder.objects.filter(document=document).exists():
+        problems.append("This prescription was already transcribed.")
+    if prescribed_on > timezone.localdate():
+        raise Refused(*problems, "The prescription's date is in the future.")
+    if unit == MedicationOrder.Unit.MG_PER_KG and weight_kg is None:
+        raise Refused("Give the weight the prescription's mg/kg dose is written for.")
+    _low, high = doses.range_mg(unit=unit, dose_min=dose_min, dose_max=dose_max, weight_kg=weight_kg)
+    wider = outside.wider_than_prescription(
+        outside.Transcribed(
+            highest_dose_mg=high,
+            boosters=boosters_allowed,
+            booster_max_mg=booster_max_mg if boosters_allowed else None,
+            sessions_authorised=sessions_authorised,
+            starts_on=starts_on,
+            ends_on=ends_on,
+        ),
+        outside.Prescription(
+            written_on=prescribed_on,
+            strength_mg=strength_mg,
+            quantity=quantity,
+            sessions=sessions_prescribed,
+            fill_date=fill_date,
+        ),
+        latest_end=add_months(prescribed_on, outside.SCHEDULE_III_MONTHS),
+    )
+    problems.extend(wider.values())
+    if problems:
+        raise Refused(*problems)
+    now = timezone.now()
+    order = MedicationOrder(
+        client=client,
+        prescriber=None,
+        created_at=now,
+        drug=drug,
+        route=route,
+        unit=unit,
+        dose_min=dose_min,
+        dose_max=dose_max,
+        weight_kg=weight_kg,
+        boosters_allowed=boosters_allowed,
+        booster_max_mg=booster_max_mg if boosters_allowed else None,
+        sessions_authorised=sessions_authorised,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        instructions=directions.strip(),
+        # The outside prescriber chose the dose: it is not the practice's to confirm.
+        confirmed_outside_typical=bool(
+            doses.outside_typical(
+                practice=practice,
+                route=route,
+                unit=unit,
+                dose_min=dose_min,
+                dose_max=dose_max,
+                weight_kg=weight_kg,
+            )
+        ),
+        outside_provider=provider,
+        document=document,
+        outside_name=outside_name.strip(),
+        outside_npi=outside_npi,
+        prescribed_on=prescribed_on,
+        strength_form=strength_form.strip(),
+        strength_mg=strength_mg,
+        quantity=quantity,
+        directions=directions.strip(),
+        sessions_prescribed=sessions_prescribed,
+        pharmacy=pharmacy.strip(),
+        fill_date=fill_date,
+        confirmed_fields=list(ORDER_TRANSCRIBED),
+        filed_by=filer,
+        filed_at=now,
+    )
+    order.full_clean()
+    order.save()
+    audit_record(
+        request=request,
+        action="kapflow.medical.order.transcribed",
+        client=client,
+        obj=order,
+        detail={"route": route, "document": document.pk, "provider": provider.pk},
+    )
     return order

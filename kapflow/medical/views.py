@@ -1,7 +1,8 @@
 """The medical pages. Therapists and prescribers on the care team read everything; only a
 prescriber (Role.PRESCRIBER) writes clearances and orders, refused with 403 for anyone else
-before the client is looked up. Coordinators and admins without a clinical role see none of it:
-the client is reached with Need.CLINICAL, so they get 404."""
+before the client is looked up; a therapist or prescriber files an outside prescriber's clearance
+letter or prescription by transcribing it (docs/outside-prescriber.md). Coordinators and admins
+without a clinical role see none of it: the client is reached with Need.CLINICAL, so they get 404."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,19 +12,24 @@ from django.views.decorators.http import require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.clients.access import clinical_banner_for
+from kapflow.documents.models import ChartDocument
 from kapflow.medical import gates, screening, services
 from kapflow.medical.forms import (
     ClearanceForm,
+    ClearanceTranscriptionForm,
     MedicationFormSet,
     OrderForm,
+    OrderTranscriptionForm,
     ReasonForm,
     ScreeningForm,
     medications_from,
 )
-from kapflow.medical.selectors import medical_summary
+from kapflow.medical.selectors import documents_to_transcribe, medical_summary, outside_prescribers
 from kapflow.practice.models import practice_for
 
 prescriber_view = staff_view(Role.PRESCRIBER)
+# docs/access.md: the clinicians of the care team file an outside prescriber's documents.
+clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
 def _revoke_form(data=None):
@@ -173,7 +179,8 @@ def _clearance_page(request, client, clearance, revoke_form, status=200):
 def clearance_detail(request, client_id, clearance_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.viewed")
     clearance = get_object_or_404(
-        client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
+        client.clearances.select_related("prescriber", "revoked_by", "screening", "document", "filed_by"),
+        pk=clearance_id,
     )
     return _clearance_page(request, client, clearance, _revoke_form())
 
@@ -183,7 +190,8 @@ def clearance_detail(request, client_id, clearance_id):
 def clearance_revoke(request, client_id, clearance_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.viewed")
     clearance = get_object_or_404(
-        client.clearances.select_related("prescriber", "revoked_by", "screening"), pk=clearance_id
+        client.clearances.select_related("prescriber", "revoked_by", "screening", "document", "filed_by"),
+        pk=clearance_id,
     )
     form = _revoke_form(request.POST)
     if form.is_valid():
@@ -262,7 +270,8 @@ def _order_page(request, client, order, discontinue_form):
 def order_detail(request, client_id, order_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.order.viewed")
     order = get_object_or_404(
-        client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
+        client.medication_orders.select_related("prescriber", "discontinued_by", "document", "filed_by"),
+        pk=order_id,
     )
     return _order_page(request, client, order, _discontinue_form())
 
@@ -272,7 +281,8 @@ def order_detail(request, client_id, order_id):
 def order_discontinue(request, client_id, order_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.order.viewed")
     order = get_object_or_404(
-        client.medication_orders.select_related("prescriber", "discontinued_by"), pk=order_id
+        client.medication_orders.select_related("prescriber", "discontinued_by", "document", "filed_by"),
+        pk=order_id,
     )
     form = _discontinue_form(request.POST)
     if form.is_valid():
@@ -284,3 +294,91 @@ def order_discontinue(request, client_id, order_id):
             messages.success(request, "The order is discontinued.")
         return redirect("medical:order_detail", client.pk, order.pk)
     return _order_page(request, client, order, form)
+
+
+@clinician_view
+def clearance_transcribe(request, client_id):
+    """File an outside prescriber's clearance letter by transcribing it, field by field."""
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.opened")
+    practice = practice_for(request)
+    latest = gates.latest_screening(client)
+    form = None
+    if latest is not None:
+        form = ClearanceTranscriptionForm(
+            request.POST or None,
+            screening=latest,
+            practice=practice,
+            providers=outside_prescribers(client),
+            documents=documents_to_transcribe(client, ChartDocument.Kind.CLEARANCE),
+        )
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            clearance = services.clearance_transcribe(
+                request=request,
+                client=client,
+                screening_reviewed=latest,
+                practice=practice,
+                provider=data["provider"],
+                document=data["document"],
+                outside_name=data["outside_name"],
+                outside_credentials=data["outside_credentials"],
+                outside_npi=data["outside_npi"],
+                letter_dated=data["letter_dated"],
+                decision=data["decision"],
+                conditions=data["conditions"],
+                findings=data["findings"],
+                valid_until=data["valid_until"],
+                confirmed=form.confirmed,
+                resolutions=form.resolutions,
+                acknowledged=form.acknowledged,
+            )
+        except services.Refused as refused:
+            for problem in refused.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Outside clearance filed: {clearance.get_decision_display().lower()}.")
+            return redirect("medical:clearance_detail", client.pk, clearance.pk)
+    return render(
+        request,
+        "medical/clearance_transcribe.html",
+        {"client": client, "form": form, "screening": latest},
+    )
+
+
+@clinician_view
+def order_transcribe(request, client_id):
+    """File an outside prescriber's prescription by transcribing it into an order."""
+    client = clinical_banner_for(request, client_id, action="kapflow.medical.order.opened")
+    practice = practice_for(request)
+    form = OrderTranscriptionForm(
+        request.POST or None,
+        practice=practice,
+        providers=outside_prescribers(client),
+        documents=documents_to_transcribe(client, ChartDocument.Kind.PRESCRIPTION),
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            order = services.order_transcribe(
+                request=request,
+                client=client,
+                practice=practice,
+                provider=data["provider"],
+                document=data["document"],
+                confirmed=form.confirmed,
+                **{name: data.get(name) for name in services.ORDER_TRANSCRIBED},
+            )
+        except services.Refused as refused:
+            for problem in refused.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(
+                request, f"Outside prescription filed: {order.get_route_display().lower()} {order.dose_text}."
+            )
+            return redirect("medical:order_detail", client.pk, order.pk)
+    return render(
+        request,
+        "medical/order_transcribe.html",
+        {"client": client, "form": form},
+    )

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.dosing import alerts, rules, selectors
-from kapflow.dosing.models import Runbook, VitalsReading
+from kapflow.dosing.models import PhoneAcknowledgement, Runbook, VitalsReading
 from kapflow.dosing.services.administration import session_routes
 from kapflow.dosing.services.runbook import (
     RunbookRefused,
@@ -20,6 +20,7 @@ from kapflow.dosing.services.runbook import (
 )
 from kapflow.lib.gates import Status
 from kapflow.medical import routes
+from kapflow.medical.selectors import prescriber_is_outside
 from kapflow.visits.models import Visit
 
 
@@ -103,3 +104,61 @@ def caution_acknowledge(*, actor, visit: Visit, practice, request=None) -> Runbo
             obj=runbook.caution_acknowledged_reading,
         )
     return runbook
+
+
+def caution_acknowledge_by_phone(
+    *,
+    actor,
+    visit: Visit,
+    practice,
+    prescriber_name: str,
+    called_at: datetime.datetime,
+    read_back: str,
+    request=None,
+) -> PhoneAcknowledgement:
+    """The client's outside prescriber, who has no account, acknowledges a pre-dose reading above
+    the caution level on the telephone; the clinician records the call (the prescriber's name,
+    the time, the read-back). Only when the client's latest clearance was transcribed from an
+    outside prescriber's letter (kapflow.medical.selectors.prescriber_is_outside)."""
+    if not actor.is_clinician:
+        raise RunbookRefused("A therapist or prescriber records the outside prescriber's call.")
+    if not prescriber_name.strip() or not read_back.strip():
+        raise RunbookRefused("Name the prescriber called and write what was read back.")
+    _on_the_day(called_at, visit)
+    with transaction.atomic():
+        runbook = _open_runbook(visit)
+        clearance = prescriber_is_outside(visit.client)
+        if clearance is None:
+            raise RunbookRefused(
+                "The client's prescriber is on the practice's staff: they acknowledge it here."
+            )
+        now = timezone.now()
+        gate = selectors.predose_gate(runbook, now=now, practice=practice)
+        if gate.status is not Status.ACKNOWLEDGE:
+            raise RunbookRefused(f"Nothing to acknowledge: {gate.reason}")
+        reading = selectors.latest_predose(runbook, before=now)
+        if called_at < reading.taken_at:
+            raise RunbookRefused("The call was before the reading it acknowledges: check the time.")
+        call = _saved(
+            PhoneAcknowledgement(
+                runbook=runbook,
+                reading=reading,
+                provider=clearance.outside_provider,
+                prescriber_name=prescriber_name.strip(),
+                called_at=called_at,
+                read_back=read_back.strip(),
+                recorded_by=actor,
+            )
+        )
+        runbook.caution_acknowledged_reading = reading
+        runbook.caution_acknowledged_by = actor
+        runbook.save(update_fields=["caution_acknowledged_reading", "caution_acknowledged_by"])
+        _audit(
+            request=request,
+            actor=actor,
+            action="kapflow.dosing.caution.phoned",
+            visit=visit,
+            obj=call,
+            detail={"reading": reading.pk},
+        )
+    return call

@@ -30,10 +30,12 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, client_for, clients_for
 from kapflow.clients.models import CareTeamMember
 from kapflow.dosing import alerts, rules, selectors
-from kapflow.dosing.models import SafetyReview, SessionAlert
+from kapflow.dosing.forms import PhoneAcknowledgementForm
+from kapflow.dosing.models import PhoneAcknowledgement, SafetyReview, SessionAlert
 from kapflow.dosing.views.base import VIEWED_ACTION, runbook_view
 from kapflow.lib.gates import GateResult, Status
 from kapflow.measures.models import Alert
+from kapflow.medical.selectors import prescriber_is_outside
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -68,8 +70,11 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
         in_force = record.latest_predose(before=first_dose_at or now)
     in_force_id = in_force.pk if in_force is not None else None
     caution_ack_by = None
+    phone_ack = None
     if in_force_id is not None and book.caution_acknowledged_reading_id == in_force_id:
         caution_ack_by = book.caution_acknowledged_by
+        # An outside prescriber's acknowledgement is a telephone call the clinician recorded.
+        phone_ack = PhoneAcknowledgement.objects.filter(runbook=book, reading_id=in_force_id).last()
     if first_dose_at is not None:
         # Once the dose is given, the pre-dose vitals are what they were when it was given: the
         # 30-minute window has run out by the monitoring, and "blocked" then is false news.
@@ -78,12 +83,16 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
             for gate in gates
         ]
     vitals_gate = next(gate for gate in gates if gate.key == "vitals")
+    locked = bool(book and book.is_locked)
+    # The client's prescriber is outside and has no account: their acknowledgement is a call.
+    outside = (
+        prescriber_is_outside(client) if vitals_gate.status is Status.ACKNOWLEDGE and not locked else None
+    )
     checklist = record.checklist
     latest = record.latest_vitals
     phases = record.phase_times(now=now, practice=practice)
     clock = record.session_clock(now=now, practice=practice)
     chaperone_clock = record.chaperone_clock(now=now, practice=practice)
-    locked = bool(book and book.is_locked)
     _who_answers(client, book, session_alerts, in_force_id=in_force_id, locked=locked, reviews=reviews)
     discharged = bool(book and book.discharged_at)
     unmet = []
@@ -101,6 +110,13 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
         "gates": gates,
         "needs_ack": vitals_gate.status is Status.ACKNOWLEDGE,
         "caution_ack_by": caution_ack_by,
+        "phone_ack": phone_ack,
+        # Only when it is shown: the page's forms are built only when they are (test_runbook_reads).
+        **(
+            {"phone_form": PhoneAcknowledgementForm(initial={"prescriber_name": outside.outside_name})}
+            if outside is not None
+            else {}
+        ),
         "meds_to_review": bool(
             checklist and checklist.new_medication_list() and checklist.medications_reviewed_by_id is None
         ),

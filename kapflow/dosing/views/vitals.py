@@ -1,4 +1,5 @@
-"""Vitals readings and the prescriber's acknowledgement of a caution reading."""
+"""Vitals readings and the prescriber's acknowledgement of a caution reading (by an outside
+prescriber: on the telephone, recorded by the clinician)."""
 
 from django.contrib import messages
 from django.views.decorators.http import require_POST
@@ -61,4 +62,27 @@ def caution_ack(request, client_id, visit_id):
         _refused(request, refused)
     else:
         messages.success(request, "Caution reading acknowledged: the dose may be given.")
+    return _back(request, client, visit)
+
+
+@require_POST
+@runbook_view
+def caution_phone(request, client_id, visit_id):
+    client, visit = _target(request, client_id, visit_id, action="kapflow.dosing.runbook.opened")
+    form = forms.PhoneAcknowledgementForm(request.POST)
+    if not form.is_valid():
+        return _again(request, client_id, visit_id, "phone_form", form)
+    try:
+        call = vitals.caution_acknowledge_by_phone(
+            request=request,
+            actor=request.user,
+            visit=visit,
+            practice=practice_for(request),
+            prescriber_name=form.cleaned_data["prescriber_name"],
+            called_at=form.moment(),
+            read_back=form.cleaned_data["read_back"],
+        )
+    except RunbookRefused as refused:
+        return _again(request, client_id, visit_id, "phone_form", form, refused=refused)
+    messages.success(request, f"Caution reading acknowledged by {call.prescriber_name} on the telephone.")
     return _back(request, client, visit)
