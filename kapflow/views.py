@@ -57,7 +57,13 @@ def dashboard(request):
     rows and links to the whole list (the queue_* views) when there are more."""
     user = request.user
     context = {}
-    if user.is_clinician:
+    if user.outside_practice:
+        # An invited outside prescriber has no caseload page or calendar here: their clients,
+        # each leading to its medical summary, and the prescriber's lists below.
+        context["outside_clients"] = list(
+            _my_clients(request).only(*CLIENT_NAME_FIELDS).order_by("last_name", "first_name", "pk")
+        )
+    elif user.is_clinician:
         _first(_urgent_alerts(request), context, "urgent_alerts")
         # The clients on their care team: the same set whatever `need` (a clinician sees the
         # clinical record of every client whose care team they are on), so _my_clients serves
@@ -135,7 +141,11 @@ def _add_links(context: dict) -> None:
             row.session.overview_url = overview(row.session.client_id)
         for item in items:
             item.overview_url = overview(item.client_id)
-    if waiting := (*context.get("clearances_waiting", ()), *context.get("orders_waiting", ())):
+    if waiting := (
+        *context.get("clearances_waiting", ()),
+        *context.get("orders_waiting", ()),
+        *context.get("outside_clients", ()),
+    ):
         summary = _link("medical:summary")
         for client in waiting:
             client.summary_url = summary(client.pk)
@@ -144,7 +154,11 @@ def _add_links(context: dict) -> None:
 def _clients_shown(context: dict) -> list[int]:
     """The ids of the clients the dashboard's lists name, from the objects already loaded."""
     shown: set[int] = set()
-    for client in (*context.get("clearances_waiting", ()), *context.get("orders_waiting", ())):
+    for client in (
+        *context.get("clearances_waiting", ()),
+        *context.get("orders_waiting", ()),
+        *context.get("outside_clients", ()),
+    ):
         shown.add(client.pk)
     for key in ("urgent_alerts", "todays_visits", "action_items", "arrivals"):
         shown.update(item.client_id for item in context.get(key, ()))

@@ -129,3 +129,45 @@ def portal_home(role, target):
 
 
 CLIENT_RULES |= {portal_page, portal_own_page}
+
+
+# The invited outside prescriber (docs/access.md, "The invited outside prescriber"): Oscar, a
+# prescriber from outside the practice on Avery's care team as prescriber (tests/
+# matrix_outside_prescriber.py), Olive's not. Written out here and not read from the app, so that
+# a page added to either list alone fails the matrix.
+OUTSIDE = "oscar"
+ROLES.append(OUTSIDE)
+OUTSIDE_PRESCRIBER_PAGES = frozenset(
+    {
+        "home",
+        "queue_clearances",
+        "queue_orders",
+        "queue_events",
+        "queue_overrides",
+        "medical:summary",
+        "medical:screening_new",
+        "medical:screening_detail",
+        "medical:clearance_new",
+        "medical:clearance_detail",
+        "medical:clearance_revoke",
+        "medical:order_new",
+        "medical:order_detail",
+        "medical:order_discontinue",
+        "dosing:runbook",
+        "dosing:live",
+        "dosing:acknowledge",
+        "dosing:adverse_event_review",
+        "dosing:discharge_review",
+    }
+)
+
+
+def outside_prescriber(name, rule, target, *, staff_page: bool, names_client: bool) -> str:
+    """What Oscar gets. On the pages he may use, what Priya (the practice's prescriber on Avery's
+    care team) gets: Avery's answered, Olive's 404, whatever open_caseload says. On every other
+    page staff sign in for (`staff_page`): 404 when it names a client, 403 when not. The pages
+    that are not staff pages (public, the portal, links that are their own key) answer him as
+    they answer any member of staff."""
+    if name in OUTSIDE_PRESCRIBER_PAGES or not staff_page:
+        return rule("priya", target)
+    return MISSING if names_client else FORBIDDEN

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from kapflow.audit.models import AuditEvent
 from kapflow.clients.models import CareTeamMember, EmergencyContact, Guardian, OutsideProvider
@@ -24,6 +24,7 @@ from tests.access_rules import (
     LOGIN,
     MISSING,
     OK,
+    OUTSIDE,
     ROLES,
     admin_page,
     client_page,
@@ -31,6 +32,7 @@ from tests.access_rules import (
     home_page,
     inbox_page,
     keepalive,
+    outside_prescriber,
     public_page,
     staff_page,
 )
@@ -207,7 +209,15 @@ def test_it_enforces_the_access_rules(name, world, login):
                 response = getattr(http, method)(url)
                 written = list(AuditEvent.objects.order_by("pk")[before:])
                 transaction.set_rollback(True)
-            expected, got = rule(role, target), outcome(response)
+            if role == OUTSIDE:
+                # Every staff page is behind kapflow.accounts.access.staff_view.
+                staff = hasattr(resolve(url).func, "allowed_roles")
+                expected = outside_prescriber(
+                    name, rule, target, staff_page=staff, names_client="client_id" in kwargs
+                )
+            else:
+                expected = rule(role, target)
+            got = outcome(response)
             if expected.startswith("status:"):
                 got = f"status:{response.status_code}"
             if got != expected:

@@ -6,14 +6,26 @@ from allauth.mfa.totp import forms as totp_forms
 from allauth.mfa.totp.internal.auth import validate_totp_code
 from django import forms
 
-from kapflow.accounts.models import STAFF_ROLES, User
+from kapflow.accounts.models import STAFF_ROLES, Role, User
 from kapflow.accounts.throttle import second_factor_throttle
 
 
 class StaffForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ["full_name", "email", "credentials", *[role.flag for role in STAFF_ROLES]]
+        fields = [
+            "full_name",
+            "email",
+            "credentials",
+            *[role.flag for role in STAFF_ROLES],
+            "outside_practice",
+        ]
+        labels = {"outside_practice": "Outside prescriber"}
+        help_texts = {
+            "outside_practice": "A prescriber from outside the practice: they see only the medical pages "
+            "(screening, clearance, orders, reviews) of the clients whose care team you add them to, "
+            "and nothing else of the practice. They are never the on-call prescriber."
+        }
 
     def clean_email(self):
         email = self.cleaned_data["email"].lower()
@@ -26,6 +38,13 @@ class StaffForm(forms.ModelForm):
         cleaned = super().clean()
         if not any(cleaned.get(role.flag) for role in STAFF_ROLES):
             raise forms.ValidationError("Choose at least one role.")
+        if cleaned.get("outside_practice") and (
+            not cleaned.get("is_prescriber")
+            or any(cleaned.get(role.flag) for role in STAFF_ROLES if role is not Role.PRESCRIBER)
+        ):
+            self.add_error(
+                "outside_practice", "An outside prescriber holds the prescriber role and no other."
+            )
         return cleaned
 
 

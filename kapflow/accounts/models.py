@@ -23,6 +23,11 @@ class UserManager(BaseUserManager):
     def clinicians(self):
         return self.filter(is_active=True).filter(models.Q(is_therapist=True) | models.Q(is_prescriber=True))
 
+    def on_call_candidates(self):
+        """Who may be the practice's on-call prescriber: an active prescriber of the practice. An
+        invited outside prescriber never is (they answer for their own clients alone)."""
+        return self.filter(is_active=True, is_prescriber=True, outside_practice=False)
+
 
 class Role(models.TextChoices):
     PRACTICE_ADMIN = "practice_admin", "Practice admin"
@@ -55,6 +60,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_coordinator = models.BooleanField("coordinator", default=False)
     is_client = models.BooleanField("client", default=False)
     is_guardian = models.BooleanField("guardian", default=False)
+    # docs/access.md, "The invited outside prescriber".
+    outside_practice = models.BooleanField(
+        "outside prescriber",
+        default=False,
+        help_text="A prescriber from outside the practice: sees only the medical pages of the clients on "
+        "whose care team they are, and nothing else of the practice.",
+    )
     is_active = models.BooleanField("active", default=True)
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +79,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["full_name"]
+        constraints = [
+            # An outside prescriber is a prescriber and nothing else: any other staff role would
+            # open pages of the practice that the account exists to keep closed.
+            models.CheckConstraint(
+                condition=models.Q(outside_practice=False)
+                | models.Q(
+                    is_prescriber=True, is_practice_admin=False, is_therapist=False, is_coordinator=False
+                ),
+                name="outside_practice_is_a_prescriber_only",
+                violation_error_message="An outside prescriber holds the prescriber role and no other.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.display_name

@@ -47,7 +47,9 @@ def staff_invite(*, request, form) -> User:
         request=request,
         action="kapflow.accounts.staff.invited",
         obj=user,
-        detail={"roles": [role.value for role in user.roles]},
+        # Whether the account is an outside prescriber's is said when it is one.
+        detail={"roles": [role.value for role in user.roles]}
+        | ({"outside_practice": True} if user.outside_practice else {}),
     )
     link = set_password_link(user)
     practice_name = practice_for(request).name

@@ -10,6 +10,7 @@ import enum
 from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
+from kapflow.accounts.access import outside_prescriber_may_open
 from kapflow.audit.middleware import note_refused
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import AccessGrant, CareTeamMember, Client
@@ -36,6 +37,8 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff_member):
         return Client.objects.none()
+    if user.outside_practice:
+        return _outside_prescribers_clients(request)
     clients = Client.objects.all()
     if need is Need.DEMOGRAPHICS and _demographics_reach_further(user):
         return clients
@@ -52,6 +55,19 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
         granted = AccessGrant.objects.filter(user=user, ended_at__isnull=True).values("client_id")
         return clients.filter(Q(pk__in=on_team) | Q(pk__in=granted))
     return Client.objects.none()
+
+
+def _outside_prescribers_clients(request) -> QuerySet[Client]:
+    """An invited outside prescriber's clients: those on whose care team they are, whatever the
+    practice's open_caseload says and never through an access grant (they are never the
+    practice's on-call prescriber), and only on the pages they may open
+    (kapflow.accounts.access.OUTSIDE_PRESCRIBER_PAGES): on any other page, none. Their
+    demographic and clinical scopes are the same set (no coordinator or admin role goes with
+    the account: User's outside_practice_is_a_prescriber_only)."""
+    if not outside_prescriber_may_open(request):
+        return Client.objects.none()
+    on_team = CareTeamMember.objects.filter(user=request.user).values("client_id")
+    return Client.objects.filter(pk__in=on_team)
 
 
 def can_see_clinical(request, client: Client) -> bool:

@@ -253,7 +253,10 @@ def stage_change(*, request, client: Client, to_stage: str, reason: str) -> Stag
 def access_grant_open(*, client: Client, user: User, reason: str, source: str, request=None, actor=None):
     """Let `user` into `client`'s record for `reason` until access_grants_end(source=...) is
     called; the open grant when there is one already. Audited, with the reason. Call it inside
-    the transaction of the change that needs it."""
+    the transaction of the change that needs it. Never for an invited outside prescriber: they
+    see the clients on whose care team they are and no other (docs/access.md)."""
+    if user.outside_practice:
+        raise ValueError("An outside prescriber is never let into another client's record.")
     grant = AccessGrant.objects.filter(client=client, user=user, source=source, ended_at__isnull=True).first()
     if grant is not None:
         return grant

@@ -136,8 +136,9 @@ class PracticeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only someone who can act on an in-session alert may be on call: an active prescriber.
-        self.fields["on_call_prescriber"].queryset = User.objects.filter(is_active=True, is_prescriber=True)
+        # Only someone who can act on an in-session alert may be on call: an active prescriber of
+        # the practice (never an invited outside prescriber).
+        self.fields["on_call_prescriber"].queryset = User.objects.on_call_candidates()
         self.fields["on_call_prescriber"].empty_label = "None"
 
     def sections(self):
