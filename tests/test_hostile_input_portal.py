@@ -86,6 +86,7 @@ def world(avery, cleo, tess, gail):
         "visit_id": visit.pk,
         "task_id": task.pk,
         "entry_id": entry.pk,
+        "provider_id": avery.outside_providers.create(name="Dr. Reyes", kind="psychiatrist").pk,
         "reminder_id": 1,
         "task": task,
         "entry": entry,

@@ -9,6 +9,10 @@ authorization of their own).
 
 from django.db import models
 
+# A release's purpose when the signer names none: enough when the client asks for the release
+# themselves (45 CFR 164.508(c)(1)(iv)).
+AT_THE_CLIENTS_REQUEST = "At the client's request"
+
 
 class Category(models.TextChoices):
     COURSE = "course", "Dates of care and a summary of the course of treatment"

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.clients.forms import DateInput
+from kapflow.consent.categories import AT_THE_CLIENTS_REQUEST, Category
 from kapflow.consent.models import ConsentDocument, Kind
 from kapflow.consent.selectors import SignerOption
 from kapflow.lib.forms import RadioSelect
@@ -16,6 +17,56 @@ def same_name(typed: str, on_file: str) -> bool:
         return re.sub(r"\s+", "", text).casefold()
 
     return squeeze(typed) == squeeze(on_file)
+
+
+def add_release_terms(form: forms.Form) -> None:
+    """The release's own terms, asked of whoever signs one (in the office or on the portal): what
+    may be sent, why, and until when (45 CFR 164.508(c)(1)); the provider is named by the page."""
+    form.fields["categories"] = forms.MultipleChoiceField(
+        label="What may be sent",
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Tick each part of the record this release lets the practice send. Notes of what was "
+        "said in sessions and the journal are never sent.",
+    )
+    form.fields["purpose"] = forms.CharField(
+        label="What for",
+        max_length=200,
+        required=False,
+        help_text=f"Leave empty for “{AT_THE_CLIENTS_REQUEST}”.",
+    )
+    form.fields["release_expires_on"] = forms.DateField(
+        label="This release ends on",
+        required=False,
+        widget=DateInput(),
+        help_text="Leave empty if it lasts until withdrawn.",
+    )
+
+
+def release_terms_initial(requirement) -> dict:
+    """The terms of the agreement that stands, to start a change from them."""
+    latest = requirement.latest if requirement is not None else None
+    if latest is None or not latest.agreed:
+        return {}
+    return {
+        "categories": latest.categories,
+        "purpose": latest.purpose,
+        "release_expires_on": latest.release_expires_on,
+    }
+
+
+def clean_release_terms(form: forms.Form, cleaned: dict) -> None:
+    """The terms of an agreement; a refusal or a withdrawal carries none."""
+    day = cleaned.get("release_expires_on")
+    if cleaned.get("decision") != "agree":
+        if day:
+            form.add_error("release_expires_on", "Only an agreed release has an end date. Clear the date.")
+        cleaned["categories"], cleaned["purpose"] = [], ""
+        return
+    if day is not None and day <= timezone.localdate():
+        form.add_error("release_expires_on", "The end date has to be after today. Check the date.")
+    cleaned["purpose"] = (cleaned.get("purpose") or "").strip() or AT_THE_CLIENTS_REQUEST
 
 
 class SignatureForm(forms.Form):
@@ -35,12 +86,6 @@ class SignatureForm(forms.Form):
         widget=RadioSelect,
         choices=[("agree", "I agree"), ("refuse", "I do not agree")],
     )
-    release_expires_on = forms.DateField(
-        label="This release ends on",
-        required=False,
-        widget=DateInput(),
-        help_text="Leave empty if it lasts until withdrawn.",
-    )
     # Nobody types the hash: a missing or mangled one is a page that did not arrive whole.
     sha256 = forms.CharField(
         widget=forms.HiddenInput,
@@ -58,14 +103,9 @@ class SignatureForm(forms.Form):
         self.fields["signer"].choices = [(option.key, option.label) for option in signers]
         if len(signers) == 1:
             self.fields["signer"].initial = signers[0].key
-        if kind != Kind.RELEASE:
-            del self.fields["release_expires_on"]
-
-    def clean_release_expires_on(self):
-        day = self.cleaned_data["release_expires_on"]
-        if day is not None and day <= timezone.localdate():
-            raise forms.ValidationError("The end date has to be after today. Check the date.")
-        return day
+        self.is_release = kind == Kind.RELEASE
+        if self.is_release:
+            add_release_terms(self)
 
     def clean(self):
         cleaned = super().clean()
@@ -77,8 +117,8 @@ class SignatureForm(forms.Form):
                 f"“{typed}” does not match the name on file, “{option.name}”. Type the full name "
                 "as it is on file, or correct the name on the chart first if it is wrong there.",
             )
-        if cleaned.get("decision") != "agree" and cleaned.get("release_expires_on"):
-            self.add_error("release_expires_on", "Only an agreed release has an end date. Clear the date.")
+        if self.is_release:
+            clean_release_terms(self, cleaned)
         self.signer_option = option
         return cleaned
 

@@ -3,7 +3,9 @@ to-dos it puts on the portal's list (kapflow.portal.todo).
 
 On the portal a person signs only as themselves: the adult client their own consents, a minor
 their assent, a guardian with legal authority the guardian consent (and the telehealth consent)
-for the minor. Releases of information stay in the office, where the provider is chosen."""
+for the minor. A release of information is signed, or withdrawn, by the same person the office
+would ask (the adult client; for a minor, a guardian with legal authority), for one of the
+client's outside providers already on the chart, with its own page (`portal_releases`)."""
 
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +22,10 @@ def portal_signer(client, kind: str, user) -> SignerOption | None:
     """The signer option that is this user, if they may sign `kind` for this client."""
     if kind not in PORTAL_KINDS:
         return None
+    return _signer_among(client, kind, user)
+
+
+def _signer_among(client, kind: str, user) -> SignerOption | None:
     for option in signer_options(client, kind):
         if option.guardian is None and client.portal_user_id == user.pk:
             return option
@@ -47,6 +53,14 @@ def portal_requirements(client, user) -> list[tuple[Requirement, SignerOption | 
         for requirement in status.requirements
         if requirement.kind in PORTAL_KINDS
     ]
+
+
+def portal_releases(client, user) -> tuple[list[Requirement], SignerOption | None]:
+    """The release of each of the client's outside providers, and the signer option that is this
+    user (None when someone else signs releases for this client)."""
+    status = consent_status(client)
+    releases = [requirement for requirement in status.requirements if requirement.kind == Kind.RELEASE]
+    return releases, _signer_among(client, Kind.RELEASE, user)
 
 
 def todos(client, user) -> list[Todo]:

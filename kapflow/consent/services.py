@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client, OutsideProvider
+from kapflow.consent.categories import Category
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import SignerOption, consent_status, signer_options
 
@@ -89,6 +90,8 @@ def signature_record(
     shown_sha256: str,
     provider: OutsideProvider | None = None,
     release_expires_on: datetime.date | None = None,
+    categories: list[str] | None = None,
+    purpose: str = "",
     on_portal: bool = False,
 ) -> Signature:
     """Record a decision on the current version of a document, with the time, the address it
@@ -96,7 +99,16 @@ def signature_record(
     `on_portal`, the signer's own portal account (they signed it themselves, signed in).
 
     "Do not agree" after an agreement that still stands is recorded as withdrawing it. For a
-    release, the provider's release status follows the decision in the same transaction."""
+    release, the provider's release status, expiry and categories follow the decision in the same
+    transaction; an agreement keeps the `categories` and `purpose` signed.
+
+    For a release the provider's row is locked before anything is read or timed: sending a letter
+    (kapflow.letters.sending) takes the same lock, so a withdrawal and a letter going out never
+    interleave, and the withdrawal's time is after every letter sent before it."""
+    if provider is not None:
+        provider = OutsideProvider.objects.select_for_update(no_key=True).get(pk=provider.pk)
+        if provider.client_id != client.pk:
+            raise NotAllowed
     # Publishing locks the document row; taking the same lock here means a version published
     # while this page was open is seen, never signed past.
     document = ConsentDocument.objects.select_for_update(no_key=True).get(pk=document.pk)
@@ -115,6 +127,11 @@ def signature_record(
         standing = requirement is not None and requirement.latest is not None and requirement.latest.agreed
         decision = Signature.Decision.REVOKE if standing else Signature.Decision.REFUSE
         release_expires_on = None
+    if decision == Signature.Decision.AGREE and document.kind == Kind.RELEASE:
+        categories = [value for value, _ in Category.choices if value in set(categories or [])]
+        purpose = purpose.strip()
+    else:
+        categories, purpose = [], ""
     signature = Signature(
         document=document,
         kind=document.kind,
@@ -127,6 +144,8 @@ def signature_record(
         typed_name=typed_name.strip(),
         decision=decision,
         release_expires_on=release_expires_on,
+        categories=categories,
+        purpose=purpose,
         signed_at=timezone.now(),
         ip_address=getattr(request, "client_ip", None),
         text_sha256=document.sha256,
@@ -155,19 +174,21 @@ def signature_record(
 
 
 def _release_follow(*, request, provider: OutsideProvider, signature: Signature) -> None:
-    """Keep the provider's release status (which the letters check) in step with the decision."""
-    provider = OutsideProvider.objects.select_for_update(no_key=True).get(pk=provider.pk)
+    """Keep the provider's release status, expiry and categories (what the chart shows) in step
+    with the decision. The provider's row is already locked by signature_record."""
     before = provider.release
     if signature.agreed:
         provider.release = OutsideProvider.Release.SIGNED
         provider.release_expires_on = signature.release_expires_on
+        provider.release_categories = signature.categories
     elif provider.release == OutsideProvider.Release.SIGNED:
         provider.release = OutsideProvider.Release.REVOKED
         provider.release_expires_on = None
+        provider.release_categories = []
     else:
         return
     provider.full_clean()
-    provider.save(update_fields=["release", "release_expires_on"])
+    provider.save(update_fields=["release", "release_expires_on", "release_categories"])
     audit_record(
         request=request,
         action="kapflow.consent.release.signed" if signature.agreed else "kapflow.consent.release.revoked",
@@ -177,6 +198,7 @@ def _release_follow(*, request, provider: OutsideProvider, signature: Signature)
             "from": before,
             "to": provider.release,
             "expires_on": provider.release_expires_on.isoformat() if provider.release_expires_on else None,
+            "categories": provider.release_categories,
             "signature": signature.pk,
         },
     )

@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from kapflow.letters import sending_views
 
 app_name = "letter_links"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("<str:token>/", sending_views.link_page, name="download"),
+]

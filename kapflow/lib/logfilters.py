@@ -7,6 +7,8 @@ request under runserver (django.server), and the paths of a portal invitation, a
 or a calendar feed carry their secret token. This filter, set on every handler in settings.LOGGING,
 rewrites each record before it is written:
 
+- the segment after "/shared/" (a signed letter's one-time download link) becomes "[token]",
+  whatever its length;
 - a path segment that looks like a token (20 or more letters, digits, "-" or "_": every token
   kapflow and allauth put in a URL is longer; no word of our own URLs is) becomes "[token]";
 - a query string becomes "?[query]" (the caseload search carries names; a feed link its key);
@@ -19,6 +21,7 @@ import re
 
 # Ending at the next "/", "?", quote, space, or a file extension (the calendar feed's ".ics").
 _TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}(?=[/?.\s\"']|$)")
+_SHARED_LINK = re.compile(r"(?<=/shared/)[^/?\s\"']+")
 _QUERY = re.compile(r"\?[^\s\"']*")
 # The usual shape of an address, not RFC 5322's every allowance (which would swallow the quotes
 # and braces of the Python repr around it).
@@ -31,6 +34,7 @@ def redact(text: str) -> str:
     """`text` with token-like path segments, query strings and email addresses replaced."""
     text = _EMAIL.sub("[email]", text)
     text = _QUERY.sub("?[query]", text)
+    text = _SHARED_LINK.sub("[token]", text)
     return _TOKEN_SEGMENT.sub("[token]", text)
 
 

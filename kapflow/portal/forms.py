@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth import password_validation
 
-from kapflow.consent.forms import same_name
+from kapflow.consent.forms import add_release_terms, clean_release_terms, same_name
 from kapflow.lib.forms import RadioSelect
 
 
@@ -89,3 +89,23 @@ class PortalSignatureForm(forms.Form):
                 "shown; capitals and spaces do not matter. If the practice has your name wrong, tell them."
             )
         return typed
+
+
+class PortalReleaseForm(PortalSignatureForm):
+    """A release of information to one outside provider, signed (or withdrawn) on the portal by
+    the signed-in person: the decision, the typed name and the release's terms (what may be
+    sent, what for, until when)."""
+
+    def __init__(self, *args, standing: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_release_terms(self)
+        if standing:
+            self.fields["decision"].choices = [
+                ("agree", "I agree to these terms (they replace the ones I signed before)"),
+                ("refuse", "I withdraw this release from now on"),
+            ]
+
+    def clean(self):
+        cleaned = super().clean()
+        clean_release_terms(self, cleaned)
+        return cleaned

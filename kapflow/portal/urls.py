@@ -16,5 +16,6 @@ urlpatterns = [
     path("<int:client_id>/preparation/<slug:topic>/", pages.guide, name="guide"),
     path("<int:client_id>/consents/", consents.consent_list, name="consents"),
     path("<int:client_id>/consents/<slug:kind>/", consents.consent_sign, name="consent_sign"),
+    path("<int:client_id>/releases/<int:provider_id>/", consents.release_sign, name="release_sign"),
     path("<int:client_id>/progress/", pages.progress, name="progress"),
 ]

@@ -2,6 +2,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from kapflow.consent.categories import describe
 from kapflow.consent.gates import gate_from_status
 from kapflow.consent.selectors import consent_status
 
@@ -55,3 +56,9 @@ def consent_summary(context, client, virtual=False):
     if status is None or status.client.pk != client.pk:
         status = consent_status(client, virtual=virtual)
     return {"status": status, "gate": gate_from_status(status, virtual=virtual)}
+
+
+@register.filter
+def release_categories(categories) -> list[str]:
+    """A release's categories in words (kapflow.consent.categories.describe)."""
+    return describe(categories or [])

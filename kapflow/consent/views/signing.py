@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, can_see_clinical, client_chart_for
 from kapflow.consent import services
-from kapflow.consent.forms import SignatureForm
+from kapflow.consent.forms import SignatureForm, release_terms_initial
 from kapflow.consent.gates import NOUNS, gate_from_status, resolver_label
 from kapflow.consent.models import Kind, Signature
 from kapflow.consent.selectors import (
@@ -20,6 +20,7 @@ from kapflow.consent.selectors import (
     signer_options,
     why_nobody_can_sign,
 )
+from kapflow.practice.models import practice_for
 
 
 def _client_for_consents(request, client_id, *, action: str):
@@ -71,7 +72,12 @@ def present(request, client_id, kind=None, provider_id=None):
     requirement = consent_status(client).get(kind, provider)
     form = None
     if document is not None and signers:
-        form = SignatureForm(request.POST or None, signers=signers, kind=kind)
+        form = SignatureForm(
+            request.POST or None,
+            signers=signers,
+            kind=kind,
+            initial=release_terms_initial(requirement) if provider else None,
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 signature = services.signature_record(
@@ -84,6 +90,8 @@ def present(request, client_id, kind=None, provider_id=None):
                     shown_sha256=form.cleaned_data["sha256"],
                     provider=provider,
                     release_expires_on=form.cleaned_data.get("release_expires_on"),
+                    categories=form.cleaned_data.get("categories"),
+                    purpose=form.cleaned_data.get("purpose", ""),
                 )
             except services.StaleDocument:
                 form.add_error(
@@ -117,6 +125,7 @@ def present(request, client_id, kind=None, provider_id=None):
             "form": form,
             "why_not": "" if signers else why_nobody_can_sign(client, kind),
             "name": first_name(client),
+            "practice": practice_for(request),
         },
     )
 

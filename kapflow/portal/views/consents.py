@@ -5,15 +5,17 @@ the signer's portal account in place of a presenting staff member, so it feeds t
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kapflow.consent import services as consent_services
+from kapflow.consent.forms import release_terms_initial
 from kapflow.consent.models import Kind, Signature
-from kapflow.consent.portal import PORTAL_KINDS, portal_requirements, portal_signer
+from kapflow.consent.portal import PORTAL_KINDS, portal_releases, portal_requirements, portal_signer
 from kapflow.consent.selectors import consent_status, current_documents
 from kapflow.portal.access import PortalNeed, is_guardian_view, portal_client_for, portal_view
-from kapflow.portal.forms import PortalSignatureForm
+from kapflow.portal.forms import PortalReleaseForm, PortalSignatureForm
+from kapflow.practice.models import practice_for
 
 
 @require_GET
@@ -22,6 +24,7 @@ def consent_list(request, client_id):
     client = portal_client_for(
         request, client_id, action="kapflow.portal.consents.viewed", need=PortalNeed.CONSENTS
     )
+    releases, release_signer = portal_releases(client, request.user)
     return render(
         request,
         "portal/consents.html",
@@ -30,6 +33,8 @@ def consent_list(request, client_id):
             "guardian_view": is_guardian_view(request.user, client),
             "may_sign_consents": True,
             "items": portal_requirements(client, request.user),
+            "releases": releases,
+            "release_signer": release_signer,
             "nav": "consents",
         },
     )
@@ -104,6 +109,92 @@ def consent_sign(request, client_id, kind):
             "signer": signer,
             "form": form,
             "is_assent": kind == Kind.ASSENT,
+            "nav": "consents",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def release_sign(request, client_id, provider_id):
+    """A release of information to one of the client's outside providers, read and signed (or
+    withdrawn, with effect at once: a letter not yet sent can no longer go) by the signed-in
+    client, or for a minor by a guardian with legal authority."""
+    client = portal_client_for(
+        request, client_id, action="kapflow.portal.release.opened", need=PortalNeed.CONSENTS
+    )
+    provider = get_object_or_404(client.outside_providers.all(), pk=provider_id)
+    releases, signer = portal_releases(client, request.user)
+    if signer is None:
+        raise Http404("You cannot sign this document.")
+    requirement = next((r for r in releases if r.provider == provider), None)
+    if requirement is None:
+        raise Http404("No such provider.")
+    document = current_documents().get(Kind.RELEASE)
+    standing = requirement.latest is not None and requirement.latest.agreed
+    form = None
+    if document is not None:
+        form = PortalReleaseForm(
+            request.POST or None,
+            name_on_file=signer.name,
+            standing=standing,
+            initial=release_terms_initial(requirement),
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                signature = consent_services.signature_record(
+                    request=request,
+                    client=client,
+                    document=document,
+                    signer_key=signer.key,
+                    typed_name=form.cleaned_data["typed_name"],
+                    decision=form.cleaned_data["decision"],
+                    shown_sha256=form.cleaned_data["sha256"],
+                    provider=provider,
+                    release_expires_on=form.cleaned_data.get("release_expires_on"),
+                    categories=form.cleaned_data["categories"],
+                    purpose=form.cleaned_data["purpose"],
+                    on_portal=True,
+                )
+            except consent_services.StaleDocument:
+                form.add_error(
+                    None,
+                    "The practice published a new version of this document while the page was open, so "
+                    "nothing was recorded. Please read the text below again, then sign.",
+                )
+                document = current_documents().get(Kind.RELEASE)
+            except consent_services.NotAllowed:
+                raise Http404("You cannot sign this document.") from None
+            else:
+                if signature.agreed:
+                    messages.success(request, f"Thank you. Your release for {provider.name} is recorded.")
+                elif signature.decision == Signature.Decision.REVOKE:
+                    messages.warning(
+                        request,
+                        f"Your release for {provider.name} is withdrawn from now on: nothing more will be "
+                        "sent to them under it. What was already sent stays with them.",
+                    )
+                else:
+                    messages.warning(
+                        request, f"Recorded: you did not agree to share information with {provider.name}."
+                    )
+                return redirect("portal:consents", client.pk)
+    elif request.method == "POST":
+        messages.error(request, "Nothing was recorded: this document is not available to sign just now.")
+        return redirect("portal:consents", client.pk)
+    return render(
+        request,
+        "portal/release_sign.html",
+        {
+            "client": client,
+            "guardian_view": is_guardian_view(request.user, client),
+            "may_sign_consents": True,
+            "document": document,
+            "requirement": requirement,
+            "provider": provider,
+            "practice": practice_for(request),
+            "signer": signer,
+            "form": form,
             "nav": "consents",
         },
     )
