@@ -11,13 +11,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import Client
+from kapflow.clients.models import Client, OutsideProvider
+from kapflow.consent.categories import Category
 from kapflow.demo.group import SMALL, NotAnEmptyPractice, load_group_practice
+from kapflow.demo.outside import PSYCHIATRIST, outside_client
 from kapflow.demo.quick import load_demo
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
+from kapflow.letters.models import Disclosure, Letter
+from kapflow.letters.releases import release_standing
+from kapflow.medical.gates import clearance_gate, current_clearance, order_gate
+from kapflow.medical.models import MedicationOrder
+from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
 from kapflow.practice.models import Practice
@@ -299,3 +306,39 @@ class TestTheLoadedDemo:
             with time_machine.travel(visit.starts_at, tick=False):
                 gate = consent_gate(visit.client, virtual=visit.is_virtual)
             assert gate.passed, (visit, gate.reason)
+
+    # The outside world (issue 14): an outside psychiatrist working by letter, and the client's
+    # own therapist under a current release, built by the product's own rules.
+
+    def test_the_outside_psychiatrists_letters_clear_the_client_and_no_staff_prescriber_is_on_the_team(
+        self, demo
+    ):
+        client = outside_client()
+        clearance = current_clearance(client)
+        assert clearance.is_outside and clearance.document.client_id == client.pk
+        assert set(clearance.confirmed_fields) == set(CLEARANCE_TRANSCRIBED)
+        [order] = MedicationOrder.objects.filter(client=client)
+        assert order.prescriber is None and set(order.confirmed_fields) == set(ORDER_TRANSCRIBED)
+        assert not client.care_team.filter(role="prescriber").exists()
+        gate = clearance_gate(client)
+        assert gate.passed and f"Cleared by {PSYCHIATRIST} (outside)" in gate.reason
+        held = Visit.objects.filter(client=client, kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)
+        assert held.exists()
+        for visit in held:
+            with time_machine.travel(visit.starts_at, tick=False):
+                assert clearance_gate(client).passed, visit
+                assert order_gate(client).passed, visit
+
+    def test_every_signed_release_has_the_clients_signature_and_the_letter_went_under_one(self, demo):
+        for provider in OutsideProvider.objects.filter(release="signed").select_related("client"):
+            standing = release_standing(provider, provider.release_categories)
+            assert standing.allows and standing.release.provider_id == provider.pk, provider
+        client = outside_client()
+        [sent] = Letter.objects.filter(client=client, kind=Letter.Kind.POST_SESSION)
+        [disclosure] = Disclosure.objects.filter(letter=sent)
+        assert sent.is_signed and disclosure.release.provider_id == sent.provider_id
+        assert set(sent.categories) <= set(disclosure.release.categories)
+        therapist = client.outside_providers.get(kind="therapist")
+        assert release_standing(therapist, [Category.COURSE]).allows
+        draft = Letter.objects.get(client=client, kind=Letter.Kind.COLLABORATION)
+        assert not draft.is_signed and draft.provider == therapist

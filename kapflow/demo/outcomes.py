@@ -23,6 +23,7 @@ def add_outcomes_story(staff, schedule) -> None:
     the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import Kind
+    from kapflow.demo.outside import outside_client
     from kapflow.demo.pathway import PREPARED, _answers
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent
@@ -49,7 +50,14 @@ def add_outcomes_story(staff, schedule) -> None:
             role=CareTeamMember.Role.PRIMARY_THERAPIST
         ).select_related("user")
     }
-    clients = [c for c in Client.objects.filter(pk__in=primaries).order_by("pk")[:20] if c.stage in PREPARED]
+    # The client cleared by an outside psychiatrist's letter has had no course with the practice's
+    # own prescriber (kapflow.demo.outside).
+    outside = outside_client()
+    clients = [
+        c
+        for c in Client.objects.filter(pk__in=primaries).order_by("pk")[:20]
+        if c.stage in PREPARED and (outside is None or c.pk != outside.pk)
+    ]
     for n, client in enumerate(clients):
         therapist = primaries[client.pk]
         first_response = client.responses.order_by("completed_at").first()

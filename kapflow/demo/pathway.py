@@ -6,6 +6,7 @@ import datetime
 from django.utils import timezone
 
 from kapflow.clients.models import CareTeamMember, Client
+from kapflow.demo.outside import file_outside_decisions, outside_client
 from kapflow.measures.instruments import GAD7, PHQ9
 from kapflow.measures.models import Alert, Response
 from kapflow.measures.scoring import score
@@ -142,6 +143,7 @@ def add_medical_story(staff) -> None:
     today = timezone.localdate()
     prescriber = staff["prescriber"]
     clients = Client.objects.filter(stage__in=AFTER_CONSULTATION - {"discharged"}).order_by("pk")
+    outside = outside_client()
     for n, client in enumerate(clients):
         answers = {finding.key: False for finding in findings.FINDINGS}
         medications = [{"name": "Sertraline 100 mg", "class": "other"}]
@@ -161,6 +163,10 @@ def add_medical_story(staff) -> None:
         )
         if client.stage not in MEDICALLY_CLEARED:
             continue  # waiting for the prescriber's review
+        if outside is not None and client.pk == outside.pk:
+            # Cleared by an outside psychiatrist's letter instead (kapflow.demo.outside).
+            file_outside_decisions(client, screening, staff, decided_at=now - datetime.timedelta(days=25))
+            continue
         review = [flag.key for flag in flags if flag.level == findings.REVIEW]
         Clearance.objects.create(
             client=client,
@@ -209,7 +215,8 @@ def add_consent_story(staff) -> None:
     from kapflow.consent.models import ConsentDocument, Kind, Signature
     from kapflow.consent.selectors import name_on_file
 
-    if Signature.objects.exists():
+    # Releases are signed with the providers (kapflow.demo.quick): they do not mean this ran.
+    if Signature.objects.exclude(kind=Kind.RELEASE).exists():
         return
     documents = {doc.kind: doc for doc in ConsentDocument.objects.published().order_by("kind", "version")}
     if not documents:

@@ -11,11 +11,15 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
+from kapflow.consent.categories import AT_THE_CLIENTS_REQUEST, Category
+from kapflow.consent.models import Kind, Signature
+from kapflow.consent.selectors import current_documents, name_on_file
 from kapflow.demo.alumni import AGES as ALUMNI_AGES
 from kapflow.demo.alumni import add_alumni_story
 from kapflow.demo.journal import add_journal_story
 from kapflow.demo.measures import add_measures_story
 from kapflow.demo.outcomes import add_outcomes_story
+from kapflow.demo.outside import add_letters_story
 from kapflow.demo.pathway import (
     add_consent_story,
     add_medical_story,
@@ -252,7 +256,8 @@ def _add_people(rng, clients, therapists, prescriber, coordinator):
                 )
             )
         if n % 3 == 0:
-            signed = n % 2 == 0
+            # A minor's release is signed by a guardian; the demo leaves theirs requested.
+            signed = n % 2 == 0 and not client.is_minor
             providers.append(
                 OutsideProvider(
                     client=client,
@@ -270,6 +275,48 @@ def _add_people(rng, clients, therapists, prescriber, coordinator):
     EmergencyContact.objects.bulk_create(contacts)
     Guardian.objects.bulk_create(guardians)
     OutsideProvider.objects.bulk_create(providers)
+    _sign_releases([p for p in providers if p.release == OutsideProvider.Release.SIGNED], coordinator)
+
+
+# What the demo's signed releases let the practice send: the whole of a course, as a client who
+# wants their own clinicians kept informed would sign.
+RELEASE_CATEGORIES = [category.value for category in Category]
+
+
+def _sign_releases(providers, presented_by) -> None:
+    """The client's signature behind each provider's "signed" release (the letters read the
+    signature, not the provider's status), as the office's signing page records it."""
+    document = current_documents().get(Kind.RELEASE)
+    if document is None:
+        for provider in providers:
+            provider.release, provider.release_expires_on = OutsideProvider.Release.REQUESTED, None
+        OutsideProvider.objects.bulk_update(providers, ["release", "release_expires_on"])
+        return
+    signed_at = timezone.now() - datetime.timedelta(days=20)
+    Signature.objects.bulk_create(
+        Signature(
+            document=document,
+            kind=Kind.RELEASE,
+            client=provider.client,
+            signer=Signature.Signer.CLIENT,
+            provider=provider,
+            signer_name=name_on_file(provider.client),
+            provider_name=provider.name,
+            typed_name=name_on_file(provider.client),
+            decision=Signature.Decision.AGREE,
+            release_expires_on=provider.release_expires_on,
+            categories=RELEASE_CATEGORIES,
+            purpose=AT_THE_CLIENTS_REQUEST,
+            signed_at=signed_at,
+            ip_address="127.0.0.1",
+            text_sha256=document.sha256,
+            presented_by=presented_by,
+        )
+        for provider in providers
+    )
+    for provider in providers:
+        provider.release_categories = RELEASE_CATEGORIES
+    OutsideProvider.objects.bulk_update(providers, ["release_categories"])
 
 
 @transaction.atomic
@@ -330,6 +377,7 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_outcomes_story(staff, schedule)
     add_journal_story(staff)
     add_runbook_story(staff, schedule)
+    add_letters_story(staff)
     add_measures_story(staff, schedule)
     if first_time:
         alumni = Client.objects.bulk_create(
