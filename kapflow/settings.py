@@ -274,6 +274,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # Inquiries from the public page: at most this many from one address in an hour.
 INQUIRY_RATE_PER_HOUR = env_int("KAPFLOW_INQUIRY_RATE_PER_HOUR", 5, minimum=1)
 
+# A signed letter's emailed download link works once, for this many hours (docs/letters.md).
+LETTER_LINK_HOURS = env_int("KAPFLOW_LETTER_LINK_HOURS", 72, minimum=1)
+
 
 # Behind a TLS proxy, the client's address is the last hop the proxy appended.
 BEHIND_PROXY = env_bool("KAPFLOW_BEHIND_PROXY", False)
@@ -334,6 +337,10 @@ STATICFILES_DIRS = [BASE_DIR / "kapflow" / "static"]
 # and audit. A group practice points "default" at S3-compatible storage by settings alone
 # (docs/documents.md).
 MEDIA_DIR = Path(env_str("KAPFLOW_MEDIA_DIR", str(VAR_DIR / "media")))
+# The largest file filed on a chart, in megabytes of 1,048,576 bytes (docs/documents.md). A
+# larger one is refused by the upload form with a message, never written to disk; a proxy in
+# front must let at least this much through (nginx: client_max_body_size).
+UPLOAD_MAX_MB = env_int("KAPFLOW_UPLOAD_MAX_MB", 20, minimum=1)
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -378,5 +385,8 @@ LOGGING = {
         # Django's defaults send django.* to their own console handler (in DEBUG) as well as to
         # ours; one filtered copy is enough.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # WeasyPrint tells of every step of every PDF at INFO; its warnings are what matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -66,6 +66,8 @@ RULES: tuple[Rule, ...] = (
         Rule(table, _RUNBOOK_SIGNED, why="entry of a signed runbook", check_new=True)
         for table in _RUNBOOK_ENTRIES
     ),
+    # An outside prescriber's acknowledgement by telephone, recorded by the clinician: saved once.
+    Rule("dosing_phoneacknowledgement", ALWAYS, why="phone acknowledgement"),
     # A prescriber's review of an adverse event or of a discharge with criteria unmet: one row
     # per item, saved once, never edited (kapflow.dosing.services).
     Rule("dosing_safetyreview", ALWAYS, why="safety review"),
@@ -81,6 +83,10 @@ RULES: tuple[Rule, ...] = (
     Rule("pathway_consultation", ALWAYS, why="consultation_record"),
     Rule("pathway_preparationsession", ALWAYS, why="preparation_record"),
     Rule("medical_screening", ALWAYS, why="screening_record"),
+    # A document filed on a chart is never changed or deleted (kapflow.documents.services): a
+    # wrong one stays and the right one is filed beside it. An outside provider taken off the
+    # chart loses the link (ON DELETE SET NULL); the document keeps the rest.
+    Rule("documents_chartdocument", ALWAYS, why="file_document", may_clear=("provider_id",)),
     Rule("integration_integrationrecord", ALWAYS, why="record_save"),
     # A prescriber's override of a medical gate is saved once and may be withdrawn once.
     Rule(
@@ -106,6 +112,21 @@ RULES: tuple[Rule, ...] = (
         sentinel="discontinued_at",
         why="order_discontinue",
     ),
+    # A letter is edited while a draft; signing sets its facts, PDF and hash once and locks it
+    # (kapflow.letters.services.letter_sign). A signed letter is never changed or deleted.
+    Rule(
+        "letters_letter",
+        "{row}.signed_at IS NOT NULL",
+        once=("facts", "signed_by_id", "signed_at", "pdf", "pdf_sha256"),
+        sentinel="signed_at",
+        why="letter_sign",
+    ),
+    # A disclosure is written once, by the service that discloses (kapflow.letters.sending), and
+    # never edited: the accounting a client may ask for is built from them. A provider taken off
+    # the chart loses the link (ON DELETE SET NULL); the recipient's name stays.
+    Rule("letters_disclosure", ALWAYS, why="disclosure", may_clear=("provider_id",)),
+    # A download link is written once; using it sets when and from where, once (link_use).
+    Rule("letters_downloadlink", ALWAYS, once=("used_at", "used_from"), sentinel="used_at", why="link_use"),
 )
 
 

@@ -332,6 +332,43 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.journal.shared.read": S(
         "{actor} read {client_s} shared journal entries", counted("entries", "entry", "entries")
     ),
+    # Letters (kapflow.letters): making and signing them, and reading them and their PDFs
+    "kapflow.letters.list.viewed": S("{actor} viewed {client_s} letters"),
+    "kapflow.letters.card.viewed": S("{actor} viewed the letters on {client_s} chart"),
+    "kapflow.letters.letter.opened": S("{actor} opened {client_s} letters to write or sign one"),
+    "kapflow.letters.letter.viewed": S("{actor} viewed a letter about {client}"),
+    "kapflow.letters.letter.drafted": S("{actor} drafted a letter about {client}", said("kind")),
+    "kapflow.letters.letter.edited": S("{actor} edited a draft letter about {client}", changed),
+    "kapflow.letters.letter.signed": S("{actor} signed a letter about {client}", said("kind")),
+    "kapflow.letters.pdf.viewed": S(
+        "{actor} opened the PDF of a letter about {client}", flags(signed="the signed file")
+    ),
+    # Sending letters and disclosures (kapflow.letters.sending), and signing a release on the portal
+    "kapflow.letters.sending.viewed": S("{actor} viewed where a letter about {client} has gone"),
+    "kapflow.letters.sending.opened": S("{actor} opened a letter about {client} to send it"),
+    "kapflow.letters.letter.sent": S("{actor} emailed a download link to a letter about {client}"),
+    "kapflow.letters.letter.downloaded": S(
+        "{actor} downloaded a letter about {client} to send it", said("method", prefix="by ")
+    ),
+    "kapflow.letters.letter.send_refused": S(
+        "{actor} was refused sending a letter about {client}", said("why")
+    ),
+    "kapflow.letters.link.opened": S("{actor} opened the download page of a letter about {client}"),
+    "kapflow.letters.link.used": S("{actor} downloaded a letter about {client} through its emailed link"),
+    "kapflow.letters.link.refused": S(
+        "{actor} tried a letter's download link that cannot be used", said("why")
+    ),
+    "kapflow.letters.disclosures.viewed": S("{actor} viewed {client_s} disclosures"),
+    "kapflow.letters.disclosure.opened": S("{actor} opened {client_s} disclosures to record one"),
+    "kapflow.letters.disclosure.recorded": S(
+        "{actor} recorded a disclosure of {client_s} information", said("basis")
+    ),
+    "kapflow.letters.disclosures.export_opened": S("{actor} opened {client_s} accounting of disclosures"),
+    "kapflow.letters.disclosures.exported": S(
+        "{actor} downloaded {client_s} accounting of disclosures",
+        flags(required_only="required entries only"),
+    ),
+    "kapflow.portal.release.opened": S("{actor} opened a release of information of {client} in the portal"),
     # Measures
     "kapflow.measures.responses.viewed": S("{actor} viewed {client_s} questionnaire answers"),
     "kapflow.measures.response.opened": S("{actor} opened a questionnaire to enter {client_s} answers"),
@@ -370,6 +407,36 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.medical.order.created": S("{actor} wrote a medication order for {client}", said("route")),
     "kapflow.medical.order.viewed": S("{actor} viewed {client_s} medication order"),
     "kapflow.medical.order.discontinued": S("{actor} discontinued {client_s} medication order"),
+    "kapflow.medical.clearance.transcribed": S(
+        "{actor} filed an outside prescriber's clearance letter for {client}", said("decision")
+    ),
+    "kapflow.medical.order.transcribed": S(
+        "{actor} filed an outside prescriber's prescription for {client}", said("route")
+    ),
+    "kapflow.dosing.caution.phoned": S(
+        "{actor} recorded an outside prescriber's telephone acknowledgement of a vitals caution for {client}"
+    ),
+    # Documents filed on a chart (kapflow.documents)
+    "kapflow.documents.list.viewed": S("{actor} viewed the list of {client_s} documents"),
+    "kapflow.documents.upload.opened": S("{actor} opened the upload form for {client_s} documents"),
+    "kapflow.documents.document.filed": S(
+        "{actor} filed a document on {client_s} chart",
+        said(
+            "kind",
+            "type",
+            words={
+                "outside_records": "records from another provider",
+                "ecg": "ECG",
+                "letter": "letter received",
+                "clearance": "clearance letter",
+            },
+        ),
+    ),
+    "kapflow.documents.document.viewed": S("{actor} viewed a document on {client_s} chart"),
+    "kapflow.documents.document.downloaded": S("{actor} downloaded a document from {client_s} chart"),
+    "kapflow.documents.document.file_missing": S(
+        "{actor} asked for a document of {client_s} chart whose file is missing from storage"
+    ),
     # Outcomes
     "kapflow.outcomes.report.viewed": S("{actor} viewed the outcomes report"),
     "kapflow.outcomes.report.downloaded": S("{actor} downloaded the outcomes report"),

@@ -33,6 +33,7 @@ from kapflow.clients.forms import (
 from kapflow.clients.models import ADULT_AGE, Client
 from kapflow.clients.selectors import client_search, latest_measures
 from kapflow.consent.selectors import consent_status
+from kapflow.documents.selectors import latest_documents
 from kapflow.lib.params import int_param
 from kapflow.pathway.readiness import readiness_context
 
@@ -158,6 +159,7 @@ def chart(request, client_id):
             "clinical": clinical,
             "can_change_team": services.may_change_care_team(request.user, client),
             "latest_measures": latest_measures(client) if clinical else [],
+            "latest_documents": latest_documents(client) if clinical else [],
             "consent_status": consent,
             **readiness_context(request, client, clinical, consent=consent),
         },

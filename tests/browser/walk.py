@@ -34,6 +34,8 @@ from kapflow.medical.models import MedicationOrder
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 from tests import factories
+from tests.matrix_documents import walk_document
+from tests.matrix_letters import walk_letter
 
 WIDTHS = (375, 768, 1024, 1440)
 # axe runs once per page, at a width where the desktop layout has just taken over: running it at
@@ -58,6 +60,9 @@ NOT_PAGES = {
     "dosing:live",  # the runbook's moving parts, refreshed in place
     "outcomes:report_csv",
     "portal:visit_ics",
+    "documents:download",  # a file, sent as an attachment
+    "letters:card",  # the chart's Letters card, fetched after the chart
+    "letters:pdf",  # a PDF file
 }
 # Pages walked once, signed out or in the portal walk, rather than once per staff role.
 WALKED_ELSEWHERE = {"start", "start_thanks", "accounts:staff_welcome", "portal:accept", "portal:access_ended"}
@@ -226,6 +231,15 @@ STAFF_PAGES = {
     "integration:record_new": _client,
     "integration:record_detail": _with(record_id="integration_record"),
     "journal:list": _client,
+    "documents:list": _client,
+    "documents:new": _client,
+    "documents:detail": lambda d: {
+        "client_id": d.client.pk,
+        "document_id": walk_document(d.client).pk,
+    },
+    "letters:list": _client,
+    "letters:new": _client,
+    "letters:detail": lambda d: {"client_id": d.client.pk, "letter_id": walk_letter(d.client).pk},
     "measures:list": _client,
     "measures:progress": _client,
     "measures:new": lambda d: {"client_id": d.client.pk, "instrument": "phq9"},
@@ -238,6 +252,8 @@ STAFF_PAGES = {
     "medical:clearance_detail": _with(clearance_id="clearance"),
     "medical:order_new": _client,
     "medical:order_detail": _with(order_id="order"),
+    "medical:clearance_transcribe": _client,
+    "medical:order_transcribe": _client,
     "pathway:overview": _client,
     "pathway:consultation_new": _client,
     "pathway:consultation_detail": _with(consultation_id="consultation"),
@@ -294,6 +310,24 @@ PORTAL_OWN_PAGES = {
     "portal_journal:new": _client,
     "portal_journal:entry": _with(entry_id="journal_entry"),
 }
+
+
+# Sending letters, disclosures and the portal's release page (tests/matrix_letter_sending.py).
+# The provider's public download page is walked by tests/browser/test_letter_link.py.
+def _walk_provider(d: Demo) -> dict:
+    from tests.matrix_letter_sending import walk_provider
+
+    return {"client_id": d.client.pk, "provider_id": walk_provider(d.client).pk}
+
+
+STAFF_PAGES |= {
+    "letter_sending:page": lambda d: {"client_id": d.client.pk, "letter_id": walk_letter(d.client).pk},
+    "disclosures:list": _client,
+    "disclosures:new": _client,
+}
+PORTAL_PAGES["portal:release_sign"] = _walk_provider
+NOT_PAGES |= {"disclosures:export"}  # a CSV file
+WALKED_ELSEWHERE |= {"letter_links:download"}
 
 
 @dataclass
