@@ -5,6 +5,7 @@ an account; this file covers the invitation, the sign-in, the dashboard and the 
 could widen (open_caseload, on call, access grants)."""
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 from django.test import RequestFactory
 from django.urls import resolve, reverse
@@ -17,7 +18,7 @@ from kapflow.dosing.alerts import prescriber_to_notify
 from kapflow.medical.models import Screening
 from kapflow.practice.forms import PracticeForm
 from kapflow.practice.models import Practice
-from tests import factories
+from tests import factories, test_runbook
 
 INVITE = {
     "full_name": "Omar Outside",
@@ -190,3 +191,30 @@ def test_an_on_call_prescriber_made_outside_afterwards_is_not_told(oscar, olive)
 def test_they_are_told_of_an_alert_about_their_own_client(oscar, olive):
     CareTeamMember.objects.create(client=olive, user=oscar, role=CareTeamMember.Role.PRESCRIBER)
     assert prescriber_to_notify(olive, Practice.load()) == (oscar, False)
+
+
+# --- The runbook: read, and only their own acknowledgements ---------------------------------------
+
+visit = test_runbook.visit
+order = test_runbook.order
+dosed = test_runbook.dosed
+
+
+@pytest.mark.usefixtures("pathway_ready")
+def test_on_an_open_runbook_they_see_the_record_but_none_of_the_forms_that_record_it(
+    oscar, tess, dosed, login
+):
+    """The session's record is the practice's to write: an outside prescriber reads it, and the
+    forms for doses, vitals, ratings, notes, discharge and signing are not shown to them (each
+    would answer 404 behind the fence)."""
+    recording = [
+        reverse(name, args=[dosed.client_id, dosed.pk])
+        for name in ("dosing:dose", "dosing:vitals", "dosing:rating", "dosing:note", "dosing:discharge")
+    ]
+    with time_machine.travel(test_runbook.at(20), tick=False):
+        theirs = login(oscar).get(reverse("dosing:runbook", args=[dosed.client_id, dosed.pk]))
+        therapists = login(tess).get(reverse("dosing:runbook", args=[dosed.client_id, dosed.pk]))
+    assert theirs.status_code == 200
+    assert "250" in theirs.content.decode()  # the dose given, as recorded
+    assert [url for url in recording if url in therapists.content.decode()] == recording
+    assert [url for url in recording if url in theirs.content.decode()] == []

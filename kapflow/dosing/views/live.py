@@ -104,6 +104,10 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
         "visit": visit,
         "book": book,
         "locked": locked,
+        # Whether this reader records the session: the clinicians of the practice, while the
+        # record is open. An invited outside prescriber reads it and gives only the
+        # acknowledgement and reviews that are theirs (kapflow.accounts.access).
+        "may_record": not locked and not request.user.outside_practice,
         "discharged": discharged,
         "practice": practice,
         "now": now,

@@ -98,7 +98,7 @@ def _page(request, client_id, visit_id, *, bound=None):
         # A signed record is read-only: its one form is the addendum (the template shows no
         # other; a form sent meanwhile comes back in `bound`, below, with its refusal).
         context["addendum_form"] = forms.AddendumForm()
-    else:
+    elif context["may_record"]:
         context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
     context.update(_integration(request, client, visit, integration_visits))
     for key, form in (bound or {}).items():
