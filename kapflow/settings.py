@@ -340,7 +340,9 @@ MEDIA_DIR = Path(env_str("KAPFLOW_MEDIA_DIR", str(VAR_DIR / "media")))
 # The largest file filed on a chart, in megabytes of 1,048,576 bytes (docs/documents.md). A
 # larger one is refused by the upload form with a message, never written to disk; a proxy in
 # front must let at least this much through (nginx: client_max_body_size).
-UPLOAD_MAX_MB = env_int("KAPFLOW_UPLOAD_MAX_MB", 20, minimum=1)
+# At most 1 GB: a document's recorded size is a 32-bit number, and a file that large is a scan of
+# a whole archive, not a document for a chart.
+UPLOAD_MAX_MB = env_int("KAPFLOW_UPLOAD_MAX_MB", 20, minimum=1, maximum=1024)
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.test import override_settings
 
 from kapflow.lib.checks import check_consistent_settings, check_production_settings
@@ -52,3 +53,15 @@ def test_it_refuses_secure_cookies_on_a_plain_http_site():
 @override_settings(DATABASE_URL="postgres://db/kapflow", REDIS_URL="")
 def test_it_warns_that_postgresql_without_redis_keeps_throttles_per_process():
     assert [error.id for error in check_consistent_settings(None)] == ["kapflow.W001"]
+
+
+def test_a_whole_number_setting_refuses_a_value_past_its_bounds(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from kapflow.lib.env import env_int
+
+    monkeypatch.setenv("KAPFLOW_UPLOAD_MAX_MB", "2048")
+    with pytest.raises(ImproperlyConfigured, match="at most 1024, not 2048"):
+        env_int("KAPFLOW_UPLOAD_MAX_MB", 20, minimum=1, maximum=1024)
+    monkeypatch.setenv("KAPFLOW_UPLOAD_MAX_MB", "1024")
+    assert env_int("KAPFLOW_UPLOAD_MAX_MB", 20, minimum=1, maximum=1024) == 1024
