@@ -31,7 +31,7 @@ from kapflow.visits.models import Visit
 JOURNAL_PHRASE = "Marmalade lighthouse whispering"
 NOTE_PHRASE = "Tangerine semaphore drifting"
 PRIVATE_NOTE_PHRASE = "Cobalt weathervane murmuring"
-EVERY_CATEGORY = ["course", "medical", "sessions", "measures", "adverse_events"]
+EVERY_CATEGORY = ["course", "history", "medical", "sessions", "measures", "adverse_events"]
 
 
 class Request:
@@ -240,14 +240,14 @@ def chart(avery, tess, priya, practice):
     return {"sessions": sessions}
 
 
-def _draft(user, client, provider, kind, runbook=None, **fields):
+def _draft(user, client, provider, kind, runbook=None, categories=None, **fields):
     return services.letter_create(
         request=Request(user),
         client=client,
         kind=kind,
         provider=provider,
         runbook=runbook,
-        categories=compose.spec(kind).categories,
+        categories=compose.spec(kind).categories if categories is None else categories,
         **fields,
     )
 
@@ -372,6 +372,22 @@ def test_it_refuses_a_letter_the_release_does_not_cover(standing, reason, chart,
     assert reason in response.content.decode()
     assert "Dear Dr. Park, a note about Avery." in response.content.decode()
     assert not Letter.objects.filter(provider=provider).exists()
+
+
+def test_a_release_for_dates_of_care_does_not_carry_the_clients_own_account(chart, avery, tess):
+    """The referral's consultation narrative (why KAP, previous treatment, goals) is a category
+    of its own: a release naming "dates of care and a summary of the course" does not cover it."""
+    psychiatrist = OutsideProvider.objects.create(
+        client=avery, name="Dr. Lee Moss", kind=OutsideProvider.Kind.PSYCHIATRIST
+    )
+    _release(avery, psychiatrist, ["course", "medical"], by=tess)
+    with pytest.raises(services.LetterRefused, match="does not cover: Why treatment is sought"):
+        _draft(tess, avery, psychiatrist, Letter.Kind.REFERRAL)
+    letter = _draft(tess, avery, psychiatrist, Letter.Kind.REFERRAL, categories=["medical"])
+    facts = compose.compose(
+        client=avery, kind=letter.kind, categories=letter.categories, runbook=None, practice=Practice.load()
+    )
+    assert "Depression unchanged by two antidepressants" not in str(facts)
 
 
 def test_signing_is_refused_once_the_release_is_revoked(chart, avery, tess, provider, login):

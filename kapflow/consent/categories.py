@@ -16,6 +16,7 @@ AT_THE_CLIENTS_REQUEST = "At the client's request"
 
 class Category(models.TextChoices):
     COURSE = "course", "Dates of care and a summary of the course of treatment"
+    HISTORY = "history", "Why treatment is sought, previous treatment and goals, as told at the consultation"
     MEDICAL = "medical", "Screening findings, medical clearance and current medicines"
     SESSIONS = "sessions", "Medication sessions: doses, vital signs, ratings and discharge"
     MEASURES = "measures", "Symptom questionnaire scores (PHQ-9, GAD-7)"

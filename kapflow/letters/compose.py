@@ -41,7 +41,9 @@ KINDS: dict[str, KindSpec] = {
     Kind.REFERRAL: KindSpec(
         purpose="Referral for a medical evaluation before ketamine-assisted psychotherapy",
         parts=(
-            Part(Category.COURSE, lambda client, runbook: selectors.consultation_summary(client)),
+            # The client's own account at the consultation: a category of its own, so a release
+            # for "dates of care" never carries it.
+            Part(Category.HISTORY, lambda client, runbook: selectors.consultation_summary(client)),
             Part(Category.MEDICAL, lambda client, runbook: selectors.medical_findings(client)),
         ),
         has_recommendations=False,
