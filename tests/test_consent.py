@@ -91,7 +91,9 @@ def present_url(client, kind):
 
 
 def sign_form(client, kind, **fields):
-    return {"sha256": current(kind).sha256, "signer": "client", "decision": "agree", **fields}
+    # A release agreed names at least one kind of information it lets the practice send.
+    scope = {"categories": ["course"]} if kind == "release" else {}
+    return {"sha256": current(kind).sha256, "signer": "client", "decision": "agree", **scope, **fields}
 
 
 # The gate ------------------------------------------------------------------------------------

@@ -96,6 +96,11 @@ class TestInTheOffice:
         reyes.refresh_from_db()
         assert (reyes.release, reyes.release_categories) == ("revoked", [])
 
+    def test_an_agreement_that_names_nothing_is_refused(self, login, tess, reyes):
+        page = login(tess).post(office_url(reyes), terms(signer="client")).content.decode()
+        assert "Tick at least one kind of information this release lets us send." in page
+        assert not Signature.objects.exists()
+
     def test_a_form_with_errors_keeps_the_terms_typed(self, login, tess, reyes):
         page = (
             login(tess)

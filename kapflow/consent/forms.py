@@ -66,6 +66,9 @@ def clean_release_terms(form: forms.Form, cleaned: dict) -> None:
         return
     if day is not None and day <= timezone.localdate():
         form.add_error("release_expires_on", "The end date has to be after today. Check the date.")
+    if "categories" in form.fields and not cleaned.get("categories") and "categories" not in form.errors:
+        # A release that names nothing lets nothing be sent: say so instead of recording one.
+        form.add_error("categories", "Tick at least one kind of information this release lets us send.")
     cleaned["purpose"] = (cleaned.get("purpose") or "").strip() or AT_THE_CLIENTS_REQUEST
 
 
