@@ -17,6 +17,7 @@ from kapflow.demo.group import SMALL, NotAnEmptyPractice, load_group_practice
 from kapflow.demo.outside import PSYCHIATRIST, outside_client
 from kapflow.demo.quick import load_demo
 from kapflow.dosing import rules, selectors
+from kapflow.dosing.alerts import prescriber_to_notify
 from kapflow.dosing.models import AdverseEvent, Runbook
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
@@ -320,6 +321,10 @@ class TestTheLoadedDemo:
         [order] = MedicationOrder.objects.filter(client=client)
         assert order.prescriber is None and set(order.confirmed_fields) == set(ORDER_TRANSCRIBED)
         assert not client.care_team.filter(role="prescriber").exists()
+        # An in-session alert still reaches a prescriber of the practice: the one on call.
+        practice = Practice.load()
+        assert practice.on_call_prescriber is not None
+        assert prescriber_to_notify(client, practice) == (practice.on_call_prescriber, True)
         gate = clearance_gate(client)
         assert gate.passed and f"Cleared by {PSYCHIATRIST} (outside)" in gate.reason
         held = Visit.objects.filter(client=client, kind=Visit.Kind.MEDICATION, status=Visit.Status.COMPLETED)

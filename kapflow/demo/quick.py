@@ -334,6 +334,9 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
         practice.phone = "(818) 555-0100"
         practice.email = f"hello@{DOMAIN}"
         practice.address = "14500 Ventura Blvd, Suite 210, Sherman Oaks, CA 91403"
+        # Told of an in-session alert for a client whose care team has no prescriber of the
+        # practice (the client cleared by an outside psychiatrist's letter, kapflow.demo.outside).
+        practice.on_call_prescriber = staff["prescriber"]
         practice.save()
         clients = Client.objects.bulk_create(
             [
