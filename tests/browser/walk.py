@@ -97,6 +97,11 @@ def demo_practice() -> Demo:
     CareTeamMember.objects.get_or_create(
         client=client, user=staff["therapist"], defaults={"role": CareTeamMember.Role.THERAPIST}
     )
+    # The demo's portal client is cleared by an outside psychiatrist's letter (kapflow.demo.outside)
+    # and has no prescriber of the practice; the walk's prescriber joins the team to see the pages.
+    CareTeamMember.objects.get_or_create(
+        client=client, user=staff["prescriber"], defaults={"role": CareTeamMember.Role.PRESCRIBER}
+    )
     EmergencyContact.objects.create(
         client=client, name="Samira Rossi-Castellanos", relationship="sister", phone="(818) 555-0188"
     )
