@@ -156,6 +156,7 @@ OUTSIDE_PRESCRIBER_PAGES = frozenset(
         "dosing:runbook",
         "dosing:live",
         "dosing:acknowledge",
+        "dosing:medications_review",
         "dosing:adverse_event_review",
         "dosing:discharge_review",
     }

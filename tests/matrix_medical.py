@@ -1,6 +1,7 @@
 """The medical pages in the access matrix (tests/test_access_matrix.py). Therapists on the care
 team read everything; only the prescriber on the care team writes clearances and orders (403 for
-any other role, 404 for a prescriber outside the client's care); coordinators and an admin without
+any other role, 404 for a prescriber outside the client's care; revoking and discontinuing, see
+tests/matrix_outside_transcription.py's withdraw_page); coordinators and an admin without
 a clinical role see none of it (404)."""
 
 import datetime
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from tests.access_rules import clinical_page, prescriber_page
+from tests.matrix_outside_transcription import withdraw_page  # a therapist withdraws an outside one
 
 
 def _client_kwargs(w, c):
@@ -32,7 +34,7 @@ MATRIX = {
     ),
     "medical:clearance_revoke": (
         "post",
-        prescriber_page,
+        withdraw_page,
         lambda w, c: {"client_id": c.pk, "clearance_id": w["clearances"][c.pk].pk},
     ),
     "medical:order_new": ("get", prescriber_page, _client_kwargs),
@@ -43,7 +45,7 @@ MATRIX = {
     ),
     "medical:order_discontinue": (
         "post",
-        prescriber_page,
+        withdraw_page,
         lambda w, c: {"client_id": c.pk, "order_id": w["orders"][c.pk].pk},
     ),
 }

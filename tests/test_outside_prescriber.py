@@ -330,6 +330,7 @@ def test_the_database_refuses_more_sessions_than_the_prescription(avery, raman, 
             outside_npi=GOOD_NPI,
             filed_by=tess,
             filed_at=NOW,
+            prescribed_on=NOW.date(),
             sessions_prescribed=3,
             sessions_authorised=4,
         )
@@ -392,6 +393,7 @@ def test_the_outside_prescribers_acknowledgement_is_a_recorded_call_shown_on_the
         outside_npi=GOOD_NPI,
         filed_by=tess,
         filed_at=DAY,
+        prescribed_on=DAY.date(),
     )
     vitals(visit, tess, -10, bp=(150, 85), phase="pre_dose")  # above the caution level
     http = login(tess)
@@ -469,3 +471,128 @@ def test_a_document_dated_in_the_future_is_refused_not_a_server_error(
         http, avery, prescription_form(raman, prescription, prescribed_on="9999-12-31")
     )
     assert response.status_code == 200 and "The prescription&#x27;s date is in the future." in text(response)
+
+
+# --- Review fixes: the call names the letter's prescriber, withdrawing a transcription, dates -----
+
+
+@pytest.mark.usefixtures("pathway_ready")
+def test_the_call_is_with_the_letters_prescriber_and_the_alert_says_who_acknowledged(
+    visit, tess, avery, raman, outside_clearance, login
+):
+    vitals(visit, tess, -10, bp=(150, 85), phase="pre_dose")  # above the caution level
+    http = login(tess)
+    call = {"at": f"{timezone.localtime(at(-8)):%H:%M}", "read_back": "BP 150/85; go ahead with 250 mg."}
+    with time_machine.travel(at(-6), tick=False):
+        refused = http.post(phone_url(visit), {**call, "prescriber_name": "Dr Bea Other"})
+    assert refused.status_code == 200
+    assert "The client's prescriber is Dr Anil Raman (the clearance letter)" in text(refused).replace(
+        "&#x27;", "'"
+    )
+    assert 'value="Dr Bea Other"' in text(refused) and not PhoneAcknowledgement.objects.exists()
+    with time_machine.travel(at(-6), tick=False):
+        accepted = http.post(phone_url(visit), {**call, "prescriber_name": "  dr anil   RAMAN "})
+    assert (
+        accepted.status_code == 302
+        and PhoneAcknowledgement.objects.get().prescriber_name == "dr anil   RAMAN"
+    )
+    with time_machine.travel(at(-5), tick=False):
+        html = text(http.get(reverse("dosing:runbook", args=[avery.pk, visit.pk])))
+    badge = re.search(r'session-alert-ack"><span class="badge badge--ok">([^<]*)<', html)
+    assert badge is not None
+    assert badge.group(1).startswith(
+        f"Acknowledged by dr anil RAMAN (outside), by telephone at {timezone.localtime(at(-8)):%H:%M}, "
+        "recorded by "
+    )
+
+
+def withdraw(http, avery, name, record_id, reason="Transcribed from the wrong letter."):
+    with time_machine.travel(NOW, tick=False):
+        return http.post(reverse(f"medical:{name}", args=[avery.pk, record_id]), {"reason": reason})
+
+
+def test_a_therapist_discontinues_a_transcribed_order_but_not_a_staff_prescribers(
+    avery, tess, priya, raman, prescription, login, audit_rows
+):
+    http = login(tess)
+    file_prescription(http, avery, prescription_form(raman, prescription))
+    transcribed = MedicationOrder.objects.get(client=avery)
+    staff = make_order(avery, priya)
+    with time_machine.travel(NOW, tick=False):
+        page = text(http.get(reverse("medical:order_detail", args=[avery.pk, transcribed.pk])))
+        staff_page = text(http.get(reverse("medical:order_detail", args=[avery.pk, staff.pk])))
+    assert "Discontinue the order" in page and "Discontinue the order" not in staff_page
+    assert withdraw(http, avery, "order_discontinue", staff.pk).status_code == 403
+    assert withdraw(http, avery, "order_discontinue", transcribed.pk, reason="").status_code == 200
+    assert withdraw(http, avery, "order_discontinue", transcribed.pk).status_code == 302
+    transcribed.refresh_from_db()
+    staff.refresh_from_db()
+    assert transcribed.discontinued_by == tess and transcribed.discontinue_reason.startswith("Transcribed")
+    assert staff.discontinued_at is None
+    assert len(audit_rows("kapflow.medical.order.discontinued")) == 1
+
+
+def test_a_therapist_revokes_a_transcribed_clearance_but_not_a_staff_prescribers(
+    avery, tess, priya, raman, letter, login, audit_rows
+):
+    http = login(tess)
+    file_letter(http, avery, letter_form(raman, letter))
+    transcribed = Clearance.objects.get(client=avery)
+    staff = Clearance.objects.create(
+        client=avery,
+        screening=transcribed.screening,
+        prescriber=priya,
+        decision="cleared",
+        findings="Seen in clinic.",
+        valid_until=NOW.date() + datetime.timedelta(days=30),
+    )
+    with time_machine.travel(NOW, tick=False):
+        page = text(http.get(reverse("medical:clearance_detail", args=[avery.pk, transcribed.pk])))
+        staff_page = text(http.get(reverse("medical:clearance_detail", args=[avery.pk, staff.pk])))
+    assert "Revoke the clearance" in page and "Revoke the clearance" not in staff_page
+    assert withdraw(http, avery, "clearance_revoke", staff.pk).status_code == 403
+    assert withdraw(http, avery, "clearance_revoke", transcribed.pk).status_code == 302
+    transcribed.refresh_from_db()
+    assert transcribed.revoked_by == tess and staff.revoked_at is None
+    assert len(audit_rows("kapflow.medical.clearance.revoked")) == 1
+
+
+def test_the_database_wants_the_date_of_an_outside_document(avery, tess, raman, letter, prescription):
+    outside_fields = {
+        "outside_provider": raman,
+        "outside_name": "Dr Anil Raman",
+        "outside_npi": GOOD_NPI,
+        "filed_by": tess,
+        "filed_at": NOW,
+    }
+    screening = Screening.objects.get(client=avery)
+    with pytest.raises(IntegrityError, match="clearance_outside_letter_dated"), transaction.atomic():
+        Clearance.objects.create(
+            client=avery,
+            screening=screening,
+            decision="not_cleared",
+            findings="…",
+            document=letter,
+            **outside_fields,
+        )
+    with pytest.raises(IntegrityError, match="order_outside_prescribed_on"), transaction.atomic():
+        make_order(avery, None, document=prescription, sessions_prescribed=6, **outside_fields)
+    assert make_order(
+        avery, None, document=prescription, sessions_prescribed=6, prescribed_on=NOW.date(), **outside_fields
+    ).pk
+
+
+def test_an_outside_clearance_is_dated_by_its_letter_on_the_summary_and_its_page(
+    avery, tess, raman, letter, login
+):
+    http = login(tess)
+    file_letter(http, avery, letter_form(raman, letter))
+    clearance = Clearance.objects.get(client=avery)
+    with time_machine.travel(NOW, tick=False):
+        summary = text(http.get(reverse("medical:summary", args=[avery.pk])))
+        detail = text(http.get(reverse("medical:clearance_detail", args=[avery.pk, clearance.pk])))
+    filed_by = f"letter of May 3, 2026, filed May 10 by {tess.display_name}"
+    assert f"Cleared</a> by Dr Anil Raman (outside): {filed_by}" in summary.replace("&#x27;", "'")
+    assert summary.count(filed_by) == 2  # the current clearance, and the history
+    assert "Cleared on May 10, 2026" not in summary
+    assert "<h2>Cleared · letter of May 3, 2026</h2>" in detail and "<dt>Decided</dt>" not in detail

@@ -15,10 +15,15 @@ from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import AccessGrant, CareTeamMember
 from kapflow.clients.services import access_grant_open
 from kapflow.dosing.alerts import prescriber_to_notify
+from kapflow.dosing.forms import PrescriberOnSiteForm
+from kapflow.dosing.models import DayOfChecklist
+from kapflow.dosing.services.administration import prescriber_on_site_record
+from kapflow.dosing.services.runbook import RunbookRefused
 from kapflow.medical.models import Screening
 from kapflow.practice.forms import PracticeForm
 from kapflow.practice.models import Practice
-from tests import factories, test_runbook
+from kapflow.visits.models import CalendarFeed
+from tests import factories, test_runbook, test_runbook_dayof
 
 INVITE = {
     "full_name": "Omar Outside",
@@ -218,3 +223,72 @@ def test_on_an_open_runbook_they_see_the_record_but_none_of_the_forms_that_recor
     assert "250" in theirs.content.decode()  # the dose given, as recorded
     assert [url for url in recording if url in therapists.content.decode()] == recording
     assert [url for url in recording if url in theirs.content.decode()] == []
+
+
+# --- Review fixes: the day's medications, the prescriber on site, turning a prescriber outside ------
+
+
+@pytest.mark.usefixtures("pathway_ready")
+def test_they_review_their_clients_new_medications_on_the_day(oscar, visit, tess, login, audit_rows):
+    """The review the day-of gate waits for: the runbook shows them the button, and it works for
+    an outside prescriber who is the client's prescriber."""
+    test_runbook.checked_in(visit, tess, new_medications="sertraline")
+    runbook = reverse("dosing:runbook", args=[visit.client_id, visit.pk])
+    review = reverse("dosing:medications_review", args=[visit.client_id, visit.pk])
+    http = login(oscar)
+    with time_machine.travel(test_runbook.at(-12), tick=False):
+        assert review in http.get(runbook).content.decode()
+        assert http.post(review).status_code == 302
+    latest = DayOfChecklist.objects.filter(runbook__visit=visit).order_by("-recorded_at", "-pk").first()
+    assert latest.medications_reviewed_by == oscar and latest.new_medications == "sertraline"
+    assert audit_rows("kapflow.dosing.medications.reviewed")[0].actor == oscar
+
+
+def test_they_are_offered_as_prescriber_on_site_for_their_own_clients_only(
+    oscar, priya, avery, olive, tess, cora
+):
+    assert {oscar, priya} <= set(PrescriberOnSiteForm(client_id=avery.pk).fields["prescriber"].queryset)
+    olives = PrescriberOnSiteForm(client_id=olive.pk).fields["prescriber"].queryset
+    assert priya in olives and oscar not in olives
+    in_person = test_runbook_dayof.make_visit(olive, tess, cora, virtual=False)
+    with time_machine.travel(test_runbook.at(-5), tick=False):
+        with pytest.raises(RunbookRefused, match="not on this client's care team"):
+            prescriber_on_site_record(
+                actor=tess, visit=in_person, prescriber=oscar, on_site_at=test_runbook.at(-6)
+            )
+        assert (
+            prescriber_on_site_record(
+                actor=tess, visit=in_person, prescriber=priya, on_site_at=test_runbook.at(-6)
+            ).prescriber
+            == priya
+        )
+
+
+def _make_outside(http, priya):
+    return http.post(
+        reverse("accounts:staff_edit", args=[priya.pk]),
+        {"full_name": priya.full_name, "email": priya.email, "is_prescriber": "on", "outside_practice": "on"},
+    )
+
+
+def test_the_on_call_prescriber_is_not_made_an_outside_one(login, ada, priya):
+    practice = Practice.load()
+    practice.on_call_prescriber = priya
+    practice.save()
+    response = _make_outside(login(ada), priya)
+    assert response.status_code == 200
+    assert (
+        "is the practice&#x27;s on-call prescriber: choose another on-call prescriber first in Settings"
+        in (response.content.decode())
+    )
+    priya.refresh_from_db()
+    assert not priya.outside_practice
+
+
+def test_a_prescriber_made_outside_loses_their_calendar_feed(login, ada, priya):
+    login(priya).post(reverse("calendar:feed_create"))
+    feed = CalendarFeed.objects.get(user=priya, revoked_at__isnull=True)
+    url = reverse("calendar:feed", args=[feed.token])
+    assert login(None).get(url).status_code == 200
+    assert _make_outside(login(ada), priya).status_code == 302
+    assert login(None).get(url).status_code == 404

@@ -22,7 +22,8 @@ def sign_in_first(request) -> HttpResponse:
 # The pages an invited outside prescriber (User.outside_practice) may open: their dashboard and
 # its prescriber lists, the medical pages of their clients, and on a medication session's record
 # what a prescriber answers for from outside the room (the record itself, its live panel, the
-# caution acknowledgement, the reviews of adverse events and discharge overrides). Every other
+# caution acknowledgement, the review of new medications on the day, the reviews of adverse
+# events and discharge overrides). Every other
 # staff page answers 404 when it names a client and 403 when it does not (staff_view below), and
 # kapflow.clients.access finds no client for them on any other page.
 # docs/access.md, "The invited outside prescriber".
@@ -45,6 +46,7 @@ OUTSIDE_PRESCRIBER_PAGES = frozenset(
         "dosing:runbook",
         "dosing:live",
         "dosing:acknowledge",
+        "dosing:medications_review",
         "dosing:adverse_event_review",
         "dosing:discharge_review",
     }

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kapflow.accounts.models import STAFF_ROLES, Role, User
 from kapflow.accounts.tasks import send_staff_invitation
 from kapflow.audit.services import audit_record, changed_fields
-from kapflow.practice.models import practice_for
+from kapflow.practice.models import Practice, practice_for
 
 
 def set_password_link(user: User) -> str:
@@ -72,12 +72,18 @@ class SelfGrant(Exception):
     """An admin tried to give their own account a clinical role; the message says who can."""
 
 
+class OnCallPrescriber(Exception):
+    """The prescriber to be made an outside one is the practice's on-call prescriber."""
+
+
 @transaction.atomic
 def staff_update(*, request, form) -> User:
     """Save a staff account from a valid StaffForm. An admin editing their own account cannot add
     a clinical role to it (therapist, prescriber): another admin must, or, in a practice with a
     single admin, someone with access to the server (`manage.py staff_roles`). Taking a role
-    away from oneself is allowed."""
+    away from oneself is allowed. Making a prescriber an outside one is refused while they are
+    the practice's on-call prescriber (OnCallPrescriber); their calendar feed stops with it
+    (kapflow.visits answers no feed of an outside prescriber, as of a deactivated account)."""
     if not form.cleaned_data.get("is_practice_admin") and (
         User.objects.filter(pk=form.instance.pk, is_practice_admin=True).exists()
     ):
@@ -97,6 +103,14 @@ def staff_update(*, request, form) -> User:
                 f"You cannot give yourself the {' and '.join(r.label.lower() for r in granted)} "
                 f"role{'s' if len(granted) > 1 else ''}. Another practice admin must do it."
             )
+    # An outside prescriber is never the on-call prescriber (docs/access.md): another is chosen
+    # first. The practice's row is locked, so the choice cannot land on them meanwhile.
+    if (
+        form.cleaned_data.get("outside_practice")
+        and not stored.outside_practice
+        and Practice.objects.select_for_update(no_key=True).filter(on_call_prescriber=stored).exists()
+    ):
+        raise OnCallPrescriber
     user = form.save()
     audit_record(
         request=request, action="kapflow.accounts.staff.updated", obj=user, detail=changed_fields(form)

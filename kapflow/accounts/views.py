@@ -49,6 +49,12 @@ def staff_edit(request, user_id):
                 form.add_error(None, str(refusal))
             except services.LastAdmin:
                 form.add_error("is_practice_admin", "The practice needs at least one active admin.")
+            except services.OnCallPrescriber:
+                form.add_error(
+                    "outside_practice",
+                    f"{member.full_name} is the practice's on-call prescriber: choose another on-call "
+                    "prescriber first in Settings, then make them an outside prescriber.",
+                )
             else:
                 messages.success(request, f"{member.full_name}'s account was saved.")
                 return redirect("accounts:staff")

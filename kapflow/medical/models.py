@@ -85,7 +85,9 @@ class Screening(models.Model):
 
 def staff_or_outside() -> models.Q:
     """Exactly one of: a prescriber of the practice, or an outside transcription (the outside
-    provider, the document, who filed it and when, the prescriber's name, NPI and letter's date)."""
+    provider, the document, who filed it and when, the prescriber's name and NPI). The date the
+    document was written is each model's own constraint (a clearance's `letter_dated`, an
+    order's `prescribed_on`: outside_dated below)."""
     staff = models.Q(
         prescriber__isnull=False,
         outside_provider__isnull=True,
@@ -107,6 +109,12 @@ def staff_or_outside() -> models.Q:
         & ~models.Q(outside_npi="")
     )
     return staff | outside
+
+
+def outside_dated(field: str) -> models.Q:
+    """An outside transcription carries the date its document was written (`field`): the gates
+    and pages say "letter of …" from it."""
+    return models.Q(prescriber__isnull=False) | models.Q(**{f"{field}__isnull": False})
 
 
 class ClearanceQuerySet(models.QuerySet):
@@ -215,6 +223,11 @@ class Clearance(models.Model):
                 name="clearance_only_grant_revoked",
             ),
             models.CheckConstraint(condition=staff_or_outside(), name="clearance_staff_or_outside"),
+            models.CheckConstraint(
+                condition=outside_dated("letter_dated"),
+                name="clearance_outside_letter_dated",
+                violation_error_message="Give the date of the letter.",
+            ),
             models.UniqueConstraint(
                 fields=["document"],
                 condition=models.Q(document__isnull=False),
@@ -411,6 +424,11 @@ class MedicationOrder(models.Model):
                 name="order_discontinued_with_reason",
             ),
             models.CheckConstraint(condition=staff_or_outside(), name="order_staff_or_outside"),
+            models.CheckConstraint(
+                condition=outside_dated("prescribed_on"),
+                name="order_outside_prescribed_on",
+                violation_error_message="Give the date of the prescription.",
+            ),
             # A transcribed order is no wider than its prescription.
             models.CheckConstraint(
                 condition=models.Q(sessions_prescribed__isnull=True)

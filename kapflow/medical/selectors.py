@@ -54,7 +54,9 @@ def medical_summary(client: Client, *, practice, history: bool = False, today=No
     if history:
         screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
         clearances = list(
-            Clearance.objects.filter(client=client).select_related("prescriber", "revoked_by").latest_first()
+            Clearance.objects.filter(client=client)
+            .select_related("prescriber", "revoked_by", "filed_by")
+            .latest_first()
         )
         latest = screenings[0] if screenings else None
         clearance = clearances[0] if clearances else None

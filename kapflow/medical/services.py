@@ -44,6 +44,16 @@ def _require_prescriber(user) -> None:
         raise PermissionDenied("Only a prescriber may do this.")
 
 
+def _require_writer(user, record: Clearance | MedicationOrder) -> None:
+    # docs/outside-prescriber.md: a staff prescriber's clearance or order is withdrawn by a
+    # prescriber; one transcribed from an outside prescriber's document also by a therapist of
+    # the care team (who may be the only clinician there is to stop a wrongly transcribed one).
+    if record.is_outside:
+        _require_clinician(user)
+    else:
+        _require_prescriber(user)
+
+
 def _require_clinician(user) -> None:
     # docs/access.md: a clinician on the care team files an outside prescriber's document.
     if not (user.is_active and user.is_clinician):
@@ -221,9 +231,11 @@ def clearance_record(
 
 @transaction.atomic
 def clearance_revoke(*, request, clearance: Clearance, reason: str) -> Clearance:
-    """Withdraw a clearance that granted clearance, with the prescriber's reason."""
-    _require_prescriber(request.user)
+    """Withdraw a clearance that granted clearance, with the reason: a staff prescriber's
+    clearance by a prescriber, an outside transcription also by a therapist (the view reaches the
+    client as one of its clinicians)."""
     clearance = Clearance.objects.select_for_update(no_key=True).get(pk=clearance.pk)
+    _require_writer(request.user, clearance)
     if clearance.revoked_at is not None:
         raise Refused("This clearance was already revoked.")
     if not clearance.grants:
@@ -238,7 +250,11 @@ def clearance_revoke(*, request, clearance: Clearance, reason: str) -> Clearance
     clearance.full_clean()
     clearance.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
     audit_record(
-        request=request, action="kapflow.medical.clearance.revoked", client=clearance.client, obj=clearance
+        request=request,
+        action="kapflow.medical.clearance.revoked",
+        client=clearance.client,
+        obj=clearance,
+        detail={"outside": clearance.is_outside},
     )
     return clearance
 
@@ -310,10 +326,12 @@ def order_create(
 
 @transaction.atomic
 def order_discontinue(*, request, order: MedicationOrder, reason: str) -> MedicationOrder:
-    """Stop an order, with the prescriber's reason. An order is never edited: a changed dose is a
-    new order, and the old one is discontinued."""
-    _require_prescriber(request.user)
+    """Stop an order, with the reason. An order is never edited: a changed dose is a new order,
+    and the old one is discontinued. A staff prescriber's order is stopped by a prescriber; one
+    transcribed from an outside prescription also by a therapist (the view reaches the client as
+    one of its clinicians)."""
     order = MedicationOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
+    _require_writer(request.user, order)
     if order.discontinued_at is not None:
         raise Refused("This order was already discontinued.")
     if not reason.strip():
@@ -323,7 +341,13 @@ def order_discontinue(*, request, order: MedicationOrder, reason: str) -> Medica
     order.discontinue_reason = reason.strip()
     order.full_clean()
     order.save(update_fields=["discontinued_at", "discontinued_by", "discontinue_reason"])
-    audit_record(request=request, action="kapflow.medical.order.discontinued", client=order.client, obj=order)
+    audit_record(
+        request=request,
+        action="kapflow.medical.order.discontinued",
+        client=order.client,
+        obj=order,
+        detail={"outside": order.is_outside},
+    )
     return order
 
 

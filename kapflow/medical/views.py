@@ -1,10 +1,13 @@
 """The medical pages. Therapists and prescribers on the care team read everything; only a
 prescriber (Role.PRESCRIBER) writes clearances and orders, refused with 403 for anyone else
 before the client is looked up; a therapist or prescriber files an outside prescriber's clearance
-letter or prescription by transcribing it (docs/outside-prescriber.md). Coordinators and admins
+letter or prescription by transcribing it (docs/outside-prescriber.md), and may revoke or
+discontinue what was transcribed (a staff prescriber's clearance or order stays a prescriber's
+to withdraw: 403 for a therapist, once the client is found theirs). Coordinators and admins
 without a clinical role see none of it: the client is reached with Need.CLINICAL, so they get 404."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -160,6 +163,12 @@ def clearance_new(request, client_id):
     )
 
 
+def _may_withdraw(user, record) -> bool:
+    """Whether `user` (a clinician of the client) may revoke the clearance or discontinue the
+    order: a prescriber always, a therapist one transcribed from an outside document."""
+    return user.is_prescriber or (record.is_outside and user.is_clinician)
+
+
 def _clearance_page(request, client, clearance, revoke_form, status=200):
     return render(
         request,
@@ -168,7 +177,7 @@ def _clearance_page(request, client, clearance, revoke_form, status=200):
             "client": client,
             "clearance": clearance,
             "revoke_form": revoke_form,
-            "can_write": request.user.is_prescriber,
+            "can_write": _may_withdraw(request.user, clearance),
             "today": timezone.localdate(),
         },
         status=status,
@@ -186,13 +195,15 @@ def clearance_detail(request, client_id, clearance_id):
 
 
 @require_POST
-@prescriber_view
+@clinician_view
 def clearance_revoke(request, client_id, clearance_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.clearance.viewed")
     clearance = get_object_or_404(
         client.clearances.select_related("prescriber", "revoked_by", "screening", "document", "filed_by"),
         pk=clearance_id,
     )
+    if not _may_withdraw(request.user, clearance):
+        raise PermissionDenied("Only a prescriber revokes a prescriber's clearance.")
     form = _revoke_form(request.POST)
     if form.is_valid():
         try:
@@ -260,7 +271,7 @@ def _order_page(request, client, order, discontinue_form):
             "client": client,
             "order": order,
             "discontinue_form": discontinue_form,
-            "can_write": request.user.is_prescriber,
+            "can_write": _may_withdraw(request.user, order),
             "today": timezone.localdate(),
         },
     )
@@ -277,13 +288,15 @@ def order_detail(request, client_id, order_id):
 
 
 @require_POST
-@prescriber_view
+@clinician_view
 def order_discontinue(request, client_id, order_id):
     client = clinical_banner_for(request, client_id, action="kapflow.medical.order.viewed")
     order = get_object_or_404(
         client.medication_orders.select_related("prescriber", "discontinued_by", "document", "filed_by"),
         pk=order_id,
     )
+    if not _may_withdraw(request.user, order):
+        raise PermissionDenied("Only a prescriber discontinues a prescriber's order.")
     form = _discontinue_form(request.POST)
     if form.is_valid():
         try:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from kapflow.clients.models import ADULT_AGE
+from kapflow.clients.models import ADULT_AGE, CareTeamMember
 from kapflow.dosing import selectors
 from kapflow.dosing.models import Administration, PhaseMark, PrescriberOnSite, Runbook
 from kapflow.dosing.services.runbook import (
@@ -42,11 +42,20 @@ def prescriber_on_site_record(
 ) -> PrescriberOnSite:
     """Record which prescriber is on site for the session, and from when: intranasal esketamine
     is given only with one there (kapflow.medical.routes). Refused for someone who is not an
-    active prescriber, for a virtual session (the prescriber cannot be on site at the client's
+    active prescriber, for an invited outside prescriber who is not on the client's care team
+    (docs/access.md), for a virtual session (the prescriber cannot be on site at the client's
     home), on a signed record and on a visit that did not take place."""
     _on_the_day(on_site_at, visit)
     if not (prescriber.is_prescriber and prescriber.is_active):
         raise RunbookRefused(f"{prescriber.full_name} is not an active prescriber of the practice.")
+    if (
+        prescriber.outside_practice
+        and not CareTeamMember.objects.filter(client_id=visit.client_id, user=prescriber).exists()
+    ):
+        raise RunbookRefused(
+            f"{prescriber.full_name} prescribes from outside the practice and is not on this "
+            "client's care team."
+        )
     if visit.is_virtual:
         raise RunbookRefused("A virtual session has no prescriber on site: it happens at the client's home.")
     with transaction.atomic():

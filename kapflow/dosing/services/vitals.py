@@ -106,6 +106,11 @@ def caution_acknowledge(*, actor, visit: Visit, practice, request=None) -> Runbo
     return runbook
 
 
+def _same_name(name: str) -> str:
+    # "dr anil  raman" is the name on the letter, "Dr Anil Raman": case and spacing aside.
+    return " ".join(name.split()).casefold()
+
+
 def caution_acknowledge_by_phone(
     *,
     actor,
@@ -119,7 +124,9 @@ def caution_acknowledge_by_phone(
     """The client's outside prescriber, who has no account, acknowledges a pre-dose reading above
     the caution level on the telephone; the clinician records the call (the prescriber's name,
     the time, the read-back). Only when the client's latest clearance was transcribed from an
-    outside prescriber's letter (kapflow.medical.selectors.prescriber_is_outside)."""
+    outside prescriber's letter (kapflow.medical.selectors.prescriber_is_outside), and only with
+    the prescriber that letter names. The runbook's `caution_acknowledged_by` is then the
+    clinician who recorded the call; the pages name the prescriber from the call."""
     if not actor.is_clinician:
         raise RunbookRefused("A therapist or prescriber records the outside prescriber's call.")
     if not prescriber_name.strip() or not read_back.strip():
@@ -131,6 +138,11 @@ def caution_acknowledge_by_phone(
         if clearance is None:
             raise RunbookRefused(
                 "The client's prescriber is on the practice's staff: they acknowledge it here."
+            )
+        if _same_name(prescriber_name) != _same_name(clearance.outside_name):
+            raise RunbookRefused(
+                f"The client's prescriber is {clearance.outside_name} (the clearance letter): "
+                "record a call with them."
             )
         now = timezone.now()
         gate = selectors.predose_gate(runbook, now=now, practice=practice)

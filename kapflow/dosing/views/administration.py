@@ -1,5 +1,7 @@
 """Doses, and the prescriber on site."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.views.decorators.http import require_POST
 
@@ -68,7 +70,7 @@ def prescriber_on_site(request, client_id, visit_id):
         request,
         client_id,
         visit_id,
-        forms.PrescriberOnSiteForm,
+        partial(forms.PrescriberOnSiteForm, client_id=client_id),
         save,
         "Prescriber on site recorded.",
         key="onsite_form",

@@ -70,11 +70,23 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
         in_force = record.latest_predose(before=first_dose_at or now)
     in_force_id = in_force.pk if in_force is not None else None
     caution_ack_by = None
+    # An outside prescriber's acknowledgement is a telephone call the clinician recorded: the
+    # prescriber on the call acknowledged, not the clinician who recorded it. Read when the
+    # acknowledged reading is shown (in force, or a caution alert's).
+    call = None
+    acknowledged_id = book.caution_acknowledged_reading_id if book is not None else None
+    if acknowledged_id is not None and (
+        acknowledged_id == in_force_id or any(alert.vitals_id == acknowledged_id for alert in session_alerts)
+    ):
+        call = (
+            PhoneAcknowledgement.objects.filter(runbook=book, reading_id=acknowledged_id)
+            .select_related("recorded_by")
+            .last()
+        )
     phone_ack = None
-    if in_force_id is not None and book.caution_acknowledged_reading_id == in_force_id:
+    if in_force_id is not None and acknowledged_id == in_force_id:
         caution_ack_by = book.caution_acknowledged_by
-        # An outside prescriber's acknowledgement is a telephone call the clinician recorded.
-        phone_ack = PhoneAcknowledgement.objects.filter(runbook=book, reading_id=in_force_id).last()
+        phone_ack = call
     if first_dose_at is not None:
         # Once the dose is given, the pre-dose vitals are what they were when it was given: the
         # 30-minute window has run out by the monitoring, and "blocked" then is false news.
@@ -93,7 +105,9 @@ def _live_context(request, client, visit, record=None, *, reviews=None) -> dict:
     phases = record.phase_times(now=now, practice=practice)
     clock = record.session_clock(now=now, practice=practice)
     chaperone_clock = record.chaperone_clock(now=now, practice=practice)
-    _who_answers(client, book, session_alerts, in_force_id=in_force_id, locked=locked, reviews=reviews)
+    _who_answers(
+        client, book, session_alerts, in_force_id=in_force_id, locked=locked, reviews=reviews, phone_ack=call
+    )
     discharged = bool(book and book.discharged_at)
     unmet = []
     if book is not None and not discharged:
@@ -197,12 +211,13 @@ def _prescribers_of(client) -> list:
     ]
 
 
-def _who_answers(client, book, session_alerts, *, in_force_id, locked, reviews=None) -> None:
+def _who_answers(client, book, session_alerts, *, in_force_id, locked, reviews=None, phone_ack=None) -> None:
     """Each alert with who answers for it (`waiting_for`: the prescriber told, and every active
     prescriber of the care team: any of them opening the runbook marks it seen) and who acted
     on it (`acknowledged_by`, `acknowledged_at`): the prescriber's acknowledgement of a caution
-    reading, the prescriber's review of a severe adverse event. A caution reading waits for its
-    acknowledgement only while it is the pre-dose reading in force (`in_force_id`) and the
+    reading (or `phone_ack`: the call recorded for the acknowledged reading, which names the
+    outside prescriber), the prescriber's review of a severe adverse event. A caution reading
+    waits for its acknowledgement only while it is the pre-dose reading in force (`in_force_id`) and the
     record is open; one a later reading replaced is `superseded`. Two queries at most, whatever
     the number of alerts: the care team's prescribers, and the reviews of the session's adverse
     events unless the caller passes them (`reviews`, {event pk: review}; the page does)."""
@@ -224,10 +239,12 @@ def _who_answers(client, book, session_alerts, *, in_force_id, locked, reviews=N
         alert.waiting_for = (
             [] if alert.seen_at else told + [user for user in team if user.pk != alert.notified_user_id]
         )
-        alert.acknowledged_by = alert.acknowledged_at = None
+        alert.acknowledged_by = alert.acknowledged_at = alert.phone_ack = None
         alert.awaits_acknowledgement = alert.superseded = False
         if alert.kind == SessionAlert.Kind.CAUTION:
-            if book.caution_acknowledged_reading_id == alert.vitals_id:
+            if book.caution_acknowledged_reading_id == alert.vitals_id and phone_ack is not None:
+                alert.phone_ack = phone_ack
+            elif book.caution_acknowledged_reading_id == alert.vitals_id:
                 alert.acknowledged_by = book.caution_acknowledged_by
             elif alert.vitals_id != in_force_id:
                 alert.superseded = True

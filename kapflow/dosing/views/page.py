@@ -164,7 +164,7 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
         "event_form": forms.AdverseEventForm(),
         "note_form": forms.NoteForm(),
         "integration_ack_form": forms.IntegrationAckForm(),
-        "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}),
+        "onsite_form": forms.PrescriberOnSiteForm(initial={"prescriber": request.user}, client_id=client.pk),
     }
     # The forms dosing/_runbook.html shows only at some point of the session are built only
     # then (on its conditions; a form sent back with an error comes in `bound` whatever the

@@ -445,7 +445,9 @@ def feed(request, token):
     address is the key, so each event says only the kind of visit, the client's initials, the
     times and the room (or "Video"): no names, notes or links."""
     feed = CalendarFeed.objects.filter(token=token, revoked_at__isnull=True).select_related("user").first()
-    if feed is None or not feed.user.is_active:
+    # A deactivated account's feed ends, and so does that of a prescriber made an outside one
+    # (docs/access.md: they see nothing of the practice's schedule).
+    if feed is None or not feed.user.is_active or feed.user.outside_practice:
         raise Http404("No such calendar.")
     now = timezone.now()
     user = feed.user
