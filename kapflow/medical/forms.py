@@ -502,29 +502,8 @@ class OrderTranscriptionForm(TranscriptionMixin, OrderForm):
     )
 
     class Meta(OrderForm.Meta):
-        fields = [
-            "outside_name",
-            "outside_npi",
-            "prescribed_on",
-            "drug",
-            "strength_form",
-            "strength_mg",
-            "quantity",
-            "directions",
-            "sessions_prescribed",
-            "pharmacy",
-            "fill_date",
-            "route",
-            "unit",
-            "dose_min",
-            "dose_max",
-            "weight_kg",
-            "boosters_allowed",
-            "booster_max_mg",
-            "sessions_authorised",
-            "starts_on",
-            "ends_on",
-        ]
+        # Every field the person filing confirms against the prescription, in its order.
+        fields = list(ORDER_TRANSCRIBED)
         widgets = {
             **OrderForm.Meta.widgets,
             "prescribed_on": DateInput(),
