@@ -598,3 +598,230 @@ def race(*calls):
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a thread is still waiting: a deadlock?"
     return results
+
+
+# Reviewed defects of issue 14 ------------------------------------------------------------------
+
+
+class TestOnlyWritersSend:
+    """Sending a letter, and recording a disclosure by hand, is for those who may write the
+    client's letters (services.may_write), not for every clinician who may see the chart."""
+
+    @pytest.fixture
+    def colin_on_call(self, colin, avery):
+        """Colin covers Avery on call: he may see the chart, but is not on the care team."""
+        from kapflow.clients.models import AccessGrant
+
+        return AccessGrant.objects.create(client=avery, user=colin, reason="On call", source="tests:grant")
+
+    def test_a_clinician_with_an_access_grant_sees_but_does_not_send(
+        self, login, colin, colin_on_call, letter, avery, django_capture_on_commit_callbacks
+    ):
+        http = login(colin)
+        page = http.get(page_url(letter))
+        assert page.status_code == 200
+        assert "Only a therapist or prescriber on the client's care team sends" in page.content.decode()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert http.post(link_url(letter)).status_code == 404
+        assert http.post(download_url(letter, "fax"), {"address": "555"}).status_code == 404
+        assert http.get(reverse("disclosures:new", args=[avery.pk])).status_code == 404
+        assert not Disclosure.objects.exists() and not mail.outbox
+
+    def test_the_service_refuses_whoever_may_not_write(self, rf, colin, colin_on_call, letter, avery):
+        request = rf.post("/")
+        request.user = colin
+        with pytest.raises(sending.SendRefused, match="care team sends"):
+            sending.letter_send_link(request=request, letter=letter)
+        with pytest.raises(sending.SendRefused, match="care team sends"):
+            sending.letter_download(request=request, letter=letter, method="post", address="1 Main St")
+        with pytest.raises(sending.SendRefused, match="care team records"):
+            sending.disclosure_record(
+                request=request,
+                client=avery,
+                what="Dates of care",
+                recipient_name="County court",
+                recipient_address="",
+                purpose="Court order",
+                basis="required_by_law",
+                disclosed_on=timezone.localdate(),
+            )
+        assert not Disclosure.objects.exists()
+
+
+class TestLongAddresses:
+    def test_a_provider_email_of_254_characters_is_recorded(
+        self, login, tess, letter, reyes, django_capture_on_commit_callbacks
+    ):
+        email = "a" * 64 + "@" + ".".join(["b" * 62, "c" * 62, "d" * 59]) + ".org"
+        assert len(email) == 254
+        OutsideProvider.objects.filter(pk=reyes.pk).update(email=email)
+        response = send_link(login(tess), letter, django_capture_on_commit_callbacks)
+        assert response.status_code == 200
+        assert Disclosure.objects.get().recipient_address == email
+
+    def test_what_does_not_fit_a_disclosure_is_refused_not_a_500(
+        self, login, tess, letter, monkeypatch, django_capture_on_commit_callbacks, audit_rows
+    ):
+        """Whatever the disclosure's validation finds (the database's own column sizes now fit
+        everything a provider's row holds), the page says it and nothing goes."""
+        from django.core.exceptions import ValidationError
+
+        def refuse(disclosure):
+            raise ValidationError({"recipient_address": ["Ensure this value has at most 254 characters."]})
+
+        monkeypatch.setattr(Disclosure, "clean", refuse)
+        response = send_link(login(tess), letter, django_capture_on_commit_callbacks)
+        assert response.status_code == 200
+        assert "Not sent: their address: Ensure this value has at most 254 characters" in (
+            response.content.decode()
+        )
+        assert not Disclosure.objects.exists() and not mail.outbox
+        assert audit_rows("kapflow.letters.letter.send_refused")
+
+
+class TestUnreadablePdf:
+    def test_no_link_is_sent_for_a_pdf_that_cannot_be_read(
+        self, login, tess, letter, django_capture_on_commit_callbacks, audit_rows
+    ):
+        default_storage.delete(letter.pdf.name)
+        page = send_link(login(tess), letter, django_capture_on_commit_callbacks).content.decode()
+        assert "cannot be read from storage. Tell the practice admin." in page
+        assert not Disclosure.objects.exists() and not DownloadLink.objects.exists() and not mail.outbox
+        assert audit_rows("kapflow.letters.letter.send_refused")[0].detail["method"] == "link"
+
+    def test_no_link_is_sent_for_a_pdf_that_is_not_the_one_signed(
+        self, login, tess, letter, django_capture_on_commit_callbacks
+    ):
+        with default_storage.open(letter.pdf.name, "wb") as file:
+            file.write(b"%PDF-1.4 something else")
+        page = send_link(login(tess), letter, django_capture_on_commit_callbacks).content.decode()
+        assert "is not the one that was signed" in page
+        assert not Disclosure.objects.exists() and not mail.outbox
+
+    def test_a_provider_s_failed_download_is_logged_as_an_error(
+        self, login, tess, letter, client, django_capture_on_commit_callbacks, caplog, audit_rows
+    ):
+        send_link(login(tess), letter, django_capture_on_commit_callbacks)
+        default_storage.delete(letter.pdf.name)
+        with caplog.at_level("ERROR", logger="kapflow.letters.sending"):
+            response = client.post(reverse("letter_links:download", args=[token_from(mail.outbox[0])]))
+        assert "This link cannot be used" in response.content.decode()
+        assert [row.detail["why"] for row in audit_rows("kapflow.letters.link.refused")] == ["unreadable"]
+        (record,) = [r for r in caplog.records if r.name == "kapflow.letters.sending"]
+        assert record.levelname == "ERROR" and f"Letter {letter.pk}" in record.getMessage()
+
+
+class TestLinkPageAfterWithdrawal:
+    def test_the_page_says_the_link_cannot_be_used_once_the_release_is_withdrawn(
+        self, login, tess, letter, reyes, client, rf, django_capture_on_commit_callbacks, audit_rows
+    ):
+        send_link(login(tess), letter, django_capture_on_commit_callbacks)
+        url = reverse("letter_links:download", args=[token_from(mail.outbox[0])])
+        assert "Download the document (PDF)" in client.get(url).content.decode()
+        request = rf.post("/")
+        request.user = tess
+        consent_services.signature_record(
+            request=request,
+            client=reyes.client,
+            document=release_document(),
+            signer_key="client",
+            typed_name="Avery Alvarez",
+            decision="refuse",
+            shown_sha256=release_document().sha256,
+            provider=reyes,
+        )
+        page = client.get(url).content.decode()
+        assert "This link cannot be used" in page and "Download the document (PDF)" not in page
+        assert [row.detail["why"] for row in audit_rows("kapflow.letters.link.refused")] == ["release"]
+        assert DownloadLink.objects.get().used_at is None
+
+
+class TestFaxOrPostPage:
+    def test_a_refused_download_keeps_the_address_as_typed(self, login, tess, reyes):
+        letter = signed_letter(reyes, by=tess)  # no release
+        response = login(tess).post(download_url(letter, "post"), {"address": "12 Harbour Road, Portland"})
+        page = response.content.decode()
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+        assert "Not sent: The client has no signed release of information for Dr. Reyes" in page
+        assert 'value="12 Harbour Road, Portland"' in page
+        assert not Disclosure.objects.exists()
+
+    def test_the_pages_list_each_download_as_a_disclosure(self, login, tess, letter):
+        http = login(tess)
+        page = http.get(page_url(letter)).content.decode()
+        assert "Each download is recorded as a disclosure" in page and "Nothing has been disclosed" in page
+        detail = reverse("letters:detail", args=[letter.client_id, letter.pk])
+        assert "Not sent yet." in http.get(detail).content.decode()
+        http.post(download_url(letter, "fax"), {"address": "503-555-0199"})
+        page = http.get(page_url(letter)).content.decode()
+        assert "Downloaded to fax" in page and "503-555-0199" in page and "Dr. Reyes" in page
+        assert "Downloaded to fax, to Dr. Reyes at 503-555-0199, by" in http.get(detail).content.decode()
+
+
+class TestProviderTakenOffTheChart:
+    """A provider named by a letter or a transcribed clearance stays on the chart (PROTECT), with
+    the reason on the chart, never a 500; one only linked from a document, a release signature
+    or a disclosure goes, and the records keep their name (SET NULL, kapflow/audit/immutable.py)."""
+
+    def remove(self, http, provider):
+        return http.post(
+            reverse("clients:contact_remove", args=[provider.client_id, "providers", provider.pk]),
+            follow=True,
+        )
+
+    def test_a_provider_with_a_letter_stays(self, login, tess, letter, reyes, audit_rows):
+        response = self.remove(login(tess), reyes)
+        assert response.status_code == 200
+        assert (
+            "Dr. Reyes has letters or records that name them (a letter), so they stay on the chart"
+            in response.content.decode()
+        )
+        assert OutsideProvider.objects.filter(pk=reyes.pk).exists() and Letter.objects.filter(pk=letter.pk)
+        assert not audit_rows("kapflow.clients.outside_provider.removed")
+
+    def test_a_provider_named_by_a_transcribed_clearance_stays(self, login, tess, reyes):
+        from kapflow.medical.models import Clearance, Screening
+        from tests.test_outside_prescriber import GOOD_NPI, filed
+
+        screening = Screening.objects.create(client=reyes.client, answers={}, age=35)
+        Clearance.objects.create(
+            client=reyes.client,
+            screening=screening,
+            decision="cleared",
+            findings="As the letter says.",
+            valid_until=timezone.localdate() + datetime.timedelta(days=100),
+            outside_provider=reyes,
+            document=filed(reyes.client, "clearance", tess, "Letter"),
+            outside_name="Dr. Reyes",
+            outside_npi=GOOD_NPI,
+            letter_dated=timezone.localdate() - datetime.timedelta(days=5),
+            filed_by=tess,
+            filed_at=timezone.now() - datetime.timedelta(days=4),
+        )
+        page = self.remove(login(tess), reyes).content.decode()
+        assert "Dr. Reyes has letters or records that name them (a clearance)" in page
+        assert OutsideProvider.objects.filter(pk=reyes.pk).exists()
+
+    def test_a_provider_only_linked_from_a_release_and_a_document_goes(self, login, tess, reyes, audit_rows):
+        from kapflow.documents.models import ChartDocument
+        from tests.test_outside_prescriber import filed
+
+        release = given_release(reyes, by=tess)
+        scan = filed(reyes.client, "other", tess, "Notes from Dr. Reyes")
+        document = ChartDocument.objects.create(
+            **{
+                field: getattr(scan, field)
+                for field in ("client", "kind", "file", "original_name", "content_type", "extension")
+                + ("size", "sha256", "uploaded_by")
+            },
+            title="Notes from Dr. Reyes",
+            provider=reyes,
+        )
+        page = self.remove(login(tess), reyes).content.decode()
+        assert "Dr. Reyes (Psychiatrist) was removed." in page
+        assert not OutsideProvider.objects.filter(pk=reyes.pk).exists()
+        release.refresh_from_db()
+        document.refresh_from_db()
+        assert release.provider is None and release.provider_name == "Dr. Reyes"
+        assert document.provider is None and document.title == "Notes from Dr. Reyes"
+        assert audit_rows("kapflow.clients.outside_provider.removed")

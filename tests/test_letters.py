@@ -551,3 +551,80 @@ def test_a_post_session_summary_is_about_a_signed_session_of_the_client(
     for runbook in (None, open_session, others):
         with pytest.raises(services.LetterRefused, match="whose record is signed"):
             _draft(tess, avery, provider, Letter.Kind.POST_SESSION, runbook=runbook)
+
+
+# Reviewed defects of issue 14 ------------------------------------------------------------------
+
+
+def test_the_footer_prints_the_practice_name_as_written(avery, tess, provider, practice, login):
+    practice.name = 'O\'Brien & Sons "Care"'
+    practice.save()
+    letter = _draft(tess, avery, provider, Letter.Kind.COLLABORATION)
+    text = _text(login(tess).get(reverse("letters:pdf", args=[avery.pk, letter.pk])).content)
+    assert 'O\'Brien & Sons "Care" · page 1 of 1' in text
+    assert "u0027" not in text and "u0026" not in text
+
+
+def test_the_css_string_filter_leaves_nothing_that_ends_the_string_or_the_style():
+    from kapflow.letters.templatetags.letters import css_string
+
+    escaped = css_string("a\\b \"c\" 'd'\n</style><script>")
+    for forbidden in ('"', "'", "\n", "<", ">"):
+        assert forbidden not in escaped
+    assert escaped == r"a\5c b \22 c\22  \27 d\27 \a \3c /style\3e \3c script\3e "
+    assert css_string("Harbour Light Therapy") == "Harbour Light Therapy"
+
+
+def _sign_url(letter):
+    return reverse("letters:sign", args=[letter.client_id, letter.pk])
+
+
+def test_signing_takes_what_is_typed_in_the_form(chart, avery, tess, provider, practice, login):
+    letter = _draft(tess, avery, provider, Letter.Kind.COLLABORATION, body="Old words.")
+    http = login(tess)
+    page = http.get(reverse("letters:detail", args=[avery.pk, letter.pk])).content.decode()
+    assert f'form="letter-form" formaction="{_sign_url(letter)}"' in page
+    response = http.post(
+        _sign_url(letter),
+        {"categories": ["course"], "body": "Typed, never saved.", "recommendations": "Weekly therapy."},
+        follow=True,
+    )
+    assert "Signed. The letter is locked" in response.content.decode()
+    letter.refresh_from_db()
+    assert letter.is_signed and letter.body == "Typed, never saved."
+    assert letter.recommendations == "Weekly therapy."
+    text = _text(pdf.signed_pdf_bytes(letter))
+    assert "Typed, never saved." in text and "Weekly therapy." in text
+    actions = list(
+        AuditEvent.objects.filter(
+            object_id=str(letter.pk),
+            action__in=["kapflow.letters.letter.edited", "kapflow.letters.letter.signed"],
+        )
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["kapflow.letters.letter.edited", "kapflow.letters.letter.signed"]
+
+
+def test_signing_with_a_form_error_keeps_what_was_typed(chart, avery, tess, provider, login):
+    letter = _draft(tess, avery, provider, Letter.Kind.COLLABORATION, body="Old words.")
+    response = login(tess).post(_sign_url(letter), {"body": "Words I typed."})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Choose at least one part of the record for the letter to carry." in page
+    assert "Words I typed." in page
+    letter.refresh_from_db()
+    assert not letter.is_signed and letter.body == "Old words."
+
+
+def test_signing_what_was_typed_is_refused_whole_when_the_release_is_revoked(
+    chart, avery, tess, provider, login
+):
+    letter = _draft(tess, avery, provider, Letter.Kind.COLLABORATION, body="Old words.")
+    _release(avery, provider, [], by=tess, decision="revoke")
+    response = login(tess).post(_sign_url(letter), {"categories": ["course"], "body": "Words I typed."})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "revoked the release of information" in page and "Words I typed." in page
+    letter.refresh_from_db()
+    assert not letter.is_signed and letter.body == "Old words." and not letter.pdf

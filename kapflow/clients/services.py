@@ -5,7 +5,9 @@ import re
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
+from django.utils.text import get_text_list
 
 from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record, changed_fields
@@ -24,6 +26,11 @@ class CareTeamRefused(Exception):
 
 class StageChangeRefused(Exception):
     """The person asking may not move this client's stage; the message says who can."""
+
+
+class ContactKept(Exception):
+    """A contact that records name (a letter to an outside provider, a transcribed clearance or
+    prescription) stays on the chart; the message says why, in words for the page."""
 
 
 # What apps above this one do when an email address on file changes: the portal revokes the
@@ -210,8 +217,37 @@ def contact_save(*, request, client: Client, form, noun: str):
     return contact
 
 
-@transaction.atomic
 def contact_remove(*, request, contact, noun: str) -> None:
+    """Take a guardian, emergency contact or outside provider off the chart. Refused (ContactKept)
+    while a record that must keep naming them points at them (their foreign keys PROTECT: a
+    letter to the provider, a clearance or prescription transcribed from them); records that only
+    link to them (a consent signature, a filed document, a disclosure) lose the link and keep the
+    name (ON DELETE SET NULL, kapflow/audit/immutable.py)."""
+    try:
+        _contact_delete(request=request, contact=contact, noun=noun)
+    except (ProtectedError, RestrictedError) as kept:
+        blockers = kept.protected_objects if isinstance(kept, ProtectedError) else kept.restricted_objects
+        raise ContactKept(
+            f"{contact.name} has letters or records that name them ({_named_in(blockers)}), so they stay "
+            "on the chart; those records must keep pointing at them. Edit their details instead if "
+            "they have changed."
+        ) from None
+
+
+def _named_in(records) -> str:
+    """ "2 letters and a clearance": the records that keep a contact on the chart, by kind."""
+    counts: dict[str, list] = {}
+    for record in records:
+        meta = record._meta
+        counts.setdefault(str(meta.verbose_name), [0, str(meta.verbose_name_plural)])[0] += 1
+    parts = [
+        f"{count} {plural}" if count > 1 else f"a {name}" for name, (count, plural) in sorted(counts.items())
+    ]
+    return get_text_list(parts, "and")
+
+
+@transaction.atomic
+def _contact_delete(*, request, contact, noun: str) -> None:
     audit_record(
         request=request,
         action=f"kapflow.clients.{noun}.removed",

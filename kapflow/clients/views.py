@@ -318,6 +318,10 @@ def contact_remove(request, client_id, kind, contact_id):
     noun, related, _form_class, _label = _contact_kind(kind)
     client = client_for(request, client_id, action=f"kapflow.clients.{noun}.opened")
     contact = get_object_or_404(getattr(client, related).all(), pk=contact_id)
-    services.contact_remove(request=request, contact=contact, noun=noun)
-    messages.success(request, f"{contact} was removed.")
+    try:
+        services.contact_remove(request=request, contact=contact, noun=noun)
+    except services.ContactKept as kept:
+        messages.error(request, str(kept))
+    else:
+        messages.success(request, f"{contact} was removed.")
     return redirect("clients:chart", client.pk)

@@ -94,7 +94,8 @@ class Disclosure(models.Model):
         "clients.OutsideProvider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recipient_name = models.CharField("to", max_length=150)
-    recipient_address = models.CharField("their address", max_length=250, blank=True)
+    # As long as the longest email address (RFC 5321), which an emailed link records here.
+    recipient_address = models.CharField("their address", max_length=254, blank=True)
     purpose = models.CharField(max_length=200)
     basis = models.CharField(max_length=20, choices=Basis)
     # The release the disclosure was made under, when its basis is a release.

@@ -1,12 +1,14 @@
 """Sending a signed letter, and the record of every disclosure (docs/letters.md, "Sending" and
 "Disclosures").
 
-A letter goes out only while the provider's release covers it (`release_standing`, the one rule),
-checked at the moment it goes, inside a transaction that holds the provider's row locked: the
-consent service takes the same lock before it records a withdrawal, so the two never interleave
-and a withdrawal stops every letter not yet sent. Each way out writes a `Disclosure` in the same
-transaction: an emailed one-time link, or the PDF downloaded to fax or to post. Disclosures made
-outside kapflow (a court order, a mandated report) are recorded by hand.
+A letter is sent only by those who may write it (services.may_write: a therapist or prescriber
+on the client's care team), and only while the provider's release covers it (`release_standing`,
+the one rule), checked at the moment it goes, inside a transaction that holds the provider's row
+locked: the consent service takes the same lock before it records a withdrawal, so the two never
+interleave and a withdrawal stops every letter not yet sent. Each way out writes a `Disclosure` in
+the same transaction: an emailed one-time link, or the PDF downloaded to fax or to post. Neither
+goes while the stored PDF cannot be read or is not the one signed. Disclosures made outside
+kapflow (a court order, a mandated report) are recorded by hand.
 
 The emailed link carries no clinical detail: not the client's name, not what the practice does,
 only its discreet name and the link. Only the token's sha256 is kept; the link works once, for
@@ -15,10 +17,12 @@ PDF (a mail scanner that follows links must not use it up)."""
 
 import datetime
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -32,7 +36,10 @@ from kapflow.consent.categories import AT_THE_CLIENTS_REQUEST, describe
 from kapflow.consent.models import Signature
 from kapflow.letters.models import Disclosure, DownloadLink, Letter
 from kapflow.letters.releases import release_standing
+from kapflow.letters.services import may_write
 from kapflow.practice.models import practice_for
+
+logger = logging.getLogger(__name__)
 
 # 45 CFR 164.528(a)(1): an accounting covers the six years before the request. A legal period,
 # not a practice's choice.
@@ -59,11 +66,17 @@ def _what(letter: Letter) -> str:
     return f"{letter.get_kind_display()}: {'; '.join(describe(letter.categories))}"[:300]
 
 
-def _checked(letter: Letter) -> tuple[Letter, OutsideProvider, Signature]:
-    """Lock the provider's row, then read the letter and its release afresh and judge them. Call
-    inside the transaction that writes the disclosure."""
+NOT_A_SENDER = "Only a therapist or prescriber on the client's care team sends their letters."
+
+
+def _checked(letter: Letter, user) -> tuple[Letter, OutsideProvider, Signature]:
+    """Lock the provider's row, then read the letter and its release afresh and judge them, and
+    whether `user` may send it: the people who may write it (services.may_write). Call inside
+    the transaction that writes the disclosure."""
     provider = OutsideProvider.objects.select_for_update(no_key=True).filter(pk=letter.provider_id).first()
     letter = Letter.objects.select_related("client").get(pk=letter.pk)
+    if not may_write(user, letter.client):
+        raise SendRefused(NOT_A_SENDER)
     if provider is None:
         raise SendRefused("That provider is no longer among the client's providers.")
     if not letter.is_signed:
@@ -94,9 +107,26 @@ def _disclosure(
         disclosed_by=request.user,
         disclosed_at=timezone.now(),
     )
-    disclosure.full_clean()
+    try:
+        disclosure.full_clean()
+    except ValidationError as error:
+        # Something on file does not fit the record of a disclosure (say, an address too long):
+        # nothing goes, and the page says what.
+        raise SendRefused(f"Not sent: {_said(disclosure, error)}") from None
     disclosure.save()
     return disclosure
+
+
+def _said(disclosure: Disclosure, error: ValidationError) -> str:
+    """A validation error in words for the page: each field's name and what is wrong with it."""
+    parts = []
+    for field, messages in error.message_dict.items():
+        if field == "__all__":
+            parts.extend(messages)
+        else:
+            name = disclosure._meta.get_field(field).verbose_name
+            parts.extend(f"{name}: {message}" for message in messages)
+    return " ".join(parts)
 
 
 def _refused(*, request, letter: Letter, method: str, why: str) -> None:
@@ -122,12 +152,15 @@ def letter_send_link(*, request, letter: Letter) -> DownloadLink:
 
 @transaction.atomic
 def _send_link(*, request, letter: Letter) -> DownloadLink:
-    letter, provider, release = _checked(letter)
+    letter, provider, release = _checked(letter, request.user)
     email = provider.email.strip()
     if not email:
         raise SendRefused(
             f"No email address is on file for {provider.name}. Add one, or send it by fax or post."
         )
+    # The provider must be able to download what the email promises: nothing is recorded or
+    # sent while the stored PDF cannot be read or is not the one signed.
+    _pdf_bytes(letter)
     disclosure = _disclosure(
         request=request,
         letter=letter,
@@ -198,7 +231,7 @@ def letter_download(*, request, letter: Letter, method: str, address: str) -> tu
 def _download(*, request, letter: Letter, method: str, address: str) -> tuple[Disclosure, bytes]:
     if method not in DOWNLOAD_METHODS:
         raise SendRefused("Choose fax or post.")
-    letter, provider, release = _checked(letter)
+    letter, provider, release = _checked(letter, request.user)
     content = _pdf_bytes(letter)
     disclosure = _disclosure(
         request=request,
@@ -242,29 +275,37 @@ def _link_for(token: str, *, lock: bool) -> DownloadLink | None:
     return links.filter(token_hash=token_hash(token)).first()
 
 
-def _usable(link: DownloadLink | None, now: datetime.datetime) -> bool:
-    return link is not None and link.used_at is None and link.expires_at > now
+def _why_not(link: DownloadLink | None, now: datetime.datetime, *, lock: bool) -> str:
+    """Why the link cannot be used now ("unknown", "used", "expired", "release"), or "" when it
+    can. With `lock`, the provider's row is locked before the release is read, as when a letter
+    is sent (the withdrawal of a release stops a letter whose link was not yet used)."""
+    if link is None:
+        return "unknown"
+    if link.used_at is not None:
+        return "used"
+    if link.expires_at <= now:
+        return "expired"
+    providers = OutsideProvider.objects.select_for_update(no_key=True) if lock else OutsideProvider.objects
+    provider = providers.filter(pk=link.letter.provider_id).first()
+    if provider is None or not release_standing(provider, link.letter.categories).allows:
+        return "release"
+    return ""
 
 
 def link_open(*, request, token: str) -> bool:
-    """Whether the link may still be used (the page then offers its button). Audited either way;
-    the page says nothing of why a link is refused."""
+    """Whether the link may still be used (the page then offers its button): known, not used,
+    not run out, and its release still standing. Audited either way; the page says nothing of
+    why a link is refused."""
     link = _link_for(token, lock=False)
-    usable = _usable(link, timezone.now())
+    why = _why_not(link, timezone.now(), lock=False)
     audit_record(
         request=request,
-        action="kapflow.letters.link.opened" if usable else "kapflow.letters.link.refused",
+        action="kapflow.letters.link.refused" if why else "kapflow.letters.link.opened",
         client=link.letter.client if link else None,
         obj=link,
-        detail={} if usable else {"why": _why_not(link)},
+        detail={"why": why} if why else {},
     )
-    return usable
-
-
-def _why_not(link: DownloadLink | None) -> str:
-    if link is None:
-        return "unknown"
-    return "used" if link.used_at else "expired"
+    return not why
 
 
 @dataclass(frozen=True)
@@ -279,20 +320,20 @@ def link_use(*, request, token: str) -> Download | None:
     with transaction.atomic():
         link = _link_for(token, lock=True)
         now = timezone.now()
-        why = "" if _usable(link, now) else _why_not(link)
+        why = _why_not(link, now, lock=True)
         content = b""
         if not why:
-            # The withdrawal of a release stops a letter whose link was not yet used.
-            providers = OutsideProvider.objects.select_for_update(no_key=True)
-            provider = providers.filter(pk=link.letter.provider_id).first()
-            standing = release_standing(provider, link.letter.categories) if provider else None
-            if standing is None or not standing.allows:
-                why = "release"
-            else:
-                try:
-                    content = _pdf_bytes(link.letter)
-                except SendRefused:
-                    why = "unreadable"
+            try:
+                content = _pdf_bytes(link.letter)
+            except SendRefused:
+                why = "unreadable"
+                # The provider was promised a letter they cannot have: someone must be told.
+                logger.error(
+                    "Letter %s: its stored PDF could not be read or is not the one signed, so a "
+                    "provider's download link (%s) was refused.",
+                    link.letter_id,
+                    link.pk,
+                )
         if not why:
             link.used_at, link.used_from = now, getattr(request, "client_ip", None)
             link.save(update_fields=["used_at", "used_from"])
@@ -334,10 +375,13 @@ def disclosure_record(
     basis: str,
     disclosed_on: datetime.date,
 ) -> Disclosure:
-    """Record a disclosure made outside kapflow (a court order, a report to public health...).
-    Never under a release: letters under a release are sent, and recorded, by kapflow."""
+    """Record a disclosure made outside kapflow (a court order, a report to public health...), as
+    one of those who may send the client's letters (services.may_write). Never under a release:
+    letters under a release are sent, and recorded, by kapflow."""
     if basis == Disclosure.Basis.RELEASE:
         raise ValueError("a disclosure under a release is recorded when the letter is sent")
+    if not may_write(request.user, client):
+        raise SendRefused("Only a therapist or prescriber on the client's care team records its disclosures.")
     now = timezone.now()
     if disclosed_on >= timezone.localdate(now):
         disclosed_at = now
@@ -366,6 +410,15 @@ def disclosure_record(
         detail={"basis": basis, "accountable": disclosure.accountable, "on": disclosed_on.isoformat()},
     )
     return disclosure
+
+
+def letter_disclosures(letter: Letter) -> list[Disclosure]:
+    """Where one letter has gone so far, newest first, with who sent it and its link: one query."""
+    return list(
+        letter.disclosures.select_related("disclosed_by", "release", "download_link").order_by(
+            "-disclosed_at", "-pk"
+        )
+    )
 
 
 def accounting_start(asked_on: datetime.date) -> datetime.date:

@@ -7,14 +7,20 @@ from kapflow.clients.forms import DateInput
 from kapflow.letters.models import Disclosure
 from kapflow.lib.forms import RadioSelect
 
+# What a disclosure keeps of the recipient's address (Disclosure.recipient_address).
+ADDRESS_MAX = Disclosure._meta.get_field("recipient_address").max_length
+
 
 class DownloadForm(forms.Form):
     """Where a staff member is about to fax or post the letter: kept in the disclosure."""
 
     address = forms.CharField(
         label="Sent to",
-        max_length=250,
-        help_text="The fax number or the postal address you will send it to.",
+        max_length=ADDRESS_MAX,
+        help_text=(
+            "The fax number or the postal address you will send it to. Each download is recorded as "
+            "a disclosure, with this address."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
@@ -26,7 +32,7 @@ class DisclosureForm(forms.Form):
     disclosed_on = forms.DateField(label="Disclosed on", widget=DateInput())
     recipient_name = forms.CharField(label="To", max_length=150, help_text="The person or body.")
     recipient_address = forms.CharField(
-        label="Their address", max_length=250, required=False, help_text="If known."
+        label="Their address", max_length=ADDRESS_MAX, required=False, help_text="If known."
     )
     what = forms.CharField(
         label="Information disclosed",

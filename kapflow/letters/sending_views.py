@@ -1,9 +1,12 @@
 """Pages for sending a signed letter (an emailed one-time link, or a download to fax or post), the
 client's disclosures and their accounting, and the provider's public download page. A letter's
-pages are its client's clinicians' (kapflow.clients.access, Need.CLINICAL); anyone else gets 404."""
+pages are its client's clinicians' (kapflow.clients.access, Need.CLINICAL); anyone else gets 404.
+Sending a letter and recording a disclosure by hand are for those who may write the client's
+letters (services.may_write: a therapist or prescriber on the care team); any other clinician
+gets 404 there too, as for writing."""
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -16,20 +19,27 @@ from kapflow.clients.access import clinical_banner_for
 from kapflow.letters import sending
 from kapflow.letters.models import Letter
 from kapflow.letters.releases import release_standing
-from kapflow.letters.sending_forms import DisclosureForm, DownloadForm
+from kapflow.letters.sending_forms import ADDRESS_MAX, DisclosureForm, DownloadForm
+from kapflow.letters.services import may_write
 from kapflow.lib.spreadsheet import csv_response
 from kapflow.practice.models import practice_for
 
 
-def _letter_for(request, client_id, letter_id, *, action: str) -> tuple:
+def _letter_for(request, client_id, letter_id, *, action: str, sender: bool = False) -> tuple:
+    """The client (through kapflow.clients.access) and its letter; with `sender`, 404 unless the
+    user may send it (the people who may write it)."""
     client = clinical_banner_for(request, client_id, action=action)
+    if sender and not may_write(request.user, client):
+        raise Http404("No such letter.")
     letter = get_object_or_404(
         Letter.objects.filter(client=client).select_related("provider", "signed_by"), pk=letter_id
     )
     return client, letter
 
 
-def _send_page(request, client, letter, *, download_form=None, method="", status=200):
+def _send_page(request, client, letter, *, download_form=None, method="", refusal="", status=200):
+    """The send page; after a fax or post download that came back (`method`), its form as typed
+    with its errors, or the service's `refusal`."""
     standing = release_standing(letter.provider, letter.categories) if letter.is_signed else None
     return render(
         request,
@@ -38,11 +48,12 @@ def _send_page(request, client, letter, *, download_form=None, method="", status
             "client": client,
             "letter": letter,
             "standing": standing,
+            "may_send": may_write(request.user, client),
             "download_form": download_form or DownloadForm(),
+            "address_max": ADDRESS_MAX,
             "failed_method": method,
-            "disclosures": letter.disclosures.select_related("disclosed_by", "download_link").order_by(
-                "-disclosed_at", "-pk"
-            ),
+            "refusal": refusal,
+            "disclosures": sending.letter_disclosures(letter),
         },
         status=status,
     )
@@ -59,7 +70,9 @@ def send_page(request, client_id, letter_id):
 @require_POST
 @staff_view()
 def send_link(request, client_id, letter_id):
-    client, letter = _letter_for(request, client_id, letter_id, action="kapflow.letters.sending.opened")
+    client, letter = _letter_for(
+        request, client_id, letter_id, action="kapflow.letters.sending.opened", sender=True
+    )
     try:
         link = sending.letter_send_link(request=request, letter=letter)
     except sending.SendRefused as refusal:
@@ -76,7 +89,9 @@ def send_link(request, client_id, letter_id):
 @require_POST
 @staff_view()
 def download(request, client_id, letter_id, method):
-    client, letter = _letter_for(request, client_id, letter_id, action="kapflow.letters.sending.opened")
+    client, letter = _letter_for(
+        request, client_id, letter_id, action="kapflow.letters.sending.opened", sender=True
+    )
     if method not in sending.DOWNLOAD_METHODS:
         messages.error(request, "Choose fax or post.")
         return redirect("letter_sending:page", client.pk, letter.pk)
@@ -88,8 +103,8 @@ def download(request, client_id, letter_id, method):
             request=request, letter=letter, method=method, address=form.cleaned_data["address"]
         )
     except sending.SendRefused as refusal:
-        messages.error(request, str(refusal))
-        return redirect("letter_sending:page", client.pk, letter.pk)
+        # The page again, with the address as typed and why nothing went.
+        return _send_page(request, client, letter, download_form=form, method=method, refusal=str(refusal))
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="letter-{letter.pk}-{method}.pdf"'
     response["Cache-Control"] = "no-store"
@@ -111,6 +126,7 @@ def disclosure_list(request, client_id):
             "client": client,
             "disclosures": sending.client_disclosures(client),
             "years": sending.ACCOUNTING_YEARS,
+            "may_record": may_write(request.user, client),
         },
     )
 
@@ -118,13 +134,20 @@ def disclosure_list(request, client_id):
 @require_http_methods(["GET", "POST"])
 @staff_view()
 def disclosure_new(request, client_id):
-    """A disclosure made outside kapflow, recorded by hand."""
+    """A disclosure made outside kapflow, recorded by hand by one of those who may send the
+    client's letters (404 for anyone else)."""
     client = clinical_banner_for(request, client_id, action="kapflow.letters.disclosure.opened")
+    if not may_write(request.user, client):
+        raise Http404("No such client.")
     form = DisclosureForm(request.POST or None, initial={"disclosed_on": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
-        sending.disclosure_record(request=request, client=client, **form.cleaned_data)
-        messages.success(request, "The disclosure is recorded.")
-        return redirect("disclosures:list", client.pk)
+        try:
+            sending.disclosure_record(request=request, client=client, **form.cleaned_data)
+        except sending.SendRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, "The disclosure is recorded.")
+            return redirect("disclosures:list", client.pk)
     return render(request, "letters/disclosure_form.html", {"client": client, "form": form})
 
 

@@ -202,6 +202,20 @@ def letter_sign(*, request, letter: Letter, practice) -> Letter:
     return letter
 
 
+@transaction.atomic
+def letter_sign_as_typed(
+    *, request, letter: Letter, practice, categories, body: str, recommendations: str
+) -> Letter:
+    """Sign a draft with what its form holds at the moment "Sign" is pressed: the categories and
+    free text are saved first (letter_update, with its refusals), then the letter is signed
+    (letter_sign, which checks the release once more), in one transaction. A refusal of either
+    leaves the draft as it was."""
+    letter = letter_update(
+        request=request, letter=letter, categories=categories, body=body, recommendations=recommendations
+    )
+    return letter_sign(request=request, letter=letter, practice=practice)
+
+
 def letter_pdf_viewed(*, request, letter: Letter) -> None:
     """Record that a member of staff opened a letter's PDF: the signed file, or a draft's preview."""
     audit_record(

@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, client_for, clinical_banner_for
-from kapflow.letters import compose, pdf, selectors, services
+from kapflow.letters import compose, pdf, selectors, sending, services
 from kapflow.letters.forms import LetterContentForm, NewLetterForm
 from kapflow.letters.models import Letter
 from kapflow.letters.releases import release_standing
+from kapflow.letters.sending_forms import ADDRESS_MAX
 from kapflow.practice.models import practice_for
 
 logger = logging.getLogger(__name__)
@@ -138,17 +139,13 @@ def letter_detail(request, client_id, letter_id):
             except services.LetterRefused as refused:
                 messages.error(request, refused.reason)
             return redirect("letters:detail", client.pk, letter.pk)
-        context["facts"] = letter.facts
+        context.update(
+            facts=letter.facts,
+            disclosures=sending.letter_disclosures(letter),
+            address_max=ADDRESS_MAX,
+        )
         return render(request, "letters/detail.html", context)
-    form = LetterContentForm(
-        request.POST or None,
-        kind=letter.kind,
-        initial={
-            "categories": letter.categories,
-            "body": letter.body,
-            "recommendations": letter.recommendations,
-        },
-    )
+    form = _content_form(request, letter)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -164,17 +161,38 @@ def letter_detail(request, client_id, letter_id):
         else:
             messages.success(request, "Draft saved.")
             return redirect("letters:detail", client.pk, letter.pk)
-    context.update(
-        form=form,
-        standing=release_standing(letter.provider, letter.categories),
-        facts=compose.compose(
+    return _draft_page(request, client, letter, form, may_write=may_write)
+
+
+def _content_form(request, letter: Letter) -> LetterContentForm:
+    return LetterContentForm(
+        request.POST or None,
+        kind=letter.kind,
+        initial={
+            "categories": letter.categories,
+            "body": letter.body,
+            "recommendations": letter.recommendations,
+        },
+    )
+
+
+def _draft_page(request, client, letter: Letter, form, *, may_write: bool):
+    """A draft's page: its release standing, its form (as typed, after an error) and what the
+    chart says now."""
+    context = {
+        "client": client,
+        "letter": letter,
+        "may_write": may_write,
+        "form": form,
+        "standing": release_standing(letter.provider, letter.categories),
+        "facts": compose.compose(
             client=client,
             kind=letter.kind,
             categories=letter.categories,
             runbook=letter.runbook,
             practice=practice_for(request),
         ),
-    )
+    }
     return render(request, "letters/detail.html", context)
 
 
@@ -206,12 +224,35 @@ def letter_pdf(request, client_id, letter_id):
 @require_POST
 @staff_view()
 def letter_sign(request, client_id, letter_id):
+    """Sign a draft. The draft page's "Sign the letter" submits its edit form here, so what is in
+    the form is saved and signed together; an error comes back on the page with what was typed.
+    A POST without the form signs the draft as saved."""
     client = _writer_client(request, client_id, action="kapflow.letters.letter.opened")
     letter = _letter(client, letter_id)
+    practice = practice_for(request)
+    as_typed = not letter.is_signed and "body" in request.POST
+    form = _content_form(request, letter) if as_typed else None
+    if form is not None and not form.is_valid():
+        return _draft_page(request, client, letter, form, may_write=True)
     try:
-        services.letter_sign(request=request, letter=letter, practice=practice_for(request))
+        if form is not None:
+            data = form.cleaned_data
+            services.letter_sign_as_typed(
+                request=request,
+                letter=letter,
+                practice=practice,
+                categories=data["categories"],
+                body=data["body"],
+                recommendations=data.get("recommendations", ""),
+            )
+        else:
+            services.letter_sign(request=request, letter=letter, practice=practice)
     except services.LetterRefused as refused:
-        messages.error(request, refused.reason)
+        if form is None:
+            messages.error(request, refused.reason)
+        else:
+            form.add_error(None, refused.reason)
+            return _draft_page(request, client, letter, form, may_write=True)
     else:
         messages.success(request, "Signed. The letter is locked; its PDF is kept as signed.")
     return redirect("letters:detail", client.pk, letter.pk)

@@ -103,6 +103,7 @@ def chart(transactional_db, rf):
         outside_npi=GOOD_NPI,
         filed_by=tess,
         filed_at=timezone.now(),
+        prescribed_on=today - datetime.timedelta(days=21),
         sessions_prescribed=6,
         dose_min=100,
         starts_on=today - datetime.timedelta(days=20),
