@@ -13,6 +13,7 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client, OutsideProvider
 from kapflow.documents import files
 from kapflow.documents.models import ChartDocument
+from kapflow.lib.storage import discard
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,6 @@ def file_document(
     except BaseException:
         # The row is not saved: the file it would have pointed at goes too, so the storage holds
         # no file that no document names.
-        document.file.storage.delete(document.file.name)
+        discard(document.file.storage, document.file.name)
         raise
     return document

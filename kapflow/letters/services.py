@@ -18,6 +18,7 @@ from kapflow.dosing.models import Runbook
 from kapflow.letters import compose, pdf
 from kapflow.letters.models import Letter
 from kapflow.letters.releases import release_standing
+from kapflow.lib.storage import discard
 
 # The care-team roles that may write a client's letters.
 WRITING_ROLES = (
@@ -197,7 +198,7 @@ def letter_sign(*, request, letter: Letter, practice) -> Letter:
         )
     except BaseException:
         # The row was not saved: the file it would have named goes too.
-        default_storage.delete(name)
+        discard(default_storage, name)
         raise
     return letter
 
