@@ -475,3 +475,74 @@ def test_a_questionnaire_form_sent_twice_at_once_is_one_response_and_one_alert(m
     assert first.pk == second.pk
     assert Response.objects.filter(client=avery).count() == 1
     assert Alert.objects.filter(client=avery).count() == 1
+
+
+# --- The on-call prescriber and an outside account (docs/access.md) ---------------------------
+
+
+def _settings_data(practice, **changes) -> dict:
+    """The settings page's form as the admin would send it, with `changes`."""
+    from django import forms
+
+    from kapflow.practice.forms import PracticeForm
+
+    form = PracticeForm(instance=practice)
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name)
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    data.update(changes)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def paused(monkeypatch, owner, name: str, *, after: bool) -> None:
+    """Wrap `owner.name` so that it pauses before it runs, or after."""
+    original = getattr(owner, name)
+
+    def wrapped(*args, **kwargs):
+        if not after:
+            time.sleep(PAUSE)
+        answer = original(*args, **kwargs)
+        if after:
+            time.sleep(PAUSE)
+        return answer
+
+    monkeypatch.setattr(owner, name, wrapped)
+
+
+@pytest.mark.parametrize("slow", ["staff change", "settings"])
+def test_a_prescriber_is_never_made_outside_and_chosen_on_call_at_once(slow, monkeypatch, login, ada, priya):
+    """One admin makes Priya an outside prescriber while another chooses her as on call: one of
+    the two is refused, whichever checks first, so an in-session alert never goes to someone who
+    cannot act on it. Each side pauses between its check and its write in turn."""
+    from django.urls import reverse
+
+    from kapflow.accounts.forms import StaffForm
+    from kapflow.practice.forms import PracticeForm
+
+    other_admin = factories.make_user("Pat Admin", roles=("is_practice_admin",))
+    if slow == "staff change":
+        paused(monkeypatch, StaffForm, "save", after=False)
+    else:
+        paused(monkeypatch, PracticeForm, "is_valid", after=True)
+    data = _settings_data(Practice.load(), on_call_prescriber=priya.pk)
+    outside = {
+        "full_name": priya.full_name,
+        "email": priya.email,
+        "is_prescriber": "on",
+        "outside_practice": "on",
+    }
+    staff_http, settings_http = login(ada), login(other_admin)
+    answers = race(
+        lambda: staff_http.post(reverse("accounts:staff_edit", args=[priya.pk]), outside),
+        lambda: settings_http.post(reverse("practice_settings"), data),
+    )
+    # Each answered with a page: saved (302) or refused with the form and its reason (200).
+    assert sorted(answer.status_code for answer in answers) == [200, 302]
+    priya.refresh_from_db()
+    on_call = Practice.load().on_call_prescriber_id == priya.pk
+    assert (priya.outside_practice, on_call) in {(True, False), (False, True)}

@@ -104,13 +104,12 @@ def staff_update(*, request, form) -> User:
                 f"role{'s' if len(granted) > 1 else ''}. Another practice admin must do it."
             )
     # An outside prescriber is never the on-call prescriber (docs/access.md): another is chosen
-    # first. The practice's row is locked, so the choice cannot land on them meanwhile.
-    if (
-        form.cleaned_data.get("outside_practice")
-        and not stored.outside_practice
-        and Practice.objects.select_for_update(no_key=True).filter(on_call_prescriber=stored).exists()
-    ):
-        raise OnCallPrescriber
+    # first. The practice's row is locked whoever is on call (the settings page takes the same
+    # lock and checks its choice again under it), so the choice cannot land on them meanwhile.
+    if form.cleaned_data.get("outside_practice") and not stored.outside_practice:
+        practice = Practice.objects.select_for_update(no_key=True).filter(pk=Practice.load().pk).first()
+        if practice is not None and practice.on_call_prescriber_id == stored.pk:
+            raise OnCallPrescriber
     user = form.save()
     audit_record(
         request=request, action="kapflow.accounts.staff.updated", obj=user, detail=changed_fields(form)
