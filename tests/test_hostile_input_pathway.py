@@ -768,7 +768,12 @@ def test_the_release_form_takes_anything(browser, tess, avery, data):
 
 def test_the_release_form_keeps_what_was_typed(login, tess, avery):
     provider = OutsideProvider.objects.create(client=avery, name="Dr Reyes", kind="psychiatrist")
-    data = {**_signature("release"), "typed_name": "avery alvarez", "release_expires_on": "2027-02-30"}
+    data = {
+        **_signature("release"),
+        "typed_name": "avery alvarez",
+        "release_expires_on": "2027-02-30",
+        "categories": ["course"],
+    }
     response = login(tess).post(f"/clients/{avery.pk}/consent/release/{provider.pk}/", data)
     _wrong_but_kept(response, data, ["typed_name", "release_expires_on"])
     assert set(response.context["form"].errors) == {"release_expires_on"}
