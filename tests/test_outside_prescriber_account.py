@@ -22,7 +22,7 @@ from kapflow.dosing.services.runbook import RunbookRefused
 from kapflow.medical.models import Screening
 from kapflow.practice.forms import PracticeForm
 from kapflow.practice.models import Practice
-from kapflow.visits.models import CalendarFeed
+from kapflow.visits.models import CalendarFeed, Visit
 from tests import factories, test_runbook, test_runbook_dayof
 
 INVITE = {
@@ -292,3 +292,12 @@ def test_a_prescriber_made_outside_loses_their_calendar_feed(login, ada, priya):
     assert login(None).get(url).status_code == 200
     assert _make_outside(login(ada), priya).status_code == 302
     assert login(None).get(url).status_code == 404
+
+
+@pytest.mark.usefixtures("pathway_ready")
+def test_they_are_not_offered_the_check_in_of_a_session(oscar, tess, visit, login):
+    Visit.objects.filter(pk=visit.pk).update(status=Visit.Status.SCHEDULED)
+    check_in = reverse("dosing:check_in", args=[visit.client_id, visit.pk])
+    runbook = reverse("dosing:runbook", args=[visit.client_id, visit.pk])
+    assert check_in in login(tess).get(runbook).content.decode()
+    assert check_in not in login(oscar).get(runbook).content.decode()

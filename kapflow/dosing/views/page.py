@@ -81,8 +81,8 @@ def _page(request, client_id, visit_id, *, bound=None):
             "plan": plan,
             "plan_count": len(record.plans) if visit.is_virtual else 0,
             "open_alert": open_alert,
-            "can_check_in": visit.status == Visit.Status.SCHEDULED,
-            "can_start": visit.status == Visit.Status.CHECKED_IN,
+            "can_check_in": visit.status == Visit.Status.SCHEDULED and context["may_record"],
+            "can_start": visit.status == Visit.Status.CHECKED_IN and context["may_record"],
             # Intranasal esketamine in this session: a prescriber on site is recorded here.
             "esketamine": doses_mod.INTRANASAL in session_routes,
             "prescribers_on_site": record.prescribers_on_site,
