@@ -44,14 +44,23 @@ def _require_prescriber(user) -> None:
         raise PermissionDenied("Only a prescriber may do this.")
 
 
+def may_withdraw(user, record: Clearance | MedicationOrder) -> bool:
+    """Whether `user`, a clinician who sees the client's clinical record, may revoke the clearance
+    or discontinue the order (docs/outside-prescriber.md): a staff prescriber's by a prescriber;
+    one transcribed from an outside prescriber's document by a therapist too (who may be the only
+    clinician there is to stop a wrongly transcribed one)."""
+    if not user.is_active:
+        return False
+    return user.is_prescriber or (record.is_outside and user.is_clinician)
+
+
 def _require_writer(user, record: Clearance | MedicationOrder) -> None:
-    # docs/outside-prescriber.md: a staff prescriber's clearance or order is withdrawn by a
-    # prescriber; one transcribed from an outside prescriber's document also by a therapist of
-    # the care team (who may be the only clinician there is to stop a wrongly transcribed one).
-    if record.is_outside:
-        _require_clinician(user)
-    else:
-        _require_prescriber(user)
+    if not may_withdraw(user, record):
+        raise PermissionDenied(
+            "Only a therapist or prescriber may do this."
+            if record.is_outside
+            else "Only a prescriber may do this."
+        )
 
 
 def _require_clinician(user) -> None:

@@ -163,12 +163,6 @@ def clearance_new(request, client_id):
     )
 
 
-def _may_withdraw(user, record) -> bool:
-    """Whether `user` (a clinician of the client) may revoke the clearance or discontinue the
-    order: a prescriber always, a therapist one transcribed from an outside document."""
-    return user.is_prescriber or (record.is_outside and user.is_clinician)
-
-
 def _clearance_page(request, client, clearance, revoke_form, status=200):
     return render(
         request,
@@ -177,7 +171,7 @@ def _clearance_page(request, client, clearance, revoke_form, status=200):
             "client": client,
             "clearance": clearance,
             "revoke_form": revoke_form,
-            "can_write": _may_withdraw(request.user, clearance),
+            "can_write": services.may_withdraw(request.user, clearance),
             "today": timezone.localdate(),
         },
         status=status,
@@ -202,7 +196,7 @@ def clearance_revoke(request, client_id, clearance_id):
         client.clearances.select_related("prescriber", "revoked_by", "screening", "document", "filed_by"),
         pk=clearance_id,
     )
-    if not _may_withdraw(request.user, clearance):
+    if not services.may_withdraw(request.user, clearance):
         raise PermissionDenied("Only a prescriber revokes a prescriber's clearance.")
     form = _revoke_form(request.POST)
     if form.is_valid():
@@ -271,7 +265,7 @@ def _order_page(request, client, order, discontinue_form):
             "client": client,
             "order": order,
             "discontinue_form": discontinue_form,
-            "can_write": _may_withdraw(request.user, order),
+            "can_write": services.may_withdraw(request.user, order),
             "today": timezone.localdate(),
         },
     )
@@ -295,7 +289,7 @@ def order_discontinue(request, client_id, order_id):
         client.medication_orders.select_related("prescriber", "discontinued_by", "document", "filed_by"),
         pk=order_id,
     )
-    if not _may_withdraw(request.user, order):
+    if not services.may_withdraw(request.user, order):
         raise PermissionDenied("Only a prescriber discontinues a prescriber's order.")
     form = _discontinue_form(request.POST)
     if form.is_valid():
