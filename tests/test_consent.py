@@ -14,11 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.clients.models import Guardian, OutsideProvider
-from kapflow.consent.forms import same_name
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import ConsentDocument, Signature
 from kapflow.consent.templatetags.consent import consent_text
 from kapflow.lib.gates import Status
+from kapflow.lib.names import same_name
 from tests import factories
 
 MAY_3 = datetime.datetime(2026, 5, 3, 10, 0, tzinfo=datetime.UTC)

@@ -1,5 +1,3 @@
-import re
-
 from django import forms
 from django.utils import timezone
 
@@ -8,15 +6,7 @@ from kapflow.consent.categories import AT_THE_CLIENTS_REQUEST, Category
 from kapflow.consent.models import ConsentDocument, Kind
 from kapflow.consent.selectors import SignerOption
 from kapflow.lib.forms import RadioSelect
-
-
-def same_name(typed: str, on_file: str) -> bool:
-    """Typed names match the name on file whatever their capitals and spaces."""
-
-    def squeeze(text: str) -> str:
-        return re.sub(r"\s+", "", text).casefold()
-
-    return squeeze(typed) == squeeze(on_file)
+from kapflow.lib.names import same_name
 
 
 def add_release_terms(form: forms.Form) -> None:

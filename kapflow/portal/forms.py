@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib.auth import password_validation
 
-from kapflow.consent.forms import add_release_terms, clean_release_terms, same_name
+from kapflow.consent.forms import add_release_terms, clean_release_terms
 from kapflow.lib.forms import RadioSelect
+from kapflow.lib.names import same_name
 
 
 class NewPasswordForm(forms.Form):

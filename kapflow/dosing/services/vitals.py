@@ -19,6 +19,7 @@ from kapflow.dosing.services.runbook import (
     _sent_before,
 )
 from kapflow.lib.gates import Status
+from kapflow.lib.names import same_name
 from kapflow.medical import routes
 from kapflow.medical.selectors import prescriber_is_outside
 from kapflow.visits.models import Visit
@@ -106,11 +107,6 @@ def caution_acknowledge(*, actor, visit: Visit, practice, request=None) -> Runbo
     return runbook
 
 
-def _same_name(name: str) -> str:
-    # "dr anil  raman" is the name on the letter, "Dr Anil Raman": case and spacing aside.
-    return " ".join(name.split()).casefold()
-
-
 def caution_acknowledge_by_phone(
     *,
     actor,
@@ -139,7 +135,7 @@ def caution_acknowledge_by_phone(
             raise RunbookRefused(
                 "The client's prescriber is on the practice's staff: they acknowledge it here."
             )
-        if _same_name(prescriber_name) != _same_name(clearance.outside_name):
+        if not same_name(prescriber_name, clearance.outside_name):
             raise RunbookRefused(
                 f"The client's prescriber is {clearance.outside_name} (the clearance letter): "
                 "record a call with them."
