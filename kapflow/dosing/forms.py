@@ -1,10 +1,10 @@
 import datetime
 
 from django import forms
-from django.db.models import Q
 from django.utils import timezone
 
 from kapflow.accounts.models import User
+from kapflow.dosing import selectors
 from kapflow.dosing.models import AdverseEvent, DayOfChecklist, PhaseMark, Rating, VitalsReading
 from kapflow.lib.dates import latest_moment
 from kapflow.lib.forms import RadioSelect, SentOnce
@@ -78,16 +78,6 @@ class DoseForm(SentOnce, EntryForm):
         )
 
 
-def on_site_candidates(client_id: int | None):
-    """The prescribers who may be on site for `client_id`'s session: the practice's active
-    prescribers, and an invited outside prescriber only when on the client's care team (they are
-    no prescriber of the practice's other clients: docs/access.md). No client: the practice's."""
-    theirs = Q(outside_practice=False)
-    if client_id is not None:
-        theirs |= Q(care_teams__client_id=client_id)
-    return User.objects.filter(theirs, is_active=True, is_prescriber=True).distinct()
-
-
 class PrescriberOnSiteForm(EntryForm):
     """Which prescriber is on site, from when (intranasal esketamine needs one: Spravato REMS)."""
 
@@ -96,7 +86,7 @@ class PrescriberOnSiteForm(EntryForm):
 
     def __init__(self, *args, client_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prescriber"].queryset = on_site_candidates(client_id)
+        self.fields["prescriber"].queryset = selectors.on_site_candidates(client_id)
 
 
 class RatingForm(SentOnce, EntryForm):

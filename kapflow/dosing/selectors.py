@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from kapflow.accounts.models import User
 from kapflow.audit.models import AuditEvent
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
@@ -771,3 +772,13 @@ def _kinds_sql() -> str:
 
 def _kinds_of(bits: int) -> set[str]:
     return {kind for index, kind in enumerate(_KINDS) if bits & (1 << index)}
+
+
+def on_site_candidates(client_id: int | None):
+    """The prescribers who may be on site for `client_id`'s session: the practice's active
+    prescribers, and an invited outside prescriber only when on the client's care team (they are
+    no prescriber of the practice's other clients: docs/access.md). No client: the practice's."""
+    theirs = Q(outside_practice=False)
+    if client_id is not None:
+        theirs |= Q(care_teams__client_id=client_id)
+    return User.objects.filter(theirs, is_active=True, is_prescriber=True).distinct()

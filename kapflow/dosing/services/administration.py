@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from kapflow.clients.models import ADULT_AGE, CareTeamMember
+from kapflow.clients.models import ADULT_AGE
 from kapflow.dosing import selectors
 from kapflow.dosing.models import Administration, PhaseMark, PrescriberOnSite, Runbook
 from kapflow.dosing.services.runbook import (
@@ -48,10 +48,7 @@ def prescriber_on_site_record(
     _on_the_day(on_site_at, visit)
     if not (prescriber.is_prescriber and prescriber.is_active):
         raise RunbookRefused(f"{prescriber.full_name} is not an active prescriber of the practice.")
-    if (
-        prescriber.outside_practice
-        and not CareTeamMember.objects.filter(client_id=visit.client_id, user=prescriber).exists()
-    ):
+    if not selectors.on_site_candidates(visit.client_id).filter(pk=prescriber.pk).exists():
         raise RunbookRefused(
             f"{prescriber.full_name} prescribes from outside the practice and is not on this "
             "client's care team."
