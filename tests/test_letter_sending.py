@@ -8,7 +8,6 @@ import datetime
 import hashlib
 import importlib
 import io
-import threading
 import time
 
 import pytest
@@ -30,6 +29,7 @@ from kapflow.letters import sending
 from kapflow.letters.models import Disclosure, DownloadLink, Letter
 from kapflow.lib.logfilters import redact
 from kapflow.practice.models import Practice
+from tests.test_concurrency import race
 
 # Helpers (also used by tests/test_releases.py and tests/matrix_letter_sending.py) --------------
 
@@ -576,28 +576,6 @@ class TestWithdrawalRace:
         # And once withdrawn, nothing more goes.
         with pytest.raises(sending.SendRefused):
             sending.letter_download(request=request(), letter=letter, method="fax", address="555")
-
-
-def race(*calls):
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 (the test inspects what each thread raised)
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is still waiting: a deadlock?"
-    return results
 
 
 # Reviewed defects of issue 14 ------------------------------------------------------------------
