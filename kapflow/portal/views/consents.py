@@ -40,6 +40,33 @@ def consent_list(request, client_id):
     )
 
 
+def _signed(request, client, document, signer, form, **terms) -> Signature | None:
+    """The decision the signed-in signer made on the portal, recorded; None, with the reason on
+    the form, when the practice published a new version while the page was open (the caller
+    shows the new one). A signer who may not sign it is answered 404."""
+    try:
+        return consent_services.signature_record(
+            request=request,
+            client=client,
+            document=document,
+            signer_key=signer.key,
+            typed_name=form.cleaned_data["typed_name"],
+            decision=form.cleaned_data["decision"],
+            shown_sha256=form.cleaned_data["sha256"],
+            on_portal=True,
+            **terms,
+        )
+    except consent_services.StaleDocument:
+        form.add_error(
+            None,
+            "The practice published a new version of this document while the page was open, so "
+            "nothing was recorded. Please read the text below again, then sign.",
+        )
+        return None
+    except consent_services.NotAllowed:
+        raise Http404("You cannot sign this document.") from None
+
+
 @require_http_methods(["GET", "POST"])
 @portal_view
 def consent_sign(request, client_id, kind):
@@ -58,26 +85,9 @@ def consent_sign(request, client_id, kind):
     if document is not None:
         form = PortalSignatureForm(request.POST or None, name_on_file=signer.name)
         if request.method == "POST" and form.is_valid():
-            try:
-                signature = consent_services.signature_record(
-                    request=request,
-                    client=client,
-                    document=document,
-                    signer_key=signer.key,
-                    typed_name=form.cleaned_data["typed_name"],
-                    decision=form.cleaned_data["decision"],
-                    shown_sha256=form.cleaned_data["sha256"],
-                    on_portal=True,
-                )
-            except consent_services.StaleDocument:
-                form.add_error(
-                    None,
-                    "The practice published a new version of this document while the page was open, so "
-                    "nothing was recorded. Please read the text below again, then sign.",
-                )
+            signature = _signed(request, client, document, signer, form)
+            if signature is None:
                 document = current_documents().get(kind)
-            except consent_services.NotAllowed:
-                raise Http404("You cannot sign this document.") from None
             else:
                 if signature.agreed:
                     messages.success(request, f"Thank you. Your signature on “{document.title}” is recorded.")
@@ -141,30 +151,19 @@ def release_sign(request, client_id, provider_id):
             initial=release_terms_initial(requirement),
         )
         if request.method == "POST" and form.is_valid():
-            try:
-                signature = consent_services.signature_record(
-                    request=request,
-                    client=client,
-                    document=document,
-                    signer_key=signer.key,
-                    typed_name=form.cleaned_data["typed_name"],
-                    decision=form.cleaned_data["decision"],
-                    shown_sha256=form.cleaned_data["sha256"],
-                    provider=provider,
-                    release_expires_on=form.cleaned_data.get("release_expires_on"),
-                    categories=form.cleaned_data["categories"],
-                    purpose=form.cleaned_data["purpose"],
-                    on_portal=True,
-                )
-            except consent_services.StaleDocument:
-                form.add_error(
-                    None,
-                    "The practice published a new version of this document while the page was open, so "
-                    "nothing was recorded. Please read the text below again, then sign.",
-                )
+            signature = _signed(
+                request,
+                client,
+                document,
+                signer,
+                form,
+                provider=provider,
+                release_expires_on=form.cleaned_data.get("release_expires_on"),
+                categories=form.cleaned_data["categories"],
+                purpose=form.cleaned_data["purpose"],
+            )
+            if signature is None:
                 document = current_documents().get(Kind.RELEASE)
-            except consent_services.NotAllowed:
-                raise Http404("You cannot sign this document.") from None
             else:
                 if signature.agreed:
                     messages.success(request, f"Thank you. Your release for {provider.name} is recorded.")
