@@ -162,6 +162,20 @@ class TestOnThePortal:
         assert release_standing(reyes, ["adverse_events"]).allows
         assert audit_rows("kapflow.portal.release.opened")[0].client_id == mine.pk
 
+    def test_a_release_changed_while_the_page_was_open_is_shown_again_not_signed(
+        self, login, cleo, mine, reyes
+    ):
+        """The text signed must be the text shown: a page that showed another version records
+        nothing and says to read it again, keeping the terms chosen."""
+        response = login(cleo).post(
+            portal_url(reyes), terms(sha256="0" * 64, categories=["measures"], purpose="For Dr. Reyes")
+        )
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert "published a new version of this document while the page was open" in page
+        assert 'value="For Dr. Reyes"' in page
+        assert not Signature.objects.exists()
+
     def test_a_withdrawal_on_the_portal_takes_effect_at_once(self, login, cleo, tess, mine, reyes):
         given_release(reyes, by=tess)
         assert release_standing(reyes, ["course"]).allows
