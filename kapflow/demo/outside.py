@@ -93,11 +93,12 @@ def _filed(client, kind, title, content: bytes, *, provider, dated, by, at) -> C
     )
 
 
-def _release(client, provider, categories, *, presented_by, signed_at, expires_on) -> None:
-    """The client's signed release for `provider`, as the office's signing page records it, with
-    the provider's mirrored status (kapflow.consent.services._release_follow)."""
-    document = current_documents()[Kind.RELEASE]
-    Signature.objects.create(
+def release_signature(document, provider, categories, *, presented_by, signed_at) -> Signature:
+    """The client's agreement to `provider`'s release (unsaved), as the office's signing page
+    records it: the terms, the typed name and the hash of the text shown. The provider's expiry
+    is the release's."""
+    client = provider.client
+    return Signature(
         document=document,
         kind=Kind.RELEASE,
         client=client,
@@ -107,7 +108,7 @@ def _release(client, provider, categories, *, presented_by, signed_at, expires_o
         provider_name=provider.name,
         typed_name=name_on_file(client),
         decision=Signature.Decision.AGREE,
-        release_expires_on=expires_on,
+        release_expires_on=provider.release_expires_on,
         categories=categories,
         purpose=AT_THE_CLIENTS_REQUEST,
         signed_at=signed_at,
@@ -115,10 +116,17 @@ def _release(client, provider, categories, *, presented_by, signed_at, expires_o
         text_sha256=document.sha256,
         presented_by=presented_by,
     )
+
+
+def _release(provider, categories, *, presented_by, signed_at, expires_on) -> None:
+    """The client's signed release for `provider`, with the provider's mirrored status
+    (kapflow.consent.services._release_follow)."""
     provider.release = OutsideProvider.Release.SIGNED
     provider.release_expires_on = expires_on
     provider.release_categories = categories
     provider.save(update_fields=["release", "release_expires_on", "release_categories"])
+    document = current_documents()[Kind.RELEASE]
+    release_signature(document, provider, categories, presented_by=presented_by, signed_at=signed_at).save()
 
 
 def file_outside_decisions(client: Client, screening, staff, *, decided_at: datetime.datetime) -> None:
@@ -148,7 +156,6 @@ def file_outside_decisions(client: Client, screening, staff, *, decided_at: date
     signed_at = decided_at - datetime.timedelta(days=7)
     for provider, shares in ((raman, PSYCHIATRIST_SHARES), (lin, THERAPIST_SHARES)):
         _release(
-            client,
             provider,
             shares,
             presented_by=owner,

@@ -11,15 +11,15 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.clients.services import digits
-from kapflow.consent.categories import AT_THE_CLIENTS_REQUEST, Category
+from kapflow.consent.categories import Category
 from kapflow.consent.models import Kind, Signature
-from kapflow.consent.selectors import current_documents, name_on_file
+from kapflow.consent.selectors import current_documents
 from kapflow.demo.alumni import AGES as ALUMNI_AGES
 from kapflow.demo.alumni import add_alumni_story
 from kapflow.demo.journal import add_journal_story
 from kapflow.demo.measures import add_measures_story
 from kapflow.demo.outcomes import add_outcomes_story
-from kapflow.demo.outside import add_letters_story
+from kapflow.demo.outside import add_letters_story, release_signature
 from kapflow.demo.pathway import (
     add_consent_story,
     add_medical_story,
@@ -294,23 +294,8 @@ def _sign_releases(providers, presented_by) -> None:
         return
     signed_at = timezone.now() - datetime.timedelta(days=20)
     Signature.objects.bulk_create(
-        Signature(
-            document=document,
-            kind=Kind.RELEASE,
-            client=provider.client,
-            signer=Signature.Signer.CLIENT,
-            provider=provider,
-            signer_name=name_on_file(provider.client),
-            provider_name=provider.name,
-            typed_name=name_on_file(provider.client),
-            decision=Signature.Decision.AGREE,
-            release_expires_on=provider.release_expires_on,
-            categories=RELEASE_CATEGORIES,
-            purpose=AT_THE_CLIENTS_REQUEST,
-            signed_at=signed_at,
-            ip_address="127.0.0.1",
-            text_sha256=document.sha256,
-            presented_by=presented_by,
+        release_signature(
+            document, provider, RELEASE_CATEGORIES, presented_by=presented_by, signed_at=signed_at
         )
         for provider in providers
     )
