@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "kapflow.outcomes",
     "kapflow.documents",
     "kapflow.letters",
+    "kapflow.notes",
+    "kapflow.course",
     "kapflow.demo",
 ]
 

@@ -127,6 +127,34 @@ RULES: tuple[Rule, ...] = (
     Rule("letters_disclosure", ALWAYS, why="disclosure", may_clear=("provider_id",)),
     # A download link is written once; using it sets when and from where, once (link_use).
     Rule("letters_downloadlink", ALWAYS, once=("used_at", "used_from"), sentinel="used_at", why="link_use"),
+    # A visit's progress note is a draft, saved as it is typed, until it is signed; then nothing
+    # changes (kapflow.notes.services.note_sign) and corrections are addenda, saved once. A
+    # process note and a client's intention for a session are saved once; a later one is new.
+    Rule("notes_progressnote", "{row}.signed_at IS NOT NULL", why="note_sign"),
+    Rule("notes_noteaddendum", ALWAYS, why="note_addendum"),
+    Rule("notes_processnote", ALWAYS, why="process_note"),
+    Rule("notes_sessionintention", ALWAYS, why="intention"),
+    # A superseded version of a course plan is kept as it was (kapflow.course.reviews.plan_supersede).
+    Rule("pathway_courseplan", "{row}.superseded_at IS NOT NULL", why="plan_supersede"),
+    # A course review is written, then signed by the therapist and the prescriber: once either
+    # has signed its content is fixed; the other signature, the decision taking effect and the
+    # plan version it wrote are set once (kapflow.course.reviews.review_sign).
+    Rule(
+        "course_coursereview",
+        "{row}.therapist_signed_at IS NOT NULL OR {row}.prescriber_signed_at IS NOT NULL",
+        once=(
+            "therapist_signed_by_id",
+            "therapist_signed_at",
+            "prescriber_signed_by_id",
+            "prescriber_signed_at",
+            "decided_at",
+            "new_plan_id",
+        ),
+        sentinel="decided_at",
+        why="review_sign",
+    ),
+    # A discharge is a draft until it is signed (kapflow.course.discharge.discharge_sign).
+    Rule("course_discharge", "{row}.signed_at IS NOT NULL", why="discharge_sign"),
 )
 
 

@@ -39,6 +39,9 @@ class IntegrationRecord(models.Model):
         verbose_name="the integration session it was written in",
     )
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The client's intention for the session it follows (kapflow.notes.SessionIntention), copied
+    # when the record is saved: the integration starts from what the client hoped for.
+    intention = models.TextField("the client's intention for the session", blank=True)
     themes = models.TextField(blank=True)
     emotions = models.TextField(blank=True)
     images_memories = models.TextField("images or memories", blank=True)

@@ -75,8 +75,23 @@ class PreparationSession(models.Model):
         return f"Preparation on {self.held_on:%Y-%m-%d}"
 
 
+class CoursePlanQuerySet(models.QuerySet):
+    def current(self):
+        """Each client's plan in force: the latest version (a superseded one is kept)."""
+        return self.filter(superseded_at__isnull=True)
+
+
 class CoursePlan(models.Model):
-    """The plan for a course of medication sessions: its goals, how many, how often, where."""
+    """The plan for a course of medication sessions: its goals, how many, how often, where.
+
+    Versioned (docs/course.md): a course review that extends the course or moves the client to
+    maintenance, and a second course, each write a new version and supersede the one in force,
+    which is kept as it was. Sessions count towards the plan from `counts_from` (an extension
+    keeps its course's; a new course or a maintenance plan starts its own)."""
+
+    class Kind(models.TextChoices):
+        COURSE = "course", "Course"
+        MAINTENANCE = "maintenance", "Maintenance"
 
     class Cadence(models.TextChoices):
         TWICE_WEEKLY = "twice_weekly", "About twice a week"
@@ -89,11 +104,17 @@ class CoursePlan(models.Model):
         VIRTUAL = "virtual", "Virtual (telehealth)"
         MIXED = "mixed", "Some in person, some virtual"
 
-    client = models.OneToOneField("clients.Client", on_delete=models.PROTECT, related_name="course_plan")
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="course_plans")
+    kind = models.CharField(max_length=12, choices=Kind, default=Kind.COURSE)
+    course_number = models.PositiveSmallIntegerField("course", default=1)
     goals = models.TextField("goals of the course")
     planned_sessions = models.PositiveSmallIntegerField("medication sessions planned")
     cadence = models.CharField(max_length=20, choices=Cadence, default=Cadence.FORTNIGHTLY)
     cadence_note = models.CharField("custom cadence", max_length=200, blank=True)
+    # Maintenance: a session every so many weeks (the reminders say when one is due).
+    maintenance_weeks = models.PositiveSmallIntegerField(
+        "a maintenance session every (weeks)", null=True, blank=True
+    )
     modality = models.CharField(
         "where sessions happen", max_length=10, choices=Modality, default=Modality.IN_PERSON
     )
@@ -101,10 +122,20 @@ class CoursePlan(models.Model):
     review_after = models.CharField(
         "progress reviews after sessions", max_length=60, blank=True, help_text="Session numbers, e.g. 3, 6."
     )
+    # Medication sessions that start at or after this count towards the plan; empty: all of the
+    # client's (the first course).
+    counts_from = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    superseded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The discharge that ended the course.
+    ended_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
+    objects = CoursePlanQuerySet.as_manager()
+
     class Meta:
+        ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(planned_sessions__gte=1), name="plan_at_least_one_session"
@@ -113,10 +144,33 @@ class CoursePlan(models.Model):
                 condition=~models.Q(cadence="custom") | ~models.Q(cadence_note=""),
                 name="plan_custom_cadence_described",
             ),
+            models.CheckConstraint(
+                condition=models.Q(kind="course") | models.Q(maintenance_weeks__gte=1),
+                name="plan_maintenance_has_interval",
+            ),
+            models.UniqueConstraint(
+                fields=["client"], condition=models.Q(superseded_at__isnull=True), name="one_plan_in_force"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.planned_sessions} sessions, {self.get_cadence_display().lower()}"
+        if self.kind == self.Kind.MAINTENANCE:
+            return f"Maintenance, a session every {self.maintenance_weeks} weeks"
+        sessions = "session" if self.planned_sessions == 1 else "sessions"
+        return f"{self.planned_sessions} {sessions}, {self.cadence_words}"
+
+    @property
+    def cadence_words(self) -> str:
+        """How often, as "Session 4 of 8 (fortnightly)" says it."""
+        if self.kind == self.Kind.MAINTENANCE:
+            return f"every {self.maintenance_weeks} weeks"
+        if self.cadence == self.Cadence.CUSTOM:
+            return self.cadence_note
+        return {
+            self.Cadence.TWICE_WEEKLY: "twice weekly",
+            self.Cadence.WEEKLY: "weekly",
+            self.Cadence.FORTNIGHTLY: "fortnightly",
+        }[self.cadence]
 
     @property
     def has_virtual_sessions(self) -> bool:

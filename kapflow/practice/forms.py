@@ -52,6 +52,9 @@ SECTIONS = [
             "integration_window_hours",
             "integration_expected_hours",
             "default_planned_sessions",
+            "maintenance_every_weeks",
+            "note_format",
+            "note_due_hours",
         ],
     ),
     (

@@ -226,6 +226,27 @@ class Practice(models.Model):
         help_text="Source: seed 002 — a course is typically 6–12 medication sessions.",
         validators=[MinValueValidator(1)],
     )
+    maintenance_every_weeks = models.PositiveSmallIntegerField(
+        "maintenance: a session every (weeks), to begin with",
+        default=6,
+        help_text="Source: seed 002 and practice default — maintenance sessions every 4–8 weeks. A course "
+        "review sets each client's own.",
+        validators=[MinValueValidator(1), MaxValueValidator(52)],
+    )
+    note_format = models.CharField(
+        "progress notes are written as",
+        max_length=4,
+        choices=[("soap", "SOAP"), ("dap", "DAP"), ("birp", "BIRP")],
+        default="soap",
+        help_text="Source: practice choice. A clinician may choose another format for one note.",
+    )
+    note_due_hours = models.PositiveSmallIntegerField(
+        "a visit's note is due within (hours after it ends)",
+        default=72,
+        help_text="Source: practice default — commonly 24–72 hours. A note signed later is labelled a late "
+        "entry.",
+        validators=[MinValueValidator(1)],
+    )
 
     portal_invitation_hours = models.PositiveSmallIntegerField(
         "portal invitation link valid for (hours)",

@@ -177,6 +177,18 @@ DEFAULT_MINUTES = {
     Visit.Kind.PROGRESS_REVIEW: 50,
 }
 
+# The kinds of visit whose record is a progress note (kapflow.notes): such a visit is completed by
+# signing its note. A medication session's record is its runbook; a discovery call is not a
+# clinical visit.
+NOTED_KINDS = (
+    Visit.Kind.CONSULTATION,
+    Visit.Kind.MEDICAL_EVALUATION,
+    Visit.Kind.PREPARATION,
+    Visit.Kind.INTEGRATION,
+    Visit.Kind.THERAPY,
+    Visit.Kind.PROGRESS_REVIEW,
+)
+
 # Which status may follow which. A virtual visit may start without a check-in; only a visit
 # that has not begun can be cancelled or marked a no-show.
 TRANSITIONS = {
