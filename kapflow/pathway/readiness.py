@@ -13,7 +13,7 @@ from django.urls import reverse
 from kapflow.clients.models import Client
 from kapflow.lib.dates import long_date
 from kapflow.lib.gates import GateResult, Status
-from kapflow.pathway.models import CoursePlan, GateOverride, Topic
+from kapflow.pathway.models import GateOverride, Topic
 from kapflow.practice.models import practice_for
 
 
@@ -112,18 +112,27 @@ class Gate:
 
 
 def readiness(
-    client: Client, *, virtual: bool | None = None, practice=None, consent=None, consultations=None
+    client: Client,
+    *,
+    virtual: bool | None = None,
+    practice=None,
+    consent=None,
+    consultations=None,
+    visit=None,
 ) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions. What a page has
     read already in this request is not read again: `consent`, the client's consent_status
     (kapflow.consent.selectors), and `consultations`, the client's consultations (a list). The
-    preparation gate reads client.preparation_sessions.all(), so a prefetch of them serves it."""
+    preparation gate reads client.preparation_sessions.all(), so a prefetch of them serves it.
+    `visit`: the medication session these gates are asked for, which the course gate does not
+    count against itself once it has begun."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
+    from kapflow.pathway.course import course_gate, current_plan
 
+    plan = current_plan(client)
     if virtual is None:
-        plan = CoursePlan.objects.filter(client=client).first()
         virtual = bool(plan and plan.has_virtual_sessions)
     overrides = {
         override.gate: override
@@ -136,6 +145,7 @@ def readiness(
         order_gate(client),
         consent_gate(client, virtual=virtual, status=consent),
         preparation_gate(client),
+        course_gate(client, plan=plan, visit=visit),
     ]
     return [Gate(result, overrides.get(result.key) if not result.passed else None) for result in results]
 
