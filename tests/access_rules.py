@@ -100,9 +100,22 @@ def clinician_page(role, target):
     return OK if role in on_team else MISSING
 
 
+def author_only(role, target):
+    """A therapist's psychotherapy process notes (docs/notes.md, "Process notes"): a note
+    answers its author alone, and the pages of a client's notes only a therapist on the care
+    team (each showing their own notes). Every other member of staff, the client's prescriber
+    and the practice admin included, gets 404 as for a client outside their care; portal
+    accounts are refused a staff page outright. Avery's notes are Tess's, Olive's Colin's."""
+    if role == "anon":
+        return LOGIN
+    if role in ("cleo", "gail"):
+        return FORBIDDEN
+    return OK if role == {"avery": "tess", "olive": "colin"}[target] else MISSING
+
+
 # Rules for pages about one client: requested for both target clients, and their OK answers
 # must leave an audit row naming the client.
-CLIENT_RULES = {client_page, clinical_page, prescriber_page, consent_page, clinician_page}
+CLIENT_RULES = {client_page, clinical_page, prescriber_page, consent_page, clinician_page, author_only}
 
 
 def portal_page(role, target):

@@ -108,3 +108,28 @@ def acknowledge_integration(visit, who) -> None:
             reason="Books the integration by phone after the session.",
             practice=practice,
         )
+
+
+class ServiceRequest:
+    """What a service needs of a request, for a test that calls one directly: the person acting."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+
+def sign_note(visit, author: User, **sections):
+    """Write and sign the progress note of a clinical visit, which is how such a visit is
+    completed (kapflow.notes.services.note_sign; its own tests are tests/test_notes.py). Each
+    format's first section and the plan are filled unless `sections` says otherwise."""
+    from kapflow.notes import services
+
+    request = ServiceRequest(author)
+    note = services.note_open(request=request, visit=visit)
+    text = sections or {
+        "subjective": "Reports better sleep.",
+        "data": "Reports better sleep.",
+        "behaviour": "Calm, engaged.",
+        "plan": "Continue weekly.",
+    }
+    note = services.note_save_draft(request=request, note=note, sections=text)
+    return services.note_sign(request=request, note=note)

@@ -131,16 +131,23 @@ def test_it_refuses_a_clash_on_reschedule(cora, tess, avery, olive, room, login,
 
 
 def test_it_moves_a_visit_through_its_statuses(tess, avery, room, login, audit_rows):
-    visit = make_visit(avery, tess, room, starts=at())
+    visit = make_visit(avery, tess, room, starts=at(days=-1))
     http = login(tess)
-    for name, status in (("check_in", "checked_in"), ("start", "in_progress"), ("complete", "completed")):
+    for name, status in (("check_in", "checked_in"), ("start", "in_progress")):
         http.post(reverse(f"visits:{name}", args=[avery.pk, visit.pk]))
         visit.refresh_from_db()
         assert visit.status == status
+    # A clinical visit is completed by signing its note (tests/test_notes.py), not by a button.
+    response = http.post(reverse("visits:complete", args=[avery.pk, visit.pk]), follow=True)
+    assert "A visit is completed by signing its note." in response.content.decode()
+    factories.sign_note(visit, tess)
+    visit.refresh_from_db()
+    assert visit.status == "completed"
     actions = [
         r.action
         for r in audit_rows()
-        if r.action.startswith("kapflow.visits.visit.") and r.action != "kapflow.visits.visit.opened"
+        if r.action.startswith("kapflow.visits.visit.")
+        and r.action not in ("kapflow.visits.visit.opened", "kapflow.visits.visit.viewed")
     ]
     assert actions[-3:] == [
         "kapflow.visits.visit.checked_in",

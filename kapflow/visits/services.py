@@ -17,7 +17,7 @@ from kapflow.clients.models import Client
 from kapflow.lib.gates import Status
 from kapflow.measures.schedule import schedule_client
 from kapflow.visits.calendar import in_range
-from kapflow.visits.models import TRANSITIONS, CalendarFeed, Room, Visit
+from kapflow.visits.models import NOTED_KINDS, TRANSITIONS, CalendarFeed, Room, Visit
 
 
 class VisitRefused(Exception):
@@ -261,7 +261,7 @@ def start_blockers(visit: Visit, *, practice=None) -> list:
     from kapflow.medical.gates import route_gate
     from kapflow.pathway.readiness import Gate, readiness
 
-    gates = readiness(visit.client, virtual=visit.is_virtual, practice=practice)
+    gates = readiness(visit.client, virtual=visit.is_virtual, practice=practice, visit=visit)
     if visit.is_virtual:
         gates.append(Gate(safety_plan_gate(visit)))
     # The orders' routes against where the session happens and who receives it (the room's
@@ -283,12 +283,21 @@ def start_blockers(visit: Visit, *, practice=None) -> list:
 @transaction.atomic
 def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practice=None) -> Visit:
     """Move a visit to status `to` if the current status allows it. Cancelling needs a reason;
-    starting a medication session needs every hard readiness gate to pass."""
+    starting a medication session needs every hard readiness gate to pass; a medication session
+    is completed by signing its runbook, and a clinical visit (NOTED_KINDS) by signing its note."""
     visit = (
         Visit.objects.select_for_update(of=("self",), no_key=True).select_related("client").get(pk=visit.pk)
     )
     to = Visit.Status(to)
-    if to not in TRANSITIONS[visit.status]:
+    allowed = TRANSITIONS[visit.status]
+    if to == Visit.Status.COMPLETED and visit.kind in NOTED_KINDS:
+        # A clinical visit is completed by signing its note (kapflow.notes.services.note_sign),
+        # which may follow a visit never marked started: the signed note says it happened.
+        if not _note_signed(visit):
+            raise VisitRefused(["A visit is completed by signing its note."])
+        if visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN):
+            allowed = allowed | {Visit.Status.COMPLETED}
+    if to not in allowed:
         raise VisitRefused(
             [f"A visit that is {visit.get_status_display().lower()} cannot be marked {to.label.lower()}."]
         )
@@ -305,6 +314,8 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
             ]
         )
     if to == Visit.Status.IN_PROGRESS:
+        if visit.is_medication:
+            _lock_plan(visit.client)
         blockers = start_blockers(visit, practice=practice)
         if blockers:
             names = ", ".join(gate.result.label.lower() for gate in blockers)
@@ -323,8 +334,44 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
         obj=visit,
         detail={"status": to.value},
     )
+    if to == Visit.Status.IN_PROGRESS and visit.is_medication:
+        _course_begun(request, visit.client)
     schedule_client(client=visit.client, request=request)  # withdraws its forms once cancelled or begun
     return visit
+
+
+def _course_begun(request, client: Client) -> None:
+    """A medication session beginning puts a client not yet in their course into it (a client
+    in maintenance stays there), through the same audited move as the pathway's records."""
+    from kapflow.pathway.services import _move_on
+
+    _move_on(
+        request,
+        client,
+        to=Client.Stage.COURSE,
+        only_from=[
+            Client.Stage.CONSULTATION,
+            Client.Stage.SCREENING,
+            Client.Stage.CONSENT,
+            Client.Stage.PREPARATION,
+            Client.Stage.DISCHARGED,
+        ],
+    )
+
+
+def _lock_plan(client: Client) -> None:
+    """The course gate counts the sessions begun against the plan in force (kapflow.pathway.course):
+    lock that plan, so that two sessions starting at once at the last planned one do not both
+    pass, and a course review changing the plan (kapflow.course.reviews) waits or is waited for."""
+    from kapflow.course.reviews import lock_plan_in_force
+
+    lock_plan_in_force(client)
+
+
+def _note_signed(visit: Visit) -> bool:
+    from kapflow.notes.models import ProgressNote
+
+    return ProgressNote.objects.filter(visit=visit, signed_at__isnull=False).exists()
 
 
 def _runbook_signed(visit: Visit) -> bool:

@@ -18,7 +18,7 @@ from kapflow.pathway.readiness import Gate, is_ready, readiness
 from kapflow.practice.models import practice_for
 from kapflow.visits import services
 from kapflow.visits.forms import CancelForm, RescheduleForm, SeriesRows, SeriesStartForm, VisitForm, WhereForm
-from kapflow.visits.models import TRANSITIONS, Room, Visit
+from kapflow.visits.models import NOTED_KINDS, TRANSITIONS, Room, Visit
 from kapflow.visits.series import propose
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
@@ -31,7 +31,7 @@ def _readiness(request, client, *, virtual: bool, visit: Visit | None = None) ->
     # The consent gate reads the guardians (who may sign for a minor): read once, here, for a
     # client reached with the banner alone (client_banner_for reads an adult's not at all).
     prefetch_related_objects([client], "guardians")
-    gates = readiness(client, virtual=virtual, practice=practice_for(request))
+    gates = readiness(client, virtual=virtual, practice=practice_for(request), visit=visit)
     if visit is not None and visit.is_virtual:
         from kapflow.dosing.selectors import safety_plan_gate
 
@@ -126,7 +126,32 @@ def visit_detail(request, client_id, visit_id):
     }
     if visit.is_medication and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN):
         context.update(_readiness(request, client, virtual=visit.is_virtual, visit=visit), medication=True)
+    if visit.kind in NOTED_KINDS:
+        context.update(_note_context(request, client, visit))
+    if visit.is_medication and can_see_clinical(request, client):
+        # Where the session falls in the course plan (clinical: the plan is the clinicians').
+        from kapflow.course.reviews import session_label
+        from kapflow.pathway.course import position
+
+        context["course_label"] = session_label(position(client), visit)
     return render(request, "visits/detail.html", context)
+
+
+def _note_context(request, client, visit: Visit) -> dict:
+    """A clinical visit is completed by signing its note (kapflow.notes): its page offers to
+    write it, to continue the draft, or the signed note, to the client's clinicians only."""
+    from kapflow.notes.selectors import saved_words, visit_note
+
+    if not (request.user.is_clinician and can_see_clinical(request, client)):
+        return {"noted": True}
+    note = visit_note(visit)
+    return {
+        "noted": True,
+        "note": note,
+        "note_saved_at": saved_words(note.draft_saved_at) if note is not None else "",
+        "note_mine": note is not None and note.author_id == request.user.pk,
+        "note_possible": visit.status not in (Visit.Status.CANCELLED, Visit.Status.NO_SHOW),
+    }
 
 
 @staff_view()
@@ -251,7 +276,7 @@ def readiness_badge(request, client_id, visit_id):
     so that the calendar itself runs the same queries however many sessions it shows."""
     client = client_for(request, client_id, need=Need.CLINICAL, action="kapflow.visits.readiness.viewed")
     visit = get_object_or_404(client.visits, pk=visit_id, kind=Visit.Kind.MEDICATION)
-    gates = readiness(client, virtual=visit.is_virtual, practice=practice_for(request))
+    gates = readiness(client, virtual=visit.is_virtual, practice=practice_for(request), visit=visit)
     return render(request, "visits/_badge.html", {"ready": is_ready(gates), "client": client, "visit": visit})
 
 
@@ -260,7 +285,7 @@ def series(request, client_id):
     """The course plan's series of medication sessions (and integration visits), proposed as an
     editable list; confirming books all of it or none."""
     client = client_chart_for(request, client_id, action="kapflow.visits.series.opened")
-    plan = CoursePlan.objects.filter(client=client).first()
+    plan = CoursePlan.objects.current().filter(client=client).first()
     if plan is None:
         return render(request, "visits/series.html", {"client": client, "plan": None})
     practice = practice_for(request)
