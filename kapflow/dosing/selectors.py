@@ -19,6 +19,7 @@ from kapflow.dosing.models import (
     VitalsReading,
 )
 from kapflow.lib.gates import GateResult
+from kapflow.notes.intentions import intention_columns
 from kapflow.pathway import dayof
 from kapflow.pathway.dayof import Vitals, predose_vitals_gate
 from kapflow.visits.models import Visit
@@ -744,6 +745,8 @@ def runbook_visits(client, visit_id) -> tuple[Visit, list[Visit]]:
         .select_related("clinician", "runbook")
         # Over the runbook joined in (select_related): 0 for a visit without one.
         .annotate(runbook_kinds=RawSQL(_kinds_sql(), ()))  # noqa: S611 (model names only, no input)
+        # The client's intention for the session, for the opening phase (kapflow.notes.intentions).
+        .annotate(**intention_columns())
     )
     visit = next((row for row in rows if row.pk == visit_id and row.kind == Visit.Kind.MEDICATION), None)
     if visit is None:

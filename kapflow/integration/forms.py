@@ -1,6 +1,7 @@
 from django import forms
 
 from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.notes.intentions import latest_intention
 from kapflow.visits.models import Visit
 
 CONTENT = ["themes", "emotions", "images_memories", "parts", "lasting_insight", "passing_intensity", "note"]
@@ -36,6 +37,19 @@ class RecordForm(forms.ModelForm):
             .order_by("-starts_at")
         )
         self.fields["visit"].empty_label = "None (written outside a session)"
+
+    def hoped_for(self):
+        """(the medication session the record is to follow, the client's intention for it) for
+        the top of the form: the session chosen (sent back with an error) or offered first;
+        (None, None) for none. Two queries at most (the session, its intention)."""
+        field = self.fields["follows"]
+        try:
+            session = field.clean(self["follows"].value()) if self["follows"].value() else None
+        except forms.ValidationError:
+            session = None
+        if session is None:
+            return None, None
+        return session, latest_intention(session)
 
     def clean_action_items(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["action_items"].splitlines()]

@@ -8,6 +8,7 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.integration.window import record_lateness
+from kapflow.notes.intentions import latest_intention
 from kapflow.practice.models import practice_for
 
 
@@ -20,6 +21,10 @@ def record_save(*, request, client: Client, form) -> IntegrationRecord:
     record = form.save(commit=False)
     record.client = client
     record.clinician = request.user
+    # What the client hoped for from the session it follows, as it stood when the record was
+    # saved (docs/intentions.md): the record is never changed, so neither is this.
+    intention = latest_intention(record.follows) if record.follows_id is not None else None
+    record.intention = intention.text if intention is not None else ""
     record.late_by = record_lateness(record, practice=practice_for(request))
     record.full_clean()
     record.save()
@@ -31,6 +36,7 @@ def record_save(*, request, client: Client, form) -> IntegrationRecord:
         detail={
             "follows": record.follows_id,
             "late_by_minutes": round(record.late_by.total_seconds() / 60) if record.late_by else None,
+            "with_intention": bool(record.intention),
             "filled": sorted(name for name in form.CONTENT if getattr(record, name).strip()),
         },
     )

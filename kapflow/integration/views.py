@@ -13,6 +13,7 @@ from kapflow.integration.forms import RecordForm, ReviewForm
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import client_standings
 from kapflow.lib.params import int_param
+from kapflow.notes.intentions import latest_intention
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -40,12 +41,14 @@ def overview(request, client_id):
             "client_id", "text", "status", "reviewed_at", "record__recorded_at"
         )
     )
+    sessions = client_standings(client, practice=practice_for(request), records=records)
     return render(
         request,
         "integration/overview.html",
         {
             "client": client,
-            "sessions": client_standings(client, practice=practice_for(request), records=records),
+            "sessions": sessions,
+            **_hoped_for(sessions),
             "records": records,
             "open_items": [item for item in items if item.is_open],
             "closed_items": [item for item in items if not item.is_open],
@@ -53,6 +56,14 @@ def overview(request, client_id):
             "integration_kind": Visit.Kind.INTEGRATION,
         },
     )
+
+
+def _hoped_for(sessions) -> dict:
+    """The client's intention for their latest completed medication session, for the top of the
+    integration page (docs/intentions.md): one query."""
+    latest = max((row.session for row in sessions), key=lambda session: session.starts_at, default=None)
+    intention = latest_intention(latest)
+    return {"hoped_session": latest, "hoped_for": intention} if intention is not None else {}
 
 
 @clinician_view
@@ -83,7 +94,12 @@ def record_new(request, client_id):
             messages.success(request, saved)
             return redirect("integration:overview", client.pk)
         messages.error(request, "The record was not saved: see below. What you typed is kept.")
-    return render(request, "integration/record_form.html", {"client": client, "form": form})
+    hoped_session, hoped_for = form.hoped_for()
+    return render(
+        request,
+        "integration/record_form.html",
+        {"client": client, "form": form, "hoped_session": hoped_session, "hoped_for": hoped_for},
+    )
 
 
 @staff_view()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapflow.portal.views import account, consents, ended, pages
+from kapflow.portal.views import account, consents, ended, intentions, pages
 
 app_name = "portal"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:client_id>/", pages.client_home, name="client_home"),
     path("<int:client_id>/to-do/", pages.todo, name="todo"),
     path("<int:client_id>/appointments/<int:visit_id>/calendar.ics", pages.visit_ics, name="visit_ics"),
+    path("<int:client_id>/appointments/<int:visit_id>/intention/", intentions.intention, name="intention"),
     path("<int:client_id>/preparation/", pages.preparation, name="preparation"),
     path("<int:client_id>/preparation/day-of/", pages.day_of, name="day_of"),
     path("<int:client_id>/preparation/<slug:topic>/", pages.guide, name="guide"),

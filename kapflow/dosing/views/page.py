@@ -9,6 +9,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from kapflow.clients.access import clinical_banner_for
+from kapflow.course.reviews import session_label
 from kapflow.dosing import alerts, forms, selectors
 from kapflow.dosing.models import VitalsReading
 from kapflow.dosing.services import administration
@@ -19,6 +20,9 @@ from kapflow.measures.selectors import measures_before_session
 from kapflow.medical import doses as doses_mod
 from kapflow.medical import gates as medical_gates
 from kapflow.medical import routes
+from kapflow.notes import intentions
+from kapflow.notes.intention_forms import STAFF_HELP, STAFF_LABEL, IntentionForm
+from kapflow.pathway.course import position
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import Visit
 
@@ -76,6 +80,7 @@ def _page(request, client_id, visit_id, *, bound=None):
             "addenda": record.addenda,
             "checkins": record.checkins,
             "before_session": measures_before_session(visit, practice=practice),
+            "course_label": session_label(position(client), visit),
             "checklist": checklist,
             "checklist_count": len(record.checklists),
             "plan": plan,
@@ -101,6 +106,7 @@ def _page(request, client_id, visit_id, *, bound=None):
     elif context["may_record"]:
         context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
     context.update(_integration(request, client, visit, integration_visits))
+    context.update(_intentions(request, client, visit, locked=locked, may_record=context["may_record"]))
     for key, form in (bound or {}).items():
         # A form that came back (with what was typed and what to fix) is shown as it is.
         context[key] = form
@@ -202,6 +208,23 @@ def _integration(request, client, visit, visits) -> dict:
     return {
         "integration": selectors.integration_standing(client, visit, visits, practice=practice_for(request))
     }
+
+
+def _intentions(request, client, visit, *, locked: bool, may_record: bool) -> dict:
+    """The opening phase's intention thread (docs/intentions.md): the session's intention, read
+    with the visit (intentions.intention_columns); while the record is open, the intentions set
+    in the latest preparation sessions (one query) and, for a clinician who records, the form to
+    record or update the intention (in the opening reflection, or before the day)."""
+    context = {"intention": intentions.intention_shown(visit)}
+    if locked:
+        return context
+    context["preparation_intentions"] = intentions.preparation_intentions(
+        client, on_or_before=timezone.localdate(visit.starts_at)
+    )
+    source = intentions.staff_source(visit)
+    if may_record and request.user.is_clinician and intentions.open_for(visit, source):
+        context["intention_form"] = IntentionForm(label=STAFF_LABEL, help_text=STAFF_HELP)
+    return context
 
 
 def _checklist_initial(checklist) -> dict:

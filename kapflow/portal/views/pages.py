@@ -9,9 +9,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from kapflow.audit.services import audit_record
+from kapflow.course.reviews import labels_for
+from kapflow.notes.intention_forms import IntentionForm
+from kapflow.notes.intentions import latest_intention
 from kapflow.portal import selectors
 from kapflow.portal.access import PortalNeed, is_guardian_view, portal_client_for, portal_clients, portal_view
 from kapflow.portal.todo import todos_for
+from kapflow.portal.views.intentions import PORTAL_HELP, may_enter, portal_label
 from kapflow.practice.models import practice_for
 
 
@@ -45,6 +49,7 @@ def client_home(request, client_id):
     medication session is today or tomorrow."""
     client = portal_client_for(request, client_id, action="kapflow.portal.home.viewed")
     visits = selectors.upcoming_visits(client)
+    labels_for(client, visits)  # "Session 4 of 8 (fortnightly)" beside each medication session
     day_of = selectors.day_of_session(visits)
     return render(
         request,
@@ -52,6 +57,7 @@ def client_home(request, client_id):
         _context(
             request,
             client,
+            **_intention_card(request, client, visits),
             visits=visits,
             todos=todos_for(client, request.user),
             day_of=day_of,
@@ -59,6 +65,19 @@ def client_home(request, client_id):
             nav="home",
         ),
     )
+
+
+def _intention_card(request, client, visits) -> dict:
+    """The client's intention for their next medication session, while they may still enter
+    it (docs/intentions.md): for the client alone, never a guardian (clinical content)."""
+    session = selectors.next_medication_session(visits)
+    if session is None or is_guardian_view(request.user, client) or not may_enter(session):
+        return {}
+    return {
+        "intention_visit": session,
+        "intention": latest_intention(session),
+        "intention_form": IntentionForm(label=portal_label(session), help_text=PORTAL_HELP),
+    }
 
 
 @require_GET
