@@ -546,3 +546,180 @@ def test_a_prescriber_is_never_made_outside_and_chosen_on_call_at_once(slow, mon
     priya.refresh_from_db()
     on_call = Practice.load().on_call_prescriber_id == priya.pk
     assert (priya.outside_practice, on_call) in {(True, False), (False, True)}
+
+
+# Course reviews (issue 15, part 4; docs/course.md, "Reviews"): the second signature applies the
+# decision with the review and the plan in force locked; a session starting locks the same plan.
+
+
+def _course_request(user):
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/")
+    request.user = user
+    return request
+
+
+def _review_of(client, writer, **fields):
+    from kapflow.course.models import CourseReview
+    from kapflow.pathway.models import CoursePlan
+
+    plan = CoursePlan.objects.current().get(client=client)
+    return CourseReview.objects.create(client=client, plan=plan, summary="s", written_by=writer, **fields)
+
+
+def _course_of(client, by, *, planned: int, held: int, cora, room: Room) -> None:
+    from kapflow.pathway.models import CoursePlan
+
+    CoursePlan.objects.create(client=client, goals="g", planned_sessions=planned, updated_by=by)
+    for n in range(held):
+        starts = timezone.now() - datetime.timedelta(days=30 - 7 * n)
+        Visit.objects.create(
+            client=client,
+            kind=Visit.Kind.MEDICATION,
+            room=room,
+            starts_at=starts,
+            ends_at=starts + datetime.timedelta(hours=2),
+            clinician=by,
+            created_by=cora,
+            status=Visit.Status.COMPLETED,
+        )
+
+
+@pytest.mark.parametrize("first_signed", [True, False])
+def test_two_signatures_at_once_apply_a_review_once(first_signed, monkeypatch, avery, tess, priya, cora):
+    """The prescriber's signature sent twice at once (a double click) after the therapist's, or
+    the therapist's and the prescriber's sent at the same instant: the decision applies once,
+    one new plan version, and with both signing at once neither is lost."""
+    from kapflow.course import reviews
+    from kapflow.course.models import CourseReview
+    from kapflow.pathway.models import CoursePlan
+
+    _course_of(avery, tess, planned=3, held=3, cora=cora, room=Room.objects.create(name="Cedar"))
+    signed = {"therapist_signed_by": tess, "therapist_signed_at": timezone.now()} if first_signed else {}
+    review = _review_of(avery, tess, decision="extend", extend_to=5, **signed)
+    slowed(monkeypatch, reviews, "_may_sign_as")
+    if first_signed:
+        calls = [
+            lambda: reviews.review_sign(request=_course_request(priya), review=review, role="prescriber")
+        ] * 2
+    else:
+        calls = [
+            lambda: reviews.review_sign(request=_course_request(tess), review=review, role="therapist"),
+            lambda: reviews.review_sign(request=_course_request(priya), review=review, role="prescriber"),
+        ]
+
+    results = race(*calls)
+
+    review = CourseReview.objects.get(pk=review.pk)
+    assert review.is_decided and review.therapist_signed_by == tess and review.prescriber_signed_by == priya
+    assert CoursePlan.objects.filter(client=avery).count() == 2
+    assert CoursePlan.objects.current().get(client=avery).planned_sessions == 5
+    refused = [r for r in results if isinstance(r, reviews.ReviewRefused)]
+    assert len(refused) == (1 if first_signed else 0), results
+
+
+def test_sessions_starting_while_an_extension_is_signed_never_pass_the_new_count(
+    monkeypatch, avery, tess, priya, cora
+):
+    """Two planned, two held; the course review extending it to three gets its second signature
+    while two more sessions are started at once. However the three interleave, at most one
+    session starts: the extension's new version is counted under its lock, not beside it."""
+    from kapflow.course import reviews
+    from kapflow.lib.gates import Status
+    from kapflow.pathway import course as course_module
+    from kapflow.pathway.readiness import Gate
+
+    rooms = [Room.objects.create(name="Cedar"), Room.objects.create(name="Willow")]
+    _course_of(avery, tess, planned=2, held=2, cora=cora, room=rooms[0])
+    review = _review_of(
+        avery,
+        tess,
+        decision="extend",
+        extend_to=3,
+        therapist_signed_by=tess,
+        therapist_signed_at=timezone.now(),
+    )
+    now = timezone.now()
+    sessions = [
+        Visit.objects.create(
+            client=avery,
+            kind=Visit.Kind.MEDICATION,
+            room=room,
+            starts_at=now + datetime.timedelta(minutes=5 + n),
+            ends_at=now + datetime.timedelta(hours=2),
+            clinician=clinician,
+            created_by=cora,
+        )
+        for n, (room, clinician) in enumerate(zip(rooms, (tess, priya), strict=True))
+    ]
+
+    def only_the_course_gate(client, *, visit=None, **kwargs):
+        return [Gate(course_module.course_gate(client, visit=visit))]
+
+    monkeypatch.setattr("kapflow.pathway.readiness.readiness", only_the_course_gate)
+    slowed(monkeypatch, course_module, "position")  # the gate pauses after counting
+    slowed(monkeypatch, reviews, "position")  # the signature too
+
+    def start(visit, who):
+        def call():
+            # A moment after the signature has locked the plan: both sessions wait for it, and
+            # then find its new version in force.
+            time.sleep(PAUSE / 4)
+            return visit_services.visit_transition(
+                request=_course_request(who), visit=visit, to="in_progress"
+            )
+
+        return call
+
+    results = race(
+        lambda: reviews.review_sign(request=_course_request(priya), review=review, role="prescriber"),
+        start(sessions[0], tess),
+        start(sessions[1], priya),
+    )
+
+    assert not isinstance(results[0], Exception), results
+    begun = Visit.objects.filter(client=avery, status__in=(Visit.Status.IN_PROGRESS, Visit.Status.COMPLETED))
+    assert begun.count() == 3, results
+    assert len([r for r in results[1:] if isinstance(r, visit_services.VisitRefused)]) == 1, results
+    assert course_module.course_gate(avery).status is Status.FAIL  # three of three: no fourth
+
+
+def test_a_discharge_signed_while_a_review_is_decided_never_deadlocks(monkeypatch, avery, tess, priya, cora):
+    """The review's deciding signature and a discharge at the same instant. The signature locks
+    the review, then the plan, then the client; the discharge locks the plan, then the client, as
+    a session's start does. A signature that locked the client with the review (a join locked
+    whole) would hold it while waiting for the plan the discharge holds: a deadlock. Here one
+    waits for the other: the discharge is refused while the review waits, or the review is
+    decided first."""
+    from django.db import DatabaseError
+
+    from kapflow.clients.models import Client
+    from kapflow.course import discharge as discharges
+    from kapflow.course import reviews
+    from kapflow.course.models import Discharge
+
+    _course_of(avery, tess, planned=3, held=3, cora=cora, room=Room.objects.create(name="Cedar"))
+    Client.objects.filter(pk=avery.pk).update(stage=Client.Stage.COURSE)
+    review = _review_of(
+        avery, tess, decision="continue", therapist_signed_by=tess, therapist_signed_at=timezone.now()
+    )
+    draft = Discharge.objects.create(
+        client=avery, reason="completed", condition="Well.", recommendations="Therapy.", written_by=tess
+    )
+    Practice.load()  # written once here, not by the first thread to ask (which would serialise them)
+    slowed(monkeypatch, reviews, "_may_sign_as")  # the review is locked, the plan not yet
+
+    def discharge():
+        time.sleep(PAUSE / 4)
+        return discharges.discharge_sign(request=_course_request(tess), discharge=draft)
+
+    results = race(
+        lambda: reviews.review_sign(request=_course_request(priya), review=review, role="prescriber"),
+        discharge,
+    )
+
+    assert not any(isinstance(r, DatabaseError) for r in results), results
+    assert not isinstance(results[0], Exception), results
+    avery.refresh_from_db()
+    assert (avery.stage == Client.Stage.DISCHARGED) == isinstance(results[1], Discharge), results

@@ -359,6 +359,29 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
             runbook=book, kind=SessionAlert.Kind.EMERGENCY, emergency_call=call, notified_user=prescriber
         )
         return f"session_alert:{alert.pk}"
+    if kind == "maintenance":
+        # A maintenance session overdue with none booked (kapflow.course.maintenance). The plan
+        # is another client's: the test's other kinds book this client's medication sessions,
+        # and a booked session is what makes a maintenance reminder not needed.
+        from kapflow.pathway.models import CoursePlan
+
+        other = factories.make_client(first_name="Morgan", therapist=clinician)
+        plan = CoursePlan.objects.create(
+            client=other,
+            goals="g",
+            kind="maintenance",
+            maintenance_weeks=6,
+            planned_sessions=3,
+            updated_by=clinician,
+        )
+        held = make_visit(
+            other,
+            clinician,
+            starts_at=NOW - 10 * 7 * 24 * HOUR,
+            kind=Visit.Kind.MEDICATION,
+            status="completed",
+        )
+        return f"maintenance:{plan.pk}:{held.pk}"
     return f"journal:{client.pk}:2"
 
 

@@ -13,6 +13,7 @@ from kapflow.clients.models import (
     StageChange,
 )
 from kapflow.clients.selectors import SEARCH_MAX_LENGTH
+from kapflow.clients.services import NOT_BY_HAND
 from kapflow.lib.forms import DateInput
 
 
@@ -164,9 +165,13 @@ class StageChangeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.client = client
         field = self.fields["to_stage"]
+        # Discharged and maintenance are reached only through their signed records.
         field.choices = [("", "Choose a stage")] + [
-            (value, label) for value, label in Client.Stage.choices if value != client.stage
+            (value, label)
+            for value, label in Client.Stage.choices
+            if value != client.stage and value not in NOT_BY_HAND
         ]
+        field.help_text = " ".join(NOT_BY_HAND.values())
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()

@@ -28,6 +28,17 @@ class StageChangeRefused(Exception):
     """The person asking may not move this client's stage; the message says who can."""
 
 
+# The stages no one sets by hand: each is the effect of a signed record (docs/course.md). A
+# discharge record signed discharges the client; a course review signed by the therapist and the
+# prescriber moves them to maintenance.
+NOT_BY_HAND = {
+    Client.Stage.DISCHARGED: "A client is discharged by signing a discharge record (Write the discharge, on "
+    "the chart), which ends the course plan and closes the open forms.",
+    Client.Stage.MAINTENANCE: "A client moves to maintenance by a course review signed by the therapist and "
+    "the prescriber (Course review, on the pathway).",
+}
+
+
 class ContactKept(Exception):
     """A contact that records name (a letter to an outside provider, a transcribed clearance or
     prescription) stays on the chart; the message says why, in words for the page."""
@@ -264,10 +275,12 @@ def stage_change(*, request, client: Client, to_stage: str, reason: str) -> Stag
     treatment...), with the reason. Only a therapist or prescriber who may see the client's
     clinical record may; the coordinator and the admin cannot (they see no clinical content to
     decide it on). Everything else moves the stage through the record that shows the client got
-    there (kapflow.pathway.services)."""
+    there (kapflow.pathway.services); discharge and maintenance never move by hand (NOT_BY_HAND)."""
     actor = request.user
     if not actor.is_clinician or not clients_for(request, need=Need.CLINICAL).filter(pk=client.pk).exists():
         raise StageChangeRefused("Only a therapist or prescriber caring for the client can change the stage.")
+    if to_stage in NOT_BY_HAND:
+        raise StageChangeRefused(NOT_BY_HAND[to_stage])
     client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
     change = StageChange(
         client=client, from_stage=client.stage, to_stage=to_stage, reason=reason, changed_by=actor

@@ -224,7 +224,7 @@ def _completed_sessions(client: Client) -> QuerySet:
 def course_summary(client: Client) -> dict:
     """The course plan, the medication sessions completed (how many, when), the integration
     sessions held, and the dates of the first and last visits."""
-    plan = CoursePlan.objects.filter(client=client).first()
+    plan = CoursePlan.objects.current().filter(client=client).first()
     sessions = list(_completed_sessions(client).values_list("starts_at", flat=True))
     visits = client.visits.filter(status=Visit.Status.COMPLETED)
     first = visits.order_by("starts_at").values_list("starts_at", flat=True).first()

@@ -224,7 +224,8 @@ def plan(state: ClientState, *, now: datetime.datetime, weekly_days: int, lead_h
       followed the client before (`state.followed`), so that the first sweep does not ask
       clients discharged long before it existed;
     - a client not proceeding is asked nothing, and their open forms are withdrawn; a discharged
-      client's open baseline forms are withdrawn.
+      client is asked nothing for a visit, and their open baseline, weekly and visit forms are
+      withdrawn (kapflow.course.discharge runs this when a discharge is signed).
     A session's forms stand in for the weekly ones when they come due within the coming period."""
     result = Plan()
     if state.stage == Stage.NOT_PROCEEDING:
@@ -233,7 +234,14 @@ def plan(state: ClientState, *, now: datetime.datetime, weekly_days: int, lead_h
             if not task.done:
                 result.withdraw.append(Withdrawal(task.pk, "the client is not proceeding"))
         return result
-    _visit_plan(state, result, now=now, lead_hours=lead_hours)
+    if state.stage == Stage.DISCHARGED:
+        # The course has ended: no visit brings its forms any more (a progress review or a
+        # session left on the calendar included), and those still open go.
+        for task in state.tasks:
+            if task.visit_id is not None and not task.done:
+                result.withdraw.append(Withdrawal(task.pk, "the client was discharged"))
+    else:
+        _visit_plan(state, result, now=now, lead_hours=lead_hours)
     if state.stage in BEFORE_COURSE:
         _once_plan(state, result, now=now, reason=Context.BASELINE)
     _weekly_plan(state, result, now=now, weekly_days=weekly_days)

@@ -104,7 +104,7 @@ class CoursePlanForm(forms.ModelForm):
         widgets = {"goals": forms.Textarea(attrs={"rows": 3})}
         error_messages = {"planned_sessions": {"min_value": "Plan at least one medication session."}}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, count_locked: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         # The table's check (plan_at_least_one_session), said next to the box instead of as a
         # violated constraint.
@@ -114,6 +114,11 @@ class CoursePlanForm(forms.ModelForm):
             *(v for v in sessions.validators if not isinstance(v, MinValueValidator)),
             MinValueValidator(1),
         ]
+        if count_locked:
+            # Sessions of the plan have begun: the count is the course review's to change
+            # (kapflow.pathway.services.course_plan_save refuses it too).
+            sessions.disabled = True
+            sessions.help_text = "Sessions of this plan have begun: the number changes by a course review."
 
     def clean_review_after(self):
         value = self.cleaned_data["review_after"]

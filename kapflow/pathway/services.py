@@ -1,6 +1,6 @@
 """Writes along the pathway. Each is atomic and writes its audit row in the same transaction."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record, changed_fields
@@ -71,14 +71,62 @@ def preparation_record(*, request, client: Client, form) -> PreparationSession:
     return session
 
 
+class PlanRefused(Exception):
+    """A change the course plan does not allow; the message is for the person asking."""
+
+
+def count_locked(client: Client, plan: CoursePlan) -> bool:
+    """Whether the plan's number of sessions is the course review's to change: once a session
+    of the plan has begun, and always for a version a signed review wrote (an extension, a
+    maintenance plan), whose count the therapist and the prescriber decided together."""
+    from kapflow.course.models import CourseReview
+    from kapflow.pathway.course import position
+
+    return position(client, plan=plan).held >= 1 or CourseReview.objects.filter(new_plan=plan).exists()
+
+
 @transaction.atomic
 def course_plan_save(*, request, client: Client, form) -> CoursePlan:
+    """Write the course plan, or change the one in force (docs/course.md, "Plan versions").
+
+    Once a session of the plan has begun its count changes only by a course review
+    (kapflow.course.reviews). A client whose course has ended (discharged) gets a new course:
+    the next course number, counting sessions from now, in place of the ended plan, which is
+    kept. The plan in force is locked first, as the course gate and the reviews lock it."""
+    from kapflow.course.reviews import lock_plan_in_force, plan_supersede
+
     created = form.instance.pk is None
+    in_force = lock_plan_in_force(client)
     plan = form.save(commit=False)
     plan.client = client
     plan.updated_by = request.user
+    if not created:
+        if in_force is None or in_force.pk != plan.pk:
+            raise PlanRefused("This version of the plan is no longer in force: open the plan again.")
+        if in_force.ended_at is not None:
+            raise PlanRefused("This course has ended: plan a new course instead.")
+        if plan.planned_sessions != in_force.planned_sessions and count_locked(client, in_force):
+            raise PlanRefused(
+                "Sessions of this plan have begun: the number of sessions changes by a course review."
+            )
+    elif in_force is not None:
+        if in_force.ended_at is None:
+            raise PlanRefused("A course plan is in force already: change that one.")
+        now = timezone.now()
+        plan.course_number = in_force.course_number + 1
+        plan.kind = CoursePlan.Kind.COURSE
+        plan.counts_from = now
+        plan.created_at = now
+        plan = plan_supersede(request=request, plan=in_force, new=plan, now=now, why="new_course")
+        return plan
     plan.full_clean()
-    plan.save()
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError as clash:
+        # Two first plans written at the same moment (nothing in force to lock yet): one plan in
+        # force a client (one_plan_in_force) keeps the first.
+        raise PlanRefused("A course plan was written meanwhile: open the plan again.") from clash
     audit_record(
         request=request,
         action=f"kapflow.pathway.course_plan.{'created' if created else 'updated'}",

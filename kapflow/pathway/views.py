@@ -17,7 +17,7 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
 def _plan(client) -> CoursePlan | None:
-    return CoursePlan.objects.filter(client=client).first()
+    return CoursePlan.objects.current().filter(client=client).first()
 
 
 @staff_view()
@@ -105,20 +105,51 @@ def preparation_detail(request, client_id, session_id):
 
 @clinician_view
 def plan_edit(request, client_id):
+    """Write the course plan or change the one in force; after a discharge, plan a new course
+    (kapflow.pathway.services.course_plan_save; docs/course.md, "Plan versions")."""
     client = clinical_banner_for(request, client_id, action="kapflow.pathway.course_plan.opened")
     plan = _plan(client)
-    initial = (
-        {}
-        if plan
-        else {"planned_sessions": practice_for(request).default_planned_sessions, "review_after": "3, 6"}
-    )
-    form = CoursePlanForm(request.POST or None, instance=plan, initial=initial)
+    ended = plan if plan is not None and plan.ended_at is not None else None
+    if ended is not None:
+        # A new course, starting from what the last one said.
+        initial = {
+            name: getattr(ended, name)
+            for name in (
+                "goals",
+                "cadence",
+                "cadence_note",
+                "modality",
+                "integration_after_each",
+                "review_after",
+            )
+        }
+        initial["planned_sessions"] = practice_for(request).default_planned_sessions
+        instance = None
+    elif plan is None:
+        initial = {"planned_sessions": practice_for(request).default_planned_sessions, "review_after": "3, 6"}
+        instance = None
+    else:
+        initial, instance = {}, plan
+    count_locked = instance is not None and services.count_locked(client, instance)
+    form = CoursePlanForm(request.POST or None, instance=instance, initial=initial, count_locked=count_locked)
     if request.method == "POST" and form.is_valid():
-        if plan is None or form.has_changed():
-            services.course_plan_save(request=request, client=client, form=form)
-            messages.success(request, "The course plan was saved.")
-        return redirect("pathway:overview", client.pk)
-    return render(request, "pathway/plan_form.html", {"client": client, "form": form, "plan": plan})
+        if instance is None or form.has_changed():
+            try:
+                services.course_plan_save(request=request, client=client, form=form)
+            except services.PlanRefused as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(
+                    request, "The new course is planned." if ended else "The course plan was saved."
+                )
+                return redirect("pathway:overview", client.pk)
+        else:
+            return redirect("pathway:overview", client.pk)
+    return render(
+        request,
+        "pathway/plan_form.html",
+        {"client": client, "form": form, "plan": instance, "ended": ended, "count_locked": count_locked},
+    )
 
 
 @staff_view(Role.PRESCRIBER)

@@ -27,6 +27,8 @@ class Reminder(models.Model):
         CLEARANCE = "clearance", "Clearance expiring (prescriber)"
         # Something in a medication session a prescriber must hear of now (kapflow.dosing.alerts).
         SESSION_ALERT = "session_alert", "Session alert (prescriber)"
+        # A maintenance session comes due and none is booked (kapflow.course.maintenance).
+        MAINTENANCE = "maintenance", "Maintenance session due"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -85,6 +87,7 @@ class Reminder(models.Model):
         Kind.CLEARANCE: "Staff notice",
         Kind.URGENT: "Staff notice",
         Kind.SESSION_ALERT: "Staff notice",
+        Kind.MAINTENANCE: "Portal notice",
     }
 
     @property

@@ -215,7 +215,42 @@ def _warned_of(clearance: Clearance) -> list[User]:
     return list(users.values())
 
 
-SOURCES = [appointments, day_before, journal_prompts, measures, clearances]
+def maintenance(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Maintenance sessions coming due with none booked (kapflow.course.maintenance), to the
+    client and, for a minor, each guardian: once for each interval (the key names the plan and
+    the session the interval counts from). Two queries."""
+    from kapflow.course.maintenance import DUE_AHEAD_DAYS, due
+
+    found = due(now=now)
+    clients = (
+        Client.objects.filter(pk__in=[item.client.pk for item in found])
+        .select_related("portal_user")
+        .prefetch_related(
+            Prefetch(
+                "guardians",
+                queryset=Guardian.objects.filter(portal_user__isnull=False).select_related("portal_user"),
+                to_attr="portal_guardians",
+            )
+        )
+        .in_bulk()
+        if found
+        else {}
+    )
+    today = timezone.localdate(now)
+    return [
+        Due(
+            f"maintenance:{item.plan.pk}:{item.after_visit_id or 0}",
+            Reminder.Kind.MAINTENANCE,
+            person,
+            clients[item.client.pk],
+            max(item.due_at - datetime.timedelta(days=DUE_AHEAD_DAYS), item.since),
+        )
+        for item in found
+        for person in _schedule_recipients(clients[item.client.pk], today)
+    ]
+
+
+SOURCES = [appointments, day_before, journal_prompts, measures, clearances, maintenance]
 
 
 def _key_parts(reminder: Reminder) -> tuple[int | None, str]:
@@ -268,6 +303,13 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             )
         )
         keep |= kept((Reminder.Kind.URGENT,), lambda pk, _: pk in still_open)
+    if ids(Reminder.Kind.MAINTENANCE):
+        from kapflow.course.maintenance import due
+
+        # Still worth sending while the plan is in force, its interval is the same and no
+        # session is booked.
+        waiting = {(item.plan.pk, str(item.after_visit_id or 0)) for item in due(now=now)}
+        keep |= kept((Reminder.Kind.MAINTENANCE,), lambda pk, stamp: (pk, stamp) in waiting)
     if ids(Reminder.Kind.SESSION_ALERT):
         from kapflow.dosing.models import SessionAlert
 
