@@ -14,6 +14,7 @@ urlpatterns = [
     path("today/alerts/", views.queue_alerts, name="queue_alerts"),
     path("today/integrations/", views.queue_integrations, name="queue_integrations"),
     path("today/action-items/", views.queue_action_items, name="queue_action_items"),
+    path("today/notes/", views.queue_notes, name="queue_notes"),
     path("today/clearances/", views.queue_clearances, name="queue_clearances"),
     path("today/orders/", views.queue_orders, name="queue_orders"),
     path("today/adverse-events/", views.queue_events, name="queue_events"),
@@ -34,6 +35,9 @@ urlpatterns = [
     path("clients/<int:client_id>/letters/", include("kapflow.letters.urls")),
     path("clients/<int:client_id>/letters/<int:letter_id>/send/", include("kapflow.letters.sending_urls")),
     path("clients/<int:client_id>/disclosures/", include("kapflow.letters.disclosure_urls")),
+    path("clients/<int:client_id>/notes/", include("kapflow.notes.urls")),
+    path("clients/<int:client_id>/process-notes/", include("kapflow.notes.process_urls")),
+    path("clients/<int:client_id>/course/", include("kapflow.course.urls")),
     # A provider's one-time download of a letter sent to them: no account, the link is the key.
     path("shared/", include("kapflow.letters.link_urls")),
     path("portal/", include("kapflow.portal.urls")),

@@ -13,6 +13,8 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
+from kapflow.course.maintenance import due as maintenance_due
+from kapflow.course.reviews import reviews_to_sign
 from kapflow.dosing.alerts import open_alerts_for
 from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrides_to_review
 from kapflow.inquiries.models import Inquiry
@@ -21,6 +23,7 @@ from kapflow.integration.window import LATE_RANK, Standing, caseload_standings, 
 from kapflow.lib.params import int_param
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.notes.owed import notes_owed
 from kapflow.practice.models import practice_for
 from kapflow.visits.calendar import in_range
 from kapflow.visits.models import Visit
@@ -76,6 +79,11 @@ def dashboard(request):
         # Every client has one stage: the counts by stage add up to the count (no second query).
         context["my_client_count"] = sum(count for _stage, count in by_stage)
         _first(_todays_visits(user), context, "todays_visits")
+        _first(_notes_owed(request), context, "notes_owed")
+        # Course reviews waiting for a signature this person may give, and the maintenance
+        # sessions of their care team's clients coming due with none booked (docs/course.md).
+        _first(reviews_to_sign(request, _my_clients(request)), context, "reviews_to_sign")
+        _first(maintenance_due(clients=_my_clients(request)), context, "maintenance_due")
     if user.is_therapist:
         overdue = caseload_standings(_my_clients(request), practice=practice_for(request), limit=SHOWN + 1)
         _first(overdue, context, "overdue_integrations")
@@ -134,6 +142,10 @@ def _add_links(context: dict) -> None:
         for visit in visits:
             visit.link = (runbook if visit.is_medication else detail)(visit.client_id, visit.pk)
             visit.badge_url = badge(visit.client_id, visit.pk)
+    if owed := context.get("notes_owed"):
+        note = _link("notes:visit", 2)
+        for visit in owed:
+            visit.note_url = note(visit.client_id, visit.pk)
     overdue, items = context.get("overdue_integrations", ()), context.get("action_items", ())
     if overdue or items:
         overview = _link("integration:overview")
@@ -160,9 +172,17 @@ def _clients_shown(context: dict) -> list[int]:
         *context.get("outside_clients", ()),
     ):
         shown.add(client.pk)
-    for key in ("urgent_alerts", "todays_visits", "action_items", "arrivals"):
+    for key in (
+        "urgent_alerts",
+        "todays_visits",
+        "notes_owed",
+        "action_items",
+        "arrivals",
+        "reviews_to_sign",
+    ):
         shown.update(item.client_id for item in context.get(key, ()))
     shown.update(row.session.client_id for row in context.get("overdue_integrations", ()))
+    shown.update(item.client.pk for item in context.get("maintenance_due", ()))
     shown.update(event.runbook.visit.client_id for event in context.get("events_to_review", ()))
     shown.update(book.visit.client_id for book in context.get("overrides_to_review", ()))
     shown.update(alert.runbook.visit.client_id for alert in context.get("session_alerts", ()))
@@ -228,6 +248,12 @@ def _todays_visits(user):
         .only("client_id", "kind", "starts_at", "status", "room__name", *CLIENT_NAME)
         .order_by("starts_at", "pk")
     )
+
+
+def _notes_owed(request):
+    """The notes the clinician owes (kapflow.notes.owed.notes_owed), oldest first, among the
+    clients whose clinical record they may see."""
+    return notes_owed(request.user, clients=_clinical_clients(request), practice=practice_for(request))
 
 
 def _arrivals_today(request):
@@ -355,6 +381,17 @@ def _override_rows(runbooks):
         )
 
 
+def _note_rows(visits):
+    for visit in visits:
+        words = f"{visit.get_kind_display()} of {_when(visit.starts_at)} · "
+        words += "draft saved" if visit.draft_saved else "not begun"
+        yield (
+            visit.client,
+            reverse("notes:visit", args=[visit.client_id, visit.pk]),
+            words + (" · overdue" if visit.overdue else ""),
+        )
+
+
 def _arrival_rows(visits):
     for visit in visits:
         yield (
@@ -375,6 +412,7 @@ QUEUES = {
         _integration_rows,
     ),
     "action-items": ("Action items to review", _action_items, _action_item_rows),
+    "notes": ("Notes owed", _notes_owed, _note_rows),
     "clearances": ("Clearances waiting", _clearances_waiting, _client_rows("screened, no decision yet")),
     "orders": ("Orders waiting", _orders_waiting, _client_rows("cleared, no order in force")),
     "events": (
@@ -421,6 +459,12 @@ def queue_integrations(request):
 @staff_view(Role.THERAPIST)
 def queue_action_items(request):
     return _queue(request, "action-items")
+
+
+@require_GET
+@staff_view(Role.THERAPIST, Role.PRESCRIBER)
+def queue_notes(request):
+    return _queue(request, "notes")
 
 
 @require_GET

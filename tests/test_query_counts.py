@@ -57,8 +57,15 @@ CEILING = {
     # more for one of the client's therapists: the count of journal entries the client shared.
     # One more for a clinician: the Documents card's latest documents (the Letters card comes in
     # a request of its own). On PostgreSQL the audit INSERT also takes its chain's advisory lock.
-    # For a therapist 26 measured on PostgreSQL, 25 on SQLite; 15 for a coordinator.
-    "chart": 26,
+    # One more for a clinician: the Notes card's latest notes (kapflow.notes.owed.chart_notes,
+    # one query of the visits with where each note stands).
+    # For a therapist 27 measured on PostgreSQL, 26 on SQLite; 15 for a coordinator.
+    # Then the client has a course plan, sessions held and a course review: the readiness
+    # panel's course gate counts the sessions (1), and the Course card (kapflow.course.reviews.
+    # course_card) reads the plan's versions, the sessions, the reviews, and the visits that
+    # say whether a review is due or booked (4), and the course gate whether the plan's latest
+    # decided review ended the course (1): 32 on SQLite, 33 on PostgreSQL.
+    "chart": 33,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"
@@ -70,8 +77,12 @@ CEILING = {
     # every clinician, today's visits (1); a therapist, the overdue integrations (worked out by
     # the database, 1) and the open action items (1); a prescriber, clearances waiting and orders
     # waiting (2). Each list reads one row past those shown, never a COUNT. Measured (with the
-    # lists full): therapist 11, prescriber 14, therapist + coordinator + admin 14.
-    "dashboard": 16,
+    # lists full): therapist 11, prescriber 14, therapist + coordinator + admin 14. Then every
+    # clinician's notes owed (kapflow.notes.owed, 1): therapist 12, prescriber 15, all three 15
+    # (on PostgreSQL one more each: the audit append's advisory lock). Then every clinician's
+    # course lists (kapflow.course: the reviews waiting for their signature, the maintenance
+    # sessions due; 1 each): prescriber 17 on SQLite, 18 on PostgreSQL.
+    "dashboard": 19,
     # The dashboard's lists whole ("Show all", kapflow/views.py): what every signed-in page
     # costs, then COUNT, one page of rows with their clients (and the clinician, for arrivals)
     # (with the discharging clinician, for overrides), the audit INSERT and the INSERT of the
@@ -102,6 +113,36 @@ class GrowingPractice:
             first_name="Mina", last_name="Marsh", age=16, therapist=self.tess, prescriber=self.priya
         )
         self.enrich(self.mina, 1)
+        self.course(self.mina, 1)
+
+    def course(self, client: Client, sessions: int) -> None:
+        """A course plan (reviewed after session 3) with `sessions` more medication sessions held
+        and, once three are, a course review: what the chart's Course card reads."""
+        from kapflow.course.models import CourseReview
+        from kapflow.pathway.models import CoursePlan
+        from kapflow.visits.models import Room, Visit
+
+        plan = CoursePlan.objects.current().filter(client=client).first() or CoursePlan.objects.create(
+            client=client, goals="g", planned_sessions=12, review_after="3, 6", updated_by=self.tess
+        )
+        room = Room.objects.first() or Room.objects.create(name="Cedar")
+        held = Visit.objects.filter(client=client, kind=Visit.Kind.MEDICATION).count()
+        for n in range(held, held + sessions):
+            starts = timezone.now() - datetime.timedelta(days=100 - 7 * n)
+            Visit.objects.create(
+                client=client,
+                kind=Visit.Kind.MEDICATION,
+                room=room,
+                starts_at=starts,
+                ends_at=starts + datetime.timedelta(hours=2),
+                clinician=self.tess,
+                created_by=self.cora,
+                status=Visit.Status.COMPLETED,
+            )
+        if held + sessions >= 3 and not CourseReview.objects.filter(client=client).exists():
+            CourseReview.objects.create(
+                client=client, plan=plan, summary="s", decision="continue", written_by=self.tess
+            )
 
     def enrich(self, client: Client, count: int, members=()) -> None:
         for n in range(count):
@@ -203,9 +244,9 @@ class GrowingPractice:
     def add_work(self, clients) -> None:
         """What fills the dashboard's lists, for each new client: an open urgent alert, a
         medication session four days ago with no integration, an open action item, a visit
-        today, an unreviewed adverse event and discharge override in that session, and a
-        screening waiting for a decision (every other client) or a clearance waiting for an
-        order."""
+        today, a therapy session two days ago whose note is owed, an unreviewed adverse event
+        and discharge override in that session, and a screening waiting for a decision (every
+        other client) or a clearance waiting for an order."""
         from kapflow.dosing.models import AdverseEvent, Runbook
         from kapflow.integration.models import ActionItem, IntegrationRecord
         from kapflow.measures.models import Alert, Response
@@ -227,6 +268,8 @@ class GrowingPractice:
             for kind, status, starts, minutes in (
                 ("medication", "completed", ended - datetime.timedelta(minutes=150), 150),
                 ("consultation", "scheduled", today, 60),
+                # A therapy session two days ago whose note is still owed (kapflow.notes.owed).
+                ("therapy", "scheduled", now - datetime.timedelta(days=2), 50),
             ):
                 visits.append(
                     Visit(
@@ -320,6 +363,7 @@ PAGES = {
     "dashboard-list-alerts": Page("dashboard list", "tess", "/today/alerts/"),
     "dashboard-list-integrations": Page("dashboard list", "tess", "/today/integrations/"),
     "dashboard-list-action-items": Page("dashboard list", "tess", "/today/action-items/"),
+    "dashboard-list-notes": Page("dashboard list", "tess", "/today/notes/"),
     "dashboard-list-clearances": Page("dashboard list", "priya", "/today/clearances/"),
     "dashboard-list-orders": Page("dashboard list", "priya", "/today/orders/"),
     "dashboard-list-arrivals": Page("dashboard list", "cora", "/today/arrivals/"),
@@ -368,6 +412,7 @@ def _measure_everything() -> dict[str, tuple[Count, Count]]:
         first_name="Mina", last_name="Marsh", message="Hello", status="converted", client=practice.mina
     )
     practice.enrich(practice.mina, 5, members=[practice.cora, *colleagues])
+    practice.course(practice.mina, 5)
     practice.grow_to(LARGE)
     large = {key: count_queries(browsers[page.who], urls[key], htmx=page.htmx) for key, page in PAGES.items()}
     return {key: (small[key], large[key]) for key in PAGES}

@@ -183,6 +183,15 @@ VISIT_VERBS = {
     "cancelled": "{actor} cancelled {client_s} {visit}",
     "no_show": "{actor} marked {client} as not having come to the {visit}",
 }
+# A discharge's reason (kapflow.course.models.Discharge.Reason), in words: the audit app imports
+# no clinical app.
+DISCHARGE_REASONS = {
+    "completed": "completed the course",
+    "withdrew": "the client chose to stop",
+    "referred": "referred elsewhere",
+    "clinical": "stopped for clinical reasons",
+    "lost": "lost to follow-up",
+}
 
 S = Sentence
 SENTENCES: dict[str, Sentence] = {
@@ -437,6 +446,42 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.documents.document.file_missing": S(
         "{actor} asked for a document of {client_s} chart whose file is missing from storage"
     ),
+    # Progress notes of clinical visits (kapflow.notes): the rows never carry a note's words.
+    "kapflow.notes.list.viewed": S("{actor} viewed {client_s} progress notes"),
+    "kapflow.notes.note.opened": S("{actor} opened a progress note of {client} to write it"),
+    "kapflow.notes.note.viewed": S("{actor} read a progress note of {client}"),
+    "kapflow.notes.note.begun": S(
+        "{actor} began a progress note of {client}",
+        said("kind", "format", words={"soap": "SOAP", "dap": "DAP", "birp": "BIRP"}),
+    ),
+    "kapflow.notes.note.draft_saved": S("{actor} saved a draft progress note of {client}", changed),
+    "kapflow.notes.note.signed": S(
+        "{actor} signed a progress note of {client}",
+        both(said("kind"), flags(late_entry="a late entry")),
+    ),
+    "kapflow.notes.addendum.opened": S("{actor} opened a progress note of {client} to add to it"),
+    "kapflow.notes.addendum.added": S("{actor} added an addendum to a progress note of {client}"),
+    # Psychotherapy process notes (kapflow.notes.process): the rows never carry a note's words.
+    "kapflow.notes.process.listed": S("{actor} opened their own process notes of {client}"),
+    "kapflow.notes.process.opened": S("{actor} opened the form for a process note of {client}"),
+    "kapflow.notes.process.written": S("{actor} wrote a process note of {client}"),
+    "kapflow.notes.process.viewed": S("{actor} read one of their own process notes of {client}"),
+    # Discharge (kapflow.course.discharge): the rows carry the reason's code, never the words.
+    "kapflow.course.discharges.viewed": S("{actor} viewed {client_s} discharge records"),
+    "kapflow.course.discharge.opened": S("{actor} opened {client_s} discharge to write or sign it"),
+    "kapflow.course.discharge.viewed": S("{actor} viewed a discharge record of {client}"),
+    "kapflow.course.discharge.drafted": S(
+        "{actor} drafted the discharge of {client}", said("reason", words=DISCHARGE_REASONS)
+    ),
+    "kapflow.course.discharge.edited": S("{actor} edited the draft discharge of {client}", changed),
+    "kapflow.course.discharge.signed": S(
+        "{actor} signed the discharge of {client}",
+        both(
+            said("reason", words=DISCHARGE_REASONS),
+            counted("cancelled", "session cancelled", "sessions cancelled"),
+        ),
+    ),
+    "kapflow.course.plan.ended": S("{actor} ended {client_s} course plan by discharging them"),
     # Outcomes
     "kapflow.outcomes.report.viewed": S("{actor} viewed the outcomes report"),
     "kapflow.outcomes.report.downloaded": S("{actor} downloaded the outcomes report"),
@@ -451,6 +496,17 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.pathway.course_plan.opened": S("{actor} opened {client_s} course plan to edit it"),
     "kapflow.pathway.course_plan.created": S("{actor} wrote {client_s} course plan"),
     "kapflow.pathway.course_plan.updated": S("{actor} changed {client_s} course plan", changed),
+    "kapflow.pathway.course_plan.superseded": S(
+        "{actor} put a new version of {client_s} course plan in force",
+        said("why", words={"extended": "extended by a course review", "new_course": "a new course"}),
+    ),
+    "kapflow.course.review.opened": S("{actor} opened {client_s} course review to write or sign it"),
+    "kapflow.course.review.viewed": S("{actor} viewed a course review of {client}"),
+    "kapflow.course.review.written": S("{actor} wrote a course review of {client}", said("decision")),
+    "kapflow.course.review.signed": S("{actor} signed a course review of {client}", said("as", prefix="as ")),
+    "kapflow.course.review.decided": S(
+        "A course review of {client} took effect with its second signature", said("decision")
+    ),
     "kapflow.pathway.override.opened": S("{actor} opened a gate override of {client}"),
     "kapflow.pathway.gate.overridden": S("{actor} overrode the {gate} gate for {client}"),
     "kapflow.pathway.gate.override_withdrawn": S(
@@ -459,6 +515,18 @@ SENTENCES: dict[str, Sentence] = {
     # The client portal
     "kapflow.portal.records.listed": S("{actor} listed the records they may open in the portal"),
     "kapflow.portal.home.viewed": S("{actor} opened {client_s} portal home"),
+    "kapflow.portal.intention.opened": S("{actor} opened {client_s} intention for a session in the portal"),
+    "kapflow.notes.intention.entered": S(
+        "{actor} entered {client_s} intention for a medication session",
+        said(
+            "source",
+            words={
+                "portal": "on the portal",
+                "opening": "in the opening reflection",
+                "clinician": "before the day",
+            },
+        ),
+    ),
     "kapflow.portal.todo.viewed": S("{actor} viewed {client_s} to-do list in the portal"),
     "kapflow.portal.consents.viewed": S("{actor} viewed {client_s} consents in the portal"),
     "kapflow.portal.consent.opened": S("{actor} opened a consent of {client} in the portal"),
@@ -589,6 +657,7 @@ AREAS = {
     "audit": "Audit log",
     "clients": "Clients",
     "consent": "Consent",
+    "course": "Course reviews and discharge",
     "dashboard": "Dashboard",
     "dosing": "Medication sessions (runbook)",
     "inquiries": "Inquiries",
@@ -596,6 +665,7 @@ AREAS = {
     "journal": "Journal",
     "measures": "Questionnaires",
     "medical": "Medical",
+    "notes": "Clinical notes",
     "outcomes": "Outcomes report",
     "pathway": "Pathway",
     "portal": "Client portal",

@@ -33,9 +33,13 @@ from kapflow.clients.forms import (
 from kapflow.clients.models import ADULT_AGE, Client
 from kapflow.clients.selectors import client_search, latest_measures
 from kapflow.consent.selectors import consent_status
+from kapflow.course.reviews import course_card
 from kapflow.documents.selectors import latest_documents
 from kapflow.lib.params import int_param
+from kapflow.notes.owed import chart_notes
+from kapflow.notes.process import may_write_process_notes
 from kapflow.pathway.readiness import readiness_context
+from kapflow.practice.models import practice_for
 
 PAGE_SIZE = 50
 # What staff are told after correcting an address (kapflow.clients.services.on_address_changed).
@@ -160,6 +164,10 @@ def chart(request, client_id):
             "can_change_team": services.may_change_care_team(request.user, client),
             "latest_measures": latest_measures(client) if clinical else [],
             "latest_documents": latest_documents(client) if clinical else [],
+            "course": course_card(client) if clinical else None,
+            # The Notes card: the latest notes, and the link to the therapist's own process notes.
+            "latest_notes": chart_notes(client, practice=practice_for(request)) if clinical else [],
+            "keeps_process_notes": clinical and may_write_process_notes(request.user, client),
             "consent_status": consent,
             **readiness_context(request, client, clinical, consent=consent),
         },

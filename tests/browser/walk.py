@@ -331,7 +331,90 @@ STAFF_PAGES |= {
     "disclosures:new": _client,
 }
 PORTAL_PAGES["portal:release_sign"] = _walk_provider
+
+
+# The client's intention for their latest medication session (tests/matrix_intentions.py).
+def _walk_intention(d: Demo) -> dict:
+    sessions = d.client.visits.filter(kind=Visit.Kind.MEDICATION).exclude(status=Visit.Status.CANCELLED)
+    return {"client_id": d.client.pk, "visit_id": sessions.latest("starts_at").pk}
+
+
+PORTAL_OWN_PAGES["portal:intention"] = _walk_intention
+
+
+# The therapist's own process notes (tests/matrix_process_notes.py), walked as their author, and
+# the whole list of notes owed.
+def _walk_process_note(d: Demo) -> dict:
+    from tests.matrix_process_notes import walk_process_note
+
+    note = walk_process_note(d.client, d.user("therapist"))
+    return {"client_id": d.client.pk, "note_id": note.pk}
+
+
+STAFF_PAGES |= {
+    "queue_notes": None,
+    "process_notes:list": _client,
+    "process_notes:new": _client,
+    "process_notes:detail": _walk_process_note,
+}
 NOT_PAGES |= {"disclosures:export"}  # a CSV file
+
+
+# The progress notes (tests/matrix_notes.py), the course reviews and the discharge
+# (tests/matrix_course.py, tests/matrix_discharge.py), on the demo client.
+def _walk_visit_note(d: Demo) -> dict:
+    from tests.matrix_notes import walk_visit
+
+    return {"client_id": d.client.pk, "visit_id": walk_visit(d.client).pk}
+
+
+def _walk_note(d: Demo) -> dict:
+    from tests.matrix_notes import walk_note
+
+    return {"client_id": d.client.pk, "note_id": walk_note(d.client).pk}
+
+
+def _walk_review(d: Demo) -> dict:
+    """The demo client's latest course review, or one decided now (continue, signed by both) on
+    the plan in force: decided, so that the form for a new review opens rather than leading to
+    it."""
+    from kapflow.course.models import CourseReview
+    from kapflow.pathway.models import CoursePlan
+
+    review = CourseReview.objects.filter(client=d.client).first()
+    if review is None:
+        now = timezone.now()
+        review = CourseReview.objects.create(
+            client=d.client,
+            plan=CoursePlan.objects.current().filter(client=d.client).first(),
+            summary="Sleeping better; PHQ-9 down by half. Go on as planned.",
+            decision=CourseReview.Decision.CONTINUE,
+            written_by=d.user("therapist"),
+            therapist_signed_by=d.user("therapist"),
+            therapist_signed_at=now,
+            prescriber_signed_by=d.user("prescriber"),
+            prescriber_signed_at=now,
+            decided_at=now,
+        )
+    return {"client_id": d.client.pk, "review_id": review.pk}
+
+
+def _walk_discharge(d: Demo) -> dict:
+    from tests.matrix_discharge import walk_discharge
+
+    return {"client_id": d.client.pk, "discharge_id": walk_discharge(d.client).pk}
+
+
+STAFF_PAGES |= {
+    "notes:list": _client,
+    "notes:visit": _walk_visit_note,
+    "notes:detail": _walk_note,
+    "course:review_new": _client,
+    "course:review_detail": _walk_review,
+    "course:discharge_list": _client,
+    "course:discharge_new": _client,
+    "course:discharge_detail": _walk_discharge,
+}
 WALKED_ELSEWHERE |= {"letter_links:download"}
 
 
