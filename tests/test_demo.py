@@ -26,12 +26,14 @@ from kapflow.letters.releases import release_standing
 from kapflow.medical.gates import clearance_gate, current_clearance, order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
+from kapflow.notes.models import ProgressNote
+from kapflow.notes.owed import notes_owed
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
 from kapflow.practice.models import Practice
-from kapflow.visits.models import Visit
+from kapflow.visits.models import NOTED_KINDS, Visit
 from kapflow.visits.services import Slot, clashes
-from tests import factories
+from tests import demo_rules, factories
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +130,12 @@ def test_the_quick_demo_keeps_the_practices_hours_and_books_nobody_twice_wheneve
             assert starts.weekday() < 6, visit
             assert not visit.starts_at < now < visit.ends_at, visit
             held = visit.ends_at <= now
-            assert visit.status == (Visit.Status.COMPLETED if held else Visit.Status.SCHEDULED), visit
+            if held and visit.status == Visit.Status.IN_PROGRESS:
+                # A note still owed: a clinical visit is completed by signing its note.
+                signed = ProgressNote.objects.filter(visit=visit, signed_at__isnull=False)
+                assert visit.kind in NOTED_KINDS and not signed.exists(), visit
+            else:
+                assert visit.status == (Visit.Status.COMPLETED if held else Visit.Status.SCHEDULED), visit
         if visit.kind == Visit.Kind.INTEGRATION:
             session = (
                 visit.client.visits.filter(kind=Visit.Kind.MEDICATION, ends_at__lte=visit.starts_at)
@@ -347,3 +354,73 @@ class TestTheLoadedDemo:
         assert release_standing(therapist, [Category.COURSE]).allows
         draft = Letter.objects.get(client=client, kind=Letter.Kind.COLLABORATION)
         assert not draft.is_signed and draft.provider == therapist
+
+    # Notes, course reviews, maintenance and discharge (issue 15), by the product's own rules.
+
+    def test_every_completed_clinical_visit_carries_its_signed_note_and_each_therapist_owes_few(self, demo):
+        practice, now = Practice.load(), timezone.now()
+        assert demo_rules.note_problems(practice=practice, now=now) == []
+        assert ProgressNote.objects.filter(signed_at__isnull=False).count() >= 100
+        noted = ProgressNote.objects.filter(signed_at__isnull=False)
+        for kind in (Visit.Kind.PREPARATION, Visit.Kind.INTEGRATION, Visit.Kind.PROGRESS_REVIEW):
+            assert noted.filter(visit__kind=kind).exists(), kind
+        # The notes owed: one or two recent ones for each demo therapist, one of them a draft.
+        for email in ("owner@demo.kapflow.test", "therapist@demo.kapflow.test"):
+            therapist = User.objects.get(email=email)
+            owed = list(notes_owed(therapist, clients=Client.objects.all(), practice=practice))
+            assert 1 <= len(owed) <= 2, email
+            assert all(visit.ends_at > now - datetime.timedelta(days=3) for visit in owed)
+            assert all(visit.status == Visit.Status.IN_PROGRESS for visit in owed)
+        assert (
+            ProgressNote.objects.filter(signed_at__isnull=True, author__email__startswith="owner@").count()
+            == 1
+        )
+        assert (
+            not Visit.objects.filter(kind__in=NOTED_KINDS, status=Visit.Status.IN_PROGRESS)
+            .exclude(clinician__email__in=["owner@demo.kapflow.test", "therapist@demo.kapflow.test"])
+            .exists()
+        )
+
+    def test_clients_intentions_were_entered_before_or_in_the_opening_of_their_sessions(self, demo):
+        from kapflow.notes.models import SessionIntention
+
+        assert demo_rules.intention_problems(now=timezone.now()) == []
+        intentions = SessionIntention.objects.all()
+        assert intentions.count() >= 5
+        assert intentions.filter(source=SessionIntention.Source.PORTAL).exists()
+        assert intentions.filter(source=SessionIntention.Source.OPENING).exists()
+        # An integration note starts from the intention of the session it follows.
+        assert ProgressNote.objects.exclude(session_intention="").exists()
+
+    def test_no_client_began_more_sessions_than_the_plan_in_force_allowed(self, demo):
+        assert demo_rules.course_gate_problems() == []
+        assert demo_rules.review_problems(now=timezone.now()) == []
+        from kapflow.course.models import CourseReview
+
+        decided = CourseReview.objects.filter(decided_at__isnull=False)
+        for decision in ("continue", "maintenance", "end"):
+            assert decided.filter(decision=decision).exists(), decision
+
+    def test_a_client_in_maintenance_has_the_plan_a_review_wrote_and_a_session_booked_or_due(self, demo):
+        now = timezone.now()
+        assert Client.objects.filter(stage=Client.Stage.MAINTENANCE).exists()
+        assert demo_rules.maintenance_problems(now=now) == []
+        assert demo_rules.maintenance_session_booked_or_due(now=now)
+        booked = Visit.objects.filter(
+            client__stage=Client.Stage.MAINTENANCE,
+            kind=Visit.Kind.MEDICATION,
+            status=Visit.Status.SCHEDULED,
+            starts_at__gt=now,
+        )
+        assert booked.exists()
+
+    def test_discharged_clients_have_signed_summaries_and_their_courses_ended(self, demo):
+        from kapflow.course.models import Discharge
+
+        assert demo_rules.discharge_problems() == []
+        signed = Discharge.objects.filter(signed_at__isnull=False)
+        assert signed.count() >= 15 and signed.filter(reason=Discharge.Reason.COMPLETED).count() >= 15
+        # The alumni are among them, each with the measures of their course in the summary.
+        for discharge in signed.filter(reason=Discharge.Reason.COMPLETED):
+            headings = [section["heading"] for section in discharge.facts["sections"]]
+            assert "Medicine given" in headings and "Course of treatment" in headings, discharge

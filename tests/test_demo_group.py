@@ -17,15 +17,20 @@ from django.utils import timezone
 
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
+from kapflow.course.facts import discharge_facts
+from kapflow.course.models import CourseReview, Discharge
 from kapflow.demo.group import DAY_LIMIT, SMALL, load_group_practice, next_session_day
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.dosing.services.administration import _first_dose_problems
 from kapflow.medical.models import MedicationOrder, MedicationOrderQuerySet
 from kapflow.outcomes.report import build_report, ended_quarters
+from kapflow.pathway import course
+from kapflow.pathway.models import CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 from kapflow.visits.services import Slot, clashes, start_blockers
+from tests import demo_rules
 
 # Fewer readings a session than the office monitor's three minutes: the same code, faster.
 TEST_SCALE = replace(SMALL, vitals_every_minutes=15)
@@ -156,9 +161,35 @@ def _as_of_the_dose(monkeypatch):
         standing = Q(discontinued_at__isnull=True) | Q(discontinued_at__gt=timezone.now())
         return queryset.filter(standing, starts_on__lte=today, ends_on__gte=today)
 
+    def plan_then(client):
+        """The version of the course plan in force then, not yet ended if it ended later."""
+        moment = timezone.now()
+        plan = (
+            CoursePlan.objects.filter(client=client, created_at__lte=moment)
+            .exclude(superseded_at__lte=moment)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if plan is not None and plan.ended_at is not None and plan.ended_at > moment:
+            plan.ended_at = None
+        return plan
+
     monkeypatch.setattr(MedicationOrder, "administrations_count", used_then)
     monkeypatch.setattr(MedicationOrder, "is_active", in_force)
     monkeypatch.setattr(MedicationOrderQuerySet, "active", active)
+
+    def end_decided_then(plan):
+        """The day a review decided to end the course, among those decided by then."""
+        latest = (
+            CourseReview.objects.filter(plan=plan, decided_at__lte=timezone.now())
+            .order_by("-decided_at", "-pk")
+            .values_list("decision", "held_on")
+            .first()
+        )
+        return latest[1] if latest is not None and latest[0] == CourseReview.Decision.END else None
+
+    monkeypatch.setattr(course, "current_plan", plan_then)
+    monkeypatch.setattr(course, "_end_decided", end_decided_then)
 
 
 def test_every_course_passed_the_gates_of_its_first_and_last_dose_at_the_time(group, practice, monkeypatch):
@@ -285,3 +316,37 @@ def test_the_outcome_report_has_each_of_the_last_eight_quarters(group, db):
     for start, end in ended_quarters(timezone.localdate(), 8):
         report = build_report(start=start, end=end)
         assert report.overall.clients > 0, start
+
+
+# Notes, course reviews, maintenance and discharge (issue 15): the same rules as the quick
+# practice's (tests/demo_rules.py), at the group's size.
+
+
+def test_every_completed_clinical_visit_carries_its_signed_note(group, practice):
+    now = group["as_of"]
+    assert demo_rules.note_problems(practice=practice, now=now) == []
+    assert group["rows"]["progress notes"] > 5 * TEST_SCALE.clients
+    assert demo_rules.intention_problems(now=now) == []
+    assert group["rows"]["session intentions"] > TEST_SCALE.clients
+
+
+def test_no_course_began_more_sessions_than_its_plan_and_every_review_point_was_reviewed(group, db):
+    assert demo_rules.course_gate_problems() == []
+    assert demo_rules.review_problems(now=group["as_of"]) == []
+    assert group["rows"]["course reviews"] > TEST_SCALE.clients // 2
+
+
+def test_clients_in_maintenance_and_discharged_ones_have_the_records_that_put_them_there(group, db, practice):
+    from kapflow.clients.models import Client
+
+    assert Client.objects.filter(stage=Client.Stage.MAINTENANCE).count() >= 10
+    assert demo_rules.maintenance_problems(now=group["as_of"]) == []
+    assert Client.objects.filter(stage=Client.Stage.DISCHARGED).count() >= 10
+    assert demo_rules.discharge_problems() == []
+    # Each summary reads as the product draws it at signing (the group draws the sections it
+    # shares with the review once: kapflow.demo.course.discharge_facts_from).
+    for discharge in Discharge.objects.select_related("client")[:15]:
+        assert discharge.facts == {
+            **discharge_facts(discharge.client),
+            "crisis_resources": practice.crisis_resources,
+        }, discharge.client

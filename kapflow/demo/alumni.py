@@ -244,6 +244,7 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
             cadence=CoursePlan.Cadence.FORTNIGHTLY if every == 14 else CoursePlan.Cadence.WEEKLY,
             modality=CoursePlan.Modality.VIRTUAL if virtual else CoursePlan.Modality.IN_PERSON,
             review_after="3, 6",
+            created_at=first - datetime.timedelta(days=10),  # at the second preparation session
             updated_by=therapist,
         )
         finished = at(days[-1] + datetime.timedelta(days=10), datetime.time(9))

@@ -48,6 +48,10 @@ from kapflow.clients.models import CareTeamMember, Client, EmergencyContact
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
+from kapflow.course.facts import review_facts
+from kapflow.course.models import CourseReview, Discharge
+from kapflow.demo import course as demo_course
+from kapflow.demo import notes as demo_notes
 from kapflow.demo import quick
 from kapflow.demo.schedule import CLOSE, DAY_LIMIT, GRID, OPEN, SATURDAY_CLOSE
 from kapflow.dosing import rules
@@ -72,10 +76,12 @@ from kapflow.measures.scoring import score
 from kapflow.medical import screening as findings
 from kapflow.medical.doses import INTRANASAL, SUBLINGUAL
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.outcomes.report import ended_quarters
+from kapflow.pathway.course import Position
 from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
 from kapflow.practice.models import Practice
-from kapflow.visits.models import Room, Visit
+from kapflow.visits.models import NOTED_KINDS, Room, Visit
 
 DOMAIN = "group.kapflow.test"
 PASSWORD = "kapflow-demo-2026"
@@ -289,6 +295,9 @@ class Builder:
     def __init__(self, scale: Scale):
         self.scale = scale
         self.rng = random.Random(scale.seed)  # noqa: S311  (made-up demo data, not secrets)
+        # The notes' and the reviews' wording: a stream of its own, so that adding them left the
+        # rest of the practice as it was.
+        self.records_rng = random.Random(scale.seed + 15)  # noqa: S311
         self.practice = Practice.load()
         self.now = timezone.now().replace(microsecond=0)
         self.today = timezone.localdate(self.now)
@@ -302,6 +311,10 @@ class Builder:
         self.sessions: list[tuple] = []  # (visit, order) of the medication sessions held
         self.integrations: list[tuple] = []  # (medication visit, integration visit or None)
         self.responses: list[Response] = []
+        # Each course that began, for its reviews and its end (kapflow.demo.course), and the
+        # preparation session each preparation visit recorded (its note names what it covered).
+        self.courses: list[tuple] = []
+        self.prepared: dict[int, PreparationSession] = {}  # id(visit) -> its PreparationSession
 
     def add(self, name: str, obj) -> None:
         self.rows.setdefault(name, []).append(obj)
@@ -708,18 +721,17 @@ class Builder:
                     presented_by=therapist,
                 ),
             )
-        self.add(
-            "plans",
-            CoursePlan(
-                client=client,
-                goals="Ease the depression; loosen the inner critic; re-engage with friends and work.",
-                planned_sessions=planned,
-                cadence=CoursePlan.Cadence.WEEKLY if weekly else CoursePlan.Cadence.FORTNIGHTLY,
-                modality=modality,
-                review_after=f"{planned // 2}, {planned}",
-                updated_by=therapist,
-            ),
+        plan = CoursePlan(
+            client=client,
+            goals="Ease the depression; loosen the inner critic; re-engage with friends and work.",
+            planned_sessions=planned,
+            cadence=CoursePlan.Cadence.WEEKLY if weekly else CoursePlan.Cadence.FORTNIGHTLY,
+            modality=modality,
+            review_after=f"{planned // 2}, {planned}",
+            created_at=prep1.ends_at,
+            updated_by=therapist,
         )
+        self.add("plans", plan)
         preps = [prep1]
         stage = Client.Stage.PREPARATION
         prep2 = self.book(
@@ -733,18 +745,17 @@ class Builder:
             preps.append(prep2)
         for k, prep in enumerate(preps):
             if self.held(prep):
-                self.add(
-                    "preparations",
-                    PreparationSession(
-                        client=client,
-                        clinician=therapist,
-                        held_on=day(prep),
-                        topics=Topic.values[:5] if k == 0 else Topic.values[5:],
-                        day_of_instructions_given=k == 1,
-                        intentions="To meet the low mood with some curiosity rather than a fight.",
-                        recorded_at=prep.ends_at,
-                    ),
+                session = PreparationSession(
+                    client=client,
+                    clinician=therapist,
+                    held_on=day(prep),
+                    topics=Topic.values[:5] if k == 0 else Topic.values[5:],
+                    day_of_instructions_given=k == 1,
+                    intentions="To meet the low mood with some curiosity rather than a fight.",
+                    recorded_at=prep.ends_at,
                 )
+                self.add("preparations", session)
+                self.prepared[id(prep)] = session
         if not self.held(prep2):
             return self._stage(client, stage)
         # The course: Monday to Thursday and Saturday, so that the integration session falls
@@ -778,7 +789,11 @@ class Builder:
                     self._unbook(n, session)
                     session = None
                     break
-                window = session.ends_at + datetime.timedelta(hours=self.practice.integration_window_hours)
+                # Counted in UTC: an aware local time plus hours adds wall-clock hours, one too
+                # many (or few) across a change of the clocks.
+                window = session.ends_at.astimezone(datetime.UTC) + datetime.timedelta(
+                    hours=self.practice.integration_window_hours
+                )
                 integration = self._integration(n, therapist, session, window, virtual)
                 if integration is not None:
                     break
@@ -807,7 +822,7 @@ class Builder:
             or bool(doses)
             and timezone.localdate(doses[-1].starts_at) + datetime.timedelta(days=21) < self.today
         )
-        end = None
+        end = outcome = review = None
         if doses and course_done:
             review = self.book(
                 n, Visit.Kind.PROGRESS_REVIEW, therapist, next_day(doses[-1], 7), virtual=virtual_plan
@@ -819,10 +834,12 @@ class Builder:
                 order.discontinued_at = end
                 order.discontinued_by = prescriber
                 order.discontinue_reason = "Course complete; reviewed at the progress review."
-                stage = Client.Stage.DISCHARGED
+                stage, outcome = Client.Stage.DISCHARGED, "end"
                 if rng.random() < 0.45:
-                    stage = Client.Stage.MAINTENANCE
+                    stage, outcome = Client.Stage.MAINTENANCE, "maintenance"
                     end = self._maintenance(n, therapist, review, virtual_plan)
+        if doses:
+            self.courses.append((plan, doses, therapist, prescriber, outcome, review if outcome else None))
         weekly_from = consult.starts_at + datetime.timedelta(days=7)
         weekly_to = min(end or self.now, self.now)
         first_dose = doses[0].starts_at if doses else None
@@ -849,7 +866,9 @@ class Builder:
             day = first + datetime.timedelta(days=offset)
             if self.diary.at(day, OPEN) > window:
                 return None
-            latest = int((window - self.diary.at(day, 0)).total_seconds() // 60)
+            # The latest start in the day's wall-clock minutes (the diary's), whatever the clocks do.
+            local = timezone.localtime(window, self.tz)
+            latest = (local.date() - day).days * 24 * 60 + local.hour * 60 + local.minute
             visit = self.book(
                 n,
                 Visit.Kind.INTEGRATION,
@@ -1151,6 +1170,7 @@ class Builder:
         self.integration_records()
         bulk(IntegrationRecord, self.rows.get("records", []))
         bulk(ActionItem, self.rows.get("actions", []))
+        self.notes(bulk)
         # The runbooks, a slice of sessions at a time: half a million readings are not held in
         # memory at once.
         for start in range(0, len(self.sessions), 1000):
@@ -1160,7 +1180,87 @@ class Builder:
                 self.runbook(visit, order)
             for name, model in RUNBOOK_ROWS:
                 bulk(model, self.rows.get(name, []), 5000)
+        # Last, once the sessions' records are in: what the reviews and the discharges summarise.
+        self.course_records(bulk)
         return written
+
+    def notes(self, bulk) -> None:
+        """The clients' intentions for most sessions held, said in the opening reflection, and a
+        signed note for every clinical visit completed (kapflow.demo.notes), by its clinician in
+        the practice's format, shortly after it ended."""
+        rng, now, practice = self.records_rng, self.now, self.practice
+        intentions = {}
+        for session, _order in self.sessions:
+            if rng.random() < 0.6:
+                intentions[id(session)] = demo_notes.intention_for(session, rng=rng)
+        follows = {id(integration): session for session, integration in self.integrations if integration}
+        notes = []
+        for visit in self.visits:
+            if visit.kind not in NOTED_KINDS or visit.status != Visit.Status.COMPLETED:
+                continue
+            session = follows.get(id(visit))
+            intention = intentions.get(id(session)) if session is not None else None
+            notes.append(
+                demo_notes.note_for(
+                    visit,
+                    format=practice.note_format,
+                    rng=rng,
+                    signed_at=demo_notes.signed_at_for(visit, rng, now),
+                    preparation=self.prepared.get(id(visit)),
+                    follows=session,
+                    intention=intention.text if intention is not None else "",
+                )
+            )
+        bulk(SessionIntention, list(intentions.values()))
+        bulk(ProgressNote, notes)
+
+    def course_records(self, bulk) -> None:
+        """Each course's decided reviews, the maintenance plans they wrote and the discharges
+        (kapflow.demo.course), with the facts drawn from the records just written."""
+        rng, now, practice = self.records_rng, self.now, self.practice
+        reviews, new_plans, superseded, discharges = [], [], [], []
+        for plan, doses, therapist, prescriber, outcome, review_visit in self.courses:
+            story = demo_course.CourseStory(
+                plan.client,
+                plan,
+                therapist,
+                prescriber,
+                [(visit.pk, visit.status, visit.ends_at) for visit in doses],
+                outcome=outcome or "",
+                final_at=review_visit.ends_at - datetime.timedelta(minutes=10) if review_visit else None,
+                final_visit=review_visit,
+            )
+            position = Position(plan, tuple((visit.pk, visit.status) for visit in doses))
+            # Drawn only for a course that has a review to write (a few queries a client).
+            reached = len(doses) >= min([*plan.review_points, plan.planned_sessions])
+            facts = review_facts(plan.client, position) if outcome or reached else None
+            written, plans = demo_course.reviews_for(
+                story, rng, practice=practice, now=now, final_facts=facts
+            )
+            reviews += written
+            for review, new in plans:
+                plan.superseded_at = review.decided_at
+                superseded.append(plan)
+                new_plans.append((review, new))
+            if outcome == "end":
+                final = written[-1]
+                discharge = demo_course.discharge_for(
+                    story,
+                    final,
+                    rng,
+                    facts=demo_course.discharge_facts_from(plan.client, facts),
+                    at=min(final.decided_at + datetime.timedelta(hours=1), now),
+                    crisis_resources=practice.crisis_resources,
+                )
+                plan.ended_at = discharge.signed_at
+                discharges.append(discharge)
+        CoursePlan.objects.bulk_update(superseded, ["superseded_at"], batch_size=1000)
+        bulk(CoursePlan, [new for _review, new in new_plans])
+        for review, new in new_plans:
+            review.new_plan = new
+        bulk(CourseReview, reviews)
+        bulk(Discharge, discharges)
+        CoursePlan.objects.bulk_update([d.plan for d in discharges], ["ended_at"], batch_size=1000)
 
 
 PATHWAY_ROWS = [

@@ -14,6 +14,10 @@ from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession,
 
 AFTER_CONSULTATION = {"screening", "consent", "preparation", "course", "maintenance", "discharged"}
 PREPARED = {"course", "maintenance", "discharged"}
+# How long ago the clients in maintenance came: their course (kapflow.demo.outcomes books its
+# sessions from about ten weeks after the consultation) ended about six and about eight weeks
+# ago, so that one's first maintenance session is booked this week and the other's is due.
+MAINTENANCE_BEGAN_DAYS = (155, 170)
 
 # PHQ-9 and GAD-7 totals over a course that is going well, baseline first.
 PHQ9_COURSE = [19, 16, 12, 9, 7, 5]
@@ -64,9 +68,14 @@ def add_pathway_story(rng, staff) -> None:
     }
     clients = list(Client.objects.filter(pk__in=primaries).order_by("pk")[:20])
     alert_given = False
+    maintained = 0
     for n, client in enumerate(clients):
         therapist = primaries[client.pk]
         start = now - datetime.timedelta(days=120 - n * 3)
+        if client.stage == "maintenance":
+            # A whole course behind them before the maintenance review (kapflow.demo.course).
+            start = now - datetime.timedelta(days=MAINTENANCE_BEGAN_DAYS[maintained % 2])
+            maintained += 1
         if client.stage in AFTER_CONSULTATION or client.stage == "not_proceeding":
             proceed = client.stage != "not_proceeding"
             Consultation.objects.create(
@@ -85,20 +94,16 @@ def add_pathway_story(rng, staff) -> None:
             )
             _respond(client, PHQ9, PHQ9_COURSE[0] - n % 4, start, Response.Context.BASELINE, therapist)
             _respond(client, GAD7, GAD7_COURSE[0] - n % 3, start, Response.Context.BASELINE, therapist)
-        if client.stage == "preparation":
-            PreparationSession.objects.create(
-                client=client,
-                clinician=therapist,
-                held_on=(now - datetime.timedelta(days=3)).date(),
-                topics=Topic.values[:6],
-                intentions="To meet the critical voice with some curiosity.",
-            )
+        # A client in preparation has had one session: the visit story books it and its signed
+        # note records what it covered (kapflow.demo.notes).
         if client.stage in PREPARED:
+            # Before the course's first session (about two months after the consultation).
+            prepared = start + datetime.timedelta(days=113) if client.stage == "maintenance" else now
             for offset, topics in ((60, Topic.values[:5]), (53, Topic.values[5:])):
                 PreparationSession.objects.create(
                     client=client,
                     clinician=therapist,
-                    held_on=(now - datetime.timedelta(days=offset)).date(),
+                    held_on=(prepared - datetime.timedelta(days=offset)).date(),
                     topics=topics,
                     day_of_instructions_given=offset == 53,
                     intentions="To feel more at home in my own life; to be kinder to myself.",
@@ -110,6 +115,7 @@ def add_pathway_story(rng, staff) -> None:
                 cadence=rng.choice(["weekly", "fortnightly"]),
                 modality="virtual" if n % 5 == 0 else "in_person",
                 review_after="3, 6",
+                created_at=prepared - datetime.timedelta(days=53),  # at the second preparation session
                 updated_by=therapist,
             )
             for week, (phq, gad) in enumerate(zip(PHQ9_COURSE[1:], GAD7_COURSE[1:], strict=True), 1):
@@ -167,6 +173,8 @@ def add_medical_story(staff) -> None:
             # Cleared by an outside psychiatrist's letter instead (kapflow.demo.outside).
             file_outside_decisions(client, screening, staff, decided_at=now - datetime.timedelta(days=25))
             continue
+        if client.stage == "maintenance":
+            _course_clearance(client, screening, prescriber)
         review = [flag.key for flag in flags if flag.level == findings.REVIEW]
         Clearance.objects.create(
             client=client,
@@ -203,6 +211,42 @@ def add_medical_story(staff) -> None:
             # A teenager's order is signed off for a client under 18 (kapflow.medical.routes).
             minor_signoff=client.is_minor,
         )
+
+
+def _course_clearance(client, latest, prescriber) -> None:
+    """A client in maintenance was screened and cleared before their course, months before the
+    screening repeated for maintenance (`latest`): the screening valid through the course and a
+    clearance for a year, a week before the first preparation session."""
+    from kapflow.medical.models import Clearance, Screening
+
+    first = client.preparation_sessions.order_by("held_on").values_list("held_on", flat=True).first()
+    if first is None:
+        return
+    screened = timezone.make_aware(
+        datetime.datetime.combine(first - datetime.timedelta(days=10), datetime.time(10))
+    )
+    screening = Screening.objects.create(
+        client=client,
+        answers=latest.answers,
+        medications=latest.medications,
+        flags=latest.flags,
+        age=latest.age,
+        completed_at=screened,
+        entered_by=latest.entered_by,
+    )
+    Clearance.objects.create(
+        client=client,
+        screening=screening,
+        prescriber=prescriber,
+        decided_at=screened + datetime.timedelta(days=3),
+        decision=Clearance.Decision.CLEARED,
+        systolic=120,
+        diastolic=76,
+        heart_rate=70,
+        weight_kg=72,
+        findings="Well; no cardiovascular findings. BP within range.",
+        valid_until=first + datetime.timedelta(days=355),
+    )
 
 
 CONSENTED = {"preparation", "course", "maintenance", "discharged"}
@@ -243,6 +287,11 @@ def add_consent_story(staff) -> None:
 
     for client in Client.objects.filter(stage__in=CONSENTED | {"consent"}).prefetch_related("guardians"):
         when = now - datetime.timedelta(days=20)
+        if client.stage == "maintenance":
+            # Signed at the first preparation session, before their course months ago.
+            first = client.preparation_sessions.order_by("held_on").values_list("held_on", flat=True).first()
+            if first is not None:
+                when = timezone.make_aware(datetime.datetime.combine(first, datetime.time(9)))
         guardian = next((g for g in client.guardians.all() if g.has_legal_authority), None)
         if client.is_minor:
             if guardian is None:
@@ -252,7 +301,7 @@ def add_consent_story(staff) -> None:
                 sign(client, Kind.ASSENT, when=when)
         elif client.stage in CONSENTED:
             sign(client, Kind.KAP, when=when)
-        plan = CoursePlan.objects.filter(client=client).first()
+        plan = CoursePlan.objects.current().filter(client=client).first()
         if plan and plan.has_virtual_sessions and Kind.TELEHEALTH in documents:
             sign(client, Kind.TELEHEALTH, guardian=guardian if client.is_minor else None, when=when)
 

@@ -16,8 +16,10 @@ from kapflow.consent.models import Kind, Signature
 from kapflow.consent.selectors import current_documents
 from kapflow.demo.alumni import AGES as ALUMNI_AGES
 from kapflow.demo.alumni import add_alumni_story
+from kapflow.demo.course import add_course_story
 from kapflow.demo.journal import add_journal_story
 from kapflow.demo.measures import add_measures_story
+from kapflow.demo.notes import add_notes_story
 from kapflow.demo.outcomes import add_outcomes_story
 from kapflow.demo.outside import add_letters_story, release_signature
 from kapflow.demo.pathway import (
@@ -382,4 +384,8 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
             staff["coordinator"],
         )
         add_alumni_story(alumni, staff, rng, schedule)
+    # Last, over every story's visits: the course reviews, maintenance plans and discharges, then
+    # a signed note for every clinical visit completed (and the few notes still owed).
+    add_course_story(staff, schedule)
+    add_notes_story(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
