@@ -133,3 +133,25 @@ def sign_note(visit, author: User, **sections):
     }
     note = services.note_save_draft(request=request, note=note, sections=text)
     return services.note_sign(request=request, note=note)
+
+
+def standing_order(client: Client, prescriber: User):
+    """The client's first medication order, or a new one: sublingual ketamine, 100–300 mg, six
+    sessions, in force from two months ago to two months ahead. For tests that need a dose to
+    hang on an order, not the order's own rules (tests/test_runbook.py has those)."""
+    from decimal import Decimal
+
+    from kapflow.medical.models import MedicationOrder
+
+    today = timezone.localdate()
+    return MedicationOrder.objects.filter(client=client).first() or MedicationOrder.objects.create(
+        client=client,
+        prescriber=prescriber,
+        drug=MedicationOrder.Drug.KETAMINE,
+        route=MedicationOrder.Route.SUBLINGUAL,
+        dose_min=Decimal("100"),
+        dose_max=Decimal("300"),
+        sessions_authorised=6,
+        starts_on=today - datetime.timedelta(days=60),
+        ends_on=today + datetime.timedelta(days=60),
+    )

@@ -25,11 +25,11 @@ from kapflow.course.models import Discharge
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.measures import schedule
 from kapflow.measures.models import MeasureTask
-from kapflow.medical.models import MedicationOrder
 from kapflow.pathway.course import position
 from kapflow.pathway.models import Consultation, CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
+from tests import factories
 from tests.fuzzing import examples
 from tests.test_concurrency import race
 from tests.test_course_reviews import only_the_course_gate  # noqa: F401 (a fixture)
@@ -61,17 +61,7 @@ def dose(client, *, prescriber, days: float, mg: str) -> Administration:
     """A completed medication session with one dose of `mg` (its record's other parts have their
     own tests)."""
     session = visit(client, prescriber, days=days, status=Visit.Status.COMPLETED)
-    order = MedicationOrder.objects.filter(client=client).first() or MedicationOrder.objects.create(
-        client=client,
-        prescriber=prescriber,
-        drug=MedicationOrder.Drug.KETAMINE,
-        route=MedicationOrder.Route.SUBLINGUAL,
-        dose_min=Decimal("100"),
-        dose_max=Decimal("300"),
-        sessions_authorised=6,
-        starts_on=timezone.localdate() - 60 * DAY,
-        ends_on=timezone.localdate() + 60 * DAY,
-    )
+    order = factories.standing_order(client, prescriber)
     runbook = Runbook.objects.create(visit=session)
     return Administration.objects.create(
         runbook=runbook,

@@ -21,10 +21,11 @@ from kapflow.journal.models import JournalEntry
 from kapflow.letters import compose, pdf, services
 from kapflow.letters.models import Letter
 from kapflow.measures.models import Response
-from kapflow.medical.models import MedicationOrder, Screening
+from kapflow.medical.models import Screening
 from kapflow.pathway.models import Consultation, CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
+from tests import factories
 
 # Written where a letter must never look: the client's journal, the runbook's free-text notes,
 # and the consultation clinician's own note.
@@ -109,17 +110,7 @@ def _session(client, *, therapist, prescriber, days_ago: int, practice) -> Runbo
         clinician=therapist,
         created_by=therapist,
     )
-    order = MedicationOrder.objects.filter(client=client).first() or MedicationOrder.objects.create(
-        client=client,
-        prescriber=prescriber,
-        drug=MedicationOrder.Drug.KETAMINE,
-        route=MedicationOrder.Route.SUBLINGUAL,
-        dose_min=Decimal("100"),
-        dose_max=Decimal("300"),
-        sessions_authorised=6,
-        starts_on=timezone.localdate() - datetime.timedelta(days=60),
-        ends_on=timezone.localdate() + datetime.timedelta(days=60),
-    )
+    order = factories.standing_order(client, prescriber)
     runbook = Runbook.objects.create(visit=visit)
     before = rules.Reading(start, 122, 78, 70, 98)
     VitalsReading.objects.create(

@@ -29,7 +29,6 @@ from kapflow.course.models import CourseReview, Discharge
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.measures.instruments import GAD7, PHQ9
 from kapflow.measures.models import Response
-from kapflow.medical.models import MedicationOrder
 from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
 from kapflow.visits.models import Visit
@@ -72,17 +71,7 @@ def hold_session(visit: Visit, prescriber, *, days_ago: float, mg: str = "175") 
     Visit.objects.filter(pk=visit.pk).update(
         starts_at=start, ends_at=start + datetime.timedelta(hours=2), status=Visit.Status.COMPLETED
     )
-    order = MedicationOrder.objects.filter(client=visit.client).first() or MedicationOrder.objects.create(
-        client=visit.client,
-        prescriber=prescriber,
-        drug=MedicationOrder.Drug.KETAMINE,
-        route=MedicationOrder.Route.SUBLINGUAL,
-        dose_min=Decimal("100"),
-        dose_max=Decimal("300"),
-        sessions_authorised=6,
-        starts_on=timezone.localdate() - datetime.timedelta(days=60),
-        ends_on=timezone.localdate() + datetime.timedelta(days=60),
-    )
+    order = factories.standing_order(visit.client, prescriber)
     runbook = Runbook.objects.create(visit=visit)
     Administration.objects.create(
         runbook=runbook,
@@ -502,7 +491,7 @@ def test_from_a_preparation_note_to_a_signed_discharge_summary(open_page, course
     expect(page.get_by_role("region", name="Client")).to_contain_text("Discharged")
     expect(page.get_by_role("region", name="Course", exact=True)).to_contain_text("Course ended")
     shot(page, "10-chart-discharged")
-    page.get_by_role("link", name="Discharge summary").click()
+    page.get_by_role("link", name="Discharge summary", exact=True).click()
     expect(page.get_by_role("row").filter(has_text="Completed the course")).to_contain_text("Signed")
     robin.refresh_from_db()
     assert robin.stage == Client.Stage.DISCHARGED
