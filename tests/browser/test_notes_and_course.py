@@ -210,6 +210,7 @@ def test_a_therapists_week_of_notes_from_owed_to_none(open_page, week, console_e
     expect(page).to_have_url(
         re.compile(rf"/clients/{clients['Avery'].pk}/notes/visits/{visits['Avery'].pk}/$")
     )
+    page.wait_for_load_state("load")  # the editor's script is running: the typing below is autosaved
     expect(saved_line(page)).to_have_text("Not saved yet")
     subjective = "Nervous about the first session; slept badly. Asked what the medicine feels like."
     page.get_by_role("textbox", name="Subjective", exact=True).fill(subjective)

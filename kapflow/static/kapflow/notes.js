@@ -22,9 +22,20 @@
   function serialise() { return new URLSearchParams(new FormData(form)).toString(); }
   // What the server holds: the page came with the saved draft, unless it came back with what
   // was typed after a refusal.
-  var lastSaved = form.hasAttribute("data-unsaved") ? "" : serialise();
+  // Typing that began before this script ran (a slow page) differs from what the page came with.
+  function typedBeforeScript() {
+    return Array.prototype.some.call(form.elements, function (field) {
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") {
+        return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return "defaultValue" in field && field.value !== field.defaultValue;
+    });
+  }
+  var early = !form.hasAttribute("data-unsaved") && typedBeforeScript();
+  var lastSaved = form.hasAttribute("data-unsaved") || early ? "" : serialise();
   // A page that came back with words the server did not take: leaving it asks first.
-  var dirty = form.hasAttribute("data-unsaved");
+  var dirty = form.hasAttribute("data-unsaved") || early;
 
   function say(text, failed) {
     if (!status) return;
@@ -101,6 +112,10 @@
     // A change event on leaving a field whose typing was saved already is not new typing.
     if (serialise() === lastSaved) { dirty = false; return; }
     dirty = true;
+    say("Not saved yet — saving when you pause…", false);
+    schedule(PAUSE_MS);
+  }
+  if (early) {
     say("Not saved yet — saving when you pause…", false);
     schedule(PAUSE_MS);
   }
