@@ -56,11 +56,7 @@ class Position:
         """Where the course stands now: the session held last, or the next if none is held yet."""
         if self.plan.ended_at is not None:
             return f"Course ended: {self.held} of {self.planned} sessions held"
-        return (
-            self.label_for(max(self.held, 1))
-            if self.held
-            else f"No session held yet of {self.planned} planned"
-        )
+        return self.label_for(self.held) if self.held else f"No session held yet of {self.planned} planned"
 
     @property
     def complete(self) -> bool:
