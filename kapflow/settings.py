@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "kapflow.letters",
     "kapflow.notes",
     "kapflow.course",
+    "kapflow.records",
+    "kapflow.ops",
     "kapflow.demo",
 ]
 

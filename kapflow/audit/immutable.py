@@ -155,6 +155,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # A discharge is a draft until it is signed (kapflow.course.discharge.discharge_sign).
     Rule("course_discharge", "{row}.signed_at IS NOT NULL", why="discharge_sign"),
+    # Where an imported questionnaire response came from, and each copy of a record given under
+    # the right of access: written once with what they describe (kapflow.records).
+    Rule("records_importedresponse", ALWAYS, why="response_import"),
+    Rule("records_recordcopy", ALWAYS, why="record_copy"),
 )
 
 

@@ -75,10 +75,13 @@ class Disclosure(models.Model):
         LINK = "link", "Emailed a one-time download link"
         FAX = "fax", "Downloaded to fax"
         POST = "post", "Downloaded to post"
+        PORTAL = "portal", "Downloaded by the client on the portal"
+        IN_PERSON = "in_person", "Handed to the person in person"
         OTHER = "other", "Other (recorded by hand)"
 
     class Basis(models.TextChoices):
         RELEASE = "release", "The client's signed release of information"
+        RIGHT_OF_ACCESS = "right_of_access", "The client's right of access to their record (45 CFR 164.524)"
         TREATMENT = "treatment", "Treatment, payment or operations"
         REQUIRED_BY_LAW = "required_by_law", "Required by law (court order, subpoena, mandated report)"
         PUBLIC_HEALTH = "public_health", "Public health or health oversight"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 class Option:
     value: int
     label: str
+    # The LOINC answer code (LA…), where the instrument's answer list has one.
+    loinc: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,12 @@ class Instrument:
         return next(band for band in self.bands if band.low <= total <= band.high)
 
 
+# LOINC answer list LL358-3, shared by the PHQ-9 and the GAD-7.
 _FREQUENCY = (
-    Option(0, "Not at all"),
-    Option(1, "Several days"),
-    Option(2, "More than half the days"),
-    Option(3, "Nearly every day"),
+    Option(0, "Not at all", "LA6568-5"),
+    Option(1, "Several days", "LA6569-3"),
+    Option(2, "More than half the days", "LA6570-1"),
+    Option(3, "Nearly every day", "LA6571-9"),
 )
 
 PHQ9 = Instrument(
@@ -69,20 +72,26 @@ PHQ9 = Instrument(
     version="1",
     stem="Over the last 2 weeks, how often have you been bothered by any of the following problems?",
     items=(
-        Item("1", "Little interest or pleasure in doing things"),
-        Item("2", "Feeling down, depressed, or hopeless"),
-        Item("3", "Trouble falling or staying asleep, or sleeping too much"),
-        Item("4", "Feeling tired or having little energy"),
-        Item("5", "Poor appetite or overeating"),
+        Item("1", "Little interest or pleasure in doing things", "44250-9"),
+        Item("2", "Feeling down, depressed, or hopeless", "44255-8"),
+        Item("3", "Trouble falling or staying asleep, or sleeping too much", "44259-0"),
+        Item("4", "Feeling tired or having little energy", "44254-1"),
+        Item("5", "Poor appetite or overeating", "44251-7"),
         Item(
             "6",
             "Feeling bad about yourself — or that you are a failure or have let yourself or your family down",
+            "44258-2",
         ),
-        Item("7", "Trouble concentrating on things, such as reading the newspaper or watching television"),
+        Item(
+            "7",
+            "Trouble concentrating on things, such as reading the newspaper or watching television",
+            "44252-5",
+        ),
         Item(
             "8",
             "Moving or speaking so slowly that other people could have noticed? Or the opposite — "
             "being so fidgety or restless that you have been moving around a lot more than usual",
+            "44253-3",
         ),
         Item("9", "Thoughts that you would be better off dead or of hurting yourself in some way", "44260-8"),
     ),
@@ -107,13 +116,13 @@ GAD7 = Instrument(
     version="1",
     stem="Over the last 2 weeks, how often have you been bothered by the following problems?",
     items=(
-        Item("1", "Feeling nervous, anxious, or on edge"),
-        Item("2", "Not being able to stop or control worrying"),
-        Item("3", "Worrying too much about different things"),
-        Item("4", "Trouble relaxing"),
-        Item("5", "Being so restless that it is hard to sit still"),
-        Item("6", "Becoming easily annoyed or irritable"),
-        Item("7", "Feeling afraid, as if something awful might happen"),
+        Item("1", "Feeling nervous, anxious, or on edge", "69725-0"),
+        Item("2", "Not being able to stop or control worrying", "68509-9"),
+        Item("3", "Worrying too much about different things", "69733-4"),
+        Item("4", "Trouble relaxing", "69734-2"),
+        Item("5", "Being so restless that it is hard to sit still", "69735-9"),
+        Item("6", "Becoming easily annoyed or irritable", "69689-8"),
+        Item("7", "Feeling afraid, as if something awful might happen", "69736-7"),
     ),
     options=_FREQUENCY,
     bands=(
