@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean pdf-libs
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean pdf-libs pg-tools
 
 $(STAMP): pyproject.toml | pdf-libs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ pdf-libs:
 	      libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fontconfig >/dev/null; \
 	  else echo "Pango is missing: letters cannot be made as PDF (apt-get install libpangoft2-1.0-0 fonts-dejavu-core)."; fi; }
 
+# `manage.py backup` and `restore` on PostgreSQL run pg_dump and pg_restore (docs/backup.md), and
+# the suite's backup tests on PostgreSQL too. Installed when missing and we may use apt.
+pg-tools:
+	@command -v pg_dump >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing PostgreSQL's client tools for backup and restore…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; \
+	  else echo "pg_dump is missing: backups of a PostgreSQL database need it (apt-get install postgresql-client)."; fi; }
+
 # Debian's Chromium drives the browser tests. Installed when missing and we may use apt.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -59,7 +68,7 @@ browser:
 # browser's, the threaded ones) last; worksteal would hand them out early, and a test after
 # them would find the rows the migrations write (the consent documents) gone.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
-test: $(STAMP) browser
+test: $(STAMP) browser pg-tools
 	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # The browser tests again, photographing every page they open into test-artifacts/screenshots/
