@@ -9,7 +9,8 @@ class Heartbeat(models.Model):
 
     name = models.CharField(max_length=40, unique=True)
     beat_at = models.DateTimeField(default=timezone.now)
-    # Where the beat came from, for whoever reads the health answer during an incident.
+    # Where the beat came from, for whoever looks into a stale worker: /healthz names neither
+    # (it answers anyone), the server's log does (kapflow.ops.health).
     hostname = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
 
