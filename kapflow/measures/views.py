@@ -27,7 +27,18 @@ def _result_rows(client) -> list[dict]:
     head, tail = reverse("measures:detail", args=[client.pk, _URL_SLOT]).split(str(_URL_SLOT))
     rows = list(
         client.responses.order_by("-completed_at", "-pk").values(
-            "pk", "instrument", "total", "band", "context", "completed_at", "entered_by__full_name"
+            "pk",
+            "instrument",
+            "total",
+            "band",
+            "context",
+            "completed_at",
+            "entered_by__full_name",
+            # Where an imported response came from (records.ImportedResponse), shown beside it.
+            "import_source__source_name",
+            "import_source__source_identifier",
+            "import_source__imported_by__full_name",
+            "import_source__imported_at",
         )
     )
     for row in rows:
