@@ -48,8 +48,8 @@ ACCOUNTING_YEARS = 6
 # Staff downloads, and the address each asks for.
 DOWNLOAD_METHODS = {Disclosure.Method.FAX: "fax number", Disclosure.Method.POST: "postal address"}
 
-# Bases that HIPAA leaves out of an accounting (45 CFR 164.528(a)(1)(i) and (iv)).
-EXEMPT_BASES = {Disclosure.Basis.RELEASE, Disclosure.Basis.TREATMENT}
+# Bases that HIPAA leaves out of an accounting (45 CFR 164.528(a)(1)(i), (ii) and (iv)).
+EXEMPT_BASES = {Disclosure.Basis.RELEASE, Disclosure.Basis.TREATMENT, Disclosure.Basis.RIGHT_OF_ACCESS}
 
 
 class SendRefused(Exception):
@@ -449,3 +449,16 @@ def accounting(client: Client, *, asked_on: datetime.date, required_only: bool) 
     if required_only:
         disclosures = disclosures.filter(accountable=True)
     return list(disclosures.order_by("disclosed_at", "pk"))
+
+
+def access_copies(client: Client, *, asked_on: datetime.date) -> list[Disclosure]:
+    """The copies of the record given to the client (or to a person they named) under their right
+    of access in the period an accounting asked for on `asked_on` covers, oldest first. HIPAA does
+    not require them in an accounting (45 CFR 164.528(a)(1)(ii)); ours lists them in a section of
+    their own, so the client sees every copy given (docs/right-of-access.md)."""
+    since = timezone.make_aware(datetime.datetime.combine(accounting_start(asked_on), datetime.time()))
+    return list(
+        Disclosure.objects.filter(
+            client=client, disclosed_at__gte=since, basis=Disclosure.Basis.RIGHT_OF_ACCESS
+        ).order_by("disclosed_at", "pk")
+    )

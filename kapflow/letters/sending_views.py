@@ -17,7 +17,7 @@ from kapflow.accounts.access import staff_view
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import clinical_banner_for
 from kapflow.letters import sending
-from kapflow.letters.models import Letter
+from kapflow.letters.models import Disclosure, Letter
 from kapflow.letters.releases import release_standing
 from kapflow.letters.sending_forms import ADDRESS_MAX, DisclosureForm, DownloadForm
 from kapflow.letters.services import may_write
@@ -119,12 +119,14 @@ def download(request, client_id, letter_id, method):
 def disclosure_list(request, client_id):
     """Every disclosure of the client's information, whatever its basis."""
     client = clinical_banner_for(request, client_id, action="kapflow.letters.disclosures.viewed")
+    disclosures = sending.client_disclosures(client)
     return render(
         request,
         "letters/disclosures.html",
         {
             "client": client,
-            "disclosures": sending.client_disclosures(client),
+            "disclosures": disclosures,
+            "access_copies": [d for d in disclosures if d.basis == Disclosure.Basis.RIGHT_OF_ACCESS],
             "years": sending.ACCOUNTING_YEARS,
             "may_record": may_write(request.user, client),
         },
@@ -183,27 +185,36 @@ def disclosure_export(request, client_id):
         "required in an accounting (45 CFR 164.528)",
         "note",
     ]
-    lines = [header]
-    for disclosure in rows:
-        link = getattr(disclosure, "download_link", None)
-        note = ""
-        if link is not None:
-            note = "downloaded" if link.used_at else "link never opened"
-        lines.append(
-            [
-                timezone.localdate(disclosure.disclosed_at),
-                disclosure.recipient_name,
-                disclosure.recipient_address,
-                disclosure.what,
-                disclosure.purpose,
-                disclosure.get_basis_display(),
-                disclosure.get_method_display(),
-                "yes" if disclosure.accountable else "no",
-                note,
-            ]
-        )
+    lines = [header] + [_accounting_row(disclosure) for disclosure in rows]
+    if required_only:
+        # Not required by HIPAA (164.528(a)(1)(ii)), listed all the same in a section of their own.
+        copies = sending.access_copies(client, asked_on=today)
+        if copies:
+            lines += [[], [ACCESS_COPIES_HEADING], header]
+            lines += [_accounting_row(disclosure) for disclosure in copies]
     scope = "required" if required_only else "all"
     return csv_response(f"disclosures-{client.pk}-{today.isoformat()}-{scope}.csv", lines)
+
+
+ACCESS_COPIES_HEADING = "Copies of the record given at the client's request"
+
+
+def _accounting_row(disclosure) -> list:
+    link = getattr(disclosure, "download_link", None)
+    note = ""
+    if link is not None:
+        note = "downloaded" if link.used_at else "link never opened"
+    return [
+        timezone.localdate(disclosure.disclosed_at),
+        disclosure.recipient_name,
+        disclosure.recipient_address,
+        disclosure.what,
+        disclosure.purpose,
+        disclosure.get_basis_display(),
+        disclosure.get_method_display(),
+        "yes" if disclosure.accountable else "no",
+        note,
+    ]
 
 
 # The provider's download page (public: the token is the key) -----------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapflow.portal.views import account, consents, ended, intentions, pages
+from kapflow.portal.views import account, consents, ended, intentions, pages, record
 
 app_name = "portal"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("<int:client_id>/consents/<slug:kind>/", consents.consent_sign, name="consent_sign"),
     path("<int:client_id>/releases/<int:provider_id>/", consents.release_sign, name="release_sign"),
     path("<int:client_id>/progress/", pages.progress, name="progress"),
+    path("<int:client_id>/record/", record.record, name="record"),
 ]
