@@ -12,6 +12,7 @@ from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
+from kapflow.accounts.access import OUTSIDE_PRESCRIBER_PAGES
 from kapflow.practice.models import practice_for
 
 # What a person who must enrol but has not yet may reach: the enrolment page itself (and the
@@ -133,7 +134,22 @@ def end_stale_sessions(get_response):
 # allauth's own password page asks only for the current password; with
 # ACCOUNT_REAUTHENTICATION_REQUIRED its email page asks for a fresh confirmation, and this puts
 # the password pages behind the same one (for a person with an authenticator: its code).
-FRESH_CONFIRMATION_URL_NAMES = frozenset({"account_change_password", "account_set_password"})
+# The practice's export (kapflow.ops.export_urls) hands over every record at once: it asks too.
+FRESH_CONFIRMATION_URL_NAMES = frozenset(
+    {"account_change_password", "account_set_password", "practice_export_download"}
+)
+
+
+def _page_lets_in(request, match) -> bool:
+    """Whether a staff page (kapflow.accounts.access.staff_view) would open for this person:
+    someone it refuses gets its 403 at once rather than first being asked who they are."""
+    roles = getattr(match.func, "allowed_roles", None)
+    if roles is None:
+        return True
+    user = request.user
+    if user.outside_practice and match.view_name not in OUTSIDE_PRESCRIBER_PAGES:
+        return False
+    return user.is_active and user.has_role(*roles)
 
 
 def require_fresh_confirmation(get_response):
@@ -142,11 +158,14 @@ def require_fresh_confirmation(get_response):
     def middleware(request):
         if request.user.is_authenticated and settings.ACCOUNT_REAUTHENTICATION_REQUIRED:
             try:
-                name = resolve(request.path_info).url_name
+                match = resolve(request.path_info)
             except Resolver404:
-                name = None
-            if name in FRESH_CONFIRMATION_URL_NAMES and reauthentication.is_reauthentication_required(
-                request, app="allauth.account"
+                match = None
+            if (
+                match is not None
+                and match.url_name in FRESH_CONFIRMATION_URL_NAMES
+                and _page_lets_in(request, match)
+                and reauthentication.is_reauthentication_required(request, app="allauth.account")
             ):
                 methods = get_account_adapter().get_reauthentication_methods(request.user)
                 if not methods:
