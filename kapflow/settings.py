@@ -281,6 +281,11 @@ INQUIRY_RATE_PER_HOUR = env_int("KAPFLOW_INQUIRY_RATE_PER_HOUR", 5, minimum=1)
 # A signed letter's emailed download link works once, for this many hours (docs/letters.md).
 LETTER_LINK_HOURS = env_int("KAPFLOW_LETTER_LINK_HOURS", 72, minimum=1)
 
+# /healthz calls the task worker stale when its last heartbeat (written every minute) is older
+# than this: at least two missed beats, so that one slow minute does not mark it down
+# (docs/health.md).
+WORKER_STALE_SECONDS = env_int("KAPFLOW_WORKER_STALE_SECONDS", 180, minimum=120)
+
 
 # Behind a TLS proxy, the client's address is the last hop the proxy appended.
 BEHIND_PROXY = env_bool("KAPFLOW_BEHIND_PROXY", False)
@@ -295,6 +300,9 @@ SECURE = env_bool("KAPFLOW_SECURE", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SECURE_SSL_REDIRECT = SECURE and env_bool("KAPFLOW_SSL_REDIRECT", True)
+# A load balancer probes the web process directly, often over plain HTTP: a redirect would read
+# as a dead node (docs/health.md).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("KAPFLOW_HSTS_SECONDS", 31536000 if SECURE else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE

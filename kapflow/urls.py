@@ -3,6 +3,7 @@ from django.urls import include, path
 from kapflow import views
 from kapflow.audit.views import audit_log
 from kapflow.inquiries.views import start, thanks
+from kapflow.ops.views import healthz
 from kapflow.practice.views import practice_settings
 
 urlpatterns = [
@@ -10,6 +11,8 @@ urlpatterns = [
     path("start/", start, name="start"),
     path("start/thanks/", thanks, name="start_thanks"),
     path("keepalive/", views.keepalive, name="keepalive"),
+    # For the load balancer: no session, no sign-in, nothing of any client (docs/health.md).
+    path("healthz", healthz, name="healthz"),
     # The dashboard's lists, whole and paged ("Show all").
     path("today/alerts/", views.queue_alerts, name="queue_alerts"),
     path("today/integrations/", views.queue_integrations, name="queue_integrations"),
@@ -35,9 +38,11 @@ urlpatterns = [
     path("clients/<int:client_id>/letters/", include("kapflow.letters.urls")),
     path("clients/<int:client_id>/letters/<int:letter_id>/send/", include("kapflow.letters.sending_urls")),
     path("clients/<int:client_id>/disclosures/", include("kapflow.letters.disclosure_urls")),
+    path("clients/<int:client_id>/records/copy/", include("kapflow.records.access_urls")),
     path("clients/<int:client_id>/notes/", include("kapflow.notes.urls")),
     path("clients/<int:client_id>/process-notes/", include("kapflow.notes.process_urls")),
     path("clients/<int:client_id>/course/", include("kapflow.course.urls")),
+    path("clients/<int:client_id>/records/import/", include("kapflow.records.import_urls")),
     # A provider's one-time download of a letter sent to them: no account, the link is the key.
     path("shared/", include("kapflow.letters.link_urls")),
     path("portal/", include("kapflow.portal.urls")),
@@ -51,4 +56,5 @@ urlpatterns = [
     path("staff/", include("kapflow.accounts.urls")),
     path("audit/", audit_log, name="audit_log"),
     path("settings/", practice_settings, name="practice_settings"),
+    path("settings/export/", include("kapflow.ops.export_urls")),
 ]

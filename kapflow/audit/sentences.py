@@ -399,6 +399,25 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.measures.portal.tasks_viewed": S("{actor} viewed {client_s} questionnaires in the portal"),
     "kapflow.measures.portal.task_opened": S("{actor} opened a questionnaire of {client} in the portal"),
     "kapflow.measures.portal.thanks_viewed": S("{actor} finished a questionnaire of {client} in the portal"),
+    "kapflow.records.import.opened": S("{actor} opened the import of a questionnaire for {client}"),
+    "kapflow.records.import.previewed": S("{actor} previewed a questionnaire to import for {client}"),
+    "kapflow.records.response.imported": S(
+        "{actor} imported {client_s} answers to {instrument}", said("source", prefix="from ")
+    ),
+    # The right of access: copies of the record (kapflow.records.access)
+    "kapflow.records.copies.viewed": S("{actor} viewed the copies given of {client_s} record"),
+    "kapflow.records.copy.opened": S("{actor} asked for a copy of {client_s} record"),
+    "kapflow.records.copy.given": S(
+        "{actor} gave a copy of {client_s} record",
+        said("format", "method", words={"pdf": "PDF", "fhir": "FHIR", "in_person": "in person"}),
+    ),
+    # The practice's whole data, exported by its admin (kapflow.ops.export)
+    "kapflow.ops.export.downloaded": S(
+        "{actor} exported the practice's records",
+        said("via", words={"page": "from the settings page", "command": "on the server"}),
+    ),
+    "kapflow.portal.record.viewed": S("{actor} opened the page of {client_s} record in the portal"),
+    "kapflow.portal.record.requested": S("{actor} asked for a copy of {client_s} record in the portal"),
     # Medical
     "kapflow.medical.summary.viewed": S("{actor} viewed {client_s} medical summary"),
     "kapflow.medical.screening.opened": S("{actor} opened {client_s} medical screening to fill it in"),
@@ -670,6 +689,8 @@ AREAS = {
     "pathway": "Pathway",
     "portal": "Client portal",
     "practice": "Practice settings",
+    "ops": "Backup and export",
+    "records": "Copies and imports of the record",
     "reminders": "Reminders",
     "visits": "Visits and calendar",
 }

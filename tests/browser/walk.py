@@ -54,6 +54,7 @@ VISIT_COST, CHECK_COST = 2, 3
 # URL names that are not pages a person opens: fragments fetched by htmx, files, and writes.
 NOT_PAGES = {
     "keepalive",
+    "healthz",  # JSON for the load balancer (tests/test_health.py)
     "calendar:badges",  # the calendar's readiness badges, fetched after the page
     "calendar:feed",  # an iCalendar file
     "visits:badge",  # one visit's readiness badge, fetched after the page
@@ -286,6 +287,7 @@ STAFF_PAGES = {
     "reminders:list": None,
     "audit_log": None,
     "practice_settings": None,
+    "ops_export:page": None,
 }
 
 # The same pages again with something more to show, for the roles that may open the page itself.
@@ -358,6 +360,12 @@ STAFF_PAGES |= {
     "process_notes:detail": _walk_process_note,
 }
 NOT_PAGES |= {"disclosures:export"}  # a CSV file
+# Importing a questionnaire from another system (tests/matrix_response_import.py): its first step.
+STAFF_PAGES["records_import:start"] = _client
+# The right of access (tests/matrix_record_access.py): the staff page for a written request and
+# the portal's "Your record" page (a guardian sees it too, with how to ask in writing).
+STAFF_PAGES["records_copy:page"] = _client
+PORTAL_PAGES["portal:record"] = _client
 
 
 # The progress notes (tests/matrix_notes.py), the course reviews and the discharge
