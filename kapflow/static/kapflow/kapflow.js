@@ -7,10 +7,11 @@
 
   function keptForms() {
     return Array.prototype.filter.call(document.forms, function (form) {
-      return (form.method || "").toLowerCase() === "post" && !form.hasAttribute("data-no-draft");
+      // getAttribute, not form.method: a field named "method" (or "id") shadows the property.
+      return (form.getAttribute("method") || "").toLowerCase() === "post" && !form.hasAttribute("data-no-draft");
     });
   }
-  function draftKey(form, index) { return DRAFT_PREFIX + location.pathname + "#" + (form.id || index); }
+  function draftKey(form, index) { return DRAFT_PREFIX + location.pathname + "#" + (form.getAttribute("id") || index); }
   function fieldsOf(form) {
     return Array.prototype.filter.call(form.elements, function (el) {
       return el.name && el.name !== "csrfmiddlewaretoken" && el.name !== "website" && KEEP_TYPES.indexOf(el.type) !== -1;
@@ -181,7 +182,7 @@
       var bound = !!form.querySelector("[data-form-bound]");
       Array.prototype.forEach.call(form.elements, function (el) {
         if (!el.name || el.type === "hidden" || el.type === "submit" || el.name === "csrfmiddlewaretoken") return;
-        var key = form.id + "|" + el.name + "|" + (el.type === "checkbox" || el.type === "radio" ? el.value : "");
+        var key = form.getAttribute("id") + "|" + el.name + "|" + (el.type === "checkbox" || el.type === "radio" ? el.value : "");
         var dirty = bound ? ((el.type === "checkbox" || el.type === "radio") ? el.checked : el.value !== "")
           : (el.type === "checkbox" || el.type === "radio") ? el.checked !== el.defaultChecked
           : el.tagName === "SELECT" ? Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; })
