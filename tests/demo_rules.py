@@ -1,7 +1,8 @@
-"""The rules of notes, course plans, reviews and discharges that both demo practices keep
-(docs/demo.md), as checks over whatever is in the database: each returns what breaks a rule,
-as sentences, so a test asserts the list is empty and a failure names the record. Used by
-tests/test_demo.py (the quick practice) and tests/test_demo_group.py (the group one)."""
+"""The rules of notes, course plans, reviews, discharges and records from and to other systems
+that both demo practices keep (docs/demo.md), as checks over whatever is in the database: each
+returns what breaks a rule, as sentences, so a test asserts the list is empty and a failure
+names the record. Used by tests/test_demo.py (the quick practice) and tests/test_demo_group.py
+(the group one)."""
 
 import datetime
 from collections import defaultdict
@@ -10,10 +11,15 @@ from django.utils import timezone
 
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.course.models import CourseReview, Discharge
+from kapflow.letters.models import Disclosure
+from kapflow.measures.instruments import INSTRUMENTS
+from kapflow.measures.scoring import score
 from kapflow.notes.models import SECTIONS, ProgressNote, SessionIntention
 from kapflow.notes.services import sign_problems
 from kapflow.pathway.course import BEGUN
-from kapflow.pathway.models import CoursePlan, PreparationSession
+from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession
+from kapflow.records import access
+from kapflow.records.models import ImportedResponse, RecordCopy
 from kapflow.visits.models import NOTED_KINDS, Visit
 
 # A review point reached by a session that ended longer ago than this has had its review.
@@ -287,4 +293,75 @@ def discharge_problems() -> list[str]:
             status=Visit.Status.CANCELLED
         )
         found += [f"{where}: {visit} after the discharge" for visit in later]
+    return found
+
+
+def import_problems() -> list[str]:
+    """Every imported response is a whole PHQ-9 or GAD-7 whose answers score to its total and
+    band, answered before the client first met the practice (their first visit or consultation:
+    it came with them), imported by a clinician on their care team, with an alert exactly when an
+    alert item is above 0."""
+    found = []
+    first_visit = {}  # the first visit, or the consultation (from its day's start) if earlier
+    for client_id, starts_at in Visit.objects.order_by("-starts_at").values_list("client_id", "starts_at"):
+        first_visit[client_id] = starts_at
+    for client_id, held_on in Consultation.objects.values_list("client_id", "held_on"):
+        held = timezone.make_aware(datetime.datetime.combine(held_on, datetime.time()))
+        first_visit[client_id] = min(first_visit.get(client_id, held), held)
+    team = defaultdict(set)
+    for client_id, user_id in CareTeamMember.objects.values_list("client_id", "user_id"):
+        team[client_id].add(user_id)
+    rows = ImportedResponse.objects.select_related("response", "imported_by")
+    for row in rows:
+        response = row.response
+        where = f"imported {response} (client {response.client_id})"
+        instrument = INSTRUMENTS.get(response.instrument)
+        if instrument is None or not instrument.loinc_panel:
+            found.append(f"{where}: not an instrument that can be imported")
+            continue
+        if set(response.answers) != {item.key for item in instrument.items}:
+            found.append(f"{where}: not every question answered")
+            continue
+        result = score(instrument, response.answers)
+        if (result.total, result.band.label) != (response.total, response.band):
+            found.append(f"{where}: answers score {result.total}, not its total {response.total}")
+        first = first_visit.get(response.client_id)
+        if first is None or response.completed_at >= first:
+            found.append(f"{where}: answered {response.completed_at}, not before the first visit {first}")
+        if not row.imported_by.is_clinician or row.imported_by_id not in team[response.client_id]:
+            found.append(f"{where}: not imported by a clinician on the care team")
+        if response.entered_by_id != row.imported_by_id or not (row.source_name or row.source_identifier):
+            found.append(f"{where}: not entered by who imported it, or from nowhere")
+        alerted = any(response.answers[key] > 0 for key in instrument.alert_items)
+        if response.alerts.exists() != alerted:
+            found.append(f"{where}: an alert {'missing' if alerted else 'raised for nothing'}")
+    return found
+
+
+def record_copy_problems(*, now) -> list[str]:
+    """Every copy of a record was given under the right of access: its disclosure is the
+    client's, to the person the copy went to, on that basis, not accountable, by a method of its
+    channel, at the time the copy was made and not after now; a portal copy was the client's own
+    download, delivered to them."""
+    found = []
+    for copy in RecordCopy.objects.select_related("client", "disclosure"):
+        client, disclosure, where = copy.client, copy.disclosure, f"copy {copy.pk} (client {copy.client_id})"
+        if (
+            disclosure.client_id != client.pk
+            or disclosure.basis != Disclosure.Basis.RIGHT_OF_ACCESS
+            or disclosure.accountable
+            or disclosure.what != access.WHAT[copy.format]
+            or disclosure.recipient_name != copy.delivered_to
+        ):
+            found.append(f"{where}: its disclosure is not to the client under the right of access")
+        if disclosure.method not in access.METHODS[copy.channel]:
+            found.append(f"{where}: disclosed by {disclosure.method}, not a method of {copy.channel}")
+        if disclosure.disclosed_at != copy.produced_at or copy.produced_at > now:
+            found.append(f"{where}: disclosed at {disclosure.disclosed_at}, made at {copy.produced_at}")
+        if copy.channel == RecordCopy.Channel.PORTAL and (
+            copy.produced_by_id != client.portal_user_id
+            or disclosure.disclosed_by_id != client.portal_user_id
+            or copy.delivered_to != f"{client.first_name} {client.last_name}"
+        ):
+            found.append(f"{where}: a portal copy not downloaded by the client for themselves")
     return found

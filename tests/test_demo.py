@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.accounts.models import User
@@ -23,6 +24,7 @@ from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
 from kapflow.letters.models import Disclosure, Letter
 from kapflow.letters.releases import release_standing
+from kapflow.measures.models import Response
 from kapflow.medical.gates import clearance_gate, current_clearance, order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
@@ -31,6 +33,7 @@ from kapflow.notes.owed import notes_owed
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
 from kapflow.practice.models import Practice
+from kapflow.records.models import ImportedResponse, RecordCopy
 from kapflow.visits.models import NOTED_KINDS, Visit
 from kapflow.visits.services import Slot, clashes
 from tests import demo_rules, factories
@@ -209,10 +212,16 @@ class TestTheLoadedDemo:
     """What a newcomer sees in the demo as `make run` loads it (loaded once for the class)."""
 
     def test_it_loads_once_and_a_second_load_adds_nothing(self, demo):
-        counts = (Client.objects.count(), Visit.objects.count(), Runbook.objects.count())
+        def counts():
+            return [
+                model.objects.count()
+                for model in (Client, Visit, Runbook, Response, ImportedResponse, RecordCopy, Disclosure)
+            ]
+
+        before = counts()
         again = load_demo()
         assert not again["first_time"]
-        assert (Client.objects.count(), Visit.objects.count(), Runbook.objects.count()) == counts
+        assert counts() == before
 
     def test_every_signed_demo_session_met_the_discharge_criteria_when_it_was_discharged(self, demo):
         practice = Practice.load()
@@ -424,3 +433,30 @@ class TestTheLoadedDemo:
         for discharge in signed.filter(reason=Discharge.Reason.COMPLETED):
             headings = [section["heading"] for section in discharge.facts["sections"]]
             assert "Medicine given" in headings and "Course of treatment" in headings, discharge
+
+    # Records from and to other systems (issue 16), by the product's own rules.
+
+    def test_a_referrers_phq9_is_on_a_chart_as_imported_from_before_the_client_came(self, demo, login):
+        assert demo_rules.import_problems() == []
+        imported = ImportedResponse.objects.select_related("response__client", "imported_by").get()
+        response, client = imported.response, imported.response.client
+        assert response.instrument == "phq9" and client.stage == Client.Stage.COURSE
+        assert not response.alerts.exists()
+        # The practice's own baseline stays the baseline: the import came weeks before it.
+        own = client.responses.filter(instrument="phq9", context=Response.Context.BASELINE).get()
+        assert response.completed_at < own.completed_at
+        factories.enrol_totp(imported.imported_by)  # staff pages need the second factor
+        page = login(imported.imported_by).get(reverse("measures:list", args=[client.pk]))
+        assert f"Imported from {imported.source_name}" in page.content.decode()
+
+    def test_the_portal_client_downloaded_her_record_once_and_the_chart_lists_it(self, demo, login):
+        assert demo_rules.record_copy_problems(now=timezone.now()) == []
+        client = Client.objects.get(portal_user__email="client@demo.kapflow.test")
+        copy = RecordCopy.objects.select_related("disclosure").get()
+        assert copy.client == client and copy.produced_at < timezone.now() - datetime.timedelta(days=1)
+        therapist = client.care_team.get(role="primary_therapist").user
+        factories.enrol_totp(therapist)
+        page = login(therapist).get(reverse("disclosures:list", args=[client.pk])).content.decode()
+        assert copy.disclosure.what in page
+        accounting = login(therapist).get(reverse("disclosures:export", args=[client.pk]))
+        assert copy.disclosure.what in accounting.content.decode()

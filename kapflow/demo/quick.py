@@ -29,6 +29,7 @@ from kapflow.demo.pathway import (
     add_visit_story,
 )
 from kapflow.demo.portal import add_portal_story
+from kapflow.demo.records import add_records_story
 from kapflow.demo.runbook import add_runbook_story
 from kapflow.demo.schedule import Schedule
 from kapflow.inquiries.models import Inquiry
@@ -388,4 +389,6 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     # a signed note for every clinical visit completed (and the few notes still owed).
     add_course_story(staff, schedule)
     add_notes_story(staff)
+    # Records from and to other systems: a referrer's PHQ-9 imported, a copy the client downloaded.
+    add_records_story(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
