@@ -33,7 +33,7 @@ from kapflow.notes import services as note_services
 from kapflow.notes.models import ProcessNote, ProgressNote
 from kapflow.practice.models import Practice
 from kapflow.records import codes
-from kapflow.records.fhir import bundle_json, client_bundle, questionnaire_response
+from kapflow.records.fhir import bundle_json, client_bundle, full_url, questionnaire_response, resource_id
 from kapflow.visits.models import Room, Visit
 from tests import factories
 
@@ -63,8 +63,9 @@ def _visit(client, clinician, kind, *, days_ago, status=Visit.Status.COMPLETED, 
     )
 
 
-def _session(client, therapist, prescriber, *, days_ago, room) -> Runbook:
-    """A signed medication session with two readings (one without SpO2) and a dose."""
+def _session(client, therapist, prescriber, *, days_ago, room, sign=True) -> Runbook:
+    """A signed medication session with two readings (one without SpO2) and a dose (discharged
+    but left unsigned when `sign` is false)."""
     visit = _visit(client, therapist, Visit.Kind.MEDICATION, days_ago=days_ago, room=room)
     runbook = Runbook.objects.create(visit=visit)
     start = visit.starts_at
@@ -104,9 +105,10 @@ def _session(client, therapist, prescriber, *, days_ago, room) -> Runbook:
         steady_on_feet=True,
         escort_present=True,
     )
-    Runbook.objects.filter(pk=runbook.pk).update(
-        signed_at=start + datetime.timedelta(minutes=55), signed_by=therapist
-    )
+    if sign:
+        Runbook.objects.filter(pk=runbook.pk).update(
+            signed_at=start + datetime.timedelta(minutes=55), signed_by=therapist
+        )
     return runbook
 
 
@@ -573,8 +575,12 @@ def test_it_runs_as_many_queries_for_2_sessions_as_for_6(tess, priya):
     # outside providers and the care team; responses, vitals and doses; the signed sessions with
     # their ratings, adverse events, notes, addenda and prescribers on site; orders; consent
     # signatures with their documents; signed notes and their addenda; decided reviews; signed
-    # discharges; signed letters; uploads; and the staff they all name: 25.
-    assert counts[0] <= 25
+    # discharges; signed letters; uploads; and the staff they all name: 25. Then 12 more: each
+    # session's checklists, safety plans, chaperone check-ins and emergency calls (4); screenings,
+    # clearances, consultations, preparation sessions, course plans, gate overrides and
+    # integration records with their action items (8); each session's phase marks, telephone
+    # acknowledgements and the client's intentions for it (3).
+    assert counts[0] <= 40
 
 
 def test_it_makes_a_valid_bundle_for_every_kind_of_demo_client():
@@ -601,3 +607,415 @@ def test_it_makes_a_valid_bundle_for_every_kind_of_demo_client():
         bundle = client_bundle(client)
         _validate_each(bundle)
         _resolves(bundle)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rest of the designated record set: the pathway before the course, the course plan, each
+# session's checklist, safety plan, ratings, check-ins, adverse events and their reviews,
+# emergency calls, and the integration records. `pathway_records` is also used by
+# tests/test_record_access.py, for the readable copy.
+
+SCREENING_NOTE = "Mentions a fear of needles"
+CLEARANCE_FINDINGS = "Heart sounds normal; BP controlled on amlodipine"
+OUTSIDE_FINDINGS = "Seen in my clinic; no concerns"
+CONSULTATION_WHY = "Nothing else has lifted the fog"
+PREPARATION_INTENTIONS = "To meet the grief without drowning"
+PLAN_GOALS = "Less rumination, back to running"
+OVERRIDE_REASON = "Hypertension treated and checked twice"
+INTEGRATION_INSIGHT = "The grief is love with nowhere to go"
+ACTION_TEXT = "Call my sister on Sundays"
+CHECKLIST_RIDE = "Partner drives home"
+SAFETY_ADDRESS = "8 Birch Lane, Salem"
+REVIEW_NOTE = "Expected, self-limiting; no change"
+OVERRIDE_REVIEW_NOTE = "Escort arrived ten minutes later"
+EMERGENCY_ADDRESS = "8 Birch Lane, Salem"
+CHECKIN_NOTE = "Resting quietly under a blanket"
+INTENTION_TEXT = "To let the old anger soften"
+READ_BACK = "BP 152/94 read back; dose may proceed"
+
+
+def pathway_records(client, therapist, prescriber, *, days_ago: int = 90, room=None) -> dict:
+    """One of each record of the pathway for `client`, starting `days_ago` days back: a screening
+    (hypersensitivity answered yes), a clearance by `prescriber` and one transcribed from an
+    outside letter, a consultation, a preparation session, two course plan versions, a gate
+    override, a signed virtual session with everything a session may hold, and an integration
+    record with an action item."""
+    from kapflow.dosing.models import (
+        AdverseEvent,
+        ChaperoneCheckin,
+        DayOfChecklist,
+        EmergencyCall,
+        PhaseMark,
+        PhoneAcknowledgement,
+        Rating,
+        SafetyPlan,
+        SafetyReview,
+    )
+    from kapflow.integration.models import ActionItem, IntegrationRecord
+    from kapflow.medical.models import Clearance, Screening
+    from kapflow.medical.screening import FINDINGS, flags_for
+    from kapflow.notes.models import SessionIntention
+    from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
+
+    now = timezone.now()
+    then = now - datetime.timedelta(days=days_ago)
+    # One plan in force and one active override of a gate at a time: a later call replaces them.
+    CoursePlan.objects.filter(client=client, superseded_at__isnull=True).update(superseded_at=then)
+    GateOverride.objects.filter(client=client, withdrawn_at__isnull=True).update(
+        withdrawn_at=then, withdrawn_by=prescriber
+    )
+    answers = {finding.key: finding.key in ("hypersensitivity", "hypertension") for finding in FINDINGS}
+    medications = [{"name": "Lorazepam", "class": "benzodiazepine"}]
+    flags = flags_for(answers=answers, medications=medications, age=34)
+    screening = Screening.objects.create(
+        client=client,
+        answers=answers,
+        medications=medications,
+        flags=[flag.as_dict() for flag in flags],
+        age=34,
+        notes=SCREENING_NOTE,
+        completed_at=then,
+    )
+    clearance = Clearance.objects.create(
+        client=client,
+        screening=screening,
+        prescriber=prescriber,
+        decided_at=then + datetime.timedelta(days=2),
+        decision=Clearance.Decision.CONDITIONS,
+        conditions="Recheck blood pressure before each dose",
+        resolutions={"hypersensitivity": "A rash once, not anaphylaxis", "hypertension": "Treated"},
+        acknowledged=[flag.key for flag in flags if flag.level == "review"],
+        systolic=134,
+        diastolic=86,
+        heart_rate=72,
+        weight_kg=Decimal("70.5"),
+        findings=CLEARANCE_FINDINGS,
+        valid_until=timezone.localdate() + datetime.timedelta(days=200),
+    )
+    provider = OutsideProvider.objects.create(
+        client=client, name="Dr. Ines Okafor", kind=OutsideProvider.Kind.PSYCHIATRIST
+    )
+    letter = ChartDocument(
+        client=client,
+        kind=ChartDocument.Kind.CLEARANCE,
+        title="Clearance letter",
+        provider=provider,
+        original_name="letter.pdf",
+        content_type="application/pdf",
+        extension=".pdf",
+        size=len(PDF),
+        sha256=hashlib.sha256(PDF).hexdigest(),
+        uploaded_by=therapist,
+    )
+    letter.file.save("letter.pdf", ContentFile(PDF), save=False)
+    letter.save()
+    outside = Clearance.objects.create(
+        client=client,
+        screening=screening,
+        decided_at=then + datetime.timedelta(days=3),
+        decision=Clearance.Decision.CLEARED,
+        findings=OUTSIDE_FINDINGS,
+        valid_until=timezone.localdate() + datetime.timedelta(days=100),
+        outside_provider=provider,
+        document=letter,
+        outside_name="Dr. Ines Okafor",
+        outside_credentials="MD",
+        outside_npi="1234567893",
+        letter_dated=timezone.localdate(then),
+        filed_by=therapist,
+        filed_at=then + datetime.timedelta(days=4),
+    )
+    consultation = Consultation.objects.create(
+        client=client,
+        held_on=timezone.localdate(then) - datetime.timedelta(days=7),
+        clinician=therapist,
+        why_kap=CONSULTATION_WHY,
+        history="Two years of low mood",
+        previous_treatment="Two SSRIs",
+        supports="A partner and a sister",
+        expectations="Some relief",
+        goals="Sleep, work",
+        decision=Consultation.Decision.PROCEED,
+    )
+    preparation = PreparationSession.objects.create(
+        client=client,
+        clinician=therapist,
+        topics=[Topic.FEARS, Topic.DAY_OF],
+        intentions=PREPARATION_INTENTIONS,
+        day_of_instructions_given=True,
+    )
+    first_plan = CoursePlan.objects.create(
+        client=client,
+        goals=PLAN_GOALS,
+        planned_sessions=6,
+        updated_by=therapist,
+        created_at=then,
+        superseded_at=then + datetime.timedelta(days=40),
+        review_after="3, 6",
+    )
+    second_plan = CoursePlan.objects.create(
+        client=client,
+        goals=PLAN_GOALS,
+        planned_sessions=8,
+        cadence=CoursePlan.Cadence.WEEKLY,
+        updated_by=therapist,
+        created_at=then + datetime.timedelta(days=40),
+    )
+    override = GateOverride.objects.create(
+        client=client, gate=GateOverride.Gate.SCREENING, prescriber=prescriber, reason=OVERRIDE_REASON
+    )
+
+    runbook = _session(client, therapist, prescriber, days_ago=days_ago - 10, room=room, sign=False)
+    start = runbook.visit.starts_at
+    DayOfChecklist.objects.create(
+        runbook=runbook,
+        transport_without_driving=True,
+        transport_detail=CHECKLIST_RIDE,
+        last_food_at=start - datetime.timedelta(hours=6),
+        last_liquid_at=start - datetime.timedelta(hours=2),
+        substances=["caffeine"],
+        pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
+        recorded_by=therapist,
+    )
+    SafetyPlan.objects.create(
+        runbook=runbook,
+        address=SAFETY_ADDRESS,
+        chaperone_name="Jo",
+        chaperone_phone="555-0101",
+        chaperone_is_adult=True,
+        chaperone_present=True,
+        recorded_by=therapist,
+    )
+    Rating.objects.create(
+        runbook=runbook, rated_at=start + datetime.timedelta(minutes=30), sedation=2, dissociation=3,
+        recorded_by=therapist,
+    )  # fmt: skip
+    ChaperoneCheckin.objects.create(
+        runbook=runbook,
+        checked_at=start + datetime.timedelta(minutes=35),
+        chaperone_present=True,
+        client_ok=True,
+        note=CHECKIN_NOTE,
+        recorded_by=therapist,
+    )
+    event = AdverseEvent.objects.create(
+        runbook=runbook,
+        noted_at=start + datetime.timedelta(minutes=20),
+        kind=AdverseEvent.Kind.DIZZINESS,
+        severity=AdverseEvent.Severity.MODERATE,
+        action_taken="Lay down, water",
+        recorded_by=therapist,
+    )
+    EmergencyCall.objects.create(
+        runbook=runbook,
+        called_at=start + datetime.timedelta(minutes=25),
+        called_by=therapist,
+        address=EMERGENCY_ADDRESS,
+        address_from=EmergencyCall.AddressFrom.SAFETY_PLAN,
+    )
+    SessionIntention.objects.create(
+        visit=runbook.visit,
+        client=client,
+        text=INTENTION_TEXT,
+        source=SessionIntention.Source.PORTAL,
+        entered_by=therapist,
+    )
+    PhaseMark.objects.create(
+        runbook=runbook, phase=PhaseMark.Phase.OPENING, started_at=start, recorded_by=therapist
+    )
+    PhoneAcknowledgement.objects.create(
+        runbook=runbook,
+        reading=runbook.vitals.first(),
+        provider=provider,
+        prescriber_name="Dr. Ines Okafor",
+        called_at=start + datetime.timedelta(minutes=2),
+        read_back=READ_BACK,
+        recorded_by=therapist,
+    )
+    Runbook.objects.filter(pk=runbook.pk).update(override_reason="Escort late", escort_present=False)
+    Runbook.objects.filter(pk=runbook.pk).update(
+        signed_at=start + datetime.timedelta(minutes=55), signed_by=therapist
+    )
+    SafetyReview.objects.create(adverse_event=event, note=REVIEW_NOTE, reviewed_by=prescriber)
+    SafetyReview.objects.create(discharge_override=runbook, note=OVERRIDE_REVIEW_NOTE, reviewed_by=prescriber)
+    integration = IntegrationRecord.objects.create(
+        client=client,
+        follows=runbook.visit,
+        clinician=therapist,
+        themes="Grief",
+        lasting_insight=INTEGRATION_INSIGHT,
+        recorded_at=start + datetime.timedelta(days=2),
+    )
+    ActionItem.objects.create(client=client, record=integration, text=ACTION_TEXT)
+    return {
+        "screening": screening,
+        "clearance": clearance,
+        "outside": outside,
+        "letter": letter,
+        "provider": provider,
+        "consultation": consultation,
+        "preparation": preparation,
+        "plans": (first_plan, second_plan),
+        "override": override,
+        "runbook": runbook,
+        "event": event,
+        "integration": integration,
+    }
+
+
+@pytest.fixture
+def pathway(avery, tess, priya):
+    Client.objects.filter(pk=avery.pk).update(pronouns="they/them")
+    avery.refresh_from_db()
+    return {"client": avery, **pathway_records(avery, tess, priya, room=Room.objects.create(name="Elm"))}
+
+
+def _document_of(bundle: dict, record) -> dict:
+    url = f"urn:uuid:{resource_id(record._meta.label_lower, record.pk)}"
+    return _by_url(bundle)[url]
+
+
+def _text_of(document: dict) -> str:
+    return _content(document).decode("utf-8")
+
+
+def test_it_exports_the_pathway_records_as_documents_validated_and_referenced(pathway):
+    bundle = client_bundle(pathway["client"])
+    _validate_each(bundle)
+    _resolves(bundle)
+    expected = {
+        "screening": (
+            codes.NOTE,
+            [SCREENING_NOTE, "Lorazepam (Benzodiazepine)", "Hypersensitivity to ketamine"],
+        ),
+        "clearance": (codes.HISTORY_AND_PHYSICAL, [CLEARANCE_FINDINGS, "A rash once", "BP 134/86 mmHg"]),
+        "outside": (codes.HISTORY_AND_PHYSICAL, [OUTSIDE_FINDINGS, "Dr. Ines Okafor, MD (NPI 1234567893)"]),
+        "consultation": (codes.CONSULT_NOTE, [CONSULTATION_WHY, "Go on to screening"]),
+        "preparation": (
+            codes.PROGRESS_NOTE,
+            [PREPARATION_INTENTIONS, "Fears or concerns about altered states"],
+        ),
+        "override": (codes.NOTE, [OVERRIDE_REASON, "contraindication screening gate"]),
+        "integration": (codes.PROGRESS_NOTE, [INTEGRATION_INSIGHT, f"{ACTION_TEXT} (open)"]),
+    }
+    for key, (type_, phrases) in expected.items():
+        document = _document_of(bundle, pathway[key])
+        assert document["resourceType"] == "DocumentReference"
+        assert (type_["system"], type_["code"]) in _codes(document["type"]), key
+        text = _text_of(document)
+        for phrase in phrases:
+            assert phrase in text, (key, phrase)
+    outside = _document_of(bundle, pathway["outside"])
+    assert {
+        "reference": full_url("clients.outsideprovider", pathway["provider"].pk),
+        "display": "Dr. Ines Okafor",
+    } in outside["author"]
+    related = {item["reference"] for item in outside["context"]["related"]}
+    assert full_url("documents.chartdocument", pathway["letter"].pk) in related
+    assert full_url("medical.screening", pathway["screening"].pk) in related
+    screening = _document_of(bundle, pathway["screening"])
+    assert screening["author"] == [{"reference": full_url("clients.client", pathway["client"].pk)}]
+    integration = _document_of(bundle, pathway["integration"])
+    assert integration["context"]["related"] == [
+        {"reference": full_url("visits.visit", pathway["runbook"].visit_id)}
+    ]
+
+
+def test_it_makes_each_version_of_the_course_plan_a_care_plan(pathway):
+    bundle = client_bundle(pathway["client"])
+    first, second = (_document_of(bundle, plan) for plan in pathway["plans"])
+    assert first["resourceType"] == second["resourceType"] == "CarePlan"
+    assert (first["status"], second["status"]) == ("revoked", "active")
+    assert first["intent"] == second["intent"] == "plan"
+    assert second["replaces"] == [{"reference": full_url("pathway.courseplan", pathway["plans"][0].pk)}]
+    assert "replaces" not in first and "end" in first["period"] and "end" not in second["period"]
+    sessions = second["activity"][0]["detail"]
+    assert sessions["quantity"]["value"] == 8 and sessions["scheduledString"] == "weekly"
+    assert sessions["status"] == "in-progress" and first["activity"][0]["detail"]["status"] == "stopped"
+    assert second["activity"][1]["detail"]["code"]["coding"][0]["code"] == "integration-session"
+    assert second["description"] == PLAN_GOALS and first["note"] == [
+        {"text": "Progress reviews after sessions 3, 6"}
+    ]
+
+
+def test_it_makes_adverse_events_and_puts_the_whole_session_in_its_record(pathway):
+    bundle = client_bundle(pathway["client"])
+    event = _document_of(bundle, pathway["event"])
+    runbook = pathway["runbook"]
+    first_dose = runbook.administrations.get()
+    assert event["resourceType"] == "AdverseEvent" and event["actuality"] == "actual"
+    assert event["severity"]["coding"][0]["code"] == "moderate"
+    assert event["event"]["coding"][0] == {
+        "system": codes.ADVERSE_EVENT_KIND,
+        "code": "dizziness",
+        "display": "Dizziness",
+    }
+    assert event["suspectEntity"] == [
+        {"instance": {"reference": full_url("dosing.administration", first_dose.pk)}}
+    ]
+    assert event["referenceDocument"] == [{"reference": full_url("dosing.runbook", runbook.pk)}]
+    text = _text_of(_document_of(bundle, runbook))
+    for phrase in (
+        CHECKLIST_RIDE, "Substances in the prior 24 hours: caffeine", "Pregnancy: Asked: not applicable",
+        SAFETY_ADDRESS, "Chaperone: Jo, 555-0101", "Sedation (UMSS) 2", CHECKIN_NOTE,
+        "Adverse event: Dizziness (moderate)", REVIEW_NOTE, OVERRIDE_REVIEW_NOTE,
+        f"address given: {EMERGENCY_ADDRESS} (from the safety plan)",
+        INTENTION_TEXT, "Opening reflection phase began", READ_BACK,
+    ):  # fmt: skip
+        assert phrase in text, phrase
+
+
+def test_it_gives_the_patient_pronouns_and_a_reported_hypersensitivity_as_an_allergy(pathway):
+    bundle = client_bundle(pathway["client"])
+    (patient,) = _of_type(bundle, "Patient")
+    assert patient["extension"] == [
+        {
+            "url": codes.PRONOUNS,
+            "extension": [{"url": "value", "valueCodeableConcept": {"text": "they/them"}}],
+        }
+    ]
+    (allergy,) = _of_type(bundle, "AllergyIntolerance")
+    assert allergy["code"]["coding"] == [codes.KETAMINE]
+    assert allergy["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
+    assert allergy["recorder"] == {"reference": full_url("clients.client", pathway["client"].pk)}
+
+
+def test_it_leaves_out_the_pronouns_and_the_allergy_when_there_are_none(rich):
+    bundle = client_bundle(rich["client"])
+    (patient,) = _of_type(bundle, "Patient")
+    assert "extension" not in patient and not _of_type(bundle, "AllergyIntolerance")
+
+
+def test_it_still_leaves_out_process_notes_the_journal_and_drafts_with_the_pathway_in(pathway, tess):
+    client = pathway["client"]
+    ProcessNote.objects.create(client=client, author=tess, text=PROCESS_PHRASE)
+    now = timezone.now()
+    JournalEntry.objects.create(
+        client=client, body=JOURNAL_PHRASE, written_at=now, updated_at=now, shared_at=now
+    )
+    raw = bundle_json(client).decode("utf-8")
+    decoded = raw + "".join(
+        _text_of(d)
+        for d in _of_type(json.loads(raw), "DocumentReference")
+        if d["content"][0]["attachment"]["contentType"].startswith("text/")
+    )
+    assert INTEGRATION_INSIGHT in decoded
+    for phrase in (PROCESS_PHRASE, JOURNAL_PHRASE):
+        assert phrase not in decoded
+
+
+def test_it_runs_as_many_queries_for_one_of_each_pathway_record_as_for_three(tess, priya):
+    room = Room.objects.create(name="Ash room")
+    small = factories.make_client(first_name="Small", therapist=tess, prescriber=priya)
+    large = factories.make_client(first_name="Large", therapist=tess, prescriber=priya)
+    pathway_records(small, tess, priya, room=room)
+    for days_ago in (90, 60, 30):
+        pathway_records(large, tess, priya, days_ago=days_ago, room=room)
+    Practice.load()  # made on first use: not a query the bundle makes each time
+    counts = []
+    for client in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            client_bundle(client)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= 40  # as test_it_runs_as_many_queries_for_2_sessions_as_for_6 counts them

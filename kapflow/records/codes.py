@@ -28,6 +28,12 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 DOCUMENT_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+# HL7's core extension for a person's pronouns (the Gender Harmony work); its "value" part is a
+# CodeableConcept, here the client's own words as text. US Core defines no pronouns extension.
+PRONOUNS = "http://hl7.org/fhir/StructureDefinition/individual-pronouns"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+ADVERSE_EVENT_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 
 
 def local(name: str) -> str:
@@ -46,6 +52,9 @@ OUTSIDE_PROVIDER_KIND = local("outside-provider-kind")
 CONSENT_KIND = local("consent-kind")
 RELEASE_CATEGORY = local("release-category")
 CHART_DOCUMENT_KIND = local("chart-document-kind")
+ADVERSE_EVENT_KIND = local("adverse-event-kind")
+COURSE_PLAN_KIND = local("course-plan-kind")
+PLAN_ACTIVITY = local("plan-activity")
 # An instrument without LOINC codes (the PCL-5) gets two systems of its own:
 # urn:kapflow:<key>-item (item keys "1"…, and TOTAL for the total score) and
 # urn:kapflow:<key>-answer (each option's value, "0"…).
@@ -146,6 +155,26 @@ PLAN_OF_CARE_NOTE = coding(LOINC, "18776-5", "Plan of care note")
 DISCHARGE_SUMMARY = coding(LOINC, "18842-5", "Discharge summary")
 REFERRAL_NOTE = coding(LOINC, "57133-1", "Referral note")
 NOTE = coding(LOINC, "34109-9", "Note")
+# The contraindication screening, the medical clearance, the consultation, a preparation session,
+# a gate override and an integration record (each a DocumentReference; docs/fhir.md).
+SCREENING = NOTE
+CLEARANCE = HISTORY_AND_PHYSICAL
+CONSULTATION = CONSULT_NOTE
+PREPARATION = PROGRESS_NOTE
+GATE_OVERRIDE = NOTE
+INTEGRATION = PROGRESS_NOTE
+
+# The screening's "hypersensitivity to ketamine or esketamine" answered yes: an allergy the
+# client reported, active and not confirmed by a test.
+ALLERGY_ACTIVE = coding(ALLERGY_CLINICAL, "active", "Active")
+ALLERGY_UNCONFIRMED = coding(ALLERGY_VERIFICATION, "unconfirmed", "Unconfirmed")
+# Coded as ketamine (esketamine is one of its two enantiomers), the question's words as text.
+HYPERSENSITIVITY = {"coding": [KETAMINE], "text": "Ketamine or esketamine"}
+# Adverse-event severity by kapflow.dosing.models.AdverseEvent.Severity (the same three words).
+ADVERSE_EVENT_SEVERITIES = {
+    value: coding(ADVERSE_EVENT_SEVERITY, value, value.capitalize())
+    for value in ("mild", "moderate", "severe")
+}
 
 # A progress note's type by the kind of its visit; any other kind is a progress note.
 NOTE_TYPES = {"consultation": CONSULT_NOTE, "medical_evaluation": HISTORY_AND_PHYSICAL}

@@ -1,6 +1,8 @@
 """A client's whole record as one FHIR R4 Bundle (docs/fhir.md): who they are and who cares for
-them, their visits, measures, vital signs, medication orders and doses, consents, and every
-signed document, each as the FHIR resource that holds it.
+them, their visits, measures, vital signs, medication orders and doses, consents, the pathway's
+records (consultation, screening, clearance, gate overrides, preparation, the course plan's
+versions, integration records), each signed session's whole record and its adverse events, and
+every signed document, each as the FHIR resource that holds it.
 
 Every resource is checked against its model in fhir.resources' R4B package as it is made (R4B is
 FHIR 4.3.0; every resource used here reads the same in R4.0.1): an invalid one is a bug, and
@@ -20,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Model
+from django.db.models import Model, Prefetch
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -31,15 +33,17 @@ from kapflow.consent.models import Kind as ConsentKind
 from kapflow.consent.models import Signature
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.documents.models import ChartDocument
-from kapflow.dosing.models import Administration, Runbook, VitalsReading
+from kapflow.dosing.models import Administration, AdverseEvent, Runbook, VitalsReading
+from kapflow.integration.models import IntegrationRecord
 from kapflow.letters.models import Letter
 from kapflow.letters.pdf import signed_pdf_bytes
 from kapflow.measures import instruments
 from kapflow.measures.models import Response
 from kapflow.medical import doses
-from kapflow.medical.models import MedicationOrder
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.medical.screening import FINDINGS, medication_class
 from kapflow.notes.models import ProgressNote
-from kapflow.pathway.models import Topic
+from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
 from kapflow.practice.models import Practice
 from kapflow.records import codes
 from kapflow.visits.models import Visit
@@ -273,6 +277,13 @@ class _Record:
     discharges: list[Discharge]
     letters: list[Letter]
     documents: list[ChartDocument]
+    screenings: list[Screening]
+    clearances: list[Clearance]
+    consultations: list[Consultation]
+    preparations: list[PreparationSession]
+    plans: list[CoursePlan]
+    overrides: list[GateOverride]
+    integrations: list[IntegrationRecord]
     users: dict[int, User] = field(default_factory=dict)
 
 
@@ -301,8 +312,21 @@ def _gather(client: Client) -> _Record:
         ),
         runbooks=list(
             Runbook.objects.filter(visit__client=client, signed_at__isnull=False)
-            .select_related("visit")
-            .prefetch_related("ratings", "adverse_events", "notes", "addenda", "prescribers_on_site")
+            .select_related("visit", "override_review")
+            .prefetch_related(
+                "ratings",
+                Prefetch("adverse_events", queryset=AdverseEvent.objects.select_related("review")),
+                "notes",
+                "addenda",
+                "prescribers_on_site",
+                "checklists",
+                "safety_plans",
+                "chaperone_checkins",
+                "emergency_calls",
+                "phase_marks",
+                "phone_acknowledgements",
+                "visit__intentions",
+            )
             .order_by("visit__starts_at", "pk")
         ),
         orders=list(MedicationOrder.objects.filter(client=client).order_by("created_at", "pk")),
@@ -325,6 +349,19 @@ def _gather(client: Client) -> _Record:
             Letter.objects.filter(client=client, signed_at__isnull=False).order_by("signed_at", "pk")
         ),
         documents=list(ChartDocument.objects.filter(client=client).order_by("uploaded_at", "pk")),
+        screenings=list(Screening.objects.filter(client=client).order_by("completed_at", "pk")),
+        clearances=list(
+            Clearance.objects.filter(client=client).select_related("screening").order_by("decided_at", "pk")
+        ),
+        consultations=list(Consultation.objects.filter(client=client).order_by("held_on", "pk")),
+        preparations=list(PreparationSession.objects.filter(client=client).order_by("held_on", "pk")),
+        plans=list(CoursePlan.objects.filter(client=client).order_by("created_at", "pk")),
+        overrides=list(GateOverride.objects.filter(client=client).order_by("created_at", "pk")),
+        integrations=list(
+            IntegrationRecord.objects.filter(client=client)
+            .prefetch_related("action_items")
+            .order_by("recorded_at", "pk")
+        ),
     )
     record.users = User.objects.in_bulk(_people(record))
     return record
@@ -345,6 +382,15 @@ def _people(record: _Record) -> set[int]:
         ids.update((runbook.signed_by_id, runbook.discharged_by_id))
         ids.update(addendum.author_id for addendum in runbook.addenda.all())
         ids.update(note.author_id for note in runbook.notes.all())
+        ids.update(event.recorded_by_id for event in runbook.adverse_events.all())
+        ids.update(_review(event).reviewed_by_id for event in runbook.adverse_events.all() if _review(event))
+        if _review(runbook, "override_review"):
+            ids.add(runbook.override_review.reviewed_by_id)
+        for checklist in runbook.checklists.all():
+            ids.update((checklist.recorded_by_id, checklist.medications_reviewed_by_id))
+        ids.update(plan.recorded_by_id for plan in runbook.safety_plans.all())
+        ids.update(checkin.recorded_by_id for checkin in runbook.chaperone_checkins.all())
+        ids.update(call.called_by_id for call in runbook.emergency_calls.all())
     for note in record.notes:
         ids.update((note.author_id, note.signed_by_id))
         ids.update(addendum.author_id for addendum in note.addenda.all())
@@ -353,6 +399,15 @@ def _people(record: _Record) -> set[int]:
     ids.update(discharge.signed_by_id for discharge in record.discharges)
     ids.update(letter.signed_by_id for letter in record.letters)
     ids.update(document.uploaded_by_id for document in record.documents)
+    ids.update(screening.entered_by_id for screening in record.screenings)
+    for clearance in record.clearances:
+        ids.update((clearance.prescriber_id, clearance.revoked_by_id, clearance.filed_by_id))
+    ids.update(consultation.clinician_id for consultation in record.consultations)
+    ids.update(preparation.clinician_id for preparation in record.preparations)
+    ids.update(plan.updated_by_id for plan in record.plans)
+    for override in record.overrides:
+        ids.update((override.prescriber_id, override.withdrawn_by_id))
+    ids.update(integration.clinician_id for integration in record.integrations)
     ids.discard(None)
     return ids
 
@@ -400,6 +455,13 @@ def _patient_resource(client: Client, practice: Practice) -> dict:
     }
     if address:
         found["address"] = [{"use": "home", **address}]
+    if client.pronouns:
+        found["extension"] = [
+            {
+                "url": codes.PRONOUNS,
+                "extension": [{"url": "value", "valueCodeableConcept": {"text": client.pronouns}}],
+            }
+        ]
     return _resource("Patient", _kind(Client), client.pk, **found)
 
 
@@ -734,6 +796,15 @@ def _superseded(signatures: list[Signature]) -> set[int]:
 # Documents
 
 
+def _review(owner: Model, name: str = "review"):
+    """The one-to-one `name` of `owner` read with select_related, or None (no query either way)."""
+    return getattr(owner, name, None)
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def _when_text(moment: datetime.datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
 
@@ -755,7 +826,8 @@ def _text_document(
     authenticator_id: int | None = None,
     amended: bool = False,
     period: tuple[datetime.datetime, datetime.datetime] | None = None,
-    related: dict | None = None,
+    related: dict | list[dict] | None = None,
+    other_authors: list[dict] | None = None,
 ) -> dict:
     found = {
         "status": "current",
@@ -764,7 +836,8 @@ def _text_document(
         "category": [{"coding": [codes.CLINICAL_NOTE]}],
         "subject": _patient(client_id),
         "date": _instant(date),
-        "author": [_user(user_id) for user_id in dict.fromkeys(author_ids) if user_id],
+        "author": [_user(user_id) for user_id in dict.fromkeys(author_ids) if user_id]
+        + (other_authors or []),
         "description": title,
         "content": [
             {"attachment": _attachment(text.encode("utf-8"), "text/plain; charset=utf-8", title, date)}
@@ -776,7 +849,7 @@ def _text_document(
     if period:
         context["period"] = {"start": _instant(period[0]), "end": _instant(period[1])}
     if related:
-        context["related"] = [related]
+        context["related"] = related if isinstance(related, list) else [related]
     if context:
         found["context"] = context
     return _resource("DocumentReference", kind, key, **found)
@@ -838,6 +911,16 @@ def _note_document(note: ProgressNote) -> dict:
 def _runbook_text(runbook: Runbook, record: _Record, vitals, doses_given) -> str:
     users, visit = record.users, runbook.visit
     lines = [f"Medication session, {_when_text(visit.starts_at)} ({visit.get_modality_display()})", ""]
+    for intention in sorted(visit.intentions.all(), key=lambda found: (found.entered_at, found.pk)):
+        lines += [
+            f"The client's intention for the session ({intention.get_source_display().lower()}, "
+            f"{_when_text(intention.entered_at)}):",
+            f"    {intention.text}",
+        ]
+    if visit.intentions.all():
+        lines.append("")
+    lines += _checklist_lines(runbook, users)
+    lines += _safety_plan_lines(runbook, users)
     for reading in vitals:
         spo2 = f", SpO2 {reading.spo2} %" if reading.spo2 is not None else ""
         lines.append(
@@ -852,6 +935,13 @@ def _runbook_text(runbook: Runbook, record: _Record, vitals, doses_given) -> str
             f"{_when_text(dose.given_at)} {what}: {doses.number(dose.dose_mg)} mg {dose.route}, "
             f"lot {dose.lot_number}, given by {_name(users, dose.given_by_id)}{observed}"
         )
+    for mark in runbook.phase_marks.all():
+        lines.append(f"{_when_text(mark.started_at)} {mark.get_phase_display()} phase began")
+    for call in runbook.phone_acknowledgements.all():
+        lines.append(
+            f"{_when_text(call.called_at)} Acknowledged by telephone by {call.prescriber_name} "
+            f"(outside prescriber): {call.read_back}"
+        )
     for on_site in runbook.prescribers_on_site.all():
         lines.append(f"{_when_text(on_site.on_site_at)} Prescriber on site")
     for rating in runbook.ratings.all():
@@ -863,6 +953,21 @@ def _runbook_text(runbook: Runbook, record: _Record, vitals, doses_given) -> str
         lines.append(
             f"{_when_text(event.noted_at)} Adverse event: {event.get_kind_display()} "
             f"({event.get_severity_display().lower()}). Action taken: {event.action_taken}"
+        )
+        review = _review(event)
+        if review:
+            lines.append(_review_line(review, users))
+    for checkin in runbook.chaperone_checkins.all():
+        lines.append(
+            f"{_when_text(checkin.checked_at)} Chaperone check-in: chaperone present "
+            f"{_yes(checkin.chaperone_present)}, client OK {_yes(checkin.client_ok)}"
+            + (f". {checkin.note}" if checkin.note else "")
+        )
+    for call in runbook.emergency_calls.all():
+        where = call.address or "no address on record"
+        lines.append(
+            f"{_when_text(call.called_at)} Emergency services called by {_name(users, call.called_by_id)}; "
+            f"address given: {where} (from {call.get_address_from_display()})"
         )
     for note in runbook.notes.all():
         lines.append(f"{_when_text(note.written_at)} Note by {_name(users, note.author_id)}: {note.text}")
@@ -878,6 +983,9 @@ def _runbook_text(runbook: Runbook, record: _Record, vitals, doses_given) -> str
         lines.append(f"    {label}: {'yes' if met else 'no'}")
     if runbook.override_reason:
         lines.append(f"    Discharged with criteria unmet: {runbook.override_reason}")
+        review = _review(runbook, "override_review")
+        if review:
+            lines.append(_review_line(review, users))
     lines.append(f"Signed by {_name(users, runbook.signed_by_id)} on {_when_text(runbook.signed_at)}")
     for addendum in runbook.addenda.all():
         lines += [
@@ -886,6 +994,56 @@ def _runbook_text(runbook: Runbook, record: _Record, vitals, doses_given) -> str
             addendum.text,
         ]
     return "\n".join(lines) + "\n"
+
+
+def _review_line(review, users: dict[int, User]) -> str:
+    """A prescriber's safety review (kapflow.dosing.models.SafetyReview), as one indented line."""
+    note = f": {review.note}" if review.note else ""
+    return f"    Reviewed by {_name(users, review.reviewed_by_id)} on {_when_text(review.reviewed_at)}{note}"
+
+
+def _checklist_lines(runbook: Runbook, users: dict[int, User]) -> list[str]:
+    """Each day-of checklist asked at check-in (a newer one supersedes, both are kept)."""
+    lines = []
+    for checklist in runbook.checklists.all():
+        ride = _yes(checklist.transport_without_driving)
+        if checklist.transport_detail:
+            ride += f" ({checklist.transport_detail})"
+        lines += [
+            f"Day-of checklist, {_when_text(checklist.recorded_at)}, "
+            f"by {_name(users, checklist.recorded_by_id)}",
+            f"    Ride home arranged, no driving today: {ride}",
+            f"    Last food {_when_text(checklist.last_food_at)}; "
+            f"last liquid {_when_text(checklist.last_liquid_at)}",
+            f"    Substances in the prior 24 hours: {', '.join(checklist.substances) or 'none'}",
+            f"    Pregnancy: {checklist.get_pregnancy_display()}",
+            f"    New medications since clearance: {checklist.new_medications or 'none'}",
+        ]
+        if checklist.medications_reviewed_by_id:
+            lines.append(
+                f"    New medications reviewed by {_name(users, checklist.medications_reviewed_by_id)}"
+            )
+        lines.append(
+            f"    Open suicidality alert reviewed today: {_yes(checklist.suicidality_alert_reviewed)}"
+        )
+    return lines + [""] if lines else []
+
+
+def _safety_plan_lines(runbook: Runbook, users: dict[int, User]) -> list[str]:
+    """Each safety plan of a virtual session (a newer one supersedes, both are kept)."""
+    lines = []
+    for plan in runbook.safety_plans.all():
+        lines += [
+            f"Safety plan, {_when_text(plan.recorded_at)}, by {_name(users, plan.recorded_by_id)}",
+            f"    Address during the session: {plan.address or '(not given)'}",
+            f"    Chaperone: {plan.chaperone_name or '(not given)'}"
+            + (f", {plan.chaperone_phone}" if plan.chaperone_phone else "")
+            + f"; an adult {_yes(plan.chaperone_is_adult)}; present {_yes(plan.chaperone_present)}",
+            f"    Emergency contact: {plan.emergency_contact or '(not given)'}",
+            f"    Nearest emergency department: {plan.nearest_emergency_department or '(not given)'}",
+            f"    Blood-pressure cuff at hand: {_yes(plan.has_bp_cuff)}",
+        ]
+    return lines + [""] if lines else []
 
 
 def _runbook_document(runbook: Runbook, record: _Record, vitals, doses_given) -> dict:
@@ -1026,6 +1184,373 @@ def _chart_document(document: ChartDocument) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# The pathway before the course: consultation, screening, clearance, preparation, overrides
+
+
+def _signed_line(users: dict[int, User], user_id: int | None, moment: datetime.datetime) -> str:
+    return f"Recorded by {_name(users, user_id)} on {_when_text(moment)}"
+
+
+def _consultation_document(consultation: Consultation, users: dict[int, User]) -> dict:
+    lines = [f"Consultation held on {consultation.held_on}", ""]
+    for heading, text in (
+        ("Why KAP, and why now", consultation.why_kap),
+        ("What they have been experiencing; history", consultation.history),
+        ("Previous treatment", consultation.previous_treatment),
+        ("Current supports", consultation.supports),
+        ("Expectations and hopes", consultation.expectations),
+        ("Goals for the work", consultation.goals),
+        ("Clinician's note", consultation.note),
+    ):
+        if text:
+            lines += [f"{heading}:", text, ""]
+    lines.append(f"Decision: {consultation.get_decision_display()}")
+    if consultation.decision_reason:
+        lines.append(f"Reason: {consultation.decision_reason}")
+    if consultation.referral_note:
+        lines.append(f"Referral: {consultation.referral_note}")
+    lines += ["", _signed_line(users, consultation.clinician_id, consultation.recorded_at)]
+    return _text_document(
+        _kind(consultation),
+        consultation.pk,
+        client_id=consultation.client_id,
+        type_=codes.CONSULTATION,
+        title=f"Consultation of {consultation.held_on}",
+        text="\n".join(lines) + "\n",
+        date=consultation.recorded_at,
+        author_ids=[consultation.clinician_id],
+        authenticator_id=consultation.clinician_id,
+    )
+
+
+def _screening_text(screening: Screening, users: dict[int, User]) -> str:
+    who = _name(users, screening.entered_by_id) if screening.entered_by_id else "the client"
+    lines = [
+        f"Contraindication screening (version {screening.version}), {_when_text(screening.completed_at)}",
+        f"Answered by {who}; age on the day {screening.age}",
+        "",
+    ]
+    for finding in FINDINGS:
+        answer = screening.answers.get(finding.key)
+        lines.append(f"{finding.text} {'(not answered)' if answer is None else _yes(answer)}")
+    lines += ["", "Current medications:"]
+    for medication in screening.medications or []:
+        found = medication_class(medication.get("class", ""))
+        lines.append(f"    {medication.get('name', '')}" + (f" ({found.label})" if found else ""))
+    if not screening.medications:
+        lines.append("    none")
+    lines += ["", "Flags raised:"]
+    for flag in screening.flag_list():
+        reason = f": {flag.reason}" if flag.reason else ""
+        lines.append(f"    {flag.label} ({flag.level}){reason}")
+    if not screening.flags:
+        lines.append("    none")
+    if screening.notes:
+        lines += ["", "Notes:", screening.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _screening_document(screening: Screening, users: dict[int, User]) -> dict:
+    return _text_document(
+        _kind(screening),
+        screening.pk,
+        client_id=screening.client_id,
+        type_=codes.SCREENING,
+        title=f"Contraindication screening of {timezone.localdate(screening.completed_at)}",
+        text=_screening_text(screening, users),
+        date=screening.completed_at,
+        author_ids=[screening.entered_by_id],
+        other_authors=[] if screening.entered_by_id else [_patient(screening.client_id)],
+    )
+
+
+def _allergy(screening: Screening) -> dict:
+    """The screening's "hypersensitivity to ketamine or esketamine" answered yes, as the allergy
+    the client (or staff on their behalf) reported: active, not confirmed by a test."""
+    reporter = _user(screening.entered_by_id) if screening.entered_by_id else _patient(screening.client_id)
+    return _resource(
+        "AllergyIntolerance",
+        "medical.screening.hypersensitivity",
+        screening.pk,
+        clinicalStatus={"coding": [codes.ALLERGY_ACTIVE]},
+        verificationStatus={"coding": [codes.ALLERGY_UNCONFIRMED]},
+        type="allergy",
+        category=["medication"],
+        code=codes.HYPERSENSITIVITY,
+        patient=_patient(screening.client_id),
+        recordedDate=_instant(screening.completed_at),
+        recorder=reporter,
+        asserter=reporter,
+        note=[{"text": "Reported in the contraindication screening"}],
+    )
+
+
+def _clearance_text(clearance: Clearance, users: dict[int, User]) -> str:
+    if clearance.is_outside:
+        credentials = f", {clearance.outside_credentials}" if clearance.outside_credentials else ""
+        who = f"{clearance.outside_name}{credentials} (NPI {clearance.outside_npi}), outside prescriber"
+    else:
+        who = _name(users, clearance.prescriber_id)
+    lines = [
+        f"Medical clearance, {_when_text(clearance.decided_at)}, by {who}",
+        f"Reviewing the screening of {timezone.localdate(clearance.screening.completed_at)}",
+        f"Decision: {clearance.get_decision_display()}",
+    ]
+    if clearance.conditions:
+        lines.append(f"Conditions: {clearance.conditions}")
+    if clearance.valid_until:
+        lines.append(f"Valid until {clearance.valid_until}")
+    measured = [
+        text
+        for present, text in (
+            (
+                clearance.systolic and clearance.diastolic,
+                f"BP {clearance.systolic}/{clearance.diastolic} mmHg",
+            ),
+            (clearance.heart_rate, f"heart rate {clearance.heart_rate}/min"),
+            (clearance.weight_kg, f"weight {clearance.weight_kg} kg"),
+        )
+        if present
+    ]
+    if measured:
+        lines.append("Measured: " + ", ".join(measured))
+    lines += ["", "Evaluation findings:", clearance.findings]
+    flags = clearance.reviewed_flags()
+    if flags:
+        lines += ["", "The screening's flags:"]
+        for flag, resolution, acknowledged in flags:
+            said = f"resolved: {resolution}" if resolution else ("acknowledged" if acknowledged else "")
+            lines.append(f"    {flag.label} ({flag.level})" + (f", {said}" if said else ""))
+    if clearance.is_outside:
+        filed = f"{_name(users, clearance.filed_by_id)} on {_when_text(clearance.filed_at)}"
+        lines += ["", f"Transcribed from the letter of {clearance.letter_dated}, filed by {filed}"]
+    if clearance.revoked_at:
+        lines += [
+            "",
+            f"Revoked on {_when_text(clearance.revoked_at)} by {_name(users, clearance.revoked_by_id)}: "
+            f"{clearance.revoke_reason}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _clearance_document(clearance: Clearance, record: _Record) -> dict:
+    """A clearance by the practice's prescriber, or transcribed from an outside prescriber's
+    letter (its author then the outside provider, the letter on the chart as related)."""
+    related = [reference(_kind(Screening), clearance.screening_id)]
+    others = []
+    if clearance.is_outside:
+        if clearance.outside_provider_id in {provider.pk for provider in record.providers}:
+            others.append(
+                reference(_kind(OutsideProvider), clearance.outside_provider_id, clearance.outside_name)
+            )
+        else:
+            others.append({"display": clearance.outside_name})
+        if clearance.document_id in {document.pk for document in record.documents}:
+            related.append(reference(_kind(ChartDocument), clearance.document_id))
+    return _text_document(
+        _kind(clearance),
+        clearance.pk,
+        client_id=clearance.client_id,
+        type_=codes.CLEARANCE,
+        title=f"Medical clearance of {timezone.localdate(clearance.decided_at)}",
+        text=_clearance_text(clearance, record.users),
+        date=clearance.decided_at,
+        author_ids=[clearance.prescriber_id],
+        authenticator_id=clearance.prescriber_id,
+        amended=clearance.revoked_at is not None,
+        related=related,
+        other_authors=others,
+    )
+
+
+def _preparation_document(preparation: PreparationSession, users: dict[int, User]) -> dict:
+    lines = [f"Preparation session held on {preparation.held_on}", ""]
+    if preparation.topics:
+        lines += ["Topics covered:", *(f"    {Topic(value).label}" for value in preparation.topics), ""]
+    if preparation.intentions:
+        lines += ["Intentions, in the client's own words:", preparation.intentions, ""]
+    lines.append(f"Day-of instructions given: {_yes(preparation.day_of_instructions_given)}")
+    if preparation.note:
+        lines += ["", "Note:", preparation.note]
+    lines += ["", _signed_line(users, preparation.clinician_id, preparation.recorded_at)]
+    return _text_document(
+        _kind(preparation),
+        preparation.pk,
+        client_id=preparation.client_id,
+        type_=codes.PREPARATION,
+        title=f"Preparation session of {preparation.held_on}",
+        text="\n".join(lines) + "\n",
+        date=preparation.recorded_at,
+        author_ids=[preparation.clinician_id],
+        authenticator_id=preparation.clinician_id,
+    )
+
+
+def _override_document(override: GateOverride, users: dict[int, User]) -> dict:
+    lines = [
+        f"Override of the {override.get_gate_display().lower()} gate, {_when_text(override.created_at)}, "
+        f"by {_name(users, override.prescriber_id)}",
+        "",
+        "Reason:",
+        override.reason,
+    ]
+    if override.withdrawn_at:
+        lines += [
+            "",
+            f"Withdrawn on {_when_text(override.withdrawn_at)} by {_name(users, override.withdrawn_by_id)}",
+        ]
+    return _text_document(
+        _kind(override),
+        override.pk,
+        client_id=override.client_id,
+        type_=codes.GATE_OVERRIDE,
+        title=f"Override of the {override.get_gate_display().lower()} gate",
+        text="\n".join(lines) + "\n",
+        date=override.created_at,
+        author_ids=[override.prescriber_id],
+        authenticator_id=override.prescriber_id,
+        amended=override.withdrawn_at is not None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The course: its plan, adverse events, integration
+
+
+def _plan_status(plan: CoursePlan) -> str:
+    """A superseded version is revoked (a newer one replaces it), an ended plan completed."""
+    if plan.superseded_at is not None:
+        return "revoked"
+    if plan.ended_at is not None:
+        return "completed"
+    return "active"
+
+
+_ACTIVITY_STATUS = {"active": "in-progress", "completed": "completed", "revoked": "stopped"}
+
+
+def _care_plan(plan: CoursePlan, replaces: CoursePlan | None) -> dict:
+    """One version of the course plan. Its activities: the medication sessions planned (how many,
+    how often, where) and, when planned, an integration session after each."""
+    status = _plan_status(plan)
+    sessions = {
+        "kind": "Appointment",
+        "code": codes.concept(codes.PLAN_ACTIVITY, "medication-session", "Medication session"),
+        "status": _ACTIVITY_STATUS[status],
+        "scheduledString": plan.cadence_words,
+        "location": {"display": plan.get_modality_display()},
+        "description": str(plan),
+    }
+    if plan.kind == CoursePlan.Kind.COURSE:
+        sessions["quantity"] = {"value": plan.planned_sessions, "unit": "sessions"}
+    activities = [{"detail": sessions}]
+    if plan.integration_after_each:
+        activities.append(
+            {
+                "detail": {
+                    "kind": "Appointment",
+                    "code": codes.concept(codes.PLAN_ACTIVITY, "integration-session", "Integration session"),
+                    "status": _ACTIVITY_STATUS[status],
+                    "scheduledString": "after each medication session",
+                }
+            }
+        )
+    period = {"start": _instant(plan.counts_from or plan.created_at)}
+    end = plan.superseded_at or plan.ended_at
+    if end:
+        period["end"] = _instant(end)
+    notes = []
+    if plan.review_after:
+        notes.append({"text": f"Progress reviews after sessions {plan.review_after}"})
+    found = {
+        "status": status,
+        "intent": "plan",
+        "category": [codes.concept(codes.COURSE_PLAN_KIND, plan.kind, plan.get_kind_display())],
+        "title": f"{plan.get_kind_display()} {plan.course_number}",
+        "description": plan.goals,
+        "subject": _patient(plan.client_id),
+        "period": period,
+        "created": _instant(plan.created_at),
+        "author": _user(plan.updated_by_id),
+        "careTeam": [reference("clients.careteam", plan.client_id)],
+        "activity": activities,
+    }
+    if replaces is not None:
+        found["replaces"] = [reference(_kind(replaces), replaces.pk)]
+    if notes:
+        found["note"] = notes
+    return _resource("CarePlan", _kind(plan), plan.pk, **found)
+
+
+def _care_plans(plans: list[CoursePlan]):
+    """Each version, oldest first, naming the version it replaced (the one before it)."""
+    previous = None
+    for plan in plans:
+        yield _care_plan(plan, previous)
+        previous = plan
+
+
+def _adverse_event(event: AdverseEvent, runbook: Runbook, first_dose: Administration | None) -> dict:
+    """An adverse event of a signed session, pointing at the dose given before it and at the
+    session's record, which holds the action taken and the prescriber's review."""
+    found = {
+        "actuality": "actual",
+        "event": codes.concept(codes.ADVERSE_EVENT_KIND, event.kind, event.get_kind_display()),
+        "subject": _patient(runbook.visit.client_id),
+        "date": _instant(event.noted_at),
+        "recordedDate": _instant(event.recorded_at),
+        "recorder": _user(event.recorded_by_id),
+        "severity": {"coding": [codes.ADVERSE_EVENT_SEVERITIES[event.severity]]},
+        "referenceDocument": [reference(_kind(runbook), runbook.pk)],
+    }
+    if first_dose is not None:
+        found["suspectEntity"] = [{"instance": reference(_kind(first_dose), first_dose.pk)}]
+    return _resource("AdverseEvent", _kind(event), event.pk, **found)
+
+
+def _integration_document(integration: IntegrationRecord, users: dict[int, User]) -> dict:
+    lines = [f"Integration record, {_when_text(integration.recorded_at)}"]
+    if integration.late_label:
+        lines.append(integration.late_label.capitalize())
+    lines.append("")
+    for heading, text in (
+        ("The client's intention for the session", integration.intention),
+        ("Themes", integration.themes),
+        ("Emotions", integration.emotions),
+        ("Images or memories", integration.images_memories),
+        ("Parts", integration.parts),
+        ("What feels like lasting insight", integration.lasting_insight),
+        ("What feels like passing intensity", integration.passing_intensity),
+        ("Clinician's note", integration.note),
+    ):
+        if text:
+            lines += [f"{heading}:", text, ""]
+    items = list(integration.action_items.all())
+    if items:
+        lines.append("Action items:")
+        lines += [f"    {item.text} ({item.get_status_display().lower()})" for item in items]
+        lines.append("")
+    lines.append(_signed_line(users, integration.clinician_id, integration.recorded_at))
+    related = [
+        reference(_kind(Visit), visit_id)
+        for visit_id in (integration.follows_id, integration.visit_id)
+        if visit_id
+    ]
+    return _text_document(
+        _kind(integration),
+        integration.pk,
+        client_id=integration.client_id,
+        type_=codes.INTEGRATION,
+        title=f"Integration record of {timezone.localdate(integration.recorded_at)}",
+        text="\n".join(lines) + "\n",
+        date=integration.recorded_at,
+        author_ids=[integration.clinician_id],
+        authenticator_id=integration.clinician_id,
+        related=related or None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # The bundle
 
 
@@ -1049,6 +1574,19 @@ def _resources(record: _Record, today: datetime.date):
         yield _questionnaire(instrument)
     for visit in record.visits:
         yield _appointment(visit, record.other_clinicians.get(visit.pk, []))
+    for consultation in record.consultations:
+        yield _consultation_document(consultation, record.users)
+    for screening in record.screenings:
+        yield _screening_document(screening, record.users)
+        if screening.answers.get("hypersensitivity") is True:
+            yield _allergy(screening)
+    for clearance in record.clearances:
+        yield _clearance_document(clearance, record)
+    for override in record.overrides:
+        yield _override_document(override, record.users)
+    for preparation in record.preparations:
+        yield _preparation_document(preparation, record.users)
+    yield from _care_plans(record.plans)
     for response in record.responses:
         yield _questionnaire_response(response)
         yield _total_observation(response)
@@ -1071,6 +1609,11 @@ def _resources(record: _Record, today: datetime.date):
         doses_by_runbook[dose.runbook_id].append(dose)
     for runbook in record.runbooks:
         yield _runbook_document(runbook, record, vitals_by_runbook[runbook.pk], doses_by_runbook[runbook.pk])
+        first = next((dose for dose in doses_by_runbook[runbook.pk] if not dose.is_booster), None)
+        for event in runbook.adverse_events.all():
+            yield _adverse_event(event, runbook, first)
+    for integration in record.integrations:
+        yield _integration_document(integration, record.users)
     for review in record.reviews:
         yield _review_document(review, record.users)
     for discharge in record.discharges:

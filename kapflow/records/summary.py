@@ -17,11 +17,27 @@ from kapflow.clients.models import CareTeamMember, Client
 from kapflow.consent.models import Signature
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.documents.models import ChartDocument
-from kapflow.dosing.models import Addendum, Administration, AdverseEvent, Note, Runbook, VitalsReading
+from kapflow.dosing.models import (
+    Addendum,
+    Administration,
+    AdverseEvent,
+    ChaperoneCheckin,
+    DayOfChecklist,
+    EmergencyCall,
+    Note,
+    PhaseMark,
+    PhoneAcknowledgement,
+    Rating,
+    Runbook,
+    SafetyPlan,
+    VitalsReading,
+)
+from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.letters.models import Disclosure, Letter
 from kapflow.measures.models import Response
-from kapflow.medical.models import MedicationOrder
-from kapflow.notes.models import NoteAddendum, ProgressNote
+from kapflow.medical.models import Clearance, MedicationOrder, Screening
+from kapflow.notes.models import NoteAddendum, ProgressNote, SessionIntention
+from kapflow.pathway.models import Consultation, CoursePlan, GateOverride, PreparationSession, Topic
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 
@@ -38,10 +54,18 @@ class RecordSummary:
     care_team: list[CareTeamMember]
     outside_providers: list
     consents: list[Signature]
+    consultations: list[Consultation]
+    screenings: list[Screening]
+    clearances: list[Clearance]
+    overrides: list[GateOverride]
+    # Each preparation session with the labels of the topics it covered.
+    preparations: list[tuple[PreparationSession, list[str]]]
+    plans: list[CoursePlan]
     visits: list[Visit]
     responses: list[Response]
     orders: list[MedicationOrder]
     sessions: list[Runbook]
+    integrations: list[IntegrationRecord]
     notes: list[ProgressNote]
     reviews: list[CourseReview]
     discharges: list[Discharge]
@@ -61,10 +85,19 @@ class RecordSummary:
             ),
             ("team", "Care team and outside providers", len(self.care_team) + len(self.outside_providers)),
             ("consents", "Consents signed", len(self.consents)),
+            ("consultations", "Consultation", len(self.consultations)),
+            (
+                "medical",
+                "Screening and medical clearance",
+                len(self.screenings) + len(self.clearances) + len(self.overrides),
+            ),
+            ("preparation", "Preparation sessions", len(self.preparations)),
+            ("plans", "Course plans", len(self.plans)),
             ("visits", "Visits", len(self.visits)),
             ("measures", "Questionnaire results", len(self.responses)),
             ("orders", "Medication orders", len(self.orders)),
             ("sessions", "Medication sessions", len(self.sessions)),
+            ("integration", "Integration records", len(self.integrations)),
             ("notes", "Progress notes", len(self.notes)),
             ("reviews", "Course reviews and discharge summaries", len(self.reviews) + len(self.discharges)),
             ("letters", "Letters and documents", len(self.letters) + len(self.documents)),
@@ -74,7 +107,7 @@ class RecordSummary:
 
 def record_summary(client: Client, *, now: datetime.datetime | None = None) -> RecordSummary:
     """Everything the readable copy of `client`'s record shows, read in a fixed number of queries
-    (about twenty, whatever the number of visits, sessions or notes): signed and finished parts
+    (about forty, whatever the number of visits, sessions or notes): signed and finished parts
     only, never process notes, the journal, drafts or the audit log."""
     people = Client.objects.filter(pk=client.pk).prefetch_related(
         "guardians",
@@ -85,7 +118,7 @@ def record_summary(client: Client, *, now: datetime.datetime | None = None) -> R
     client = people.get()
     sessions = (
         Runbook.objects.filter(visit__client=client, signed_at__isnull=False)
-        .select_related("visit", "signed_by")
+        .select_related("visit", "signed_by", "override_review__reviewed_by")
         .prefetch_related(
             Prefetch(
                 "administrations",
@@ -94,7 +127,30 @@ def record_summary(client: Client, *, now: datetime.datetime | None = None) -> R
                 ),
             ),
             Prefetch("vitals", queryset=VitalsReading.objects.order_by("taken_at", "pk")),
-            Prefetch("adverse_events", queryset=AdverseEvent.objects.order_by("noted_at", "pk")),
+            Prefetch(
+                "adverse_events",
+                queryset=AdverseEvent.objects.select_related("review__reviewed_by").order_by(
+                    "noted_at", "pk"
+                ),
+            ),
+            Prefetch("ratings", queryset=Rating.objects.order_by("rated_at", "pk")),
+            Prefetch(
+                "checklists",
+                queryset=DayOfChecklist.objects.select_related("medications_reviewed_by").order_by(
+                    "recorded_at", "pk"
+                ),
+            ),
+            Prefetch("safety_plans", queryset=SafetyPlan.objects.order_by("recorded_at", "pk")),
+            Prefetch("chaperone_checkins", queryset=ChaperoneCheckin.objects.order_by("checked_at", "pk")),
+            Prefetch("phase_marks", queryset=PhaseMark.objects.order_by("started_at", "pk")),
+            Prefetch(
+                "phone_acknowledgements", queryset=PhoneAcknowledgement.objects.order_by("called_at", "pk")
+            ),
+            Prefetch("visit__intentions", queryset=SessionIntention.objects.order_by("entered_at", "pk")),
+            Prefetch(
+                "emergency_calls",
+                queryset=EmergencyCall.objects.select_related("called_by").order_by("called_at", "pk"),
+            ),
             Prefetch("notes", queryset=Note.objects.select_related("author").order_by("written_at", "pk")),
             Prefetch(
                 "addenda", queryset=Addendum.objects.select_related("author").order_by("created_at", "pk")
@@ -123,6 +179,31 @@ def record_summary(client: Client, *, now: datetime.datetime | None = None) -> R
         consents=list(
             Signature.objects.filter(client=client).select_related("document").order_by("signed_at", "pk")
         ),
+        consultations=list(
+            Consultation.objects.filter(client=client).select_related("clinician").order_by("held_on", "pk")
+        ),
+        screenings=list(
+            Screening.objects.filter(client=client)
+            .select_related("entered_by")
+            .order_by("completed_at", "pk")
+        ),
+        clearances=list(
+            Clearance.objects.filter(client=client)
+            .select_related("prescriber", "screening", "revoked_by")
+            .order_by("decided_at", "pk")
+        ),
+        overrides=list(
+            GateOverride.objects.filter(client=client)
+            .select_related("prescriber", "withdrawn_by")
+            .order_by("created_at", "pk")
+        ),
+        preparations=[
+            (preparation, [Topic(value).label for value in preparation.topics])
+            for preparation in PreparationSession.objects.filter(client=client)
+            .select_related("clinician")
+            .order_by("held_on", "pk")
+        ],
+        plans=list(CoursePlan.objects.filter(client=client).order_by("created_at", "pk")),
         visits=list(
             Visit.objects.filter(client=client).select_related("clinician").order_by("starts_at", "pk")
         ),
@@ -133,6 +214,14 @@ def record_summary(client: Client, *, now: datetime.datetime | None = None) -> R
             .order_by("created_at", "pk")
         ),
         sessions=list(sessions),
+        integrations=list(
+            IntegrationRecord.objects.filter(client=client)
+            .select_related("clinician")
+            .prefetch_related(
+                Prefetch("action_items", queryset=ActionItem.objects.order_by("created_at", "pk"))
+            )
+            .order_by("recorded_at", "pk")
+        ),
         notes=list(notes),
         # A review is signed when both its signatures are in and it is decided.
         reviews=list(
