@@ -25,10 +25,13 @@ from kapflow.journal.models import JournalEntry
 from kapflow.letters.models import Disclosure
 from kapflow.measures.models import Response
 from kapflow.notes.models import NoteAddendum, ProcessNote, ProgressNote
+from kapflow.practice.models import Practice
 from kapflow.records.models import RecordCopy
+from kapflow.records.pdf import record_pdf
 from kapflow.records.summary import record_summary
-from kapflow.visits.models import Visit
+from kapflow.visits.models import Room, Visit
 from tests import factories
+from tests import test_fhir_export as parts
 from tests.matrix_notes import held_visit
 
 PROCESS_TEXT = "Countertransference: reminds me of my brother"
@@ -308,6 +311,17 @@ class TestWrittenRequest:
         page = login(tess).post(staff_url(avery), written_request(requested_on="")).content.decode()
         assert "This field is required" in page and not RecordCopy.objects.exists()
 
+    @pytest.mark.parametrize("day", ["1900-01-01", "0001-01-01"])
+    def test_a_request_dated_before_the_client_was_born_is_refused(self, login, tess, avery, day):
+        page = login(tess).post(staff_url(avery), written_request(requested_on=day)).content.decode()
+        assert "before the client was born" in page and day in page
+        assert not RecordCopy.objects.exists() and not Disclosure.objects.exists()
+
+    def test_the_list_names_how_a_portal_copy_went_once(self, login, tess, cleo, cleos):
+        login(cleo).post(portal_url(cleos), {"format": "pdf"})
+        page = login(tess).get(staff_url(cleos)).content.decode()
+        assert page.count("Downloaded by the client on the portal") == 1
+
     def test_a_clinician_outside_the_care_gets_404_and_the_coordinator_too(self, login, colin, cora, avery):
         assert login(colin).post(staff_url(avery), written_request()).status_code == 404
         assert login(cora).post(staff_url(avery), written_request()).status_code == 404
@@ -383,3 +397,76 @@ class TestService:
         with pytest.raises(ValidationError, match="how the copy reaches"):
             self.give(tess, avery, method="portal", requested_on=timezone.localdate())
         assert not RecordCopy.objects.exists()
+
+
+class TestTheWholeRecord:
+    """The parts of the designated record set beyond the notes and sessions: the consultation,
+    screening, clearances (the practice's and an outside letter's), gate overrides, preparation,
+    course plan versions, each session's checklist, safety plan, ratings, check-ins, adverse
+    events with their reviews and emergency calls, integration records, and the pronouns."""
+
+    def test_the_copy_shows_every_part_and_still_nothing_private(self, record, tess, priya):
+        record.pronouns = "they/them"
+        record.save(update_fields=["pronouns"])
+        parts.pathway_records(record, tess, priya, room=Room.objects.create(name="Elm"))
+        text = pdf_text(record_pdf(record_summary(record), delivered_to="Avery Alvarez"))
+        flat = " ".join(text.split())  # a phrase may wrap over lines
+        for heading in (
+            "Consultation",
+            "Screening and medical clearance",
+            "Preparation sessions",
+            "Course plans",
+            "Integration records",
+            "Medication sessions",
+            "Disclosures of your information",
+        ):
+            assert heading in flat, heading
+        for phrase in (
+            "they/them",
+            parts.CONSULTATION_WHY,
+            parts.SCREENING_NOTE,
+            "Lorazepam",
+            parts.CLEARANCE_FINDINGS,
+            "A rash once, not anaphylaxis",
+            parts.OUTSIDE_FINDINGS,
+            "Dr. Ines Okafor (outside)",
+            parts.OVERRIDE_REASON,
+            parts.PREPARATION_INTENTIONS,
+            "Fears or concerns about altered states",
+            parts.PLAN_GOALS,
+            "8 sessions, weekly",
+            "Replaced on",
+            "In force",
+            parts.CHECKLIST_RIDE,
+            parts.SAFETY_ADDRESS,
+            "2 — moderately sedated",
+            parts.CHECKIN_NOTE,
+            parts.REVIEW_NOTE,
+            parts.OVERRIDE_REVIEW_NOTE,
+            "emergency services called",
+            parts.INTEGRATION_INSIGHT,
+            parts.INTENTION_TEXT,
+            parts.READ_BACK,
+            "Opening reflection from",
+            parts.ACTION_TEXT,
+        ):
+            assert phrase in flat, phrase
+        for private in (PROCESS_TEXT, JOURNAL_TEXT, DRAFT_TEXT):
+            assert private not in flat
+
+    def test_it_reads_as_many_queries_for_one_of_each_part_as_for_two(self, tess, priya):
+        room = Room.objects.create(name="Ash")
+        small = factories.make_client(first_name="Small", therapist=tess, prescriber=priya)
+        large = factories.make_client(first_name="Large", therapist=tess, prescriber=priya)
+        parts.pathway_records(small, tess, priya, room=room)
+        for days_ago in (90, 50):
+            parts.pathway_records(large, tess, priya, days_ago=days_ago, room=room)
+        Practice.load()  # made on first use
+        counts = []
+        for client in (small, large):
+            with CaptureQueriesContext(connection) as captured:
+                summary = record_summary(client)
+                record_pdf(summary, delivered_to="them")  # the template reads nothing more
+            counts.append(len(captured))
+        assert len(summary.integrations) == 2 and len(summary.plans) == 4
+        assert counts[0] == counts[1], counts

@@ -21,8 +21,10 @@ from kapflow.measures.instruments import GAD7, PHQ9
 from kapflow.measures.models import Alert, Response
 from kapflow.records import importing
 from kapflow.records.import_forms import IMPORT_MAX_BYTES
+from kapflow.records.import_views import seal_of
 from kapflow.records.importing import ImportRefused, response_import, response_parse
 from kapflow.records.models import ImportedResponse
+from tests import factories
 
 AUTHORED = "2026-10-01T09:30:00+00:00"
 NOW = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.UTC)
@@ -232,6 +234,30 @@ REFUSALS = {
         },
         "The bundle holds a Observation",
     ),
+    "an authored date given as a number": (
+        questionnaire_response(authored=2026),
+        "The authored date 2026 is not a FHIR date: it must be text.",
+    ),
+    "a boolean for an integer answer": (
+        _answer(0, {"valueInteger": True}),
+        "The file gives valueInteger as true, which is not a number.",
+    ),
+    "a resource of a type FHIR does not have, in a bundle": (
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Nope"}}]},
+        "holds a resource of a type FHIR R4 does not have",
+    ),
+    "a contained resource without a type FHIR has": (
+        questionnaire_response(contained=[{"resourceType": 5}]),
+        "holds a resource of a type FHIR R4 does not have",
+    ),
+    "an authored date at the end of time": (
+        questionnaire_response(authored="9999-12-31T23:59:59-12:00"),
+        "is out of range",
+    ),
+    "an authored date before the start of time": (
+        questionnaire_response(authored="0001-01-01T00:00:00+14:00"),
+        "is out of range",
+    ),
 }
 
 
@@ -277,7 +303,7 @@ def test_it_imports_into_the_clients_measures_with_where_it_came_from(as_tess, t
     [recorded] = audit_rows("kapflow.measures.response.recorded")
     [imported] = audit_rows("kapflow.records.response.imported")
     assert (recorded.client_id, recorded.object_id, recorded.actor) == (avery.pk, str(response.pk), tess)
-    assert imported.detail == {"instrument": "phq9", "source": "Riverside Clinic"}
+    assert imported.detail == {"instrument": "phq9"}  # the file's words stay out of the audit log
     assert not Alert.objects.exists()
 
 
@@ -362,6 +388,7 @@ def test_it_previews_pasted_json_beside_the_chart_without_writing(login, tess, a
     assert "Thoughts that you would be better off dead" in html and "More than half the days" in html
     assert "2 · Minimal" in html
     assert "These are Avery Alvarez&#x27;s answers" in html
+    assert '<span class="visually-hidden">Do they match?</span>' in html  # no empty column heading
     assert not Response.objects.exists() and not ImportedResponse.objects.exists()
     assert len(audit_rows("kapflow.records.import.previewed")) == 1
 
@@ -394,15 +421,19 @@ def test_it_asks_for_a_file_or_pasted_json(login, tess, avery):
     assert "Choose a .json file or paste the JSON." in page.content.decode()
 
 
-def _payload(resource: dict) -> tuple[bytes, str]:
-    raw = as_bytes(resource)
-    return raw, base64.b64encode(raw).decode()
+def confirmation(raw: bytes, *, by, client, **fields) -> dict:
+    """What the preview's form sends back: the file, the preview's seal on it, the box ticked."""
+    return {
+        "payload": base64.b64encode(raw).decode(),
+        "seal": seal_of(client_id=client.pk, user_id=by.pk, raw=raw),
+        "confirmed": "on",
+    } | fields
 
 
 def test_it_imports_once_the_clinician_confirms_and_the_list_says_where_from(login, tess, avery, audit_rows):
-    raw, payload = _payload(questionnaire_response(GAD7, [2] * 7, as_integers=True))
+    raw = as_bytes(questionnaire_response(GAD7, [2] * 7, as_integers=True))
     http = login(tess)
-    done = http.post(confirm_url(avery), {"payload": payload, "confirmed": "on"})
+    done = http.post(confirm_url(avery), confirmation(raw, by=tess, client=avery))
     response = Response.objects.get()
     assert done.status_code == 302 and done["Location"] == reverse(
         "measures:detail", args=[avery.pk, response.pk]
@@ -419,27 +450,27 @@ def test_it_imports_once_the_clinician_confirms_and_the_list_says_where_from(log
 
 
 def test_it_imports_nothing_without_the_confirmation(login, tess, avery):
-    _raw, payload = _payload(questionnaire_response())
-    page = login(tess).post(confirm_url(avery), {"payload": payload})
+    raw = as_bytes(questionnaire_response())
+    page = login(tess).post(confirm_url(avery), confirmation(raw, by=tess, client=avery, confirmed=""))
     assert "Tick this box once you have checked" in page.content.decode()
     assert page.context["parsed"].total == 9
     assert not Response.objects.exists()
 
 
 def test_it_refuses_at_the_preview_a_file_imported_before(login, tess, avery):
-    _raw, payload = _payload(questionnaire_response())
+    raw = as_bytes(questionnaire_response())
     http = login(tess)
-    http.post(confirm_url(avery), {"payload": payload, "confirmed": "on"})
+    http.post(confirm_url(avery), confirmation(raw, by=tess, client=avery))
     again = http.post(start_url(avery), {"text": json.dumps(questionnaire_response())})
     assert "This file was imported already, into this client&#x27;s measures" in again.content.decode()
-    confirmed_again = http.post(confirm_url(avery), {"payload": payload, "confirmed": "on"})
+    confirmed_again = http.post(confirm_url(avery), confirmation(raw, by=tess, client=avery))
     assert "by Tess Therapist" in confirmed_again.content.decode()
     assert Response.objects.count() == 1
 
 
 def test_it_shows_the_urgent_message_for_an_item_9_answer(login, tess, avery):
-    _raw, payload = _payload(questionnaire_response(PHQ9, [0] * 8 + [3]))
-    page = login(tess).post(confirm_url(avery), {"payload": payload, "confirmed": "on"}, follow=True)
+    raw = as_bytes(questionnaire_response(PHQ9, [0] * 8 + [3]))
+    page = login(tess).post(confirm_url(avery), confirmation(raw, by=tess, client=avery), follow=True)
     assert "Urgent: the imported answer to question 9" in page.content.decode()
     assert Alert.objects.get().client == avery
 
@@ -452,10 +483,11 @@ def test_it_refuses_a_damaged_payload_without_a_500(login, tess, avery):
 
 @pytest.mark.parametrize("who, status", [("colin", 404), ("cora", 404), ("ada", 404), ("cleo", 403)])
 def test_it_answers_only_the_clients_own_clinicians(request, login, avery, who, status):
-    _raw, payload = _payload(questionnaire_response())
-    http = login(request.getfixturevalue(who))
+    raw = as_bytes(questionnaire_response())
+    user = request.getfixturevalue(who)
+    http = login(user)
     assert http.get(start_url(avery)).status_code == status
-    assert http.post(confirm_url(avery), {"payload": payload, "confirmed": "on"}).status_code == status
+    assert http.post(confirm_url(avery), confirmation(raw, by=user, client=avery)).status_code == status
     assert not Response.objects.exists()
 
 
@@ -514,9 +546,13 @@ def committed(_audit_triggers_back_at_the_end, transactional_db):
 
 
 @pytest.mark.concurrency
-def test_it_lets_one_of_two_imports_of_the_same_file_at_once_through(committed, monkeypatch, rf, tess, avery):
-    raw = as_bytes(questionnaire_response())
-    sha = hashlib.sha256(raw).hexdigest()
+@pytest.mark.parametrize("second_spacing", [None, 2], ids=["the same file", "the same response, respaced"])
+def test_it_lets_one_of_two_imports_of_the_same_file_at_once_through(
+    committed, monkeypatch, rf, tess, avery, second_spacing
+):
+    raws = [
+        json.dumps(questionnaire_response(), indent=spacing).encode() for spacing in (None, second_spacing)
+    ]
     original = importing.already_imported
 
     def looked_then_paused(*args, **kwargs):
@@ -532,8 +568,12 @@ def test_it_lets_one_of_two_imports_of_the_same_file_at_once_through(committed, 
     def run(index: int) -> None:
         try:
             barrier.wait(timeout=10)
+            raw = raws[index]
             results[index] = response_import(
-                request=request, client=avery, parsed=response_parse(raw), file_sha256=sha
+                request=request,
+                client=avery,
+                parsed=response_parse(raw),
+                file_sha256=hashlib.sha256(raw).hexdigest(),
             )
         except Exception as error:  # noqa: BLE001 (the test inspects what each thread raised)
             results[index] = error
@@ -551,3 +591,80 @@ def test_it_lets_one_of_two_imports_of_the_same_file_at_once_through(committed, 
     assert (len(saved), len(refused)) == (1, 1), results
     assert "by Tess Therapist" in refused[0].message
     assert Response.objects.count() == ImportedResponse.objects.count() == 1
+
+
+# The same response again, and answers that cannot be the client's
+
+
+def test_it_refuses_the_same_response_exported_again_for_the_same_client(login, tess, avery, olive, rf):
+    """Another file, the same QuestionnaireResponse.identifier: the same answers, exported twice."""
+    http = login(tess)
+    raw = as_bytes(questionnaire_response())
+    http.post(confirm_url(avery), confirmation(raw, by=tess, client=avery))
+    again = json.dumps(questionnaire_response(), indent=2)
+    preview = http.post(start_url(avery), {"text": again}).content.decode()
+    assert "identifier urn:oid:2.16.840.1.113883.19.5|A-1001 was imported already" in preview
+    confirmed = http.post(confirm_url(avery), confirmation(again.encode(), by=tess, client=avery))
+    assert "was imported already into this client&#x27;s measures" in confirmed.content.decode()
+    assert Response.objects.count() == 1
+
+
+def test_it_imports_a_response_without_an_identifier_by_its_file_alone(as_tess, avery):
+    for spacing in (None, 2):
+        raw = json.dumps(questionnaire_response(identifier=None, id="qr-77"), indent=spacing).encode()
+        parsed = response_parse(raw)
+        response_import(
+            request=as_tess, client=avery, parsed=parsed, file_sha256=hashlib.sha256(raw).hexdigest()
+        )
+    assert Response.objects.count() == 2
+
+
+def test_it_refuses_answers_dated_before_the_client_was_born(login, tess, avery):
+    born = avery.date_of_birth
+    text = json.dumps(questionnaire_response(authored=f"{born.year - 1}-01-01"))
+    page = login(tess).post(start_url(avery), {"text": text}).content.decode()
+    assert f"before this client was born ({born:%Y-%m-%d})" in page
+    login(tess).post(confirm_url(avery), confirmation(text.encode(), by=tess, client=avery))
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"file": b"", "text": ""}, "This is not JSON"),
+        ({"file": json.dumps(questionnaire_response()).encode("utf-16"), "text": ""}, "This is not JSON"),
+        ({"file": b"\xff\xfe\x00junk", "text": ""}, "This is not JSON"),
+        ({"file": as_bytes(questionnaire_response()), "text": "{}"}, "not both"),
+    ],
+    ids=["an empty file", "UTF-16", "not text at all", "a file and pasted JSON"],
+)
+def test_it_refuses_an_odd_upload_in_words(login, tess, avery, data, words):
+    upload = SimpleUploadedFile("answers.json", data["file"], content_type="application/json")
+    page = login(tess).post(start_url(avery), {"file": upload, "text": data["text"]})
+    assert page.status_code == 200 and words in page.content.decode()
+    assert not Response.objects.exists()
+
+
+def test_it_imports_only_the_file_previewed_beside_this_chart_by_this_clinician(
+    login, tess, priya, avery, olive
+):
+    """The confirmation carries the file back: changed, sent to another chart's address, or sent
+    by someone else, it is not what the clinician checked, and nothing is imported."""
+    raw = as_bytes(questionnaire_response())
+    page = login(tess).post(start_url(avery), {"text": raw.decode()})
+    previewed = {name: page.context["form"][name].value() for name in ("payload", "seal")}
+    changed = as_bytes(questionnaire_response(PHQ9, [3] * 9))
+    attempts = [
+        (tess, avery, previewed | {"payload": base64.b64encode(changed).decode()}),
+        (tess, avery, previewed | {"seal": ""}),
+        (priya, avery, previewed),
+    ]
+    for user, client, data in attempts:
+        refused = login(user).post(confirm_url(client), data | {"confirmed": "on"})
+        assert "not of a file previewed for this client by you" in refused.content.decode()
+    odile = factories.make_client(first_name="Odile", therapist=tess)
+    refused = login(tess).post(confirm_url(odile), previewed | {"confirmed": "on"})
+    assert "not of a file previewed for this client by you" in refused.content.decode()
+    assert not Response.objects.exists()
+    done = login(tess).post(confirm_url(avery), previewed | {"confirmed": "on"})
+    assert done.status_code == 302 and Response.objects.get().client == avery

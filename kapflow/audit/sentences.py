@@ -401,9 +401,7 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.measures.portal.thanks_viewed": S("{actor} finished a questionnaire of {client} in the portal"),
     "kapflow.records.import.opened": S("{actor} opened the import of a questionnaire for {client}"),
     "kapflow.records.import.previewed": S("{actor} previewed a questionnaire to import for {client}"),
-    "kapflow.records.response.imported": S(
-        "{actor} imported {client_s} answers to {instrument}", said("source", prefix="from ")
-    ),
+    "kapflow.records.response.imported": S("{actor} imported {client_s} answers to {instrument}"),
     # The right of access: copies of the record (kapflow.records.access)
     "kapflow.records.copies.viewed": S("{actor} viewed the copies given of {client_s} record"),
     "kapflow.records.copy.opened": S("{actor} asked for a copy of {client_s} record"),

@@ -460,5 +460,7 @@ def access_copies(client: Client, *, asked_on: datetime.date) -> list[Disclosure
     return list(
         Disclosure.objects.filter(
             client=client, disclosed_at__gte=since, basis=Disclosure.Basis.RIGHT_OF_ACCESS
-        ).order_by("disclosed_at", "pk")
+        )
+        .select_related("download_link")
+        .order_by("disclosed_at", "pk")
     )

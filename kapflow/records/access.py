@@ -80,7 +80,8 @@ def record_copy_give(
     transaction. `delivered_to` is the person named in the client's signed request, or (blank)
     the client. Raises PermissionDenied for anyone but the client on the portal or the client's
     clinicians on paper, and ValidationError for a request that does not add up (a written
-    request without its date, or dated in the future; a method the channel does not use)."""
+    request without its date, or dated in the future or before the client was born; a method the
+    channel does not use)."""
     if format not in WHAT or channel not in METHODS:
         raise ValidationError("Choose a format and a channel kapflow knows.")
     if method not in METHODS[channel]:
@@ -92,6 +93,9 @@ def record_copy_give(
         raise ValidationError({"requested_on": "A written request needs the day it was received."})
     if requested_on is not None and requested_on > timezone.localdate(now):
         raise ValidationError({"requested_on": "The request cannot have been received in the future."})
+    if requested_on is not None and requested_on < client.date_of_birth:
+        before_birth = "The request cannot have been received before the client was born: check the date."
+        raise ValidationError({"requested_on": before_birth})
     recipient = delivered_to.strip() or f"{client.first_name} {client.last_name}"
     # Built before the transaction opens: printing a long record takes a moment, and no lock or
     # row is held meanwhile. The copy shows the record as it stands at `now`.

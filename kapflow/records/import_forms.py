@@ -67,6 +67,9 @@ class ImportConfirmForm(forms.Form):
     """Step 2: the file again (as the preview carried it) and the clinician's confirmation."""
 
     payload = forms.CharField(widget=forms.HiddenInput)
+    # The preview's seal on the file, the client and the clinician (import_views.seal_of): a
+    # confirmation counts only for the file previewed, beside this client's chart, by this person.
+    seal = forms.CharField(widget=forms.HiddenInput, required=False)
     confirmed = forms.BooleanField(
         required=True,
         error_messages={

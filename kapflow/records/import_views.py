@@ -5,13 +5,27 @@ only, as for every page of measures."""
 import hashlib
 
 from django.contrib import messages
+from django.core import signing
 from django.shortcuts import redirect, render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, client_chart_for
 from kapflow.records import importing
 from kapflow.records.import_forms import IMPORT_MAX_BYTES, ImportConfirmForm, ImportFileForm
+
+NOT_AS_PREVIEWED = (
+    "This confirmation is not of a file previewed for this client by you (it was changed, or "
+    "sent from another page): check the file below again before importing it."
+)
+
+
+def seal_of(*, client_id: int, user_id: int, raw: bytes) -> str:
+    """The preview's signature on the file's hash, the client and the clinician, so that the
+    confirmation imports exactly the file previewed, into the chart it was previewed beside."""
+    signer = signing.Signer(salt="kapflow.records.import")
+    return signer.signature(f"{client_id}:{user_id}:{hashlib.sha256(raw).hexdigest()}")
 
 
 def _folded(name: str) -> str:
@@ -64,11 +78,15 @@ def import_start(request, client_id):
     raw = form.cleaned_data["raw"]
     try:
         parsed = importing.response_parse(raw)
-        importing.already_imported(hashlib.sha256(raw).hexdigest(), client=client)
+        importing.client_check(parsed, client=client)
+        importing.already_imported(hashlib.sha256(raw).hexdigest(), client=client, parsed=parsed)
     except importing.ImportRefused as refusal:
         form.add_error(None, refusal.message)
         return _start(request, client, form)
-    confirm = ImportConfirmForm(initial={"payload": ImportConfirmForm.encode(raw)}, client=client)
+    seal = seal_of(client_id=client.pk, user_id=request.user.pk, raw=raw)
+    confirm = ImportConfirmForm(
+        initial={"payload": ImportConfirmForm.encode(raw), "seal": seal}, client=client
+    )
     return _preview(request, client, parsed, confirm)
 
 
@@ -84,6 +102,9 @@ def import_confirm(request, client_id):
     raw = confirm.cleaned_data.get("payload")
     if raw is None:
         return _refused(request, client, b"", confirm.errors["payload"][0])
+    sealed = seal_of(client_id=client.pk, user_id=request.user.pk, raw=raw)
+    if not constant_time_compare(confirm.cleaned_data.get("seal", ""), sealed):
+        return _refused(request, client, raw, NOT_AS_PREVIEWED)
     try:
         parsed = importing.response_parse(raw)
     except importing.ImportRefused as refusal:

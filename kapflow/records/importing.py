@@ -56,19 +56,26 @@ class ImportRefused(Exception):
 
 
 class AlreadyImported(ImportRefused):
-    """The same file (by its SHA-256) was imported before."""
+    """The same file (by its SHA-256) was imported before; or a response with the same
+    identifier was, into this client's measures (`by_identifier`)."""
 
-    def __init__(self, first: ImportedResponse, *, client: Client):
+    def __init__(self, first: ImportedResponse, *, client: Client, by_identifier: bool = False):
         when = timezone.localtime(first.imported_at)
-        where = (
-            "into this client's measures"
-            if first.response.client_id == client.pk
-            else "into another client's measures"
-        )
-        super().__init__(
-            f"This file was imported already, {where}, on {when:%b} {when.day}, {when.year} by "
-            f"{first.imported_by.full_name}. The same file is never imported twice."
-        )
+        on = f"on {when:%b} {when.day}, {when.year} by {first.imported_by.full_name}"
+        if by_identifier:
+            message = (
+                f"A response with the identifier {first.source_identifier} was imported already into "
+                f"this client's measures, {on}. It is the same response, exported again: it is "
+                "never imported twice."
+            )
+        else:
+            where = (
+                "into this client's measures"
+                if first.response.client_id == client.pk
+                else "into another client's measures"
+            )
+            message = f"This file was imported already, {where}, {on}. The same file is never imported twice."
+        super().__init__(message)
         self.first = first
 
 
@@ -87,6 +94,7 @@ class ParsedResponse:
     patient_birth_date: datetime.date | None
     source_identifier: str
     source_name: str
+    identifier: str = ""  # QuestionnaireResponse.identifier (system|value) alone, "" without one
 
     @property
     def subject_as_stated(self) -> str:
@@ -126,6 +134,7 @@ def _parse(raw: bytes, now: datetime.datetime) -> ParsedResponse:
         raise ImportRefused("This is not JSON: a FHIR QuestionnaireResponse is a JSON file.") from None
     if not isinstance(data, dict) or "resourceType" not in data:
         raise ImportRefused("This JSON is not a FHIR resource: it has no resourceType.")
+    _json_types(data)
     questionnaire_response, patient = _unbundle(data)
     if questionnaire_response.status != "completed":
         raise ImportRefused(
@@ -154,7 +163,30 @@ def _parse(raw: bytes, now: datetime.datetime) -> ParsedResponse:
         patient_birth_date=_birth_date(patient),
         source_identifier=_plain(_source_identifier(questionnaire_response)),
         source_name=_plain(_source_name(questionnaire_response)),
+        identifier=_plain(_identifier(questionnaire_response)),
     )
+
+
+# FHIR's JSON writes a date as text and a number as a JSON number. The models fhir.resources reads
+# with would take the number 2026 for a date (seconds after 1970) and true for the integer 1.
+_DATES = {"authored", "birthDate"}
+_NUMBERS = {"valueInteger", "valueDecimal", "value"}
+
+
+def _json_types(node: Any) -> None:
+    """Refuse a date that is not text, or a boolean where a number is, anywhere in the file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _DATES and not isinstance(value, str):
+                raise ImportRefused(
+                    f"The {key} date {json.dumps(value)[:40]} is not a FHIR date: it must be text."
+                )
+            if key in _NUMBERS and isinstance(value, bool):
+                raise ImportRefused(f"The file gives {key} as {json.dumps(value)}, which is not a number.")
+            _json_types(value)
+    elif isinstance(node, list):
+        for value in node:
+            _json_types(value)
 
 
 def _unbundle(data: dict) -> tuple[QuestionnaireResponse, Patient | None]:
@@ -193,6 +225,11 @@ def _validated(model, data: dict):
     """`model` validated from `data`, or a refusal naming the first bad field."""
     try:
         return model.model_validate(data)
+    except (KeyError, TypeError):
+        # fhir.resources looks a nested resource's type up by name, and fails so on an unknown one.
+        raise ImportRefused(
+            f"This is not a valid FHIR {model.__name__}: it holds a resource of a type FHIR R4 does not have."
+        ) from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the resource"
@@ -348,6 +385,10 @@ def _authored(authored: Any, now: datetime.datetime) -> datetime.datetime:
         raise ImportRefused(
             f"The authored date {authored!s} is not precise enough: at least the day is needed."
         )
+    try:
+        when.astimezone(datetime.UTC)
+    except OverflowError:
+        raise ImportRefused(f"The authored date {authored!s} is out of range.") from None
     if when > now:
         local = timezone.localtime(when)
         raise ImportRefused(f"The authored date {local:%Y-%m-%d %H:%M} is in the future.")
@@ -374,11 +415,15 @@ def _birth_date(patient: Patient | None) -> datetime.date | None:
     return birth if isinstance(birth, datetime.date) else None
 
 
-def _source_identifier(questionnaire_response: QuestionnaireResponse) -> str:
+def _identifier(questionnaire_response: QuestionnaireResponse) -> str:
     identifier = questionnaire_response.identifier
     if identifier is not None and identifier.value:
         return f"{identifier.system}|{identifier.value}" if identifier.system else identifier.value
-    return questionnaire_response.id or ""
+    return ""
+
+
+def _source_identifier(questionnaire_response: QuestionnaireResponse) -> str:
+    return _identifier(questionnaire_response) or questionnaire_response.id or ""
 
 
 def _source_name(questionnaire_response: QuestionnaireResponse) -> str:
@@ -397,10 +442,30 @@ def import_of(file_sha256: str) -> ImportedResponse | None:
     )
 
 
-def already_imported(file_sha256: str, *, client: Client) -> None:
-    """Raise AlreadyImported if the file with this SHA-256 was imported before."""
+def already_imported(file_sha256: str, *, client: Client, parsed: ParsedResponse | None = None) -> None:
+    """Raise AlreadyImported if the file with this SHA-256 was imported before, or (given
+    `parsed`) a response with the same identifier was imported into this client's measures."""
     if (first := import_of(file_sha256)) is not None:
         raise AlreadyImported(first, client=client)
+    if parsed is not None and parsed.identifier:
+        same = (
+            ImportedResponse.objects.select_related("imported_by")
+            .filter(response__client=client, source_identifier=parsed.identifier[:300])
+            .first()
+        )
+        if same is not None:
+            raise AlreadyImported(same, client=client, by_identifier=True)
+
+
+def client_check(parsed: ParsedResponse, *, client: Client) -> None:
+    """Refuse answers dated before the chart's client was born: they cannot be this client's,
+    or the date is wrong."""
+    answered = timezone.localdate(parsed.authored)
+    if answered < client.date_of_birth:
+        raise ImportRefused(
+            f"The file says the questionnaire was answered on {answered:%Y-%m-%d}, before this client "
+            f"was born ({client.date_of_birth:%Y-%m-%d})."
+        )
 
 
 @transaction.atomic
@@ -412,8 +477,13 @@ def response_import(*, request, client: Client, parsed: ParsedResponse, file_sha
 
     It uses measures' own parts rather than response_record: that stamps the answers with the
     time of entry and answers the client's waiting portal form, and neither is right for answers
-    given elsewhere, earlier. An alert item above 0 raises the same alert (alert_raise)."""
-    already_imported(file_sha256, client=client)
+    given elsewhere, earlier. An alert item above 0 raises the same alert (alert_raise).
+
+    The client's row is locked first, so that two imports for one client are made one after the
+    other and the second sees the first's identifier."""
+    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
+    client_check(parsed, client=client)
+    already_imported(file_sha256, client=client, parsed=parsed)
     instrument = parsed.instrument
     result = score(instrument, parsed.answers)
     response = Response(
@@ -459,10 +529,8 @@ def response_import(*, request, client: Client, parsed: ParsedResponse, file_sha
         action="kapflow.records.response.imported",
         client=client,
         obj=provenance,
-        detail={
-            "instrument": instrument.key,
-            "source": provenance.source_name or provenance.source_identifier,
-        },
+        # No words from the file: they are kept on the provenance row, not in the audit log.
+        detail={"instrument": instrument.key},
     )
     if result.alerts:
         measures_services.alert_raise(request=request, client=client, response=response)

@@ -12,6 +12,7 @@ from kapflow.letters.models import Disclosure
 from kapflow.portal.access import PortalNeed, portal_client_for, portal_view
 from kapflow.portal.views.pages import _context
 from kapflow.records import access
+from kapflow.records.access_forms import ACT_WITHIN_DAYS
 from kapflow.records.access_views import download
 from kapflow.records.models import RecordCopy
 
@@ -47,6 +48,13 @@ def _page(request, client, *, problem: str = "", status: int = 200):
     return render(
         request,
         "portal/record.html",
-        _context(request, client, nav="home", problem=problem, formats=RecordCopy.Format),
+        _context(
+            request,
+            client,
+            nav="home",
+            problem=problem,
+            formats=RecordCopy.Format,
+            act_within_days=ACT_WITHIN_DAYS,
+        ),
         status=status,
     )
