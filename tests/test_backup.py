@@ -6,6 +6,8 @@ their audit rows, and restored by `python manage.py restore` in a subprocess int
 installation (a SQLite file, or a PostgreSQL database made for the test), as a practice would."""
 
 import datetime
+import errno
+import hashlib
 import io
 import json
 import os
@@ -328,5 +330,137 @@ def test_it_carries_the_redis_queue_in_its_order():
         backup._redis_load(storage, dumped)
         assert [storage.dequeue() for _ in range(3)] == [b"first", b"second", b"third"]
         assert storage.scheduled_items() == [b"later"]
+    finally:
+        storage.flush_all()
+
+
+def _handmade(path: Path, *extra: tarfile.TarInfo, database: bytes = b"SQLite format 3\0") -> Path:
+    """An archive made by hand: a database member, `extra` members (each listed in the manifest
+    with the hash of no bytes), and a manifest that names them all."""
+    members = {"database.sqlite3": hashlib.sha256(database).hexdigest()}
+    members |= {info.name: hashlib.sha256(b"").hexdigest() for info in extra}
+    manifest = {
+        "format": backup.FORMAT,
+        "database": {"vendor": "sqlite", "member": "database.sqlite3"},
+        "queue": {"kind": "none"},
+        "members": members,
+    }
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("database.sqlite3")
+        info.size = len(database)
+        tar.addfile(info, io.BytesIO(database))
+        for info in extra:
+            tar.addfile(info, io.BytesIO(b""))
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo(backup.MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _entry(name: str, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        _entry("files/../../escaped.pdf"),
+        _entry("/tmp/absolute.pdf"),
+        _entry("files/link.pdf", tarfile.SYMTYPE, "/etc/passwd"),
+        _entry("files/hard.pdf", tarfile.LNKTYPE, "database.sqlite3"),
+        _entry("files/fifo", tarfile.FIFOTYPE),
+    ],
+    ids=["dot-dot", "absolute", "symlink", "hard link", "fifo"],
+)
+def test_it_refuses_links_and_names_that_climb_out_before_writing_anything(tmp_path, member):
+    archive = _handmade(tmp_path / "evil.tar", member)
+    staging = tmp_path / "staging" / "inner"
+    staging.mkdir(parents=True)
+    with pytest.raises(backup.BackupError, match="not a plain file under a relative name"):
+        backup.archive_check(archive, staging=staging)
+    assert not (tmp_path / "escaped.pdf").exists() and not Path("/tmp/absolute.pdf").exists()
+    outside = [path for path in tmp_path.rglob("*") if staging not in path.parents]
+    assert sorted(path.name for path in outside) == ["evil.tar", "inner", "staging"]
+
+
+def test_it_refuses_a_manifest_that_names_a_database_it_does_not_hash(tmp_path):
+    """Else the restore would load an empty database in place of the one the manifest names."""
+    archive = _rewritten(
+        _handmade(tmp_path / "ok.tar"),
+        tmp_path / "other",
+        _manifest_changed(lambda m: m["database"].update(member="elsewhere.sqlite3")),
+    )
+    with pytest.raises(backup.BackupError, match="names elsewhere.sqlite3 but does not list its SHA-256"):
+        backup.archive_check(archive, staging=tmp_path)
+
+
+def test_it_says_an_archive_cut_short_is_damaged_instead_of_failing_with_a_traceback(tmp_path):
+    whole = _handmade(tmp_path / "whole.tar", database=bytes(range(256)) * 40).read_bytes()
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole[: len(whole) // 3])  # a copy that stopped inside the database member
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(backup.BackupError, match="The archive is damaged or cut short"):
+        backup.archive_check(cut, staging=staging)
+
+
+@committing
+def test_it_leaves_no_archive_and_says_why_when_the_disk_is_full(tmp_path, queue, media, monkeypatch):
+    factories.make_client()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(backup, "_add", full)
+    folder = tmp_path / "backups"
+    with pytest.raises(
+        CommandError, match=f"Backup failed: writing the archive into {folder} failed: No space"
+    ):
+        call_command("backup", output=folder)
+    assert list(folder.iterdir()) == []
+
+
+@committing
+def test_it_tells_the_operator_how_to_start_again_when_loading_stops_half_way(
+    tmp_path, queue, media, scratch
+):
+    factories.make_client()
+    media.mkdir()
+    (media / "letter.pdf").write_bytes(b"%PDF signed letter")
+    archive = backup.backup_create(folder=tmp_path / "backups")
+    target = scratch()
+    target.media.write_bytes(b"a file where the file folder should be")
+
+    done = target.run("restore", str(archive))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Loading stopped half way" in done.stderr
+    assert "The installation now holds part of the archive. Before trying again:" in done.stderr
+    assert f"empty the file folder {target.media}" in done.stderr
+    assert target.query(f"SELECT COUNT(*) FROM {Client._meta.db_table}") == [(1,)]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis queue needs REDIS_URL")
+@committing
+def test_it_carries_a_redis_queue_through_the_archive_and_restores_only_into_an_empty_one(
+    tmp_path, media, monkeypatch
+):
+    storage = RedisStorage(f"kapflow-test-{uuid.uuid4().hex}", url=os.environ["REDIS_URL"])
+    monkeypatch.setattr(HUEY, "_immediate", False)
+    monkeypatch.setattr(HUEY, "storage", storage)
+    try:
+        storage.enqueue(b"a reminder waiting for the worker")
+        archive = backup.backup_create(folder=tmp_path / "backups")
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        checked = backup.archive_check(archive, staging=staging)
+        assert checked.manifest["queue"] == {"kind": "redis", "name": storage.name}
+        assert any("the Redis task queue is not empty" in line for line in backup._refusals(checked.manifest))
+        storage.flush_all()
+        backup._load_queue(checked)
+        assert storage.dequeue() == b"a reminder waiting for the worker"
     finally:
         storage.flush_all()

@@ -17,6 +17,7 @@ from django.apps import apps
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -304,6 +305,19 @@ def test_the_download_asks_for_a_fresh_confirmation_first(practice, client, audi
     assert len(audit_rows("kapflow.ops.export.downloaded")) == 1
     # Confirmed once, the next download goes straight through.
     assert client.post(reverse(DOWNLOAD)).streaming
+
+
+def test_a_post_without_its_csrf_token_is_refused_not_kept_for_after_the_confirmation(
+    practice, ada, audit_rows
+):
+    """The confirmation is asked after the CSRF check: a forged POST is refused at once, never
+    parked in the session to be replayed (unchecked) once the admin has confirmed who they are."""
+    http = HttpClient(enforce_csrf_checks=True)
+    http.force_login(ada)
+    response = http.post(reverse(DOWNLOAD))
+    assert response.status_code == 403
+    assert "account_reauthentication_state" not in http.session
+    assert audit_rows("kapflow.ops.export.downloaded") == []
 
 
 def test_the_command_writes_the_archive_for_its_owner_alone(practice, tmp_path, audit_rows):

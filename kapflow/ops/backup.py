@@ -305,62 +305,28 @@ def backup_create(*, folder: Path | None = None, audit_after: tuple[int, str] | 
     final = folder / f"kapflow-backup-{now:%Y%m%dT%H%M%SZ}.tar"
     if final.exists():
         raise BackupError(f"{final} exists already; wait a second and try again.")
-    vendor = connection.vendor
     storage = _queue_storage()
     queue_kind = _queue_kind(storage)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))  # mkdtemp makes it 0700
     partial = folder / f".{final.name}.partial"
     try:
-        database_path = staging / DATABASE_MEMBERS.get(vendor, "database")
-        with _snapshot() as snapshot:
-            facts = database_facts(audit_after=audit_after)
-            if vendor == "sqlite":
-                _sqlite_copy(connection.connection, database_path)
-            else:
-                args, env = _pg_connection_args()
-                with open(
-                    os.open(database_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb"
-                ) as out:
-                    _run_pg(
-                        [_pg_tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}", *args],
-                        env=env,
-                        stdout=out,
-                    )
-
-        queue_path = staging / QUEUE_MEMBERS.get(queue_kind, "queue")
-        if queue_kind == "sqlite":
-            with contextlib.closing(sqlite3.connect(storage.filename, timeout=SQLITE_TIMEOUT)) as source:
-                _sqlite_copy(source, queue_path)
-
-        members: dict[str, str] = {}
-        root, elsewhere = _files_root()
-        files = _stored_files(root) if root is not None else []
-        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
-        with open(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            members[database_path.name] = _add(tar, database_path.name, database_path)
-            if queue_kind == "sqlite":
-                members[queue_path.name] = _add(tar, queue_path.name, queue_path)
-            elif queue_kind == "redis":
-                name = QUEUE_MEMBERS["redis"]
-                members[name] = _add_bytes(tar, name, _redis_dump(storage))
-            for path in files:
-                name = FILES_PREFIX + path.relative_to(root).as_posix()
-                members[name] = _add(tar, name, path)
-            manifest = {
-                "format": FORMAT,
-                "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "kapflow_version": kapflow_version(),
-                "database": {"vendor": vendor, "member": database_path.name},
-                **facts,
-                "queue": {"kind": queue_kind, "name": getattr(storage, "name", "")},
-                "files": {"count": len(files), "kept_elsewhere_by": elsewhere},
-                "members": members,
-            }
-            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-            tar.close()  # the end-of-archive blocks, before the file is synced to disk
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, final)
+        facts = _write_archive(
+            final=final,
+            partial=partial,
+            staging=staging,
+            now=now,
+            storage=storage,
+            queue_kind=queue_kind,
+            audit_after=audit_after,
+        )
+    except (OSError, sqlite3.Error) as error:
+        # A full disk, a folder that cannot be written, a file that vanished while it was read:
+        # nothing is left under the archive's name (the finally below), and the operator is told
+        # which folder it was.
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BackupError(
+            f"writing the archive into {folder} failed: {reason}. No archive was left."
+        ) from error
     finally:
         partial.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
@@ -370,6 +336,70 @@ def backup_create(*, folder: Path | None = None, audit_after: tuple[int, str] | 
             f"{facts['audit']['problem']}. Investigate with `manage.py audit_verify`."
         )
     return final
+
+
+def _write_archive(
+    *,
+    final: Path,
+    partial: Path,
+    staging: Path,
+    now: datetime.datetime,
+    storage,
+    queue_kind: str,
+    audit_after: tuple[int, str] | None,
+) -> dict[str, Any]:
+    """backup_create's work: the snapshot copied into `staging`, the archive written to `partial`
+    and renamed to `final` once synced. Returns the facts read in the snapshot."""
+    vendor = connection.vendor
+    database_path = staging / DATABASE_MEMBERS.get(vendor, "database")
+    with _snapshot() as snapshot:
+        facts = database_facts(audit_after=audit_after)
+        if vendor == "sqlite":
+            _sqlite_copy(connection.connection, database_path)
+        else:
+            args, env = _pg_connection_args()
+            with open(os.open(database_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb") as out:
+                _run_pg(
+                    [_pg_tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}", *args],
+                    env=env,
+                    stdout=out,
+                )
+
+    queue_path = staging / QUEUE_MEMBERS.get(queue_kind, "queue")
+    if queue_kind == "sqlite":
+        with contextlib.closing(sqlite3.connect(storage.filename, timeout=SQLITE_TIMEOUT)) as source:
+            _sqlite_copy(source, queue_path)
+
+    members: dict[str, str] = {}
+    root, elsewhere = _files_root()
+    files = _stored_files(root) if root is not None else []
+    fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    with open(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        members[database_path.name] = _add(tar, database_path.name, database_path)
+        if queue_kind == "sqlite":
+            members[queue_path.name] = _add(tar, queue_path.name, queue_path)
+        elif queue_kind == "redis":
+            name = QUEUE_MEMBERS["redis"]
+            members[name] = _add_bytes(tar, name, _redis_dump(storage))
+        for path in files:
+            name = FILES_PREFIX + path.relative_to(root).as_posix()
+            members[name] = _add(tar, name, path)
+        manifest = {
+            "format": FORMAT,
+            "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "kapflow_version": kapflow_version(),
+            "database": {"vendor": vendor, "member": database_path.name},
+            **facts,
+            "queue": {"kind": queue_kind, "name": getattr(storage, "name", "")},
+            "files": {"count": len(files), "kept_elsewhere_by": elsewhere},
+            "members": members,
+        }
+        _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        tar.close()  # the end-of-archive blocks, before the file is synced to disk
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, final)
+    return facts
 
 
 # --- Restore ---------------------------------------------------------------------------------
@@ -394,7 +424,10 @@ def _read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
         member = tar.getmember(MANIFEST)
         manifest = json.loads(tar.extractfile(member).read())
     except (KeyError, AttributeError, ValueError) as error:
-        raise BackupError(f"this is not a kapflow backup: no readable {MANIFEST} ({error}).") from None
+        raise BackupError(
+            f"no readable {MANIFEST} ({error}): this is not a kapflow backup, or a copy of one cut "
+            "short (the manifest is its last member)."
+        ) from None
     if manifest.get("format") != FORMAT:
         raise BackupError(
             f"archive format {manifest.get('format')!r}: this kapflow reads format {FORMAT}. "
@@ -410,45 +443,69 @@ def archive_check(archive: Path, *, staging: Path) -> Checked:
         tar = tarfile.open(archive, mode="r:")  # noqa: SIM115 (closed by the `with` below)
     except (OSError, tarfile.TarError) as error:
         raise BackupError(f"cannot read {archive}: {error}") from None
-    with tar:
-        manifest = _read_manifest(tar)
-        expected: dict[str, str] = manifest["members"]
-        seen: set[str] = set()
-        extract = {manifest["database"]["member"]: staging / "database"}
-        queue_member = QUEUE_MEMBERS.get(manifest["queue"]["kind"])
-        if queue_member:
-            extract[queue_member] = staging / "queue"
-        for member in tar.getmembers():
-            if member.name == MANIFEST:
-                continue
-            if member.name not in expected or not member.isfile() or not _safe_name(member.name):
-                raise BackupError(f"the archive holds {member.name!r}, which its manifest does not list.")
-            if member.name in seen:
-                raise BackupError(f"the archive holds {member.name!r} twice.")
-            seen.add(member.name)
-            digest = hashlib.sha256()
-            target = extract.get(member.name)
-            with contextlib.ExitStack() as stack:
-                source = tar.extractfile(member)
-                out = None
-                if target is not None:
-                    out = stack.enter_context(
-                        open(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb")
-                    )
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    if out is not None:
-                        out.write(chunk)
-            if digest.hexdigest() != expected[member.name]:
-                raise BackupError(
-                    f"{member.name} does not match the SHA-256 its manifest records: the archive was "
-                    "damaged or changed after it was written. Nothing was restored."
-                )
-        missing = sorted(set(expected) - seen)
-        if missing:
+    try:
+        with tar:
+            return _checked(tar, staging=staging)
+    except tarfile.TarError as error:
+        # A copy that did not finish, or bytes changed in storage: tarfile finds no next header
+        # where one should be. Said plainly rather than as a traceback.
+        raise BackupError(
+            f"cannot read {archive}: {error}. The archive is damaged or cut short (a copy that did "
+            "not finish?). Nothing was restored."
+        ) from None
+
+
+def _checked(tar: tarfile.TarFile, *, staging: Path) -> Checked:
+    """archive_check's reading of an open archive."""
+    manifest = _read_manifest(tar)
+    expected: dict[str, str] = manifest["members"]
+    seen: set[str] = set()
+    extract = {manifest["database"]["member"]: staging / "database"}
+    queue_member = QUEUE_MEMBERS.get(manifest["queue"]["kind"])
+    if queue_member:
+        extract[queue_member] = staging / "queue"
+    unlisted = sorted(set(extract) - set(expected))
+    if unlisted:
+        # Else an empty database (or queue) would be "loaded" in place of the one it names.
+        raise BackupError(f"the manifest names {', '.join(unlisted)} but does not list its SHA-256.")
+    for member in tar.getmembers():
+        if member.name == MANIFEST:
+            continue
+        if member.name not in expected:
+            raise BackupError(f"the archive holds {member.name!r}, which its manifest does not list.")
+        if not member.isfile() or not _safe_name(member.name):
+            # Nothing is ever extracted by the archive's own names and modes: only plain
+            # files, under relative names that stay inside the folder they are restored to.
             raise BackupError(
-                f"the archive lacks {len(missing)} member(s) its manifest lists: {', '.join(missing[:5])}"
+                f"the archive holds {member.name!r}, which is not a plain file under a relative "
+                "name (a link, a device, an absolute path or a ..): refused."
             )
+        if member.name in seen:
+            raise BackupError(f"the archive holds {member.name!r} twice.")
+        seen.add(member.name)
+        digest = hashlib.sha256()
+        target = extract.get(member.name)
+        with contextlib.ExitStack() as stack:
+            source = tar.extractfile(member)
+            out = None
+            if target is not None:
+                out = stack.enter_context(
+                    open(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb")
+                )
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                if out is not None:
+                    out.write(chunk)
+        if digest.hexdigest() != expected[member.name]:
+            raise BackupError(
+                f"{member.name} does not match the SHA-256 its manifest records: the archive was "
+                "damaged or changed after it was written. Nothing was restored."
+            )
+    missing = sorted(set(expected) - seen)
+    if missing:
+        raise BackupError(
+            f"the archive lacks {len(missing)} member(s) its manifest lists: {', '.join(missing[:5])}"
+        )
     return Checked(manifest, extract[manifest["database"]["member"]], extract.get(queue_member or ""))
 
 
@@ -616,6 +673,22 @@ def restored_problems(manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _start_again() -> str:
+    """What an operator does after a restore that stopped once the database was loaded: a restore
+    goes only into an empty installation, so this one must be emptied first."""
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        database = f"delete {name} and its {name}-wal and {name}-shm files"
+    else:
+        database = f"drop the database {name} and create it again, empty (dropdb, createdb)"
+    root, _ = _files_root()
+    folder = f", empty the file folder {root}" if root is not None else ""
+    return (
+        f"The installation now holds part of the archive. Before trying again: {database}"
+        f"{folder} and empty the task queue; then fix the cause above and run restore again."
+    )
+
+
 def restore(*, archive: Path, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Check `archive`, refuse a non-empty installation, load the database, the queue and the
     files, and check the result. Raises BackupError naming the first thing that failed; returns
@@ -636,10 +709,15 @@ def restore(*, archive: Path, say: Callable[[str], None] = lambda line: None) ->
         problems = _refusals(manifest)
         if problems:
             raise BackupError("Refused, nothing was changed:\n- " + "\n- ".join(problems))
+        # pg_restore --single-transaction, or SQLite's backup in one step: a failure here leaves
+        # the database as empty as it was, and the message of _run_pg or sqlite3 says why.
         _load_database(checked)
         say(f"Database loaded ({manifest['database']['vendor']}).")
-        _load_queue(checked)
-        files = _load_files(archive, manifest)
+        try:
+            _load_queue(checked)
+            files = _load_files(archive, manifest)
+        except Exception as error:
+            raise BackupError(f"Loading stopped half way: {error}\n{_start_again()}") from error
         say(f"Task queue ({manifest['queue']['kind']}) and {files} stored file(s) restored.")
         problems = restored_problems(manifest)
         if problems:

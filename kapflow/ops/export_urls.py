@@ -6,6 +6,5 @@ app_name = "ops_export"
 
 urlpatterns = [
     path("", export_views.export_page, name="page"),
-    # The name is unique across namespaces: kapflow.accounts.middleware matches it bare.
     path("download/", export_views.export_download, name="practice_export_download"),
 ]

@@ -1,9 +1,10 @@
 """The practice export's page (docs/export.md): what the archive holds, how big it will be, and
 the button that streams it. Practice admin only; the download also needs a fresh confirmation
-of identity (kapflow.accounts.middleware.FRESH_CONFIRMATION_URL_NAMES), as a password change does."""
+of identity, as a password change does (allauth's reauthentication, docs/export.md)."""
 
 import datetime
 
+from allauth.account.decorators import reauthentication_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -41,8 +42,13 @@ def file_name(practice_name: str, at: datetime.datetime) -> str:
     return f"kapflow-export-{slugify(practice_name) or 'practice'}-{stamp}.zip"
 
 
+# The confirmation is asked inside staff_view, so that anyone the page refuses gets its 403 at
+# once, and as a decorator rather than a middleware, so that the CSRF check has passed before the
+# POST is kept in the session (allauth replays it itself, unchecked, once the admin has
+# confirmed). Off when ACCOUNT_REAUTHENTICATION_REQUIRED is, as for the password pages.
 @require_POST
 @staff_view(Role.PRACTICE_ADMIN)
+@reauthentication_required(app="allauth.account")
 def export_download(request):
     """The archive, streamed as it is written. The audit row (who, when, how many rows of each
     table; nothing of any client) is written before the first byte leaves."""
