@@ -12,6 +12,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -208,7 +209,11 @@ def test_changing_the_password_asks_for_the_authenticator_code_not_the_password(
     browser = _signed_in_with_code(client, user, secret)
     change = {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
 
+    # A form sent without a fresh confirmation is not kept to be replayed: back to the page,
+    # which asks for the code first.
     response = browser.post(reverse("account_change_password"), change)
+    assert response.status_code == 302 and response["Location"] == reverse("account_change_password")
+    response = browser.get(reverse("account_change_password"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("mfa_reauthenticate"))
     # The password page is not offered as a way round: it sends them on to the code.
     response = browser.get(reverse("account_reauthenticate"))
@@ -225,6 +230,30 @@ def test_changing_the_password_asks_for_the_authenticator_code_not_the_password(
     assert audit_rows("kapflow.accounts.password.changed")[0].actor == user
     [notice] = [message for message in mail.outbox if "password" in message.subject.lower()]
     assert notice.to == ["tess@example.org"]
+
+
+def test_a_password_form_sent_from_elsewhere_is_never_replayed_after_the_confirmation(client, totp_tolerance):
+    """The confirmation runs before Django's CSRF check; allauth replays what it suspended
+    without checking again. A forged form (no CSRF token) must not change the password once the
+    person confirms it is them for some other reason."""
+    user = factories.make_user("Tess", password=PASSWORD, mfa=False, email="tess@example.org")
+    secret = factories.enrol_totp(user)
+    _signed_in_with_code(client, user, secret)
+    forged = Client(enforce_csrf_checks=True)
+    forged.cookies = client.cookies
+    change = {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    # Wherever the forged post is sent (before the fix: the code page, to come back to it).
+    response = forged.post(reverse("account_change_password"), change)
+    where = response["Location"]
+    if not where.startswith(reverse("mfa_reauthenticate")):
+        where = forged.get(where)["Location"]
+    forged.get(where)
+    token = forged.cookies["csrftoken"].value
+    forged.post(where, {"code": _next_code(secret), "csrfmiddlewaretoken": token}, follow=True)
+
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
 
 
 def test_an_email_change_is_confirmed_audited_and_the_old_address_told(client, avery, audit_rows):

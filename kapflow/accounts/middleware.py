@@ -12,7 +12,6 @@ from django.http import HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
-from kapflow.accounts.access import OUTSIDE_PRESCRIBER_PAGES
 from kapflow.practice.models import practice_for
 
 # What a person who must enrol but has not yet may reach: the enrolment page itself (and the
@@ -134,22 +133,10 @@ def end_stale_sessions(get_response):
 # allauth's own password page asks only for the current password; with
 # ACCOUNT_REAUTHENTICATION_REQUIRED its email page asks for a fresh confirmation, and this puts
 # the password pages behind the same one (for a person with an authenticator: its code).
-# The practice's export (kapflow.ops.export_urls) hands over every record at once: it asks too.
-FRESH_CONFIRMATION_URL_NAMES = frozenset(
-    {"account_change_password", "account_set_password", "practice_export_download"}
-)
-
-
-def _page_lets_in(request, match) -> bool:
-    """Whether a staff page (kapflow.accounts.access.staff_view) would open for this person:
-    someone it refuses gets its 403 at once rather than first being asked who they are."""
-    roles = getattr(match.func, "allowed_roles", None)
-    if roles is None:
-        return True
-    user = request.user
-    if user.outside_practice and match.view_name not in OUTSIDE_PRESCRIBER_PAGES:
-        return False
-    return user.is_active and user.has_role(*roles)
+# (A page of kapflow's own asks with allauth's `reauthentication_required` decorator under its
+# `staff_view` instead, as the practice export does: the decorator runs after the CSRF check and
+# after the page's own refusal, which a middleware runs before.)
+FRESH_CONFIRMATION_URL_NAMES = frozenset({"account_change_password", "account_set_password"})
 
 
 def require_fresh_confirmation(get_response):
@@ -158,18 +145,20 @@ def require_fresh_confirmation(get_response):
     def middleware(request):
         if request.user.is_authenticated and settings.ACCOUNT_REAUTHENTICATION_REQUIRED:
             try:
-                match = resolve(request.path_info)
+                name = resolve(request.path_info).url_name
             except Resolver404:
-                match = None
-            if (
-                match is not None
-                and match.url_name in FRESH_CONFIRMATION_URL_NAMES
-                and _page_lets_in(request, match)
-                and reauthentication.is_reauthentication_required(request, app="allauth.account")
+                name = None
+            if name in FRESH_CONFIRMATION_URL_NAMES and reauthentication.is_reauthentication_required(
+                request, app="allauth.account"
             ):
                 methods = get_account_adapter().get_reauthentication_methods(request.user)
                 if not methods:
                     return HttpResponseForbidden("Confirming your identity is not possible here.")
+                if request.method not in ("GET", "HEAD"):
+                    # This runs before Django's CSRF check, and allauth replays a suspended request
+                    # after the confirmation without checking again: a form sent from elsewhere
+                    # would go through. Only the page itself is suspended; its form is sent again.
+                    return redirect(request.get_full_path())
                 return reauthentication.suspend_request(request, methods[0]["url"])
         return get_response(request)
 
