@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load clean pdf-libs pg-tools
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load bench-records clean pdf-libs pg-tools
 
 $(STAMP): pyproject.toml | pdf-libs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +102,11 @@ bench-pg: $(STAMP)
 
 bench-load: $(BENCH_STAMP)
 	$(PY) bench/load.py $(BENCH_ARGS)
+
+# bench/records.py: a client's FHIR bundle and PDF, the practice export and the backup, at group
+# size; BENCH_ARGS="--database postgres" for PostgreSQL.
+bench-records: $(STAMP)
+	$(PY) bench/records.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
