@@ -24,7 +24,7 @@ NOT_AS_PREVIEWED = (
 def seal_of(*, client_id: int, user_id: int, raw: bytes) -> str:
     """The preview's signature on the file's hash, the client and the clinician, so that the
     confirmation imports exactly the file previewed, into the chart it was previewed beside."""
-    signer = signing.Signer(salt="kapflow.records.import")
+    signer = signing.Signer(salt="records-import-preview")
     return signer.signature(f"{client_id}:{user_id}:{hashlib.sha256(raw).hexdigest()}")
 
 

@@ -2,7 +2,7 @@
 the signed, finished parts of the record, gathered in one selector in a fixed number of queries,
 however long the record.
 
-Left out, always: psychotherapy process notes (notes.ProcessNote, excluded from the right of
+Left out, always: psychotherapy process notes (the notes app's private table, excluded from the right of
 access by 45 CFR 164.524(a)(1)(i)), the client's own journal (theirs, not the practice's
 record), anything unsigned (a draft is not yet part of the record) and the audit log (the
 practice's record about its staff, not a record about the client's care)."""
