@@ -57,11 +57,11 @@ EXCLUDED_TABLES = {
     "usersessions.UserSession": "the record of each signed-in session (its session key, address and "
     "browser): the keys are secrets and the rest is a record of sessions, not of the practice",
     "account.EmailConfirmation": "pending confirmations of email addresses: each key confirms an address",
-    "auth.Permission": "Django's own bookkeeping, made again by `migrate`; kapflow's roles are flags on "
-    "the user, not permissions",
+    "auth.Permission": "Django's own bookkeeping, made again by manage.py migrate; kapflow's roles are "
+    "flags on the user, not permissions",
     "auth.Group": "Django's own bookkeeping; kapflow's roles are flags on the user, not groups",
     "auth.Group_permissions": "Django's own bookkeeping; kapflow's roles are flags on the user, not groups",
-    "contenttypes.ContentType": "Django's own bookkeeping, made again by `migrate`",
+    "contenttypes.ContentType": "Django's own bookkeeping, made again by manage.py migrate",
 }
 UNKNOWN_TABLE = "a table of a library, not known to hold any of the practice's data"
 # Columns left out of tables that are otherwise exported, and why.
