@@ -70,6 +70,20 @@ def _outside_prescribers_clients(request) -> QuerySet[Client]:
     return Client.objects.filter(pk__in=on_team)
 
 
+def writes_for(user, client_id: int) -> bool:
+    """Whether `user` writes and signs this client's clinical records (progress notes, letters, a
+    discharge): an active therapist or prescriber on the care team in one of its writing roles
+    (CareTeamMember.WRITING_ROLES). One query, none for someone who is not a clinician."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user.is_clinician
+        and CareTeamMember.objects.filter(
+            client_id=client_id, user=user, role__in=CareTeamMember.WRITING_ROLES
+        ).exists()
+    )
+
+
 def can_see_clinical(request, client: Client) -> bool:
     """Whether the clinical parts of this client's chart may be shown to the requester (one query
     per client and request: the page and its banner both ask)."""

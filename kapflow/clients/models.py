@@ -238,6 +238,10 @@ class CareTeamMember(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
+    # The roles on the team whose members write and sign the client's clinical records: progress
+    # notes, letters, a discharge (everyone but "other staff"; kapflow.clients.access.writes_for).
+    WRITING_ROLES = (Role.PRIMARY_THERAPIST, Role.THERAPIST, Role.PRESCRIBER)
+
     class Meta:
         ordering = ["role", "pk"]
         constraints = [

@@ -19,7 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
-from kapflow.clients.models import CareTeamMember, Client
+from kapflow.clients.access import writes_for
+from kapflow.clients.models import Client
 from kapflow.course.facts import discharge_facts
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.course.reviews import lock_plan_in_force
@@ -31,12 +32,6 @@ from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Visit
 
-# The care-team roles whose members write and sign a client's discharge.
-WRITING_ROLES = (
-    CareTeamMember.Role.PRIMARY_THERAPIST,
-    CareTeamMember.Role.THERAPIST,
-    CareTeamMember.Role.PRESCRIBER,
-)
 # Past the consultation and not discharged or gone: a client who may be discharged. A client in
 # screening, consent or preparation who stops gets a discharge record too.
 DISCHARGEABLE = (
@@ -64,12 +59,8 @@ class DischargeRefused(Exception):
 
 def may_write(user, client: Client) -> bool:
     """Whether `user` may write and sign this client's discharge: an active therapist or
-    prescriber on the client's care team in one of WRITING_ROLES (one query)."""
-    return bool(
-        user.is_active
-        and user.is_clinician
-        and CareTeamMember.objects.filter(client=client, user=user, role__in=WRITING_ROLES).exists()
-    )
+    prescriber on the client's care team in one of its writing roles (one query)."""
+    return writes_for(user, client.pk)
 
 
 # Reads.

@@ -13,19 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
-from kapflow.clients.models import CareTeamMember, Client, OutsideProvider
+from kapflow.clients.access import writes_for
+from kapflow.clients.models import Client, OutsideProvider
 from kapflow.dosing.models import Runbook
 from kapflow.letters import compose, pdf
 from kapflow.letters.models import Letter
 from kapflow.letters.releases import release_standing
 from kapflow.lib.storage import discard
-
-# The care-team roles that may write a client's letters.
-WRITING_ROLES = (
-    CareTeamMember.Role.PRIMARY_THERAPIST,
-    CareTeamMember.Role.THERAPIST,
-    CareTeamMember.Role.PRESCRIBER,
-)
 
 
 class LetterRefused(Exception):
@@ -37,11 +31,7 @@ class LetterRefused(Exception):
 def may_write(user, client: Client) -> bool:
     """Whether `user` may write and sign this client's letters: a therapist or prescriber on the
     client's care team as a therapist or prescriber (one query)."""
-    return bool(
-        user.is_active
-        and user.is_clinician
-        and CareTeamMember.objects.filter(client=client, user=user, role__in=WRITING_ROLES).exists()
-    )
+    return writes_for(user, client.pk)
 
 
 def _writer(actor, client: Client) -> None:

@@ -15,19 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
-from kapflow.clients.models import CareTeamMember
+from kapflow.clients.access import writes_for
 from kapflow.notes.intentions import latest_intention
 from kapflow.notes.models import SECTIONS, NoteAddendum, NoteFormat, ProgressNote
 from kapflow.pathway.models import PreparationSession, Topic
 from kapflow.practice.models import practice_for
 from kapflow.visits.models import NOTED_KINDS, Visit
 
-# The care-team roles whose members write a client's notes and add to them.
-WRITING_ROLES = (
-    CareTeamMember.Role.PRIMARY_THERAPIST,
-    CareTeamMember.Role.THERAPIST,
-    CareTeamMember.Role.PRESCRIBER,
-)
 # A visit that did not happen has nothing to note.
 NOT_HELD = (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
 # What a note's free text may hold, per field: far more than any note needs, and a bound on what
@@ -59,10 +53,6 @@ def kind_parts(kind: str) -> tuple[str, ...]:
     return KIND_PARTS.get(kind, ())
 
 
-def _on_care_team(user, client_id: int) -> bool:
-    return CareTeamMember.objects.filter(client_id=client_id, user=user, role__in=WRITING_ROLES).exists()
-
-
 def may_write(user, visit: Visit) -> bool:
     """Whether `user` may begin the note of this visit: a therapist or prescriber who held it
     (its clinician or a joining one) or is on the client's care team as one (one or two
@@ -71,7 +61,7 @@ def may_write(user, visit: Visit) -> bool:
         return False
     if visit.clinician_id == user.pk or visit.other_clinicians.filter(pk=user.pk).exists():
         return True
-    return _on_care_team(user, visit.client_id)
+    return writes_for(user, visit.client_id)
 
 
 def may_add_to(user, note: ProgressNote) -> bool:
@@ -79,7 +69,7 @@ def may_add_to(user, note: ProgressNote) -> bool:
     prescriber on the client's care team (one query at most)."""
     if not (user.is_authenticated and user.is_active and user.is_clinician):
         return False
-    return note.author_id == user.pk or _on_care_team(user, note.client_id)
+    return note.author_id == user.pk or writes_for(user, note.client_id)
 
 
 def follows_of(visit: Visit) -> Visit | None:
