@@ -344,7 +344,7 @@ def review_sign(*, request, review: CourseReview, role: str) -> CourseReview:
 
 def _apply(request, review: CourseReview, plan: CoursePlan, *, now: datetime.datetime) -> CoursePlan | None:
     """The decision, taking effect (inside review_sign's transaction, the plan locked)."""
-    from kapflow.pathway.services import _move_on
+    from kapflow.pathway.services import client_move_on
 
     client = review.client
     if review.decision == CourseReview.Decision.EXTEND:
@@ -371,7 +371,7 @@ def _apply(request, review: CourseReview, plan: CoursePlan, *, now: datetime.dat
             created_at=now,
         )
         new = plan_supersede(request=request, plan=plan, new=new, now=now, why="maintenance")
-        _move_on(
+        client_move_on(
             request,
             client,
             to=Client.Stage.MAINTENANCE,

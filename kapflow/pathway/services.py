@@ -14,7 +14,7 @@ _STAGE_AFTER = {
 }
 
 
-def _move_on(request, client: Client, *, to: str, only_from: list[str]) -> None:
+def client_move_on(request, client: Client, *, to: str, only_from: list[str]) -> None:
     """Move a client along the pathway when a record shows they have got there, but never back:
     a client already further on stays where they are."""
     if client.stage in only_from:
@@ -47,7 +47,7 @@ def consultation_record(*, request, client: Client, form) -> Consultation:
     )
     next_stage = _STAGE_AFTER.get(consultation.decision)
     if next_stage:
-        _move_on(request, client, to=next_stage, only_from=[Client.Stage.CONSULTATION])
+        client_move_on(request, client, to=next_stage, only_from=[Client.Stage.CONSULTATION])
     return consultation
 
 
@@ -65,7 +65,7 @@ def preparation_record(*, request, client: Client, form) -> PreparationSession:
         obj=session,
         detail={"topics": session.topics},
     )
-    _move_on(
+    client_move_on(
         request, client, to=Client.Stage.PREPARATION, only_from=[Client.Stage.SCREENING, Client.Stage.CONSENT]
     )
     return session

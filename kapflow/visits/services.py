@@ -343,9 +343,9 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
 def _course_begun(request, client: Client) -> None:
     """A medication session beginning puts a client not yet in their course into it (a client
     in maintenance stays there), through the same audited move as the pathway's records."""
-    from kapflow.pathway.services import _move_on
+    from kapflow.pathway.services import client_move_on
 
-    _move_on(
+    client_move_on(
         request,
         client,
         to=Client.Stage.COURSE,
