@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "kapflow.letters",
     "kapflow.notes",
     "kapflow.course",
+    "kapflow.controlled",
     "kapflow.records",
     "kapflow.ops",
     "kapflow.demo",

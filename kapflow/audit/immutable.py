@@ -56,6 +56,7 @@ _RUNBOOK_ENTRIES = (
     "dosing_chaperonecheckin",
     "dosing_integrationacknowledgement",
     "dosing_emergencycall",
+    "dosing_supplycount",
 )
 
 RULES: tuple[Rule, ...] = (
@@ -159,6 +160,34 @@ RULES: tuple[Rule, ...] = (
     # the right of access: written once with what they describe (kapflow.records).
     Rule("records_importedresponse", ALWAYS, why="response_import"),
     Rule("records_recordcopy", ALWAYS, why="record_copy"),
+    # The controlled-substance record (kapflow.controlled): a lot, each ledger entry, each
+    # inventory and its counts, a loss report and its steps, a pharmacy fill and a REMS
+    # enrolment are written once. A wrong entry is reversed by a correction entry; the balance
+    # each entry left is part of it. A discrepancy is explained once, by the registrant.
+    Rule("controlled_lot", ALWAYS, why="lot_receive"),
+    Rule("controlled_entry", ALWAYS, why="ledger_post"),
+    Rule("controlled_inventory", ALWAYS, why="inventory_take"),
+    Rule("controlled_inventorycount", ALWAYS, why="inventory_take"),
+    Rule(
+        "controlled_discrepancy",
+        ALWAYS,
+        once=("outcome", "explanation", "explained_by_id", "explained_at"),
+        sentinel="explained_at",
+        why="discrepancy_explain",
+    ),
+    Rule("controlled_lossreport", ALWAYS, why="loss_report_start"),
+    Rule("controlled_lossreportstep", ALWAYS, why="loss_report_step"),
+    Rule("controlled_pharmacyfill", ALWAYS, why="fill_record"),
+    Rule("controlled_remsenrolment", ALWAYS, why="rems_enrol"),
+    # A session's REMS answers are edited while the session runs and fixed when its record is
+    # signed; that the form was submitted to the REMS is recorded once after (rems_submit).
+    Rule(
+        "dosing_remsreport",
+        _RUNBOOK_SIGNED,
+        once=("submitted_on", "submitted_by_id", "submission_reference"),
+        sentinel="submitted_on",
+        why="rems_submit",
+    ),
 )
 
 

@@ -409,6 +409,11 @@ SENTENCES: dict[str, Sentence] = {
         "{actor} gave a copy of {client_s} record",
         said("format", "method", words={"pdf": "PDF", "fhir": "FHIR", "in_person": "in person"}),
     ),
+    # The controlled-substance record (kapflow.controlled)
+    "kapflow.controlled.entry.posted": S(
+        "{actor} posted an entry to the controlled-substance ledger",
+        said("kind", words={"opening": "stock on hand at the initial inventory"}),
+    ),
     # The practice's whole data, exported by its admin (kapflow.ops.export)
     "kapflow.ops.export.downloaded": S(
         "{actor} exported the practice's records",

@@ -106,6 +106,12 @@ class Administration(models.Model):
     route = models.CharField(max_length=20)
     dose_mg = models.DecimalField("dose (mg)", max_digits=7, decimal_places=2)
     lot_number = models.CharField("lot number", max_length=40)
+    # The practice's stock lot the dose came from (kapflow.controlled), once the practice keeps a
+    # stock ledger; the dose is posted to that lot's ledger in the same transaction. Empty for a
+    # dose from the client's own pharmacy-filled medicine, and for doses before the ledger began.
+    lot = models.ForeignKey(
+        "controlled.Lot", null=True, blank=True, on_delete=models.PROTECT, related_name="administrations"
+    )
     given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # A sublingual dose the client took themselves under a named clinician's observation
     # (docs/clinical.md). `given_by` keeps its meaning, the clinician answerable for the dose; for a
@@ -489,6 +495,7 @@ class SessionAlert(models.Model):
         CHAPERONE = "chaperone", "Chaperone check-in: client not OK or chaperone not present"
         ADVERSE_EVENT = "adverse_event", "Severe adverse event"
         EMERGENCY = "emergency", "Emergency services called"
+        SUPPLY_COUNT = "supply_count", "Client-held medicine: the count does not match"
 
     runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="session_alerts")
     kind = models.CharField(max_length=16, choices=Kind)
@@ -505,6 +512,9 @@ class SessionAlert(models.Model):
     )
     emergency_call = models.ForeignKey(
         EmergencyCall, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    supply_count = models.ForeignKey(
+        "dosing.SupplyCount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # What the runbook shows (the reading's alerts in words): for the clinicians on the runbook
     # only, never in the email.
@@ -524,7 +534,7 @@ class SessionAlert(models.Model):
     )
     seen_at = models.DateTimeField(null=True, blank=True)
 
-    SOURCES = ("vitals", "rating", "checkin", "adverse_event", "emergency_call")
+    SOURCES = ("vitals", "rating", "checkin", "adverse_event", "emergency_call", "supply_count")
 
     class Meta:
         ordering = ["raised_at", "pk"]
@@ -533,7 +543,14 @@ class SessionAlert(models.Model):
             # binds only the alerts that name that kind of entry.
             *[
                 models.UniqueConstraint(fields=["kind", source], name=f"session_alert_once_per_{source}")
-                for source in ("vitals", "rating", "checkin", "adverse_event", "emergency_call")
+                for source in (
+                    "vitals",
+                    "rating",
+                    "checkin",
+                    "adverse_event",
+                    "emergency_call",
+                    "supply_count",
+                )
             ],
             models.CheckConstraint(
                 condition=models.Q(seen_at__isnull=True, seen_by__isnull=True)
@@ -577,3 +594,103 @@ class PhoneAcknowledgement(models.Model):
 
     def __str__(self) -> str:
         return f"Telephone acknowledgement by {self.prescriber_name}"
+
+
+class SupplyCount(models.Model):
+    """Client-held medicine counted at a session (kapflow.controlled.PharmacyFill): the units the
+    client brought, those taken in the session, and what the client should have held by the
+    pharmacy's fills less what earlier sessions recorded as taken. What did not match is kept in
+    words with the count (`mismatches`), and raises an alert to the prescriber. Never edited: a
+    recount is one more row."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="supply_counts")
+    counted_at = models.DateTimeField("counted at")
+    brought = models.DecimalField("units brought", max_digits=8, decimal_places=2)
+    taken = models.DecimalField("units taken in the session", max_digits=8, decimal_places=2)
+    expected = models.DecimalField("units the client should hold", max_digits=8, decimal_places=2)
+    strength_mg = models.DecimalField("mg in each unit", max_digits=8, decimal_places=2)
+    mismatches = models.JSONField(default=list, blank=True)
+    entry_key = models.UUIDField(null=True, blank=True, editable=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["counted_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "entry_key"], name="one_count_per_form_sent"),
+            models.CheckConstraint(
+                condition=models.Q(brought__gte=0, taken__gte=0, taken__lte=models.F("brought")),
+                name="supply_count_taken_from_brought",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Brought {self.brought}, took {self.taken}"
+
+    @property
+    def left(self):
+        return self.brought - self.taken
+
+
+class RemsReport(models.Model):
+    """The answers the Spravato REMS patient monitoring form needs that the runbook does not hold
+    already (kapflow.dosing.rems reads the rest from the session: dose, devices, lot, the three
+    blood pressures, monitoring time). Answered while the session runs; the record cannot be
+    signed while any is missing; once signed the answers are fixed, and the form is due to the
+    REMS within the practice's days (default 7). Submitting it is recorded once."""
+
+    class Concomitant(models.TextChoices):
+        BENZODIAZEPINES = "benzodiazepines", "Benzodiazepines"
+        HYPNOTICS = "hypnotics", "Non-benzodiazepine sleep medicines (hypnotics)"
+        PSYCHOSTIMULANTS = "psychostimulants", "Psychostimulants"
+        MAOIS = "maois", "Monoamine oxidase inhibitors (MAOIs)"
+        OPIOIDS = "opioids", "Opioids"
+
+    runbook = models.OneToOneField(Runbook, on_delete=models.PROTECT, related_name="rems_report")
+    first_treatment = models.BooleanField("first Spravato treatment", null=True, blank=True)
+    # The classes taken, by value; `no_concomitant` says "none" was answered (an empty list alone
+    # could be a question not yet asked).
+    concomitant = models.JSONField("concomitant medicines", default=list, blank=True)
+    no_concomitant = models.BooleanField("none of these", default=False)
+    sedation = models.BooleanField("sedation", null=True, blank=True)
+    dissociation = models.BooleanField("dissociation", null=True, blank=True)
+    respiratory_depression = models.BooleanField("respiratory depression", null=True, blank=True)
+    other_adverse_events = models.TextField("other adverse events", blank=True)
+    vitals_ok_before_dosing = models.BooleanField(
+        "vital signs acceptable before dosing", null=True, blank=True
+    )
+    vitals_ok_before_discharge = models.BooleanField(
+        "vital signs acceptable before discharge", null=True, blank=True
+    )
+    ready_to_leave_minutes = models.PositiveSmallIntegerField(
+        "minutes after the first device when the client could have left, but for the 2-hour rule",
+        null=True,
+        blank=True,
+    )
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(default=timezone.now)
+    submitted_on = models.DateField("submitted to the REMS on", null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submission_reference = models.CharField("confirmation number", max_length=80, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(submitted_on__isnull=True, submitted_by__isnull=True)
+                | models.Q(submitted_on__isnull=False, submitted_by__isnull=False),
+                name="rems_report_submitted_by_someone",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(no_concomitant=True) | models.Q(concomitant=[]),
+                name="rems_report_none_means_none",
+            ),
+        ]
+        indexes = [
+            # The list of forms still to submit.
+            models.Index(fields=["submitted_on"], name="rems_report_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"REMS monitoring form of {self.runbook.visit}"

@@ -391,6 +391,64 @@ class Practice(models.Model):
         help_text="Source: Spravato REMS (pulse oximeter on site).",
     )
 
+    # The controlled-substance record (docs/controlled-substances.md).
+    dea_registrant = models.ForeignKey(
+        "accounts.User",
+        verbose_name="DEA registrant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The prescriber under whose DEA registration the practice holds ketamine or esketamine. "
+        "Explains inventory discrepancies, and is told of inventories and loss reports coming due.",
+    )
+    dea_registration_number = models.CharField(
+        "DEA registration number",
+        max_length=9,
+        blank=True,
+        help_text="Two letters and seven digits, as on DEA Form 224. Printed on the ledger's reports.",
+    )
+    dea_registration_expires_on = models.DateField(
+        "DEA registration expires on",
+        null=True,
+        blank=True,
+        help_text="Source: 21 CFR 1301.13 — a practitioner's registration is renewed every 3 years.",
+    )
+    controlled_retention_years = models.PositiveSmallIntegerField(
+        "keep controlled-substance records for (years)",
+        default=2,
+        help_text="Source: 21 CFR 1304.04 — at least 2 years from the date of each record; some states ask "
+        "for more. kapflow never deletes a ledger entry; the reports say from when records are required.",
+        validators=[MinValueValidator(2), MaxValueValidator(50)],
+    )
+    inventory_reminder_days = models.PositiveSmallIntegerField(
+        "remind of the biennial inventory (days before it is due)",
+        default=30,
+        help_text="Source: practice default. The inventory is due at least every 2 years "
+        "(21 CFR 1304.11(c)); the registrant and the practice admins are told.",
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
+    loss_notice_business_days = models.PositiveSmallIntegerField(
+        "theft or significant loss: written notice to the DEA within (business days)",
+        default=1,
+        help_text="Source: 21 CFR 1301.76(b) — the DEA Field Division Office, in writing, within one "
+        "business day of discovery.",
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+    )
+    loss_form_days = models.PositiveSmallIntegerField(
+        "theft or significant loss: DEA Form 106 within (days)",
+        default=45,
+        help_text="Source: 21 CFR 1301.76(b) as amended in 2023 (88 FR 40707) — filed electronically within "
+        "45 days of discovery.",
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+    )
+    rems_form_days = models.PositiveSmallIntegerField(
+        "Spravato REMS patient monitoring form due within (days)",
+        default=7,
+        help_text="Source: Spravato REMS — the form is submitted after every session, within 7 days.",
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+    )
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

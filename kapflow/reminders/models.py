@@ -29,6 +29,9 @@ class Reminder(models.Model):
         SESSION_ALERT = "session_alert", "Session alert (prescriber)"
         # A maintenance session comes due and none is booked (kapflow.course.maintenance).
         MAINTENANCE = "maintenance", "Maintenance session due"
+        # An inventory, a loss report's notice or form, or a REMS monitoring form coming due
+        # (kapflow.controlled): for the DEA registrant and the practice admins.
+        CONTROLLED = "controlled", "Controlled-substance record due (registrant)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

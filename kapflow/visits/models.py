@@ -20,6 +20,13 @@ class Room(models.Model):
         help_text="Tick only if this setting is certified under the Spravato (esketamine) REMS: intranasal "
         "esketamine is given only in a certified room.",
     )
+    rems_setting_id = models.CharField(
+        "REMS setting ID",
+        max_length=40,
+        blank=True,
+        help_text="The healthcare setting's ID in the Spravato REMS, from its certification. A room marked "
+        "certified without it is not treated as certified.",
+    )
 
     class Meta:
         ordering = ["name"]

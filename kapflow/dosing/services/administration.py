@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.clients.models import ADULT_AGE
+from kapflow.controlled import ledger
+from kapflow.controlled.models import Lot
 from kapflow.dosing import selectors
 from kapflow.dosing.models import Administration, PhaseMark, PrescriberOnSite, Runbook
 from kapflow.dosing.services.runbook import (
@@ -23,6 +25,10 @@ from kapflow.medical.gates import order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Visit
+
+# The routes given from the practice's own stock: once the stock ledger is kept, a dose by one of
+# them names its lot. A sublingual dose may come from the client's own medicine.
+STOCKED_ROUTES = (doses.INTRAMUSCULAR, doses.INTRAVENOUS, doses.INTRANASAL)
 
 
 def session_routes(runbook: Runbook | None, visit: Visit, *, day: datetime.date) -> list[str]:
@@ -163,6 +169,7 @@ def dose_record(
     given_by,
     practice,
     self_administered: bool = False,
+    lot: Lot | None = None,
     entry_key=None,
     request=None,
 ) -> Administration:
@@ -173,7 +180,13 @@ def dose_record(
     marks the medicine phase if nobody has. Later doses are boosters, within the order's count
     and highest booster. `self_administered`: a sublingual dose the client took under the
     observation of `given_by` (recorded as its observer). A form sent again with the same
-    `entry_key` records nothing new: the dose it saved the first time is returned."""
+    `entry_key` records nothing new: the dose it saved the first time is returned.
+
+    `lot`: the practice's stock lot the dose came from. Once the practice keeps a stock ledger
+    (kapflow.controlled.ledger.ledger_started) an injected or intranasal dose names one, and the
+    dose is posted to its ledger in the same transaction, refused with the lot's balance named
+    when the lot holds too little. A sublingual dose may name one, or come from the client's own
+    pharmacy-filled medicine (`lot_number` in words)."""
     dose_mg = Decimal(dose_mg)
     _on_the_day(given_at, visit)
     with transaction.atomic():
@@ -212,6 +225,11 @@ def dose_record(
                 given_at=given_at,
                 practice=practice,
             )
+        if lot is None and route in STOCKED_ROUTES and ledger.ledger_started():
+            problems.append(
+                f"Choose the lot the dose came from: the practice keeps a stock ledger, and "
+                f"{doses.ROUTE_NAMES[route].lower()} is given from the practice's stock."
+            )
         if problems:
             raise RunbookRefused(*problems)
         given = _saved(
@@ -221,7 +239,8 @@ def dose_record(
                 given_at=given_at,
                 route=route,
                 dose_mg=dose_mg,
-                lot_number=lot_number,
+                lot_number=lot.lot_number if lot is not None else lot_number,
+                lot=lot,
                 given_by=given_by,
                 self_administered=self_administered,
                 observed_by=given_by if self_administered else None,
@@ -230,6 +249,13 @@ def dose_record(
                 recorded_by=actor,
             )
         )
+        if lot is not None:
+            # Posted with the dose, or neither is saved: the lot's row is locked last, after the
+            # runbook and the order, as every other writer of the ledger takes it alone.
+            try:
+                ledger.administration_post(administration=given, lot=lot, drug=order.drug, request=request)
+            except ledger.LedgerRefused as refused:
+                raise RunbookRefused(*refused.problems) from None
         if not booster and not runbook.phase_marks.filter(phase=PhaseMark.Phase.MEDICINE).exists():
             _saved(
                 PhaseMark(
