@@ -43,6 +43,8 @@ urlpatterns = [
     path("clients/<int:client_id>/process-notes/", include("kapflow.notes.process_urls")),
     path("clients/<int:client_id>/course/", include("kapflow.course.urls")),
     path("clients/<int:client_id>/records/import/", include("kapflow.records.import_urls")),
+    path("clients/<int:client_id>/medicine/", include("kapflow.controlled.fill_urls")),
+    path("clients/<int:client_id>/rems/", include("kapflow.controlled.enrolment_urls")),
     # A provider's one-time download of a letter sent to them: no account, the link is the key.
     path("shared/", include("kapflow.letters.link_urls")),
     path("portal/", include("kapflow.portal.urls")),
@@ -57,4 +59,9 @@ urlpatterns = [
     path("audit/", audit_log, name="audit_log"),
     path("settings/", practice_settings, name="practice_settings"),
     path("settings/export/", include("kapflow.ops.export_urls")),
+    # The controlled-substance record (docs/controlled-substances.md).
+    path("controlled/", include("kapflow.controlled.urls")),
+    path("controlled/inventories/", include("kapflow.controlled.inventory_urls")),
+    path("controlled/reports/", include("kapflow.controlled.report_urls")),
+    path("rems/", include("kapflow.dosing.rems_urls")),
 ]

@@ -410,6 +410,22 @@ SENTENCES: dict[str, Sentence] = {
         said("format", "method", words={"pdf": "PDF", "fhir": "FHIR", "in_person": "in person"}),
     ),
     # The controlled-substance record (kapflow.controlled)
+    "kapflow.accounts.witness.confirmed": S(
+        "{actor} had {member} confirm who they are, as a witness",
+        said("purpose", words={"waste": "to a waste", "destruction": "to a destruction on site"}),
+    ),
+    "kapflow.accounts.witness.refused": S(
+        "{actor} was refused a witness's confirmation",
+        said(
+            "step",
+            words={
+                "password": "wrong email or password",
+                "second_factor": "wrong authenticator code",
+                "throttled": "too many tries",
+                "role": "not on the staff",
+            },
+        ),
+    ),
     "kapflow.controlled.entry.posted": S(
         "{actor} posted an entry to the controlled-substance ledger",
         said("kind", words={"opening": "stock on hand at the initial inventory"}),

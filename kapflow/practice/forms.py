@@ -1,6 +1,7 @@
 from django import forms
 
 from kapflow.accounts.models import User
+from kapflow.lib.identifiers import DEA_NUMBER_PROBLEM, dea_number_valid
 from kapflow.practice.models import Practice
 
 # The settings page in sections, in the order a session happens.
@@ -96,6 +97,19 @@ SECTIONS = [
             "spo2_required_intranasal",
         ],
     ),
+    (
+        "Controlled substances (the stock ledger, inventories, loss reports and the Spravato REMS)",
+        [
+            "dea_registrant",
+            "dea_registration_number",
+            "dea_registration_expires_on",
+            "controlled_retention_years",
+            "inventory_reminder_days",
+            "loss_notice_business_days",
+            "loss_form_days",
+            "rems_form_days",
+        ],
+    ),
 ]
 
 # (lower, higher, message): pairs that must stay in order, said the way an admin would fix them.
@@ -143,6 +157,15 @@ class PracticeForm(forms.ModelForm):
         # the practice (never an invited outside prescriber).
         self.fields["on_call_prescriber"].queryset = User.objects.on_call_candidates()
         self.fields["on_call_prescriber"].empty_label = "None"
+        # The registrant holds a DEA registration: an active prescriber of the practice.
+        self.fields["dea_registrant"].queryset = User.objects.on_call_candidates()
+        self.fields["dea_registrant"].empty_label = "None named yet"
+
+    def clean_dea_registration_number(self):
+        number = self.cleaned_data["dea_registration_number"].strip().upper()
+        if number and not dea_number_valid(number):
+            raise forms.ValidationError(DEA_NUMBER_PROBLEM)
+        return number
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]
