@@ -74,6 +74,15 @@ def with_balances(lots):
     return lots.annotate(balance=Subquery(latest))
 
 
+def _lock(lot: Lot) -> None:
+    Lot.objects.select_for_update(no_key=True).filter(pk=lot.pk).values_list("pk").get()
+
+
+def _latest(lot: Lot) -> dict | None:
+    """The lot's latest entry's place in the sequence and the balance it left (None: no entry)."""
+    return Entry.objects.filter(lot=lot).order_by("-sequence").values("sequence", "balance_after").first()
+
+
 def entry_post(
     *,
     lot: Lot,
@@ -102,10 +111,8 @@ def entry_post(
         # The lot's row is the one every writer of its ledger takes first: the second of two
         # writers waits here and then reads the balance the first one left. (SQLite: the
         # IMMEDIATE transaction holds the database's one write lock already.)
-        Lot.objects.select_for_update(no_key=True).filter(pk=lot.pk).values_list("pk").get()
-        latest = (
-            Entry.objects.filter(lot=lot).order_by("-sequence").values("sequence", "balance_after").first()
-        )
+        _lock(lot)
+        latest = _latest(lot)
         held = latest["balance_after"] if latest else ZERO
         after = held + quantity
         if after < 0:
