@@ -1019,3 +1019,30 @@ def test_it_runs_as_many_queries_for_one_of_each_pathway_record_as_for_three(tes
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert counts[0] <= 40  # as test_it_runs_as_many_queries_for_2_sessions_as_for_6 counts them
+
+
+def test_a_dose_from_the_practices_stock_carries_the_lots_ndc_and_expiry():
+    from fhir.resources.R4B.medication import Medication
+
+    from kapflow.controlled.models import Lot
+    from kapflow.dosing.models import Administration
+    from kapflow.medical.models import MedicationOrder
+    from kapflow.records import fhir
+
+    lot = Lot(
+        drug="esketamine",
+        product="Spravato 28 mg nasal spray device",
+        form=Lot.Form.NASAL_DEVICE,
+        ndc="50458-028-02",
+        lot_number="SP-22",
+        expires_on=datetime.date(2027, 3, 31),
+    )
+    dose = Administration(lot=lot, lot_number="SP-22")
+    medication = fhir._dose_medication(dose, MedicationOrder(drug="esketamine"))
+    assert medication["batch"] == {"lotNumber": "SP-22", "expirationDate": "2027-03-31"}
+    assert (codes.NDC, "50458-028-02") in _codes(medication["code"])
+    assert (codes.RXNORM, "2201623") in _codes(medication["code"])
+    Medication.model_validate(medication)
+    # A dose from the client's own medicine: the lot number alone.
+    own = fhir._dose_medication(Administration(lot_number="PH-1"), MedicationOrder(drug="ketamine"))
+    assert own["batch"] == {"lotNumber": "PH-1"} and len(own["code"]["coding"]) == 1

@@ -308,7 +308,9 @@ def _gather(client: Client) -> _Record:
         responses=list(Response.objects.filter(client=client).order_by("completed_at", "pk")),
         vitals=list(VitalsReading.objects.filter(runbook__visit__client=client).order_by("taken_at", "pk")),
         administrations=list(
-            Administration.objects.filter(runbook__visit__client=client).order_by("given_at", "pk")
+            Administration.objects.filter(runbook__visit__client=client)
+            .select_related("lot")
+            .order_by("given_at", "pk")
         ),
         runbooks=list(
             Runbook.objects.filter(visit__client=client, signed_at__isnull=False)
@@ -689,6 +691,26 @@ def _medication_request(order: MedicationOrder, today: datetime.date) -> dict:
     return _resource("MedicationRequest", _kind(order), order.pk, **found)
 
 
+def _dose_medication(dose: Administration, order: MedicationOrder) -> dict:
+    """The medicine a dose was given from: the order's drug, and its lot. A dose from the
+    practice's stock (kapflow.controlled) adds the lot's expiry, and its NDC where the product has
+    one (docs/fhir.md)."""
+    medication = {"resourceType": "Medication", "id": "medication", "code": _medication(order)}
+    batch = {"lotNumber": dose.lot_number}
+    if dose.lot is not None:
+        batch["expirationDate"] = dose.lot.expires_on.isoformat()
+        if dose.lot.ndc:
+            medication["code"] = {
+                **medication["code"],
+                "coding": [
+                    *medication["code"].get("coding", []),
+                    {"system": codes.NDC, "code": dose.lot.ndc, "display": dose.lot.product},
+                ],
+            }
+    medication["batch"] = batch
+    return medication
+
+
 def _medication_administration(dose: Administration, order: MedicationOrder, client_id: int) -> dict:
     notes = ["Booster" if dose.is_booster else "First dose of the session"]
     if dose.self_administered:
@@ -698,14 +720,7 @@ def _medication_administration(dose: Administration, order: MedicationOrder, cli
         _kind(dose),
         dose.pk,
         # The lot lives on a Medication of this dose's own, contained in it.
-        contained=[
-            {
-                "resourceType": "Medication",
-                "id": "medication",
-                "code": _medication(order),
-                "batch": {"lotNumber": dose.lot_number},
-            }
-        ],
+        contained=[_dose_medication(dose, order)],
         status="completed",
         medicationReference={"reference": "#medication"},
         subject=_patient(client_id),
