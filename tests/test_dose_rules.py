@@ -12,6 +12,7 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from kapflow.controlled.models import RemsEnrolment
 from kapflow.dosing.models import Administration, PrescriberOnSite
 from kapflow.dosing.services.administration import dose_record, prescriber_on_site_record
 from kapflow.dosing.services.checkin import session_start
@@ -229,6 +230,17 @@ def im_order(client, prescriber):
     )
 
 
+def enrol(client, prescriber):
+    """The client's Spravato REMS enrolment, signed with `prescriber` before DAY."""
+    return RemsEnrolment.objects.create(
+        client=client,
+        enrolled_on=DAY.date() - datetime.timedelta(days=7),
+        patient_rems_id="P-0001",
+        prescriber=prescriber,
+        recorded_by=prescriber,
+    )
+
+
 def esketamine_order(client, prescriber):
     return make_order(
         client,
@@ -275,7 +287,9 @@ def test_esketamine_waits_for_a_certified_room_and_a_prescriber_on_site(avery, t
     assert "Spravato room is not marked as one" in str(refused.value)
 
     room.rems_certified = True
+    room.rems_setting_id = "SET-1"
     room.save()
+    enrol(avery, priya)
     with pytest.raises(RunbookRefused) as refused:
         give(visit, tess, order, route="intranasal", mg=56)
     assert refused.value.problems == [
@@ -291,7 +305,12 @@ def test_esketamine_waits_for_a_certified_room_and_a_prescriber_on_site(avery, t
 
 def test_esketamine_is_refused_to_a_minor_at_the_dose(tess, priya, cora):
     teen = factories.make_client(first_name="Tia", age=16, therapist=tess, prescriber=priya)
-    visit = session(teen, tess, cora, room=Room.objects.create(name="Spravato room", rems_certified=True))
+    visit = session(
+        teen,
+        tess,
+        cora,
+        room=Room.objects.create(name="Spravato room", rems_certified=True, rems_setting_id="SET-1"),
+    )
     order = esketamine_order(teen, priya)
     predose(visit, tess)
     with time_machine.travel(at(-5), tick=False):
@@ -444,6 +463,7 @@ def test_the_session_does_not_start_where_the_order_cannot_be_given(avery, tess,
             refused.value
         )
         room.rems_certified = True
+        room.rems_setting_id = "SET-1"
         room.save()
         assert session_start(actor=tess, visit=visit).status == Visit.Status.IN_PROGRESS
 
@@ -477,7 +497,7 @@ def test_the_vitals_form_says_spo2_is_required_beside_the_field(login, avery, te
 def test_a_clinician_records_the_prescriber_on_site_on_the_runbook(
     login, avery, tess, priya, cora, audit_rows
 ):
-    room = Room.objects.create(name="Spravato room", rems_certified=True)
+    room = Room.objects.create(name="Spravato room", rems_certified=True, rems_setting_id="SET-1")
     visit = session(avery, tess, cora, room=room)
     esketamine_order(avery, priya)
     as_tess = login(tess)
@@ -567,10 +587,19 @@ def test_the_route_settings_are_on_the_settings_page_with_their_source(login, ad
 
 def test_a_practice_admin_marks_a_room_rems_certified(login, ada, audit_rows):
     room = Room.objects.create(name="Cedar")
-    response = login(ada).post(reverse("calendar:room_toggle", args=[room.pk]), {"what": "rems_certified"})
+    # Not without the setting's REMS ID: nothing changes, and the page says what to give.
+    browser = login(ada)
+    response = browser.post(reverse("calendar:room_toggle", args=[room.pk]), {"what": "rems_certified"})
+    room.refresh_from_db()
+    assert room.rems_certified is False
+    assert "setting ID in the Spravato REMS" in browser.get(response.url).content.decode()
+    response = login(ada).post(
+        reverse("calendar:room_toggle", args=[room.pk]),
+        {"what": "rems_certified", "rems_setting_id": " SET-77 "},
+    )
     assert response.status_code == 302
     room.refresh_from_db()
-    assert (room.rems_certified, room.active) == (True, True)
+    assert (room.rems_certified, room.rems_setting_id, room.active) == (True, "SET-77", True)
     [row] = audit_rows("kapflow.visits.room.updated")
     assert row.detail == {"active": True, "rems_certified": True}
     html = login(ada).get(reverse("calendar:rooms")).content.decode()
@@ -597,6 +626,7 @@ def test_every_demo_dose_obeys_the_route_setting_and_person_rules(db):
             virtual=visit.is_virtual,
             room=visit.room.name if visit.room else "",
             rems_certified=bool(visit.room and visit.room.rems_certified),
+            rems_setting_id=visit.room.rems_setting_id if visit.room else None,
         )
         problems = routes.route_problems(
             dose.route,

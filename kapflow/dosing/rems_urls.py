@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+"""The practice's Spravato REMS monitoring forms still to submit (docs/spravato-rems.md)."""
+
+from django.urls import path
+
+from kapflow.dosing.views import rems
 
 app_name = "rems"
 
-urlpatterns = []
+urlpatterns = [
+    path("", rems.to_submit, name="list"),
+    path("<int:report_id>/submitted/", rems.submit, name="submit"),
+]

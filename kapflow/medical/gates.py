@@ -289,6 +289,7 @@ def route_gate(
         virtual=virtual,
         room=room.name if room is not None else "",
         rems_certified=bool(room is not None and room.rems_certified),
+        rems_setting_id=room.rems_setting_id if room is not None else None,
     )
     minor = client.age(today) < ADULT_AGE
     judged = [

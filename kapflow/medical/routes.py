@@ -26,6 +26,9 @@ class Place:
     virtual: bool
     room: str = ""  # the room's name, in person
     rems_certified: bool = False  # the room is marked certified under the Spravato REMS
+    # The room's REMS setting ID, from its certification: a room marked certified without one is
+    # not treated as certified. None: not judged (a place imagined, as the order form's).
+    rems_setting_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,14 @@ def route_problems(
     minor_signoff: bool,
     practice,
     prescriber_on_site: bool | None = None,
+    rems_enrolled: bool | None = None,
 ) -> list[Refusal]:
     """Every rule that giving `route` in `place` to this person would break; empty when none.
     `minor`: the client is under 18 on the day. `minor_signoff`: the order carries the
     prescriber's sign-off for a client under 18. `prescriber_on_site`: whether a prescriber is
-    recorded on site for the session (None: not judged yet, as at booking and at the start)."""
+    recorded on site for the session (None: not judged yet, as at booking and at the start).
+    `rems_enrolled`: whether the client's Spravato REMS enrolment is recorded (None: not judged,
+    as at booking and at the start; the dose judges it)."""
     name = ROUTE_NAMES[route]
     problems = []
     if place.virtual and not virtual_allowed(route, practice=practice):
@@ -116,6 +122,21 @@ def route_problems(
                 f"Intranasal esketamine is given only in a setting certified under the Spravato "
                 f"REMS, and {place.room or 'this room'} is not marked as one: book a certified room, "
                 "or a practice admin marks this one certified (Rooms) — coordinator.",
+                COORDINATOR,
+            )
+        )
+    if (
+        route == INTRANASAL
+        and not place.virtual
+        and place.rems_certified
+        and place.rems_setting_id is not None
+        and not place.rems_setting_id.strip()
+    ):
+        problems.append(
+            Refusal(
+                f"{place.room or 'This room'} is marked certified under the Spravato REMS, but its REMS "
+                "setting ID is not recorded, so the setting's certification is not on record: a practice "
+                "admin records the setting ID (Rooms) — coordinator.",
                 COORDINATOR,
             )
         )
@@ -149,6 +170,15 @@ def route_problems(
             Refusal(
                 "Intranasal esketamine needs a prescriber on site: record on the runbook which "
                 "prescriber is on site — prescriber.",
+                PRESCRIBER,
+            )
+        )
+    if route == INTRANASAL and rems_enrolled is False:
+        problems.append(
+            Refusal(
+                "The client's enrolment in the Spravato REMS is not recorded (each client is enrolled "
+                "before the first dose): record it on the client's medical page, REMS enrolment — "
+                "prescriber.",
                 PRESCRIBER,
             )
         )

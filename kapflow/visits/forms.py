@@ -215,4 +215,16 @@ class CancelForm(forms.Form):
 class RoomForm(forms.ModelForm):
     class Meta:
         model = Room
-        fields = ["name", "rems_certified"]
+        fields = ["name", "rems_certified", "rems_setting_id"]
+
+    def clean(self):
+        data = super().clean()
+        # The setting's certification is on record only with its REMS setting ID
+        # (docs/spravato-rems.md): a room is not marked certified without it.
+        data["rems_setting_id"] = (data.get("rems_setting_id") or "").strip()
+        if data.get("rems_certified") and not data["rems_setting_id"]:
+            self.add_error(
+                "rems_setting_id",
+                "Enter the setting's REMS ID from its certification, or untick “certified”.",
+            )
+        return data

@@ -4,9 +4,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.clients.services import access_grants_end
-from kapflow.dosing import alerts
+from kapflow.dosing import alerts, rems
 from kapflow.dosing.models import Addendum, Runbook
 from kapflow.dosing.services.runbook import RunbookRefused, _Actor, _audit, _open_runbook, _saved
+from kapflow.practice.models import Practice
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Visit
 
@@ -20,6 +21,13 @@ def runbook_sign(*, actor, visit: Visit, request=None) -> Runbook:
         runbook = _open_runbook(visit)
         if runbook.discharged_at is None:
             raise RunbookRefused("Record the discharge before signing.")
+        # An esketamine session's Spravato REMS form is complete before the record is signed:
+        # its answers are fixed by the signature (kapflow.dosing.rems).
+        form = rems.form_for(visit, practice=Practice.load())
+        if form is not None and form.missing:
+            raise RunbookRefused(
+                "The Spravato REMS form is not complete; the record is signed once it is:", *form.missing
+            )
         # Every row this signing changes is locked before its first audit row is written (the
         # audit chain's lock is taken then, and held to the end: docs/security/audit.md).
         list(Visit.objects.select_for_update(no_key=True).filter(pk=visit.pk).values_list("pk"))

@@ -502,11 +502,25 @@ def rooms(request):
 def room_toggle(request, room_id):
     room = get_object_or_404(Room, pk=room_id)
     if request.POST.get("what") == "rems_certified":
-        # Whether intranasal esketamine may be given here (kapflow.medical.routes).
-        room.rems_certified = not room.rems_certified
+        # Whether intranasal esketamine may be given here (kapflow.medical.routes). A room is
+        # marked certified with the setting's REMS ID, or not at all (docs/spravato-rems.md).
+        setting_id = (request.POST.get("rems_setting_id") or "").strip()[:40]
+        if room.rems_certified and not (setting_id and not room.rems_setting_id):
+            room.rems_certified = False
+            said = "is no longer marked certified under"
+        elif setting_id or room.rems_setting_id:
+            room.rems_certified = True
+            room.rems_setting_id = setting_id or room.rems_setting_id
+            said = "is marked certified under"
+        else:
+            messages.error(
+                request,
+                f"Give {room.name}'s setting ID in the Spravato REMS (from its certification) "
+                "to mark it certified.",
+            )
+            return redirect("calendar:rooms")
         services.room_save(request=request, room=room)
-        said = "marked certified under" if room.rems_certified else "no longer marked certified under"
-        messages.success(request, f"{room.name} is {said} the Spravato REMS.")
+        messages.success(request, f"{room.name} {said} the Spravato REMS.")
         return redirect("calendar:rooms")
     room.active = not room.active
     services.room_save(request=request, room=room)
