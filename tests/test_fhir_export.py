@@ -338,7 +338,11 @@ def test_it_names_the_patient_both_ways_and_says_sex_is_not_recorded(rich):
     assert patient["birthDate"] == client.date_of_birth.isoformat()
     assert patient["identifier"][0] == {"use": "usual", "system": codes.CLIENT_ID, "value": str(client.pk)}
     assert "gender" not in patient
-    assert patient["_gender"]["extension"][0]["valueCode"] == "unsupported"
+    assert patient["_gender"]["extension"][0]["valueCode"] == "unknown"
+    client.sex = "female"
+    client.save()
+    (patient,) = _of_type(client_bundle(client), "Patient")
+    assert patient["gender"] == "female" and "_gender" not in patient
     relations = [_codes(person["relationship"][0]) for person in _of_type(bundle, "RelatedPerson")]
     assert relations == [{(codes.ROLE_CODE, "GUARD")}, {(codes.CONTACT_ROLE, "C")}]
     (team,) = _of_type(bundle, "CareTeam")

@@ -35,6 +35,7 @@ class ClientForm(forms.ModelForm):
             "preferred_name",
             "pronouns",
             "date_of_birth",
+            "sex",
             "email",
             "phone",
             "preferred_contact",

@@ -77,6 +77,16 @@ class Client(models.Model):
         max_length=40, blank=True, help_text="For example she/her, he/him, they/them."
     )
     date_of_birth = models.DateField("date of birth")
+    # As medical forms ask for it (the Spravato REMS monitoring form among them); its values are
+    # FHIR's administrative gender, which the record's export uses (docs/fhir.md).
+    sex = models.CharField(
+        "sex",
+        max_length=10,
+        blank=True,
+        choices=[("female", "Female"), ("male", "Male"), ("other", "Other"), ("unknown", "Unknown")],
+        help_text="As on medical forms (the Spravato REMS monitoring form asks for it). "
+        "Leave empty if not known.",
+    )
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     # The phone's digits alone, so that "(818) 555-0101" is found by "8185550101".

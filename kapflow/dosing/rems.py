@@ -122,7 +122,12 @@ class RemsForm:
         return [
             Field("Patient name", f"{client.first_name} {client.last_name}"),
             Field("Date of birth", f"{client.date_of_birth:%Y-%m-%d}"),
-            Field("Sex", "not held in kapflow: enter it on the REMS form"),
+            Field(
+                "Sex",
+                client.get_sex_display()
+                if client.sex
+                else "not recorded: add it to the client's details, or enter it on the REMS form",
+            ),
             Field(
                 "Enrolled in the REMS",
                 f"Yes, on {enrolment.enrolled_on:%Y-%m-%d}, patient REMS ID {enrolment.patient_rems_id}"

@@ -437,11 +437,14 @@ def _patient_resource(client: Client, practice: Practice) -> dict:
         "identifier": [{"use": "usual", "system": codes.CLIENT_ID, "value": str(client.pk)}],
         "active": not client.has_left_care,
         "name": names,
-        # kapflow records neither sex nor gender: said so, rather than left to be guessed.
-        "_gender": {"extension": [{"url": codes.DATA_ABSENT_REASON, "valueCode": "unsupported"}]},
         "birthDate": client.date_of_birth.isoformat(),
         "managingOrganization": reference(_kind(Practice), 1),
     }
+    if client.sex:
+        found["gender"] = client.sex
+    else:
+        # Not recorded: said so, rather than left to be guessed.
+        found["_gender"] = {"extension": [{"url": codes.DATA_ABSENT_REASON, "valueCode": "unknown"}]}
     telecom = _telecom(client.phone, client.email, preferred)
     if telecom:
         found["telecom"] = telecom
