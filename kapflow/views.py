@@ -13,6 +13,8 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
+from kapflow.controlled.inventory import can_see_panel as can_see_controlled_panel
+from kapflow.controlled.inventory import dashboard_panel as controlled_panel
 from kapflow.course.maintenance import due as maintenance_due
 from kapflow.course.reviews import reviews_to_sign
 from kapflow.dosing.alerts import open_alerts_for
@@ -104,6 +106,9 @@ def dashboard(request):
             open=Count("pk"), new=Count("pk", filter=Q(status=Inquiry.Status.NEW))
         )
         context["open_inquiries"], context["new_inquiries"] = counts["open"], counts["new"]
+    if not user.outside_practice and can_see_controlled_panel(user, practice_for(request)):
+        # The controlled-substance record's dates (docs/inventory.md): a fixed number of queries.
+        context["controlled_panel"] = controlled_panel(practice_for(request), timezone.localdate())
     _add_links(context)
     # The dashboard shows clients by name: one audit row per view, naming every client shown
     # (not one row per client, which would bury the log).

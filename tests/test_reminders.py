@@ -474,7 +474,7 @@ FORBIDDEN_WORDS += [i.name.lower() for i in instruments.INSTRUMENTS.values()]
 FORBIDDEN_WORDS += [label.lower() for label in Response.Context.labels if label != "Other"]
 
 
-STAFF_KINDS = ["clearance", "urgent", "session_alert"]
+STAFF_KINDS = ["clearance", "urgent", "session_alert", "controlled"]
 PORTAL_KINDS = [k for k in Reminder.Kind.values if k not in STAFF_KINDS]
 
 

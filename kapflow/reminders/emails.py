@@ -12,7 +12,12 @@ from django.urls import reverse
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
 
-STAFF_KINDS = {Reminder.Kind.CLEARANCE, Reminder.Kind.URGENT, Reminder.Kind.SESSION_ALERT}
+STAFF_KINDS = {
+    Reminder.Kind.CLEARANCE,
+    Reminder.Kind.URGENT,
+    Reminder.Kind.SESSION_ALERT,
+    Reminder.Kind.CONTROLLED,
+}
 # Kinds sent alone, under their own subject, never folded into "a few reminders".
 ALONE = {Reminder.Kind.URGENT, Reminder.Kind.SESSION_ALERT}
 

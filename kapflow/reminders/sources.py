@@ -250,7 +250,70 @@ def maintenance(now: datetime.datetime, since: datetime.datetime, practice: Prac
     ]
 
 
-SOURCES = [appointments, day_before, journal_prompts, measures, clearances, maintenance]
+def controlled(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """The controlled-substance record's dates (kapflow.controlled.inventory.reminders_due): the
+    biennial inventory coming due and once more when overdue, and a loss report's notice or
+    Form 106 due with its step not recorded; to the DEA registrant and every practice admin,
+    naming no client. Four queries."""
+    from kapflow.controlled.inventory import reminders_due
+
+    return [
+        Due(key, Reminder.Kind.CONTROLLED, person, None, due_at)
+        for key, person, due_at in reminders_due(now, practice)
+    ]
+
+
+def rems_forms(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Spravato REMS monitoring forms not yet recorded as submitted (docs/spravato-rems.md): on
+    the morning of the day the form is due (the session's day plus the practice's days) and once
+    more the morning after, when it is overdue; to the prescriber who signed the session's record
+    and to the DEA registrant (the setting's). Naming the client for the audit trail, never in
+    the email. Two queries (the reports, the registrant)."""
+    from kapflow.dosing.models import RemsReport
+
+    today = timezone.localdate(now)
+    days = datetime.timedelta(days=practice.rems_form_days)
+    # Sessions whose due day has begun: starts_at before the start of (today - days + 1 day).
+    latest = _day_start(today - days + datetime.timedelta(days=1))
+    found = RemsReport.objects.filter(
+        submitted_on__isnull=True, runbook__signed_at__isnull=False, runbook__visit__starts_at__lt=latest
+    ).select_related("runbook__visit__client", "runbook__signed_by")
+    registrant = practice.dea_registrant
+    due = []
+    for report in found:
+        due_on = timezone.localdate(report.runbook.visit.starts_at) + days
+        signer = report.runbook.signed_by
+        people = [signer] if signer is not None and signer.is_prescriber else []
+        if registrant is not None and registrant not in people:
+            people.append(registrant)
+        stages = [("due", due_on)]
+        if today > due_on:
+            stages.append(("overdue", due_on + datetime.timedelta(days=1)))
+        for stage, day in stages:
+            for person in people:
+                if _reachable(person):
+                    due.append(
+                        Due(
+                            f"rems:{report.pk}:{stage}",
+                            Reminder.Kind.CONTROLLED,
+                            person,
+                            report.runbook.visit.client,
+                            _day_start(day),
+                        )
+                    )
+    return due
+
+
+SOURCES = [
+    appointments,
+    day_before,
+    journal_prompts,
+    measures,
+    clearances,
+    maintenance,
+    controlled,
+    rems_forms,
+]
 
 
 def _key_parts(reminder: Reminder) -> tuple[int | None, str]:
@@ -320,4 +383,23 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             ).values_list("pk", flat=True)
         )
         keep |= kept((Reminder.Kind.SESSION_ALERT,), lambda pk, _: pk in unseen)
+    if controlled_keys := {r.key for r in by_kind.get(Reminder.Kind.CONTROLLED, [])}:
+        from kapflow.controlled.inventory import still_due_keys
+
+        # Still worth sending while the inventory is not taken, or the loss report's step not
+        # recorded; controlled reminders of other kinds are kept.
+        held = still_due_keys(controlled_keys, now)
+        keep |= {r.pk for r in by_kind[Reminder.Kind.CONTROLLED] if r.key in held}
+    if rems := {
+        r.pk: _key_parts(r)[0] for r in by_kind.get(Reminder.Kind.CONTROLLED, []) if r.key.startswith("rems:")
+    }:
+        from kapflow.dosing.models import RemsReport
+
+        # A REMS form recorded as submitted since needs no reminder.
+        submitted = set(
+            RemsReport.objects.filter(pk__in=set(rems.values()), submitted_on__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        keep -= {pk for pk, report in rems.items() if report in submitted}
     return keep
