@@ -35,6 +35,8 @@ def dose_add(request, client_id, visit_id):
             given_by=data["given_by"],
             self_administered=data["self_administered"],
             practice=practice_for(request),
+            # Once the stock ledger is kept: the practice's lot (None: the client's own medicine).
+            lot=data.get("lot"),
             entry_key=data["entry_key"],
         )
     except RunbookRefused as refused:
@@ -46,6 +48,7 @@ def dose_add(request, client_id, visit_id):
             obj=visit,
             detail={"order": data["order"].pk},
         )
+        form.explain_refusal()  # a lot that holds too little is named at the lot, too
         return _again(request, client_id, visit_id, "dose_form", form, refused=refused)
     else:
         messages.success(request, f"{'Booster' if given.is_booster else 'Dose'} recorded.")
