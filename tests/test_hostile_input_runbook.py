@@ -618,6 +618,7 @@ def test_every_url_answers_any_method_without_a_500(login, world, tess, priya, c
 PAGES = {
     "dosing:runbook",
     "dosing:live",
+    "dosing:rems_pdf",  # the Spravato REMS form of a signed record, as a PDF
     "visits:list",
     "visits:new",
     "visits:series",

@@ -288,6 +288,13 @@ SENTENCES: dict[str, Sentence] = {
         flags(booster="booster", self_administered="self-administered"),
     ),
     "kapflow.dosing.dose.refused": S("{actor} was refused recording a dose for {client} at the {visit}"),
+    "kapflow.dosing.waste.recorded": S(
+        "{actor} recorded the waste left of a dose given to {client}, witnessed by {member}"
+    ),
+    "kapflow.dosing.waste.refused": S(
+        "{actor} was refused recording a waste for {client} at the {visit}",
+        said("step", words={"witness": "the witness was not confirmed", "waste": "the waste was refused"}),
+    ),
     "kapflow.dosing.phase.marked": S("{actor} marked the {phase} phase of {client_s} session"),
     "kapflow.dosing.rating.recorded": S("{actor} recorded a rating in {client_s} runbook"),
     "kapflow.dosing.note.recorded": S("{actor} added a note to {client_s} runbook"),
@@ -306,6 +313,20 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "kapflow.dosing.discharge_override.reviewed": S("{actor} reviewed the discharge override for {client}"),
     "kapflow.dosing.integration.acknowledged": S("{actor} recorded {client_s} integration acknowledgement"),
+    # The Spravato REMS monitoring form (kapflow.dosing.rems, docs/spravato-rems.md)
+    "kapflow.dosing.rems.answered": S("{actor} saved the Spravato REMS answers in {client_s} runbook"),
+    "kapflow.dosing.rems.pdf_requested": S(
+        "{actor} asked for {client_s} Spravato REMS monitoring form as a PDF"
+    ),
+    "kapflow.dosing.rems.submitted": S(
+        "{actor} recorded {client_s} Spravato REMS monitoring form as submitted",
+        flags(late="after its due date"),
+    ),
+    "kapflow.dosing.rems.list_viewed": S(
+        "{actor} viewed the Spravato REMS forms to submit, which named {clients}"
+    ),
+    "kapflow.controlled.rems_enrolment.viewed": S("{actor} viewed {client_s} Spravato REMS enrolment"),
+    "kapflow.controlled.rems_enrolment.recorded": S("{actor} recorded {client_s} Spravato REMS enrolment"),
     # Inquiries
     "kapflow.inquiries.inbox.viewed": S(
         "{actor} viewed the inquiries inbox", said("show", prefix="showing ")
@@ -429,6 +450,74 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.controlled.entry.posted": S(
         "{actor} posted an entry to the controlled-substance ledger",
         said("kind", words={"opening": "stock on hand at the initial inventory"}),
+    ),
+    # Client-held medicine (kapflow.controlled.fills, kapflow.dosing.services.supply)
+    "kapflow.controlled.fills.viewed": S("{actor} viewed {client_s} pharmacy fills"),
+    "kapflow.controlled.fills.opened": S("{actor} opened {client_s} pharmacy fills to record one"),
+    "kapflow.controlled.fill.recorded": S("{actor} recorded a pharmacy fill of {client_s} prescription"),
+    "kapflow.dosing.supply_count.recorded": S(
+        "{actor} counted {client_s} own medicine in the runbook", flags(mismatch="it did not match")
+    ),
+    # Inventories, discrepancies and theft or loss reports (kapflow.controlled.inventory)
+    "kapflow.controlled.inventories.viewed": S("{actor} viewed the controlled-substance inventories"),
+    "kapflow.controlled.inventory.opened": S(
+        "{actor} opened a controlled-substance inventory to take it", said("kind")
+    ),
+    "kapflow.controlled.inventory.taken": S(
+        "{actor} took a controlled-substance inventory",
+        said("kind", "taken_on"),
+    ),
+    "kapflow.controlled.inventory.viewed": S("{actor} viewed a controlled-substance inventory"),
+    "kapflow.controlled.discrepancy.viewed": S("{actor} viewed an inventory discrepancy"),
+    "kapflow.controlled.discrepancy.explained": S(
+        "{actor} explained an inventory discrepancy",
+        said(
+            "outcome",
+            words={
+                "counting_error": "a counting error",
+                "ledger_error": "an error in the ledger",
+                "loss": "a loss",
+                "theft": "theft or significant loss",
+            },
+        ),
+    ),
+    "kapflow.controlled.loss_reports.viewed": S("{actor} viewed the theft and loss reports"),
+    "kapflow.controlled.loss_report.opened": S("{actor} opened the form to report a theft or loss"),
+    "kapflow.controlled.loss_report.viewed": S("{actor} viewed a theft or loss report"),
+    "kapflow.controlled.loss_report.started": S(
+        "{actor} reported a theft or loss of controlled substances",
+        said("kind", words={"in_transit": "lost in transit", "loss": "significant loss"}),
+    ),
+    "kapflow.controlled.loss_report.step_recorded": S(
+        "{actor} recorded a step of a theft or loss report",
+        said("step", words={"notice": "notice sent to the DEA", "form_106": "DEA Form 106 filed"}),
+    ),
+    # The stock pages (kapflow.controlled.stock_views)
+    "kapflow.controlled.stock.viewed": S("{actor} viewed the controlled-substance stock on hand"),
+    "kapflow.controlled.lot.viewed": S(
+        "{actor} viewed a lot's controlled-substance ledger, which named {clients}"
+    ),
+    "kapflow.controlled.lot.created": S(
+        "{actor} recorded a new lot of a controlled substance", said("lot_number")
+    ),
+    "kapflow.controlled.entry.opened": S(
+        "{actor} opened a controlled-substance ledger entry",
+        said("purpose", words={"correction": "to reverse it", "repost": "to post the dose to another lot"}),
+    ),
+    # The controlled-substance reports (kapflow.controlled.report_views)
+    "kapflow.controlled.report.viewed": S(
+        "{actor} viewed a controlled-substance report, which named {clients}",
+        said("report", "from", "to", words={"ledger": "the ledger", "dispensing": "the dispensing record"}),
+    ),
+    "kapflow.controlled.report.downloaded": S(
+        "{actor} downloaded a controlled-substance report, which named {clients}",
+        said(
+            "report",
+            "format",
+            "from",
+            "to",
+            words={"ledger": "the ledger", "dispensing": "the dispensing record", "csv": "CSV", "pdf": "PDF"},
+        ),
     ),
     # The practice's whole data, exported by its admin (kapflow.ops.export)
     "kapflow.ops.export.downloaded": S(

@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+"""The client's medicine page: pharmacy fills of the client's sublingual prescriptions
+(kapflow.controlled.fill_views), at /clients/<client_id>/medicine/."""
+
+from django.urls import path
+
+from kapflow.controlled import fill_views
 
 app_name = "fills"
 
-urlpatterns = []
+urlpatterns = [
+    path("", fill_views.fill_list, name="list"),
+    path("fills/", fill_views.fill_new, name="new"),
+]

@@ -1,13 +1,30 @@
 import datetime
+import operator
+from decimal import Decimal
+from functools import reduce
 
 from django import forms
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from kapflow.accounts.models import User
+from kapflow.accounts.witness_forms import WitnessFields
+from kapflow.controlled import ledger
+from kapflow.controlled.models import Lot
 from kapflow.dosing import selectors
-from kapflow.dosing.models import AdverseEvent, DayOfChecklist, PhaseMark, Rating, VitalsReading
+from kapflow.dosing.models import (
+    Administration,
+    AdverseEvent,
+    DayOfChecklist,
+    PhaseMark,
+    Rating,
+    RemsReport,
+    VitalsReading,
+)
+from kapflow.dosing.services.administration import STOCKED_ROUTES
 from kapflow.lib.dates import latest_moment
-from kapflow.lib.forms import RadioSelect, SentOnce
+from kapflow.lib.forms import DateInput, RadioSelect, SentOnce
+from kapflow.medical import doses as doses_mod
 from kapflow.medical.models import MedicationOrder
 from kapflow.visits.forms import ClinicianChoice, TimeInput
 
@@ -52,6 +69,44 @@ class VitalsForm(SentOnce, EntryForm):
         return data
 
 
+def fitting_lots(orders, *, day: datetime.date):
+    """The practice's lots a dose under one of `orders` may come from on `day`: its drug, a form
+    whose routes include the order's, not expired, and holding something; each with `balance`
+    (kapflow.controlled.ledger.with_balances). One query, the soonest to expire first."""
+    fits = [
+        Q(form=form) & Exists(orders.filter(drug=OuterRef("drug"), route__in=routes))
+        for form, routes in Lot.ROUTES.items()
+    ]
+    return (
+        ledger.with_balances(Lot.objects.filter(reduce(operator.or_, fits), expires_on__gte=day))
+        .filter(balance__gt=0)
+        .order_by("drug", "expires_on", "lot_number")
+    )
+
+
+class LotChoice(forms.ModelChoiceField):
+    """A lot of the practice's stock, labelled with its strength, what it holds and its expiry.
+    The lots offered are those that fit; a lot sent that no longer does (emptied or expired since
+    the page was drawn) is still taken, so that the dose service says why it cannot be given
+    from it, its balance named, rather than "not one of the choices"."""
+
+    def label_from_instance(self, lot) -> str:
+        drug = lot.get_drug_display().split(",")[0].split(" (")[0]  # "Ketamine", "Esketamine"
+        held = ledger.quantity_text(lot.balance, lot)
+        expires = f"{lot.expires_on:%Y-%m}"
+        return f"{drug} {lot.strength_text}, lot {lot.lot_number}, {held} left, expires {expires}"
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return Lot.objects.get(pk=value)
+        except (ValueError, TypeError, OverflowError, Lot.DoesNotExist):
+            raise forms.ValidationError(
+                "That lot is not in the practice's stock: choose one from the list.", code="invalid_choice"
+            ) from None
+
+
 class DoseForm(SentOnce, EntryForm):
     id_prefix = "dose"
     order = forms.ModelChoiceField(
@@ -59,6 +114,14 @@ class DoseForm(SentOnce, EntryForm):
     )
     route = forms.ChoiceField(choices=MedicationOrder.Route.choices)
     dose_mg = forms.DecimalField(label="Dose (mg)", min_value=0.01, max_digits=7, decimal_places=2)
+    # Offered once the practice keeps its stock ledger (docs/runbook-ledger.md); removed before.
+    lot = LotChoice(
+        queryset=Lot.objects.none(),
+        required=False,
+        label="From the lot",
+        empty_label="None: the client's own medicine (sublingual only)",
+        help_text="The practice's lots that fit the client's orders, with what each holds now.",
+    )
     lot_number = forms.CharField(label="Lot number", max_length=40)
     given_by = ClinicianChoice(queryset=User.objects.clinicians(), label="Given by")
     self_administered = forms.BooleanField(
@@ -76,6 +139,61 @@ class DoseForm(SentOnce, EntryForm):
         self.fields["order"].queryset = MedicationOrder.objects.filter(client=client).active(
             timezone.localdate(), *session_day
         )
+        # Before the practice keeps a stock ledger, a dose carries its lot number in words.
+        self.ledger_started = ledger.ledger_started()
+        if not self.ledger_started:
+            del self.fields["lot"]
+            return
+        self.fields["lot"].queryset = fitting_lots(
+            self.fields["order"].queryset, day=session_day[0] if session_day else timezone.localdate()
+        )
+        typed = self.fields["lot_number"]
+        typed.required = False
+        typed.label = "Or the lot number on the client's own medicine"
+        typed.help_text = "Sublingual, from the client's own pharmacy-filled medicine: as on its label."
+
+    def clean(self):
+        data = super().clean()
+        if not self.ledger_started:
+            return data
+        lot, route, typed = data.get("lot"), data.get("route"), data.get("lot_number", "").strip()
+        if lot is None and route in STOCKED_ROUTES:
+            self.add_error(
+                "lot",
+                f"Choose the lot the dose came from: {doses_mod.ROUTE_NAMES[route].lower()} is given "
+                "from the practice's stock, which the ledger counts.",
+            )
+        elif lot is None and not typed and "lot_number" not in self.errors and "lot" not in self.errors:
+            self.add_error(
+                "lot_number",
+                "Choose the practice's lot above, or type the lot number on the label of the "
+                "client's own medicine.",
+            )
+        elif lot is not None and typed and typed != lot.lot_number:
+            self.add_error(
+                "lot_number",
+                f"The dose is from the practice's lot {lot.lot_number}: clear this lot number, or "
+                "choose “the client's own medicine” above.",
+            )
+        return data
+
+    def explain_refusal(self) -> None:
+        """After the dose service refused the dose: when the lot chosen holds less than the dose
+        takes, say so at the lot, where the clinician chooses another."""
+        lot, dose_mg = self.cleaned_data.get("lot"), self.cleaned_data.get("dose_mg")
+        if lot is None or dose_mg is None:
+            return
+        try:
+            needed = ledger.dose_quantity(lot, dose_mg)
+        except ledger.LedgerRefused:
+            return
+        held = ledger.balance(lot)
+        if held < needed:
+            self.add_error(
+                "lot",
+                f"Lot {lot.lot_number} holds {ledger.quantity_text(held, lot)}; this dose takes "
+                f"{ledger.quantity_text(needed, lot)}. Nothing was recorded: choose another lot.",
+            )
 
 
 class PrescriberOnSiteForm(EntryForm):
@@ -246,3 +364,172 @@ class PhoneAcknowledgementForm(EntryForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["at"].label = "Time of the call"
+
+
+def _yes_no(label: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[(True, "Yes"), (False, "No")],
+        coerce=lambda value: {"True": True, "False": False, True: True, False: False}.get(value),
+        empty_value=None,
+        widget=RadioSelect,
+        required=False,
+    )
+
+
+class RemsAnswersForm(forms.Form):
+    """The Spravato REMS answers the runbook cannot work out by itself (kapflow.dosing.rems). Each
+    may be left for later: the section lists what is still missing, and the record is not signed
+    until nothing is. What the runbook suggests is filled in until an answer is saved, and said
+    under the question."""
+
+    first_treatment = _yes_no("First Spravato treatment")
+    concomitant = forms.MultipleChoiceField(
+        label="Concomitant medicines the client takes",
+        choices=RemsReport.Concomitant.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Sedating or blood-pressure-raising classes the REMS form asks about.",
+    )
+    no_concomitant = forms.BooleanField(label="None of these", required=False)
+    sedation = _yes_no("Sedation")
+    dissociation = _yes_no("Dissociation")
+    respiratory_depression = _yes_no("Respiratory depression")
+    other_adverse_events = forms.CharField(
+        label="Other adverse events",
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Empty: none.",
+    )
+    vitals_ok_before_dosing = _yes_no("Vital signs acceptable before dosing")
+    vitals_ok_before_discharge = _yes_no("Vital signs acceptable before discharge")
+    ready_to_leave_minutes = forms.IntegerField(
+        label="Could have left after (minutes from the first device), but for the 2-hour rule",
+        min_value=0,
+        max_value=1440,
+        required=False,
+    )
+
+    def __init__(self, *args, report=None, suggested: dict | None = None, **kwargs):
+        kwargs.setdefault("auto_id", "rems_%s")
+        suggested = suggested or {}
+        initial = kwargs.setdefault("initial", {})
+        for name in self.base_fields:
+            saved = getattr(report, name, None) if report is not None else None
+            if name == "concomitant" and report is not None:
+                initial.setdefault(name, report.concomitant)
+            elif name == "no_concomitant" and report is not None:
+                initial.setdefault(name, report.no_concomitant)
+            elif saved not in (None, ""):
+                initial.setdefault(name, saved)
+            elif name in suggested and suggested[name] not in (None, ""):
+                initial.setdefault(name, suggested[name])
+        super().__init__(*args, **kwargs)
+        why = {
+            "first_treatment": "no earlier intranasal dose of the client is recorded in kapflow",
+            "sedation": "a sedation rating above 0 or a sedation event after the first device",
+            "dissociation": "a dissociation rating above 0 or a dissociation event after the first device",
+            "respiratory_depression": "an SpO2 below the practice's alert level after the first device",
+        }
+        for name, reason in why.items():
+            if name in suggested and (report is None or getattr(report, name) is None):
+                if suggested[name]:
+                    said = f"yes — {reason}"
+                elif name == "first_treatment":
+                    said = "no — an earlier intranasal dose of the client is recorded in kapflow"
+                else:
+                    said = "no — nothing recorded in the runbook suggests it"
+                self.fields[name].help_text = f"Suggested from the runbook: {said}. Check it."
+
+    def clean(self):
+        data = super().clean()
+        if data.get("concomitant") and data.get("no_concomitant"):
+            raise forms.ValidationError("Tick the classes the client takes, or “none of these”, not both.")
+        return data
+
+
+class RemsSubmissionForm(forms.Form):
+    submitted_on = forms.DateField(label="Submitted to the REMS on", widget=DateInput())
+    reference = forms.CharField(label="Confirmation number", max_length=80)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "rems_submit_%s")
+        super().__init__(*args, **kwargs)
+
+
+class DoseChoice(forms.ModelChoiceField):
+    def label_from_instance(self, dose) -> str:
+        kind = "Booster" if dose.is_booster else "Dose"
+        mg = doses_mod.number(dose.dose_mg)
+        return f"{kind} at {timezone.localtime(dose.given_at):%H:%M}: {mg} mg from lot {dose.lot.lot_number}"
+
+
+class WasteForm(EntryForm, WitnessFields):
+    """What is left of a dose from one of the practice's lots, wasted, and the witness who types
+    their own sign-in on this screen (kapflow.accounts.witness). Only the session's doses from a
+    lot are offered (and accepted)."""
+
+    id_prefix = "waste"
+    field_order = ["administration", "quantity", "reason", "at", "witness_email", "witness_password"]
+    administration = DoseChoice(
+        queryset=Administration.objects.none(), label="Left of the dose", empty_label=None
+    )
+    quantity = forms.DecimalField(
+        label="Quantity wasted",
+        min_value=Decimal("0.0001"),
+        max_digits=12,
+        decimal_places=4,
+        help_text="In the lot's unit: mL from a vial, whole devices from a nasal spray.",
+    )
+    reason = forms.CharField(
+        label="What was wasted, and why",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E.g. “Drew 1 mL, gave 0.8 mL; 0.2 mL left in the syringe, wasted in the sink.”",
+    )
+
+    def __init__(self, *args, visit, wasted=(), **kwargs):
+        """`wasted`: the doses whose waste is recorded already, not offered (but still taken, so
+        that a waste sent twice is saved once and a second one is refused in words)."""
+        super().__init__(*args, **kwargs)
+        self.fields["at"].help_text = "When it was wasted. Empty: now."
+        dose = self.fields["administration"]
+        dose.queryset = (
+            Administration.objects.filter(runbook__visit_id=visit.pk, lot__isnull=False)
+            .select_related("lot")
+            .order_by("-given_at", "-pk")
+        )
+        if wasted:
+            dose.widget.choices = [(value, label) for value, label in dose.choices if value not in wasted]
+
+
+class SupplyCountForm(SentOnce, EntryForm):
+    """The client's own medicine counted with them (kapflow.dosing.services.supply): the units
+    they brought and those taken in this session, at one of the strengths they were filled."""
+
+    id_prefix = "supply"
+    strength_mg = forms.ChoiceField(label="Strength")
+    brought = forms.DecimalField(
+        label="Units the client brought", min_value=0, max_digits=8, decimal_places=2
+    )
+    taken = forms.DecimalField(
+        label="Units taken in this session",
+        min_value=0,
+        max_digits=8,
+        decimal_places=2,
+        help_text="0 when counting before the dose; count again after it (the latest count stands).",
+    )
+
+    def __init__(self, *args, strengths=(), **kwargs):
+        """`strengths`: the mg of each strength the client was filled (Decimals)."""
+        super().__init__(*args, **kwargs)
+        self.fields["strength_mg"].choices = [(str(mg), f"{mg.normalize():f} mg") for mg in strengths]
+        self.fields["at"].label = "Time of the count"
+
+    def clean(self):
+        data = super().clean()
+        brought, taken = data.get("brought"), data.get("taken")
+        if brought is not None and taken is not None and taken > brought:
+            self.add_error("taken", "More than the client brought: they take from what they brought.")
+        return data

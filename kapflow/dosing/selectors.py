@@ -648,6 +648,7 @@ _KINDS = (
     "prescribers_on_site",
     "session_alerts",
     "emergency_calls",
+    "supply_counts",
 )
 
 

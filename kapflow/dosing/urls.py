@@ -8,10 +8,13 @@ from kapflow.dosing.views import (
     intention,
     live,
     page,
+    rems,
     reviews,
     session,
     signing,
+    supply,
     vitals,
+    waste,
 )
 
 app_name = "dosing"
@@ -31,10 +34,12 @@ urlpatterns = [
     path("adverse-events/<int:event_id>/review/", reviews.adverse_event_review, name="adverse_event_review"),
     path("discharge/review/", reviews.discharge_override_review, name="discharge_review"),
     path("vitals/", vitals.vitals_add, name="vitals"),
+    path("supply-count/", supply.supply_count, name="supply_count"),
     path("acknowledge/", vitals.caution_ack, name="acknowledge"),
     path("acknowledge/phone/", vitals.caution_phone, name="acknowledge_phone"),
     path("doses/", administration.dose_add, name="dose"),
     path("prescriber-on-site/", administration.prescriber_on_site, name="prescriber_on_site"),
+    path("waste/", waste.waste_add, name="waste"),
     path("ratings/", session.rating_add, name="rating"),
     path("adverse-events/", session.adverse_event_add, name="adverse_event"),
     path("notes/", session.note_add, name="note"),
@@ -43,4 +48,7 @@ urlpatterns = [
     path("sign/", signing.sign, name="sign"),
     path("addenda/", signing.addendum, name="addendum"),
     path("emergency/", emergency.emergency_call, name="emergency"),
+    # The Spravato REMS monitoring form (docs/spravato-rems.md).
+    path("rems/", rems.answers, name="rems"),
+    path("rems/form.pdf", rems.pdf, name="rems_pdf"),
 ]

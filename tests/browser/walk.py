@@ -365,6 +365,8 @@ STAFF_PAGES["records_import:start"] = _client
 # The right of access (tests/matrix_record_access.py): the staff page for a written request and
 # the portal's "Your record" page (a guardian sees it too, with how to ask in writing).
 STAFF_PAGES["records_copy:page"] = _client
+# Client-held medicine: the pharmacy fills of a client (tests/matrix_fills.py).
+STAFF_PAGES["fills:list"] = _client
 PORTAL_PAGES["portal:record"] = _client
 
 
@@ -424,6 +426,83 @@ STAFF_PAGES |= {
     "course:discharge_detail": _walk_discharge,
 }
 WALKED_ELSEWHERE |= {"letter_links:download"}
+# The controlled-substance reports (tests/matrix_controlled_reports.py): the two pages; their
+# CSV and PDF are files.
+STAFF_PAGES |= {"controlled_reports:ledger": None, "controlled_reports:dispensing": None}
+NOT_PAGES |= {
+    "controlled_reports:ledger_csv",
+    "controlled_reports:ledger_pdf",
+    "controlled_reports:dispensing_csv",
+    "controlled_reports:dispensing_pdf",
+}
+
+
+# Inventories, discrepancies and theft or loss reports (tests/matrix_inventory.py).
+def _walk_inventory(d: Demo) -> dict:
+    from tests.matrix_inventory import walk_discrepancy
+
+    return {"inventory_id": walk_discrepancy(d.user("admin")).count.inventory_id}
+
+
+def _walk_discrepancy(d: Demo) -> dict:
+    from tests.matrix_inventory import walk_discrepancy
+
+    return {"discrepancy_id": walk_discrepancy(d.user("admin")).pk}
+
+
+def _walk_loss_report(d: Demo) -> dict:
+    from tests.matrix_inventory import walk_loss_report
+
+    return {"report_id": walk_loss_report(d.user("admin")).pk}
+
+
+STAFF_PAGES |= {
+    "inventory:list": None,
+    "inventory:initial": None,
+    "inventory:new": None,
+    "inventory:detail": _walk_inventory,
+    "inventory:discrepancy": _walk_discrepancy,
+    "inventory:losses": None,
+    "inventory:loss_new": None,
+    "inventory:loss_detail": _walk_loss_report,
+}
+
+# The Spravato REMS (tests/matrix_rems.py): the practice's forms to submit and a client's
+# enrolment; the form's PDF is a file.
+STAFF_PAGES |= {"rems:list": None, "rems_enrolment:enrolment": _client}
+NOT_PAGES |= {"dosing:rems_pdf"}
+
+
+# The stock pages (tests/matrix_stock.py): the stock on hand, a receipt, a lot's ledger and the
+# entries posted from it, on a lot of the demo (or one made for the walk).
+def _walk_lot(d: Demo) -> dict:
+    from tests.matrix_stock import walk_lot
+
+    return {"lot_id": walk_lot(d).pk}
+
+
+def _walk_stock_entry(d: Demo) -> dict:
+    from tests.matrix_stock import walk_entry
+
+    return walk_entry(d)
+
+
+def _walk_dose_entry(d: Demo) -> dict:
+    from tests.matrix_stock import walk_dose
+
+    return walk_dose(d)
+
+
+STAFF_PAGES |= {
+    "controlled:stock": None,
+    "controlled:receipt": None,
+    "controlled:lot": _walk_lot,
+    "controlled:transfer": _walk_lot,
+    "controlled:return": _walk_lot,
+    "controlled:destruction": _walk_lot,
+    "controlled:correction": _walk_stock_entry,
+    "controlled:dose_repost": _walk_dose_entry,
+}
 
 
 @dataclass

@@ -11,8 +11,10 @@ from django.db import migrations, models
 # Every action that writes `"clients": [...]` in its detail (the test
 # tests/test_audit_sentences.py checks this list against the code that writes them).
 NAMING_CLIENTS = [
+    "kapflow.controlled.lot.viewed",
     "kapflow.dashboard.list_viewed",
     "kapflow.dashboard.viewed",
+    "kapflow.dosing.rems.list_viewed",
     "kapflow.visits.calendar.viewed",
     "kapflow.visits.readiness.viewed",
 ]

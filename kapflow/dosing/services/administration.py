@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from kapflow.clients.models import ADULT_AGE
 from kapflow.controlled import ledger
-from kapflow.controlled.models import Lot
+from kapflow.controlled.models import Lot, RemsEnrolment
 from kapflow.dosing import selectors
 from kapflow.dosing.models import Administration, PhaseMark, PrescriberOnSite, Runbook
 from kapflow.dosing.services.runbook import (
@@ -143,7 +143,9 @@ def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, pra
         virtual=visit.is_virtual,
         room=visit.room.name if visit.room_id else "",
         rems_certified=bool(visit.room_id and visit.room.rems_certified),
+        rems_setting_id=visit.room.rems_setting_id if visit.room_id else None,
     )
+    day = timezone.localdate(given_at)
     return [
         problem.reason
         for problem in routes.route_problems(
@@ -153,6 +155,12 @@ def _first_dose_problems(*, runbook, visit, order, route, dose_mg, given_at, pra
             minor_signoff=order.minor_signoff,
             practice=practice,
             prescriber_on_site=runbook.prescribers_on_site.exists(),
+            # Spravato REMS: each client is enrolled before the first dose (asked only for it).
+            rems_enrolled=(
+                RemsEnrolment.objects.filter(client_id=visit.client_id, enrolled_on__lte=day).exists()
+                if route == doses.INTRANASAL
+                else None
+            ),
         )
     ]
 

@@ -12,8 +12,10 @@ from kapflow.clients.access import clinical_banner_for
 from kapflow.course.reviews import session_label
 from kapflow.dosing import alerts, forms, selectors
 from kapflow.dosing.models import VitalsReading
-from kapflow.dosing.services import administration
+from kapflow.dosing.services import administration, waste
 from kapflow.dosing.services.runbook import RunbookRefused
+from kapflow.dosing.views import rems as rems_view
+from kapflow.dosing.views import supply as supply_view
 from kapflow.dosing.views.base import VIEWED_ACTION, _refused, _target, runbook_view
 from kapflow.dosing.views.live import _live_context, _open_suicidality_alert
 from kapflow.measures.selectors import measures_before_session
@@ -57,6 +59,9 @@ def _page(request, client_id, visit_id, *, bound=None):
         event.safety_review = reviews.get(event.pk)
     context = _live_context(request, client, visit, record, reviews=reviews)
     vitals, doses = record.vitals, record.doses
+    # What each dose from a lot took from it, and the waste left of it (one query; none when no
+    # dose came from a lot): the dose table and the waste list read them (dosing/_waste.html).
+    wastes = waste.dose_ledger(doses)
     checklist = record.checklist
     plan = record.plan if visit.is_virtual else None
     open_alert = _open_suicidality_alert(client)
@@ -73,6 +78,7 @@ def _page(request, client_id, visit_id, *, bound=None):
                 reading for reading in vitals if reading.phase == VitalsReading.Phase.PRE_DOSE
             ],
             "doses": doses,
+            "wastes": wastes,
             "vitals_rows": _vitals_rows(vitals) if doses else "",
             "ratings": record.ratings,
             "events": events,
@@ -107,6 +113,20 @@ def _page(request, client_id, visit_id, *, bound=None):
         context.update(_entry_forms(request, client, visit, practice, record, open_alert, session_routes))
     context.update(_integration(request, client, visit, integration_visits))
     context.update(_intentions(request, client, visit, locked=locked, may_record=context["may_record"]))
+    # The Spravato REMS monitoring form of an esketamine session (kapflow.dosing.views.rems).
+    context.update(
+        rems_view.section(request, visit, record, practice, locked=locked, may_record=context["may_record"])
+    )
+    # Client-held medicine counted with the client (kapflow.dosing.views.supply).
+    context.update(
+        supply_view.supply_context(
+            visit=visit,
+            record=record,
+            session_alerts=context["session_alerts"],
+            locked=locked,
+            may_record=context["may_record"],
+        )
+    )
     for key, form in (bound or {}).items():
         # A form that came back (with what was typed and what to fix) is shown as it is.
         context[key] = form
@@ -186,6 +206,11 @@ def _entry_forms(request, client, visit, practice, record, open_alert, session_r
             )
     if doses or started:
         entry["discharge_form"] = forms.DischargeForm()
+    # The waste of what is left of a dose from a lot (one a dose), until the record is signed,
+    # the discharge notwithstanding: the cleaning up comes after (docs/runbook-ledger.md).
+    wasted = {dose.pk for dose in doses if any(w.reversed_by is None for w in dose.wastes)}
+    if any(dose.lot_id and dose.pk not in wasted for dose in doses):
+        entry["waste_form"] = forms.WasteForm(visit=visit, wasted=wasted)
     if started:
         # The costliest of the forms to build (its queryset of the orders in force).
         entry["dose_form"] = forms.DoseForm(

@@ -7,51 +7,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('practice', '0012_notes_and_maintenance'),
+        ("practice", "0012_notes_and_maintenance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practice',
-            name='controlled_retention_years',
-            field=models.PositiveSmallIntegerField(default=2, help_text='Source: 21 CFR 1304.04 — at least 2 years from the date of each record; some states ask for more. kapflow never deletes a ledger entry; the reports say from when records are required.', validators=[django.core.validators.MinValueValidator(2), django.core.validators.MaxValueValidator(50)], verbose_name='keep controlled-substance records for (years)'),
+            model_name="practice",
+            name="controlled_retention_years",
+            field=models.PositiveSmallIntegerField(
+                default=2,
+                help_text="Source: 21 CFR 1304.04 — at least 2 years from the date of each record; some states ask for more. kapflow never deletes a ledger entry; the reports say from when records are required.",
+                validators=[
+                    django.core.validators.MinValueValidator(2),
+                    django.core.validators.MaxValueValidator(50),
+                ],
+                verbose_name="keep controlled-substance records for (years)",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='dea_registrant',
-            field=models.ForeignKey(blank=True, help_text='The prescriber under whose DEA registration the practice holds ketamine or esketamine. Explains inventory discrepancies, and is told of inventories and loss reports coming due.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='DEA registrant'),
+            model_name="practice",
+            name="dea_registrant",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The prescriber under whose DEA registration the practice holds ketamine or esketamine. Explains inventory discrepancies, and is told of inventories and loss reports coming due.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="DEA registrant",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='dea_registration_expires_on',
-            field=models.DateField(blank=True, help_text="Source: 21 CFR 1301.13 — a practitioner's registration is renewed every 3 years.", null=True, verbose_name='DEA registration expires on'),
+            model_name="practice",
+            name="dea_registration_expires_on",
+            field=models.DateField(
+                blank=True,
+                help_text="Source: 21 CFR 1301.13 — a practitioner's registration is renewed every 3 years.",
+                null=True,
+                verbose_name="DEA registration expires on",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='dea_registration_number',
-            field=models.CharField(blank=True, help_text="Two letters and seven digits, as on DEA Form 224. Printed on the ledger's reports.", max_length=9, verbose_name='DEA registration number'),
+            model_name="practice",
+            name="dea_registration_number",
+            field=models.CharField(
+                blank=True,
+                help_text="Two letters and seven digits, as on DEA Form 224. Printed on the ledger's reports.",
+                max_length=9,
+                verbose_name="DEA registration number",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='inventory_reminder_days',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Source: practice default. The inventory is due at least every 2 years (21 CFR 1304.11(c)); the registrant and the practice admins are told.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(365)], verbose_name='remind of the biennial inventory (days before it is due)'),
+            model_name="practice",
+            name="inventory_reminder_days",
+            field=models.PositiveSmallIntegerField(
+                default=30,
+                help_text="Source: practice default. The inventory is due at least every 2 years (21 CFR 1304.11(c)); the registrant and the practice admins are told.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(365),
+                ],
+                verbose_name="remind of the biennial inventory (days before it is due)",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='loss_form_days',
-            field=models.PositiveSmallIntegerField(default=45, help_text='Source: 21 CFR 1301.76(b) as amended in 2023 (88 FR 40707) — filed electronically within 45 days of discovery.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='theft or significant loss: DEA Form 106 within (days)'),
+            model_name="practice",
+            name="loss_form_days",
+            field=models.PositiveSmallIntegerField(
+                default=45,
+                help_text="Source: 21 CFR 1301.76(b) as amended in 2023 (88 FR 40707) — filed electronically within 45 days of discovery.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(90),
+                ],
+                verbose_name="theft or significant loss: DEA Form 106 within (days)",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='loss_notice_business_days',
-            field=models.PositiveSmallIntegerField(default=1, help_text='Source: 21 CFR 1301.76(b) — the DEA Field Division Office, in writing, within one business day of discovery.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)], verbose_name='theft or significant loss: written notice to the DEA within (business days)'),
+            model_name="practice",
+            name="loss_notice_business_days",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="Source: 21 CFR 1301.76(b) — the DEA Field Division Office, in writing, within one business day of discovery.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10),
+                ],
+                verbose_name="theft or significant loss: written notice to the DEA within (business days)",
+            ),
         ),
         migrations.AddField(
-            model_name='practice',
-            name='rems_form_days',
-            field=models.PositiveSmallIntegerField(default=7, help_text='Source: Spravato REMS — the form is submitted after every session, within 7 days.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(30)], verbose_name='Spravato REMS patient monitoring form due within (days)'),
+            model_name="practice",
+            name="rems_form_days",
+            field=models.PositiveSmallIntegerField(
+                default=7,
+                help_text="Source: Spravato REMS — the form is submitted after every session, within 7 days.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(30),
+                ],
+                verbose_name="Spravato REMS patient monitoring form due within (days)",
+            ),
         ),
     ]
