@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load bench-records clean pdf-libs pg-tools
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load bench-records bench-controlled clean pdf-libs pg-tools
 
 $(STAMP): pyproject.toml | pdf-libs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -107,6 +107,11 @@ bench-load: $(BENCH_STAMP)
 # size; BENCH_ARGS="--database postgres" for PostgreSQL.
 bench-records: $(STAMP)
 	$(PY) bench/records.py $(BENCH_ARGS)
+
+# bench/controlled.py: the controlled-substance pages and reports with a ledger of 6 lots of
+# 20,000 entries; BENCH_ARGS="--database postgres" for PostgreSQL.
+bench-controlled: $(STAMP)
+	$(PY) bench/controlled.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

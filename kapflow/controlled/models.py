@@ -233,6 +233,10 @@ class Entry(models.Model):
         indexes = [
             # The report by period: every entry of every lot between two dates.
             models.Index(fields=["occurred_at"], name="ledger_entry_date_idx"),
+            # One lot's entries in a period (the report's balances at its start and end), and one
+            # kind's in a period (the dispensing record: administrations).
+            models.Index(fields=["lot", "occurred_at"], name="ledger_entry_lot_date_idx"),
+            models.Index(fields=["kind", "occurred_at"], name="ledger_entry_kind_date_idx"),
         ]
 
     def __str__(self) -> str:

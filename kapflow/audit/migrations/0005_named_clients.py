@@ -12,6 +12,8 @@ from django.db import migrations, models
 # tests/test_audit_sentences.py checks this list against the code that writes them).
 NAMING_CLIENTS = [
     "kapflow.controlled.lot.viewed",
+    "kapflow.controlled.report.downloaded",
+    "kapflow.controlled.report.viewed",
     "kapflow.dashboard.list_viewed",
     "kapflow.dashboard.viewed",
     "kapflow.dosing.rems.list_viewed",

@@ -18,6 +18,8 @@ from kapflow.audit.models import AuditEvent, AuditEventClient, named_client_ids
 # The actions whose detail lists "clients" (tests/test_audit_sentences.py keeps this list true).
 NAMING_CLIENTS = (
     "kapflow.controlled.lot.viewed",
+    "kapflow.controlled.report.downloaded",
+    "kapflow.controlled.report.viewed",
     "kapflow.dashboard.list_viewed",
     "kapflow.dashboard.viewed",
     "kapflow.dosing.rems.list_viewed",
