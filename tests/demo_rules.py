@@ -365,3 +365,209 @@ def record_copy_problems(*, now) -> list[str]:
         ):
             found.append(f"{where}: a portal copy not downloaded by the client for themselves")
     return found
+
+
+# The controlled-substance record (issue 17; docs/demo.md, "The controlled-substance record").
+
+
+def _ledger_start():
+    """When the stock ledger began: the initial inventory's moment (the start of its day at the
+    opening of business, the end of it at the close), or None before there is one."""
+    from kapflow.controlled.models import Inventory
+
+    initial = Inventory.objects.filter(kind=Inventory.Kind.INITIAL).first()
+    if initial is None:
+        return None
+    at = datetime.time.min if initial.time_of_day == Inventory.TimeOfDay.OPENING else datetime.time(23, 59)
+    return timezone.make_aware(datetime.datetime.combine(initial.taken_on, at))
+
+
+def ledger_problems() -> list[str]:
+    """Every lot's ledger in order: its entries numbered 1, 2, 3… without a gap, dated in that
+    order and none before the initial inventory, each leaving the balance before it plus its own
+    quantity, never below zero; the first brings stock in (the opening count or a receipt); a
+    receipt names its supplier with a valid DEA number and the invoice."""
+    from kapflow.controlled.models import Entry
+    from kapflow.lib.identifiers import dea_number_valid
+
+    found = []
+    start = _ledger_start()
+    lots = defaultdict(list)
+    for entry in Entry.objects.order_by("lot_id", "sequence"):
+        lots[entry.lot_id].append(entry)
+    if lots and start is None:
+        found.append("ledger entries without an initial inventory")
+    for lot_id, entries in lots.items():
+        running, previous = 0, None
+        if entries[0].kind not in Entry.INCOMING:
+            found.append(f"lot {lot_id}: its first entry is a {entries[0].kind}, not stock coming in")
+        for n, entry in enumerate(entries, 1):
+            where = f"lot {lot_id}, entry {entry.sequence} ({entry.kind})"
+            running += entry.quantity
+            if entry.sequence != n:
+                found.append(f"{where}: numbered {entry.sequence}, not {n}")
+            if entry.balance_after != running or running < 0:
+                found.append(f"{where}: balance {entry.balance_after}, the entries sum to {running}")
+            if previous is not None and entry.occurred_at < previous.occurred_at:
+                found.append(f"{where}: dated before the entry it follows")
+            if start is not None and entry.occurred_at < start:
+                found.append(f"{where}: dated before the initial inventory")
+            if entry.kind == Entry.Kind.RECEIPT and not (
+                entry.party_name and dea_number_valid(entry.party_dea_number) and entry.document_reference
+            ):
+                found.append(f"{where}: a receipt without its supplier, valid DEA number and invoice")
+            previous = entry
+    return found
+
+
+def stocked_dose_problems() -> list[str]:
+    """From the initial inventory on, every injected or intranasal dose names a lot and is posted
+    once to it: one administration entry standing (not reversed), of the quantity the dose takes
+    from the lot, at the dose's time, naming the client and who gave it. Before the initial
+    inventory no dose names a lot or is posted."""
+    from kapflow.controlled.ledger import dose_quantity
+    from kapflow.controlled.models import Entry
+    from kapflow.dosing.models import Administration
+    from kapflow.dosing.services.administration import STOCKED_ROUTES
+
+    found = []
+    start = _ledger_start()
+    postings = defaultdict(list)
+    for entry in Entry.objects.filter(kind=Entry.Kind.ADMINISTRATION):
+        postings[entry.administration_id].append(entry)
+    reversed_ids = set(Entry.objects.filter(reverses__isnull=False).values_list("reverses_id", flat=True))
+    doses = Administration.objects.filter(route__in=STOCKED_ROUTES).select_related("lot", "runbook__visit")
+    for dose in doses:
+        where = f"{dose.route} dose of {dose.given_at:%Y-%m-%d %H:%M} (client {dose.runbook.visit.client_id})"
+        entries = postings.get(dose.pk, [])
+        if start is None or dose.given_at < start:
+            if dose.lot_id is not None or entries:
+                found.append(f"{where}: posted to a lot before the ledger began")
+            continue
+        if dose.lot is None:
+            found.append(f"{where}: after the ledger began, without a lot")
+            continue
+        standing = [entry for entry in entries if entry.pk not in reversed_ids]
+        if len(standing) != 1:
+            found.append(f"{where}: {len(standing)} postings standing, not one")
+            continue
+        [entry] = standing
+        if (
+            entry.lot_id != dose.lot_id
+            or entry.quantity != -dose_quantity(dose.lot, dose.dose_mg)
+            or entry.occurred_at != dose.given_at
+            or entry.client_id != dose.runbook.visit.client_id
+            or entry.person_id != dose.given_by_id
+        ):
+            found.append(f"{where}: posted as {entry.quantity} of lot {entry.lot_id}, not the dose as given")
+    return found
+
+
+def waste_problems() -> list[str]:
+    """Every waste is of a dose from a lot, posted to that lot after the dose, with its reason,
+    wasted by a clinician and witnessed by another clinician of the practice who confirmed who
+    they are."""
+    from kapflow.controlled.ledger import can_witness
+    from kapflow.controlled.models import Entry
+
+    found = []
+    wastes = Entry.objects.filter(kind=Entry.Kind.WASTE).select_related("person", "witness", "administration")
+    for entry in wastes:
+        where = f"waste {entry.pk} of lot {entry.lot_id}"
+        dose = entry.administration
+        if entry.witness is None or entry.witness_confirmed_at is None or entry.witness_id == entry.person_id:
+            found.append(f"{where}: not witnessed by someone other than the person wasting")
+        elif not can_witness(entry.witness) or not entry.person.is_clinician:
+            found.append(f"{where}: wasted or witnessed by someone who may not")
+        if dose is None or dose.lot_id != entry.lot_id or entry.occurred_at < dose.given_at:
+            found.append(f"{where}: not left of a dose from this lot, after it")
+        if not entry.reason.strip():
+            found.append(f"{where}: no reason")
+    return found
+
+
+def rems_problems(*, practice) -> list[str]:
+    """Every intranasal dose was given to a client enrolled in the Spravato REMS on or before its
+    day, in a room certified under the REMS with its setting ID; every signed esketamine record
+    has its REMS form complete, answered before the signature, and submitted (if it was) no
+    earlier than the session."""
+    from kapflow.controlled.models import RemsEnrolment
+    from kapflow.dosing import rems
+    from kapflow.dosing.models import Administration
+    from kapflow.medical.doses import INTRANASAL
+
+    found = []
+    enrolled = defaultdict(list)
+    for client_id, day in RemsEnrolment.objects.values_list("client_id", "enrolled_on"):
+        enrolled[client_id].append(day)
+    doses = Administration.objects.filter(route=INTRANASAL).select_related("runbook__visit__room")
+    sessions = {}
+    for dose in doses:
+        visit = dose.runbook.visit
+        where = f"esketamine dose of {dose.given_at:%Y-%m-%d} (client {visit.client_id})"
+        day = timezone.localdate(dose.given_at)
+        if not any(on <= day for on in enrolled[visit.client_id]):
+            found.append(f"{where}: the client was not enrolled in the REMS before it")
+        room = visit.room
+        if room is None or not room.rems_certified or not room.rems_setting_id.strip():
+            found.append(f"{where}: not in a room certified under the REMS with its setting ID")
+        if dose.runbook.signed_at is not None:
+            sessions[visit.pk] = (visit, dose.runbook)
+    for visit, runbook in sessions.values():
+        where = f"esketamine session {visit.pk} (client {visit.client_id})"
+        form = rems.form_for(visit, practice=practice)
+        if form is None or form.missing:
+            found.append(f"{where}: signed with its REMS form incomplete: {form.missing if form else None}")
+            continue
+        report = form.report
+        if report.answered_at > runbook.signed_at:
+            found.append(f"{where}: REMS answers given after the signature")
+        if report.submitted_on is not None and report.submitted_on < timezone.localdate(visit.starts_at):
+            found.append(f"{where}: the form submitted before the session")
+    return found
+
+
+def supply_count_problems() -> list[str]:
+    """Every count of a client's own medicine that stands (a session's latest at a strength)
+    matches: brought what the pharmacy's fills of that strength filled by that day, less what
+    the client's earlier counts recorded as taken; taken as many units as the session's doses from
+    the client's own medicine come to; no mismatch recorded."""
+    from kapflow.controlled.models import PharmacyFill
+    from kapflow.dosing.models import Administration, SupplyCount
+    from kapflow.medical.doses import SUBLINGUAL
+
+    found = []
+    counts = list(SupplyCount.objects.select_related("runbook__visit").order_by("counted_at", "pk"))
+    standing = {}
+    for count in counts:
+        standing[(count.runbook_id, count.strength_mg)] = count
+    fills = list(PharmacyFill.objects.all())
+    taken_before = defaultdict(lambda: 0)  # (client, strength) -> units taken by earlier counts
+    for count in sorted(standing.values(), key=lambda c: (c.counted_at, c.pk)):
+        client_id = count.runbook.visit.client_id
+        day = timezone.localdate(count.counted_at)
+        where = f"count of {count.counted_at:%Y-%m-%d} (client {client_id}, {count.strength_mg} mg)"
+        filled = sum(
+            (
+                f.quantity
+                for f in fills
+                if f.client_id == client_id and f.strength_mg == count.strength_mg and f.filled_on <= day
+            ),
+            0,
+        )
+        expected = filled - taken_before[(client_id, count.strength_mg)]
+        own = sum(
+            (
+                dose.dose_mg
+                for dose in Administration.objects.filter(
+                    runbook=count.runbook, route=SUBLINGUAL, lot__isnull=True
+                )
+            ),
+            0,
+        )
+        if count.mismatches or count.expected != expected or count.brought != expected:
+            found.append(f"{where}: brought {count.brought}, should hold {expected} ({count.mismatches})")
+        if count.taken * count.strength_mg != own:
+            found.append(f"{where}: {count.taken} taken, the doses from the client's own come to {own} mg")
+        taken_before[(client_id, count.strength_mg)] += count.taken
+    return found

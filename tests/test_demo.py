@@ -460,3 +460,83 @@ class TestTheLoadedDemo:
         assert copy.disclosure.what in page
         accounting = login(therapist).get(reverse("disclosures:export", args=[client.pk]))
         assert copy.disclosure.what in accounting.content.decode()
+
+    # The controlled-substance record (issue 17), by the product's own rules.
+
+    def test_the_demo_stocks_ketamine_with_receipts_doses_a_witnessed_waste_and_inventories(self, demo):
+        from kapflow.controlled.models import Discrepancy, Entry, Inventory
+        from kapflow.lib.identifiers import dea_number_valid
+
+        assert demo_rules.ledger_problems() == []
+        assert demo_rules.stocked_dose_problems() == []
+        assert demo_rules.waste_problems() == []
+        practice = Practice.load()
+        assert practice.dea_registrant.email == "prescriber@demo.kapflow.test"
+        assert dea_number_valid(practice.dea_registration_number)
+        kinds = list(Entry.objects.values_list("kind", flat=True))
+        assert kinds.count(Entry.Kind.RECEIPT) >= 2 and kinds.count(Entry.Kind.WASTE) >= 1
+        posted = Entry.objects.filter(kind=Entry.Kind.ADMINISTRATION)
+        for route in ("intramuscular", "intranasal"):
+            assert posted.filter(administration__route=route).exists(), route
+        # Those doses were recorded in signed runbooks, by the runbook's own dose service.
+        assert not posted.filter(administration__runbook__signed_at__isnull=True).exists()
+        initial = Inventory.objects.get(kind=Inventory.Kind.INITIAL)
+        later = Inventory.objects.exclude(kind=Inventory.Kind.INITIAL).get()
+        assert initial.taken_on < later.taken_on < timezone.localdate()
+        [discrepancy] = Discrepancy.objects.filter(count__inventory=later)
+        assert discrepancy.explained_by == practice.dea_registrant and discrepancy.explanation
+
+    def test_the_ledger_rules_find_a_balance_that_does_not_add_up(self, demo):
+        from kapflow.controlled.models import Entry
+
+        latest = Entry.objects.order_by("-sequence").first()
+        Entry.objects.create(
+            lot=latest.lot,
+            sequence=latest.sequence + 1,
+            kind=Entry.Kind.RECEIPT,
+            quantity=1,
+            balance_after=latest.balance_after + 2,
+            occurred_at=timezone.now(),
+            person=latest.person,
+            recorded_by=latest.person,
+            party_name="Somebody",
+            party_dea_number="PC3815620",
+            document_reference="X",
+        )
+        assert any("the entries sum to" in problem for problem in demo_rules.ledger_problems())
+
+    def test_one_client_holds_her_own_troches_and_the_count_matches_the_fill(self, demo):
+        from kapflow.controlled.models import PharmacyFill
+        from kapflow.dosing.models import SessionAlert, SupplyCount
+
+        assert demo_rules.supply_count_problems() == []
+        [fill] = PharmacyFill.objects.all()
+        [count] = SupplyCount.objects.select_related("runbook__visit")
+        assert count.runbook.visit.client_id == fill.client_id and count.runbook.signed_at is not None
+        assert count.brought == fill.quantity and count.taken > 0 and not count.mismatches
+        assert not SessionAlert.objects.filter(kind=SessionAlert.Kind.SUPPLY_COUNT).exists()
+
+    def test_esketamine_is_given_to_enrolled_clients_in_the_certified_room_and_one_form_is_due(
+        self, demo, login
+    ):
+        from kapflow.dosing import rems
+
+        practice = Practice.load()
+        assert demo_rules.rems_problems(practice=practice) == []
+        due = list(rems.open_reports(Client.objects.all()))
+        assert due and all(rems.due_on(report, practice=practice) >= timezone.localdate() for report in due)
+        report = due[0]
+        assert report.runbook.administrations.get().lot is not None  # posted from the ledger
+        prescriber = User.objects.get(email="prescriber@demo.kapflow.test")
+        factories.enrol_totp(prescriber)
+        page = login(prescriber).get(reverse("rems:list")).content.decode()
+        assert report.runbook.visit.client.last_name in page
+
+    def test_loading_again_adds_nothing_to_the_controlled_substance_record(self, demo):
+        from kapflow.controlled.models import Entry, Inventory, Lot, PharmacyFill, RemsEnrolment
+        from kapflow.dosing.models import RemsReport, SupplyCount
+
+        models = (Entry, Inventory, Lot, PharmacyFill, RemsEnrolment, RemsReport, SupplyCount)
+        before = [model.objects.count() for model in models]
+        load_demo()
+        assert [model.objects.count() for model in models] == before

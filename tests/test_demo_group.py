@@ -350,3 +350,43 @@ def test_clients_in_maintenance_and_discharged_ones_have_the_records_that_put_th
             **discharge_facts(discharge.client),
             "crisis_resources": practice.crisis_resources,
         }, discharge.client
+
+
+def test_every_esketamine_dose_came_from_a_lot_and_is_posted_to_its_ledger(group, db):
+    """The controlled-substance record (issue 17) at the group's size: an initial inventory
+    before the first dose, a monthly receipt per Spravato lot, and each dose posted once to its
+    lot, each lot's entries numbered in order with the running balance, never below zero."""
+    from kapflow.controlled.models import Entry, Inventory
+
+    assert demo_rules.ledger_problems() == []
+    assert demo_rules.stocked_dose_problems() == []
+    doses = Administration.objects.filter(route="intranasal")
+    assert doses.exists() and not doses.filter(lot__isnull=True).exists()
+    assert Inventory.objects.filter(kind=Inventory.Kind.INITIAL).count() == 1
+    assert (
+        Entry.objects.filter(kind=Entry.Kind.RECEIPT).count()
+        == Entry.objects.values("lot").distinct().count()
+    )
+
+
+def test_every_signed_esketamine_session_has_its_rems_form_complete(group, practice):
+    """The runbook cannot be signed while the REMS form lacks an answer (kapflow.dosing.rems):
+    the group's bulk-built sessions obey that too, each answered before its signature, the
+    first session of each client marked as its first treatment, forms submitted no earlier than
+    the session."""
+    from kapflow.dosing import rems
+    from kapflow.dosing.models import RemsReport
+
+    sessions = Runbook.objects.filter(administrations__route="intranasal", signed_at__isnull=False).distinct()
+    assert sessions.exists()
+    assert not sessions.filter(rems_report__isnull=True).exists()
+    reports = RemsReport.objects.filter(runbook__in=sessions).select_related("runbook__visit")
+    firsts = {}
+    for report in reports:
+        assert report.answered_at <= report.runbook.signed_at
+        assert report.submitted_on is None or report.submitted_on >= report.runbook.visit.starts_at.date()
+        firsts.setdefault(report.runbook.visit.client_id, []).append(report.first_treatment)
+    assert all(flags.count(True) == 1 for flags in firsts.values())
+    for report in reports[:5]:
+        form = rems.form_for(report.runbook.visit, practice=practice)
+        assert form is not None and form.missing == [], form.missing

@@ -48,8 +48,10 @@ from kapflow.clients.models import CareTeamMember, Client, EmergencyContact
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
+from kapflow.controlled.models import Entry, Inventory, Lot, RemsEnrolment
 from kapflow.course.facts import review_facts
 from kapflow.course.models import CourseReview, Discharge
+from kapflow.demo import controlled as quick_controlled
 from kapflow.demo import course as demo_course
 from kapflow.demo import notes as demo_notes
 from kapflow.demo import quick
@@ -64,6 +66,7 @@ from kapflow.dosing.models import (
     PhaseMark,
     PrescriberOnSite,
     Rating,
+    RemsReport,
     Runbook,
     SafetyPlan,
     SafetyReview,
@@ -299,6 +302,10 @@ class Builder:
         # rest of the practice as it was.
         self.records_rng = random.Random(scale.seed + 15)  # noqa: S311
         self.practice = Practice.load()
+        if not self.practice.address:
+            # Where its sessions are held: the REMS monitoring form names the setting's address.
+            self.practice.address = "14500 Ventura Blvd, Suite 210, Sherman Oaks, CA 91403"
+            self.practice.save(update_fields=["address"])
         self.now = timezone.now().replace(microsecond=0)
         self.today = timezone.localdate(self.now)
         self.tz = timezone.get_current_timezone()
@@ -315,6 +322,9 @@ class Builder:
         # preparation session each preparation visit recorded (its note names what it covered).
         self.courses: list[tuple] = []
         self.prepared: dict[int, PreparationSession] = {}  # id(visit) -> its PreparationSession
+        # The Spravato lot of each month's esketamine doses, and those doses (kapflow.controlled).
+        self.month_lots: dict[datetime.date, Lot] = {}
+        self.stocked: list[Administration] = []
 
     def add(self, name: str, obj) -> None:
         self.rows.setdefault(name, []).append(obj)
@@ -366,7 +376,11 @@ class Builder:
         Room.objects.bulk_create([Room(name=name) for name in names if name not in taken])
         Room.objects.bulk_create(
             [
-                Room(name=f"Spravato Room {n + 1}", rems_certified=True)
+                Room(
+                    name=f"Spravato Room {n + 1}",
+                    rems_certified=True,
+                    rems_setting_id=f"DEMO-SETTING-{n + 1:04d}",
+                )
                 for n in range(s.rems_rooms)
                 if f"Spravato Room {n + 1}" not in taken
             ]
@@ -691,6 +705,20 @@ class Builder:
             else "Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
         )
         self.add("orders", order)
+        if esketamine:
+            # Enrolled in the Spravato REMS with the prescriber at the evaluation, before the first
+            # dose (kapflow.medical.routes asks for it at the dose).
+            self.add(
+                "rems_enrolments",
+                RemsEnrolment(
+                    client=client,
+                    enrolled_on=day(evaluation),
+                    patient_rems_id=f"PT-{n + 1:06d}",
+                    prescriber=prescriber,
+                    recorded_by=prescriber,
+                    recorded_at=decided + datetime.timedelta(minutes=5),
+                ),
+            )
         virtual_plan = modality != CoursePlan.Modality.IN_PERSON
         stage = Client.Stage.CONSENT
         prep1 = self.book(
@@ -998,22 +1026,32 @@ class Builder:
             )
         low, high = order.range_mg()
         sublingual = order.route == SUBLINGUAL
-        self.add(
-            "administrations",
-            Administration(
-                runbook=book,
-                order=order,
-                given_at=dose_at,
-                route=order.route,
-                dose_mg=low + (high - low) * Decimal(rng.choice([0, 1, 2, 2, 3, 4])) / 4,
-                lot_number=f"KL{rng.randint(21000, 29999)}",
-                given_by=who,
-                self_administered=sublingual,
-                observed_by=who if sublingual else None,
-                recorded_by=who,
-                recorded_at=dose_at,
-            ),
+        step = rng.choice([0, 1, 2, 2, 3, 4])
+        lot_number = f"KL{rng.randint(21000, 29999)}"
+        lot = None
+        dose_mg = low + (high - low) * Decimal(step) / 4
+        if order.route == INTRANASAL:
+            # Whole 28 mg devices (56 or 84 mg), from the month's Spravato lot (stock_lots).
+            dose_mg = low if step <= 2 else high
+            lot = self.month_lots[_month(timezone.localdate(dose_at, self.tz))]
+            lot_number = lot.lot_number
+        dose = Administration(
+            runbook=book,
+            order=order,
+            given_at=dose_at,
+            route=order.route,
+            dose_mg=dose_mg,
+            lot_number=lot_number,
+            lot=lot,
+            given_by=who,
+            self_administered=sublingual,
+            observed_by=who if sublingual else None,
+            recorded_by=who,
+            recorded_at=dose_at,
         )
+        self.add("administrations", dose)
+        if lot is not None:
+            self.stocked.append(dose)
         self.add(
             "phases",
             PhaseMark(
@@ -1043,6 +1081,31 @@ class Builder:
                     dissociation=dissociation,
                     recorded_by=who,
                     recorded_at=dose_at + datetime.timedelta(minutes=minutes),
+                ),
+            )
+        if order.route == INTRANASAL:
+            # The REMS monitoring form's answers, given before the signature as the runbook asks
+            # (kapflow.dosing.rems); the form submitted two days later, once that day has come.
+            submitted = timezone.localdate(start) + datetime.timedelta(days=2)
+            self.add(
+                "rems_reports",
+                RemsReport(
+                    runbook=book,
+                    first_treatment=self.first_spravato.get(visit.client_id) == start,
+                    no_concomitant=True,
+                    sedation=False,
+                    dissociation=True,
+                    respiratory_depression=False,
+                    vitals_ok_before_dosing=True,
+                    vitals_ok_before_discharge=True,
+                    ready_to_leave_minutes=rng.choice([80, 90, 100, 110]),
+                    answered_by=who,
+                    answered_at=discharged,
+                    submitted_on=submitted if submitted <= self.today else None,
+                    submitted_by=order.prescriber if submitted <= self.today else None,
+                    submission_reference=f"RM{visit.pk or rng.randint(10**6, 10**7)}"
+                    if submitted <= self.today
+                    else "",
                 ),
             )
         if rng.random() < 0.07:
@@ -1171,6 +1234,14 @@ class Builder:
         bulk(IntegrationRecord, self.rows.get("records", []))
         bulk(ActionItem, self.rows.get("actions", []))
         self.notes(bulk)
+        self.stock_lots()
+        # Each esketamine client's first session: its REMS form says "first treatment".
+        self.first_spravato: dict[int, datetime.datetime] = {}
+        for visit, order in self.sessions:
+            if order.route == INTRANASAL:
+                first = self.first_spravato.get(visit.client_id)
+                if first is None or visit.starts_at < first:
+                    self.first_spravato[visit.client_id] = visit.starts_at
         # The runbooks, a slice of sessions at a time: half a million readings are not held in
         # memory at once.
         for start in range(0, len(self.sessions), 1000):
@@ -1180,9 +1251,116 @@ class Builder:
                 self.runbook(visit, order)
             for name, model in RUNBOOK_ROWS:
                 bulk(model, self.rows.get(name, []), 5000)
+        self.ledger(bulk)
         # Last, once the sessions' records are in: what the reviews and the discharges summarise.
         self.course_records(bulk)
         return written
+
+    # --- The stock ledger (kapflow.controlled) ------------------------------------------------
+
+    def stock_lots(self) -> None:
+        """A Spravato lot for each month with esketamine doses, received on the month's first
+        day (written before the doses that name it)."""
+        months = sorted(
+            {
+                _month(timezone.localdate(visit.starts_at + datetime.timedelta(minutes=DOSE_AT), self.tz))
+                for visit, order in self.sessions
+                if order.route == INTRANASAL
+            }
+        )
+        keeper = self.prescribers[0]
+        lots = [
+            Lot(
+                **quick_controlled.SPRAVATO,
+                lot_number=f"SPR{month:%y%m}",
+                expires_on=month + datetime.timedelta(days=730),
+                created_by=keeper,
+                created_at=self._received_at(month),
+            )
+            for month in months
+        ]
+        Lot.objects.bulk_create(lots)
+        self.month_lots = dict(zip(months, lots, strict=True))
+
+    def _received_at(self, month: datetime.date) -> datetime.datetime:
+        return datetime.datetime.combine(month, datetime.time(7, 30), self.tz)
+
+    def ledger(self, bulk) -> None:
+        """The practice's DEA registration, an initial inventory of no stock the day before the
+        first receipt, and each lot's ledger: the month's receipt (whole kits, enough for the
+        month's doses), then each dose from it in the order given, each entry with its place in
+        the lot's sequence and the balance it left, never below zero."""
+        if not self.month_lots:
+            return
+        registrant = self.prescribers[0]
+        practice = self.practice
+        practice.dea_registrant = registrant
+        practice.dea_registration_number = quick_controlled.REGISTRATION_NUMBER
+        practice.dea_registration_expires_on = self.today + datetime.timedelta(days=540)
+        practice.save(
+            update_fields=["dea_registrant", "dea_registration_number", "dea_registration_expires_on"]
+        )
+        first = min(self.month_lots) - datetime.timedelta(days=1)
+        bulk(
+            Inventory,
+            [
+                Inventory(
+                    kind=Inventory.Kind.INITIAL,
+                    taken_on=first,
+                    time_of_day=Inventory.TimeOfDay.OPENING,
+                    taken_by=registrant,
+                    note="No controlled substance on hand: the stock ledger starts here.",
+                    recorded_by=registrant,
+                    recorded_at=datetime.datetime.combine(first, datetime.time(8), self.tz),
+                )
+            ],
+        )
+        doses: dict[int, list[Administration]] = {}
+        for dose in self.stocked:
+            doses.setdefault(dose.lot.pk, []).append(dose)
+        entries = []
+        kit = quick_controlled.SPRAVATO["container_quantity"]
+        for month, lot in self.month_lots.items():
+            given = sorted(doses.get(lot.pk, []), key=lambda d: (d.given_at, d.pk))
+            devices = [dose.dose_mg / lot.strength_mg for dose in given]
+            kits = math.ceil(sum(devices) / kit)
+            balance = kits * kit
+            entries.append(
+                Entry(
+                    lot=lot,
+                    sequence=1,
+                    kind=Entry.Kind.RECEIPT,
+                    quantity=balance,
+                    balance_after=balance,
+                    occurred_at=self._received_at(month),
+                    person=registrant,
+                    containers=kits,
+                    party_name=quick_controlled.SUPPLIER["supplier_name"],
+                    party_address=quick_controlled.SUPPLIER["supplier_address"],
+                    party_dea_number=quick_controlled.SUPPLIER["supplier_dea_number"],
+                    document_reference=f"PCMD-INV-{month:%y%m}",
+                    recorded_by=registrant,
+                    recorded_at=self._received_at(month),
+                )
+            )
+            for sequence, (dose, quantity) in enumerate(zip(given, devices, strict=True), 2):
+                balance -= quantity
+                entries.append(
+                    Entry(
+                        lot=lot,
+                        sequence=sequence,
+                        kind=Entry.Kind.ADMINISTRATION,
+                        quantity=-quantity,
+                        balance_after=balance,
+                        occurred_at=dose.given_at,
+                        person=dose.given_by,
+                        administration=dose,
+                        client_id=dose.runbook.visit.client_id,
+                        recorded_by=dose.recorded_by,
+                        recorded_at=dose.given_at,
+                    )
+                )
+        bulk(Entry, entries, 5000)
 
     def notes(self, bulk) -> None:
         """The clients' intentions for most sessions held, said in the opening reflection, and a
@@ -1270,6 +1448,7 @@ PATHWAY_ROWS = [
     ("screenings", Screening),
     ("clearances", Clearance),
     ("orders", MedicationOrder),
+    ("rems_enrolments", RemsEnrolment),
     ("signatures", Signature),
     ("plans", CoursePlan),
     ("preparations", PreparationSession),
@@ -1288,10 +1467,15 @@ RUNBOOK_ROWS = [
     ("reviews", SafetyReview),
     ("checkins", ChaperoneCheckin),
     ("notes", Note),
+    ("rems_reports", RemsReport),
 ]
 
 
 SESSION_WEEKDAYS = (0, 1, 2, 3, 5)  # Monday to Thursday and Saturday morning
+
+
+def _month(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
 
 
 def next_session_day(today: datetime.date) -> datetime.date:

@@ -16,6 +16,8 @@ from kapflow.consent.models import Kind, Signature
 from kapflow.consent.selectors import current_documents
 from kapflow.demo.alumni import AGES as ALUMNI_AGES
 from kapflow.demo.alumni import add_alumni_story
+from kapflow.demo.controlled import REGISTRATION_NUMBER as CONTROLLED_REGISTRATION
+from kapflow.demo.controlled import add_controlled_story
 from kapflow.demo.course import add_course_story
 from kapflow.demo.journal import add_journal_story
 from kapflow.demo.measures import add_measures_story
@@ -325,6 +327,11 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
         # Told of an in-session alert for a client whose care team has no prescriber of the
         # practice (the client cleared by an outside psychiatrist's letter, kapflow.demo.outside).
         practice.on_call_prescriber = staff["prescriber"]
+        # The practice's DEA registration for its stock of ketamine and esketamine, in the
+        # prescriber's name: she explains the inventories' discrepancies (kapflow.demo.controlled).
+        practice.dea_registrant = staff["prescriber"]
+        practice.dea_registration_number = CONTROLLED_REGISTRATION
+        practice.dea_registration_expires_on = today + datetime.timedelta(days=540)
         practice.save()
         clients = Client.objects.bulk_create(
             [
@@ -385,6 +392,10 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
             staff["coordinator"],
         )
         add_alumni_story(alumni, staff, rng, schedule)
+    # The stock ledger, from an initial inventory after the last injected or intranasal dose the
+    # stories above recorded, with sessions of its own: before the reviews and notes below count
+    # and write up every session.
+    add_controlled_story(staff, schedule)
     # Last, over every story's visits: the course reviews, maintenance plans and discharges, then
     # a signed note for every clinical visit completed (and the few notes still owed).
     add_course_story(staff, schedule)

@@ -51,7 +51,9 @@ def _at(start: datetime.datetime, minutes: int) -> datetime.datetime:
 
 def spravato_room_get() -> Room:
     """The demo's room certified under the Spravato REMS: esketamine sessions are held there."""
-    room, _ = Room.objects.get_or_create(name="Spravato Room", defaults={"rems_certified": True})
+    room, _ = Room.objects.get_or_create(
+        name="Spravato Room", defaults={"rems_certified": True, "rems_setting_id": "DEMO-SETTING-0001"}
+    )
     return room
 
 
@@ -116,7 +118,8 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
         order=order,
         given_at=dose_at,
         route=order.route,
-        dose_mg=low + (high - low) / 2,
+        # Esketamine comes in whole 28 mg devices: the order's lowest dose (56 mg, two devices).
+        dose_mg=low if order.route == MedicationOrder.Route.INTRANASAL else low + (high - low) / 2,
         lot_number=f"KL{rng.randint(21000, 29999)}",
         given_by=who,
         recorded_by=who,
@@ -191,9 +194,51 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
     discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(dose_at, moments[-1] + 5))
     book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
     book.discharged_at, book.discharged_by = discharged, who
+    if order.route == MedicationOrder.Route.INTRANASAL:
+        _rems_answered(book, visit, order, dose_at, practice)
     book.signed_at, book.signed_by = _at(discharged, 10), who
     book.save()
     return book
+
+
+def _rems_answered(book: Runbook, visit: Visit, order: MedicationOrder, dose_at, practice: Practice) -> None:
+    """An esketamine session's Spravato REMS record (docs/spravato-rems.md): the client enrolled
+    before the first dose, the clinician's answers, and for a session whose form came due, its
+    submission to the REMS; a recent one waits on the list of forms to submit."""
+    from kapflow.controlled.models import RemsEnrolment
+    from kapflow.dosing.models import RemsReport
+
+    day = timezone.localdate(visit.starts_at)
+    if not RemsEnrolment.objects.filter(client=visit.client, enrolled_on__lte=day).exists():
+        RemsEnrolment.objects.create(
+            client=visit.client,
+            enrolled_on=day - datetime.timedelta(days=7),
+            patient_rems_id=f"PT-{visit.client_id:06d}",
+            prescriber=order.prescriber,
+            recorded_by=order.prescriber,
+            recorded_at=visit.starts_at - datetime.timedelta(days=7),
+        )
+    earlier = Administration.objects.filter(
+        runbook__visit__client=visit.client, route=MedicationOrder.Route.INTRANASAL, given_at__lt=dose_at
+    ).exclude(runbook=book)
+    due = day + datetime.timedelta(days=practice.rems_form_days)
+    submitted = due < timezone.localdate()
+    RemsReport.objects.create(
+        runbook=book,
+        first_treatment=not earlier.exists(),
+        no_concomitant=True,
+        sedation=True,
+        dissociation=True,
+        respiratory_depression=False,
+        vitals_ok_before_dosing=True,
+        vitals_ok_before_discharge=True,
+        ready_to_leave_minutes=practice.min_monitoring_minutes - practice.vitals_interval_minutes,
+        answered_by=visit.clinician,
+        answered_at=dose_at,
+        submitted_on=day + datetime.timedelta(days=2) if submitted else None,
+        submitted_by=order.prescriber if submitted else None,
+        submission_reference=f"SPR-{visit.pk:07d}" if submitted else "",
+    )
 
 
 def integration_record(visit: Visit, rng) -> None:
@@ -316,6 +361,7 @@ def _order_for(visit: Visit, orders: list[MedicationOrder], practice: Practice) 
         virtual=visit.is_virtual,
         room=visit.room.name if visit.room_id else "",
         rems_certified=bool(visit.room_id and visit.room.rems_certified),
+        rems_setting_id=visit.room.rems_setting_id if visit.room_id else None,
     )
     minor = visit.client.age(timezone.localdate(visit.starts_at)) < ADULT_AGE
     for order in orders:
