@@ -32,6 +32,7 @@ from kapflow.controlled.ledger import (
     entry_post,
     ledger_started,
     quantity_text,
+    sent_before,
     with_balances,
 )
 from kapflow.controlled.models import (
@@ -303,6 +304,18 @@ def initial_inventory_take(
     return inventory
 
 
+INVENTORY_TAKEN = "kapflow.controlled.inventory.taken"
+LOSS_STARTED = "kapflow.controlled.loss_report.started"
+
+
+def _lock_lots(lots) -> None:
+    """The lots' rows, locked in the order of their keys (docs/controlled-substances.md, "Locks
+    in one order")."""
+    pks = sorted({lot.pk for lot in lots})
+    if pks:
+        list(Lot.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk").values_list("pk"))
+
+
 def _clean(obj) -> None:
     try:
         obj.full_clean(validate_unique=False, validate_constraints=False)
@@ -342,13 +355,15 @@ def inventory_take(
     taken_by,
     counts: list[LotCount],
     note: str = "",
+    entry_key=None,
     request=None,
 ) -> Inventory:
     """Take a biennial (or other) inventory: each lot's count beside the ledger's balance,
     read under the lot's row lock in this transaction (a dose posted at the same moment comes
     wholly before or wholly after). A count that differs raises a discrepancy. Refused before
     the initial inventory, to anyone who does not keep stock, and when a lot holding stock is
-    left uncounted."""
+    left uncounted. Sent again with the same `entry_key`, the inventory saved the first time is
+    returned (a second one would raise each discrepancy twice)."""
     if not can_keep_stock(actor):
         raise InventoryRefused("Inventories are taken by a prescriber of the practice or a practice admin.")
     if kind not in (Inventory.Kind.BIENNIAL, Inventory.Kind.OTHER):
@@ -359,9 +374,17 @@ def inventory_take(
         problems += _count_problems(item.lot, counted, Decimal(item.open_quantity))
     if problems:
         raise InventoryRefused(*problems)
+    counts = sorted(counts, key=lambda c: c.lot.pk)
     with transaction.atomic():
         if not ledger_started():
             raise InventoryRefused("Take the initial inventory first: it starts the ledger.")
+        # Every lot counted, locked in the order of their keys (as a loss report over several
+        # lots takes them): no entry is posted to them until we commit, and the balance read
+        # beside each count is the one it stands beside. A second sending of the form waits
+        # here, then finds the first.
+        _lock_lots([item.lot for item in counts])
+        if (saved := sent_before(INVENTORY_TAKEN, entry_key, actor)) is not None:
+            return Inventory.objects.get(pk=saved)
         wanted = set(lots_to_count().values_list("pk", flat=True))
         missing = wanted - {item.lot.pk for item in counts}
         if missing:
@@ -378,10 +401,7 @@ def inventory_take(
         _clean(inventory)
         inventory.save()
         raised = 0
-        for item in sorted(counts, key=lambda c: c.lot.pk):
-            # The lot's row lock, as every ledger writer takes it: the balance read next is the
-            # one this count stands beside, and no entry is posted to the lot until we commit.
-            Lot.objects.select_for_update(no_key=True).filter(pk=item.lot.pk).values_list("pk").get()
+        for item in counts:
             expected = balance(item.lot)
             counted = counted_quantity(item.lot, item.full_containers, item.open_quantity)
             count = InventoryCount.objects.create(
@@ -399,13 +419,14 @@ def inventory_take(
         audit_record(
             request=request,
             actor=actor,
-            action="kapflow.controlled.inventory.taken",
+            action=INVENTORY_TAKEN,
             obj=inventory,
             detail={
                 "kind": kind,
                 "lots": len(counts),
                 "discrepancies": raised,
                 "taken_on": taken_on.isoformat(),
+                **({"entry_key": str(entry_key)} if entry_key is not None else {}),
             },
         )
     return inventory
@@ -550,12 +571,16 @@ def loss_report_start(
     description: str,
     losses: list[LotLoss],
     practice,
+    entry_key=None,
     request=None,
 ) -> LossReport:
     """Start a theft or significant loss report, with its dates fixed from the practice's
     settings; each quantity lost is posted to its lot's ledger (kind "loss") in the same
     transaction, refused with the balance named when more is lost than the lot holds. The
-    registrant and every practice admin are emailed at once."""
+    registrant and every practice admin are emailed at once. The lots are locked in the order of
+    their keys, as an inventory takes them, so two reports over the same lots never wait on each
+    other in a circle. Sent again with the same `entry_key`, the report started the first time
+    is returned: nothing is posted twice."""
     description = description.strip()
     if not can_report_loss(actor):
         raise InventoryRefused("A loss report is started by a clinician of the practice or a practice admin.")
@@ -574,7 +599,11 @@ def loss_report_start(
         problems.append("Give each lot once, with the whole quantity lost from it.")
     if problems:
         raise InventoryRefused(*problems)
+    losses = sorted(losses, key=lambda item: item.lot.pk)
     with transaction.atomic():
+        _lock_lots([item.lot for item in losses])
+        if (saved := sent_before(LOSS_STARTED, entry_key, actor)) is not None:
+            return LossReport.objects.get(pk=saved)
         report = _report_create(
             actor=actor,
             kind=kind,
@@ -602,9 +631,14 @@ def loss_report_start(
         audit_record(
             request=request,
             actor=actor,
-            action="kapflow.controlled.loss_report.started",
+            action=LOSS_STARTED,
             obj=report,
-            detail={"kind": kind, "lots": len(losses), "told": [r.recipient_id for r in told]},
+            detail={
+                "kind": kind,
+                "lots": len(losses),
+                "told": [r.recipient_id for r in told],
+                **({"entry_key": str(entry_key)} if entry_key is not None else {}),
+            },
         )
     return report
 

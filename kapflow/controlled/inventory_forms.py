@@ -12,7 +12,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.controlled.ledger import quantity_text
 from kapflow.controlled.models import Discrepancy, Inventory, LossReport, LossReportStep, Lot
-from kapflow.lib.forms import DateInput, RadioSelect
+from kapflow.lib.forms import DateInput, RadioSelect, SentOnce
 from kapflow.medical.models import MedicationOrder
 
 # The most rows an initial inventory's form takes at once (a practice stocks a few lots).
@@ -51,7 +51,7 @@ def takers():
     )
 
 
-class InventoryHeadForm(forms.Form):
+class InventoryHeadForm(SentOnce, forms.Form):
     """When the inventory was taken, at which end of the day, and by whom."""
 
     kind = forms.ChoiceField(
@@ -203,7 +203,7 @@ class ExplainForm(forms.Form):
             ]
 
 
-class LossReportForm(forms.Form):
+class LossReportForm(SentOnce, forms.Form):
     kind = forms.ChoiceField(label="What it was", choices=LossReport.Kind.choices, widget=RadioSelect)
     discovered_on = forms.DateField(label="Discovered on", widget=DateInput())
     discovered_time = forms.TimeField(

@@ -198,6 +198,7 @@ def inventory_new(request):
                     taken_by=head.cleaned_data["taken_by"],
                     note=head.cleaned_data["note"],
                     counts=[services.LotCount(**row) for row in counts.counts()],
+                    entry_key=head.cleaned_data["entry_key"],
                     request=request,
                 )
             except services.InventoryRefused as refused:
@@ -355,6 +356,7 @@ def loss_new(request):
                     description=form.cleaned_data["description"],
                     losses=[services.LotLoss(lot, quantity) for lot, quantity in form.losses()],
                     practice=practice,
+                    entry_key=form.cleaned_data["entry_key"],
                     request=request,
                 )
             except services.InventoryRefused as refused:

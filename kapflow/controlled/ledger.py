@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from kapflow.audit.models import AuditEvent
 from kapflow.audit.services import audit_record
 from kapflow.controlled.models import ZERO, Entry, Inventory, Lot
 from kapflow.medical.doses import ROUTE_NAMES, number
@@ -83,6 +84,29 @@ def _latest(lot: Lot) -> dict | None:
     return Entry.objects.filter(lot=lot).order_by("-sequence").values("sequence", "balance_after").first()
 
 
+def sent_before(action: str, entry_key, actor) -> str | None:
+    """The id of what `actor` saved under `action` from the form with `entry_key` (a form sent
+    twice: kapflow.lib.forms.SentOnce), or None. The key is kept in the write's own audit row,
+    saved in the write's transaction, so a second sending that waited for the first one's lock
+    finds it. One query, by the audit's (actor, at) index."""
+    if entry_key is None:
+        return None
+    return (
+        AuditEvent.objects.filter(actor=actor, action=action, detail__entry_key=str(entry_key))
+        .values_list("object_id", flat=True)
+        .first()
+    )
+
+
+POSTED = "kapflow.controlled.entry.posted"
+
+
+def entry_sent_before(entry_key, actor) -> Entry | None:
+    """The entry `actor` posted from the form with `entry_key`, if they did."""
+    found = sent_before(POSTED, entry_key, actor)
+    return Entry.objects.select_related("lot").get(pk=found) if found else None
+
+
 def entry_post(
     *,
     lot: Lot,
@@ -93,11 +117,14 @@ def entry_post(
     recorded_by,
     request=None,
     audit_client=None,
+    entry_key=None,
     **fields,
 ) -> Entry:
     """Post one entry to `lot`'s ledger: `quantity` in the lot's unit, positive in, negative out.
     Locks the lot's row for the rest of the caller's transaction; refused, naming the balance,
-    when it would take more than the lot holds. Audited."""
+    when it would take more than the lot holds. Audited. Sent again with the same `entry_key`
+    (a double click on the form), the entry posted the first time is returned and nothing is
+    posted: the key is looked up under the lot's lock."""
     quantity = Decimal(quantity)
     if quantity != quantity.quantize(QUANTUM):
         raise LedgerRefused(f"Give the quantity to at most four decimal places ({lot.unit}).")
@@ -112,6 +139,8 @@ def entry_post(
         # writers waits here and then reads the balance the first one left. (SQLite: the
         # IMMEDIATE transaction holds the database's one write lock already.)
         _lock(lot)
+        if (saved := entry_sent_before(entry_key, recorded_by)) is not None:
+            return saved
         latest = _latest(lot)
         held = latest["balance_after"] if latest else ZERO
         after = held + quantity
@@ -140,10 +169,16 @@ def entry_post(
         audit_record(
             request=request,
             actor=recorded_by,
-            action="kapflow.controlled.entry.posted",
+            action=POSTED,
             client=audit_client if audit_client is not None else fields.get("client"),
             obj=entry,
-            detail={"lot": lot.pk, "kind": kind, "quantity": str(quantity), "balance": str(after)},
+            detail={
+                "lot": lot.pk,
+                "kind": kind,
+                "quantity": str(quantity),
+                "balance": str(after),
+                **({"entry_key": str(entry_key)} if entry_key is not None else {}),
+            },
         )
     return entry
 
@@ -220,6 +255,9 @@ def correction_post(*, actor, entry: Entry, reason: str, occurred_at=None, reque
     if entry.kind == Entry.Kind.CORRECTION:
         raise LedgerRefused("A correction is not reversed: post the right entry instead.")
     with transaction.atomic():
+        # The lot's lock first, then the check: two people reversing the same entry at once,
+        # the second waits and finds it reversed (not a database error).
+        _lock(entry.lot)
         if Entry.objects.filter(reverses=entry).exists():
             raise LedgerRefused("That entry has been reversed already.")
         return entry_post(

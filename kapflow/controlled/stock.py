@@ -105,13 +105,15 @@ def lot_receive(
     lot: Lot | None = None,
     new_lot: Lot | None = None,
     compounded: bool = False,
+    entry_key=None,
     request=None,
 ) -> Entry:
     """Receive `containers` full containers into `lot`, or into `new_lot` (unsaved: it is saved
     here, in the receipt's transaction). The record holds what 21 CFR 1304.21(d) and 1304.22(c)
     ask of a receipt: the supplier's name, address and DEA number, what came and how much, the
     actual date it arrived, and the invoice or packing slip. Refused before the ledger starts
-    (the initial inventory starts it)."""
+    (the initial inventory starts it). Sent again with the same `entry_key` (a double click on
+    "Record receipt"), the receipt posted the first time is returned and nothing more."""
     if (lot is None) == (new_lot is None):
         raise ValueError("receive into one lot: an existing one or a new one")
     _refuse_unless_keeper(actor, received_by)
@@ -136,7 +138,16 @@ def lot_receive(
         raise LedgerRefused(*problems)
     with transaction.atomic():
         if new_lot is not None:
-            lot = _lot_create(new_lot, actor=actor, request=request)
+            # A new lot is not locked by anyone yet: the key is looked up before it is made, and
+            # again when the lot turns out to be made a moment ago (the first sending's).
+            if (saved := ledger.entry_sent_before(entry_key, actor)) is not None:
+                return saved
+            try:
+                lot = _lot_create(new_lot, actor=actor, request=request)
+            except LedgerRefused:
+                if (saved := ledger.entry_sent_before(entry_key, actor)) is not None:
+                    return saved
+                raise
         quantity = lot.container_quantity * containers
         return ledger.entry_post(
             lot=lot,
@@ -150,6 +161,7 @@ def lot_receive(
             party_address=supplier_address.strip(),
             party_dea_number=supplier_dea_number.strip().upper(),
             document_reference=reference.strip(),
+            entry_key=entry_key,
             request=request,
         )
 
@@ -209,15 +221,17 @@ def stock_send(
     on_site: bool = False,
     witness=None,
     second_witness=None,
+    entry_key=None,
     request=None,
 ) -> Entry:
     """Take `quantity` (in the lot's unit, positive) out of `lot`: a transfer to another
     registrant or a return to the supplier (name, address, DEA number and the invoice or
     document), or a destruction, either by a reverse distributor (its name and DEA number, and
     the DEA Form 41 or invoice) or on site (`on_site`), witnessed by two people other than the
-    one destroying it and each other, who confirmed who they are on the screen
+    one destroying it, the one recording it and each other, who confirmed who they are on the screen
     (kapflow.accounts.witness; 21 CFR 1317.95(d)). Refused, naming the balance, when the lot
-    holds less."""
+    holds less. Sent again with the same `entry_key`, the entry posted the first time is
+    returned."""
     if kind not in OUTGOING:
         raise ValueError(f"not an outgoing kind: {kind}")
     _refuse_unless_keeper(actor, person)
@@ -237,6 +251,13 @@ def stock_send(
         else:
             if witness.pk == person.pk or second_witness.pk == person.pk:
                 problems.append(f"{person.full_name} is destroying the stock and cannot also witness it.")
+            elif actor.pk in (witness.pk, second_witness.pk):
+                # Whoever records it names the person destroying it unconfirmed: they cannot also
+                # be one of the two who confirm it happened.
+                problems.append(
+                    f"{actor.full_name} is recording the destruction and cannot also witness it: "
+                    "the two witnesses are two other clinicians."
+                )
             if witness.pk == second_witness.pk:
                 problems.append("The two witnesses must be two different people.")
             for who in (witness, second_witness):
@@ -281,6 +302,7 @@ def stock_send(
         recorded_by=actor,
         document_reference=reference.strip(),
         reason=reason.strip(),
+        entry_key=entry_key,
         request=request,
         **fields,
     )
@@ -288,9 +310,12 @@ def stock_send(
 
 def posted_for_dose(administration) -> Decimal:
     """What the ledger holds against a dose now: the sum of its postings and their reversals,
-    over every lot (zero once each posting is reversed). One query."""
+    over every lot (zero once each posting is reversed). The waste of what was left of it names
+    the dose too, and is not a posting of it. One query."""
+    dose = Entry.Kind.ADMINISTRATION
     total = Entry.objects.filter(
-        Q(administration=administration) | Q(reverses__administration=administration)
+        Q(kind=dose, administration=administration)
+        | Q(reverses__kind=dose, reverses__administration=administration)
     ).aggregate(total=Sum("quantity"))["total"]
     return total or Decimal(0)
 
@@ -325,7 +350,9 @@ def dose_repost(*, actor, administration, lot: Lot, reason: str, request=None) -
     with transaction.atomic():
         # Two people putting the same dose right at once: the second waits here, then finds it
         # posted.
-        type(administration).objects.select_for_update().filter(pk=administration.pk).values_list("pk").get()
+        type(administration).objects.select_for_update(no_key=True).filter(pk=administration.pk).values_list(
+            "pk"
+        ).get()
         if posted_for_dose(administration) != 0:
             raise LedgerRefused(
                 "This dose is still posted to a lot: reverse that posting first, "

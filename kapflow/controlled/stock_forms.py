@@ -14,7 +14,7 @@ from kapflow.controlled import stock
 from kapflow.controlled.ledger import quantity_text
 from kapflow.controlled.models import Entry, Lot
 from kapflow.controlled.ndc import ndc_problem
-from kapflow.lib.forms import DateInput, RadioSelect
+from kapflow.lib.forms import DateInput, RadioSelect, SentOnce
 from kapflow.lib.identifiers import DEA_NUMBER_PROBLEM, dea_number_valid
 from kapflow.lib.params import EARLIEST_DATE, LATEST_DATE
 from kapflow.medical.models import MedicationOrder
@@ -69,7 +69,7 @@ class _PartyFields(forms.Form):
             self.add_error(name, DEA_NUMBER_PROBLEM)
 
 
-class ReceiptForm(_DateChecks, forms.Form):
+class ReceiptForm(SentOnce, _DateChecks, forms.Form):
     """A receipt: into a lot the practice holds, or a new lot described from its label."""
 
     date_fields = ("received_on",)
@@ -215,7 +215,7 @@ class ReceiptForm(_DateChecks, forms.Form):
         )
 
 
-class SendForm(_DateChecks, _PartyFields):
+class SendForm(SentOnce, _DateChecks, _PartyFields):
     """A transfer to another registrant or a return to the supplier."""
 
     date_fields = ("occurred_on",)
@@ -267,7 +267,7 @@ def _witness_fields(prefix: str, who: str) -> dict[str, forms.Field]:
     return fields
 
 
-class DestructionForm(_DateChecks, _PartyFields):
+class DestructionForm(SentOnce, _DateChecks, _PartyFields):
     """A destruction: by a reverse distributor, or on site before two witnesses."""
 
     date_fields = ("occurred_on",)

@@ -140,6 +140,14 @@ def receipt(request):
     if lot_id:
         initial |= {"lot": lot_id, "which": ReceiptForm.EXISTING}
     form = ReceiptForm(request.POST or None, initial=initial)
+    if request.method == "POST" and started and not form.is_valid():
+        # "Record receipt" clicked twice for a new lot: the second sending finds the lot made
+        # by the first ("recorded already"); it lands where the first did.
+        # (An empty POST leaves the form unbound, with nothing cleaned.)
+        key = getattr(form, "cleaned_data", {}).get("entry_key")
+        saved = ledger.entry_sent_before(key, request.user)
+        if saved is not None:
+            return redirect("controlled:lot", saved.lot_id)
     if request.method == "POST" and not started:
         form.add_error(
             None, "The stock ledger starts with the initial inventory: take it first, then record receipts."
@@ -160,6 +168,7 @@ def receipt(request):
                 lot=None if new else data["lot"],
                 new_lot=form.new_lot() if new else None,
                 compounded=bool(data.get("compounded")) if new else False,
+                entry_key=data["entry_key"],
                 request=request,
             )
         except LedgerRefused as refused:
@@ -264,6 +273,7 @@ def _send(request, lot_id, kind):
                 party_dea_number=data["party_dea_number"],
                 reference=data["reference"],
                 reason=data["reason"],
+                entry_key=data["entry_key"],
                 request=request,
             )
         except LedgerRefused as refused:
@@ -355,6 +365,7 @@ def destruction(request, lot_id):
                     on_site=on_site,
                     witness=witness,
                     second_witness=second,
+                    entry_key=data["entry_key"],
                     request=request,
                 )
             except LedgerRefused as refused:
