@@ -120,7 +120,8 @@ class DoseForm(SentOnce, EntryForm):
         required=False,
         label="From the lot",
         empty_label="None: the client's own medicine (sublingual only)",
-        help_text="The practice's lots that fit the client's orders, with what each holds now.",
+        help_text="Needed for an intramuscular, intravenous or intranasal dose. The practice's lots "
+        "that fit the client's orders, with what each holds now.",
     )
     lot_number = forms.CharField(label="Lot number", max_length=40)
     given_by = ClinicianChoice(queryset=User.objects.clinicians(), label="Given by")
