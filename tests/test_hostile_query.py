@@ -47,6 +47,12 @@ QUERY_NAMES = [
     "at",
     "next",
     "date",
+    # The controlled-substance pages (kapflow/controlled): the stock list, a receipt into a lot, a
+    # lot's ledger order, and the reports' lot and drug.
+    "empty",
+    "lot",
+    "order",
+    "drug",
 ]
 
 EDGES = [

@@ -5,12 +5,15 @@ account and audited; the form never sends the password back."""
 import pytest
 from django.test import RequestFactory
 
-from kapflow.accounts.witness import TRIES, WitnessRefused, witness_confirm
+from kapflow.accounts.witness import WitnessRefused, witness_confirm
 from kapflow.accounts.witness_forms import WitnessFields
 from kapflow.audit.models import AuditEvent
 from tests import factories
 
 PASSWORD = "a-long-witness-password-1"
+# The sign-in page's wrong passwords per account (ACCOUNT_RATE_LIMITS["login_failed"], "…,5/5m/key"),
+# which a witness's tries are charged to.
+TRIES = 5
 
 
 @pytest.fixture

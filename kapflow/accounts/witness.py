@@ -3,21 +3,46 @@ controlled substance, or to its destruction on site (docs/controlled-substances.
 types their own email and password there and then, and the code from their authenticator app
 when their account has one, so that a witness cannot be named without being present.
 
-Wrong tries count against the witness's account (a few in a quarter of an hour), never against
-the office's address, and each try, right or wrong, leaves an audit row naming the person who
-asked. A right try says nothing about the account beyond the name it confirms."""
+Each try is charged to the sign-in page's own limits (allauth's "login_failed" for the
+password, per account and per address; kapflow.accounts.throttle's for the authenticator code,
+per account): the same counters, so that this screen never lets anyone guess a colleague's
+password faster than the sign-in page does, and a right password gives its try back as the
+sign-in page does. Each try, right or wrong, leaves an audit row naming the person who asked. A
+right try says nothing about the account beyond the name it confirms."""
 
+from allauth.account.adapter import get_adapter
+from allauth.core.internal import ratelimit
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 
+from kapflow.accounts import throttle
 from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record
-from kapflow.lib.ratelimit import allow
 
-# Tries per witness account before it must wait, and for how long (seconds).
-TRIES = 5
-WINDOW = 15 * 60
+THROTTLED = "Too many tries for that witness: wait a few minutes, or ask another clinician."
+
+
+def _password_try(request, email: str):
+    """One password try charged to the sign-in page's "login_failed" limits, under the key the
+    sign-in page uses for this address, and to its cap on every attempt from the address
+    ("login", which nothing hands back); None when either is used up."""
+    if not ratelimit.consume(request, app="allauth.account", action="login"):
+        return None
+    key = get_adapter()._get_login_attempts_cache_key(request, email=email)
+    return ratelimit.consume(request, app="allauth.account", action="login_failed", key=key)
+
+
+def _code_try(request, user):
+    """One authenticator code charged to the account's second-factor limit (the sign-in page's:
+    kapflow.accounts.throttle); None when it is used up."""
+    return ratelimit.consume(
+        request,
+        app=throttle._APP,
+        action=throttle._ACTION,
+        config=throttle._config(),
+        key=f"mfa-auth-user-{user.pk}",
+    )
 
 
 class WitnessRefused(Exception):
@@ -37,13 +62,9 @@ def witness_confirm(*, request, email: str, password: str, code: str = "", purpo
     otherwise, in words that do not say which part was wrong. The caller checks the witness is
     someone other than the person it witnesses."""
     email = (email or "").strip()
-    if not allow(f"witness:{email.lower()}", limit=TRIES, period_seconds=WINDOW):
-        raise _refused(
-            request,
-            purpose=purpose,
-            step="throttled",
-            message="Too many tries for that witness: wait a quarter of an hour, or ask another clinician.",
-        )
+    tried = _password_try(request, email)
+    if not tried:
+        raise _refused(request, purpose=purpose, step="throttled", message=THROTTLED)
     user = User.objects.filter(email__iexact=email, is_active=True).first() if email else None
     if user is None:
         make_password(password)  # the same time as a wrong password, whether or not the account exists
@@ -60,7 +81,10 @@ def witness_confirm(*, request, email: str, password: str, code: str = "", purpo
             step="password",
             message="The witness's email and password do not match.",
         )
+    tried.rollback()  # a right password gives its try back, as on the sign-in page
     totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    if totp is not None and not _code_try(request, user):
+        raise _refused(request, purpose=purpose, step="throttled", message=THROTTLED)
     if totp is not None and not TOTP(totp).validate_code((code or "").strip()):
         raise _refused(
             request,
@@ -69,9 +93,18 @@ def witness_confirm(*, request, email: str, password: str, code: str = "", purpo
             message="The code from the witness's authenticator app is missing or wrong: "
             "type the one it shows now.",
         )
+    if totp is not None:
+        ratelimit.clear(
+            request,
+            app=throttle._APP,
+            action=throttle._ACTION,
+            config=throttle._config(),
+            key=f"mfa-auth-user-{user.pk}",
+        )
     if not user.is_staff_member:
+        # Not named: an account outside the staff (a client's portal account) is not revealed.
         raise _refused(
-            request, purpose=purpose, step="role", message=f"{user.full_name} is not on the practice's staff."
+            request, purpose=purpose, step="role", message="That account is not one of the practice's staff."
         )
     audit_record(
         request=request,
