@@ -724,15 +724,15 @@ class TestCountedUnderTheLotsLock:
         start(ada, vial_row())
         lot = Lot.objects.get()
         reads = []
-        original = services.balance
+        original = services.balance_at
 
-        def read_then_pause(of):
-            value = original(of)
+        def read_then_pause(of, moment):
+            value = original(of, moment)
             reads.append((timezone.now(), value))
             time.sleep(PAUSE)
             return value
 
-        monkeypatch.setattr(services, "balance", read_then_pause)
+        monkeypatch.setattr(services, "balance_at", read_then_pause)
 
         def transfer():
             return ledger.entry_post(
@@ -803,3 +803,33 @@ def test_a_page_for_a_record_that_is_not_there_is_404(ada, login):
     ]:
         assert http.get(reverse(name, kwargs=kwargs)).status_code == 404
     assert http.get("/controlled/inventories/99999999999999999999999/").status_code == 404
+
+
+def test_a_count_stands_beside_what_the_lot_held_when_it_was_taken(ada):
+    """An inventory taken at yesterday's close and typed in this morning, after a transfer
+    posted this morning: the count is compared with yesterday evening's balance, so the
+    morning's entry is no discrepancy."""
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    start(ada, vial_row(), taken_on=yesterday - datetime.timedelta(days=1))
+    lot = Lot.objects.get()
+    ledger.entry_post(
+        lot=lot,
+        kind="transfer",
+        quantity=D("-3.5"),
+        occurred_at=timezone.now(),
+        person=ada,
+        recorded_by=ada,
+        party_name="Another clinic",
+        party_dea_number="AB1234563",
+    )
+    inventory = services.inventory_take(
+        actor=ada,
+        kind=Inventory.Kind.BIENNIAL,
+        taken_on=yesterday,
+        time_of_day=Inventory.TimeOfDay.CLOSE,
+        taken_by=ada,
+        counts=[services.LotCount(lot, 2, D("3.5"))],
+    )
+    (counted,) = inventory.counts.all()
+    assert (counted.counted, counted.expected) == (D("23.5"), D("23.5"))
+    assert not Discrepancy.objects.exists()

@@ -27,7 +27,7 @@ from kapflow.controlled import clocks
 from kapflow.controlled.ledger import (
     QUANTUM,
     LedgerRefused,
-    balance,
+    balance_at,
     can_keep_stock,
     entry_post,
     ledger_started,
@@ -401,8 +401,12 @@ def inventory_take(
         _clean(inventory)
         inventory.save()
         raised = 0
+        # What each lot held when the inventory was taken (the start of the day at the opening
+        # of business, its end at the close), not when it is typed in: a dose given since is no
+        # discrepancy.
+        moment = _moment(taken_on, time_of_day)
         for item in counts:
-            expected = balance(item.lot)
+            expected = balance_at(item.lot, moment)
             counted = counted_quantity(item.lot, item.full_containers, item.open_quantity)
             count = InventoryCount.objects.create(
                 inventory=inventory,

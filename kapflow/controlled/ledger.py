@@ -11,7 +11,7 @@ import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from kapflow.audit.models import AuditEvent
@@ -67,6 +67,13 @@ def balance(lot: Lot) -> Decimal:
         Entry.objects.filter(lot=lot).order_by("-sequence").values_list("balance_after", flat=True).first()
     )
     return ZERO if latest is None else latest
+
+
+def balance_at(lot: Lot, moment: datetime.datetime) -> Decimal:
+    """What the lot held at `moment`: the sum of its entries dated then or before, whenever they
+    were written (a receipt recorded a day late counts from the day it came). One query."""
+    held = Entry.objects.filter(lot=lot, occurred_at__lte=moment).aggregate(total=Sum("quantity"))["total"]
+    return ZERO if held is None else held
 
 
 def with_balances(lots):
