@@ -833,3 +833,11 @@ def test_a_count_stands_beside_what_the_lot_held_when_it_was_taken(ada):
     (counted,) = inventory.counts.all()
     assert (counted.counted, counted.expected) == (D("23.5"), D("23.5"))
     assert not Discrepancy.objects.exists()
+
+
+def test_a_registrant_who_is_no_longer_a_prescriber_no_longer_answers_for_the_stock(priya, practice):
+    assert services.is_registrant(priya, practice)
+    priya.is_prescriber = False
+    priya.is_therapist = True
+    priya.save()
+    assert not services.is_registrant(priya, practice)

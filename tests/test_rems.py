@@ -618,3 +618,17 @@ def test_a_reminder_not_yet_sent_is_dropped_once_the_form_is_submitted(signed, a
             actor=ada, report=report, submitted_on=later.date(), reference="R-2", practice=practice
         )
     assert still_due([reminder], later) == set()
+
+
+def test_the_same_enrolment_sent_twice_is_saved_once(avery, tess, priya):
+    first, again = (
+        enrolment_record(
+            actor=tess,
+            client=avery,
+            prescriber=priya,
+            enrolled_on=datetime.date(2026, 1, 5),
+            patient_rems_id="P-9",
+        )
+        for _ in range(2)
+    )
+    assert first == again and RemsEnrolment.objects.count() == 1

@@ -14,6 +14,7 @@ from django.utils import timezone
 from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import writes_for
+from kapflow.clients.models import Client
 from kapflow.controlled.models import RemsEnrolment
 
 # A patient's REMS ID as the REMS prints it: letters, digits and dashes (docs/spravato-rems.md).
@@ -107,6 +108,14 @@ def enrolment_record(
     except ValidationError as error:
         raise EnrolmentRefused(*[" ".join(errors) for errors in error.message_dict.values()]) from None
     with transaction.atomic():
+        # The client's row, locked: the same form sent twice (a double click, a connection that
+        # dropped after the save) finds the enrolment the first sending saved.
+        Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk").get()
+        same = RemsEnrolment.objects.filter(
+            client=client, prescriber=prescriber, enrolled_on=enrolled_on, patient_rems_id=patient_rems_id
+        ).first()
+        if same is not None:
+            return same
         enrolment.save()
         audit_record(
             request=request,

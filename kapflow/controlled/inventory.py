@@ -69,8 +69,15 @@ class InventoryRefused(Exception):
 
 
 def is_registrant(user, practice) -> bool:
-    """Whether `user` is the practice's DEA registrant (Practice.dea_registrant), and active."""
-    return user.is_active and practice.dea_registrant_id is not None and practice.dea_registrant_id == user.pk
+    """Whether `user` is the practice's DEA registrant (Practice.dea_registrant), and still an
+    active prescriber of the practice (one who lost the role no longer answers for the stock)."""
+    return (
+        user.is_active
+        and user.is_prescriber
+        and not user.outside_practice
+        and practice.dea_registrant_id is not None
+        and practice.dea_registrant_id == user.pk
+    )
 
 
 def can_report_loss(user) -> bool:
