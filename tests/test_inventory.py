@@ -397,7 +397,7 @@ def test_a_loss_posts_the_missing_quantity_with_a_closed_report(ada, priya, logi
     entry = Entry.objects.get(kind=Entry.Kind.LOSS)
     assert (entry.lot, entry.quantity, entry.balance_after) == (lot, D("-2"), D("21.5"))
     report = entry.loss_report
-    assert report.discrepancy == discrepancy and report.kind == LossReport.Kind.LOSS
+    assert report.discrepancy == discrepancy and report.kind == LossReport.Kind.MINOR
     assert list(report.steps.values_list("step", flat=True)) == [LossReportStep.Step.CLOSED]
     assert not Reminder.objects.exists()  # nothing owed to the DEA: nobody emailed
 

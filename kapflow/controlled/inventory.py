@@ -500,7 +500,7 @@ def discrepancy_explain(
             theft = outcome == Discrepancy.Outcome.THEFT_OR_SIGNIFICANT
             report = _report_create(
                 actor=actor,
-                kind=LossReport.Kind.THEFT if theft else LossReport.Kind.LOSS,
+                kind=LossReport.Kind.THEFT if theft else LossReport.Kind.MINOR,
                 # Found missing when the inventory was taken: the clocks run from then.
                 discovered_at=_moment(inventory.taken_on, inventory.time_of_day),
                 discovered_by=inventory.taken_by,
@@ -596,7 +596,7 @@ def loss_report_start(
     if not can_report_loss(actor):
         raise InventoryRefused("A loss report is started by a clinician of the practice or a practice admin.")
     problems = []
-    if kind not in LossReport.Kind.values:
+    if kind not in LossReport.REPORTED:
         problems.append("Choose what happened: theft, significant loss or lost in transit.")
     if not description:
         problems.append("Say what happened: what is missing, where it was kept, who found it.")

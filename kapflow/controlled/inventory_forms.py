@@ -204,7 +204,11 @@ class ExplainForm(forms.Form):
 
 
 class LossReportForm(SentOnce, forms.Form):
-    kind = forms.ChoiceField(label="What it was", choices=LossReport.Kind.choices, widget=RadioSelect)
+    kind = forms.ChoiceField(
+        label="What it was",
+        choices=[(kind.value, kind.label) for kind in LossReport.REPORTED],
+        widget=RadioSelect,
+    )
     discovered_on = forms.DateField(label="Discovered on", widget=DateInput())
     discovered_time = forms.TimeField(
         label="At about", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")

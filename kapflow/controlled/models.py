@@ -367,6 +367,12 @@ class LossReport(models.Model):
         THEFT = "theft", "Theft"
         LOSS = "loss", "Significant loss"
         IN_TRANSIT = "in_transit", "Lost in transit"
+        # A discrepancy the registrant found to be neither theft nor significant: posted to the
+        # ledger through a report closed at once, never told to the DEA.
+        MINOR = "minor", "Loss, not significant (not reported to the DEA)"
+
+    # What a person reports by hand: the kinds the DEA must hear of.
+    REPORTED = (Kind.THEFT, Kind.LOSS, Kind.IN_TRANSIT)
 
     kind = models.CharField(max_length=12, choices=Kind)
     discovered_at = models.DateTimeField("discovered")
