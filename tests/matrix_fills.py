@@ -46,9 +46,41 @@ def _visit(world, client):
 MATRIX = {
     "fills:list": ("get", fills_read, _client),
     "fills:new": ("post", fills_write, _client),
+    "fills:void": ("post", fills_write, lambda w, c: {"client_id": c.pk, "fill_id": w["fills"][c.pk].pk}),
     "dosing:supply_count": ("post", clinical_page, _visit),
 }
 
 
 def build(world):
-    """Nothing more: the runbook visits are tests/matrix_dosing.py's."""
+    """A fill for each client, to mark entered in error (the runbook visits are
+    tests/matrix_dosing.py's)."""
+    import datetime
+
+    from django.utils import timezone
+
+    from kapflow.controlled.models import PharmacyFill
+    from kapflow.medical.models import MedicationOrder
+
+    world["fills"] = {}
+    for client in (world["avery"], world["olive"]):
+        order = MedicationOrder.objects.create(
+            client=client,
+            prescriber=world["priya"],
+            drug="ketamine",
+            route="sublingual",
+            dose_min=100,
+            dose_max=200,
+            sessions_authorised=4,
+            starts_on=timezone.localdate() - datetime.timedelta(days=5),
+            ends_on=timezone.localdate() + datetime.timedelta(days=60),
+        )
+        world["fills"][client.pk] = PharmacyFill.objects.create(
+            order=order,
+            client=client,
+            pharmacy="Matrix Pharmacy",
+            form="troche",
+            strength_mg=100,
+            quantity=10,
+            filled_on=timezone.localdate() - datetime.timedelta(days=2),
+            recorded_by=world["priya"],
+        )

@@ -599,3 +599,35 @@ def test_two_counts_at_once_in_two_sessions_never_count_from_the_same_balance(
     assert expected[0] in (D(8), D(7))
     # And the one that came second, short of what it expected, alerted the prescriber.
     assert SessionAlert.objects.filter(kind="supply_count").count() == 1
+
+
+def test_a_fill_entered_in_error_stays_stops_counting_and_frees_its_place(filled, order, priya, tess, login):
+    from django.db import DatabaseError, connection, transaction
+
+    from kapflow.audit.models import AuditEvent
+    from kapflow.controlled.fills import fill_void
+
+    with pytest.raises(FillRefused, match="prescriber"):
+        fill_void(actor=tess, fill=filled, reason="wrong quantity")
+    with pytest.raises(FillRefused, match="what was wrong"):
+        fill_void(actor=priya, fill=filled, reason=" ")
+    response = login(priya).post(
+        reverse("fills:void", args=[order.client_id, filled.pk]), {"reason": "The label says 12, not 10."}
+    )
+    assert response.status_code == 302
+    filled.refresh_from_db()
+    assert filled.voided_by == priya and filled.void_reason == "The label says 12, not 10."
+    assert AuditEvent.objects.filter(
+        action="kapflow.controlled.fill.voided", object_id=str(filled.pk)
+    ).exists()
+    assert held(order.client, D(100)) == D(0)
+    # The original fill's place is free for the right one, recorded beside the wrong one.
+    right = fill(order, priya, quantity=12)
+    assert right.refill_number == 0 and held(order.client, D(100)) == D(12)
+    page = login(priya).get(reverse("fills:list", args=[order.client_id])).content.decode()
+    assert "Entered in error" in page and "The label says 12, not 10." in page
+    with pytest.raises(FillRefused, match="already"):
+        fill_void(actor=priya, fill=filled, reason="again")
+    # Once marked, nothing of it changes at the database.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE controlled_pharmacyfill SET void_reason = 'other' WHERE id = %s", [filled.pk])

@@ -177,7 +177,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("controlled_lossreport", ALWAYS, why="loss_report_start"),
     Rule("controlled_lossreportstep", ALWAYS, why="loss_report_step"),
-    Rule("controlled_pharmacyfill", ALWAYS, why="fill_record"),
+    Rule(
+        "controlled_pharmacyfill",
+        ALWAYS,
+        once=("voided_at", "voided_by_id", "void_reason"),
+        sentinel="voided_at",
+        why="fill_void",
+    ),
     Rule("controlled_remsenrolment", ALWAYS, why="rems_enrol"),
     # A session's REMS answers are edited while the session runs and fixed when its record is
     # signed; that the form was submitted to the REMS is recorded once after (rems_submit).

@@ -455,6 +455,9 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.controlled.fills.viewed": S("{actor} viewed {client_s} pharmacy fills"),
     "kapflow.controlled.fills.opened": S("{actor} opened {client_s} pharmacy fills to record one"),
     "kapflow.controlled.fill.recorded": S("{actor} recorded a pharmacy fill of {client_s} prescription"),
+    "kapflow.controlled.fill.voided": S(
+        "{actor} marked a pharmacy fill of {client_s} prescription entered in error"
+    ),
     "kapflow.dosing.supply_count.recorded": S(
         "{actor} counted {client_s} own medicine in the runbook", flags(mismatch="it did not match")
     ),

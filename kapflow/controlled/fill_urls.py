@@ -10,4 +10,5 @@ app_name = "fills"
 urlpatterns = [
     path("", fill_views.fill_list, name="list"),
     path("fills/", fill_views.fill_new, name="new"),
+    path("fills/<int:fill_id>/entered-in-error/", fill_views.fill_void, name="void"),
 ]

@@ -10,7 +10,7 @@ they keep the practice's controlled-substance record."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -38,11 +38,13 @@ def _orders(client, client_fills: list) -> list[dict]:
     rows = []
     for order in fills.sublingual_orders(client):
         order_fills = by_order.get(order.pk, [])
-        original = next((fill for fill in order_fills if fill.refill_number == 0), None)
+        # A fill marked entered in error is shown, but counts for nothing.
+        standing = [fill for fill in order_fills if fill.voided_at is None]
+        original = next((fill for fill in standing if fill.refill_number == 0), None)
         start, source = fills.issued_on(order, original)
         row = {"order": order, "fills": order_fills, "source": source}
         if original is not None:
-            row["refills_left"] = original.refills_authorised - (len(order_fills) - 1)
+            row["refills_left"] = original.refills_authorised - (len(standing) - 1)
         if start is not None:
             row["last_day"] = fills.months_after(start, fills.REFILL_MONTHS)
         rows.append(row)
@@ -106,3 +108,22 @@ def fill_new(request, client_id):
             messages.success(request, f"{which} recorded: {fill}.")
             return redirect("fills:list", client.pk)
     return _page(request, client, form)
+
+
+@require_POST
+@record_view
+def fill_void(request, client_id, fill_id):
+    """Mark one of the client's fills entered in error, with the reason (fills.fill_void)."""
+    if not fills.may_record(request.user):
+        raise PermissionDenied
+    client = _client(request, client_id, action="kapflow.controlled.fills.opened")
+    fill = get_object_or_404(fills.PharmacyFill, pk=fill_id, client=client)
+    try:
+        fills.fill_void(
+            actor=request.user, fill=fill, reason=request.POST.get("reason", "")[:2000], request=request
+        )
+    except fills.FillRefused as refused:
+        messages.error(request, " ".join(refused.problems))
+    else:
+        messages.success(request, f"Marked entered in error: {fill}. Record the right fill beside it.")
+    return redirect("fills:list", client.pk)

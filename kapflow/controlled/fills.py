@@ -198,7 +198,9 @@ def fill_record(
         client_locked(client)
         # The fills of the order as they are now, read under the lock: two fills sent at once
         # see each other (and the unique constraint settles any other race).
-        fills = list(PharmacyFill.objects.filter(order=order).order_by("refill_number"))
+        fills = list(
+            PharmacyFill.objects.filter(order=order, voided_at__isnull=True).order_by("refill_number")
+        )
         problems = fill_problems(
             order=order,
             fills=fills,
@@ -247,6 +249,35 @@ def fill_record(
     return fill
 
 
+def fill_void(*, actor, fill: PharmacyFill, reason: str, request=None) -> PharmacyFill:
+    """Mark a fill entered in error (a wrong quantity, strength or order), once, with the reason:
+    it stays on the record, no longer counts in what the client should hold, and its place (the
+    original fill or refill n of its order) is free for the right one. By those who record fills."""
+    reason = (reason or "").strip()
+    if not may_record(actor):
+        raise FillRefused("A prescriber or the practice's admin marks a fill entered in error.")
+    if not reason:
+        raise FillRefused("Say what was wrong with the fill: it stays on the record with the reason.")
+    with transaction.atomic():
+        client_locked(fill.client)
+        locked = PharmacyFill.objects.select_for_update(no_key=True).get(pk=fill.pk)
+        if locked.voided_at is not None:
+            raise FillRefused("That fill is marked entered in error already.")
+        locked.voided_at = timezone.now()
+        locked.voided_by = actor
+        locked.void_reason = reason
+        locked.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        audit_record(
+            request=request,
+            actor=actor,
+            action="kapflow.controlled.fill.voided",
+            client=locked.client,
+            obj=locked,
+            detail={"order": locked.order_id, "refill_number": locked.refill_number},
+        )
+    return locked
+
+
 # --- What the client holds ---------------------------------------------------------------------
 
 
@@ -273,7 +304,7 @@ def held(
     client locked (client_locked) when a count is saved from it."""
     on = on or timezone.localdate()
     filled = PharmacyFill.objects.filter(
-        client_id=client.pk, strength_mg=strength_mg, filled_on__lte=on
+        client_id=client.pk, strength_mg=strength_mg, filled_on__lte=on, voided_at__isnull=True
     ).aggregate(total=Sum("quantity"))["total"]
     taken = (
         _standing_counts(client.pk, excluding_runbook=excluding_runbook)
@@ -310,6 +341,8 @@ def supplies(client: Client, *, excluding_runbook=None, fills: list | None = Non
     today = timezone.localdate()
     by_strength: dict[Decimal, Supply] = {}
     for fill in fills:
+        if fill.voided_at is not None:
+            continue  # entered in error: on the record, not in the count
         supply = by_strength.setdefault(fill.strength_mg, Supply(fill.strength_mg))
         supply.fills.append(fill)
         if fill.filled_on <= today:
@@ -326,7 +359,7 @@ def fills_of(client: Client) -> list[PharmacyFill]:
     """The client's fills, with their orders and who recorded them: one query."""
     return list(
         PharmacyFill.objects.filter(client_id=client.pk)
-        .select_related("order", "order__prescriber", "recorded_by")
+        .select_related("order", "order__prescriber", "recorded_by", "voided_by")
         .order_by("order_id", "refill_number")
     )
 
@@ -335,4 +368,4 @@ def has_supply_for_session(client: Client, day: datetime.date) -> bool:
     """Whether the runbook counts client-held medicine in a session on `day`: the client has a
     fill of a sublingual order in force that day (not discontinued, within its dates). One query."""
     orders = MedicationOrder.objects.filter(client_id=client.pk, route=SUBLINGUAL).active(day)
-    return PharmacyFill.objects.filter(order__in=orders).exists()
+    return PharmacyFill.objects.filter(order__in=orders, voided_at__isnull=True).exists()

@@ -460,17 +460,33 @@ class PharmacyFill(models.Model):
     lot_number = models.CharField("lot number on the label", max_length=40, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
+    # A fill recorded in error (a wrong quantity, the wrong order) is marked so, once, with the
+    # reason: it stays on the record, no longer counts, and the right one is recorded beside it.
+    voided_at = models.DateTimeField("marked entered in error", null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.TextField("why it was entered in error", blank=True)
 
     class Meta:
         ordering = ["filled_on", "pk"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (models.Q(voided_at__isnull=False, voided_by__isnull=False) & ~models.Q(void_reason="")),
+                name="fill_voided_with_reason",
+            ),
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="fill_quantity_positive"),
             models.CheckConstraint(
                 condition=models.Q(refills_authorised__lte=5)
                 & models.Q(refill_number__lte=models.F("refills_authorised")),
                 name="fill_within_refills",
             ),
-            models.UniqueConstraint(fields=["order", "refill_number"], name="fill_once_per_refill"),
+            models.UniqueConstraint(
+                fields=["order", "refill_number"],
+                condition=models.Q(voided_at__isnull=True),
+                name="fill_once_per_refill",
+            ),
         ]
 
     def __str__(self) -> str:
