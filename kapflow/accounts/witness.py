@@ -33,16 +33,20 @@ def _password_try(request, email: str):
     return ratelimit.consume(request, app="allauth.account", action="login_failed", key=key)
 
 
+def _code_limit(user) -> dict:
+    """The account's second-factor limit, as the sign-in page keeps it (kapflow.accounts.throttle)."""
+    return {
+        "app": throttle._APP,
+        "action": throttle._ACTION,
+        "config": throttle._config(),
+        "key": f"mfa-auth-user-{user.pk}",
+    }
+
+
 def _code_try(request, user):
-    """One authenticator code charged to the account's second-factor limit (the sign-in page's:
-    kapflow.accounts.throttle); None when it is used up."""
-    return ratelimit.consume(
-        request,
-        app=throttle._APP,
-        action=throttle._ACTION,
-        config=throttle._config(),
-        key=f"mfa-auth-user-{user.pk}",
-    )
+    """One authenticator code charged to the account's second-factor limit; None when it is used
+    up."""
+    return ratelimit.consume(request, **_code_limit(user))
 
 
 class WitnessRefused(Exception):
@@ -94,13 +98,7 @@ def witness_confirm(*, request, email: str, password: str, code: str = "", purpo
             "type the one it shows now.",
         )
     if totp is not None:
-        ratelimit.clear(
-            request,
-            app=throttle._APP,
-            action=throttle._ACTION,
-            config=throttle._config(),
-            key=f"mfa-auth-user-{user.pk}",
-        )
+        ratelimit.clear(request, **_code_limit(user))
     if not user.is_staff_member:
         # Not named: an account outside the staff (a client's portal account) is not revealed.
         raise _refused(
