@@ -32,16 +32,16 @@ from kapflow.demo.runbook import (
     NOTES,
     _at,
     _review_earlier_action_items,
+    after_the_dose,
     integration_record,
     spravato_room_get,
 )
-from kapflow.dosing import rems, rules
+from kapflow.dosing import rems
 from kapflow.dosing.models import (
     Administration,
     DayOfChecklist,
     Note,
     PhaseMark,
-    Rating,
     RemsReport,
     Runbook,
     VitalsReading,
@@ -277,34 +277,7 @@ def _run(visit: Visit, practice, rng, *, dose, during=None, after_discharge=None
     )
     dose_at = _at(start, practice.opening_reflection_minutes)
     given = dose(dose_at)  # marks the medicine phase
-    rises = [(18, 9, 6), (10, 6, 3), (4, 2, 0), (1, 0, -2)]
-    moments = [practice.first_vitals_minutes + practice.vitals_interval_minutes * n for n in range(4)]
-    for (ds, dd, dh), after in zip(rises, moments, strict=True):
-        taken = _at(dose_at, after)
-        reading = rules.Reading(taken, base[0] + ds, base[1] + dd, base[2] + dh, 97)
-        VitalsReading.objects.create(
-            runbook=book,
-            phase=VitalsReading.Phase.IN_SESSION,
-            taken_at=taken,
-            systolic=reading.systolic,
-            diastolic=reading.diastolic,
-            heart_rate=reading.heart_rate,
-            spo2=97,
-            alerts=rules.reading_alerts(
-                reading, baseline=rules.Reading(baseline.taken_at, *base, 98), practice=practice
-            ),
-            recorded_by=who,
-            recorded_at=taken,
-        )
-    for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
-        Rating.objects.create(
-            runbook=book,
-            rated_at=_at(dose_at, after),
-            sedation=sedation,
-            dissociation=dissociation,
-            recorded_by=who,
-            recorded_at=_at(dose_at, after),
-        )
+    last_reading = after_the_dose(book, practice, who, dose_at=dose_at, base=base, baseline=baseline)
     if during is not None:
         during(given)
     integration_at = _at(dose_at, practice.medicine_minutes)
@@ -318,7 +291,7 @@ def _run(visit: Visit, practice, rng, *, dose, during=None, after_discharge=None
     for n, text in enumerate(NOTES):
         written = _at(start, [5, practice.opening_reflection_minutes + 10, 70, 100][n])
         Note.objects.create(runbook=book, written_at=written, text=text, author=who, recorded_at=written)
-    discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(dose_at, moments[-1] + 5))
+    discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(last_reading, 5))
     book.refresh_from_db()
     book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
     book.discharged_at, book.discharged_by = discharged, who

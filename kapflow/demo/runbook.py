@@ -57,6 +57,41 @@ def spravato_room_get() -> Room:
     return room
 
 
+def after_the_dose(book: Runbook, practice: Practice, who, *, dose_at, base, baseline) -> datetime.datetime:
+    """A session's readings after its dose, as the demo records them: vitals from the first
+    check on at the practice's interval, rising a little and settling under the alerts, and the
+    sedation and dissociation ratings wearing off. Returns when the last vitals were taken."""
+    rises = [(18, 9, 6), (10, 6, 3), (4, 2, 0), (1, 0, -2)]
+    moments = [practice.first_vitals_minutes + practice.vitals_interval_minutes * n for n in range(4)]
+    for (ds, dd, dh), after in zip(rises, moments, strict=True):
+        taken = _at(dose_at, after)
+        reading = rules.Reading(taken, base[0] + ds, base[1] + dd, base[2] + dh, 97)
+        VitalsReading.objects.create(
+            runbook=book,
+            phase=VitalsReading.Phase.IN_SESSION,
+            taken_at=taken,
+            systolic=reading.systolic,
+            diastolic=reading.diastolic,
+            heart_rate=reading.heart_rate,
+            spo2=97,
+            alerts=rules.reading_alerts(
+                reading, baseline=rules.Reading(baseline.taken_at, *base, 98), practice=practice
+            ),
+            recorded_by=who,
+            recorded_at=taken,
+        )
+    for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
+        Rating.objects.create(
+            runbook=book,
+            rated_at=_at(dose_at, after),
+            sedation=sedation,
+            dissociation=dissociation,
+            recorded_by=who,
+            recorded_at=_at(dose_at, after),
+        )
+    return _at(dose_at, moments[-1])
+
+
 def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng, *, event: bool) -> Runbook:
     """One medication session as it was recorded on the day, minute by minute."""
     start = visit.starts_at
@@ -128,34 +163,7 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
     PhaseMark.objects.create(
         runbook=book, phase="medicine", started_at=dose_at, recorded_by=who, recorded_at=dose_at
     )
-    rises = [(18, 9, 6), (10, 6, 3), (4, 2, 0), (1, 0, -2)]
-    moments = [practice.first_vitals_minutes + practice.vitals_interval_minutes * n for n in range(4)]
-    for (ds, dd, dh), after in zip(rises, moments, strict=True):
-        taken = _at(dose_at, after)
-        reading = rules.Reading(taken, base[0] + ds, base[1] + dd, base[2] + dh, 97)
-        VitalsReading.objects.create(
-            runbook=book,
-            phase=VitalsReading.Phase.IN_SESSION,
-            taken_at=taken,
-            systolic=reading.systolic,
-            diastolic=reading.diastolic,
-            heart_rate=reading.heart_rate,
-            spo2=97,
-            alerts=rules.reading_alerts(
-                reading, baseline=rules.Reading(baseline.taken_at, *base, 98), practice=practice
-            ),
-            recorded_by=who,
-            recorded_at=taken,
-        )
-    for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
-        Rating.objects.create(
-            runbook=book,
-            rated_at=_at(dose_at, after),
-            sedation=sedation,
-            dissociation=dissociation,
-            recorded_by=who,
-            recorded_at=_at(dose_at, after),
-        )
+    last_reading = after_the_dose(book, practice, who, dose_at=dose_at, base=base, baseline=baseline)
     if event:
         AdverseEvent.objects.create(
             runbook=book,
@@ -191,7 +199,7 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
         Note.objects.create(runbook=book, written_at=written, text=text, author=who, recorded_at=written)
     # Discharged once the minimum monitoring is over and after the last reading (the one
     # taken before discharge).
-    discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(dose_at, moments[-1] + 5))
+    discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(last_reading, 5))
     book.alert_and_oriented = book.steady_on_feet = book.escort_present = True
     book.discharged_at, book.discharged_by = discharged, who
     if order.route == MedicationOrder.Route.INTRANASAL:
