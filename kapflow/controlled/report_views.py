@@ -7,10 +7,8 @@ client's chart, so they are not limited to a care team: the DEA record names eve
 a dose from the practice's stock, and the registrant must produce it whole. Each read writes an
 audit row naming the clients it showed (`"clients": [ids]`, as the dashboard's lists do)."""
 
-import csv
-
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -23,7 +21,7 @@ from kapflow.controlled import reports
 from kapflow.controlled.ledger import can_keep_stock
 from kapflow.controlled.report_forms import DispensingForm, LedgerReportForm
 from kapflow.lib.params import parse_int
-from kapflow.lib.spreadsheet import BOM, cell
+from kapflow.lib.spreadsheet import csv_stream
 from kapflow.practice.models import practice_for
 
 STOCK_ROLES = (Role.PRACTICE_ADMIN, Role.PRESCRIBER)
@@ -67,29 +65,6 @@ def _period_detail(form, **extra) -> dict:
 
 def _page_number(request) -> int:
     return parse_int(request.GET.get("page"), minimum=1, maximum=MAX_PAGE) or 1
-
-
-class _Echo:
-    """csv.writer's file: hands each line back instead of keeping it."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_stream(filename: str, rows) -> StreamingHttpResponse:
-    """A CSV that opens cleanly in a spreadsheet (kapflow.lib.spreadsheet: the byte-order mark,
-    each cell through `cell`, so that no text is taken for a formula), streamed a line at a
-    time: a period of years is never held in memory whole."""
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield BOM
-        for row in rows:
-            yield writer.writerow([cell(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _pdf(request, template: str, filename: str, context: dict) -> HttpResponse:
@@ -179,7 +154,7 @@ def ledger_csv(request):
             "clients": reports.named_client_ids(reports.period_entries(scope, period)),
         },
     )
-    return _csv_stream(
+    return csv_stream(
         f"controlled-ledger-{period.slug}.csv", reports.ledger_csv_rows(scope, period, summaries)
     )
 
@@ -279,7 +254,7 @@ def dispensing_csv(request):
             "clients": reports.named_client_ids(reports.dispensing_entries(period)),
         },
     )
-    return _csv_stream(f"dispensing-record-{period.slug}.csv", reports.dispensing_csv_rows(period))
+    return csv_stream(f"dispensing-record-{period.slug}.csv", reports.dispensing_csv_rows(period))
 
 
 @require_GET
