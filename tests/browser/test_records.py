@@ -121,6 +121,7 @@ def test_a_phq9_from_another_system_is_imported_after_the_match_is_checked(
     page = open_page(tess)
     page.goto(reverse("measures:list", args=[avery.pk]))
     page.get_by_role("link", name="Import from another system").click()
+    expect(page).to_have_url(re.compile(re.escape(reverse("records_import:start", args=[avery.pk])) + "$"))
     shot(page, "1-import-start")
     assert serious_problems(page) == []
 
@@ -172,6 +173,7 @@ def test_the_client_downloads_their_record_and_the_clinician_sees_the_copies(
     portal = open_page(cleo)
     portal.goto(reverse("portal:client_home", args=[avery.pk]))
     portal.get_by_role("link", name="Download a copy of your record").click()
+    expect(portal.get_by_role("heading", name="Your record", level=1)).to_be_visible()
     shot(portal, "6-portal-record")
     assert serious_problems(portal) == []
     pdf = downloaded(portal, portal.get_by_role("button", name="Download as a PDF (to read or print)"))
@@ -243,6 +245,8 @@ def test_the_admin_confirms_who_they_are_and_downloads_the_practice_archive(
     page = open_page(ada)
     page.goto(reverse("practice_settings"))
     page.get_by_role("link", name="Export the practice's records").click()
+    # The click starts the navigation; the checks below must run in the page it arrives at.
+    expect(page.get_by_role("heading", name="Export the practice's records", level=1)).to_be_visible()
     shot(page, "12-export")
     assert serious_problems(page) == []
     page.get_by_role("button", name="Download the archive").click()
