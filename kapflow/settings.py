@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "kapflow.notes",
     "kapflow.course",
     "kapflow.controlled",
+    "kapflow.billing",
     "kapflow.records",
     "kapflow.ops",
     "kapflow.demo",

@@ -45,13 +45,22 @@ urlpatterns = [
     path("clients/<int:client_id>/records/import/", include("kapflow.records.import_urls")),
     path("clients/<int:client_id>/medicine/", include("kapflow.controlled.fill_urls")),
     path("clients/<int:client_id>/rems/", include("kapflow.controlled.enrolment_urls")),
+    # Money (docs/billing.md): the client's account, estimates, superbills, and the diagnoses
+    # a superbill carries.
+    path("clients/<int:client_id>/billing/", include("kapflow.billing.urls")),
+    path("clients/<int:client_id>/billing/estimates/", include("kapflow.billing.estimate_urls")),
+    path("clients/<int:client_id>/billing/superbills/", include("kapflow.billing.superbill_urls")),
+    path("clients/<int:client_id>/diagnoses/", include("kapflow.billing.diagnosis_urls")),
     # A provider's one-time download of a letter sent to them: no account, the link is the key.
     path("shared/", include("kapflow.letters.link_urls")),
     path("portal/", include("kapflow.portal.urls")),
     path("portal/<int:client_id>/measures/", include("kapflow.portal.measures_urls")),
     path("portal/<int:client_id>/journal/", include("kapflow.portal.journal_urls")),
+    path("portal/<int:client_id>/billing/", include("kapflow.portal.billing_urls")),
+    path("portal/<int:client_id>/estimates/", include("kapflow.portal.estimate_urls")),
     path("reminders/", include("kapflow.reminders.urls")),
     path("outcomes/", include("kapflow.outcomes.urls")),
+    path("outcomes/income/", include("kapflow.outcomes.income_urls")),
     path("calendar/", include("kapflow.visits.calendar_urls")),
     path("consent-documents/", include("kapflow.consent.document_urls")),
     path("inquiries/", include("kapflow.inquiries.urls")),
@@ -64,4 +73,6 @@ urlpatterns = [
     path("controlled/inventories/", include("kapflow.controlled.inventory_urls")),
     path("controlled/reports/", include("kapflow.controlled.report_urls")),
     path("rems/", include("kapflow.dosing.rems_urls")),
+    path("billing/", include("kapflow.billing.practice_urls")),
+    path("billing/fees/", include("kapflow.billing.fee_urls")),
 ]

@@ -22,7 +22,8 @@ from kapflow.dosing.models import PhoneAcknowledgement, Runbook
 from kapflow.dosing.services.runbook import RunbookRefused
 from kapflow.dosing.services.vitals import caution_acknowledge_by_phone
 from kapflow.lib.gates import Status
-from kapflow.medical import gates, outside
+from kapflow.lib.identifiers import npi_problem
+from kapflow.medical import gates
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
 from kapflow.practice.models import Practice
@@ -105,7 +106,7 @@ def text(response) -> str:
     ],
 )
 def test_the_npi_check_digit_is_the_luhn_digit_with_the_80840_prefix(npi, problem):
-    assert (problem in outside.npi_problem(npi)) if problem else outside.npi_problem(npi) == ""
+    assert (problem in npi_problem(npi)) if problem else npi_problem(npi) == ""
 
 
 # --- The clearance letter ------------------------------------------------------------------------

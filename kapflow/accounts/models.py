@@ -54,6 +54,24 @@ class User(AbstractBaseUser, PermissionsMixin):
     credentials = models.CharField(
         "credentials", max_length=60, blank=True, help_text="Shown after the name, e.g. LCSW or PMHNP."
     )
+    # What a superbill and a Good Faith Estimate print for a clinician (docs/billing.md).
+    npi = models.CharField(
+        "NPI",
+        max_length=10,
+        blank=True,
+        help_text="The clinician's own (type 1) National Provider Identifier.",
+    )
+    taxonomy_code = models.CharField(
+        "taxonomy code",
+        max_length=10,
+        blank=True,
+        help_text="The NUCC provider taxonomy code, e.g. 1041C0700X.",
+    )
+    license_type = models.CharField("licence", max_length=40, blank=True, help_text="e.g. LCSW, MD, PMHNP.")
+    license_number = models.CharField("licence number", max_length=40, blank=True)
+    license_state = models.CharField(
+        "licence state", max_length=2, blank=True, help_text="Two letters, e.g. CA."
+    )
     is_practice_admin = models.BooleanField("practice admin", default=False)
     is_therapist = models.BooleanField("therapist", default=False)
     is_prescriber = models.BooleanField("prescriber", default=False)

@@ -185,6 +185,29 @@ RULES: tuple[Rule, ...] = (
         why="fill_void",
     ),
     Rule("controlled_remsenrolment", ALWAYS, why="rems_enrol"),
+    # The practice's money (kapflow.billing): a line of the fee schedule, a charge, an invoice and
+    # its lines, a payment, refund or write-off, and a Good Faith Estimate are written once. A
+    # fee changes by a new line from a date; an estimate is superseded once by the next; a
+    # diagnosis is ended once (no longer current, or entered in error).
+    Rule("billing_fee", ALWAYS, why="fee_set"),
+    Rule("billing_charge", ALWAYS, why="visit_charge"),
+    Rule("billing_invoice", ALWAYS, why="invoice_issue"),
+    Rule("billing_invoiceline", ALWAYS, why="invoice_issue"),
+    Rule("billing_entry", ALWAYS, why="entry_record"),
+    Rule(
+        "billing_estimate",
+        ALWAYS,
+        once=("superseded_at",),
+        sentinel="superseded_at",
+        why="estimate_issue",
+    ),
+    Rule(
+        "billing_diagnosis",
+        ALWAYS,
+        once=("ended_on", "in_error", "end_reason", "ended_by_id", "ended_at"),
+        sentinel="ended_at",
+        why="diagnosis_end",
+    ),
     # A session's REMS answers are edited while the session runs and fixed when its record is
     # signed; that the form was submitted to the REMS is recorded once after (rems_submit).
     Rule(

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from kapflow.lib.forms import DateInput, RadioSelect
+from kapflow.lib.identifiers import npi_problem
 from kapflow.medical import doses, outside, routes, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -366,7 +367,7 @@ class TranscriptionMixin:
 
     def check_npi(self, cleaned: dict) -> None:
         npi = (cleaned.get("outside_npi") or "").strip()
-        if npi and (problem := outside.npi_problem(npi)):
+        if npi and (problem := npi_problem(npi)):
             self.add_error("outside_npi", problem)
         cleaned["outside_npi"] = npi
 

@@ -1,15 +1,10 @@
 """Rules for what is transcribed from an outside prescriber's document (docs/outside-prescriber.md):
-the NPI's check digit, and a transcribed order no wider than its prescription. Pure functions,
-tested without a database."""
+a transcribed order no wider than its prescription (the NPI's check digit is
+kapflow.lib.identifiers.npi_problem). Pure functions, tested without a database."""
 
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
-
-# The National Provider Identifier's check digit is the Luhn digit of the nine leading digits
-# prefixed with 80840 (the card issuer prefix of US health identifiers, ISO 7812): CMS,
-# "Requirements for the NPI check digit".
-NPI_PREFIX = "80840"
 
 # The outside providers (kapflow.clients.models.OutsideProvider.Kind) who may prescribe: a
 # referring psychiatrist, the client's own doctor, or another (a nurse practitioner). The
@@ -19,29 +14,6 @@ PRESCRIBING_KINDS = ("psychiatrist", "primary_care", "other")
 # A prescription for a Schedule III substance may not be filled or refilled more than six months
 # after the date it was written (21 CFR 1306.22(a)): law, not a practice's choice.
 SCHEDULE_III_MONTHS = 6
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn check: doubling every second digit from the right, the sum is a multiple of 10."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-def npi_problem(npi: str) -> str:
-    """Why `npi` is not a valid NPI ("" when it is): ten digits whose last is the Luhn check digit
-    of the first nine prefixed with 80840."""
-    if len(npi) != 10 or not npi.isascii() or not npi.isdigit():
-        return "An NPI is 10 digits."
-    if not luhn_valid(NPI_PREFIX + npi):
-        return "This NPI's check digit does not match: check each digit against the document."
-    return ""
 
 
 @dataclass(frozen=True)

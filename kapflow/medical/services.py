@@ -13,6 +13,7 @@ from django.utils import timezone
 from kapflow.audit.services import audit_record
 from kapflow.clients.models import Client, OutsideProvider
 from kapflow.documents.models import ChartDocument
+from kapflow.lib.identifiers import npi_problem
 from kapflow.medical import doses, outside, screening
 from kapflow.medical.gates import day
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -88,7 +89,7 @@ def _outside_source(
         )
     if document.client_id != client.pk or document.kind != kind:
         problems.append(f"Choose a {ChartDocument.Kind(kind).label.lower()} filed on this client's chart.")
-    if problem := outside.npi_problem(npi):
+    if problem := npi_problem(npi):
         problems.append(problem)
     unconfirmed = [name for name in fields if name not in set(confirmed)]
     if unconfirmed:

@@ -449,6 +449,91 @@ class Practice(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(30)],
     )
 
+    # Billing (docs/billing.md, docs/good-faith-estimate.md).
+    tax_id = models.CharField(
+        "tax ID (EIN)",
+        max_length=10,
+        blank=True,
+        help_text="The practice's employer identification number, NN-NNNNNNN: printed on superbills and "
+        "estimates (never a social security number).",
+    )
+    npi = models.CharField(
+        "practice NPI", max_length=10, blank=True, help_text="The practice's own (type 2, organisation) NPI."
+    )
+    taxonomy_code = models.CharField(
+        "practice taxonomy code",
+        max_length=10,
+        blank=True,
+        help_text="The NUCC taxonomy code the practice bills under.",
+    )
+    invoice_each_visit = models.BooleanField(
+        "invoice each visit when it is completed",
+        default=True,
+        help_text="Source: practice default. Untick to collect a client's charges and invoice them together "
+        "(the billing page lists what is not yet invoiced).",
+    )
+    payment_due_days = models.PositiveSmallIntegerField(
+        "an invoice is due within (days)",
+        default=30,
+        help_text="Source: practice default.",
+        validators=[MinValueValidator(0), MaxValueValidator(365)],
+    )
+    place_of_service_in_person = models.CharField(
+        "place of service, in person",
+        max_length=2,
+        default="11",
+        help_text="Source: CMS place-of-service codes — 11 is an office.",
+    )
+    place_of_service_virtual = models.CharField(
+        "place of service, by video",
+        max_length=2,
+        default="10",
+        help_text="Source: CMS place-of-service codes — 10 is telehealth with the client at home (02 "
+        "when not at home).",
+    )
+    virtual_modifier = models.CharField(
+        "modifier for a video visit",
+        max_length=2,
+        default="95",
+        blank=True,
+        help_text="Source: CPT — 95 marks a synchronous video visit.",
+    )
+    estimate_dispute_threshold = models.DecimalField(
+        "a bill this far above the Good Faith Estimate may be disputed ($)",
+        max_digits=7,
+        decimal_places=2,
+        default=Decimal("400.00"),
+        help_text="Source: 45 CFR 149.620 — the patient-provider dispute process opens at $400 or more above "
+        "the estimate.",
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    estimate_dispute_days = models.PositiveSmallIntegerField(
+        "the client may start a dispute within (days of the first bill)",
+        default=120,
+        help_text="Source: 45 CFR 149.620 — within 120 calendar days of receiving the bill.",
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
+    estimate_months = models.PositiveSmallIntegerField(
+        "a Good Faith Estimate covers at most (months)",
+        default=12,
+        help_text="Source: 45 CFR 149.610 — one estimate may cover recurring services for up to 12 months.",
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+    )
+    estimate_preparation_sessions = models.PositiveSmallIntegerField(
+        "preparation sessions an estimate counts",
+        default=1,
+        help_text="Source: practice default — one or more preparation sessions come before the first "
+        "medication session.",
+        validators=[MinValueValidator(0), MaxValueValidator(10)],
+    )
+    estimate_keep_years = models.PositiveSmallIntegerField(
+        "keep Good Faith Estimates for (years)",
+        default=6,
+        help_text="Source: 45 CFR 149.610 — a client may ask for a copy of any estimate from the last 6 "
+        "years. kapflow never deletes one.",
+        validators=[MinValueValidator(6), MaxValueValidator(50)],
+    )
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -17,6 +17,7 @@ STAFF_KINDS = {
     Reminder.Kind.URGENT,
     Reminder.Kind.SESSION_ALERT,
     Reminder.Kind.CONTROLLED,
+    Reminder.Kind.ESTIMATE_DUE,
 }
 # Kinds sent alone, under their own subject, never folded into "a few reminders".
 ALONE = {Reminder.Kind.URGENT, Reminder.Kind.SESSION_ALERT}

@@ -32,6 +32,12 @@ class Reminder(models.Model):
         # An inventory, a loss report's notice or form, or a REMS monitoring form coming due
         # (kapflow.controlled): for the DEA registrant and the practice admins.
         CONTROLLED = "controlled", "Controlled-substance record due (registrant)"
+        # A statement or a Good Faith Estimate is ready on the portal (kapflow.billing): the email
+        # says only that, never a code, a diagnosis or an amount.
+        STATEMENT = "statement", "Statement or estimate ready"
+        # A self-pay client's Good Faith Estimate is due and could not be given (kapflow.billing):
+        # for the coordinators and the practice admins.
+        ESTIMATE_DUE = "estimate_due", "Good Faith Estimate due (coordinator)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -91,6 +97,8 @@ class Reminder(models.Model):
         Kind.URGENT: "Staff notice",
         Kind.SESSION_ALERT: "Staff notice",
         Kind.MAINTENANCE: "Portal notice",
+        Kind.STATEMENT: "Portal notice",
+        Kind.ESTIMATE_DUE: "Staff notice",
     }
 
     @property

@@ -336,6 +336,8 @@ def visit_transition(*, request, visit: Visit, to: str, reason: str = "", practi
     )
     if to == Visit.Status.IN_PROGRESS and visit.is_medication:
         _course_begun(request, visit.client)
+    if to == Visit.Status.COMPLETED:
+        _charge(request, visit, practice)
     schedule_client(client=visit.client, request=request)  # withdraws its forms once cancelled or begun
     return visit
 
@@ -357,6 +359,14 @@ def _course_begun(request, client: Client) -> None:
             Client.Stage.DISCHARGED,
         ],
     )
+
+
+def _charge(request, visit: Visit, practice) -> None:
+    """A completed visit is charged at the fees in force on its day (docs/billing.md), in the
+    same transaction: the visit's row is already locked here."""
+    from kapflow.billing.services import visit_charge
+
+    visit_charge(request=request, visit=visit, practice=practice)
 
 
 def _lock_plan(client: Client) -> None:

@@ -1,0 +1,95 @@
+"""Balances and totals, derived from the ledger's rows in a constant number of queries whatever
+the number of invoices (docs/billing.md)."""
+
+import datetime
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from kapflow.billing.models import Charge, Entry, Invoice
+from kapflow.clients.models import ADULT_AGE, Client, age_on
+
+ZERO = Decimal("0.00")
+_MONEY = DecimalField(max_digits=12, decimal_places=2)
+
+# How old what is owed is, by days since the invoice was due: the coordinator's aging columns.
+AGE_BUCKETS = (
+    ("current", "Not yet due", None, 0),
+    ("1_30", "1–30 days overdue", 1, 30),
+    ("31_60", "31–60 days overdue", 31, 60),
+    ("61_90", "61–90 days overdue", 61, 90),
+    ("over_90", "Over 90 days overdue", 91, None),
+)
+
+
+def _summed(queryset, group: str) -> Coalesce:
+    """The sum of `amount` over `queryset` (filtered on an OuterRef), as a subquery: zero when empty."""
+    total = queryset.order_by().values(group).annotate(total=Sum("amount")).values("total")[:1]
+    return Coalesce(Subquery(total, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+
+
+def with_totals(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Invoices annotated with `total` (their charges), `paid`, `refunded`, `written_off` and
+    `balance` (total − paid + refunded − written off): four subqueries, whatever the number."""
+    charges = Charge.objects.filter(invoice_line__invoice=OuterRef("pk"))
+    entries = Entry.objects.filter(invoice=OuterRef("pk"))
+    return invoices.annotate(
+        total=_summed(charges, "invoice_line__invoice_id"),
+        paid=_summed(entries.filter(kind=Entry.Kind.PAYMENT), "invoice_id"),
+        refunded=_summed(entries.filter(kind=Entry.Kind.REFUND), "invoice_id"),
+        written_off=_summed(entries.filter(kind=Entry.Kind.WRITE_OFF), "invoice_id"),
+    ).annotate(balance=F("total") - F("paid") + F("refunded") - F("written_off"))
+
+
+def client_balance(client: Client) -> Decimal:
+    """What the client owes on every invoice (charges not yet invoiced are not owed yet)."""
+    charged = (
+        Charge.objects.filter(client=client, invoice_line__isnull=False).aggregate(t=Sum("amount"))["t"]
+        or ZERO
+    )
+    moved = (
+        Entry.objects.filter(client=client).aggregate(
+            t=Sum(
+                Case(
+                    When(kind=Entry.Kind.REFUND, then=F("amount")), default=-F("amount"), output_field=_MONEY
+                )
+            )
+        )["t"]
+        or ZERO
+    )
+    return charged + moved
+
+
+def age_bucket(due_on: datetime.date, today: datetime.date) -> str:
+    overdue = (today - due_on).days
+    for key, _label, low, high in AGE_BUCKETS:
+        if (low is None or overdue >= low) and (high is None or overdue <= high):
+            return key
+    raise AssertionError(overdue)
+
+
+def money_recipients(client: Client) -> list:
+    """Who is told a statement or an estimate is ready: the client's own portal account and, for
+    a minor, each guardian's who has legal authority to act for them. Only active accounts with
+    an email address."""
+    from kapflow.clients.models import Guardian
+
+    people = []
+    if client.portal_user_id and client.portal_user.is_active and client.portal_user.email:
+        people.append(client.portal_user)
+    if age_on(client.date_of_birth, timezone.localdate()) < ADULT_AGE:
+        guardians = Guardian.objects.filter(
+            client=client, has_legal_authority=True, portal_user__isnull=False, portal_user__is_active=True
+        ).select_related("portal_user")
+        for guardian in guardians:
+            if guardian.portal_user.email and guardian.portal_user not in people:
+                people.append(guardian.portal_user)
+    return people
+
+
+def owed(q: Q | None = None) -> QuerySet[Invoice]:
+    """Invoices with something still owed, with their totals."""
+    invoices = Invoice.objects.all() if q is None else Invoice.objects.filter(q)
+    return with_totals(invoices).filter(balance__gt=0)

@@ -1,0 +1,3 @@
+app_name = "client_billing"
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+app_name = "income"
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+app_name = "portal_billing"
+
+urlpatterns: list = []
