@@ -571,3 +571,82 @@ def supply_count_problems() -> list[str]:
             found.append(f"{where}: {count.taken} taken, the doses from the client's own come to {own} mg")
         taken_before[(client_id, count.strength_mg)] += count.taken
     return found
+
+
+# --- Billing (issue 18) ---------------------------------------------------------------------------
+
+
+def billing_problems(*, today=None) -> list[str]:
+    """The money's rules (docs/billing.md): a charge only for a completed visit, at a line of the
+    schedule in force on its day and at that line's fee; every completed visit charged for each
+    billable line of its day; every invoice's balance between zero and its total at every entry
+    in date order; nothing dated after today; a payment by a coordinator or admin, a refund or
+    write-off by an admin; a refund no larger than what was left of its payment; a diagnosis by
+    a clinician, not in the future."""
+    from kapflow.billing import fees as fee_schedule
+    from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice
+
+    today = today or timezone.localdate()
+    found = []
+    schedule = list(Fee.objects.all())
+    charged = defaultdict(set)
+    for charge in Charge.objects.select_related("visit"):
+        visit = charge.visit
+        charged[visit.pk].add(charge.code)
+        if visit.status != Visit.Status.COMPLETED:
+            found.append(f"Charge {charge.pk} is for a visit that is {visit.status}.")
+        lines = fee_schedule.lines_for(visit.kind, visit.minutes, charge.service_date, fees=schedule)
+        if charge.fee_id not in {fee.pk for fee in lines} or charge.amount != charge.fee.amount:
+            found.append(f"Charge {charge.pk} is not at a fee in force on {charge.service_date}.")
+        if charge.service_date != timezone.localdate(visit.starts_at):
+            found.append(f"Charge {charge.pk} is dated apart from its visit.")
+    for visit in Visit.objects.filter(status=Visit.Status.COMPLETED):
+        day = timezone.localdate(visit.starts_at)
+        owed = {
+            fee.code
+            for fee in fee_schedule.billable(
+                fee_schedule.lines_for(visit.kind, visit.minutes, day, fees=schedule)
+            )
+        }
+        if owed - charged[visit.pk]:
+            found.append(
+                f"Visit {visit.pk} ({visit.kind}, {day}) is not charged {sorted(owed - charged[visit.pk])}."
+            )
+    totals = defaultdict(lambda: 0)
+    for invoice_id, amount in Charge.objects.values_list("invoice_line__invoice_id", "amount"):
+        totals[invoice_id] += amount
+    invoices = {invoice.pk: invoice for invoice in Invoice.objects.all()}
+    entries = defaultdict(list)
+    for entry in Entry.objects.select_related("created_by", "refund_of").order_by("received_on", "pk"):
+        entries[entry.invoice_id].append(entry)
+        if entry.received_on > today:
+            found.append(f"Entry {entry.pk} is dated after today.")
+        if entry.kind == Entry.Kind.PAYMENT and not (
+            entry.created_by.is_coordinator or entry.created_by.is_practice_admin
+        ):
+            found.append(f"Payment {entry.pk} was recorded by someone who does not bill.")
+        if entry.kind != Entry.Kind.PAYMENT and not entry.created_by.is_practice_admin:
+            found.append(
+                f"{entry.get_kind_display()} {entry.pk} was recorded by someone who is not an admin."
+            )
+    for pk, invoice in invoices.items():
+        if invoice.issued_on > today:
+            found.append(f"Invoice {invoice.number} is dated after today.")
+        balance = totals[pk]
+        refunded = defaultdict(lambda: 0)
+        for entry in entries[pk]:
+            if entry.received_on < invoice.issued_on:
+                found.append(f"Entry {entry.pk} is dated before its invoice {invoice.number}.")
+            if entry.kind == Entry.Kind.REFUND:
+                refunded[entry.refund_of_id] += entry.amount
+                if refunded[entry.refund_of_id] > entry.refund_of.amount:
+                    found.append(f"Refund {entry.pk} returns more than its payment.")
+            balance += entry.effect
+            if not 0 <= balance <= totals[pk]:
+                found.append(f"Invoice {invoice.number}'s balance is {balance} after entry {entry.pk}.")
+    for diagnosis in Diagnosis.objects.select_related("diagnosed_by"):
+        if not diagnosis.diagnosed_by.is_clinician:
+            found.append(f"Diagnosis {diagnosis.pk} was made by someone who is not a clinician.")
+        if diagnosis.diagnosed_on > today:
+            found.append(f"Diagnosis {diagnosis.pk} is dated after today.")
+    return found

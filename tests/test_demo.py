@@ -540,3 +540,54 @@ class TestTheLoadedDemo:
         before = [model.objects.count() for model in models]
         load_demo()
         assert [model.objects.count() for model in models] == before
+
+    # The practice's money (issue 18), by the product's own rules.
+
+    def test_the_demo_bills_every_completed_visit_at_the_fee_of_its_day(self, demo):
+        from kapflow.billing import selectors as billing
+        from kapflow.billing.models import Charge, Diagnosis, Entry, Fee
+        from kapflow.lib.identifiers import ein_problem, npi_problem
+
+        assert demo_rules.billing_problems() == []
+        practice = Practice.load()
+        assert ein_problem(practice.tax_id) == "" and npi_problem(practice.npi) == ""
+        for clinician in User.objects.clinicians().filter(email__endswith="@demo.kapflow.test"):
+            assert npi_problem(clinician.npi) == "" and clinician.license_number, clinician
+        # The integration hour went up two months ago: the invoices before it kept $200.
+        amounts = set(
+            Charge.objects.filter(code="90837", visit__kind="integration").values_list("amount", flat=True)
+        )
+        assert {str(a) for a in amounts} == {"200.00", "220.00"}
+        assert Fee.objects.filter(code="").exists()  # the free discovery call
+        # Invoices paid and owed, of more than one age; a refund and a write-off.
+        today = timezone.localdate()
+        ages = {billing.age_bucket(invoice.due_on, today) for invoice in billing.owed()}
+        assert "current" in ages and len(ages) >= 2
+        kinds = set(Entry.objects.values_list("kind", flat=True))
+        assert kinds == {Entry.Kind.PAYMENT, Entry.Kind.REFUND, Entry.Kind.WRITE_OFF}
+        # Every client billed has a diagnosis for their superbill.
+        billed = set(Charge.objects.values_list("client_id", flat=True))
+        assert billed <= set(Diagnosis.objects.values_list("client_id", flat=True))
+
+    def test_the_billing_rules_find_a_payment_larger_than_its_invoice(self, demo):
+        from kapflow.billing.models import Entry, Invoice
+
+        invoice = Invoice.objects.order_by("-number").first()
+        Entry.objects.create(
+            invoice=invoice,
+            client=invoice.client,
+            kind=Entry.Kind.PAYMENT,
+            amount=10_000,
+            method=Entry.Method.CASH,
+            received_on=invoice.issued_on,
+            created_by=User.objects.get(email="coordinator@demo.kapflow.test"),
+        )
+        assert any(f"Invoice {invoice.number}'s balance" in p for p in demo_rules.billing_problems())
+
+    def test_loading_again_adds_nothing_to_the_books(self, demo):
+        from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice
+
+        models = (Charge, Diagnosis, Entry, Fee, Invoice)
+        before = [model.objects.count() for model in models]
+        load_demo()
+        assert [model.objects.count() for model in models] == before

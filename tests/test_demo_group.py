@@ -390,3 +390,12 @@ def test_every_signed_esketamine_session_has_its_rems_form_complete(group, pract
     for report in reports[:5]:
         form = rems.form_for(report.runbook.visit, practice=practice)
         assert form is not None and form.missing == [], form.missing
+
+
+def test_every_completed_visit_is_charged_invoiced_and_settled_by_the_rules(group, db):
+    """The books (issue 18) at the group's size: each completed visit charged at the fee in force
+    on its day, invoiced, and paid, refunded or written off within what was owed."""
+    from kapflow.billing.models import Charge, Invoice
+
+    assert demo_rules.billing_problems(today=timezone.localdate(group["as_of"])) == []
+    assert Charge.objects.count() > 0 and Invoice.objects.count() > 0

@@ -55,6 +55,7 @@ from kapflow.demo import controlled as quick_controlled
 from kapflow.demo import course as demo_course
 from kapflow.demo import notes as demo_notes
 from kapflow.demo import quick
+from kapflow.demo.billing import add_billing
 from kapflow.demo.schedule import CLOSE, DAY_LIMIT, GRID, OPEN, SATURDAY_CLOSE
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
@@ -1254,6 +1255,14 @@ class Builder:
         self.ledger(bulk)
         # Last, once the sessions' records are in: what the reviews and the discharges summarise.
         self.course_records(bulk)
+        # And what every completed visit was charged, invoiced and paid (kapflow.demo.billing).
+        written |= add_billing(
+            clinicians=self.therapists + self.prescribers,
+            coordinator=self.coordinators[0],
+            admin=User.objects.filter(is_practice_admin=True, email__endswith=f"@{DOMAIN}").earliest("pk"),
+            rng=self.rng,
+            today=self.today,
+        )
         return written
 
     # --- The stock ledger (kapflow.controlled) ------------------------------------------------

@@ -16,6 +16,7 @@ from kapflow.consent.models import Kind, Signature
 from kapflow.consent.selectors import current_documents
 from kapflow.demo.alumni import AGES as ALUMNI_AGES
 from kapflow.demo.alumni import add_alumni_story
+from kapflow.demo.billing import add_billing
 from kapflow.demo.controlled import REGISTRATION_NUMBER as CONTROLLED_REGISTRATION
 from kapflow.demo.controlled import add_controlled_story
 from kapflow.demo.course import add_course_story
@@ -402,4 +403,12 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     add_notes_story(staff)
     # Records from and to other systems: a referrer's PHQ-9 imported, a copy the client downloaded.
     add_records_story(staff)
+    # The money of every visit completed above: fees, invoices, payments, diagnoses.
+    add_billing(
+        clinicians=[staff["owner"], staff["therapist"], staff["prescriber"]],
+        coordinator=staff["coordinator"],
+        admin=staff["admin"],
+        rng=rng,
+        today=today,
+    )
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
