@@ -8,6 +8,7 @@ from django import forms
 
 from kapflow.accounts.models import STAFF_ROLES, Role, User
 from kapflow.accounts.throttle import second_factor_throttle
+from kapflow.lib.identifiers import npi_problem, taxonomy_problem
 
 
 class StaffForm(forms.ModelForm):
@@ -19,6 +20,13 @@ class StaffForm(forms.ModelForm):
             "credentials",
             *[role.flag for role in STAFF_ROLES],
             "outside_practice",
+            # A clinician's identifiers, printed on superbills and estimates (docs/billing.md,
+            # "Identifiers").
+            "npi",
+            "taxonomy_code",
+            "license_type",
+            "license_number",
+            "license_state",
         ]
         labels = {"outside_practice": "Outside prescriber"}
         help_texts = {
@@ -33,6 +41,32 @@ class StaffForm(forms.ModelForm):
         if clash.exists():
             raise forms.ValidationError("Someone already has an account with this email address.")
         return email
+
+    def clean_npi(self):
+        npi = self.cleaned_data["npi"].strip().replace(" ", "")
+        if npi and npi_problem(npi):
+            raise forms.ValidationError(npi_problem(npi))
+        return npi
+
+    def clean_taxonomy_code(self):
+        code = self.cleaned_data["taxonomy_code"].strip().upper()
+        if code and taxonomy_problem(code):
+            raise forms.ValidationError(taxonomy_problem(code))
+        return code
+
+    def clean_license_type(self):
+        return self.cleaned_data["license_type"].strip()
+
+    def clean_license_number(self):
+        return self.cleaned_data["license_number"].strip()
+
+    def clean_license_state(self):
+        state = self.cleaned_data["license_state"].strip().upper()
+        if state and not (len(state) == 2 and state.isascii() and state.isalpha()):
+            raise forms.ValidationError(
+                "Give the state that issued the licence as two letters, for example CA."
+            )
+        return state
 
     def clean(self):
         cleaned = super().clean()

@@ -72,9 +72,6 @@ class Fee(models.Model):
             models.CheckConstraint(condition=Q(units__gte=1), name="fee_at_least_one_unit"),
             # A line without a code charges nothing: a charge with no code could not be claimed.
             models.CheckConstraint(condition=~Q(code="") | Q(amount=0), name="fee_free_has_no_code"),
-            models.UniqueConstraint(
-                fields=["kind", "minutes_from", "code", "effective_from"], name="fee_one_line_a_day"
-            ),
         ]
         indexes = [models.Index(fields=["kind", "effective_from"], name="fee_kind_from_idx")]
 

@@ -60,3 +60,19 @@ def ein_problem(ein: str) -> str:
     if not _EIN.fullmatch(ein):
         return "An employer identification number is nine digits written NN-NNNNNNN, for example 12-3456789."
     return ""
+
+
+# A NUCC health care provider taxonomy code: ten characters, the last an X (1041C0700X, a clinical
+# social worker, clinical; 2084P0800X, psychiatry; 363LP0808X, a psychiatric nurse practitioner).
+_TAXONOMY = re.compile(r"\d{3}[0-9A-Z]{6}X")
+
+
+def taxonomy_problem(code: str) -> str:
+    """Why `code` is not written as a NUCC taxonomy code ("" when it is). Only the shape is checked,
+    not that the code is in the current NUCC list."""
+    if not _TAXONOMY.fullmatch(code):
+        return (
+            "A taxonomy code is ten characters ending in X, as the NUCC list gives it, for example "
+            "1041C0700X."
+        )
+    return ""

@@ -1,7 +1,13 @@
 from django import forms
 
 from kapflow.accounts.models import User
-from kapflow.lib.identifiers import DEA_NUMBER_PROBLEM, dea_number_valid
+from kapflow.lib.identifiers import (
+    DEA_NUMBER_PROBLEM,
+    dea_number_valid,
+    ein_problem,
+    npi_problem,
+    taxonomy_problem,
+)
 from kapflow.practice.models import Practice
 
 # The settings page in sections, in the order a session happens.
@@ -110,6 +116,24 @@ SECTIONS = [
             "rems_form_days",
         ],
     ),
+    (
+        "Billing (the fees are on the fee schedule page; the identifiers print on superbills and estimates)",
+        [
+            "tax_id",
+            "npi",
+            "taxonomy_code",
+            "invoice_each_visit",
+            "payment_due_days",
+            "place_of_service_in_person",
+            "place_of_service_virtual",
+            "virtual_modifier",
+            "estimate_dispute_threshold",
+            "estimate_dispute_days",
+            "estimate_months",
+            "estimate_preparation_sessions",
+            "estimate_keep_years",
+        ],
+    ),
 ]
 
 # (lower, higher, message): pairs that must stay in order, said the way an admin would fix them.
@@ -166,6 +190,51 @@ class PracticeForm(forms.ModelForm):
         if number and not dea_number_valid(number):
             raise forms.ValidationError(DEA_NUMBER_PROBLEM)
         return number
+
+    # Billing identifiers (docs/billing.md, "Identifiers"): each optional until a superbill or an
+    # estimate needs it, and checked as typed.
+    def clean_tax_id(self):
+        ein = self.cleaned_data["tax_id"].strip()
+        if len(ein) == 9 and ein.isdigit():
+            ein = f"{ein[:2]}-{ein[2:]}"
+        if ein and ein_problem(ein):
+            raise forms.ValidationError(ein_problem(ein))
+        return ein
+
+    def clean_npi(self):
+        npi = self.cleaned_data["npi"].strip().replace(" ", "")
+        if npi and npi_problem(npi):
+            raise forms.ValidationError(npi_problem(npi))
+        return npi
+
+    def clean_taxonomy_code(self):
+        code = self.cleaned_data["taxonomy_code"].strip().upper()
+        if code and taxonomy_problem(code):
+            raise forms.ValidationError(taxonomy_problem(code))
+        return code
+
+    def _place_of_service(self, name):
+        code = self.cleaned_data[name].strip()
+        if not (len(code) == 2 and code.isascii() and code.isdigit()):
+            raise forms.ValidationError(
+                "A place of service is two digits from the CMS list, for example 11 (an office) or 10 "
+                "(telehealth, the client at home)."
+            )
+        return code
+
+    def clean_place_of_service_in_person(self):
+        return self._place_of_service("place_of_service_in_person")
+
+    def clean_place_of_service_virtual(self):
+        return self._place_of_service("place_of_service_virtual")
+
+    def clean_virtual_modifier(self):
+        modifier = self.cleaned_data["virtual_modifier"].strip().upper()
+        if modifier and not (len(modifier) == 2 and modifier.isascii() and modifier.isalnum()):
+            raise forms.ValidationError(
+                "A modifier is two letters or digits, for example 95, or empty for none."
+            )
+        return modifier
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]

@@ -543,12 +543,6 @@ class Migration(migrations.Migration):
                 name="fee_free_has_no_code",
             ),
         ),
-        migrations.AddConstraint(
-            model_name="fee",
-            constraint=models.UniqueConstraint(
-                fields=("kind", "minutes_from", "code", "effective_from"), name="fee_one_line_a_day"
-            ),
-        ),
         migrations.AddIndex(
             model_name="charge",
             index=models.Index(fields=["client", "service_date"], name="charge_client_date_idx"),
