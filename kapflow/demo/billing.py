@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.billing import fees as fee_schedule
+from kapflow.billing.diagnoses import CATALOGUE
 from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice, InvoiceLine
 from kapflow.lib.identifiers import NPI_PREFIX, luhn_valid
 from kapflow.pathway.models import Consultation
@@ -62,14 +63,9 @@ LICENCES = {
     "PMHNP": ("NP", "363LP0808X"),
 }
 
-# A diagnosis made at each consultation: ICD-10-CM codes a KAP practice sees, with their words.
-DIAGNOSES = [
-    ("F33.1", "Major depressive disorder, recurrent, moderate"),
-    ("F43.12", "Post-traumatic stress disorder, chronic"),
-    ("F33.2", "Major depressive disorder, recurrent severe without psychotic features"),
-    ("F41.1", "Generalized anxiety disorder"),
-    ("F32.1", "Major depressive disorder, single episode, moderate"),
-]
+# A diagnosis made at each consultation: ICD-10-CM codes a KAP practice sees, with the
+# catalogue's words (kapflow.billing.diagnoses).
+DIAGNOSES = [(code, CATALOGUE[code]) for code in ("F33.1", "F43.12", "F33.2", "F41.1", "F32.1")]
 
 # How an invoice was paid, and how often (of those paid).
 METHODS = [
