@@ -327,6 +327,42 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "kapflow.controlled.rems_enrolment.viewed": S("{actor} viewed {client_s} Spravato REMS enrolment"),
     "kapflow.controlled.rems_enrolment.recorded": S("{actor} recorded {client_s} Spravato REMS enrolment"),
+    # Diagnoses (kapflow.billing.diagnoses)
+    "kapflow.billing.diagnosis.viewed": S("{actor} viewed {client_s} diagnoses"),
+    "kapflow.billing.diagnosis.recorded": S("{actor} recorded a diagnosis of {client}"),
+    "kapflow.billing.diagnosis.ended": S(
+        "{actor} ended one of {client_s} diagnoses", flags(in_error="entered in error")
+    ),
+    # Superbills and statements (kapflow.billing.superbill, kapflow.portal.views.billing)
+    "kapflow.billing.superbills.viewed": S("{actor} viewed {client_s} superbills"),
+    "kapflow.billing.superbill.opened": S("{actor} asked for a superbill of {client}"),
+    "kapflow.billing.superbill.downloaded": S(
+        "{actor} downloaded a superbill of {client}",
+        said("period", "where", words={"portal": "on the portal", "office": "in the office"}),
+    ),
+    "kapflow.portal.billing.viewed": S("{actor} viewed {client_s} statements in the portal"),
+    "kapflow.portal.invoice.viewed": S("{actor} viewed an invoice of {client} in the portal"),
+    "kapflow.portal.superbill.opened": S("{actor} asked for a superbill of {client} in the portal"),
+    # The money ledger (kapflow.billing.services, kapflow.billing.views)
+    "kapflow.billing.charge.created": S("{actor} charged {client} for a visit", said("code", "amount")),
+    "kapflow.billing.invoice.issued": S(
+        "{actor} issued an invoice to {client}", said("number", "total", prefix="number ")
+    ),
+    "kapflow.billing.entry.payment": S(
+        "{actor} recorded a payment from {client}", said("invoice", "amount", prefix="invoice ")
+    ),
+    "kapflow.billing.entry.refund": S(
+        "{actor} recorded a refund to {client}", said("invoice", "amount", prefix="invoice ")
+    ),
+    "kapflow.billing.entry.write_off": S(
+        "{actor} wrote off part of {client_s} bill", said("invoice", "amount", prefix="invoice ")
+    ),
+    "kapflow.billing.account.viewed": S("{actor} viewed {client_s} billing account"),
+    "kapflow.billing.account.opened": S("{actor} opened {client_s} billing account to change it"),
+    "kapflow.billing.invoice.viewed": S("{actor} viewed an invoice of {client}"),
+    "kapflow.billing.invoice.opened": S("{actor} opened an invoice of {client} to record money against it"),
+    "kapflow.billing.profile.changed": S("{actor} changed {client_s} billing profile", changed),
+    "kapflow.billing.overview.viewed": S("{actor} viewed the practice's billing page, which named {clients}"),
     # Inquiries
     "kapflow.inquiries.inbox.viewed": S(
         "{actor} viewed the inquiries inbox", said("show", prefix="showing ")
@@ -615,6 +651,8 @@ SENTENCES: dict[str, Sentence] = {
     # Outcomes
     "kapflow.outcomes.report.viewed": S("{actor} viewed the outcomes report"),
     "kapflow.outcomes.report.downloaded": S("{actor} downloaded the outcomes report"),
+    "kapflow.outcomes.income.viewed": S("{actor} viewed the practice's income by month"),
+    "kapflow.outcomes.income.downloaded": S("{actor} downloaded the practice's income by month"),
     # Pathway
     "kapflow.pathway.overview.viewed": S("{actor} viewed {client_s} pathway"),
     "kapflow.pathway.consultation.opened": S("{actor} opened {client_s} consultation to record it"),
@@ -659,6 +697,30 @@ SENTENCES: dict[str, Sentence] = {
     ),
     "kapflow.portal.todo.viewed": S("{actor} viewed {client_s} to-do list in the portal"),
     "kapflow.portal.consents.viewed": S("{actor} viewed {client_s} consents in the portal"),
+    # Good Faith Estimates on the portal (kapflow.portal.views.estimates)
+    "kapflow.portal.estimates.viewed": S("{actor} viewed {client_s} Good Faith Estimates in the portal"),
+    "kapflow.portal.estimate.viewed": S("{actor} viewed a Good Faith Estimate of {client} in the portal"),
+    "kapflow.portal.estimate.downloaded": S(
+        "{actor} downloaded a Good Faith Estimate of {client} from the portal"
+    ),
+    # Good Faith Estimates (kapflow.billing.estimates, kapflow.billing.estimate_views)
+    "kapflow.billing.estimate.issued": S(
+        "{actor} gave {client} a Good Faith Estimate",
+        said(
+            "reason",
+            words={
+                "plan": "the course plan was made",
+                "plan_changed": "the course plan changed",
+                "asked": "the client asked",
+                "renewed": "the last estimate ran out",
+            },
+        ),
+    ),
+    "kapflow.billing.estimates.viewed": S("{actor} viewed {client_s} Good Faith Estimates"),
+    "kapflow.billing.estimate.viewed": S("{actor} viewed a Good Faith Estimate of {client}"),
+    "kapflow.billing.estimate.downloaded": S("{actor} downloaded a Good Faith Estimate of {client}"),
+    "kapflow.billing.estimate.opened": S("{actor} opened a new Good Faith Estimate for {client}"),
+    "kapflow.billing.estimates_due.viewed": S("{actor} viewed the estimates due, which named {clients}"),
     "kapflow.portal.consent.opened": S("{actor} opened a consent of {client} in the portal"),
     "kapflow.portal.preparation.viewed": S("{actor} viewed {client_s} preparation in the portal"),
     "kapflow.portal.day_of.viewed": S("{actor} viewed {client_s} day-of instructions in the portal"),
@@ -686,6 +748,13 @@ SENTENCES: dict[str, Sentence] = {
     "kapflow.portal.progress.hidden": S("{actor} hid {client_s} progress from the portal"),
     # Practice settings
     "kapflow.practice.settings.updated": S("{actor} changed the practice settings", changed),
+    # The fee schedule (kapflow.billing.schedule)
+    "kapflow.billing.fee.set": S(
+        "{actor} set a line of the fee schedule", said("kind", "code", "amount", "from")
+    ),
+    "kapflow.billing.fee.withdrawn": S(
+        "{actor} withdrew a line of the fee schedule", said("kind", "code", "from")
+    ),
     # Reminders
     "kapflow.reminders.list.viewed": S("{actor} viewed the reminders", said("status", prefix="showing ")),
     "kapflow.reminders.reminder.created": S("{actor} queued a {kind} reminder for {client}"),

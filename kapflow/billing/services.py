@@ -28,6 +28,14 @@ logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 
 
+# The audit action of each kind of entry.
+ENTRY_ACTIONS = {
+    Entry.Kind.PAYMENT: "kapflow.billing.entry.payment",
+    Entry.Kind.REFUND: "kapflow.billing.entry.refund",
+    Entry.Kind.WRITE_OFF: "kapflow.billing.entry.write_off",
+}
+
+
 class BillingRefused(Exception):
     """A billing write refused, with the reasons a person reads."""
 
@@ -277,7 +285,7 @@ def entry_record(
     )
     audit_record(
         request=request,
-        action=f"kapflow.billing.entry.{kind.value}",
+        action=ENTRY_ACTIONS[kind],
         client=invoice.client,
         obj=entry,
         detail={"invoice": invoice.number, "amount": str(amount)},

@@ -27,6 +27,9 @@ class PortalNeed(enum.Enum):
     SCHEDULE = "schedule"  # appointments, day-of instructions, preparation material: client or guardian
     CONSENTS = "consents"  # documents to sign: the client, or a guardian with authority for a minor
     OWN = "own"  # measures, progress, journal: the client alone
+    # statements, invoices, superbills, estimates: the client, or a guardian with legal authority
+    # for a minor (they pay for the minor's care; docs/access.md, "Billing")
+    BILLING = "billing"
 
 
 def portal_view(view):
@@ -73,7 +76,7 @@ def portal_clients(user, *, need: PortalNeed = PortalNeed.SCHEDULE) -> QuerySet[
     if need is PortalNeed.OWN or not user.is_guardian:
         return Client.objects.filter(own)
     guardianships = Guardian.objects.filter(client=OuterRef("pk"), portal_user=user)
-    if need is PortalNeed.CONSENTS:
+    if need in (PortalNeed.CONSENTS, PortalNeed.BILLING):
         guardianships = guardianships.filter(has_legal_authority=True)
     # A guardian's access ends on the client's 18th birthday.
     minor = Q(date_of_birth__gt=_adult_born_on_or_before(timezone.localdate()))
