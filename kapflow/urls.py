@@ -73,6 +73,7 @@ urlpatterns = [
     path("controlled/inventories/", include("kapflow.controlled.inventory_urls")),
     path("controlled/reports/", include("kapflow.controlled.report_urls")),
     path("rems/", include("kapflow.dosing.rems_urls")),
+    path("billing/estimates/", include("kapflow.billing.estimates_due_urls")),
     path("billing/", include("kapflow.billing.practice_urls")),
     path("billing/fees/", include("kapflow.billing.fee_urls")),
 ]

@@ -382,6 +382,17 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
             status="completed",
         )
         return f"maintenance:{plan.pk}:{held.pk}"
+    if kind == "estimate_due":
+        # A self-pay client's plan with no Good Faith Estimate (kapflow.billing.estimates).
+        from kapflow.billing.estimates import due_reminder_keys
+        from kapflow.pathway.models import CoursePlan
+
+        plan = CoursePlan.objects.current().filter(client=client).first() or CoursePlan.objects.create(
+            client=client, goals="g", planned_sessions=6, updated_by=clinician
+        )
+        return next(key for key in due_reminder_keys(NOW) if key.startswith(f"estimate_due:{plan.pk}:"))
+    if kind == "statement":
+        return f"statement:invoice:{Reminder.objects.count() + 1}"
     return f"journal:{client.pk}:2"
 
 
@@ -474,7 +485,7 @@ FORBIDDEN_WORDS += [i.name.lower() for i in instruments.INSTRUMENTS.values()]
 FORBIDDEN_WORDS += [label.lower() for label in Response.Context.labels if label != "Other"]
 
 
-STAFF_KINDS = ["clearance", "urgent", "session_alert", "controlled"]
+STAFF_KINDS = ["clearance", "urgent", "session_alert", "controlled", "estimate_due"]
 PORTAL_KINDS = [k for k in Reminder.Kind.values if k not in STAFF_KINDS]
 
 

@@ -418,4 +418,8 @@ def plan_supersede(
         obj=new,
         detail={"why": why, "previous": plan.pk, "course": new.course_number, "kind": new.kind},
     )
+    # The new version's Good Faith Estimate, or it is due (docs/good-faith-estimate.md).
+    from kapflow.billing.estimates import plan_changed
+
+    plan_changed(request=request, plan=new)
     return new

@@ -134,6 +134,11 @@ def course_plan_save(*, request, client: Client, form) -> CoursePlan:
         obj=plan,
         detail={} if created else changed_fields(form),
     )
+    # A self-pay client's new or changed plan is given its Good Faith Estimate now, or it is due
+    # (docs/good-faith-estimate.md, "When the plan changes").
+    from kapflow.billing.estimates import plan_changed
+
+    plan_changed(request=request, plan=plan)
     return plan
 
 

@@ -304,6 +304,18 @@ def rems_forms(now: datetime.datetime, since: datetime.datetime, practice: Pract
     return due
 
 
+def estimates_due(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
+    """Good Faith Estimates due and not given (kapflow.billing.estimates.estimates_due): to every
+    active coordinator and practice admin, by staff email, naming the client for the audit trail
+    and never in the email. Once for each plan version and the day it became due."""
+    from kapflow.billing.estimates import due_reminders
+
+    return [
+        Due(key, Reminder.Kind.ESTIMATE_DUE, person, client, due_at)
+        for key, person, client, due_at in due_reminders(now)
+    ]
+
+
 SOURCES = [
     appointments,
     day_before,
@@ -313,6 +325,7 @@ SOURCES = [
     maintenance,
     controlled,
     rems_forms,
+    estimates_due,
 ]
 
 
@@ -366,6 +379,14 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             )
         )
         keep |= kept((Reminder.Kind.URGENT,), lambda pk, _: pk in still_open)
+    if ids(Reminder.Kind.ESTIMATE_DUE):
+        from kapflow.billing.estimates import due_reminder_keys
+
+        # Still worth sending while that plan's estimate is still due.
+        held = due_reminder_keys(now)
+        keep |= {r.pk for r in by_kind[Reminder.Kind.ESTIMATE_DUE] if r.key in held}
+    # A statement or an estimate once ready stays ready (kapflow.billing.services.statement_notice).
+    keep |= {r.pk for r in by_kind.get(Reminder.Kind.STATEMENT, [])}
     if ids(Reminder.Kind.MAINTENANCE):
         from kapflow.course.maintenance import due
 

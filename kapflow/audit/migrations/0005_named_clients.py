@@ -11,6 +11,8 @@ from django.db import migrations, models
 # Every action that writes `"clients": [...]` in its detail (the test
 # tests/test_audit_sentences.py checks this list against the code that writes them).
 NAMING_CLIENTS = [
+    "kapflow.billing.estimates_due.viewed",
+    "kapflow.billing.overview.viewed",
     "kapflow.controlled.lot.viewed",
     "kapflow.controlled.report.downloaded",
     "kapflow.controlled.report.viewed",

@@ -134,6 +134,11 @@ def visit_detail(request, client_id, visit_id):
         from kapflow.pathway.course import position
 
         context["course_label"] = session_label(position(client), visit)
+    if visit.is_medication and visit.status == Visit.Status.SCHEDULED:
+        # A self-pay client is given a Good Faith Estimate before the session: a warning, not a gate.
+        from kapflow.billing.estimates import needs_estimate
+
+        context["estimate_missing"] = needs_estimate(client)
     return render(request, "visits/detail.html", context)
 
 

@@ -17,6 +17,8 @@ from kapflow.audit.models import AuditEvent, AuditEventClient, named_client_ids
 
 # The actions whose detail lists "clients" (tests/test_audit_sentences.py keeps this list true).
 NAMING_CLIENTS = (
+    "kapflow.billing.estimates_due.viewed",
+    "kapflow.billing.overview.viewed",
     "kapflow.controlled.lot.viewed",
     "kapflow.controlled.report.downloaded",
     "kapflow.controlled.report.viewed",

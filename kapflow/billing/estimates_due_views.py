@@ -1,0 +1,30 @@
+"""The practice's estimates due (docs/good-faith-estimate.md, "When it is due"): self-pay clients
+whose plan has no estimate answering for it, with the last day to give it and what stops
+kapflow giving it. For the coordinators and the practice admins."""
+
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from kapflow.accounts.access import staff_view
+from kapflow.accounts.models import Role
+from kapflow.audit.services import audit_record
+from kapflow.billing.estimates import estimates_due
+from kapflow.controlled.clocks import days_text
+
+
+@require_GET
+@staff_view(Role.COORDINATOR, Role.PRACTICE_ADMIN)
+def due_list(request):
+    today = timezone.localdate()
+    rows = estimates_due(today)
+    audit_record(
+        request=request,
+        action="kapflow.billing.estimates_due.viewed",
+        detail={"clients": [row.client.pk for row in rows]},
+    )
+    return render(
+        request,
+        "billing/estimates_due.html",
+        {"rows": [(row, days_text(row.due_on, today)) for row in rows], "today": today},
+    )

@@ -1,0 +1,20 @@
+"""The right to dispute a bill above the Good Faith Estimate, for pages about a client's money
+(docs/good-faith-estimate.md, "The right to dispute"): `{% load gfe %}{% estimate_dispute client %}`
+shows the panel when the client has an estimate in force, flagged when the bill is over it by the
+practice's threshold."""
+
+from django import template
+
+from kapflow.billing.estimates import current_estimate, dispute
+from kapflow.practice.models import Practice
+
+register = template.Library()
+
+
+@register.inclusion_tag("billing/_dispute_panel.html")
+def estimate_dispute(client):
+    estimate = current_estimate(client)
+    if estimate is None:
+        return {"show": False}
+    practice = Practice.load()
+    return {"show": True, "practice": practice, "dispute": dispute(client, practice, estimate=estimate)}
