@@ -210,6 +210,8 @@ def choose_pages(today: datetime.date) -> tuple[dict, list[Page], dict]:
         Page("reminders", "admin", "/reminders/"),
         Page("outcome report", "admin", "/outcomes/", outcome=True),
         Page("outcome report CSV", "admin", "/outcomes/report.csv", outcome=True),
+        Page("income by month", "coordinator", "/outcomes/income/"),
+        Page("income by month CSV", "admin", "/outcomes/income/income.csv"),
         Page("audit log", "admin", "/audit/"),
         Page("audit log, one client", "admin", f"/audit/?client={chart.pk}"),
         Page("audit log, one person", "admin", f"/audit/?actor={therapist.pk}"),
