@@ -505,6 +505,21 @@ STAFF_PAGES |= {
 }
 
 
+# The money ledger (tests/matrix_billing.py): the practice's billing page, the client's account
+# and one of its invoices (made for the walk where the demo has none).
+def _walk_invoice(d: Demo) -> dict:
+    from tests.matrix_billing import walk_invoice
+
+    return {"client_id": d.client.pk, "invoice_id": walk_invoice(d).pk}
+
+
+STAFF_PAGES |= {
+    "billing:overview": None,
+    "client_billing:account": _client,
+    "client_billing:invoice": _walk_invoice,
+}
+
+
 @dataclass
 class WalkedPage:
     name: str

@@ -1,0 +1,139 @@
+"""What the staff's billing pages read (docs/billing.md, "The client's account", "An invoice",
+"The billing page"): an invoice's status in words, the completed visits the schedule would
+charge but that have no charge, and the practice's money owed by client and by age. Each read
+runs a constant number of queries whatever the number of clients, invoices or visits: the fee
+schedule is read once and chosen from in Python (kapflow.billing.fees), the balances come from
+kapflow.billing.selectors."""
+
+import dataclasses
+import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Sum
+from django.utils import timezone
+
+from kapflow.billing import fees as fee_schedule
+from kapflow.billing.models import Charge, Fee, Invoice
+from kapflow.billing.selectors import AGE_BUCKETS, ZERO, age_bucket, owed
+from kapflow.visits.models import Visit
+
+PAID, OWED, PART_PAID, OVERDUE = "Paid", "Owed", "Part paid", "Overdue"
+
+
+def invoice_status(invoice: Invoice, today: datetime.date) -> str:
+    """An invoice annotated by selectors.with_totals, in words: nothing left is "Paid" (written
+    off included); past its due day with something left, "Overdue"; something paid or written
+    off but not all, "Part paid"; else "Owed"."""
+    if invoice.balance <= 0:
+        return PAID
+    if invoice.due_on < today:
+        return OVERDUE
+    if invoice.balance < invoice.total:
+        return PART_PAID
+    return OWED
+
+
+STATUS_TONE = {PAID: "ok", OWED: "quiet", PART_PAID: "warn", OVERDUE: "danger"}
+
+
+@dataclasses.dataclass
+class Uncharged:
+    """A completed visit with no charge whose kind the schedule bills on its day."""
+
+    visit: Visit
+    service_date: datetime.date
+    lines: list[Fee]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((fee.amount for fee in self.lines), ZERO)
+
+
+def uncharged_visits(visits: QuerySet[Visit]) -> list[Uncharged]:
+    """The completed visits among `visits` with no charge at all although the fee schedule in
+    force on their day has billable lines for them (a visit whose lines are all free is not
+    listed: it owes nothing). Two queries: the schedule, then the candidate visits (of the kinds
+    the schedule bills, on or after its first line's day), oldest first."""
+    schedule = list(Fee.objects.order_by("kind", "minutes_from", "code", "-effective_from", "-pk"))
+    billed_kinds = {fee.kind for fee in schedule if not fee.is_free}
+    if not billed_kinds:
+        return []
+    first_day = min(fee.effective_from for fee in schedule)
+    since = timezone.make_aware(datetime.datetime.combine(first_day, datetime.time.min))
+    candidates = (
+        visits.filter(status=Visit.Status.COMPLETED, kind__in=billed_kinds, starts_at__gte=since)
+        .filter(~Exists(Charge.objects.filter(visit=OuterRef("pk"))))
+        .select_related("client", "clinician")
+        .order_by("starts_at", "pk")
+    )
+    found = []
+    for visit in candidates:
+        day = timezone.localdate(visit.starts_at)
+        lines = fee_schedule.billable(fee_schedule.lines_for(visit.kind, visit.minutes, day, fees=schedule))
+        if lines:
+            found.append(Uncharged(visit=visit, service_date=day, lines=lines))
+    return found
+
+
+@dataclasses.dataclass
+class Debtor:
+    """One client's money owed: the balance, the oldest due day, and the balance by age."""
+
+    client: object
+    balance: Decimal = ZERO
+    oldest_due: datetime.date | None = None
+    invoices: int = 0
+    by_age: dict[str, Decimal] = dataclasses.field(default_factory=lambda: dict.fromkeys(_KEYS, ZERO))
+
+    @property
+    def ages(self) -> list[Decimal]:
+        return [self.by_age[key] for key in _KEYS]
+
+
+_KEYS = [key for key, *_ in AGE_BUCKETS]
+
+
+@dataclasses.dataclass
+class Owed:
+    debtors: list[Debtor]
+    by_age: dict[str, Decimal]
+    total: Decimal
+
+    @property
+    def ages(self) -> list[tuple[str, str, Decimal]]:
+        return [(key, label, self.by_age[key]) for key, label, *_ in AGE_BUCKETS]
+
+
+def owed_by_client(clients: QuerySet, today: datetime.date) -> Owed:
+    """Every invoice with a balance, of the `clients` given (a scoped queryset), summed by client
+    and by age (selectors.AGE_BUCKETS: days past the invoice's due day). One query, whatever the
+    number of invoices; clients are ordered by their oldest due day, then by balance."""
+    invoices = owed().filter(client__in=clients).select_related("client").order_by("due_on", "number")
+    debtors: dict[int, Debtor] = {}
+    by_age = dict.fromkeys(_KEYS, ZERO)
+    for invoice in invoices:
+        debtor = debtors.setdefault(invoice.client_id, Debtor(client=invoice.client))
+        debtor.balance += invoice.balance
+        debtor.invoices += 1
+        if debtor.oldest_due is None or invoice.due_on < debtor.oldest_due:
+            debtor.oldest_due = invoice.due_on
+        key = age_bucket(invoice.due_on, today)
+        debtor.by_age[key] += invoice.balance
+        by_age[key] += invoice.balance
+    ordered = sorted(debtors.values(), key=lambda d: (d.oldest_due, -d.balance, d.client.pk))
+    return Owed(debtors=ordered, by_age=by_age, total=sum(by_age.values(), ZERO))
+
+
+def waiting_by_client(clients: QuerySet) -> list[dict]:
+    """The clients (of the scoped `clients`) with charges not yet invoiced: each client, how many
+    charges, their sum and the oldest day of service, oldest first. Two queries."""
+    rows = list(
+        Charge.objects.filter(invoice_line__isnull=True, client__in=clients)
+        .values("client_id")
+        .annotate(count=Count("pk"), total=Sum("amount"), oldest=Min("service_date"))
+        .order_by("oldest", "client_id")
+    )
+    if not rows:
+        return []
+    named = {client.pk: client for client in clients.filter(pk__in=[row["client_id"] for row in rows])}
+    return [row | {"client": named[row["client_id"]]} for row in rows if row["client_id"] in named]
