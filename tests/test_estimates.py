@@ -208,6 +208,34 @@ class TestDue:
         for message in sent:
             assert "Avery" not in message.body and "Alvarez" not in message.body and "$" not in message.body
 
+    def test_a_session_booked_before_the_plan_is_written_makes_the_estimate_due_from_the_booking(
+        self, ready, ada, tess, avery
+    ):
+        set_fees(ada)
+        booked = timezone.now()
+        starts = booked + datetime.timedelta(days=5)
+        Visit.objects.create(
+            client=avery,
+            kind=Visit.Kind.MEDICATION,
+            starts_at=starts,
+            ends_at=starts + datetime.timedelta(hours=2),
+            room=Room.objects.create(name="Garden"),
+            clinician=tess,
+            created_by=tess,
+            created_at=booked,
+        )
+        [due] = estimates.estimates_due()
+        assert due.client == avery and due.plan is None and due.session.starts_at == starts
+        # Booked 3 to 9 days ahead: within one business day of the booking, and before the session.
+        assert due.due_on == min(
+            estimates.business_days_after(timezone.localdate(booked), 1),
+            estimates.business_days_before(timezone.localdate(starts), 1),
+        )
+        assert due.problems == ["Write the course plan: the estimate is built from it."]
+        # Once the plan is written the estimate is given with it, and nothing is due.
+        save_plan(tess, avery)
+        assert Estimate.objects.filter(client=avery).exists() and estimates.estimates_due() == []
+
     def test_the_estimates_due_page(self, ready, ada, cora, tess, avery, login):
         set_fees(ada, leave_out=("integration",))
         save_plan(tess, avery)

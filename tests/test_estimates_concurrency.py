@@ -46,7 +46,7 @@ def test_two_issues_at_once_leave_one_estimate_in_force(monkeypatch, ada, cora, 
     assert Estimate.objects.filter(client=avery).count() == 1
     # A pause after the estimate in force is read: without the lock both would supersede the
     # same one and both insert a new one in force.
-    slowed(monkeypatch, estimates, "_covers_from")
+    slowed(monkeypatch, estimates, "covers_from_for")
 
     def give(user):
         return lambda: estimates.estimate_issue(

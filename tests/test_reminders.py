@@ -390,7 +390,7 @@ def standing_key(kind, client, *, clinician=None, prescriber=None) -> str:
         plan = CoursePlan.objects.current().filter(client=client).first() or CoursePlan.objects.create(
             client=client, goals="g", planned_sessions=6, updated_by=clinician
         )
-        return next(key for key in due_reminder_keys(NOW) if key.startswith(f"estimate_due:{plan.pk}:"))
+        return next(key for key in due_reminder_keys(NOW) if key.startswith(f"estimate_due:plan{plan.pk}:"))
     if kind == "statement":
         return f"statement:invoice:{Reminder.objects.count() + 1}"
     return f"journal:{client.pk}:2"

@@ -473,7 +473,7 @@ def estimates_of(client: Client) -> list[Estimate]:
 # --- Writes ------------------------------------------------------------------------------------
 
 
-def _covers_from(
+def covers_from_for(
     current: Estimate | None, plan: CoursePlan, today: datetime.date, months: int
 ) -> datetime.date:
     """A re-issued estimate keeps the day its course's first estimate covered from, while that
@@ -516,7 +516,7 @@ def estimate_issue(
         .filter(client=client, superseded_at__isnull=True)
         .first()
     )
-    covers_from = _covers_from(current, plan, today, practice.estimate_months)
+    covers_from = covers_from_for(current, plan, today, practice.estimate_months)
     valid_until = valid_until_for(covers_from, practice.estimate_months)
     priced = estimate_lines(
         plan, practice, today, covers_from=covers_from, received=received_before(client, covers_from)
@@ -591,7 +591,8 @@ def plan_changed(*, request, plan: CoursePlan) -> Estimate | None:
 @dataclass
 class EstimateDue:
     client: Client
-    plan: CoursePlan
+    # None: a medication session is booked and no course plan is written yet.
+    plan: CoursePlan | None
     estimate: Estimate | None
     changed_on: datetime.date
     session: Visit | None
@@ -642,7 +643,49 @@ def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
         )
         problems = estimate_problems(plan.client, practice, plan=plan)
         found.append(EstimateDue(plan.client, plan, estimate, changed_on, session, due_on, why, problems))
+    found += _booked_without_plan(now, today, practice, planned=set(clients))
     found.sort(key=lambda item: (item.due_on, item.client.last_name, item.client.pk))
+    return found
+
+
+def _booked_without_plan(
+    now: datetime.datetime, today: datetime.date, practice: Practice, *, planned: set[int]
+) -> list[EstimateDue]:
+    """Self-pay clients with a medication session booked and no course plan in force: the
+    estimate is due from the booking (the law counts from scheduling), and cannot be given until
+    the plan it is built from is written. Two queries."""
+    sessions: dict[int, Visit] = {}
+    for visit in (
+        Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=now)
+        .filter(client__in=Client.objects.filter(self_pay_q()))
+        .exclude(client_id__in=planned)
+        .exclude(client__stage__in=(Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING))
+        .select_related("client")
+        .order_by("starts_at", "pk")
+    ):
+        sessions.setdefault(visit.client_id, visit)
+    held = {
+        e.client_id: e for e in Estimate.objects.filter(client_id__in=sessions, superseded_at__isnull=True)
+    }
+    found = []
+    for client_id, session in sessions.items():
+        estimate = held.get(client_id)
+        if estimate is not None and estimate.valid_until >= today:
+            continue
+        booked_on = timezone.localdate(session.created_at)
+        due_on = deadline(booked_on, session_on=timezone.localdate(session.starts_at), booked_on=booked_on)
+        found.append(
+            EstimateDue(
+                session.client,
+                None,
+                estimate,
+                booked_on,
+                session,
+                due_on,
+                "A medication session is booked and no course plan is written yet.",
+                ["Write the course plan: the estimate is built from it."],
+            )
+        )
     return found
 
 
@@ -708,7 +751,8 @@ def dispute(client: Client, practice: Practice, *, estimate: Estimate | None = N
 
 
 def _due_key(item: EstimateDue) -> str:
-    return f"estimate_due:{item.plan.pk}:{item.changed_on:%Y%m%d}"
+    about = f"plan{item.plan.pk}" if item.plan is not None else f"session{item.session.pk}"
+    return f"estimate_due:{about}:{item.changed_on:%Y%m%d}"
 
 
 def due_reminders(now: datetime.datetime) -> list[tuple]:

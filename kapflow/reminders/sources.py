@@ -379,7 +379,7 @@ def still_due(reminders: list[Reminder], now: datetime.datetime) -> set[int]:
             )
         )
         keep |= kept((Reminder.Kind.URGENT,), lambda pk, _: pk in still_open)
-    if ids(Reminder.Kind.ESTIMATE_DUE):
+    if by_kind.get(Reminder.Kind.ESTIMATE_DUE):
         from kapflow.billing.estimates import due_reminder_keys
 
         # Still worth sending while that plan's estimate is still due.
