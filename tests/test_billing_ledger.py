@@ -5,6 +5,7 @@ practice's page): what they show, what they refuse, their constant number of que
 nothing on them reads a progress note."""
 
 import datetime
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -432,6 +433,21 @@ def test_the_invoice_page_shows_lines_and_entries_and_takes_a_payment(ada, cora,
 
 
 @pytest.mark.django_db
+def test_a_payment_form_sent_twice_is_recorded_once(ada, cora, avery, priya, login):
+    fee_line(ada, amount="150.00")
+    invoice = invoiced(avery, priya, ada)
+    payment_url = reverse("client_billing:payment", args=[avery.pk, invoice.pk])
+    key = str(uuid.uuid4())
+    form = {"amount": "50", "method": "cash", "received_on": TODAY().isoformat(), "entry_key": key}
+    http = login(cora)
+    assert http.post(payment_url, form).status_code == 302
+    assert http.post(payment_url, form).status_code == 302  # the double click
+    assert Entry.objects.get().amount == D("50.00") and balance_of(invoice) == D("100.00")
+    # A new form (a new key) is a new payment.
+    assert http.post(payment_url, form | {"entry_key": str(uuid.uuid4())}).status_code == 302
+    assert Entry.objects.count() == 2
+
+
 def test_an_invoice_of_another_client_is_not_found(ada, cora, avery, olive, priya, colin, login):
     fee_line(ada, amount="150.00")
     invoice = invoiced(olive, colin, ada)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from kapflow.billing.models import BillingProfile, Entry
 from kapflow.billing.services import BillingRefused, money, parse_amount
-from kapflow.lib.forms import DateInput, RadioSelect
+from kapflow.lib.forms import DateInput, RadioSelect, SentOnce
 from kapflow.lib.identifiers import npi_problem
 
 
@@ -43,7 +43,7 @@ class BillingProfileForm(forms.ModelForm):
         return data
 
 
-class _Money(forms.Form):
+class _Money(SentOnce):
     amount = forms.CharField(label="Amount ($)", max_length=20)
     received_on = forms.DateField(label="Date", widget=DateInput())
 

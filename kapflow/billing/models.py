@@ -263,6 +263,8 @@ class Entry(models.Model):
     refund_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
     )
+    # The form's own key (kapflow.lib.forms.SentOnce): a payment sent twice is recorded once.
+    entry_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 

@@ -229,10 +229,13 @@ def entry_record(
     reference: str = "",
     reason: str = "",
     refund_of: Entry | None = None,
+    entry_key=None,
 ) -> Entry:
     """Record a payment, a refund of a payment, or a write-off against an invoice. Locks the
     invoice's row and reads its balance after the lock: a payment or write-off may not exceed
-    what is owed, nor a refund what is left of the payment it returns."""
+    what is owed, nor a refund what is left of the payment it returns. Sent again with the same
+    `entry_key` (a form sent twice), it returns the entry recorded the first time and records
+    nothing more: the second sending waits on the invoice's lock and then finds the first."""
     user = _user(request)
     kind = Entry.Kind(kind)
     if kind == Entry.Kind.PAYMENT and not can_bill(user):
@@ -240,6 +243,8 @@ def entry_record(
     if kind != Entry.Kind.PAYMENT and not can_adjust(user):
         raise BillingRefused("Only a practice admin refunds a payment or writes off a balance.")
     Invoice.objects.select_for_update(no_key=True).filter(pk=invoice.pk).values_list("pk").get()
+    if entry_key is not None and (sent := Entry.objects.filter(invoice=invoice, entry_key=entry_key).first()):
+        return sent
     amount = Decimal(amount).quantize(CENT)
     reason = reason.strip()
     if amount <= 0:
@@ -281,6 +286,7 @@ def entry_record(
         received_on=received_on,
         reason=reason,
         refund_of=refund_of if kind == Entry.Kind.REFUND else None,
+        entry_key=entry_key,
         created_by=user,
     )
     audit_record(

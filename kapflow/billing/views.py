@@ -242,6 +242,7 @@ def payment_record(request, client_id, invoice_id):
         kind=Entry.Kind.PAYMENT,
         amount=data["amount"],
         received_on=data["received_on"],
+        entry_key=data["entry_key"],
         method=data["method"],
         reference=data["reference"],
     )
@@ -269,6 +270,7 @@ def refund_record(request, client_id, invoice_id):
         kind=Entry.Kind.REFUND,
         amount=data["amount"],
         received_on=data["received_on"],
+        entry_key=data["entry_key"],
         method=data["method"],
         reference=data["reference"],
         reason=data["reason"],
@@ -295,6 +297,7 @@ def write_off_record(request, client_id, invoice_id):
         kind=Entry.Kind.WRITE_OFF,
         amount=data["amount"],
         received_on=data["received_on"],
+        entry_key=data["entry_key"],
         reason=data["reason"],
     )
 
