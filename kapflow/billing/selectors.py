@@ -4,11 +4,24 @@ the number of invoices (docs/billing.md)."""
 import datetime
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
-from kapflow.billing.models import Charge, Entry, Invoice
+from kapflow.billing.models import CENT, Charge, Entry, Invoice
 from kapflow.clients.models import ADULT_AGE, Client, age_on
 
 ZERO = Decimal("0.00")
@@ -35,12 +48,28 @@ def with_totals(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
     `balance` (total − paid + refunded − written off): four subqueries, whatever the number."""
     charges = Charge.objects.filter(invoice_line__invoice=OuterRef("pk"))
     entries = Entry.objects.filter(invoice=OuterRef("pk"))
-    return invoices.annotate(
-        total=_summed(charges, "invoice_line__invoice_id"),
-        paid=_summed(entries.filter(kind=Entry.Kind.PAYMENT), "invoice_id"),
-        refunded=_summed(entries.filter(kind=Entry.Kind.REFUND), "invoice_id"),
-        written_off=_summed(entries.filter(kind=Entry.Kind.WRITE_OFF), "invoice_id"),
-    ).annotate(balance=F("total") - F("paid") + F("refunded") - F("written_off"))
+    return (
+        invoices.annotate(
+            total=_summed(charges, "invoice_line__invoice_id"),
+            paid=_summed(entries.filter(kind=Entry.Kind.PAYMENT), "invoice_id"),
+            refunded=_summed(entries.filter(kind=Entry.Kind.REFUND), "invoice_id"),
+            written_off=_summed(entries.filter(kind=Entry.Kind.WRITE_OFF), "invoice_id"),
+        )
+        .annotate(
+            # In whole cents: SQLite sums and subtracts decimals as floating point, and 439.71 − 429.95
+            # would come back 9.75999999999999 (and a paid invoice as a balance of 1e-14 above zero).
+            # Each sum rounded to cents is exact, and so is arithmetic on them.
+            balance_cents=ExpressionWrapper(
+                _cents("total") - _cents("paid") + _cents("refunded") - _cents("written_off"),
+                output_field=IntegerField(),
+            )
+        )
+        .annotate(balance=ExpressionWrapper(F("balance_cents") * Value(CENT), output_field=_MONEY))
+    )
+
+
+def _cents(name: str) -> Round:
+    return Round(F(name) * 100)
 
 
 def client_balance(client: Client) -> Decimal:
@@ -59,7 +88,7 @@ def client_balance(client: Client) -> Decimal:
         )["t"]
         or ZERO
     )
-    return charged + moved
+    return (charged + moved).quantize(CENT)
 
 
 def age_bucket(due_on: datetime.date, today: datetime.date) -> str:
@@ -92,4 +121,4 @@ def money_recipients(client: Client) -> list:
 def owed(q: Q | None = None) -> QuerySet[Invoice]:
     """Invoices with something still owed, with their totals."""
     invoices = Invoice.objects.all() if q is None else Invoice.objects.filter(q)
-    return with_totals(invoices).filter(balance__gt=0)
+    return with_totals(invoices).filter(balance_cents__gt=0)
