@@ -35,6 +35,13 @@ PRONOUNS = "http://hl7.org/fhir/StructureDefinition/individual-pronouns"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 ADVERSE_EVENT_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+ICD_10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+# HL7's core extension for the day a condition was first asserted (US Core's problem-list
+# profile asks for it): the day the clinician made the diagnosis.
+ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 
 
 def local(name: str) -> str:
@@ -176,6 +183,16 @@ ADVERSE_EVENT_SEVERITIES = {
     value: coding(ADVERSE_EVENT_SEVERITY, value, value.capitalize())
     for value in ("mild", "moderate", "severe")
 }
+
+# A diagnosis on the chart (kapflow.billing.models.Diagnosis) as a Condition: an item of the
+# client's problem list, not of one visit. Current: active. No longer current: inactive, the
+# parent of "resolved" and "remission", since kapflow does not say which (an end may be a
+# remission, a resolution or a new code replacing it). Entered in error: no clinical status.
+PROBLEM_LIST_ITEM = coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")
+CONDITION_ACTIVE = coding(CONDITION_CLINICAL, "active", "Active")
+CONDITION_ENDED = coding(CONDITION_CLINICAL, "inactive", "Inactive")
+CONDITION_CONFIRMED = coding(CONDITION_VERIFICATION, "confirmed", "Confirmed")
+CONDITION_IN_ERROR = coding(CONDITION_VERIFICATION, "entered-in-error", "Entered in Error")
 
 # A progress note's type by the kind of its visit; any other kind is a progress note.
 NOTE_TYPES = {"consultation": CONSULT_NOTE, "medical_evaluation": HISTORY_AND_PHYSICAL}

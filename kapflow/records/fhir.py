@@ -1,7 +1,7 @@
 """A client's whole record as one FHIR R4 Bundle (docs/fhir.md): who they are and who cares for
 them, their visits, measures, vital signs, medication orders and doses, consents, the pathway's
 records (consultation, screening, clearance, gate overrides, preparation, the course plan's
-versions, integration records), each signed session's whole record and its adverse events, and
+versions, integration records), diagnoses, each signed session's whole record and its adverse events, and
 every signed document, each as the FHIR resource that holds it.
 
 Every resource is checked against its model in fhir.resources' R4B package as it is made (R4B is
@@ -27,6 +27,7 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
 from kapflow.accounts.models import User
+from kapflow.billing.models import Diagnosis
 from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Guardian, OutsideProvider
 from kapflow.consent.categories import Category
 from kapflow.consent.models import Kind as ConsentKind
@@ -284,6 +285,7 @@ class _Record:
     plans: list[CoursePlan]
     overrides: list[GateOverride]
     integrations: list[IntegrationRecord]
+    diagnoses: list[Diagnosis]
     users: dict[int, User] = field(default_factory=dict)
 
 
@@ -364,6 +366,8 @@ def _gather(client: Client) -> _Record:
             .prefetch_related("action_items")
             .order_by("recorded_at", "pk")
         ),
+        # Every diagnosis, ended and entered in error too; the clinicians come with the staff.
+        diagnoses=list(Diagnosis.objects.filter(client=client).order_by("diagnosed_on", "pk")),
     )
     record.users = User.objects.in_bulk(_people(record))
     return record
@@ -410,6 +414,8 @@ def _people(record: _Record) -> set[int]:
     for override in record.overrides:
         ids.update((override.prescriber_id, override.withdrawn_by_id))
     ids.update(integration.clinician_id for integration in record.integrations)
+    for diagnosis in record.diagnoses:
+        ids.update((diagnosis.diagnosed_by_id, diagnosis.ended_by_id))
     ids.discard(None)
     return ids
 
@@ -489,6 +495,8 @@ def _staff_practitioner(user: User) -> dict:
         "active": user.is_active,
         "name": [{"text": user.full_name}],
     }
+    if user.npi:
+        found["identifier"].append({"system": codes.NPI, "value": user.npi})
     if user.credentials:
         found["qualification"] = [{"code": {"text": user.credentials}}]
     return _resource("Practitioner", _kind(User), user.pk, **found)
@@ -1303,6 +1311,46 @@ def _allergy(screening: Screening) -> dict:
     )
 
 
+def _condition(diagnosis: Diagnosis) -> dict:
+    """A diagnosis on the chart as a problem-list Condition (docs/fhir.md, "Diagnoses"): its
+    ICD-10-CM code and words; the day the clinician made it as the asserted date and the time it
+    was written as the recorded date (kapflow does not know when the condition began, so there
+    is no onset); the clinician as recorder and asserter. Ended: inactive, abated on the first
+    day it was no longer current. Entered in error: no clinical status and no abatement (FHIR's
+    con-5 and con-4); the day it was found wrong and the reason in a note, as for an end."""
+    found = {
+        "extension": [{"url": codes.ASSERTED_DATE, "valueDateTime": diagnosis.diagnosed_on.isoformat()}],
+        "verificationStatus": {
+            "coding": [codes.CONDITION_IN_ERROR if diagnosis.in_error else codes.CONDITION_CONFIRMED]
+        },
+        "category": [{"coding": [codes.PROBLEM_LIST_ITEM]}],
+        "code": {
+            "coding": [codes.coding(codes.ICD_10_CM, diagnosis.code, diagnosis.description)],
+            "text": diagnosis.description,
+        },
+        "subject": _patient(diagnosis.client_id),
+        "recordedDate": _instant(diagnosis.created_at),
+        "recorder": _user(diagnosis.diagnosed_by_id),
+        "asserter": _user(diagnosis.diagnosed_by_id),
+    }
+    if not diagnosis.in_error:
+        ended = diagnosis.ended_on is not None
+        found["clinicalStatus"] = {"coding": [codes.CONDITION_ENDED if ended else codes.CONDITION_ACTIVE]}
+        if ended:
+            found["abatementDateTime"] = diagnosis.ended_on.isoformat()
+    if diagnosis.ended_at is not None:
+        said = (
+            f"Entered in error, found on {diagnosis.ended_on}"
+            if diagnosis.in_error
+            else f"No longer current from {diagnosis.ended_on}"
+        )
+        if diagnosis.end_reason:
+            said = f"{said}: {diagnosis.end_reason}"
+        by, when = _user(diagnosis.ended_by_id), _instant(diagnosis.ended_at)
+        found["note"] = [{"authorReference": by, "time": when, "text": said}]
+    return _resource("Condition", _kind(diagnosis), diagnosis.pk, **found)
+
+
 def _clearance_text(clearance: Clearance, users: dict[int, User]) -> str:
     if clearance.is_outside:
         credentials = f", {clearance.outside_credentials}" if clearance.outside_credentials else ""
@@ -1598,6 +1646,8 @@ def _resources(record: _Record, today: datetime.date):
         yield _screening_document(screening, record.users)
         if screening.answers.get("hypersensitivity") is True:
             yield _allergy(screening)
+    for diagnosis in record.diagnoses:
+        yield _condition(diagnosis)
     for clearance in record.clearances:
         yield _clearance_document(clearance, record)
     for override in record.overrides:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from kapflow.billing.models import Diagnosis
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.consent.models import Signature
 from kapflow.course.models import CourseReview, Discharge
@@ -58,6 +59,8 @@ class RecordSummary:
     screenings: list[Screening]
     clearances: list[Clearance]
     overrides: list[GateOverride]
+    # Every diagnosis, oldest first: current, no longer current and entered in error.
+    diagnoses: list[Diagnosis]
     # Each preparation session with the labels of the topics it covered.
     preparations: list[tuple[PreparationSession, list[str]]]
     plans: list[CoursePlan]
@@ -91,6 +94,7 @@ class RecordSummary:
                 "Screening and medical clearance",
                 len(self.screenings) + len(self.clearances) + len(self.overrides),
             ),
+            ("diagnoses", "Diagnoses", len(self.diagnoses)),
             ("preparation", "Preparation sessions", len(self.preparations)),
             ("plans", "Course plans", len(self.plans)),
             ("visits", "Visits", len(self.visits)),
@@ -196,6 +200,11 @@ def record_summary(client: Client, *, now: datetime.datetime | None = None) -> R
             GateOverride.objects.filter(client=client)
             .select_related("prescriber", "withdrawn_by")
             .order_by("created_at", "pk")
+        ),
+        diagnoses=list(
+            Diagnosis.objects.filter(client=client)
+            .select_related("diagnosed_by", "ended_by")
+            .order_by("diagnosed_on", "pk")
         ),
         preparations=[
             (preparation, [Topic(value).label for value in preparation.topics])
