@@ -650,3 +650,43 @@ def billing_problems(*, today=None) -> list[str]:
         if diagnosis.diagnosed_on > today:
             found.append(f"Diagnosis {diagnosis.pk} is dated after today.")
     return found
+
+
+def estimate_problems(*, today=None) -> list[str]:
+    """The Good Faith Estimate's rules (docs/good-faith-estimate.md): every self-pay client given
+    a medication session had an estimate before the first one; every self-pay client's plan in
+    force, while their course runs, has an estimate that answers for it; an estimate is
+    superseded only by a later one."""
+    from kapflow.billing import estimates
+    from kapflow.billing.models import Estimate
+
+    today = today or timezone.localdate()
+    found = []
+    given = defaultdict(list)
+    for estimate in Estimate.objects.order_by("issued_at", "pk"):
+        given[estimate.client_id].append(estimate)
+    self_pay = set(Client.objects.filter(estimates.self_pay_q()).values_list("pk", flat=True))
+    first = {}
+    for client_id, starts_at in (
+        Visit.objects.filter(kind=Visit.Kind.MEDICATION)
+        .exclude(status=Visit.Status.CANCELLED)
+        .order_by("starts_at")
+        .values_list("client_id", "starts_at")
+    ):
+        first.setdefault(client_id, starts_at)
+    now = timezone.now()
+    for client_id, starts_at in first.items():
+        if starts_at > now:
+            continue  # booked ahead: its estimate may still be due (checked below)
+        if client_id in self_pay and not any(e.issued_at < starts_at for e in given[client_id]):
+            found.append(
+                f"Client {client_id}'s first medication session had no Good Faith Estimate before it."
+            )
+    for versions in given.values():
+        for earlier, later in zip(versions, versions[1:], strict=False):
+            if earlier.superseded_at != later.issued_at:
+                found.append(f"Estimate {earlier.pk} is not superseded by the next one, {later.pk}.")
+    for item in estimates.estimates_due(today):
+        if item.due_on < today:
+            found.append(f"Client {item.client.pk}'s estimate was due on {item.due_on}: {item.why}")
+    return found

@@ -569,6 +569,17 @@ class TestTheLoadedDemo:
         billed = set(Charge.objects.values_list("client_id", flat=True))
         assert billed <= set(Diagnosis.objects.values_list("client_id", flat=True))
 
+    def test_every_self_pay_course_had_its_good_faith_estimate_before_its_first_session(self, demo):
+        from kapflow.billing import estimates
+        from kapflow.billing.models import Estimate
+
+        assert demo_rules.estimate_problems() == []
+        assert Estimate.objects.filter(reason=Estimate.Reason.PLAN).exists()
+        assert Estimate.objects.filter(superseded_at__isnull=False).exists()  # a plan changed
+        # The clients booked for their first session before their plan is written are due.
+        due = estimates.estimates_due()
+        assert due and all(item.plan is None and item.due_on >= timezone.localdate() for item in due)
+
     def test_the_billing_rules_find_a_payment_larger_than_its_invoice(self, demo):
         from kapflow.billing.models import Entry, Invoice
 
@@ -585,9 +596,9 @@ class TestTheLoadedDemo:
         assert any(f"Invoice {invoice.number}'s balance" in p for p in demo_rules.billing_problems())
 
     def test_loading_again_adds_nothing_to_the_books(self, demo):
-        from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice
+        from kapflow.billing.models import Charge, Diagnosis, Entry, Estimate, Fee, Invoice
 
-        models = (Charge, Diagnosis, Entry, Fee, Invoice)
+        models = (Charge, Diagnosis, Entry, Estimate, Fee, Invoice)
         before = [model.objects.count() for model in models]
         load_demo()
         assert [model.objects.count() for model in models] == before

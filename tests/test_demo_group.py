@@ -398,4 +398,5 @@ def test_every_completed_visit_is_charged_invoiced_and_settled_by_the_rules(grou
     from kapflow.billing.models import Charge, Invoice
 
     assert demo_rules.billing_problems(today=timezone.localdate(group["as_of"])) == []
+    assert demo_rules.estimate_problems(today=timezone.localdate(group["as_of"])) == []
     assert Charge.objects.count() > 0 and Invoice.objects.count() > 0

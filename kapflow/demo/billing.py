@@ -18,11 +18,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from kapflow.accounts.models import User
+from kapflow.billing import estimates
 from kapflow.billing import fees as fee_schedule
 from kapflow.billing.diagnoses import CATALOGUE
-from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice, InvoiceLine
+from kapflow.billing.models import Charge, Diagnosis, Entry, Estimate, Fee, Invoice, InvoiceLine
+from kapflow.clients.models import Client
 from kapflow.lib.identifiers import NPI_PREFIX, luhn_valid
-from kapflow.pathway.models import Consultation
+from kapflow.pathway.models import Consultation, CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 
@@ -328,6 +330,88 @@ class Books:
         return entries
 
 
+def give_estimates(coordinator: User, today: datetime.date) -> int:
+    """A Good Faith Estimate for every version of every self-pay client's course plan, given the
+    day the version was written (the first before the course's first medication session, as the
+    law has it), each superseding the last; and a renewal where one ran out while its plan was
+    still in force. Priced and worded by kapflow.billing.estimates, as the product gives them."""
+    if Estimate.objects.exists():
+        return 0
+    practice = Practice.load()
+    sessions = defaultdict(list)
+    for client_id, starts_at in (
+        Visit.objects.filter(kind=Visit.Kind.MEDICATION)
+        .order_by("starts_at")
+        .values_list("client_id", "starts_at")
+    ):
+        sessions[client_id].append(starts_at)
+    given = []
+    plans = CoursePlan.objects.filter(
+        client__in=Client.objects.filter(estimates.self_pay_q())
+    ).select_related("client")
+    by_client = defaultdict(list)
+    for plan in plans.order_by("created_at", "pk"):
+        by_client[plan.client_id].append(plan)
+    for versions in by_client.values():
+        client, held = versions[0].client, None
+        for n, plan in enumerate(versions):
+            until = versions[n + 1].created_at if n + 1 < len(versions) else None
+            moments = [
+                (plan.created_at, Estimate.Reason.PLAN if held is None else Estimate.Reason.PLAN_CHANGED)
+            ]
+            while True:
+                on = timezone.localdate(moments[-1][0])
+                if held is not None and estimates.is_current_for(held, plan, on):
+                    moments.pop()  # the change left what the estimate says as it was
+                    break
+                held = _estimate(client, plan, practice, moments[-1], held, coordinator, sessions[client.pk])
+                given.append(held)
+                # Renewed the day after it runs out, while the plan is in force.
+                renew_on = held.valid_until + datetime.timedelta(days=1)
+                renew_at = timezone.make_aware(datetime.datetime.combine(renew_on, datetime.time(9)))
+                if renew_on > today or (until is not None and renew_at >= until) or plan.ended_at:
+                    break
+                moments.append((renew_at, Estimate.Reason.RENEWED))
+    return len(given)
+
+
+def _estimate(client, plan, practice, moment, held, coordinator, sessions) -> Estimate:
+    at, reason = moment
+    on = timezone.localdate(at)
+    covers_from = estimates.covers_from_for(held, plan, on, practice.estimate_months)
+    valid_until = estimates.valid_until_for(covers_from, practice.estimate_months)
+    priced = estimates.estimate_lines(
+        plan, practice, on, covers_from=covers_from, received=estimates.received_before(client, covers_from)
+    )
+    content = estimates.build_content(
+        client=client,
+        plan=plan,
+        practice=practice,
+        priced=priced,
+        issued_on=on,
+        covers_from=covers_from,
+        valid_until=valid_until,
+    )
+    # The first medication session after it was given, as it stood that day (build_content reads
+    # the next one from now).
+    following = [starts_at for starts_at in sessions if starts_at > at]
+    content["first_session"] = timezone.localdate(following[0]).isoformat() if following else ""
+    if held is not None:
+        held.superseded_at = at
+        held.save(update_fields=["superseded_at"])
+    return Estimate.objects.create(
+        client=client,
+        plan=plan,
+        reason=reason,
+        issued_at=at,
+        issued_by=coordinator,
+        covers_from=covers_from,
+        valid_until=valid_until,
+        total=priced.total,
+        content=content,
+    )
+
+
 def add_billing(
     *, clinicians, coordinator, admin, rng: random.Random, today: datetime.date
 ) -> dict[str, int]:
@@ -346,4 +430,5 @@ def add_billing(
     written = {"diagnoses": diagnose()}
     books = Books(practice=practice, fees=fees, coordinator=coordinator, admin=admin, rng=rng, today=today)
     written |= books.bill(completed)
+    written["Good Faith Estimates"] = give_estimates(coordinator, today)
     return written
