@@ -28,8 +28,9 @@ def profile_save(*, request, client: Client, form) -> BillingProfile:
     creating = profile.pk is None
     if not creating and not form.has_changed():
         return profile
-    # One profile a client: a second created a moment ago by someone else is the one changed.
-    BillingProfile.objects.select_for_update().filter(client=client).first()
+    # One profile a client: the client's row is held, so a profile another coordinator created a
+    # moment ago is found here and changed, never created twice.
+    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk").get()
     profile = form.save(commit=False)
     if creating:
         held = BillingProfile.objects.filter(client=client).first()
