@@ -210,6 +210,9 @@ def choose_pages(today: datetime.date) -> tuple[dict, list[Page], dict]:
         Page("reminders", "admin", "/reminders/"),
         Page("outcome report", "admin", "/outcomes/", outcome=True),
         Page("outcome report CSV", "admin", "/outcomes/report.csv", outcome=True),
+        Page("billing: what is owed", "coordinator", "/billing/"),
+        Page("billing: estimates due", "coordinator", "/billing/estimates/"),
+        Page("billing: fee schedule", "admin", "/billing/fees/"),
         Page("income by month", "coordinator", "/outcomes/income/"),
         Page("income by month CSV", "admin", "/outcomes/income/income.csv"),
         Page("audit log", "admin", "/audit/"),
@@ -221,6 +224,23 @@ def choose_pages(today: datetime.date) -> tuple[dict, list[Page], dict]:
         Page("consent documents", "admin", "/consent-documents/"),
         Page("rooms", "admin", "/calendar/rooms/"),
     ]
+    # The client with the most invoices: their account, their latest invoice, superbills, estimates.
+    from django.db.models import Count
+
+    from kapflow.billing.models import Invoice
+
+    billed = (
+        Invoice.objects.values("client_id").annotate(n=Count("pk")).order_by("-n", "client_id").first()
+    )
+    if billed is not None:
+        client_id = billed["client_id"]
+        latest = Invoice.objects.filter(client_id=client_id).order_by("-number").first()
+        pages += [
+            Page("billing: a client's account", "coordinator", f"/clients/{client_id}/billing/"),
+            Page("billing: an invoice", "coordinator", f"/clients/{client_id}/billing/invoices/{latest.pk}/"),
+            Page("billing: superbills", "coordinator", f"/clients/{client_id}/billing/superbills/"),
+            Page("billing: estimates", "coordinator", f"/clients/{client_id}/billing/estimates/"),
+        ]
     visible = Visit.objects.filter(Q(clinician=therapist)).order_by("-starts_at").first()
     if visible is not None:
         pages.append(Page("visit", "therapist", f"/clients/{visible.client_id}/visits/{visible.pk}/"))
