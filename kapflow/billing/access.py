@@ -22,5 +22,7 @@ def can_set_fees(user) -> bool:
 def can_diagnose(user) -> bool:
     """Who may record a diagnosis at all (on the clients whose records they write,
     kapflow.clients.access.writes_for): a licensed clinician, i.e. an active therapist or
-    prescriber of the practice. A coordinator or an admin alone records none."""
-    return bool(user.is_authenticated and user.is_active and user.is_clinician)
+    prescriber of the practice. A coordinator or an admin alone records none, nor an invited
+    outside prescriber (User.outside_practice), who sees only the medical pages (docs/access.md,
+    "The invited outside prescriber")."""
+    return bool(user.is_authenticated and user.is_active and user.is_clinician and not user.outside_practice)

@@ -36,6 +36,12 @@ def _day(value: datetime.date) -> str:
     return f"{value:%m/%d/%Y}"
 
 
+def _shown(value: datetime.date) -> str:
+    """A day as the pages show one ("Dec 5, 2026"): a period's label is read on the portal and
+    the staff pages; the claim form's MM/DD/YYYY stays in the PDF's dates of service."""
+    return f"{value:%b} {value.day}, {value.year}"
+
+
 # --- Periods ------------------------------------------------------------------------------------
 
 
@@ -103,7 +109,7 @@ def course_periods(client: Client, *, first_charge: datetime.date | None = None)
         else:
             name = f"Course {first.course_number}"
         periods.append(
-            Period("course", start, end, f"{name} ({_day(start)} to {_day(end)})", f"course-{first.pk}")
+            Period("course", start, end, f"{name} ({_shown(start)} to {_shown(end)})", f"course-{first.pk}")
         )
     return periods
 
@@ -544,11 +550,34 @@ def file_name(client: Client, period: Period) -> str:
     return f"superbill-{client.last_name.lower()}-{period.key}.pdf".replace(" ", "-")
 
 
+def _refuse_unless_may_have(user, client: Client, *, on_portal: bool) -> None:
+    """In the office a coordinator or admin (can_bill); on the portal the client, or a guardian
+    with legal authority for a minor: the people told that a statement is ready
+    (kapflow.billing.selectors.money_recipients), the same as kapflow.portal.access's
+    PortalNeed.BILLING, which the portal's page asked first."""
+    from kapflow.billing.access import can_bill
+    from kapflow.billing.selectors import money_recipients
+
+    if on_portal:
+        allowed = not user.is_staff_member and any(
+            person.pk == user.pk for person in money_recipients(client)
+        )
+    else:
+        allowed = can_bill(user)
+    if not allowed:
+        raise BillingRefused(
+            "Only the client, or the practice's coordinators and admins, are given a superbill."
+        )
+
+
 @transaction.atomic
 def superbill_give(*, request, client: Client, period: Period, practice: Practice, on_portal: bool) -> bytes:
     """The superbill's PDF for the person asking (a coordinator or admin, or on the portal the
     client or their guardian), audited as given; BillingRefused with the reasons when it may not
-    be given (nothing is audited as given then)."""
+    be given (nothing is audited as given then). Asks who is asking itself, so a page that forgot
+    would still be refused: in the office a coordinator or admin (can_bill), on the portal the
+    client or a guardian with legal authority for a minor (PortalNeed.BILLING)."""
+    _refuse_unless_may_have(request.user, client, on_portal=on_portal)
     bill = superbill_data(client, period, practice)
     content = superbill_pdf(bill)
     audit_record(
