@@ -351,7 +351,7 @@ def test_the_pdf_says_everything_the_law_asks(ready, ada, cora, tess, avery, log
         "Avery Alvarez",
         "90791",
         "0820T",
-        "$7800.00",
+        "$7,800.00",
         TIN,
         PRACTICE_NPI,
         TESS_NPI,
@@ -400,7 +400,7 @@ class TestAccess:
         save_plan(tess, avery)
         estimate = in_force(avery)
         page = login(cora).get(reverse("estimates:detail", args=[avery.pk, estimate.pk]))
-        assert page.status_code == 200 and "$7800.00" in page.content.decode()
+        assert page.status_code == 200 and "$7,800.00" in page.content.decode()
         assert login(tess).get(reverse("estimates:list", args=[avery.pk])).status_code == 200
         assert login(colin).get(reverse("estimates:list", args=[avery.pk])).status_code == 404
         assert login(colin).get(reverse("estimates:pdf", args=[avery.pk, estimate.pk])).status_code == 404

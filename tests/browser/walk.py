@@ -520,6 +520,76 @@ STAFF_PAGES |= {
 }
 
 
+# The rest of billing (tests/matrix_fees.py, matrix_diagnoses.py, matrix_estimates.py,
+# matrix_superbills.py, matrix_income.py, matrix_portal_billing.py): the fee schedule and a
+# line of it, the demo client's diagnoses, estimates and superbills, the practice's estimates due
+# and income, and the portal's statements and estimates (the client's own: the demo guardian's
+# minor has no bills to show).
+def _walk_fee(d: Demo) -> dict:
+    from tests.matrix_fees import walk_fee
+
+    return walk_fee(d)
+
+
+def _walk_diagnosis(d: Demo) -> dict:
+    from kapflow.billing.models import Diagnosis
+
+    diagnosis = Diagnosis.objects.filter(client=d.client, ended_on__isnull=True).order_by("pk").first()
+    if diagnosis is None:
+        diagnosis = Diagnosis.objects.create(
+            client=d.client,
+            code="F33.1",
+            description="Major depressive disorder, recurrent, moderate",
+            diagnosed_on=timezone.localdate() - datetime.timedelta(days=30),
+            diagnosed_by=d.user("therapist"),
+        )
+    return {"client_id": d.client.pk, "diagnosis_id": diagnosis.pk}
+
+
+def _walk_estimate(d: Demo) -> dict:
+    from kapflow.billing.models import Estimate
+
+    estimate = Estimate.objects.filter(client=d.client).order_by("-pk").first()
+    if estimate is None:
+        from tests.matrix_estimates import build
+
+        world = {"cora": d.user("coordinator"), "avery": d.client, "olive": d.minor}
+        build(world)
+        estimate = world["estimates"][d.client.pk]
+    return {"client_id": d.client.pk, "estimate_id": estimate.pk}
+
+
+STAFF_PAGES |= {
+    "fees:schedule": None,
+    "fees:line": _walk_fee,
+    "fees:new": None,
+    "fees:change": _walk_fee,
+    "fees:withdraw": _walk_fee,
+    "diagnoses:list": _client,
+    "diagnoses:new": _client,
+    "diagnoses:end": _walk_diagnosis,
+    "estimates:list": _client,
+    "estimates:detail": _walk_estimate,
+    "estimates:new": _client,
+    "estimates_due:list": None,
+    "superbills:list": _client,
+    "income:income": None,
+}
+PORTAL_OWN_PAGES |= {
+    "portal_billing:statements": _client,
+    "portal_billing:invoice": _walk_invoice,
+    "portal_estimates:list": _client,
+    "portal_estimates:detail": _walk_estimate,
+}
+NOT_PAGES |= {
+    "estimates:pdf",  # a PDF file
+    "portal_estimates:pdf",  # a PDF file
+    "superbills:download",  # a PDF file
+    "portal_billing:superbill",  # a PDF file
+    "income:income_csv",  # a CSV file
+}
+
+
 @dataclass
 class WalkedPage:
     name: str

@@ -15,3 +15,23 @@ def money(amount) -> str:
     if amount is None or amount == "":
         return ""
     return _money(Decimal(amount))
+
+
+@register.filter
+def iso_day(value) -> str:
+    """A day saved as text "YYYY-MM-DD" (a Good Faith Estimate's `content`) as the pages show a
+    day ("Dec 5, 2026"); anything else as it is."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(str(value))
+    except ValueError:
+        return value
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+@register.filter
+def age_labelled(amounts, ages) -> list:
+    """A client's balance by age beside the age columns' labels (the billing page's `owed.ages`,
+    (key, label, amount) each), so that a cell stacked on a phone says which age it is."""
+    return [(age[1], amount) for age, amount in zip(ages, amounts, strict=False)]
