@@ -15,7 +15,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from kapflow.billing import estimates
-from kapflow.billing.models import BillingProfile, Charge, Estimate, Fee, Invoice
+from kapflow.billing.models import BillingProfile, Charge, Estimate, Fee, Invoice, InvoiceLine
 from kapflow.course.reviews import _copy, plan_supersede
 from kapflow.pathway import services as pathway_services
 from kapflow.pathway.forms import CoursePlanForm
@@ -328,12 +328,14 @@ def test_the_dispute_flag_opens_at_the_threshold(ready, ada, tess, priya, avery)
         created_by=ada,
     )
     fees = {fee.code: fee for fee in Fee.objects.all()}
-    charge(avery, visit, fees["99214"], estimate.total + Decimal("399.99"), priya)
+    first = charge(avery, visit, fees["99214"], estimate.total + Decimal("399.99"), priya)
     assert estimates.dispute(avery, ready) is None
-    charge(avery, visit, fees["0820T"], "0.01", priya)
-    Invoice.objects.create(
+    second = charge(avery, visit, fees["0820T"], "0.01", priya)
+    invoice = Invoice.objects.create(
         client=avery, number=1, issued_on=timezone.localdate(), due_on=timezone.localdate(), created_by=ada
     )
+    # The first bill is the first invoice billing the estimate's services.
+    InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, charge=c) for c in (first, second)])
     flag = estimates.dispute(avery, ready)
     assert flag.over_by == Decimal("400.00") and flag.billed == TOTAL_8 + Decimal("400.00")
     assert flag.last_day == timezone.localdate() + datetime.timedelta(days=120)
@@ -452,6 +454,26 @@ def test_the_account_and_portal_billing_pages_explain_the_right_to_dispute(
     set_fees(ada)
     save_plan(tess, avery)
     account = login(cora).get(reverse("client_billing:account", args=[avery.pk]))
-    assert account.status_code == 200 and "right to dispute" in account.content.decode()
+    # The coordinator is shown it only once the bills are over the estimate, in a coordinator's words.
+    assert account.status_code == 200 and "right to dispute" not in account.content.decode()
     portal = login(cleo).get(reverse("portal_billing:statements", args=[avery.pk]))
     assert portal.status_code == 200 and "right to dispute" in portal.content.decode()
+    start = timezone.now() - datetime.timedelta(hours=3)
+    visit = Visit.objects.create(
+        client=avery,
+        kind="medication",
+        room=Room.objects.create(name="Cedar"),
+        starts_at=start,
+        ends_at=start + datetime.timedelta(minutes=150),
+        clinician=tess,
+        created_by=ada,
+    )
+    fee = Fee.objects.filter(code="0820T").first()
+    over = charge(avery, visit, fee, in_force(avery).total + Decimal("400.00"), tess)
+    invoice = Invoice.objects.create(
+        client=avery, number=1, issued_on=timezone.localdate(), due_on=timezone.localdate(), created_by=ada
+    )
+    InvoiceLine.objects.create(invoice=invoice, charge=over)
+    page = login(cora).get(reverse("client_billing:account", args=[avery.pk])).content.decode()
+    assert "Tell the client of their right to dispute" in page and "$400.00 more" in page
+    assert "If you are billed" not in page

@@ -12,9 +12,15 @@ register = template.Library()
 
 
 @register.inclusion_tag("billing/_dispute_panel.html")
-def estimate_dispute(client):
+def estimate_dispute(client, staff=False):
+    """On the client's portal, the right to dispute whenever an estimate is in force (and how far
+    over the bills are when they are); on a staff page, only when the bills are over, in words
+    for the coordinator."""
     estimate = current_estimate(client)
     if estimate is None:
         return {"show": False}
     practice = Practice.load()
-    return {"show": True, "practice": practice, "dispute": dispute(client, practice, estimate=estimate)}
+    over = dispute(client, practice, estimate=estimate)
+    if staff and over is None:
+        return {"show": False}
+    return {"show": True, "practice": practice, "dispute": over, "staff": staff}
