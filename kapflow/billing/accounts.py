@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from kapflow.billing import fees as fee_schedule
-from kapflow.billing.models import Charge, Fee, Invoice
+from kapflow.billing.models import CENT, Charge, Fee, Invoice
 from kapflow.billing.selectors import AGE_BUCKETS, ZERO, age_bucket, owed
 from kapflow.visits.models import Visit
 
@@ -136,4 +136,9 @@ def waiting_by_client(clients: QuerySet) -> list[dict]:
     if not rows:
         return []
     named = {client.pk: client for client in clients.filter(pk__in=[row["client_id"] for row in rows])}
-    return [row | {"client": named[row["client_id"]]} for row in rows if row["client_id"] in named]
+    # Each sum quantized: SQLite sums decimals as floating point.
+    return [
+        row | {"client": named[row["client_id"]], "total": row["total"].quantize(CENT)}
+        for row in rows
+        if row["client_id"] in named
+    ]

@@ -23,8 +23,8 @@ from django.utils import timezone
 from kapflow.audit.services import audit_record
 from kapflow.billing import fees as fee_schedule
 from kapflow.billing.access import can_bill
-from kapflow.billing.models import BillingProfile, Charge, Diagnosis, Estimate, Fee, Invoice
-from kapflow.billing.services import BillingRefused, money, statement_notice
+from kapflow.billing.models import CENT, BillingProfile, Charge, Diagnosis, Estimate, Fee, Invoice
+from kapflow.billing.services import BillingRefused, chain_lock, money, statement_notice
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.controlled.clocks import business_days_after, is_business_day
 from kapflow.pathway.models import CoursePlan
@@ -494,13 +494,15 @@ def estimate_issue(
 ) -> Estimate:
     """Give the client a new Good Faith Estimate for the plan in force and supersede the one in
     force, in one transaction with its audit row; the client is told an estimate is ready.
-    Holds the client's row first, so that two issues at once are one after the other (the
+    Holds the audit chain's lock first, so that two issues at once are one after the other (the
     second supersedes the first); the database's one_estimate_in_force is the last word."""
     user = request.user
     reason = Estimate.Reason(reason)
     if reason in (Estimate.Reason.ASKED, Estimate.Reason.RENEWED) and not can_bill(user):
         raise BillingRefused("Only the practice's coordinators and admins give an estimate on request.")
-    Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk").get()
+    # Not the client's row: a changed plan is given its estimate after the plan's audit row
+    # (services.chain_lock says why); the estimate in force is locked only under this lock.
+    chain_lock()
     practice = practice or Practice.load()
     if not is_self_pay(client):
         raise BillingRefused(
@@ -720,20 +722,21 @@ def dispute(client: Client, practice: Practice, *, estimate: Estimate | None = N
     """When the client has been billed at least the practice's threshold (45 CFR 149.620: $400)
     more than the estimate's total for its period (charges dated from its covers_from to its
     valid_until), the amounts and the last day to start a dispute (the practice's dispute days
-    after the first invoice dated on or after covers_from). None otherwise. Three queries."""
+    after the first invoice billing a charge of that period). None otherwise. Three queries."""
     estimate = estimate or current_estimate(client)
     if estimate is None:
         return None
-    billed = (
-        Charge.objects.filter(
-            client=client, service_date__gte=estimate.covers_from, service_date__lte=estimate.valid_until
-        ).aggregate(total=Sum("amount"))["total"]
-        or ZERO
+    in_period = Charge.objects.filter(
+        client=client, service_date__gte=estimate.covers_from, service_date__lte=estimate.valid_until
     )
+    # Quantized: SQLite sums decimals as floating point (1400 may come back 1399.99999999999).
+    billed = (in_period.aggregate(total=Sum("amount"))["total"] or ZERO).quantize(CENT)
     over_by = billed - estimate.total
     if over_by < practice.estimate_dispute_threshold:
         return None
-    first = Invoice.objects.filter(client=client, issued_on__gte=estimate.covers_from).aggregate(
+    # The first bill for the estimate's services: an invoice issued later for a visit before
+    # them (the consultation invoiced late) is not it, and would shorten the 120 days.
+    first = Invoice.objects.filter(client=client, lines__charge__in=in_period).aggregate(
         first=Min("issued_on")
     )["first"]
     return Dispute(

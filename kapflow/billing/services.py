@@ -2,8 +2,8 @@
 one transaction with its audit row; every amount is a Decimal in dollars and cents.
 
 Locks (docs/billing.md, "What is locked"): charging a visit locks the visit's row (already held
-when a visit is completed); issuing an invoice locks the practice's row, which numbers invoices
-one after another and so also keeps two issuers from billing the same charge twice; an entry
+when a visit is completed); issuing an invoice takes the audit chain's lock first, which numbers
+invoices one after another and so also keeps two issuers from billing the same charge twice; an entry
 against an invoice locks the invoice's row, so two payments, refunds or write-offs at once each
 see the balance the other left."""
 
@@ -11,10 +11,11 @@ import datetime
 import logging
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from kapflow.audit.chain import APPEND_LOCK_KEY
 from kapflow.audit.services import audit_record
 from kapflow.billing import fees as fee_schedule
 from kapflow.billing.access import can_adjust, can_bill
@@ -61,12 +62,16 @@ def parse_amount(text: str) -> Decimal:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise BillingRefused("Give the amount in dollars and cents, for example 120.00.") from None
-    if not amount.is_finite() or amount.quantize(CENT) != amount:
+    if not amount.is_finite():
         raise BillingRefused("Give the amount in dollars and cents, for example 120.00.")
     if amount <= 0:
         raise BillingRefused("Give an amount above zero.")
+    # Before quantizing: 1e400 (or forty nines) has more digits than the context holds, and
+    # quantize would raise InvalidOperation rather than answer.
     if amount >= Decimal("10000000"):
         raise BillingRefused("That amount is too large for one entry.")
+    if amount.quantize(CENT) != amount:
+        raise BillingRefused("Give the amount in dollars and cents, for example 120.00.")
     return amount.quantize(CENT)
 
 
@@ -162,11 +167,10 @@ def _issue(
     issued_on: datetime.date | None = None,
 ) -> Invoice:
     """The invoice with the next number, due after the practice's payment days, and the notice
-    that a statement is ready. Locks the practice's row first: numbers go one after another, and
-    a charge another issuer billed a moment ago is not billed again."""
-    Practice.load()
-    locked = Practice.objects.select_for_update(no_key=True).get(pk=1)
-    practice = practice or locked
+    that a statement is ready. Takes the audit chain's lock first (see chain_lock): numbers
+    go one after another, and a charge another issuer billed a moment ago is not billed again."""
+    chain_lock()
+    practice = practice or Practice.load()
     waiting = uninvoiced(client)
     if charges is not None:
         waiting = waiting.filter(pk__in=[charge.pk for charge in charges])
@@ -194,10 +198,23 @@ def _issue(
     return invoice
 
 
+def chain_lock() -> None:
+    """Serialise the issuers of invoices (and of estimates, kapflow.billing.estimates). Not with a
+    row lock: a completed visit is invoiced, and a changed plan given its estimate, in the
+    transaction that wrote their own audit rows, and a row locked after an audit row deadlocks
+    with a writer holding that row while it waits for the audit chain's lock
+    (docs/security/audit.md). The chain's own lock is the mutex instead: every issuer writes an
+    audit row, so holding it from the start costs no extra wait, and nothing is locked after it.
+    SQLite: every transaction is IMMEDIATE, one writer at a time already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
 def invoice_total(invoice: Invoice) -> Decimal:
-    return (
-        Charge.objects.filter(invoice_line__invoice=invoice).aggregate(total=Sum("amount"))["total"] or ZERO
-    )
+    # Quantized: SQLite sums decimals as floating point.
+    total = Charge.objects.filter(invoice_line__invoice=invoice).aggregate(total=Sum("amount"))["total"]
+    return (total or ZERO).quantize(CENT)
 
 
 def invoice_balance(invoice: Invoice) -> Decimal:
@@ -211,7 +228,7 @@ def invoice_balance(invoice: Invoice) -> Decimal:
 def refundable(payment: Entry) -> Decimal:
     """What of a payment has not been refunded yet."""
     refunded = Entry.objects.filter(refund_of=payment).aggregate(total=Sum("amount"))["total"] or ZERO
-    return payment.amount - refunded
+    return payment.amount - refunded.quantize(CENT)
 
 
 # --- Payments, refunds and write-offs ----------------------------------------------------------

@@ -45,7 +45,8 @@ class MonthField(forms.Field):
         if isinstance(value, datetime.date):
             return first_of(value)
         match = _MONTH.fullmatch(str(value).strip())
-        if not match or not 1 <= int(match.group(2)) <= 12:
+        # Year 0000 is no date at all: datetime.date would raise rather than answer.
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         month = datetime.date(int(match.group(1)), int(match.group(2)), 1)
         if not first_of(EARLIEST) <= month <= first_of(LATEST):
