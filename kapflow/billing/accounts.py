@@ -108,7 +108,13 @@ def owed_by_client(clients: QuerySet, today: datetime.date) -> Owed:
     """Every invoice with a balance, of the `clients` given (a scoped queryset), summed by client
     and by age (selectors.AGE_BUCKETS: days past the invoice's due day). One query, whatever the
     number of invoices; clients are ordered by their oldest due day, then by balance."""
-    invoices = owed().filter(client__in=clients).select_related("client").order_by("due_on", "number")
+    invoices = list(owed().select_related("client").order_by("due_on", "number"))
+    # The scope applied to the few open invoices' clients (one query on their ids): as a filter
+    # of the query above, SQLite would probe every client against every open invoice.
+    seen = set(
+        clients.filter(pk__in={invoice.client_id for invoice in invoices}).values_list("pk", flat=True)
+    )
+    invoices = [invoice for invoice in invoices if invoice.client_id in seen]
     debtors: dict[int, Debtor] = {}
     by_age = dict.fromkeys(_KEYS, ZERO)
     for invoice in invoices:
