@@ -229,9 +229,7 @@ def choose_pages(today: datetime.date) -> tuple[dict, list[Page], dict]:
 
     from kapflow.billing.models import Invoice
 
-    billed = (
-        Invoice.objects.values("client_id").annotate(n=Count("pk")).order_by("-n", "client_id").first()
-    )
+    billed = Invoice.objects.values("client_id").annotate(n=Count("pk")).order_by("-n", "client_id").first()
     if billed is not None:
         client_id = billed["client_id"]
         latest = Invoice.objects.filter(client_id=client_id).order_by("-number").first()
