@@ -8,7 +8,7 @@ from django import forms
 
 from kapflow.accounts.models import STAFF_ROLES, Role, User
 from kapflow.accounts.throttle import second_factor_throttle
-from kapflow.lib.identifiers import npi_problem, taxonomy_problem
+from kapflow.lib.forms import cleaned_npi, cleaned_taxonomy
 
 
 class StaffForm(forms.ModelForm):
@@ -43,16 +43,10 @@ class StaffForm(forms.ModelForm):
         return email
 
     def clean_npi(self):
-        npi = self.cleaned_data["npi"].strip().replace(" ", "")
-        if npi and npi_problem(npi):
-            raise forms.ValidationError(npi_problem(npi))
-        return npi
+        return cleaned_npi(self.cleaned_data["npi"])
 
     def clean_taxonomy_code(self):
-        code = self.cleaned_data["taxonomy_code"].strip().upper()
-        if code and taxonomy_problem(code):
-            raise forms.ValidationError(taxonomy_problem(code))
-        return code
+        return cleaned_taxonomy(self.cleaned_data["taxonomy_code"])
 
     def clean_license_type(self):
         return self.cleaned_data["license_type"].strip()

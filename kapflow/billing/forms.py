@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from kapflow.billing.models import BillingProfile, Entry
 from kapflow.billing.services import BillingRefused, money, parse_amount
-from kapflow.lib.forms import DateInput, RadioSelect, SentOnce
-from kapflow.lib.identifiers import npi_problem
+from kapflow.lib.forms import DateInput, RadioSelect, SentOnce, cleaned_npi
 
 
 class BillingProfileForm(forms.ModelForm):
@@ -31,10 +30,7 @@ class BillingProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
 
     def clean_referring_npi(self):
-        npi = "".join(self.cleaned_data.get("referring_npi", "").split())
-        if npi and (problem := npi_problem(npi)):
-            raise forms.ValidationError(problem)
-        return npi
+        return cleaned_npi(self.cleaned_data.get("referring_npi", ""))
 
     def clean(self):
         data = super().clean()

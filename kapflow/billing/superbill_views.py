@@ -52,13 +52,20 @@ def superbill_download(request, client_id, period):
     """The PDF, audited as given; or the page again with why it cannot be given (the reasons can
     appear between showing the page and the click: a diagnosis ended, an NPI removed)."""
     client = client_banner_for(request, client_id, action="kapflow.billing.superbill.opened")
+    return give_or_refuse(request, client, period, on_portal=False, page=_page)
+
+
+def give_or_refuse(request, client, period: str, *, on_portal: bool, page):
+    """The superbill of the period named in the URL as a PDF download (404 for a period the client
+    has none of), or `page(request, client, refused=(period, reasons))` when it may not be given:
+    the staff page's and the portal's download alike."""
     chosen = superbill.period_for(client, period)
     if chosen is None:
         raise Http404("No such period.")
     try:
         content = superbill.superbill_give(
-            request=request, client=client, period=chosen, practice=practice_for(request), on_portal=False
+            request=request, client=client, period=chosen, practice=practice_for(request), on_portal=on_portal
         )
     except BillingRefused as refusal:
-        return _page(request, client, refused=(chosen, refusal.problems))
+        return page(request, client, refused=(chosen, refusal.problems))
     return pdf_response(content, superbill.file_name(client, chosen))

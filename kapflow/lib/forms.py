@@ -2,6 +2,8 @@ import uuid
 
 from django import forms
 
+from kapflow.lib.identifiers import npi_problem, taxonomy_problem
+
 
 class DateInput(forms.DateInput):
     """The browser's own date picker, with the value in the format it expects."""
@@ -40,3 +42,20 @@ class RadioSelect(forms.RadioSelect):
     @choices.setter
     def choices(self, value) -> None:
         self._choices = value
+
+
+def cleaned_npi(text: str) -> str:
+    """An NPI as typed, without its spaces, or ValidationError saying what is wrong with it (its
+    length or its check digit). Empty stays empty: the field is optional where it is used."""
+    npi = "".join(text.split())
+    if npi and (problem := npi_problem(npi)):
+        raise forms.ValidationError(problem)
+    return npi
+
+
+def cleaned_taxonomy(text: str) -> str:
+    """A provider taxonomy code as typed, in capitals, or ValidationError saying what is wrong."""
+    code = text.strip().upper()
+    if code and (problem := taxonomy_problem(code)):
+        raise forms.ValidationError(problem)
+    return code

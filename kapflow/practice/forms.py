@@ -1,12 +1,11 @@
 from django import forms
 
 from kapflow.accounts.models import User
+from kapflow.lib.forms import cleaned_npi, cleaned_taxonomy
 from kapflow.lib.identifiers import (
     DEA_NUMBER_PROBLEM,
     dea_number_valid,
     ein_problem,
-    npi_problem,
-    taxonomy_problem,
 )
 from kapflow.practice.models import Practice
 
@@ -202,16 +201,10 @@ class PracticeForm(forms.ModelForm):
         return ein
 
     def clean_npi(self):
-        npi = self.cleaned_data["npi"].strip().replace(" ", "")
-        if npi and npi_problem(npi):
-            raise forms.ValidationError(npi_problem(npi))
-        return npi
+        return cleaned_npi(self.cleaned_data["npi"])
 
     def clean_taxonomy_code(self):
-        code = self.cleaned_data["taxonomy_code"].strip().upper()
-        if code and taxonomy_problem(code):
-            raise forms.ValidationError(taxonomy_problem(code))
-        return code
+        return cleaned_taxonomy(self.cleaned_data["taxonomy_code"])
 
     def _place_of_service(self, name):
         code = self.cleaned_data[name].strip()

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET
 from kapflow.billing import superbill
 from kapflow.billing.models import Charge, Entry, Invoice
 from kapflow.billing.selectors import with_totals
-from kapflow.billing.services import BillingRefused, money
-from kapflow.billing.superbill_views import pdf_response
+from kapflow.billing.services import money
+from kapflow.billing.superbill_views import give_or_refuse
 from kapflow.portal.access import PortalNeed, is_guardian_view, portal_client_for, portal_view
 from kapflow.practice.models import practice_for
 
@@ -103,13 +103,4 @@ def superbill_download(request, client_id, period):
     client = portal_client_for(
         request, client_id, action="kapflow.portal.superbill.opened", need=PortalNeed.BILLING
     )
-    chosen = superbill.period_for(client, period)
-    if chosen is None:
-        raise Http404("No such period.")
-    try:
-        content = superbill.superbill_give(
-            request=request, client=client, period=chosen, practice=practice_for(request), on_portal=True
-        )
-    except BillingRefused as refusal:
-        return _page(request, client, refused=(chosen, refusal.problems))
-    return pdf_response(content, superbill.file_name(client, chosen))
+    return give_or_refuse(request, client, period, on_portal=True, page=_page)
