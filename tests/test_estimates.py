@@ -445,6 +445,21 @@ class TestAccess:
         page = login(cora).get(reverse("visits:detail", args=[avery.pk, visit.pk]))
         assert "no Good Faith Estimate" in page.content.decode()
 
+    def test_a_session_booked_before_any_plan_warns_too(self, ready, ada, cora, priya, avery, login):
+        set_fees(ada)
+        start = timezone.now() + datetime.timedelta(days=5)
+        visit = Visit.objects.create(
+            client=avery,
+            kind="medication",
+            room=Room.objects.create(name="Oak"),
+            starts_at=start,
+            ends_at=start + datetime.timedelta(minutes=150),
+            clinician=priya,
+            created_by=cora,
+        )
+        page = login(cora).get(reverse("visits:detail", args=[avery.pk, visit.pk])).content.decode()
+        assert "no Good Faith Estimate" in page and "no course plan written yet" in page
+
 
 def test_the_account_and_portal_billing_pages_explain_the_right_to_dispute(
     ready, ada, cora, tess, cleo, avery, login

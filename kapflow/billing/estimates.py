@@ -692,12 +692,15 @@ def _booked_without_plan(
 
 
 def needs_estimate(client: Client) -> bool:
-    """Whether a self-pay client's plan in force has no estimate answering for it (the visit
-    page warns on a medication session)."""
+    """Whether a self-pay client with a medication session booked has no estimate answering for
+    it: none for the plan in force, or, with no plan written yet, none in force at all (the visit
+    page asks, of a scheduled medication session, and warns)."""
     if not is_self_pay(client):
         return False
-    plan = plan_in_force(client)
-    return plan is not None and not is_current_for(current_estimate(client), plan, timezone.localdate())
+    plan, estimate = plan_in_force(client), current_estimate(client)
+    if plan is None:
+        return estimate is None or estimate.valid_until < timezone.localdate()
+    return not is_current_for(estimate, plan, timezone.localdate())
 
 
 # --- The right to dispute ----------------------------------------------------------------------

@@ -136,9 +136,10 @@ def visit_detail(request, client_id, visit_id):
         context["course_label"] = session_label(position(client), visit)
     if visit.is_medication and visit.status == Visit.Status.SCHEDULED:
         # A self-pay client is given a Good Faith Estimate before the session: a warning, not a gate.
-        from kapflow.billing.estimates import needs_estimate
+        from kapflow.billing.estimates import needs_estimate, plan_in_force
 
         context["estimate_missing"] = needs_estimate(client)
+        context["estimate_without_plan"] = context["estimate_missing"] and plan_in_force(client) is None
     return render(request, "visits/detail.html", context)
 
 
