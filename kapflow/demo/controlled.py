@@ -33,18 +33,17 @@ from kapflow.demo.runbook import (
     _at,
     _review_earlier_action_items,
     after_the_dose,
+    before_the_dose,
     integration_record,
     spravato_room_get,
 )
 from kapflow.dosing import rems
 from kapflow.dosing.models import (
     Administration,
-    DayOfChecklist,
     Note,
     PhaseMark,
     RemsReport,
     Runbook,
-    VitalsReading,
 )
 from kapflow.dosing.services.administration import STOCKED_ROUTES, dose_record, prescriber_on_site_record
 from kapflow.dosing.services.rems import rems_answers_save
@@ -249,32 +248,7 @@ def _run(visit: Visit, practice, rng, *, dose, during=None, after_discharge=None
     runs before the discharge, `after_discharge(given, discharged)` after it, before signing."""
     start, who = visit.starts_at, visit.clinician
     book = Runbook.objects.create(visit=visit, created_at=_at(start, -25))
-    DayOfChecklist.objects.create(
-        runbook=book,
-        transport_without_driving=True,
-        transport_detail="Partner drives home",
-        last_food_at=_at(start, -300),
-        last_liquid_at=_at(start, -90),
-        substances=[],
-        pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
-        recorded_by=who,
-        recorded_at=_at(start, -15),
-    )
-    base = (118 + rng.randint(0, 14), 74 + rng.randint(0, 10), 66 + rng.randint(0, 12))
-    baseline = VitalsReading.objects.create(
-        runbook=book,
-        phase=VitalsReading.Phase.PRE_DOSE,
-        taken_at=_at(start, 20),
-        systolic=base[0],
-        diastolic=base[1],
-        heart_rate=base[2],
-        spo2=98,
-        recorded_by=who,
-        recorded_at=_at(start, 20),
-    )
-    PhaseMark.objects.create(
-        runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start
-    )
+    base, baseline = before_the_dose(book, who, rng, transport="Partner drives home", food=300, liquid=90)
     dose_at = _at(start, practice.opening_reflection_minutes)
     given = dose(dose_at)  # marks the medicine phase
     last_reading = after_the_dose(book, practice, who, dose_at=dose_at, base=base, baseline=baseline)

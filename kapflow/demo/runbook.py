@@ -57,6 +57,40 @@ def spravato_room_get() -> Room:
     return room
 
 
+def before_the_dose(book: Runbook, who, rng, *, transport: str, food: int, liquid: int):
+    """A session's record up to its dose, as the demo records it: the day-of checklist (the last
+    food and liquid so many minutes before the start), a pre-dose reading and the opening phase.
+    Returns the client's usual (systolic, diastolic, heart rate) and that reading."""
+    start = book.visit.starts_at
+    DayOfChecklist.objects.create(
+        runbook=book,
+        transport_without_driving=True,
+        transport_detail=transport,
+        last_food_at=_at(start, -food),
+        last_liquid_at=_at(start, -liquid),
+        substances=[],
+        pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
+        recorded_by=who,
+        recorded_at=_at(start, -15),
+    )
+    base = (118 + rng.randint(0, 14), 74 + rng.randint(0, 10), 66 + rng.randint(0, 12))
+    baseline = VitalsReading.objects.create(
+        runbook=book,
+        phase=VitalsReading.Phase.PRE_DOSE,
+        taken_at=_at(start, 20),
+        systolic=base[0],
+        diastolic=base[1],
+        heart_rate=base[2],
+        spo2=98,
+        recorded_by=who,
+        recorded_at=_at(start, 20),
+    )
+    PhaseMark.objects.create(
+        runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start
+    )
+    return base, baseline
+
+
 def after_the_dose(book: Runbook, practice: Practice, who, *, dose_at, base, baseline) -> datetime.datetime:
     """A session's readings after its dose, as the demo records them: vitals from the first
     check on at the practice's interval, rising a little and settling under the alerts, and the
@@ -111,32 +145,9 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
             recorded_by=who,
             recorded_at=_at(start, -20),
         )
-    DayOfChecklist.objects.create(
-        runbook=book,
-        transport_without_driving=True,
-        transport_detail="Partner drives home" if rng.random() < 0.5 else "Rideshare booked by the client",
-        last_food_at=_at(start, -rng.choice([240, 300, 600])),
-        last_liquid_at=_at(start, -rng.choice([60, 90, 120])),
-        substances=[],
-        pregnancy=DayOfChecklist.Pregnancy.NOT_APPLICABLE,
-        recorded_by=who,
-        recorded_at=_at(start, -15),
-    )
-    base = (118 + rng.randint(0, 14), 74 + rng.randint(0, 10), 66 + rng.randint(0, 12))
-    baseline = VitalsReading.objects.create(
-        runbook=book,
-        phase=VitalsReading.Phase.PRE_DOSE,
-        taken_at=_at(start, 20),
-        systolic=base[0],
-        diastolic=base[1],
-        heart_rate=base[2],
-        spo2=98,
-        recorded_by=who,
-        recorded_at=_at(start, 20),
-    )
-    PhaseMark.objects.create(
-        runbook=book, phase="opening", started_at=start, recorded_by=who, recorded_at=start
-    )
+    transport = "Partner drives home" if rng.random() < 0.5 else "Rideshare booked by the client"
+    food, liquid = rng.choice([240, 300, 600]), rng.choice([60, 90, 120])
+    base, baseline = before_the_dose(book, who, rng, transport=transport, food=food, liquid=liquid)
     dose_at = _at(start, practice.opening_reflection_minutes)
     if order.route == MedicationOrder.Route.INTRANASAL:
         # Esketamine is given with a prescriber on site (kapflow.medical.routes).
