@@ -64,12 +64,13 @@ browser:
 
 # The suite runs in parallel (pytest-xdist): one worker more than there are cores, since the
 # browser tests leave a core idle while Chromium works, each worker with its own test database.
-# Tests go out in the order pytest-django puts them, the ones that empty the database (the
-# browser's, the threaded ones) last; worksteal would hand them out early, and a test after
-# them would find the rows the migrations write (the consent documents) gone.
+# A worker that runs out of tests takes half of what another has left (worksteal), so no worker
+# sits idle while one works through the slow browser tests. That is safe in any order: a test
+# that commits empties the database with `flush` when it ends, and the flush puts back what the
+# migrations write (the audit triggers, the starting consent documents) for the tests after it.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP) browser pg-tools
-	$(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The browser tests again, photographing every page they open into test-artifacts/screenshots/
 # (emptied first): look at them after a change to a template or the stylesheet.

@@ -632,3 +632,23 @@ class TestChartCard:
         record(avery, "kap", by=tess)
         html = self.render(avery, tess)
         assert "In place for an in-person session." in html and "Signed, v1" in html
+
+
+def test_a_database_emptied_by_flush_gets_the_starting_documents_back_once(db):
+    """`manage.py flush` (and every test that commits) sends post_migrate: the starting
+    documents come back as the migration wrote them, and a kind that has any is left alone."""
+    from django.core.management.sql import emit_post_migrate_signal
+
+    kinds = sorted(ConsentDocument.objects.values_list("kind", flat=True))
+    assert len(kinds) == 5
+    kap_body = ConsentDocument.objects.get(kind="kap").body
+    ConsentDocument.objects.exclude(kind="kap").delete()
+    ConsentDocument.objects.filter(kind="kap").update(title="The practice's own")
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert sorted(ConsentDocument.objects.values_list("kind", flat=True)) == kinds
+    assert ConsentDocument.objects.get(kind="kap").title == "The practice's own"
+    assert ConsentDocument.objects.get(kind="telehealth").version == 1
+    assert ConsentDocument.objects.get(kind="kap").body == kap_body
