@@ -19,7 +19,7 @@ from kapflow.practice.models import Practice
 from kapflow.reminders.emails import render_reminders
 from kapflow.reminders.models import Reminder
 from tests import factories
-from tests.test_access_matrix import world as world  # noqa: F401  (a fixture: pytest finds it by name)
+from tests.test_access_matrix import build_world
 from tests.test_hostile_input import (  # noqa: F401  (browser: a fixture)
     HOSTILE,
     _body,
@@ -32,6 +32,12 @@ from tests.test_stock_ledger import PASSWORD, lot, on_site, started, walt, wendy
 
 # The sign-in page's wrong passwords per account (ACCOUNT_RATE_LIMITS["login_failed"], "…,5/5m/key").
 SIGN_IN_TRIES = 5
+
+
+@pytest.fixture
+def world(db):
+    """The access matrix's world, built for each test: the other tests here make their own personas."""
+    return build_world()
 
 
 def _asking(user):

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from kapflow.lib.params import date_param, int_param, parse_date, parse_int
 from tests.access_rules import OK, ROLES
 from tests.fuzzing import examples
-from tests.test_access_matrix import MATRIX
-from tests.test_access_matrix import world as world  # noqa: F401  (a fixture: pytest finds it by name)
+from tests.test_access_matrix import MATRIX, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +96,12 @@ GET_PAGES = _get_pages()
 def _opener(rule) -> str | None:
     """A persona the access rules let open the page for Avery (Tess's client)."""
     return next((role for role in ROLES if rule(role, "avery") == OK), None)
+
+
+@pytest.fixture
+def world(db):
+    """The access matrix's world, built for each test: the other tests here make their own personas."""
+    return build_world()
 
 
 @pytest.fixture
