@@ -84,51 +84,49 @@ def _fast_and_isolated(settings, media_dir):
 
 @pytest.fixture
 def tess(db):
-    return factories.make_user("Tess Therapist", roles=("is_therapist",), email="tess@example.org")
+    return factories.make_persona("tess")
 
 
 @pytest.fixture
 def colin(db):
-    return factories.make_user("Colin Colleague", roles=("is_therapist",), email="colin@example.org")
+    return factories.make_persona("colin")
 
 
 @pytest.fixture
 def priya(db):
-    return factories.make_user("Priya Prescriber", roles=("is_prescriber",), email="priya@example.org")
+    return factories.make_persona("priya")
 
 
 @pytest.fixture
 def cora(db):
-    return factories.make_user("Cora Coordinator", roles=("is_coordinator",), email="cora@example.org")
+    return factories.make_persona("cora")
 
 
 @pytest.fixture
 def ada(db):
-    return factories.make_user("Ada Admin", roles=("is_practice_admin",), email="ada@example.org")
+    return factories.make_persona("ada")
 
 
 @pytest.fixture
 def cleo(db):
-    return factories.make_user("Cleo Client", roles=("is_client",), email="cleo@example.org", mfa=False)
+    return factories.make_persona("cleo")
 
 
 @pytest.fixture
 def gail(db):
-    return factories.make_user("Gail Guardian", roles=("is_guardian",), email="gail@example.org", mfa=False)
+    return factories.make_persona("gail")
 
 
 @pytest.fixture
 def avery(tess, priya):
     """Tess's client, with Priya as prescriber."""
-    client = factories.make_client(first_name="Avery", last_name="Alvarez", therapist=tess, prescriber=priya)
-    factories.add_emergency_contact(client)
-    return client
+    return factories.make_avery(tess, priya)
 
 
 @pytest.fixture
 def olive(colin):
     """Colin's client, outside Tess's care."""
-    return factories.make_client(first_name="Olive", last_name="Okafor", therapist=colin)
+    return factories.make_olive(colin)
 
 
 @pytest.fixture

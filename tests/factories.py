@@ -31,6 +31,36 @@ def make_user(
     return user
 
 
+# The personas of tests/conftest.py (healthchecks' test base): name, role and email, and whether
+# they sign in with an authenticator app. The access matrix builds the same people.
+PERSONAS = {
+    "ada": ("Ada Admin", "is_practice_admin", True),
+    "tess": ("Tess Therapist", "is_therapist", True),
+    "colin": ("Colin Colleague", "is_therapist", True),
+    "priya": ("Priya Prescriber", "is_prescriber", True),
+    "cora": ("Cora Coordinator", "is_coordinator", True),
+    "cleo": ("Cleo Client", "is_client", False),
+    "gail": ("Gail Guardian", "is_guardian", False),
+}
+
+
+def make_persona(key: str) -> User:
+    name, role, mfa = PERSONAS[key]
+    return make_user(name, roles=(role,), email=f"{key}@example.org", mfa=mfa)
+
+
+def make_avery(tess: User, priya: User) -> Client:
+    """Tess's client, with Priya as prescriber."""
+    client = make_client(first_name="Avery", last_name="Alvarez", therapist=tess, prescriber=priya)
+    add_emergency_contact(client)
+    return client
+
+
+def make_olive(colin: User) -> Client:
+    """Colin's client, outside Tess's care."""
+    return make_client(first_name="Olive", last_name="Okafor", therapist=colin)
+
+
 def enrol_totp(user: User, secret: str | None = None) -> str:
     secret = secret or generate_totp_secret()
     TOTP.activate(user, secret)

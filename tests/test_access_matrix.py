@@ -185,18 +185,12 @@ def world(built_world, db):
 
 
 def build_world():
-    # The personas, made as tests/conftest.py's fixtures make them, in the order the fixtures
-    # were requested here.
-    ada = factories.make_user("Ada Admin", roles=("is_practice_admin",), email="ada@example.org")
-    tess = factories.make_user("Tess Therapist", roles=("is_therapist",), email="tess@example.org")
-    colin = factories.make_user("Colin Colleague", roles=("is_therapist",), email="colin@example.org")
-    priya = factories.make_user("Priya Prescriber", roles=("is_prescriber",), email="priya@example.org")
-    cora = factories.make_user("Cora Coordinator", roles=("is_coordinator",), email="cora@example.org")
-    cleo = factories.make_user("Cleo Client", roles=("is_client",), email="cleo@example.org", mfa=False)
-    gail = factories.make_user("Gail Guardian", roles=("is_guardian",), email="gail@example.org", mfa=False)
-    avery = factories.make_client(first_name="Avery", last_name="Alvarez", therapist=tess, prescriber=priya)
-    factories.add_emergency_contact(avery)
-    olive = factories.make_client(first_name="Olive", last_name="Okafor", therapist=colin)
+    # The personas and their clients, made as tests/conftest.py's fixtures make them, in the
+    # order the fixtures were requested here.
+    ada, tess, colin, priya, cora, cleo, gail = map(
+        factories.make_persona, ["ada", "tess", "colin", "priya", "cora", "cleo", "gail"]
+    )
+    avery, olive = factories.make_avery(tess, priya), factories.make_olive(colin)
     retired = factories.make_user("Retired Therapist", roles=("is_therapist",))
     retired.is_active = False
     retired.save()
