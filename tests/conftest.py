@@ -130,6 +130,15 @@ def olive(colin):
 
 
 @pytest.fixture
+def matrix_world(db):
+    """The access matrix's world (tests/test_access_matrix.py builds it once for its own tests),
+    built for this test alone: for tests that also make personas of their own."""
+    from tests.test_access_matrix import build_world
+
+    return build_world()
+
+
+@pytest.fixture
 def login():
     """login(user) -> a test client signed in as that user."""
 

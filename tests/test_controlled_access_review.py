@@ -19,7 +19,6 @@ from kapflow.practice.models import Practice
 from kapflow.reminders.emails import render_reminders
 from kapflow.reminders.models import Reminder
 from tests import factories
-from tests.test_access_matrix import build_world
 from tests.test_hostile_input import (  # noqa: F401  (browser: a fixture)
     HOSTILE,
     _body,
@@ -32,12 +31,6 @@ from tests.test_stock_ledger import PASSWORD, lot, on_site, started, walt, wendy
 
 # The sign-in page's wrong passwords per account (ACCOUNT_RATE_LIMITS["login_failed"], "…,5/5m/key").
 SIGN_IN_TRIES = 5
-
-
-@pytest.fixture
-def world(db):
-    """The access matrix's world, built for each test: the other tests here make their own personas."""
-    return build_world()
 
 
 def _asking(user):
@@ -128,7 +121,7 @@ def _check(response, data, text, key="form"):
             assert value not in response.content.decode(), "a password was sent back"
 
 
-def _loss_valid(world):
+def _loss_valid(matrix_world):
     today = timezone.localdate()
     return {
         "kind": "loss",
@@ -140,34 +133,34 @@ def _loss_valid(world):
 
 @HOSTILE
 @given(seed=st.data())
-def test_the_loss_report_form_takes_anything(browser, world, seed):  # noqa: F811
-    data = seed.draw(_body(_loss_valid(world), extra=["entry_key", "lost_1"]), label="data")
-    response = browser(world["tess"]).post(reverse("inventory:loss_new"), data)
+def test_the_loss_report_form_takes_anything(browser, matrix_world, seed):  # noqa: F811
+    data = seed.draw(_body(_loss_valid(matrix_world), extra=["entry_key", "lost_1"]), label="data")
+    response = browser(matrix_world["tess"]).post(reverse("inventory:loss_new"), data)
     _check(response, data, ["description"])
 
 
 @HOSTILE
 @given(seed=st.data())
-def test_a_discrepancys_explanation_takes_anything(browser, world, seed):  # noqa: F811
+def test_a_discrepancys_explanation_takes_anything(browser, matrix_world, seed):  # noqa: F811
     valid = {"outcome": "counting_error", "explanation": "Counted twice"}
     data = seed.draw(_body(valid), label="data")
-    url = reverse("inventory:discrepancy", args=[world["discrepancy"].pk])
-    _check(browser(world["priya"]).post(url, data), data, ["explanation"])
+    url = reverse("inventory:discrepancy", args=[matrix_world["discrepancy"].pk])
+    _check(browser(matrix_world["priya"]).post(url, data), data, ["explanation"])
 
 
 @HOSTILE
 @given(seed=st.data())
-def test_a_loss_reports_step_takes_anything(browser, world, seed):  # noqa: F811
+def test_a_loss_reports_step_takes_anything(browser, matrix_world, seed):  # noqa: F811
     valid = {"step": "notice", "done_on": timezone.localdate().isoformat(), "reference": "N-1", "note": ""}
     data = seed.draw(_body(valid), label="data")
-    url = reverse("inventory:loss_step", args=[world["loss_report"].pk])
-    response = browser(world["ada"]).post(url, data)
+    url = reverse("inventory:loss_step", args=[matrix_world["loss_report"].pk])
+    response = browser(matrix_world["ada"]).post(url, data)
     _check(response, data, ["reference", "note"], key="step_form")
 
 
 @HOSTILE
 @given(seed=st.data())
-def test_the_fill_form_takes_anything(browser, world, seed):  # noqa: F811
+def test_the_fill_form_takes_anything(browser, matrix_world, seed):  # noqa: F811
     valid = {
         "order": "",
         "pharmacy": "Corner Pharmacy",
@@ -182,30 +175,32 @@ def test_the_fill_form_takes_anything(browser, world, seed):  # noqa: F811
         "lot_number": "L1",
     }
     data = seed.draw(_body(valid), label="data")
-    response = browser(world["priya"]).post(reverse("fills:new", args=[world["avery"].pk]), data)
+    response = browser(matrix_world["priya"]).post(
+        reverse("fills:new", args=[matrix_world["avery"].pk]), data
+    )
     _check(response, data, ["pharmacy", "pharmacy_phone", "rx_number", "lot_number"])
 
 
 @HOSTILE
 @given(seed=st.data())
-def test_the_rems_enrolment_form_takes_anything(browser, world, seed):  # noqa: F811
+def test_the_rems_enrolment_form_takes_anything(browser, matrix_world, seed):  # noqa: F811
     valid = {
-        "prescriber": world["priya"].pk,
+        "prescriber": matrix_world["priya"].pk,
         "enrolled_on": timezone.localdate().isoformat(),
         "patient_rems_id": "P123",
         "document": "",
     }
     data = seed.draw(_body(valid), label="data")
-    response = browser(world["tess"]).post(
-        reverse("rems_enrolment:enrolment", args=[world["avery"].pk]), data
+    response = browser(matrix_world["tess"]).post(
+        reverse("rems_enrolment:enrolment", args=[matrix_world["avery"].pk]), data
     )
     _check(response, data, ["patient_rems_id"])
 
 
 @HOSTILE
 @given(seed=st.data())
-def test_the_waste_form_takes_anything_and_never_echoes_a_password(browser, world, seed):  # noqa: F811
-    visit = world["runbook_visits"][world["avery"].pk]
+def test_the_waste_form_takes_anything_and_never_echoes_a_password(browser, matrix_world, seed):  # noqa: F811
+    visit = matrix_world["runbook_visits"][matrix_world["avery"].pk]
     valid = {
         "administration": "",
         "quantity": "0.2",
@@ -215,7 +210,9 @@ def test_the_waste_form_takes_anything_and_never_echoes_a_password(browser, worl
         "witness_code": "",
     }
     data = seed.draw(_body(valid), label="data")
-    response = browser(world["tess"]).post(reverse("dosing:waste", args=[visit.client_id, visit.pk]), data)
+    response = browser(matrix_world["tess"]).post(
+        reverse("dosing:waste", args=[visit.client_id, visit.pk]), data
+    )
     _no_500(response)
     if response.status_code == 200:
         form = response.context.get("waste_form")

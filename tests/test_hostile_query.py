@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from kapflow.lib.params import date_param, int_param, parse_date, parse_int
 from tests.access_rules import OK, ROLES
 from tests.fuzzing import examples
-from tests.test_access_matrix import MATRIX, build_world
+from tests.test_access_matrix import MATRIX
 
 pytestmark = pytest.mark.django_db
 
@@ -99,13 +99,7 @@ def _opener(rule) -> str | None:
 
 
 @pytest.fixture
-def world(db):
-    """The access matrix's world, built for each test: the other tests here make their own personas."""
-    return build_world()
-
-
-@pytest.fixture
-def visitors(world, login):
+def visitors(matrix_world, login):
     """Each page's URL with the persona that may open it, signed in once per test."""
     signed_in = {}
     pages = []
@@ -114,8 +108,8 @@ def visitors(world, login):
         if role is None:
             continue
         if role not in signed_in:
-            signed_in[role] = login(world.get(role))
-        url = reverse(name, kwargs=kwargs_for(world, world["avery"]) if kwargs_for else {})
+            signed_in[role] = login(matrix_world.get(role))
+        url = reverse(name, kwargs=kwargs_for(matrix_world, matrix_world["avery"]) if kwargs_for else {})
         pages.append((name, url, signed_in[role]))
     return pages
 
