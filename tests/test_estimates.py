@@ -311,22 +311,25 @@ def charge(client, visit, fee, amount, who):
     )
 
 
+def medication_visit(client, clinician, created_by, *, starts_in, room):
+    """A medication session of 150 minutes in person, in a new room, starting `starts_in` from now."""
+    start = timezone.now() + starts_in
+    return Visit.objects.create(
+        client=client,
+        kind="medication",
+        room=Room.objects.create(name=room),
+        starts_at=start,
+        ends_at=start + datetime.timedelta(minutes=150),
+        clinician=clinician,
+        created_by=created_by,
+    )
+
+
 def test_the_dispute_flag_opens_at_the_threshold(ready, ada, tess, priya, avery):
     set_fees(ada)
     save_plan(tess, avery)
     estimate = in_force(avery)
-    room = Room.objects.create(name="Cedar")
-    start = timezone.now() + datetime.timedelta(hours=1)
-    visit = Visit.objects.create(
-        client=avery,
-        kind="medication",
-        modality="in_person",
-        room=room,
-        starts_at=start,
-        ends_at=start + datetime.timedelta(minutes=150),
-        clinician=priya,
-        created_by=ada,
-    )
+    visit = medication_visit(avery, priya, ada, starts_in=datetime.timedelta(hours=1), room="Cedar")
     fees = {fee.code: fee for fee in Fee.objects.all()}
     first = charge(avery, visit, fees["99214"], estimate.total + Decimal("399.99"), priya)
     assert estimates.dispute(avery, ready) is None
@@ -431,32 +434,13 @@ class TestAccess:
     ):
         set_fees(ada, leave_out=("integration",))
         save_plan(tess, avery)
-        start = timezone.now() + datetime.timedelta(days=5)
-        visit = Visit.objects.create(
-            client=avery,
-            kind="medication",
-            modality="in_person",
-            room=Room.objects.create(name="Oak"),
-            starts_at=start,
-            ends_at=start + datetime.timedelta(minutes=150),
-            clinician=priya,
-            created_by=cora,
-        )
+        visit = medication_visit(avery, priya, cora, starts_in=datetime.timedelta(days=5), room="Oak")
         page = login(cora).get(reverse("visits:detail", args=[avery.pk, visit.pk]))
         assert "no Good Faith Estimate" in page.content.decode()
 
     def test_a_session_booked_before_any_plan_warns_too(self, ready, ada, cora, priya, avery, login):
         set_fees(ada)
-        start = timezone.now() + datetime.timedelta(days=5)
-        visit = Visit.objects.create(
-            client=avery,
-            kind="medication",
-            room=Room.objects.create(name="Oak"),
-            starts_at=start,
-            ends_at=start + datetime.timedelta(minutes=150),
-            clinician=priya,
-            created_by=cora,
-        )
+        visit = medication_visit(avery, priya, cora, starts_in=datetime.timedelta(days=5), room="Oak")
         page = login(cora).get(reverse("visits:detail", args=[avery.pk, visit.pk])).content.decode()
         assert "no Good Faith Estimate" in page and "no course plan written yet" in page
 
@@ -473,16 +457,7 @@ def test_the_account_and_portal_billing_pages_explain_the_right_to_dispute(
     assert account.status_code == 200 and "right to dispute" not in account.content.decode()
     portal = login(cleo).get(reverse("portal_billing:statements", args=[avery.pk]))
     assert portal.status_code == 200 and "right to dispute" in portal.content.decode()
-    start = timezone.now() - datetime.timedelta(hours=3)
-    visit = Visit.objects.create(
-        client=avery,
-        kind="medication",
-        room=Room.objects.create(name="Cedar"),
-        starts_at=start,
-        ends_at=start + datetime.timedelta(minutes=150),
-        clinician=tess,
-        created_by=ada,
-    )
+    visit = medication_visit(avery, tess, ada, starts_in=-datetime.timedelta(hours=3), room="Cedar")
     fee = Fee.objects.filter(code="0820T").first()
     over = charge(avery, visit, fee, in_force(avery).total + Decimal("400.00"), tess)
     invoice = Invoice.objects.create(
