@@ -580,9 +580,10 @@ def billing_problems(*, today=None) -> list[str]:
     """The money's rules (docs/billing.md): a charge only for a completed visit, at a line of the
     schedule in force on its day and at that line's fee; every completed visit charged for each
     billable line of its day; every invoice's balance between zero and its total at every entry
-    in date order; nothing dated after today; a payment by a coordinator or admin, a refund or
-    write-off by an admin; a refund no larger than what was left of its payment; a diagnosis by
-    a clinician, not in the future."""
+    in date order, and what the database keeps it owes (and which charges and visits it keeps
+    as invoiced and charged) as the rows say; nothing dated after today; a payment by a
+    coordinator or admin, a refund or write-off by an admin; a refund no larger than what was
+    left of its payment; a diagnosis by a clinician, not in the future."""
     from kapflow.billing import fees as fee_schedule
     from kapflow.billing.models import Charge, Diagnosis, Entry, Fee, Invoice
 
@@ -644,6 +645,15 @@ def billing_problems(*, today=None) -> list[str]:
             balance += entry.effect
             if not 0 <= balance <= totals[pk]:
                 found.append(f"Invoice {invoice.number}'s balance is {balance} after entry {entry.pk}.")
+        if invoice.owed != balance:
+            found.append(f"Invoice {invoice.number} is kept as owing {invoice.owed}, not {balance}.")
+    # The columns the database keeps (kapflow.billing.db) agree with the rows.
+    invoiced = set(Charge.objects.filter(invoice_line__isnull=False).values_list("pk", flat=True))
+    if set(Charge.objects.filter(invoiced=True).values_list("pk", flat=True)) != invoiced:
+        found.append("The charges kept as invoiced are not those on an invoice.")
+    with_a_charge = {pk for pk, codes in charged.items() if codes}
+    if set(Visit.objects.filter(charged=True).values_list("pk", flat=True)) != with_a_charge:
+        found.append("The visits kept as charged are not those with a charge.")
     for diagnosis in Diagnosis.objects.select_related("diagnosed_by"):
         if not diagnosis.diagnosed_by.is_clinician:
             found.append(f"Diagnosis {diagnosis.pk} was made by someone who is not a clinician.")

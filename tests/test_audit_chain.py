@@ -11,12 +11,14 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection, transaction
+from django.core.management.sql import emit_pre_migrate_signal
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from kapflow.audit import chain
 from kapflow.audit.db import drop_triggers, expected_triggers, install_triggers
 from kapflow.audit.models import AuditEvent
 from kapflow.audit.services import audit_record
+from kapflow.billing import db as billing_db
 
 
 def _rows(n: int, actor=None, client=None) -> list[AuditEvent]:
@@ -143,6 +145,12 @@ def test_a_noted_head_that_is_no_longer_in_the_chain_is_reported(db, tess):
         call_command("audit_verify", head="ab" * 32, stdout=io.StringIO())
 
 
+def _every_trigger() -> set[tuple[str, str]]:
+    """The append-only and signed-record triggers, and those keeping what each invoice owes."""
+    expected = {(table, name) for table, names in expected_triggers(connection).items() for name in names}
+    return expected | set(billing_db.trigger_names().items())
+
+
 def test_every_trigger_is_in_place_after_migrate(db):
     call_command("migrate", verbosity=0)
     with connection.cursor() as c:
@@ -151,8 +159,7 @@ def test_every_trigger_is_in_place_after_migrate(db):
         else:
             c.execute("SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal")
         present = set(c.fetchall())
-    expected = {(table, name) for table, names in expected_triggers(connection).items() for name in names}
-    assert expected - present == set()
+    assert _every_trigger() - present == set()
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite schema editor's table rebuild")
@@ -173,6 +180,33 @@ def test_a_table_rebuilt_by_the_schema_editor_gets_its_triggers_back_at_the_next
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'medical_clearance'"
         )
         assert c.fetchone()[0] == 2
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite schema editor's table rebuild")
+@pytest.mark.parametrize("table", ["dosing_runbook", "billing_invoice"])
+def test_before_a_migrate_the_triggers_naming_a_table_a_migration_may_rebuild_are_lifted(db, table):
+    """A runbook's entries' triggers name the runbook; the triggers keeping an invoice's amount
+    owed name the invoice. SQLite refuses to rename a rebuilt copy into place while a trigger
+    names the table dropped, so every migrate lifts them first (pre_migrate) and puts them back."""
+
+    def rebuild() -> None:
+        # As the schema editor does: the same table under a new name, the rows, drop, rename.
+        with connection.cursor() as c:
+            c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
+            c.execute(c.fetchone()[0].replace(f'"{table}"', f'"new__{table}"', 1))
+            c.execute(f"INSERT INTO new__{table} SELECT * FROM {table}")
+            c.execute(f"DROP TABLE {table}")
+            c.execute(f"ALTER TABLE new__{table} RENAME TO {table}")
+
+    with pytest.raises(OperationalError, match="no such table"), transaction.atomic():
+        rebuild()
+    emit_pre_migrate_signal(verbosity=0, interactive=False, db=connection.alias)
+    rebuild()
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as c:
+        c.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+        present = set(c.fetchall())
+    assert _every_trigger() - present == set()
 
 
 @pytest.mark.django_db(transaction=True)

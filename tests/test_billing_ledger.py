@@ -9,7 +9,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -124,9 +124,12 @@ def test_balances_are_the_exact_sum_of_the_charges_and_entries(ada, avery, tess,
                 payments[index].append([entry, amount])
             expected[index] -= amount
         totals = {i.pk: i for i in with_totals(Invoice.objects.filter(client=avery))}
+        kept = dict(Invoice.objects.filter(client=avery).values_list("pk", "owed_cents"))
         for invoice, owed in zip(invoices, expected, strict=True):
             assert totals[invoice.pk].balance == owed
             assert services.invoice_balance(invoice) == owed
+            # The amount the database keeps on the invoice ("what is owed" reads it) agrees.
+            assert kept[invoice.pk] == int(owed * 100)
         assert client_balance(avery) == sum(expected, D("0"))
         transaction.set_rollback(True)
 
@@ -281,6 +284,69 @@ def test_no_fee_charge_invoice_or_entry_is_changed_or_deleted_in_the_database(ad
     entry.refresh_from_db()
     charge.refresh_from_db()
     assert (entry.amount, charge.amount) == (D("10.00"), D("150.00"))
+
+
+@pytest.mark.django_db
+def test_what_an_invoice_owes_is_kept_by_the_database_whoever_writes_the_rows(ada, avery, priya):
+    """The triggers of kapflow.billing.db, for rows written past the services (as the demo's
+    bulk loads write them): a line adds its charge, a payment takes its amount off, a refund puts
+    it back; an entry that would take the invoice below zero is refused by its CHECK."""
+    fee_line(ada, amount="150.00")
+    invoice = invoiced(avery, priya, ada)
+
+    def owed() -> int:
+        return Invoice.objects.values_list("owed_cents", flat=True).get(pk=invoice.pk)
+
+    assert owed() == 15000
+    fields = {"invoice": invoice, "client": avery, "received_on": TODAY(), "created_by": ada}
+    (payment,) = Entry.objects.bulk_create(
+        [Entry(kind="payment", amount=D("100.10"), method="cash", **fields)]
+    )
+    assert owed() == 4990
+    Entry.objects.create(
+        kind="refund", amount=D("0.10"), method="cash", reason="Rounding", refund_of=payment, **fields
+    )
+    assert owed() == 5000
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Entry.objects.create(kind="write_off", amount=D("50.01"), reason="Too much", **fields)
+    Entry.objects.create(kind="write_off", amount=D("50.00"), reason="Hardship", **fields)
+    assert owed() == 0 and balance_of(invoice) == 0
+
+
+@pytest.mark.django_db
+def test_a_record_read_before_the_database_kept_its_column_never_writes_the_old_value_back(ada, avery, priya):
+    """kapflow.lib.kept: a visit (or invoice, or charge) saved whole from what it read before
+    the trigger fired leaves the kept column as the database set it."""
+    fee_line(ada, amount="150.00")
+    visit = completed_visit(avery, priya)
+    stale = Visit.objects.get(pk=visit.pk)
+    (charge,) = services.visit_charge(request=ServiceRequest(ada), visit=visit)
+    stale.cancel_reason = ""
+    stale.save()
+    assert Visit.objects.values_list("charged", flat=True).get(pk=visit.pk) is True
+    invoice = Invoice.objects.get(pk=charge.invoice_line.invoice_id)
+    assert invoice.owed_cents == 15000 and Charge.objects.get(pk=charge.pk).invoiced
+    assert Visit.objects.filter(pk=visit.pk, charged=False).exists() is False
+
+
+@pytest.mark.django_db
+def test_only_the_database_itself_changes_what_an_invoice_owes(ada, avery, priya):
+    fee_line(ada, amount="150.00")
+    invoice = invoiced(avery, priya, ada)
+    sql = "UPDATE billing_invoice SET owed_cents = 0 WHERE id = %s"
+    if connection.vendor == "postgresql":
+        with (
+            pytest.raises(DatabaseError, match="cannot be changed"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [invoice.pk])
+    else:
+        # SQLite cannot tell a trigger's UPDATE from anyone's (kapflow.audit.immutable): the
+        # column stays writable there, and docs/billing.md says so.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [invoice.pk])
+        assert Invoice.objects.values_list("owed_cents", flat=True).get(pk=invoice.pk) == 0
 
 
 # The client's account page --------------------------------------------------------------------

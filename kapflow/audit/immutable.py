@@ -11,6 +11,11 @@ What a trigger refuses, for a row that is locked:
   every migrate);
 * UPDATE of the `once` columns after they were set, i.e. once `sentinel` is not null.
 INSERT is never refused here, so a new column with a default never breaks a write.
+
+A `kept` column is one the database keeps up to date itself, from a trigger on another table
+(an invoice's amount owed, kapflow.billing.db): it changes as often as that trigger fires. On
+PostgreSQL only a trigger may change it (`pg_trigger_depth() > 1`); SQLite cannot tell a
+trigger's UPDATE from anyone's, so there it is left out of the comparison.
 """
 
 from dataclasses import dataclass
@@ -38,6 +43,8 @@ class Rule:
     # References that may only be cleared (to NULL), never changed: the database's own
     # ON DELETE SET NULL when the row they point at is removed.
     may_clear: tuple[str, ...] = ()
+    # Columns the database keeps up to date from triggers on other tables (see the module's text).
+    kept: tuple[str, ...] = ()
 
 
 # Entries of a medication-session record: locked with the record (Runbook.signed_at). Entries
@@ -190,8 +197,8 @@ RULES: tuple[Rule, ...] = (
     # fee changes by a new line from a date; an estimate is superseded once by the next; a
     # diagnosis is ended once (no longer current, or entered in error).
     Rule("billing_fee", ALWAYS, why="fee_set"),
-    Rule("billing_charge", ALWAYS, why="visit_charge"),
-    Rule("billing_invoice", ALWAYS, why="invoice_issue"),
+    Rule("billing_charge", ALWAYS, why="visit_charge", kept=("invoiced",)),
+    Rule("billing_invoice", ALWAYS, why="invoice_issue", kept=("owed_cents",)),
     Rule("billing_invoiceline", ALWAYS, why="invoice_issue"),
     Rule("billing_entry", ALWAYS, why="entry_record"),
     Rule(
@@ -233,7 +240,7 @@ def sqlite_install(rule: Rule, columns: list[str]) -> list[str]:
     after every migrate, so a column added later is covered as soon as it exists)."""
     once = [c for c in rule.once if c in columns]
     clearable = [c for c in rule.may_clear if c in columns]
-    fixed = [c for c in columns if c not in once and c not in clearable]
+    fixed = [c for c in columns if c not in once and c not in clearable and c not in rule.kept]
     fixed_changed = " OR ".join(
         [f'OLD."{c}" IS NOT NEW."{c}"' for c in fixed]
         + [f'(OLD."{c}" IS NOT NEW."{c}" AND NEW."{c}" IS NOT NULL)' for c in clearable]
@@ -267,6 +274,10 @@ def _pg_locked(rule: Rule, row: str) -> str:
 def postgres_install(rule: Rule) -> list[str]:
     function = _name(rule, "guard")
     allowed = "ARRAY[" + ", ".join(f"'{c}'" for c in (*rule.once, *rule.may_clear)) + "]::text[]"
+    if rule.kept:
+        # A kept column changes only from inside a trigger (depth 1 is this guard itself).
+        kept = "ARRAY[" + ", ".join(f"'{c}'" for c in rule.kept) + "]::text[]"
+        allowed = f"({allowed} || CASE WHEN pg_trigger_depth() > 1 THEN {kept} ELSE ARRAY[]::text[] END)"
     once_check = "".join(
         f"""
             IF NEW.{c} IS DISTINCT FROM OLD.{c} AND NEW.{c} IS NOT NULL THEN

@@ -9,12 +9,12 @@ import dataclasses
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Sum
+from django.db.models import Count, Min, QuerySet, Sum
 from django.utils import timezone
 
 from kapflow.billing import fees as fee_schedule
 from kapflow.billing.models import CENT, Charge, Fee, Invoice
-from kapflow.billing.selectors import AGE_BUCKETS, ZERO, age_bucket, owed
+from kapflow.billing.selectors import AGE_BUCKETS, ZERO, age_bucket
 from kapflow.visits.models import Visit
 
 PAID, OWED, PART_PAID, OVERDUE = "Paid", "Owed", "Part paid", "Overdue"
@@ -49,23 +49,32 @@ class Uncharged:
         return sum((fee.amount for fee in self.lines), ZERO)
 
 
-def uncharged_visits(visits: QuerySet[Visit]) -> list[Uncharged]:
-    """The completed visits among `visits` with no charge at all although the fee schedule in
-    force on their day has billable lines for them (a visit whose lines are all free is not
-    listed: it owes nothing). Two queries: the schedule, then the candidate visits (of the kinds
-    the schedule bills, on or after its first line's day), oldest first."""
+def uncharged_visits(visits: QuerySet[Visit], *, clients: QuerySet | None = None) -> list[Uncharged]:
+    """The completed visits among `visits` (and of the scoped `clients`, when given) with no
+    charge at all although the fee schedule in force on their day has billable lines for them (a
+    visit whose lines are all free is not listed: it owes nothing). Two queries, and one more
+    with `clients`: the schedule, then the candidate visits (of the kinds the schedule bills, on
+    or after its first line's day), oldest first."""
     schedule = list(Fee.objects.order_by("kind", "minutes_from", "code", "-effective_from", "-pk"))
     billed_kinds = {fee.kind for fee in schedule if not fee.is_free}
     if not billed_kinds:
         return []
     first_day = min(fee.effective_from for fee in schedule)
     since = timezone.make_aware(datetime.datetime.combine(first_day, datetime.time.min))
-    candidates = (
-        visits.filter(status=Visit.Status.COMPLETED, kind__in=billed_kinds, starts_at__gte=since)
-        .filter(~Exists(Charge.objects.filter(visit=OuterRef("pk"))))
+    # `charged` is kept by the database as charges are written (kapflow.billing.db): the partial
+    # index holds only completed visits without a charge, not the practice's years of visits.
+    candidates = list(
+        visits.filter(
+            status=Visit.Status.COMPLETED, charged=False, kind__in=billed_kinds, starts_at__gte=since
+        )
         .select_related("client", "clinician")
         .order_by("starts_at", "pk")
     )
+    if clients is not None:
+        # The scope applied to the few candidates' clients: as a filter of the query above,
+        # SQLite would walk every visit of every client in scope instead of the partial index.
+        seen = set(clients.filter(pk__in={v.client_id for v in candidates}).values_list("pk", flat=True))
+        candidates = [visit for visit in candidates if visit.client_id in seen]
     found = []
     for visit in candidates:
         day = timezone.localdate(visit.starts_at)
@@ -77,9 +86,11 @@ def uncharged_visits(visits: QuerySet[Visit]) -> list[Uncharged]:
 
 @dataclasses.dataclass
 class Debtor:
-    """One client's money owed: the balance, the oldest due day, and the balance by age."""
+    """One client's money owed: the balance, the oldest due day, and the balance by age. The
+    client itself is read only for the debtors a page shows (`name_debtors`)."""
 
-    client: object
+    client_id: int
+    client: object = None
     balance: Decimal = ZERO
     oldest_due: datetime.date | None = None
     invoices: int = 0
@@ -106,35 +117,49 @@ class Owed:
 
 def owed_by_client(clients: QuerySet, today: datetime.date) -> Owed:
     """Every invoice with a balance, of the `clients` given (a scoped queryset), summed by client
-    and by age (selectors.AGE_BUCKETS: days past the invoice's due day). One query, whatever the
-    number of invoices; clients are ordered by their oldest due day, then by balance."""
-    invoices = list(owed().select_related("client").order_by("due_on", "number"))
+    and by age (selectors.AGE_BUCKETS: days past the invoice's due day). Two queries, whatever
+    the number of invoices; clients are ordered by their oldest due day, then by balance."""
+    # What each owes as the database keeps it (Invoice.owed_cents), through its partial index:
+    # only the open invoices are read, not the practice's years of paid ones, and as plain values.
+    invoices = list(
+        Invoice.objects.filter(owed_cents__gt=0)
+        .order_by("due_on", "number")
+        .values_list("client_id", "due_on", "owed_cents")
+    )
     # The scope applied to the few open invoices' clients (one query on their ids): as a filter
     # of the query above, SQLite would probe every client against every open invoice.
-    seen = set(
-        clients.filter(pk__in={invoice.client_id for invoice in invoices}).values_list("pk", flat=True)
-    )
-    invoices = [invoice for invoice in invoices if invoice.client_id in seen]
+    seen = set(clients.filter(pk__in={row[0] for row in invoices}).values_list("pk", flat=True))
     debtors: dict[int, Debtor] = {}
     by_age = dict.fromkeys(_KEYS, ZERO)
-    for invoice in invoices:
-        debtor = debtors.setdefault(invoice.client_id, Debtor(client=invoice.client))
-        debtor.balance += invoice.balance
+    for client_id, due_on, cents in invoices:
+        if client_id not in seen:
+            continue
+        owed = cents * CENT
+        debtor = debtors.setdefault(client_id, Debtor(client_id=client_id))
+        debtor.balance += owed
         debtor.invoices += 1
-        if debtor.oldest_due is None or invoice.due_on < debtor.oldest_due:
-            debtor.oldest_due = invoice.due_on
-        key = age_bucket(invoice.due_on, today)
-        debtor.by_age[key] += invoice.balance
-        by_age[key] += invoice.balance
-    ordered = sorted(debtors.values(), key=lambda d: (d.oldest_due, -d.balance, d.client.pk))
+        if debtor.oldest_due is None or due_on < debtor.oldest_due:
+            debtor.oldest_due = due_on
+        key = age_bucket(due_on, today)
+        debtor.by_age[key] += owed
+        by_age[key] += owed
+    ordered = sorted(debtors.values(), key=lambda d: (d.oldest_due, -d.balance, d.client_id))
     return Owed(debtors=ordered, by_age=by_age, total=sum(by_age.values(), ZERO))
+
+
+def name_debtors(debtors: list[Debtor], clients: QuerySet) -> None:
+    """Read the clients of the debtors shown (a page of them), through the scoped `clients`:
+    one query."""
+    named = clients.in_bulk([debtor.client_id for debtor in debtors])
+    for debtor in debtors:
+        debtor.client = named[debtor.client_id]
 
 
 def waiting_by_client(clients: QuerySet) -> list[dict]:
     """The clients (of the scoped `clients`) with charges not yet invoiced: each client, how many
     charges, their sum and the oldest day of service, oldest first. Two queries."""
     rows = list(
-        Charge.objects.filter(invoice_line__isnull=True, client__in=clients)
+        Charge.objects.filter(invoiced=False, client__in=clients)
         .values("client_id")
         .annotate(count=Count("pk"), total=Sum("amount"), oldest=Min("service_date"))
         .order_by("oldest", "client_id")

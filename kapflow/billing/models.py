@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from kapflow.lib.kept import KeptByDatabase
 from kapflow.visits.models import Visit
 
 CENT = Decimal("0.01")
@@ -156,7 +157,7 @@ class BillingProfile(models.Model):
         return f"Billing profile of {self.client}"
 
 
-class Charge(models.Model):
+class Charge(KeptByDatabase):
     """What one visit costs under one line of the fee schedule, at the fee in force on the day
     of service: a later fee change never reaches it."""
 
@@ -178,6 +179,12 @@ class Charge(models.Model):
     place_of_service = models.CharField("place of service", max_length=2)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Whether the charge is on an invoice: set by the database as the invoice line is written
+    # (kapflow.billing.db). The billing page's charges waiting for an invoice read the few
+    # without one through the partial index below.
+    invoiced = models.BooleanField(default=False, editable=False)
+
+    kept_by_database = ("invoiced",)
 
     class Meta:
         ordering = ["service_date", "pk"]
@@ -188,13 +195,14 @@ class Charge(models.Model):
         indexes = [
             models.Index(fields=["client", "service_date"], name="charge_client_date_idx"),
             models.Index(fields=["service_date"], name="charge_date_idx"),
+            models.Index(fields=["client"], condition=Q(invoiced=False), name="charge_waiting_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.code} on {self.service_date:%Y-%m-%d}: {self.amount}"
 
 
-class Invoice(models.Model):
+class Invoice(KeptByDatabase):
     """A numbered bill to a client for charges not yet billed (each charge is on one invoice).
     Its balance is its charges less what was paid and written off, plus what was refunded."""
 
@@ -204,21 +212,35 @@ class Invoice(models.Model):
     due_on = models.DateField("due on")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # What is still owed, in whole cents: kept by the database itself as lines and entries are
+    # written (kapflow.billing.db), never by code. "What is owed" reads only the invoices above
+    # zero through the partial index below, not every invoice of the practice's years.
+    owed_cents = models.IntegerField(default=0, editable=False)
+
+    kept_by_database = ("owed_cents",)
 
     class Meta:
         ordering = ["-issued_on", "-number"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(due_on__gte=models.F("issued_on")), name="invoice_due_after_issue"
-            )
+            ),
+            # Nothing is paid or written off beyond what is owed (entry_record refuses it first).
+            models.CheckConstraint(condition=Q(owed_cents__gte=0), name="invoice_owed_not_negative"),
         ]
         indexes = [
             models.Index(fields=["client", "issued_on"], name="invoice_client_issued_idx"),
             models.Index(fields=["issued_on"], name="invoice_issued_idx"),
+            models.Index(fields=["due_on"], condition=Q(owed_cents__gt=0), name="invoice_owed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"Invoice {self.number}"
+
+    @property
+    def owed(self) -> Decimal:
+        """What is still owed, as the database keeps it (owed_cents)."""
+        return self.owed_cents * CENT
 
 
 class InvoiceLine(models.Model):

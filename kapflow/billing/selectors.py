@@ -11,7 +11,6 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -116,41 +115,3 @@ def money_recipients(client: Client) -> list:
             if guardian.portal_user.email and guardian.portal_user not in people:
                 people.append(guardian.portal_user)
     return people
-
-
-def owed(q: Q | None = None) -> QuerySet[Invoice]:
-    """Invoices with something still owed, with their totals. Found in two grouped passes (each
-    invoice's charges, and its entries, summed in whole cents) rather than by working out every
-    invoice's balance with with_totals' four subqueries: a practice of years has tens of
-    thousands of invoices, nearly all paid. Then the few open ones are read with their totals."""
-    return with_totals(Invoice.objects.filter(pk__in=open_invoice_ids(q)))
-
-
-def open_invoice_ids(q: Q | None = None) -> list[int]:
-    """The ids of the invoices (those matching `q`, else all) with a balance above zero. Two
-    queries, each a pass grouped by invoice."""
-    cents = IntegerField()
-    charges, entries = Charge.objects.filter(invoice_line__isnull=False), Entry.objects.all()
-    if q is not None:
-        invoices = Invoice.objects.filter(q)
-        charges = charges.filter(invoice_line__invoice__in=invoices)
-        entries = entries.filter(invoice__in=invoices)
-    charged = (
-        charges.values("invoice_line__invoice_id")
-        .annotate(cents=Sum(Round(F("amount") * 100), output_field=cents))
-        .values_list("invoice_line__invoice_id", "cents")
-    )
-    moved = dict(
-        entries.values("invoice_id")
-        .annotate(
-            cents=Sum(
-                Case(
-                    When(kind=Entry.Kind.REFUND, then=Round(F("amount") * 100)),
-                    default=-Round(F("amount") * 100),
-                ),
-                output_field=cents,
-            )
-        )
-        .values_list("invoice_id", "cents")
-    )
-    return [pk for pk, total in charged if int(total) + int(moved.get(pk, 0)) > 0]

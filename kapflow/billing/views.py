@@ -314,8 +314,9 @@ def overview(request):
     clients = clients_for(request, need=Need.DEMOGRAPHICS)
     owed = accounts.owed_by_client(clients, today)
     page = Paginator(owed.debtors, PAGE_SIZE).get_page(int_param(request, "page", 1))
+    accounts.name_debtors(page.object_list, clients)
     waiting = accounts.waiting_by_client(clients)
-    uncharged = accounts.uncharged_visits(Visit.objects.filter(client__in=clients))
+    uncharged = accounts.uncharged_visits(Visit.objects.all(), clients=clients)
     shown_waiting, shown_uncharged = waiting[:LIST_CAP], uncharged[:LIST_CAP]
     named = {debtor.client.pk for debtor in page.object_list}
     named |= {row["client"].pk for row in shown_waiting}

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from kapflow.lib.kept import KeptByDatabase
+
 
 class Room(models.Model):
     """A room where in-person visits happen. Retired rooms stay for the visits already held in
@@ -54,7 +56,7 @@ class VisitQuerySet(models.QuerySet):
 LONGEST_VISIT = datetime.timedelta(hours=12)
 
 
-class Visit(models.Model):
+class Visit(KeptByDatabase):
     """One appointment of any kind along the pathway, with its clinicians, where it happens and
     how far it has got."""
 
@@ -100,8 +102,13 @@ class Visit(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
     )
+    # Whether a charge has been written for the visit: set by the database as the charge is
+    # written (kapflow.billing.db), never by code. The billing page's "completed visits not
+    # charged" reads the few completed visits without one through the partial index below.
+    charged = models.BooleanField(default=False, editable=False)
 
     objects = VisitQuerySet.as_manager()
+    kept_by_database = ("charged",)
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -132,6 +139,12 @@ class Visit(models.Model):
             models.Index(fields=["room", "starts_at"], name="visit_room_start_idx"),
             # The practice calendar: every visit in a time range.
             models.Index(fields=["starts_at"], name="visit_start_idx"),
+            # The billing page: completed visits with no charge (kapflow.billing.accounts).
+            models.Index(
+                fields=["kind", "starts_at"],
+                condition=models.Q(status="completed", charged=False),
+                name="visit_uncharged_idx",
+            ),
         ]
 
     def __str__(self) -> str:
