@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import DatabaseError, transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Exists, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
@@ -352,8 +352,13 @@ def plan_terms(plan: CoursePlan) -> dict:
 
 
 def _same_terms(estimate: Estimate, plan: CoursePlan) -> bool:
+    return _same_terms_as(estimate.content.get("terms"), plan)
+
+
+def _same_terms_as(held: dict | None, plan: CoursePlan) -> bool:
+    """Whether the terms an estimate was made for (its content's "terms") are the plan's now."""
     terms = dict(plan_terms(plan))
-    held = dict(estimate.content.get("terms") or {})
+    held = dict(held or {})
     terms.pop("plan"), held.pop("plan", None)
     return held == terms
 
@@ -603,84 +608,136 @@ class EstimateDue:
     problems: list[str]
 
 
-def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
-    """Self-pay clients whose plan in force has no estimate that answers for it (none given,
-    the plan changed since, or it ran out), with the last day to give it and why it was not
-    given. Queries: the plans, the estimates, the sessions, then each due client's problems."""
-    today = today or timezone.localdate()
-    now = timezone.now()
-    plans = list(
-        CoursePlan.objects.current()
-        .filter(ended_at__isnull=True, client__in=Client.objects.filter(self_pay_q()))
-        .exclude(client__stage__in=(Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING))
-        .select_related("client")
-        .order_by("client__last_name", "client__first_name", "pk")
-    )
-    clients = [plan.client_id for plan in plans]
-    in_force = {
-        e.client_id: e for e in Estimate.objects.filter(client_id__in=clients, superseded_at__isnull=True)
-    }
+# What of a plan its terms are read from (plan_terms), and when it was written and changed.
+_PLAN_FIELDS = (
+    "client_id",
+    "created_at",
+    "updated_at",
+    "course_number",
+    "kind",
+    "planned_sessions",
+    "maintenance_weeks",
+    "integration_after_each",
+    "review_after",
+    "cadence",
+    "cadence_note",
+    "modality",
+)
+
+
+def _next_sessions(clients, now: datetime.datetime) -> dict[int, Visit]:
+    """Each of the `clients`' (ids) next medication session still scheduled. One query."""
     sessions: dict[int, Visit] = {}
     for visit in Visit.objects.filter(
         client_id__in=clients, kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=now
     ).order_by("starts_at", "pk"):
         sessions.setdefault(visit.client_id, visit)
-    practice = Practice.load()
-    found = []
+    return sessions
+
+
+def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
+    """Self-pay clients whose plan in force has no estimate that answers for it (none given,
+    the plan changed since, or it ran out), with the last day to give it and why it was not
+    given. The practice's current plans and estimates are read as plain values (a group
+    practice has thousands; the terms of an estimate as the database extracts them from its
+    content), then only the due clients' rows. Queries: the plans, the estimates' terms, then
+    for the due clients their clients, estimates and sessions, then each one's problems."""
+    today = today or timezone.localdate()
+    now = timezone.now()
+    active = Client.objects.filter(self_pay_q()).exclude(
+        stage__in=(Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING)
+    )
+    # A plan not changed since an estimate in force was given, which has not run out, is
+    # answered for (its terms are as the estimate took them): left out in SQL. The rest (none
+    # given, run out, or the plan saved since) are compared term by term below.
+    answered = Estimate.objects.filter(
+        client_id=OuterRef("client_id"),
+        superseded_at__isnull=True,
+        valid_until__gte=today,
+        issued_at__gte=OuterRef("updated_at"),
+    )
+    plans = list(
+        CoursePlan.objects.current()
+        .filter(ended_at__isnull=True)
+        .exclude(Exists(answered))
+        .only(*_PLAN_FIELDS)
+    )
+    # Then which of them are self-pay clients whose course runs, on their ids alone: as a filter of
+    # the query above, SQLite would read every client of the practice first.
+    kept = set(active.filter(pk__in={plan.client_id for plan in plans}).values_list("pk", flat=True))
+    plans = [plan for plan in plans if plan.client_id in kept]
+    held = {
+        client_id: (valid_until, terms or {})
+        for client_id, valid_until, terms in Estimate.objects.filter(
+            client_id__in=[plan.client_id for plan in plans], superseded_at__isnull=True
+        ).values_list("client_id", "valid_until", "content__terms")
+    }
+    due = []
     for plan in plans:
-        estimate = in_force.get(plan.client_id)
-        if is_current_for(estimate, plan, today):
+        valid_until, terms = held.get(plan.client_id, (None, None))
+        if valid_until is not None and valid_until >= today and _same_terms_as(terms, plan):
             continue
-        if estimate is None:
+        if valid_until is None:
             why, changed_on = "No estimate has been given for this plan.", timezone.localdate(plan.created_at)
-        elif estimate.valid_until < today:
-            why, changed_on = "The last estimate ran out.", estimate.valid_until + datetime.timedelta(days=1)
+        elif valid_until < today:
+            why, changed_on = "The last estimate ran out.", valid_until + datetime.timedelta(days=1)
         else:
             why, changed_on = "The plan changed after the last estimate.", timezone.localdate(plan.updated_at)
+        due.append((plan, why, changed_on))
+    ids = [plan.client_id for plan, _why, _changed in due]
+    clients = Client.objects.in_bulk(ids)
+    in_force = {
+        e.client_id: e for e in Estimate.objects.filter(client_id__in=ids, superseded_at__isnull=True)
+    }
+    sessions = _next_sessions(ids, now)
+    practice = Practice.load()
+    found = []
+    for plan, why, changed_on in due:
+        plan.client = client = clients[plan.client_id]
         session = sessions.get(plan.client_id)
         due_on = deadline(
             changed_on,
             session_on=timezone.localdate(session.starts_at) if session else None,
             booked_on=timezone.localdate(session.created_at) if session else None,
         )
-        problems = estimate_problems(plan.client, practice, plan=plan)
-        found.append(EstimateDue(plan.client, plan, estimate, changed_on, session, due_on, why, problems))
-    found += _booked_without_plan(now, today, practice, planned=set(clients))
+        problems = estimate_problems(client, practice, plan=plan)
+        found.append(
+            EstimateDue(client, plan, in_force.get(client.pk), changed_on, session, due_on, why, problems)
+        )
+    found += _booked_without_plan(now, today, active)
     found.sort(key=lambda item: (item.due_on, item.client.last_name, item.client.pk))
     return found
 
 
-def _booked_without_plan(
-    now: datetime.datetime, today: datetime.date, practice: Practice, *, planned: set[int]
-) -> list[EstimateDue]:
-    """Self-pay clients with a medication session booked and no course plan in force: the
-    estimate is due from the booking (the law counts from scheduling), and cannot be given until
-    the plan it is built from is written. Two queries."""
-    sessions: dict[int, Visit] = {}
-    for visit in (
-        Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=now)
-        .filter(client__in=Client.objects.filter(self_pay_q()))
-        .exclude(client_id__in=planned)
-        .exclude(client__stage__in=(Client.Stage.DISCHARGED, Client.Stage.NOT_PROCEEDING))
-        .select_related("client")
-        .order_by("starts_at", "pk")
-    ):
-        sessions.setdefault(visit.client_id, visit)
-    held = {
-        e.client_id: e for e in Estimate.objects.filter(client_id__in=sessions, superseded_at__isnull=True)
-    }
+def _booked_without_plan(now: datetime.datetime, today: datetime.date, active) -> list[EstimateDue]:
+    """Self-pay clients (of `active`) with a medication session booked and no course plan in
+    force: the estimate is due from the booking (the law counts from scheduling), and cannot be
+    given until the plan it is built from is written. Which clients, as plain values (those
+    booked, those of them with a plan, those without one who are self-pay and active); then
+    only theirs: clients, estimates and sessions."""
+    booked = set(
+        Visit.objects.filter(
+            kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED, starts_at__gte=now
+        ).values_list("client_id", flat=True)
+    )
+    planned = set(
+        CoursePlan.objects.current()
+        .filter(ended_at__isnull=True, client_id__in=booked)
+        .values_list("client_id", flat=True)
+    )
+    ids = sorted(active.filter(pk__in=booked - planned).values_list("pk", flat=True))
+    held = {e.client_id: e for e in Estimate.objects.filter(client_id__in=ids, superseded_at__isnull=True)}
+    ids = [pk for pk in ids if pk not in held or held[pk].valid_until < today]
+    clients = Client.objects.in_bulk(ids)
     found = []
-    for client_id, session in sessions.items():
-        estimate = held.get(client_id)
-        if estimate is not None and estimate.valid_until >= today:
-            continue
+    for client_id, session in _next_sessions(ids, now).items():
         booked_on = timezone.localdate(session.created_at)
         due_on = deadline(booked_on, session_on=timezone.localdate(session.starts_at), booked_on=booked_on)
         found.append(
             EstimateDue(
-                session.client,
+                clients[client_id],
                 None,
-                estimate,
+                held.get(client_id),
                 booked_on,
                 session,
                 due_on,

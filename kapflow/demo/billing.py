@@ -14,7 +14,7 @@ import random
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from kapflow.accounts.models import User
@@ -337,6 +337,12 @@ def give_estimates(coordinator: User, today: datetime.date) -> int:
     still in force. Priced and worded by kapflow.billing.estimates, as the product gives them."""
     if Estimate.objects.exists():
         return 0
+    # A demo plan in force was written once and not edited since, as its estimate says: saving it
+    # stamped the moment the demo loaded as its last change (updated_at), which would make every
+    # plan look changed after its estimate (kapflow.billing.estimates.estimates_due).
+    CoursePlan.objects.filter(superseded_at__isnull=True, updated_at__gt=F("created_at")).update(
+        updated_at=F("created_at")
+    )
     practice = Practice.load()
     sessions = defaultdict(list)
     for client_id, starts_at in (
