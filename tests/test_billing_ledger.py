@@ -409,6 +409,28 @@ def test_the_account_page_shows_the_balance_invoices_waiting_charges_and_visits_
 
 
 @pytest.mark.django_db
+def test_a_long_account_lists_the_newest_invoices_and_every_one_owed_and_can_show_all(
+    ada, cora, avery, priya, login
+):
+    fee_line(ada, amount="100.00")
+    made = [invoiced(avery, priya, ada, days_ago=20 - n) for n in range(15)]  # oldest first
+    for invoice in made[1:]:
+        pay(invoice, cora, "100.00")
+    http = login(cora)
+    url = reverse("client_billing:account", args=[avery.pk])
+    response = http.get(url)
+    shown = [row["invoice"].pk for row in response.context["rows"]]
+    # The twelve newest, newest first, then the oldest: paid long ago it would be hidden, but it
+    # is still owed.
+    assert shown == [invoice.pk for invoice in reversed(made[3:])] + [made[0].pk]
+    page = response.content.decode()
+    assert "13 of 15 invoices" in page and "?invoices=all" in page
+    assert "$100.00" in page  # the balance is of every invoice
+    response = http.get(url + "?invoices=all")
+    assert len(response.context["rows"]) == 15 and "Show all" not in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_the_billing_profile_checks_the_npi_and_audits_the_names_of_what_changed(cora, avery, login):
     http = login(cora)
     url = reverse("client_billing:profile", args=[avery.pk])

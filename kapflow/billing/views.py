@@ -12,6 +12,7 @@ other clinical record; an invoice's lines show the visit's kind, its date and it
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -37,6 +38,8 @@ PAGE_SIZE = 50
 # And at most this many of the completed visits not charged, and of the clients whose charges
 # wait for an invoice (with the count of the rest).
 LIST_CAP = 50
+# A client's account lists its newest invoices and every one still owed; "Show all" lists them all.
+ACCOUNT_INVOICES = 12
 
 
 def _refuse_unless(allowed: bool) -> None:
@@ -54,7 +57,15 @@ def _client(request, client_id, *, action: str):
 
 def _account(request, client, *, profile_form=None, status: int = 200):
     today = timezone.localdate()
-    invoices = list(with_totals(Invoice.objects.filter(client=client)).order_by("-issued_on", "-number"))
+    invoices = Invoice.objects.filter(client=client)
+    count = invoices.count()
+    show_all = request.GET.get("invoices") == "all"
+    if not show_all and count > ACCOUNT_INVOICES:
+        # The newest, and every invoice with something still owed however old: a client of years
+        # has dozens, and the page's work is what is open and what happened lately.
+        newest = invoices.order_by("-issued_on", "-number").values_list("pk", flat=True)[:ACCOUNT_INVOICES]
+        invoices = invoices.filter(Q(pk__in=list(newest)) | Q(owed_cents__gt=0))
+    invoices = list(with_totals(invoices).order_by("-issued_on", "-number"))
     rows = []
     for invoice in invoices:
         words = accounts.invoice_status(invoice, today)
@@ -69,6 +80,9 @@ def _account(request, client, *, profile_form=None, status: int = 200):
             "client": client,
             "balance": client_balance(client),
             "rows": rows,
+            "invoice_count": count,
+            "invoices_hidden": count - len(rows),
+            "newest": ACCOUNT_INVOICES,
             "waiting": waiting,
             "waiting_total": sum((charge.amount for charge in waiting), services.ZERO),
             "uncharged": uncharged,
