@@ -20,7 +20,7 @@ from kapflow.audit.db import drop_triggers, install_triggers
 from kapflow.audit.models import AuditEvent
 from kapflow.billing import services
 from kapflow.billing.models import BillingProfile, Charge, Entry, Fee, Invoice, InvoiceLine
-from kapflow.billing.selectors import client_balance, with_totals
+from kapflow.billing.selectors import add_totals, client_balance, with_totals
 from kapflow.billing.services import BillingRefused
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -125,8 +125,14 @@ def test_balances_are_the_exact_sum_of_the_charges_and_entries(ada, avery, tess,
             expected[index] -= amount
         totals = {i.pk: i for i in with_totals(Invoice.objects.filter(client=avery))}
         kept = dict(Invoice.objects.filter(client=avery).values_list("pk", "owed_cents"))
+        listed = {i.pk: i for i in add_totals(list(Invoice.objects.filter(client=avery)))}
         for invoice, owed in zip(invoices, expected, strict=True):
             assert totals[invoice.pk].balance == owed
+            # The account page's grouped figures are with_totals' own.
+            fields = ("total", "paid", "refunded", "written_off", "balance")
+            assert [getattr(listed[invoice.pk], f) for f in fields] == [
+                getattr(totals[invoice.pk], f) for f in fields
+            ]
             assert services.invoice_balance(invoice) == owed
             # The amount the database keeps on the invoice ("what is owed" reads it) agrees.
             assert kept[invoice.pk] == int(owed * 100)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from kapflow.billing import fees as fee_schedule
 from kapflow.billing.models import CENT, Charge, Fee, Invoice
 from kapflow.billing.selectors import AGE_BUCKETS, ZERO, age_bucket
+from kapflow.billing.services import money
 from kapflow.visits.models import Visit
 
 PAID, OWED, PART_PAID, OVERDUE = "Paid", "Owed", "Part paid", "Overdue"
@@ -97,8 +98,11 @@ class Debtor:
     by_age: dict[str, Decimal] = dataclasses.field(default_factory=lambda: dict.fromkeys(_KEYS, ZERO))
 
     @property
-    def ages(self) -> list[Decimal]:
-        return [self.by_age[key] for key in _KEYS]
+    def cells(self) -> list[tuple[str, str]]:
+        """Each age column's label and what the client owes in it, as the page prints it ("—" for
+        nothing): worked out here once rather than by template filters in every cell of a page."""
+        owed = self.by_age
+        return [(label, money(owed[key]) if owed[key] else "—") for key, label, *_ in AGE_BUCKETS]
 
 
 _KEYS = [key for key, *_ in AGE_BUCKETS]

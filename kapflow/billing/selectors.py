@@ -67,6 +67,39 @@ def with_totals(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
     )
 
 
+_KINDS = (Entry.Kind.PAYMENT, Entry.Kind.REFUND, Entry.Kind.WRITE_OFF)
+
+
+def add_totals(invoices: list[Invoice]) -> list[Invoice]:
+    """The invoices given, read already, with with_totals' figures set on each (`total`, `paid`,
+    `refunded`, `written_off`, `balance`) from two queries grouped by invoice, whatever their
+    number: cheaper to build than with_totals' four subqueries for a page's list. In whole cents
+    throughout, for the reason with_totals gives."""
+    ids = [invoice.pk for invoice in invoices]
+    cents = IntegerField()
+    charged = dict(
+        Charge.objects.filter(invoice_line__invoice_id__in=ids)
+        .values("invoice_line__invoice_id")
+        .annotate(cents=Sum(Round(F("amount") * 100), output_field=cents))
+        .values_list("invoice_line__invoice_id", "cents")
+    )
+    moved: dict[tuple[int, str], int] = {
+        (invoice_id, kind): int(total)
+        for invoice_id, kind, total in Entry.objects.filter(invoice_id__in=ids)
+        .values("invoice_id", "kind")
+        .annotate(cents=Sum(Round(F("amount") * 100), output_field=cents))
+        .values_list("invoice_id", "kind", "cents")
+    }
+    for invoice in invoices:
+        total = int(charged.get(invoice.pk, 0))
+        paid, refunded, written_off = (moved.get((invoice.pk, kind), 0) for kind in _KINDS)
+        invoice.total, invoice.paid = total * CENT, paid * CENT
+        invoice.refunded, invoice.written_off = refunded * CENT, written_off * CENT
+        invoice.balance_cents = total - paid + refunded - written_off
+        invoice.balance = invoice.balance_cents * CENT
+    return invoices
+
+
 def _cents(name: str) -> Round:
     return Round(F(name) * 100)
 

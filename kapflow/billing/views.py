@@ -25,7 +25,7 @@ from kapflow.billing.access import can_adjust, can_bill
 from kapflow.billing.forms import BillingProfileForm, PaymentForm, RefundForm, WriteOffForm
 from kapflow.billing.models import Charge, Entry, Invoice
 from kapflow.billing.profiles import profile_of, profile_save
-from kapflow.billing.selectors import client_balance, with_totals
+from kapflow.billing.selectors import add_totals, client_balance, with_totals
 from kapflow.clients.access import Need, client_banner_for, clients_for
 from kapflow.lib.params import int_param
 from kapflow.visits.models import Visit
@@ -34,7 +34,7 @@ billing_view = staff_view(Role.COORDINATOR, Role.PRACTICE_ADMIN)
 adjust_view = staff_view(Role.PRACTICE_ADMIN)
 
 # The practice page lists this many clients a page (the totals by age are of every client).
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 # And at most this many of the completed visits not charged, and of the clients whose charges
 # wait for an invoice (with the count of the rest).
 LIST_CAP = 50
@@ -65,7 +65,7 @@ def _account(request, client, *, profile_form=None, status: int = 200):
         # has dozens, and the page's work is what is open and what happened lately.
         newest = invoices.order_by("-issued_on", "-number").values_list("pk", flat=True)[:ACCOUNT_INVOICES]
         invoices = invoices.filter(Q(pk__in=list(newest)) | Q(owed_cents__gt=0))
-    invoices = list(with_totals(invoices).order_by("-issued_on", "-number"))
+    invoices = add_totals(list(invoices.order_by("-issued_on", "-number")))
     rows = []
     for invoice in invoices:
         words = accounts.invoice_status(invoice, today)

@@ -28,10 +28,3 @@ def iso_day(value) -> str:
     except ValueError:
         return value
     return f"{day:%b} {day.day}, {day.year}"
-
-
-@register.filter
-def age_labelled(amounts, ages) -> list:
-    """A client's balance by age beside the age columns' labels (the billing page's `owed.ages`,
-    (key, label, amount) each), so that a cell stacked on a phone says which age it is."""
-    return [(age[1], amount) for age, amount in zip(ages, amounts, strict=False)]

@@ -6,20 +6,22 @@ practice's threshold."""
 from django import template
 
 from kapflow.billing.estimates import current_estimate, dispute
-from kapflow.practice.models import Practice
+from kapflow.practice.models import Practice, practice_for
 
 register = template.Library()
 
 
-@register.inclusion_tag("billing/_dispute_panel.html")
-def estimate_dispute(client, staff=False):
+@register.inclusion_tag("billing/_dispute_panel.html", takes_context=True)
+def estimate_dispute(context, client, staff=False):
     """On the client's portal, the right to dispute whenever an estimate is in force (and how far
     over the bills are when they are); on a staff page, only when the bills are over, in words
     for the coordinator."""
     estimate = current_estimate(client)
     if estimate is None:
         return {"show": False}
-    practice = Practice.load()
+    # The request's settings row, read once for the page (and not again for this panel).
+    request = context.get("request")
+    practice = practice_for(request) if request is not None else Practice.load()
     over = dispute(client, practice, estimate=estimate)
     if staff and over is None:
         return {"show": False}
