@@ -85,7 +85,7 @@ def dashboard(request):
         # Course reviews waiting for a signature this person may give, and the maintenance
         # sessions of their care team's clients coming due with none booked (docs/course.md).
         _first(reviews_to_sign(request, _my_clients(request)), context, "reviews_to_sign")
-        _first(maintenance_due(clients=_my_clients(request)), context, "maintenance_due")
+        _first(maintenance_due(clients=_my_clients(request), limit=SHOWN + 1), context, "maintenance_due")
     if user.is_therapist:
         overdue = caseload_standings(_my_clients(request), practice=practice_for(request), limit=SHOWN + 1)
         _first(overdue, context, "overdue_integrations")

@@ -494,6 +494,14 @@ class TestMaintenance:
         session(with_booking, tess, room, days=5, status="scheduled")
         assert maintenance.due() == []
 
+    def test_a_limit_gives_the_soonest_due_first_as_the_whole_list_has_them(self, tess, room):
+        for n in range(4):
+            client = factories.make_client(first_name=f"Due{n}", therapist=tess)
+            self.maintenance_plan(client, tess, began_days_ago=60 + 7 * ((n * 3) % 4))
+        whole = maintenance.due()
+        assert len(whole) == 4 and [item.due_at for item in whole] == sorted(item.due_at for item in whole)
+        assert maintenance.due(limit=2) == whole[:2]
+
     def test_the_care_team_sees_it_on_the_dashboard(self, login, tess, colin, avery, room):
         self.maintenance_plan(avery, tess)
         session(avery, tess, room, days=-40)

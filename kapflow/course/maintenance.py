@@ -65,18 +65,33 @@ def maintenance_plans(
 
 
 def due(
-    *, clients: QuerySet[Client] | None = None, now: datetime.datetime | None = None
+    *,
+    clients: QuerySet[Client] | None = None,
+    now: datetime.datetime | None = None,
+    limit: int | None = None,
 ) -> list[MaintenanceDue]:
     """The maintenance sessions due within DUE_AHEAD_DAYS (or overdue) with none booked,
-    soonest first. One query."""
+    soonest first (the first `limit`, when given: a dashboard shows a few). Two queries: the
+    plans' dates as plain values, then the plans and clients of those returned, so that a
+    caseload with hundreds due builds only the ones shown."""
     now = now or timezone.now()
     horizon = now + datetime.timedelta(days=DUE_AHEAD_DAYS)
+    dates = maintenance_plans(clients, now=now).values_list(
+        "pk", "last_held_at", "last_held_id", "booked", "counts_from", "created_at", "maintenance_weeks"
+    )
     found = []
-    for plan in maintenance_plans(clients, now=now):
-        if plan.booked:
+    for pk, last_held_at, last_held_id, booked, counts_from, created_at, weeks in dates:
+        if booked:
             continue
-        since = plan.last_held_at or plan.counts_from or plan.created_at
-        due_at = since + datetime.timedelta(weeks=plan.maintenance_weeks)
+        since = last_held_at or counts_from or created_at
+        due_at = since + datetime.timedelta(weeks=weeks)
         if due_at <= horizon:
-            found.append(MaintenanceDue(plan, plan.client, since, plan.last_held_id, due_at))
-    return sorted(found, key=lambda item: (item.due_at, item.plan.pk))
+            found.append((due_at, pk, since, last_held_id))
+    found.sort(key=lambda item: (item[0], item[1]))
+    if limit is not None:
+        found = found[:limit]
+    plans = CoursePlan.objects.select_related("client").in_bulk([pk for _due, pk, _since, _held in found])
+    return [
+        MaintenanceDue(plans[pk], plans[pk].client, since, held_id, due_at)
+        for due_at, pk, since, held_id in found
+    ]
