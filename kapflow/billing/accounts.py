@@ -62,8 +62,8 @@ def uncharged_visits(visits: QuerySet[Visit], *, clients: QuerySet | None = None
         return []
     first_day = min(fee.effective_from for fee in schedule)
     since = timezone.make_aware(datetime.datetime.combine(first_day, datetime.time.min))
-    # `charged` is kept by the database as charges are written (kapflow.billing.db): the partial
-    # index holds only completed visits without a charge, not the practice's years of visits.
+    # `charged` is kept by the database as charges are written (kapflow.billing.db): the index it
+    # leads finds the few completed visits without a charge, not the practice's years of visits.
     candidates = list(
         visits.filter(
             status=Visit.Status.COMPLETED, charged=False, kind__in=billed_kinds, starts_at__gte=since
@@ -73,7 +73,7 @@ def uncharged_visits(visits: QuerySet[Visit], *, clients: QuerySet | None = None
     )
     if clients is not None:
         # The scope applied to the few candidates' clients: as a filter of the query above,
-        # SQLite would walk every visit of every client in scope instead of the partial index.
+        # SQLite would walk every visit of every client in scope instead of that index.
         seen = set(clients.filter(pk__in={v.client_id for v in candidates}).values_list("pk", flat=True))
         candidates = [visit for visit in candidates if visit.client_id in seen]
     found = []

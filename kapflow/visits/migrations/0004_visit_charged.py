@@ -3,6 +3,23 @@
 from django.conf import settings
 from django.db import migrations, models
 
+# PostgreSQL: how status, charged and kind occur together (most completed visits are charged;
+# the few not charged are of kinds the schedule does not bill), so that the planner estimates
+# "completed, not charged, of a billed kind" as the handful it is (kapflow.billing.accounts).
+STATISTICS = "visits_visit_uncharged_stats"
+
+
+def add_statistics(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE STATISTICS IF NOT EXISTS {STATISTICS} (mcv) ON status, charged, kind FROM visits_visit"
+        )
+
+
+def drop_statistics(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP STATISTICS IF EXISTS {STATISTICS}")
+
 
 class Migration(migrations.Migration):
 
@@ -20,6 +37,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='visit',
-            index=models.Index(condition=models.Q(('charged', False), ('status', 'completed')), fields=['kind', 'starts_at'], name='visit_uncharged_idx'),
+            index=models.Index(fields=['charged', 'status', 'kind', 'starts_at'], name='visit_uncharged_idx'),
         ),
+        migrations.RunPython(add_statistics, drop_statistics),
     ]
