@@ -65,8 +65,10 @@ def uncharged_visits(visits: QuerySet[Visit], *, clients: QuerySet | None = None
     # `charged` is kept by the database as charges are written (kapflow.billing.db): the index it
     # leads finds the few completed visits without a charge, not the practice's years of visits.
     candidates = list(
+        # `charged__in=[False]`, not `charged=False`: Django writes the latter as NOT charged,
+        # which SQLite cannot look up in an index; an IN of one value it can.
         visits.filter(
-            status=Visit.Status.COMPLETED, charged=False, kind__in=billed_kinds, starts_at__gte=since
+            status=Visit.Status.COMPLETED, charged__in=[False], kind__in=billed_kinds, starts_at__gte=since
         )
         .select_related("client", "clinician")
         .order_by("starts_at", "pk")

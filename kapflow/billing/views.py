@@ -12,7 +12,6 @@ other clinical record; an invoice's lines show the visit's kind, its date and it
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -25,7 +24,7 @@ from kapflow.billing.access import can_adjust, can_bill
 from kapflow.billing.forms import BillingProfileForm, PaymentForm, RefundForm, WriteOffForm
 from kapflow.billing.models import Charge, Entry, Invoice
 from kapflow.billing.profiles import profile_of, profile_save
-from kapflow.billing.selectors import add_totals, client_balance, with_totals
+from kapflow.billing.selectors import add_totals, with_totals
 from kapflow.clients.access import Need, client_banner_for, clients_for
 from kapflow.lib.params import int_param
 from kapflow.visits.models import Visit
@@ -57,15 +56,19 @@ def _client(request, client_id, *, action: str):
 
 def _account(request, client, *, profile_form=None, status: int = 200):
     today = timezone.localdate()
-    invoices = Invoice.objects.filter(client=client)
-    count = invoices.count()
-    show_all = request.GET.get("invoices") == "all"
-    if not show_all and count > ACCOUNT_INVOICES:
-        # The newest, and every invoice with something still owed however old: a client of years
-        # has dozens, and the page's work is what is open and what happened lately.
-        newest = invoices.order_by("-issued_on", "-number").values_list("pk", flat=True)[:ACCOUNT_INVOICES]
-        invoices = invoices.filter(Q(pk__in=list(newest)) | Q(owed_cents__gt=0))
-    invoices = add_totals(list(invoices.order_by("-issued_on", "-number")))
+    # Every invoice of the client as two numbers (newest first), then the ones the page lists:
+    # the newest, and every invoice with something still owed however old. A client of years has
+    # dozens, and the page's work is what is open and what happened lately.
+    ids = list(
+        Invoice.objects.filter(client=client)
+        .order_by("-issued_on", "-number")
+        .values_list("pk", "owed_cents")
+    )
+    count = len(ids)
+    if request.GET.get("invoices") != "all":
+        ids = [(pk, owed) for n, (pk, owed) in enumerate(ids) if n < ACCOUNT_INVOICES or owed > 0]
+    listed = Invoice.objects.filter(pk__in=[pk for pk, _owed in ids]).order_by("-issued_on", "-number")
+    invoices = add_totals(list(listed))
     rows = []
     for invoice in invoices:
         words = accounts.invoice_status(invoice, today)
@@ -78,7 +81,8 @@ def _account(request, client, *, profile_form=None, status: int = 200):
         "billing/account.html",
         {
             "client": client,
-            "balance": client_balance(client),
+            # What the client owes: every invoice with a balance is listed, so their sum.
+            "balance": sum((invoice.balance for invoice in invoices), services.ZERO),
             "rows": rows,
             "invoice_count": count,
             "invoices_hidden": count - len(rows),
