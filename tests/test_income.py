@@ -420,7 +420,7 @@ def test_it_counts_in_a_constant_number_of_queries(ledger, ada, login):
     large_page = _queries(lambda: http.get(reverse("income:income"), period))
     large_csv = _queries(lambda: http.get(reverse("income:income_csv"), period))
 
-    assert small_build == large_build == 7
+    assert small_build == large_build == 5
     assert small_page == large_page and small_csv == large_csv
     after = build_income(start=D(2025, 12, 1), end=D(2026, 3, 31))
     added = 12 * 3
