@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -165,6 +166,14 @@ def production_environment(where, port: int) -> dict:
     return env
 
 
+def port_free(port: int) -> None:
+    """Stop unless nothing listens on the port yet: a server already there (a `make run` left
+    open) would answer for gunicorn, and the figures would be that server's."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"Something already listens on 127.0.0.1:{port}: stop it, or choose --port.")
+
+
 def wait_for(url: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -265,6 +274,7 @@ def main(argv=None) -> int:
         if args.profile:
             env["BENCH_PROFILE_DIR"] = str(work / "profiles")
             command += ["--config", str(HERE / "gunicorn_profile.py")]
+        port_free(args.port)
         server_log = open(work / "gunicorn.log", "ab")  # noqa: SIM115 (closed with the server)
         gunicorn = subprocess.Popen(command, cwd=practice.ROOT, env=env, stdout=server_log, stderr=server_log)
         wait_for(f"http://127.0.0.1:{args.port}/accounts/login/", 90)
