@@ -19,7 +19,8 @@ class KeptByDatabase(models.Model):
     def save(self, *args, update_fields=None, **kwargs):
         if update_fields is not None:
             update_fields = [name for name in update_fields if name not in self.kept_by_database]
-        elif not self._state.adding:
+        elif not self._state.adding and self.pk is not None and not kwargs.get("force_insert"):
+            # A row read from the database and saved again: every column but the kept ones.
             update_fields = [
                 field.name
                 for field in self._meta.concrete_fields
