@@ -22,22 +22,21 @@ def drop_statistics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clients', '0009_client_sex'),
-        ('visits', '0003_room_rems_setting_id'),
+        ("clients", "0009_client_sex"),
+        ("visits", "0003_room_rems_setting_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='visit',
-            name='charged',
+            model_name="visit",
+            name="charged",
             field=models.BooleanField(default=False, editable=False),
         ),
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['charged', 'status', 'kind', 'starts_at'], name='visit_uncharged_idx'),
+            model_name="visit",
+            index=models.Index(fields=["charged", "status", "kind", "starts_at"], name="visit_uncharged_idx"),
         ),
         migrations.RunPython(add_statistics, drop_statistics),
     ]
