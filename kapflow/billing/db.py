@@ -116,11 +116,6 @@ RECOUNT = [
 _GUARDED = ("billing_invoice", "billing_charge")
 
 
-def _tables(connection) -> set[str]:
-    with connection.cursor() as cursor:
-        return set(connection.introspection.table_names(cursor))
-
-
 def trigger_names() -> dict[str, str]:
     """Each trigger by the table it is on (the tests check they exist after migrate)."""
     return {
@@ -132,7 +127,8 @@ def trigger_names() -> dict[str, str]:
 
 def install_triggers(connection) -> None:
     """The three triggers, once the tables they use exist. Idempotent."""
-    if not {*trigger_names(), "billing_invoice", "visits_visit"} <= _tables(connection):
+    needed = {*trigger_names(), "billing_invoice", "visits_visit"}
+    if not needed <= set(connection.introspection.table_names()):
         return
     statements = _SQLITE if connection.vendor == "sqlite" else _POSTGRES
     with connection.cursor() as cursor:
@@ -141,7 +137,7 @@ def install_triggers(connection) -> None:
 
 
 def drop_triggers(connection) -> None:
-    tables = _tables(connection)
+    tables = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
         for table, name in trigger_names().items():
             if connection.vendor == "sqlite":
@@ -157,16 +153,11 @@ def recount(connection) -> None:
     from kapflow.audit import immutable
     from kapflow.audit.db import install_triggers as install_guards
 
+    lift = immutable.sqlite_drop if connection.vendor == "sqlite" else immutable.postgres_drop
     with connection.cursor() as cursor:
         for rule in immutable.RULES:
-            if rule.table in _GUARDED:
-                drop = (
-                    immutable.sqlite_drop(rule)
-                    if connection.vendor == "sqlite"
-                    else immutable.postgres_drop(rule)
-                )
-                for statement in drop:
-                    cursor.execute(statement)
+            for statement in lift(rule) if rule.table in _GUARDED else ():
+                cursor.execute(statement)
         for statement in RECOUNT:
             cursor.execute(statement)
     install_guards(connection)

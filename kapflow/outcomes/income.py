@@ -17,7 +17,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Q, Sum
+from django.db.models import Count, DecimalField, Sum
 
 from kapflow.billing.models import CENT, Charge, Entry, Fee, Invoice
 from kapflow.billing.services import money
@@ -75,6 +75,11 @@ class Month:
         return self.received - self.refunded
 
     @property
+    def owed_change(self) -> Decimal:
+        """What the month did to what is owed: invoiced, less payments, plus refunds, less write-offs."""
+        return self.invoiced - self.received + self.refunded - self.written_off
+
+    @property
     def label(self) -> str:
         return month_label(self.month)
 
@@ -110,15 +115,6 @@ class Income:
             total.refunded += month.refunded
             total.written_off += month.written_off
         return total
-
-
-def _entry_sums():
-    """Payments, refunds and write-offs summed apart in one row (conditional aggregation)."""
-    return {
-        "received": Sum("amount", filter=Q(kind=Entry.Kind.PAYMENT), output_field=_MONEY),
-        "refunded": Sum("amount", filter=Q(kind=Entry.Kind.REFUND), output_field=_MONEY),
-        "written_off": Sum("amount", filter=Q(kind=Entry.Kind.WRITE_OFF), output_field=_MONEY),
-    }
 
 
 def build_income(*, start: datetime.date, end: datetime.date) -> Income:
@@ -184,10 +180,10 @@ def build_income(*, start: datetime.date, end: datetime.date) -> Income:
     owed_now = Invoice.objects.filter(owed_cents__gt=0).aggregate(cents=Sum("owed_cents"))["cents"] or 0
     owed = owed_now * CENT
     for month in [*months.values(), after]:
-        owed -= month.invoiced - month.received + month.refunded - month.written_off
+        owed -= month.owed_change
     owed_before = owed
     for month in months.values():
-        owed += month.invoiced - month.received + month.refunded - month.written_off
+        owed += month.owed_change
         month.owed = owed
 
     # By visit kind and by billing code, from the charges per fee line above.
