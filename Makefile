@@ -68,7 +68,12 @@ browser:
 # sits idle while one works through the slow browser tests. That is safe in any order: a test
 # that commits empties the database with `flush` when it ends, and the flush puts back what the
 # migrations write (the audit triggers, the starting consent documents) for the tests after it.
+# Python keeps what it compiles (in __pycache__ folders, which git ignores) even where the
+# environment says not to (PYTHONDONTWRITEBYTECODE, set on some machines and in some CI images):
+# otherwise every worker compiles kapflow and pytest rewrites every test module's asserts again,
+# about 7 s of a core per process on every run, where a run after the first takes 3.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP) browser pg-tools
 	$(PY) -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
