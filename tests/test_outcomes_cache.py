@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from kapflow.lib import kept_figures
 from kapflow.measures.instruments import PHQ9
 from kapflow.measures.models import Response
 from kapflow.outcomes import cached
@@ -66,7 +67,7 @@ def worked_out() -> dict:
 def as_a_request_outside_a_transaction(monkeypatch):
     """Each test runs in a transaction of its own, rolled back at its end; a page's request runs
     outside any, and only there is a report kept (test_a_report_worked_out_inside_...)."""
-    monkeypatch.setattr(cached, "_in_transaction", lambda: False)
+    monkeypatch.setattr(kept_figures, "_in_transaction", lambda: False)
 
 
 @pytest.mark.usefixtures("as_a_request_outside_a_transaction")
@@ -132,21 +133,26 @@ def test_a_change_replaces_the_token_again_once_committed(practice, django_captu
     under the token the commit then replaces, so it is never read."""
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         Practice.respond(practice["G"], PHQ9, 6, at("2026-05-01"))
-    during = cached._token()
+    during = cached.REPORT.token()
     for callback in callbacks:
         callback()
-    assert cached._token() != during
+    assert cached.REPORT.token() != during
+
+
+def _quarter_key() -> str:
+    since, until = cached.period_bounds(datetime.date(2026, 4, 1), datetime.date(2026, 6, 30))
+    return cached.REPORT.key(since.isoformat(), until.isoformat())
 
 
 @pytest.mark.usefixtures("as_a_request_outside_a_transaction")
 def test_a_lost_token_is_a_new_one(practice, tess, login):  # noqa: F811
     http = login(tess)
     figures = served(http)
-    key = cached._key(*cached.period_bounds(datetime.date(2026, 4, 1), datetime.date(2026, 6, 30)))
+    key = _quarter_key()
     from django.core.cache import cache
 
-    cache.delete(cached.TOKEN_KEY)  # evicted, or the cache restarted
-    assert cached._key(*cached.period_bounds(datetime.date(2026, 4, 1), datetime.date(2026, 6, 30))) != key
+    cache.delete(cached.REPORT.token_key)  # evicted, or the cache restarted
+    assert _quarter_key() != key
     assert served(http) == figures
 
 
@@ -172,16 +178,16 @@ def test_a_cache_that_is_down_does_not_stop_a_record_being_saved(practice, monke
         raise ConnectionError("the cache is down")
 
     monkeypatch.setattr(cache, "set", down)
-    monkeypatch.setattr(cached, "_untrusted", False)
+    monkeypatch.setattr(cached.REPORT, "untrusted", False)
     visit = Visit.objects.get(client=practice["H"])
     visit.status = Visit.Status.NO_SHOW
     visit.save()  # the signal could not replace the token, and said so in the log
     assert Visit.objects.get(pk=visit.pk).status == Visit.Status.NO_SHOW
     # ... and from then on this process works every report out afresh.
-    assert cached._untrusted and not cached._usable()
+    assert cached.REPORT.untrusted and not cached.REPORT.usable()
     monkeypatch.undo()
 
 
 def test_a_cache_private_to_the_process_is_not_used(practice, settings):  # noqa: F811
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    assert not cached._usable()
+    assert not cached.REPORT.usable()

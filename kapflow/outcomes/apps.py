@@ -7,7 +7,7 @@ class OutcomesConfig(AppConfig):
     verbose_name = "Practice outcomes"
 
     def ready(self):
-        # A cached report is dropped as soon as one of its inputs is saved or deleted.
+        # A cached report or income is dropped as soon as one of its inputs is saved or deleted.
         from kapflow.outcomes.cached import connect_signals
 
         connect_signals()

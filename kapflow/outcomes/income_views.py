@@ -19,7 +19,8 @@ from kapflow.audit.services import audit_record
 from kapflow.billing.access import can_bill
 from kapflow.billing.services import money
 from kapflow.lib.spreadsheet import csv_response
-from kapflow.outcomes.income import build_income, income_csv_rows, income_tables, month_label
+from kapflow.outcomes.cached import income_for
+from kapflow.outcomes.income import income_csv_rows, income_tables, month_label
 from kapflow.outcomes.income_forms import IncomePeriodForm, default_months
 from kapflow.outcomes.views import REPORT_ROLES
 
@@ -33,7 +34,7 @@ def _period_detail(form: IncomePeriodForm) -> dict:
 def _income_for(request, form: IncomePeriodForm):
     if not can_bill(request.user):  # the same people as INCOME_ROLES, as the billing pages ask
         raise PermissionDenied
-    return build_income(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
+    return income_for(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
 
 
 def _shortcuts() -> list[tuple[str, str, str]]:
