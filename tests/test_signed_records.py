@@ -287,3 +287,44 @@ def test_a_gate_override_may_be_withdrawn_once_and_nothing_else(avery, tess, pri
     )
     refused("UPDATE pathway_gateoverride SET withdrawn_at = NULL WHERE id = %s", [override.pk])
     refused("DELETE FROM pathway_gateoverride WHERE id = %s", [override.pk])
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the trigger texts compared are SQLite's")
+def test_the_triggers_are_put_back_where_missing_or_changed_and_left_where_in_place(runbook, tess):
+    """After every flush the triggers are installed again (kapflow.audit.db.install_triggers):
+    only those missing, or whose text is not what the table's columns now call for, are
+    written; the rest are left as they are."""
+    from django.test.utils import CaptureQueriesContext
+
+    from kapflow.audit.db import install_triggers
+
+    def trigger_sql(name):
+        with connection.cursor() as c:
+            c.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name])
+            row = c.fetchone()
+        return row and row[0]
+
+    def creates(queries):
+        return [
+            q["sql"].split()[2]
+            for q in queries.captured_queries
+            if q["sql"].lstrip().startswith("CREATE TRIGGER")
+        ]
+
+    rule = next(r for r in immutable.RULES if r.table == "dosing_runbook")
+    update, delete = immutable.trigger_names(rule, "sqlite")
+    with CaptureQueriesContext(connection) as untouched:
+        install_triggers(connection)
+    # The audit log's own three are CREATE ... IF NOT EXISTS; no signed-record trigger is written.
+    assert update not in creates(untouched) and delete not in creates(untouched)
+    expected = trigger_sql(update)
+
+    sql(f"DROP TRIGGER {update}")
+    sql(f"DROP TRIGGER {delete}")
+    sql(f"CREATE TRIGGER {delete} BEFORE DELETE ON dosing_runbook FOR EACH ROW WHEN 0 BEGIN SELECT 1; END")
+    with CaptureQueriesContext(connection) as mended:
+        install_triggers(connection)
+    assert {update, delete} <= set(creates(mended))
+    assert trigger_sql(update) == expected
+    _sign(runbook, tess)
+    refused("DELETE FROM dosing_runbook WHERE id = %s", [runbook.pk])

@@ -4,7 +4,8 @@
 The triggers are installed by a migration, and again after every `migrate` (and every flush)
 by a `post_migrate` handler (kapflow.audit.apps): Django's SQLite schema editor rebuilds a table
 (copy, drop, rename) for many ALTERs, and the rebuilt table has lost its triggers. Installing is
-idempotent. Tests that empty the whole database between runs (the browser tests, through
+idempotent; on SQLite it writes only the triggers that are missing or whose text differs from
+what the table's columns now call for (a flush leaves them all in place). Tests that empty the whole database between runs (the browser tests, through
 Django's flush) lift them for that moment with `drop_triggers` and put them back with
 `install_triggers`; nothing else calls these."""
 
