@@ -5,9 +5,10 @@ The triggers are installed by a migration, and again after every `migrate` (and 
 by a `post_migrate` handler (kapflow.audit.apps): Django's SQLite schema editor rebuilds a table
 (copy, drop, rename) for many ALTERs, and the rebuilt table has lost its triggers. Installing is
 idempotent; on SQLite it writes only the triggers that are missing or whose text differs from
-what the table's columns now call for (a flush leaves them all in place). Tests that empty the whole database between runs (the browser tests, through
-Django's flush) lift them for that moment with `drop_triggers` and put them back with
-`install_triggers`; nothing else calls these."""
+what the table's columns now call for (a flush leaves them all in place). Tests that empty the
+whole database between runs (the browser tests, through Django's flush) lift them for that
+moment with `drop_triggers` and put them back with `install_triggers`; nothing else calls
+these."""
 
 from kapflow.audit import immutable
 
@@ -88,7 +89,9 @@ def _sqlite_in_place(statements: list[str], installed: dict[str, str]) -> bool:
     table rebuilt by a migration has lost its triggers; a table given a column needs new ones).
     SQLite keeps a trigger's CREATE statement as it was written; any difference, even of
     spelling, installs it again."""
-    created = [_words(statement) for statement in statements if statement.lstrip().startswith("CREATE TRIGGER")]
+    created = [
+        _words(statement) for statement in statements if statement.lstrip().startswith("CREATE TRIGGER")
+    ]
     return all(installed.get(statement.split()[2]) == statement for statement in created)
 
 
