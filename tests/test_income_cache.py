@@ -4,7 +4,6 @@ a payment recorded for last month must show the moment it is recorded."""
 
 import csv
 import io
-import os
 import re
 
 import pytest
@@ -13,35 +12,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kapflow.billing.models import Entry, Invoice
-from kapflow.lib import kept_figures
 from kapflow.outcomes import cached
 from kapflow.outcomes.income import build_income, income_csv_rows
-from tests.test_income import D, Ledger, ledger, local  # noqa: F401 (the fixture)
+from tests.test_income import D, ledger, local  # noqa: F401 (the fixture)
+
+# The cache as every process shares it (Redis), and a request outside the test's transaction.
+from tests.test_outcomes_cache import (  # noqa: F401 (the fixtures)
+    as_a_request_outside_a_transaction,
+    served_again_from_the_cache,
+    shared_cache,
+)
 
 pytestmark = pytest.mark.django_db
 
 PERIOD = {"start": "2026-01", "end": "2026-03"}
-
-
-@pytest.fixture(autouse=True)
-def shared_cache(settings):
-    """Kept only in a cache every process shares (Redis): this worker's own Redis database."""
-    location = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}
-    }
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def as_a_request_outside_a_transaction(monkeypatch):
-    """A page's request runs outside any transaction, and only there are figures kept; each test
-    runs inside one of its own."""
-    monkeypatch.setattr(kept_figures, "_in_transaction", lambda: False)
 
 
 def served(http) -> list[list[str]]:
@@ -65,13 +49,7 @@ def total_received(rows) -> str:
 def test_the_figures_are_served_again_from_the_cache_unchanged(ledger, ada, login):  # noqa: F811
     http = login(ada)
     http.get(reverse("income:income"))  # the session's first request reads more (another period)
-    with CaptureQueriesContext(connection) as first:
-        figures = served(http)
-    with CaptureQueriesContext(connection) as second:
-        assert served(http) == figures
-    # The second time, the figures' own queries are not run (the key's two are).
-    assert len(second.captured_queries) < len(first.captured_queries)
-    assert figures == worked_out()
+    served_again_from_the_cache(lambda: served(http), worked_out)
 
 
 @pytest.mark.usefixtures("as_a_request_outside_a_transaction")
