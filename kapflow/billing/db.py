@@ -57,6 +57,17 @@ _SQLITE = [
         END""",  # noqa: S608 (constants only)
 ]
 
+
+def _after_each_insert(name: str, table: str) -> list[str]:
+    """PostgreSQL: the trigger `name` runs its function `name`() once per INSERT statement on
+    `table`, over the rows it wrote (`written`)."""
+    return [
+        f"DROP TRIGGER IF EXISTS {name} ON {table}",
+        f"""CREATE TRIGGER {name} AFTER INSERT ON {table}
+        REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION {name}()""",
+    ]
+
+
 # PostgreSQL: once per statement, over the rows it wrote (a bulk insert of a thousand lines is
 # one UPDATE of each table, not a thousand).
 _POSTGRES = [
@@ -71,9 +82,7 @@ _POSTGRES = [
             UPDATE billing_charge SET invoiced = TRUE WHERE id IN (SELECT charge_id FROM written);
             RETURN NULL;
         END; $$ LANGUAGE plpgsql""",  # noqa: S608 (constants only)
-    f"DROP TRIGGER IF EXISTS {LINE_TRIGGER} ON billing_invoiceline",
-    f"""CREATE TRIGGER {LINE_TRIGGER} AFTER INSERT ON billing_invoiceline
-        REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION {LINE_TRIGGER}()""",
+    *_after_each_insert(LINE_TRIGGER, "billing_invoiceline"),
     f"""CREATE OR REPLACE FUNCTION {ENTRY_TRIGGER}() RETURNS trigger AS $$
         BEGIN
             UPDATE billing_invoice AS invoice
@@ -83,18 +92,14 @@ _POSTGRES = [
              WHERE invoice.id = moved.invoice_id;
             RETURN NULL;
         END; $$ LANGUAGE plpgsql""",  # noqa: S608 (constants only)
-    f"DROP TRIGGER IF EXISTS {ENTRY_TRIGGER} ON billing_entry",
-    f"""CREATE TRIGGER {ENTRY_TRIGGER} AFTER INSERT ON billing_entry
-        REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION {ENTRY_TRIGGER}()""",
+    *_after_each_insert(ENTRY_TRIGGER, "billing_entry"),
     f"""CREATE OR REPLACE FUNCTION {CHARGE_TRIGGER}() RETURNS trigger AS $$
         BEGIN
             UPDATE visits_visit SET charged = TRUE
              WHERE id IN (SELECT visit_id FROM written) AND NOT charged;
             RETURN NULL;
         END; $$ LANGUAGE plpgsql""",  # noqa: S608 (constants only)
-    f"DROP TRIGGER IF EXISTS {CHARGE_TRIGGER} ON billing_charge",
-    f"""CREATE TRIGGER {CHARGE_TRIGGER} AFTER INSERT ON billing_charge
-        REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION {CHARGE_TRIGGER}()""",
+    *_after_each_insert(CHARGE_TRIGGER, "billing_charge"),
 ]
 
 # Every kept column worked out afresh from the rows (the migration that added them).

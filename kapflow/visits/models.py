@@ -104,7 +104,7 @@ class Visit(KeptByDatabase):
     )
     # Whether a charge has been written for the visit: set by the database as the charge is
     # written (kapflow.billing.db), never by code. The billing page's "completed visits not
-    # charged" reads the few completed visits without one through the partial index below.
+    # charged" reads the few completed visits without one through the index below.
     charged = models.BooleanField(default=False, editable=False)
 
     objects = VisitQuerySet.as_manager()
