@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from kapflow.lib.rows import read_by_pk
+
 SPRAVATO = "Source: esketamine (Spravato) label"
 
 
@@ -573,8 +575,11 @@ class Practice(models.Model):
 
     @classmethod
     def load(cls) -> "Practice":
-        """The practice's settings row (one query), created with its defaults on first use."""
-        practice, _ = cls.objects.get_or_create(pk=1)
+        """The practice's settings row (one query), created with its defaults on first use. Read
+        on almost every request, so its SELECT is compiled once (kapflow.lib.rows)."""
+        practice = read_by_pk(cls, 1)
+        if practice is None:
+            practice, _ = cls.objects.get_or_create(pk=1)
         return practice
 
 
