@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from kapflow.audit.models import AuditEvent
 from tests import factories
 from tests.dbsetup import django_db_setup as django_db_setup  # noqa: F401  (pytest finds it by name)
-from tests.dbsetup import name_the_run, remove_the_template
+from tests.dbsetup import name_the_run, remove_the_workers_copies
 
 # Property-based fuzzing is sized by a Hypothesis profile: "quick" by default, so `make test`
 # stays near two minutes, and "ci" (HYPOTHESIS_PROFILE=ci, which .ci/run sets) for the long run.
@@ -40,7 +40,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    remove_the_template(config)
+    remove_the_workers_copies(config)
 
 
 def _own_redis_database_per_worker(settings):
