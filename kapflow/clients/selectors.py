@@ -1,8 +1,9 @@
 import datetime
 import re
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, fold
 from kapflow.clients.services import digits
 from kapflow.measures.models import Alert, Response
@@ -18,6 +19,22 @@ def parse_date(text: str) -> datetime.date | None:
         except ValueError:
             continue
     return None
+
+
+def prescribers_for(client_id: int | None) -> QuerySet[User]:
+    """The prescribers who may act in `client_id`'s care (be on site for a session, sign a REMS
+    enrolment with the client): the practice's active prescribers, and an invited outside
+    prescriber only when on the client's care team (they are no prescriber of the practice's
+    other clients: docs/access.md). No client: the practice's. By name.
+
+    The care team is asked about each prescriber (EXISTS), not joined: a join reads every
+    care-team row of every prescriber, thousands at a group practice, and then needs DISTINCT
+    over every column (16–26 ms of the runbook's page on PostgreSQL, against well under one)."""
+    theirs = Q(outside_practice=False)
+    if client_id is not None:
+        on_the_team = CareTeamMember.objects.filter(user=OuterRef("pk"), client_id=client_id)
+        theirs |= Q(Exists(on_the_team))
+    return User.objects.filter(theirs, is_active=True, is_prescriber=True).order_by("full_name", "pk")
 
 
 # The longest search the caseload takes (its form says so to whoever types more): far more than

@@ -8,13 +8,12 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from kapflow.accounts.models import User
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import writes_for
 from kapflow.clients.models import Client
+from kapflow.clients.selectors import prescribers_for
 from kapflow.controlled.models import RemsEnrolment
 
 # A patient's REMS ID as the REMS prints it: letters, digits and dashes (docs/spravato-rems.md).
@@ -25,15 +24,6 @@ class EnrolmentRefused(Exception):
     def __init__(self, *problems: str):
         super().__init__(" ".join(problems))
         self.problems = list(problems)
-
-
-def enrolment_prescribers(client_id: int):
-    """Who may have signed the enrolment with the client: the practice's active prescribers, and
-    an invited outside prescriber only when on the client's care team (docs/access.md)."""
-    theirs = Q(outside_practice=False) | Q(care_teams__client_id=client_id)
-    return (
-        User.objects.filter(theirs, is_active=True, is_prescriber=True).distinct().order_by("full_name", "pk")
-    )
 
 
 def enrolments_of(client) -> list[RemsEnrolment]:
@@ -51,7 +41,7 @@ def enrolment_problems(
     """What is wrong with an enrolment as entered, in words; empty when nothing is. Pure but for
     the prescriber check (one query)."""
     problems = []
-    if not enrolment_prescribers(client.pk).filter(pk=prescriber.pk).exists():
+    if not prescribers_for(client.pk).filter(pk=prescriber.pk).exists():
         problems.append(
             f"{prescriber.full_name} is not a prescriber who can enrol this client (an active prescriber "
             "of the practice, or an outside prescriber on the client's care team)."

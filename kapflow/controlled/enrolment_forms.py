@@ -1,6 +1,6 @@
 from django import forms
 
-from kapflow.controlled.enrolment import enrolment_prescribers
+from kapflow.clients.selectors import prescribers_for
 from kapflow.documents.models import ChartDocument
 from kapflow.lib.forms import DateInput
 
@@ -30,7 +30,7 @@ class EnrolmentForm(forms.Form):
     def __init__(self, *args, client, **kwargs):
         kwargs.setdefault("auto_id", "enrol_%s")
         super().__init__(*args, **kwargs)
-        self.fields["prescriber"].queryset = enrolment_prescribers(client.pk)
+        self.fields["prescriber"].queryset = prescribers_for(client.pk)
         self.fields["prescriber"].label_from_instance = lambda user: user.full_name
         self.fields["document"].queryset = ChartDocument.objects.filter(client=client).order_by("-pk")
         self.fields["document"].label_from_instance = lambda doc: doc.title

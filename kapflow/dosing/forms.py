@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.accounts.witness_forms import WitnessFields
+from kapflow.clients.selectors import prescribers_for
 from kapflow.controlled import ledger
 from kapflow.controlled.models import Lot
-from kapflow.dosing import selectors
 from kapflow.dosing.models import (
     Administration,
     AdverseEvent,
@@ -205,7 +205,7 @@ class PrescriberOnSiteForm(EntryForm):
 
     def __init__(self, *args, client_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prescriber"].queryset = selectors.on_site_candidates(client_id)
+        self.fields["prescriber"].queryset = prescribers_for(client_id)
 
 
 class RatingForm(SentOnce, EntryForm):

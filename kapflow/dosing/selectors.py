@@ -612,7 +612,6 @@ def _attach_people(known, *lists) -> None:
     as select_related would have, so that reading the attribute asks nothing: from the users
     already read in this request (`known`: the client's care team), and one
     query for any other."""
-    from kapflow.accounts.models import User
 
     wanted = []
     for rows in lists:
@@ -776,13 +775,3 @@ def _kinds_sql() -> str:
 
 def _kinds_of(bits: int) -> set[str]:
     return {kind for index, kind in enumerate(_KINDS) if bits & (1 << index)}
-
-
-def on_site_candidates(client_id: int | None):
-    """The prescribers who may be on site for `client_id`'s session: the practice's active
-    prescribers, and an invited outside prescriber only when on the client's care team (they are
-    no prescriber of the practice's other clients: docs/access.md). No client: the practice's."""
-    theirs = Q(outside_practice=False)
-    if client_id is not None:
-        theirs |= Q(care_teams__client_id=client_id)
-    return User.objects.filter(theirs, is_active=True, is_prescriber=True).distinct()

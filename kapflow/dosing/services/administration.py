@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.clients.models import ADULT_AGE
+from kapflow.clients.selectors import prescribers_for
 from kapflow.controlled import ledger
 from kapflow.controlled.models import Lot, RemsEnrolment
 from kapflow.dosing import selectors
@@ -54,7 +55,7 @@ def prescriber_on_site_record(
     _on_the_day(on_site_at, visit)
     if not (prescriber.is_prescriber and prescriber.is_active):
         raise RunbookRefused(f"{prescriber.full_name} is not an active prescriber of the practice.")
-    if not selectors.on_site_candidates(visit.client_id).filter(pk=prescriber.pk).exists():
+    if not prescribers_for(visit.client_id).filter(pk=prescriber.pk).exists():
         raise RunbookRefused(
             f"{prescriber.full_name} prescribes from outside the practice and is not on this "
             "client's care team."
