@@ -330,7 +330,9 @@ def month(request):
         .values("pk")
     )
     rows = (
-        Visit.objects.filter(pk__in=first_few)
+        # Bounded on the start as well, though the few are all within it: PostgreSQL, which
+        # cannot know how few they are, otherwise reads every visit of the practice to match them.
+        Visit.objects.filter(pk__in=first_few, starts_at__gte=midnights[0], starts_at__lt=midnights[-1])
         .order_by("starts_at", "pk")
         .values_list(
             "pk",
