@@ -21,6 +21,7 @@ exits 1. It always exits 1 when a page does not answer 200.
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -47,6 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the figures to this file, as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a page misses a target")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
+    parser.add_argument(
+        "--slow",
+        type=float,
+        metavar="MS",
+        help="also list each page's database queries that take MS ms or more (the best of three "
+        "requests each): the ones that grow with the practice show up here first",
+    )
     parser.add_argument(
         "--profile",
         type=Path,
@@ -287,6 +295,29 @@ def measure(http, url, headers, repeat, bare: Bare) -> tuple[list[float], object
     return timings, response
 
 
+def slow_queries(request, threshold_ms: float) -> list[tuple[float, str]]:
+    """The queries of a request that take `threshold_ms` or more, each the best of three
+    requests (a query is slow every time; noise is slow once), slowest first."""
+    from django.db import connection
+
+    best: dict[int, tuple[float, str]] = {}
+    for _ in range(3):
+        times: list[tuple[float, str]] = []
+        with connection.execute_wrapper(functools.partial(_timed_query, times)):
+            request()
+        for index, (ms, sql) in enumerate(times):
+            best[index] = (min(ms, best.get(index, (ms, sql))[0]), sql)
+    return sorted(((round(ms, 1), sql) for ms, sql in best.values() if ms >= threshold_ms), reverse=True)
+
+
+def _timed_query(times, execute, sql, params, many, context):
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        times.append(((time.perf_counter() - started) * 1000, sql))
+
+
 def profile(folder: Path, label: str, request) -> None:
     """One more request under pyinstrument; its call tree goes to DIR/<page>.txt."""
     from pyinstrument import Profiler
@@ -370,6 +401,7 @@ def main(argv=None) -> int:
             queries = len(captured.captured_queries)  # before another request empties the log
             if args.profile:
                 profile(args.profile, label, lambda: http.get(url, **headers))
+            slow = slow_queries(lambda: http.get(url, **headers), args.slow) if args.slow else []
             html = response.get("Content-Type", "").startswith("text/html") and not fragment
             size_kb = len(response.content) / 1024
             loads = fragments_on_load(response.content.decode(errors="replace")) if html else []
@@ -384,6 +416,7 @@ def main(argv=None) -> int:
                 "outcome": outcome,
                 "queries": queries,
                 "requests_on_load": len(loads),
+                "slow_queries": slow,
             }
             return row, loads
 
@@ -456,6 +489,11 @@ def main(argv=None) -> int:
             )
         for problem in problems:
             print(f"NOT MEASURED: {problem}")
+        if args.slow:
+            print(f"\nQueries of {args.slow:g} ms or more (the best of three requests each):")
+            for row in results:
+                for ms, sql in row["slow_queries"]:
+                    print(f"  {row['page'].strip()[:30]:<30} {ms:>7.1f} ms  {sql[:110]}")
         missed = [row for row in results if row["over"]]
         print(
             f"\nBare request: p50 {bare_p50:.2f} ms, p95 {bare_p95:.2f} ms over {len(bare.timings)} "
