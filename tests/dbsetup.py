@@ -103,16 +103,20 @@ def _lock_file() -> Path:
     return _folder() / "kapflow-test-templates.lock"
 
 
-def _is_built(connection, fingerprint: str) -> bool:
-    """The template of this fingerprint was built to the end and is still there."""
-    if not _ready_marker(fingerprint).exists():
-        return False
+def _built_by(connection, fingerprint: str) -> str | None:
+    """The run that built the template of this fingerprint (its marker holds the run's id), or
+    None when none was built to the end or it is no longer there."""
+    marker = _ready_marker(fingerprint)
+    if not marker.exists():
+        return None
     name = _template_name(connection, fingerprint)
     if connection.vendor == "sqlite":
-        return Path(name).exists()
-    with connection.creation._nodb_cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        return cursor.fetchone() is not None
+        there = Path(name).exists()
+    else:
+        with connection.creation._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            there = cursor.fetchone() is not None
+    return marker.read_text() if there else None
 
 
 def _remove_templates(connection) -> None:
@@ -183,13 +187,15 @@ def django_db_setup(
         fingerprint = schema_fingerprint(connection)
         template = _template_name(connection, fingerprint)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if django_db_createdb or not _is_built(connection, fingerprint):
+        built_by = _built_by(connection, fingerprint)
+        # --create-db: built again once in this run, by its first worker, not by each.
+        if built_by is None or (django_db_createdb and built_by != run):
             # The first worker of the first run since a change: the others wait for the lock.
             _remove_templates(connection)
             connection.settings_dict["TEST"]["NAME"] = template
             connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
             connection.close()  # a copy is refused while anyone is connected to the template
-            _ready_marker(fingerprint).touch()
+            _ready_marker(fingerprint).write_text(run)
         connection.settings_dict["NAME"] = template
         # Named after the run too: another run on this machine may be copying the same template.
         copy = f"{run}_{worker}"

@@ -51,9 +51,10 @@ def test_clearing_old_templates_leaves_the_copies_runs_are_using(tmp_path, monke
     template = tmp_path / "test_kapflow_template_0123456789abcdef.sqlite3"
     copy = tmp_path / "test_kapflow_template_0123456789abcdef_f00d_gw1.sqlite3"
     marker = dbsetup._ready_marker("0123456789abcdef")
-    for path in (template, copy, marker):
+    for path in (template, copy):
         path.touch()
-    assert dbsetup._is_built(connection, "0123456789abcdef")
+    marker.write_text("f00d")  # the run that built it
+    assert dbsetup._built_by(connection, "0123456789abcdef") == "f00d"
     dbsetup._remove_templates(connection)
     assert not template.exists() and not marker.exists() and copy.exists()
-    assert not dbsetup._is_built(connection, "0123456789abcdef")
+    assert dbsetup._built_by(connection, "0123456789abcdef") is None

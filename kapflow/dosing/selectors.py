@@ -612,7 +612,6 @@ def _attach_people(known, *lists) -> None:
     as select_related would have, so that reading the attribute asks nothing: from the users
     already read in this request (`known`: the client's care team), and one
     query for any other."""
-
     wanted = []
     for rows in lists:
         for row in rows:
