@@ -50,22 +50,23 @@ def name_the_run() -> None:
         os.environ[RUN_ENV] = uuid.uuid4().hex[:12]
 
 
-def schema_files() -> list[Path]:
-    """The files a migrated database is built from (see the module's docstring), in order."""
+def schema_files() -> dict[str, Path]:
+    """The files a migrated database is built from (see the module's docstring), each under a
+    name that does not depend on where the checkout or the virtualenv is (the app's label and
+    the path within the app), so that two checkouts of the same code share one template."""
     from django.apps import apps
 
     import kapflow
 
-    files: set[Path] = set()
+    files: dict[str, Path] = {}
     for config in apps.get_app_configs():
         root = Path(config.path)
-        files.update(root.glob("migrations/**/*.py"))
-        if config.name.startswith("kapflow."):
-            for pattern in _APP_SCHEMA_FILES:
-                files.update(root.glob(pattern))
+        patterns = ("migrations/**/*.py", *(_APP_SCHEMA_FILES if config.name.startswith("kapflow.") else ()))
+        for pattern in patterns:
+            files.update((f"{config.label}:{path.relative_to(root)}", path) for path in root.glob(pattern))
     kapflow_root = Path(kapflow.__file__).parent
-    files.update(kapflow_root / name for name in _KAPFLOW_SCHEMA_FILES)
-    return sorted(files)
+    files.update((f"kapflow:{name}", kapflow_root / name) for name in _KAPFLOW_SCHEMA_FILES)
+    return dict(sorted(files.items()))
 
 
 def schema_fingerprint(connection) -> str:
@@ -78,8 +79,8 @@ def schema_fingerprint(connection) -> str:
     versions = (django.get_version(), sqlite3.sqlite_version)
     for part in (*versions, connection.vendor, server["HOST"], server["PORT"]):
         digest.update(f"{part}\0".encode())
-    for path in schema_files():
-        digest.update(str(path.relative_to(path.anchor)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in schema_files().items():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
