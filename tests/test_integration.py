@@ -408,6 +408,10 @@ def test_the_prescribers_queues(tess, priya, login):
     make_screening(rescreened)
     cleared = mine("Cleared")
     make_clearance(cleared, make_screening(cleared), priya)
+    # An earlier screening left undecided, the latest cleared: the latest is what counts.
+    redone = mine("Redone")
+    make_screening(redone, timezone.now() - datetime.timedelta(days=9))
+    make_clearance(redone, make_screening(redone), priya)
     ordered = mine("Ordered")
     make_clearance(ordered, make_screening(ordered), priya)
     make_order(ordered, priya)
@@ -427,7 +431,7 @@ def test_the_prescribers_queues(tess, priya, login):
 
     response = login(priya).get("/")
     assert {c.first_name for c in response.context["clearances_waiting"]} == {"Screened", "Rescreened"}
-    assert {c.first_name for c in response.context["orders_waiting"]} == {"Rescreened", "Cleared"}
+    assert {c.first_name for c in response.context["orders_waiting"]} == {"Rescreened", "Cleared", "Redone"}
     assert reverse("medical:summary", args=[cleared.pk]) in response.content.decode()
     assert "overdue_integrations" not in response.context
 
