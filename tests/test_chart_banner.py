@@ -1,7 +1,7 @@
 """The banner on the client pages that show nothing else of the chart (visits, pathway,
-integration, medical), which read the client with kapflow.clients.access.client_banner_for: the
-same flags as the chart's banner, the guardians read for a minor only, and the pages' queries
-the same whatever the client's contacts (issue 12)."""
+integration, medical, the measures and their progress charts), which read the client with
+kapflow.clients.access.client_banner_for: the same flags as the chart's banner, the guardians read
+for a minor only, and the pages' queries the same whatever the client's contacts (issue 12)."""
 
 import pytest
 from django.db import connection
@@ -10,7 +10,14 @@ from django.urls import reverse
 
 from tests import factories
 
-BANNER_PAGES = ["visits:list", "pathway:overview", "integration:overview", "medical:summary"]
+BANNER_PAGES = [
+    "visits:list",
+    "pathway:overview",
+    "integration:overview",
+    "medical:summary",
+    "measures:list",
+    "measures:progress",
+]
 
 
 @pytest.mark.parametrize("name", BANNER_PAGES)
@@ -52,3 +59,21 @@ def test_the_banner_pages_queries_do_not_grow_with_the_clients_contacts(login, t
         factories.add_guardian(minor)
         factories.add_emergency_contact(minor)
     assert count() == before
+
+
+# What a banner page reads of the chart because it shows it itself: the pathway's consent status
+# names the outside providers a release of information may go to (consent/status.html).
+SHOWN_BY_THE_PAGE = {"pathway:overview": {"clients_outsideprovider"}}
+
+
+@pytest.mark.parametrize("name", BANNER_PAGES)
+def test_the_banner_pages_read_none_of_the_chart_they_do_not_show(login, avery, tess, name):
+    """The client's outside providers and first inquiry are the chart's to show, not these
+    pages': client_banner_for reads neither (client_chart_for reads both)."""
+    http = login(tess)
+    url = reverse(name, args=[avery.pk])
+    with CaptureQueriesContext(connection) as queries:
+        assert http.get(url).status_code == 200
+    tables = {"clients_outsideprovider", "inquiries_inquiry"} - SHOWN_BY_THE_PAGE.get(name, set())
+    read = [query["sql"] for query in queries if any(f'"{table}"' in query["sql"] for table in tables)]
+    assert read == []

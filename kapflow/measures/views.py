@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from kapflow.accounts.access import staff_view
-from kapflow.clients.access import Need, client_chart_for
+from kapflow.clients.access import clinical_banner_for
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.models import Response
@@ -57,9 +57,7 @@ _URL_SLOT = 987654321987
 
 @staff_view()
 def response_list(request, client_id):
-    client = client_chart_for(
-        request, client_id, need=Need.CLINICAL, action="kapflow.measures.responses.viewed"
-    )
+    client = clinical_banner_for(request, client_id, action="kapflow.measures.responses.viewed")
     responses = _result_rows(client)
     # Each instrument's latest result, from the rows already read (newest first).
     latest = first_per_instrument(responses)
@@ -83,9 +81,7 @@ def response_new(request, client_id, instrument):
     definition = instruments.get(instrument)
     if definition is None:
         raise Http404("No such instrument.")
-    client = client_chart_for(
-        request, client_id, need=Need.CLINICAL, action="kapflow.measures.response.opened"
-    )
+    client = clinical_banner_for(request, client_id, action="kapflow.measures.response.opened")
     form = ResponseForm(request.POST if request.method == "POST" else None, instrument=definition)
     if request.method == "POST" and form.is_valid():
         response = services.response_record(
@@ -113,9 +109,7 @@ def response_new(request, client_id, instrument):
 
 @staff_view()
 def response_detail(request, client_id, response_id):
-    client = client_chart_for(
-        request, client_id, need=Need.CLINICAL, action="kapflow.measures.response.viewed"
-    )
+    client = clinical_banner_for(request, client_id, action="kapflow.measures.response.viewed")
     response = get_object_or_404(client.responses.select_related("entered_by"), pk=response_id)
     definition = response.definition
     labels = {option.value: option.label for option in definition.options}
@@ -143,7 +137,7 @@ def response_detail(request, client_id, response_id):
 
 @staff_view()
 def alert_close(request, client_id, alert_id):
-    client = client_chart_for(request, client_id, need=Need.CLINICAL, action="kapflow.measures.alert.opened")
+    client = clinical_banner_for(request, client_id, action="kapflow.measures.alert.opened")
     alert = get_object_or_404(
         client.alerts.select_related("response", "assigned_to", "closed_by"), pk=alert_id
     )
@@ -162,7 +156,5 @@ def alert_close(request, client_id, alert_id):
 @staff_view()
 def progress(request, client_id):
     """The client's PHQ-9, GAD-7 and PCL-5 over time, for the client's clinicians only."""
-    client = client_chart_for(
-        request, client_id, need=Need.CLINICAL, action="kapflow.measures.progress.viewed"
-    )
+    client = clinical_banner_for(request, client_id, action="kapflow.measures.progress.viewed")
     return render(request, "measures/progress.html", {"client": client, "progress": progress_context(client)})
