@@ -8,8 +8,9 @@ import datetime
 
 import pytest
 from django.core import mail
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import example, given
@@ -452,6 +453,28 @@ class TestTheDashboard:
         page = login(priya).get(reverse("home")).content.decode()
         assert reverse("course:review_detail", args=[avery.pk, review.pk]) in page
         assert "the therapist has signed" in page
+
+    def test_the_list_reads_the_same_queries_for_one_review_as_for_several(self, login, tess, priya, avery):
+        """The list reads only the columns it shows (kapflow.course.reviews.reviews_to_sign): a
+        column the page shows and the query left out would be read again for each review."""
+        http = login(priya)
+
+        def queries() -> int:
+            with CaptureQueriesContext(connection) as captured:
+                page = http.get(reverse("home")).content.decode()
+            return len(captured), page
+
+        make_plan(avery, tess)
+        write(login(tess), avery, decision="continue")
+        http.get(reverse("home"))  # a session's first page does its one-off checks
+        one, _page = queries()
+        for name in ("Blake", "Casey"):
+            client = factories.make_client(first_name=name, therapist=tess, prescriber=priya)
+            make_plan(client, tess)
+            write(login(tess), client, decision="continue")
+        several, page = queries()
+        assert several == one
+        assert page.count("written ") == 3 and page.count("by Tess Therapist") == 3
 
     def test_a_clinician_of_another_client_is_not_told(self, login, colin, tess, avery):
         make_plan(avery, tess)
