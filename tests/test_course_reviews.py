@@ -517,6 +517,20 @@ class TestMaintenance:
         session(with_booking, tess, room, days=5, status="scheduled")
         assert maintenance.due() == []
 
+    def test_a_session_checked_in_and_still_running_is_booked_and_one_that_ended_is_not(
+        self, tess, avery, room
+    ):
+        """Booked: scheduled or checked in and not yet over. The query looks for it no further
+        back than the longest a visit can be (LONGEST_VISIT), from the index on the start."""
+        self.maintenance_plan(avery, tess)
+        session(avery, tess, room, days=-40)
+        running = session(avery, tess, room, days=-1 / 24, status="checked_in")  # began an hour ago
+        assert maintenance.due() == []
+        running.starts_at -= datetime.timedelta(hours=2)  # ended an hour ago, never begun
+        running.ends_at -= datetime.timedelta(hours=2)
+        running.save(update_fields=["starts_at", "ends_at"])
+        assert [item.client for item in maintenance.due()] == [avery]
+
     def test_a_limit_gives_the_soonest_due_first_as_the_whole_list_has_them(self, tess, room):
         for n in range(4):
             client = factories.make_client(first_name=f"Due{n}", therapist=tess)

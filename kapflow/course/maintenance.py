@@ -14,7 +14,7 @@ from django.utils import timezone
 from kapflow.clients.models import Client
 from kapflow.pathway.course import BEGUN
 from kapflow.pathway.models import CoursePlan
-from kapflow.visits.models import Visit
+from kapflow.visits.models import LONGEST_VISIT, Visit
 
 # How far ahead a maintenance session counts as due: a week, to book it. A fixed window while
 # the practice has not asked for another (docs/course.md).
@@ -41,13 +41,17 @@ def maintenance_plans(
     clients: QuerySet[Client] | None = None, *, now: datetime.datetime | None = None
 ) -> QuerySet[CoursePlan]:
     """Maintenance plans in force and not ended, with the latest held medication session and
-    whether one is booked ahead, annotated: one query."""
+    whether one is booked ahead, annotated: one query. A booked session ends after now, so it
+    began no longer than LONGEST_VISIT before now: bounded on the start, the database reads the
+    client's coming visits from the index on (client, start) rather than every visit they had."""
+    now = now or timezone.now()
     held = Visit.objects.filter(client=OuterRef("client"), kind=Visit.Kind.MEDICATION, status__in=BEGUN)
     booked = Visit.objects.filter(
         client=OuterRef("client"),
         kind=Visit.Kind.MEDICATION,
         status__in=(Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN),
-        ends_at__gte=now or timezone.now(),
+        starts_at__gte=now - LONGEST_VISIT,
+        ends_at__gte=now,
     )
     plans = CoursePlan.objects.current().filter(kind=CoursePlan.Kind.MAINTENANCE, ended_at__isnull=True)
     if clients is not None:
