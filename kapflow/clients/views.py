@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,6 +34,7 @@ from kapflow.clients.selectors import client_search, latest_measures
 from kapflow.consent.selectors import consent_status
 from kapflow.course.reviews import course_card
 from kapflow.documents.selectors import latest_documents
+from kapflow.lib.paging import IdsFirstPaginator
 from kapflow.lib.params import int_param
 from kapflow.notes.owed import chart_notes
 from kapflow.notes.process import may_write_process_notes
@@ -119,7 +119,7 @@ def caseload(request):
         # A search the form refuses (longer than the box takes, an unknown stage) lists nobody
         # and says why: never every client.
         clients = clients.none()
-    page = Paginator(clients, PAGE_SIZE).get_page(int_param(request, "page", 1))
+    page = IdsFirstPaginator(clients, PAGE_SIZE).get_page(int_param(request, "page", 1))
     detail = {"q": q, "stage": stage, "page": page.number, "shown": len(page.object_list)}
     if form.errors:
         detail["refused"] = sorted(form.errors)
