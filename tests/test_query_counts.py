@@ -60,12 +60,12 @@ CEILING = {
     # One more for a clinician: the Notes card's latest notes (kapflow.notes.owed.chart_notes,
     # one query of the visits with where each note stands).
     # For a therapist 27 measured on PostgreSQL, 26 on SQLite; 15 for a coordinator.
-    # Then the client has a course plan, sessions held and a course review: the readiness
-    # panel's course gate counts the sessions (1), and the Course card (kapflow.course.reviews.
-    # course_card) reads the plan's versions, the sessions, the reviews, and the visits that
-    # say whether a review is due or booked (4), and the course gate whether the plan's latest
-    # decided review ended the course (1): 32 on SQLite, 33 on PostgreSQL.
-    "chart": 33,
+    # Then the client has a course plan, sessions held and a course review: the Course card
+    # (kapflow.course.reviews.course_card) reads the plan's versions, the sessions, the reviews,
+    # and the visits that say whether a review is due or booked (4), the readiness panel's
+    # course gate takes the plan and sessions from it and reads whether the plan's latest
+    # decided review ended the course (1): 30 on SQLite, 31 on PostgreSQL.
+    "chart": 31,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"

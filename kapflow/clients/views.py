@@ -155,6 +155,8 @@ def chart(request, client_id):
     # Read once for both the readiness panel's consent gate and the consent card (its template
     # tag takes it from the context), which would otherwise each read it.
     consent = consent_status(client)
+    # The Course card's plan and position serve the readiness panel's course gate too.
+    course = course_card(client) if clinical else None
     return render(
         request,
         "clients/chart.html",
@@ -164,12 +166,12 @@ def chart(request, client_id):
             "can_change_team": services.may_change_care_team(request.user, client),
             "latest_measures": latest_measures(client) if clinical else [],
             "latest_documents": latest_documents(client) if clinical else [],
-            "course": course_card(client) if clinical else None,
+            "course": course,
             # The Notes card: the latest notes, and the link to the therapist's own process notes.
             "latest_notes": chart_notes(client, practice=practice_for(request)) if clinical else [],
             "keeps_process_notes": clinical and may_write_process_notes(request.user, client),
             "consent_status": consent,
-            **readiness_context(request, client, clinical, consent=consent),
+            **readiness_context(request, client, clinical, consent=consent, course=course),
         },
     )
 

@@ -98,11 +98,19 @@ def _end_decided(plan: CoursePlan):
     return None
 
 
-def course_gate(client: Client, *, plan: CoursePlan | None = None, visit: Visit | None = None) -> GateResult:
+def course_gate(
+    client: Client,
+    *,
+    plan: CoursePlan | None = None,
+    visit: Visit | None = None,
+    current: Position | None = None,
+) -> GateResult:
     """Passes while sessions begun are fewer than planned. `visit`: the session about to start,
-    which does not count against itself. With no plan written there is no count to keep."""
+    which does not count against itself. With no plan written there is no count to keep.
+    `current`: the client's position in `plan`, when the page has read it already."""
     url = reverse("pathway:plan", args=[client.pk])
-    current = position(client, plan=plan)
+    if current is None or current.plan != plan:
+        current = position(client, plan=plan)
     if current is None and (
         client.stage == Client.Stage.DISCHARGED or client.discharges.filter(signed_at__isnull=False).exists()
     ):

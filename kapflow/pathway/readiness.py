@@ -119,6 +119,7 @@ def readiness(
     consent=None,
     consultations=None,
     visit=None,
+    course=None,
 ) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions. What a page has
@@ -126,12 +127,14 @@ def readiness(
     (kapflow.consent.selectors), and `consultations`, the client's consultations (a list). The
     preparation gate reads client.preparation_sessions.all(), so a prefetch of them serves it.
     `visit`: the medication session these gates are asked for, which the course gate does not
-    count against itself once it has begun."""
+    count against itself once it has begun. `course`: the client's plan in force and position in
+    it, read already (kapflow.course.reviews.CourseCard: the chart's Course card), for the
+    course gate."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
     from kapflow.pathway.course import course_gate, current_plan
 
-    plan = current_plan(client)
+    plan = course.plan if course is not None else current_plan(client)
     if virtual is None:
         virtual = bool(plan and plan.has_virtual_sessions)
     overrides = {
@@ -145,7 +148,7 @@ def readiness(
         order_gate(client),
         consent_gate(client, virtual=virtual, status=consent),
         preparation_gate(client),
-        course_gate(client, plan=plan, visit=visit),
+        course_gate(client, plan=plan, visit=visit, current=course.position if course is not None else None),
     ]
     return [Gate(result, overrides.get(result.key) if not result.passed else None) for result in results]
 
@@ -156,7 +159,7 @@ def is_ready(gates: list[Gate]) -> bool:
 
 def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     """What the readiness panel (pathway/_readiness.html) needs; nothing for a viewer who may
-    not see clinical content. `read`: readiness()'s virtual, consent and consultations."""
+    not see clinical content. `read`: readiness()'s virtual, consent, consultations and course."""
     if not clinical:
         return {}
     gates = readiness(client, practice=practice_for(request), **read)
