@@ -135,6 +135,11 @@ class Visit(KeptByDatabase):
             models.Index(fields=["clinician", "starts_at"], name="visit_clinician_start_idx"),
             # The client's visits list and the client clash check.
             models.Index(fields=["client", "starts_at"], name="visit_client_start_idx"),
+            # A client's visits of one kind by start: the latest medication session held and the
+            # next booked, asked for each maintenance plan of a caseload (kapflow.course.
+            # maintenance), and a course's sessions (kapflow.pathway.course.position), without
+            # walking past the client's other kinds of visit.
+            models.Index(fields=["client", "kind", "starts_at"], name="visit_client_kind_start_idx"),
             # The room clash check.
             models.Index(fields=["room", "starts_at"], name="visit_room_start_idx"),
             # The practice calendar: every visit in a time range.
