@@ -1,5 +1,7 @@
 """The medical page reads each order's dosed sessions with the orders (issue 12): its queries do
-not grow with the client's orders, and each order's status still counts the sessions dosed."""
+not grow with the client's orders, and each order's status still counts the sessions dosed. Its
+three medical gates are given the screening, clearance and orders the page has read, and answer
+as the gates do reading them afresh."""
 
 import datetime
 from decimal import Decimal
@@ -10,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.dosing.models import Administration, Runbook
+from kapflow.medical import gates
 from kapflow.medical.selectors import medical_summary
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
-from tests.test_medical import make_order
+from tests.test_medical import make_clearance, make_order, make_screening
 
 
 def test_the_medical_pages_queries_do_not_grow_with_the_orders(login, avery, priya):
@@ -80,3 +83,54 @@ def test_the_summary_counts_each_orders_dosed_sessions_without_boosters(avery, p
         spent.pk: "No sessions left",
         fresh.pk: "Active",
     }
+
+
+def test_the_pages_queries_do_not_grow_with_the_orders_in_force(login, avery, priya):
+    """An order within its dates asks how many sessions were dosed under it: the page's own
+    count, read with the orders, answers the order gate too."""
+    make_order(avery, priya)
+    http = login(priya)
+    url = reverse("medical:summary", args=[avery.pk])
+    http.get(url)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert http.get(url).status_code == 200
+        return len(queries)
+
+    before = count()
+    for _ in range(3):
+        _dosed(make_order(avery, priya), priya)
+    assert count() == before
+
+
+def test_the_summarys_gates_answer_as_the_gates_read_afresh(avery, priya):
+    """Each state a gate tells apart: nothing yet, a screening with an exclusion, its clearance,
+    an order in force, the order spent, and a later screening and clearance."""
+    practice = Practice.load()
+
+    def afresh():
+        return [
+            gates.screening_gate(avery, practice=practice),
+            gates.clearance_gate(avery),
+            gates.order_gate(avery),
+        ]
+
+    def summarised():
+        return medical_summary(avery, practice=practice, history=True).gates
+
+    def passed():
+        return [gate.passed for gate in afresh()]
+
+    assert summarised() == afresh() and passed() == [False, False, False]
+    screening = make_screening(avery, yes=("pregnancy",))
+    assert summarised() == afresh() and passed() == [False, False, False]
+    make_clearance(avery, screening, priya, resolutions={"pregnancy": "Not pregnant: test of today."})
+    assert summarised() == afresh() and passed() == [True, True, False]
+    order = make_order(avery, priya, sessions_authorised=1)
+    assert summarised() == afresh() and passed() == [True, True, True]
+    _dosed(order, priya)
+    assert summarised() == afresh() and passed() == [True, True, False]
+    later = make_screening(avery, at=timezone.now() + datetime.timedelta(minutes=1))
+    make_clearance(avery, later, priya, decision="not_cleared")
+    assert summarised() == afresh() and passed() == [True, False, False]

@@ -30,6 +30,11 @@ def _result(key: str, label: str, passed: bool, reason: str, resolver: str, url:
     )
 
 
+# What a gate is given in place of a row the caller has read already (a page that shows the
+# latest screening or clearance as well as the gates): not given, the gate reads it.
+UNREAD = object()
+
+
 def latest_screening(client: Client) -> Screening | None:
     return Screening.objects.filter(client=client).latest_first().first()
 
@@ -49,16 +54,18 @@ def unresolved_exclusions(screening: Screening) -> list:
 
 
 def screening_gate(
-    client: Client, *, today: datetime.date | None = None, practice: Practice | None = None
+    client: Client, *, today: datetime.date | None = None, practice: Practice | None = None, latest=UNREAD
 ) -> GateResult:
     """PASS when the latest screening was completed within the practice's validity period and a
-    prescriber has resolved each of its exclusion flags in writing (in a clearance reviewing it)."""
+    prescriber has resolved each of its exclusion flags in writing (in a clearance reviewing it).
+    `latest`: the client's latest_screening, when the caller has read it (None: there is none)."""
     today = today or timezone.localdate()
     practice = practice or Practice.load()
     label = "Contraindication screening"
     key = "screening"
     new_url = reverse("medical:screening_new", args=[client.pk])
-    latest = latest_screening(client)
+    if latest is UNREAD:
+        latest = latest_screening(client)
     if latest is None:
         return _result(
             key,
@@ -119,14 +126,16 @@ def current_clearance(client: Client) -> Clearance | None:
     )
 
 
-def clearance_gate(client: Client, *, today: datetime.date | None = None) -> GateResult:
+def clearance_gate(client: Client, *, today: datetime.date | None = None, clearance=UNREAD) -> GateResult:
     """PASS when the latest clearance is cleared or cleared with conditions, not revoked and
-    not expired."""
+    not expired. `clearance`: the client's current_clearance, when the caller has read it (None:
+    there is none)."""
     today = today or timezone.localdate()
     label = "Medical clearance"
     key = "clearance"
     new_url = reverse("medical:clearance_new", args=[client.pk])
-    clearance = current_clearance(client)
+    if clearance is UNREAD:
+        clearance = current_clearance(client)
     if clearance is None:
         return _result(key, label, False, "No medical clearance yet — prescriber.", PRESCRIBER, new_url)
     url = reverse("medical:clearance_detail", args=[client.pk, clearance.pk])
@@ -196,16 +205,20 @@ def order_gate(
     today: datetime.date | None = None,
     route: str | None = None,
     dose_mg: Decimal | int | None = None,
+    orders: list[MedicationOrder] | None = None,
 ) -> GateResult:
     """PASS when an order is in force today (not discontinued, within its dates, sessions
     remaining), for `route` if given, with `dose_mg` within its range if given. Sessions
     remaining are the sessions authorised less the sessions dosed under the order
-    (MedicationOrder.administrations_count, from the runbook's first doses)."""
+    (MedicationOrder.administrations_count, from the runbook's first doses). `orders`: every
+    order of the client, newest first, when the caller has read them (a page, with their counts
+    of sessions dosed: kapflow.medical.selectors); a write leaves them for the gate to read."""
     today = today or timezone.localdate()
     label = "Medication order"
     key = "order"
     new_url = reverse("medical:order_new", args=[client.pk])
-    orders = list(MedicationOrder.objects.filter(client=client).order_by("-created_at", "-pk"))
+    if orders is None:
+        orders = list(MedicationOrder.objects.filter(client=client).order_by("-created_at", "-pk"))
     if not orders:
         return _result(key, label, False, "No medication order — prescriber.", PRESCRIBER, new_url)
     active = [order for order in orders if order.is_active(today)]

@@ -42,9 +42,11 @@ def _with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
 def medical_summary(client: Client, *, practice, history: bool = False, today=None) -> MedicalSummary:
     """What the chart card (and, with `history`, the medical page) shows: the three medical
     gates, the latest screening and its open exclusions, the current clearance and the orders in
-    force. A fixed number of queries: about six for the card, three more with the history (the
-    latest screening and clearance then come from the history's lists, which are in the same
-    order as gates.latest_screening and gates.current_clearance read them)."""
+    force. A fixed number of queries: the orders (with their sessions dosed), the latest
+    screening and clearance (with the history: every one, the latest first, in the order
+    gates.latest_screening and gates.current_clearance read them), which the gates are given
+    rather than read again; then the screening's exclusions resolved and, without the history,
+    the order gate's every order."""
     today = today or timezone.localdate()
     orders = _with_dosed_sessions(
         MedicationOrder.objects.filter(client=client).select_related("prescriber", "discontinued_by")
@@ -66,9 +68,11 @@ def medical_summary(client: Client, *, practice, history: bool = False, today=No
         clearance = gates.current_clearance(client)
     return MedicalSummary(
         gates=[
-            gates.screening_gate(client, today=today, practice=practice),
-            gates.clearance_gate(client, today=today),
-            gates.order_gate(client, today=today),
+            # The gates ask for the screening, clearance and (with the history: every) orders
+            # read above, not again.
+            gates.screening_gate(client, today=today, practice=practice, latest=latest),
+            gates.clearance_gate(client, today=today, clearance=clearance),
+            gates.order_gate(client, today=today, orders=orders if history else None),
         ],
         screening=latest,
         unresolved={flag.key for flag in gates.unresolved_exclusions(latest)} if latest else set(),
