@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kapflow.clients.models import Guardian, OutsideProvider
+from kapflow.consent import selectors
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import ConsentDocument, Signature
 from kapflow.consent.templatetags.consent import consent_text
@@ -167,6 +168,24 @@ class TestGate:
         assert gate.reason == "Signed version 1 of the KAP consent; version 2 needs a new signature."
         record(avery, "kap", by=tess)
         assert consent_gate(avery).passed
+
+    def test_the_current_versions_and_floors_are_the_same_from_one_read_of_the_published(self, ada):
+        """consent_status reads the published versions once for both (published_documents)."""
+        publish("kap", reconsent=True, by=ada)
+        publish("kap", reconsent=False, by=ada)
+        publish("telehealth", reconsent=True, by=ada)
+        ConsentDocument.objects.create(
+            kind="assent",
+            version=current("assent").version + 1,
+            title="Draft",
+            body="Not yet.",
+            created_by=ada,
+        )
+        published = selectors.published_documents()
+        assert selectors.current_documents(published) == selectors.current_documents()
+        assert selectors.reconsent_floors(published) == selectors.reconsent_floors()
+        assert selectors.reconsent_floors()["kap"] == 2 and selectors.current_documents()["kap"].version == 3
+        assert selectors.current_documents()["assent"].version == current("assent").version
 
     def test_it_keeps_older_signatures_when_a_new_version_does_not_require_reconsent(self, avery, tess):
         record(avery, "kap", by=tess)

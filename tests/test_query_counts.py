@@ -49,23 +49,24 @@ CEILING = {
     # For a clinician = 6 + the client with its first inquiry, one query each for guardians,
     # emergency contacts, outside providers, the care team with its people and the open urgent
     # alerts, the audit INSERT; the latest measures; the readiness panel (course plan,
-    # overrides, consultation, screening and its resolutions, clearance, orders, consent
-    # documents, re-consent floors and signatures, preparation), whose consent reads the consent
-    # card shows too; and the portal card. Whether the clinical sections may show costs no query
-    # for a clinician (the client's own lookup answered it); for a coordinator, who sees the
-    # consent card (documents, floors, signatures: 3) but no clinical section, it is one. One
-    # more for one of the client's therapists: the count of journal entries the client shared.
+    # overrides, consultation, screening and its resolutions, clearance, orders, the published
+    # consent documents (their current versions and re-consent floors both) and signatures,
+    # preparation), whose consent reads the consent card shows too; and the portal card. Whether
+    # the clinical sections may show costs no query for a clinician (the client's own lookup
+    # answered it); for a coordinator, who sees the consent card (documents, signatures: 2) but
+    # no clinical section, it is one. One more for one of the client's therapists: the count of
+    # journal entries the client shared.
     # One more for a clinician: the Documents card's latest documents (the Letters card comes in
     # a request of its own). On PostgreSQL the audit INSERT also takes its chain's advisory lock.
     # One more for a clinician: the Notes card's latest notes (kapflow.notes.owed.chart_notes,
     # one query of the visits with where each note stands).
-    # For a therapist 27 measured on PostgreSQL, 26 on SQLite; 15 for a coordinator.
     # Then the client has a course plan, sessions held and a course review: the Course card
     # (kapflow.course.reviews.course_card) reads the plan's versions, the sessions, the reviews,
     # and the visits that say whether a review is due or booked (4), the readiness panel's
     # course gate takes the plan and sessions from it and reads whether the plan's latest
-    # decided review ended the course (1): 30 on SQLite, 31 on PostgreSQL.
-    "chart": 31,
+    # decided review ended the course (1). Measured on 6 December 2026: a therapist 29 on
+    # SQLite and 30 on PostgreSQL, a coordinator 14 and 15.
+    "chart": 30,
     # 9 = 6 + COUNT, one page of inquiries with who handled them, the audit INSERT.
     "inbox": 10,
     # 10 = 6 + COUNT, one page of events with actor and client, the people in the "Person"

@@ -22,24 +22,36 @@ def name_on_file(client: Client) -> str:
     return f"{client.first_name} {client.last_name}"
 
 
-def current_documents() -> dict[str, ConsentDocument]:
-    """The current (latest published) version of each kind, in one query."""
+def published_documents() -> list[ConsentDocument]:
+    """Every published version of every kind, newest first within each kind (one query): what
+    current_documents and reconsent_floors each work out, read once when a page needs both."""
+    return list(ConsentDocument.objects.published().order_by("kind", "-version"))
+
+
+def current_documents(published: list[ConsentDocument] | None = None) -> dict[str, ConsentDocument]:
+    """The current (latest published) version of each kind, in one query, or from `published`
+    (published_documents) when it has been read."""
     current: dict[str, ConsentDocument] = {}
-    for document in ConsentDocument.objects.published().order_by("kind", "-version"):
+    for document in published_documents() if published is None else published:
         current.setdefault(document.kind, document)
     return current
 
 
-def reconsent_floors() -> dict[str, int]:
+def reconsent_floors(published: list[ConsentDocument] | None = None) -> dict[str, int]:
     """For each kind, the lowest version whose signatures still count: the latest published
-    version that asked everyone to sign again (1 when none did)."""
+    version that asked everyone to sign again (1 when none did). One query, or none given
+    `published` (published_documents)."""
+    if published is None:
+        rows = (
+            ConsentDocument.objects.published()
+            .filter(requires_reconsent=True)
+            .order_by("kind", "-version")
+            .values_list("kind", "version")
+        )
+    else:
+        rows = [(document.kind, document.version) for document in published if document.requires_reconsent]
     floors: dict[str, int] = {}
-    for kind, version in (
-        ConsentDocument.objects.published()
-        .filter(requires_reconsent=True)
-        .order_by("kind", "-version")
-        .values_list("kind", "version")
-    ):
+    for kind, version in rows:
         floors.setdefault(kind, version)
     return floors
 
@@ -236,8 +248,8 @@ def consent_status(client: Client, *, virtual: bool = False) -> ConsentStatus:
     when `virtual`) and a release for each outside provider. Only the latest decision by
     someone who may sign now counts, so a guardian who lost legal authority, or a client who
     turned 18, no longer carries an old signature. A few queries, whatever the history."""
-    documents = current_documents()
-    floors = reconsent_floors()
+    published = published_documents()
+    documents, floors = current_documents(published), reconsent_floors(published)
     decisions = latest_decisions(client)
     minor = client.is_minor
 
