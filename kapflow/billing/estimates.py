@@ -635,7 +635,9 @@ def _next_sessions(clients, now: datetime.datetime) -> dict[int, Visit]:
     return sessions
 
 
-def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
+def estimates_due(
+    today: datetime.date | None = None, *, practice: Practice | None = None
+) -> list[EstimateDue]:
     """Self-pay clients whose plan in force has no estimate that answers for it (none given,
     the plan changed since, or it ran out), with the last day to give it and why it was not
     given. The practice's current plans and estimates are read as plain values (a group
@@ -690,7 +692,7 @@ def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
         e.client_id: e for e in Estimate.objects.filter(client_id__in=ids, superseded_at__isnull=True)
     }
     sessions = _next_sessions(ids, now)
-    practice = Practice.load()
+    practice = practice or Practice.load()
     found = []
     for plan, why, changed_on in due:
         plan.client = client = clients[plan.client_id]

@@ -11,13 +11,14 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.billing.estimates import estimates_due
 from kapflow.controlled.clocks import days_text
+from kapflow.practice.models import practice_for
 
 
 @require_GET
 @staff_view(Role.COORDINATOR, Role.PRACTICE_ADMIN)
 def due_list(request):
     today = timezone.localdate()
-    rows = estimates_due(today)
+    rows = estimates_due(today, practice=practice_for(request))
     audit_record(
         request=request,
         action="kapflow.billing.estimates_due.viewed",

@@ -5,6 +5,10 @@ calendar badge and the tests all call the same functions (kapflow.pathway.readin
 import enum
 from dataclasses import dataclass
 
+# What a gate (or the readiness panel) is given in place of a row its caller has read already,
+# when None is an answer of its own (no screening yet, no plan written): not given, it reads it.
+UNREAD = object()
+
 
 class Status(enum.Enum):
     PASS = "pass"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from kapflow.clients.models import ADULT_AGE, Client
 from kapflow.lib.dates import long_date as day
-from kapflow.lib.gates import GateResult, Status
+from kapflow.lib.gates import UNREAD, GateResult, Status
 from kapflow.medical import doses, routes
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.practice.models import Practice
@@ -28,11 +28,6 @@ def _result(key: str, label: str, passed: bool, reason: str, resolver: str, url:
         resolver=resolver,
         url=url,
     )
-
-
-# What a gate is given in place of a row the caller has read already (a page that shows the
-# latest screening or clearance as well as the gates): not given, the gate reads it.
-UNREAD = object()
 
 
 def latest_screening(client: Client) -> Screening | None:

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from kapflow.clients.models import Client
 from kapflow.lib.dates import long_date
-from kapflow.lib.gates import GateResult, Status
+from kapflow.lib.gates import UNREAD, GateResult, Status
 from kapflow.pathway.models import CoursePlan
 from kapflow.visits.models import Visit
 
@@ -101,15 +101,20 @@ def _end_decided(plan: CoursePlan):
 def course_gate(
     client: Client,
     *,
-    plan: CoursePlan | None = None,
+    plan=UNREAD,
     visit: Visit | None = None,
     current: Position | None = None,
 ) -> GateResult:
     """Passes while sessions begun are fewer than planned. `visit`: the session about to start,
     which does not count against itself. With no plan written there is no count to keep.
-    `current`: the client's position in `plan`, when the page has read it already."""
+    `plan`: the plan in force when the caller has read it (None: none written); `current`: the
+    client's position in it, when the page has read that too."""
     url = reverse("pathway:plan", args=[client.pk])
-    if current is None or current.plan != plan:
+    if plan is UNREAD:
+        plan = current_plan(client)
+    if plan is None:
+        current = None
+    elif current is None or current.plan != plan:
         current = position(client, plan=plan)
     if current is None and (
         client.stage == Client.Stage.DISCHARGED or client.discharges.filter(signed_at__isnull=False).exists()

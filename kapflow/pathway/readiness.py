@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from kapflow.clients.models import Client
 from kapflow.lib.dates import long_date
-from kapflow.lib.gates import GateResult, Status
+from kapflow.lib.gates import UNREAD, GateResult, Status
 from kapflow.pathway.models import GateOverride, Topic
 from kapflow.practice.models import practice_for
 
@@ -120,6 +120,7 @@ def readiness(
     consultations=None,
     visit=None,
     course=None,
+    plan=UNREAD,
 ) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions. What a page has
@@ -129,12 +130,15 @@ def readiness(
     `visit`: the medication session these gates are asked for, which the course gate does not
     count against itself once it has begun. `course`: the client's plan in force and position in
     it, read already (kapflow.course.reviews.CourseCard: the chart's Course card), for the
-    course gate."""
+    course gate; or `plan`, the plan in force alone (None: none written)."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
     from kapflow.pathway.course import course_gate, current_plan
 
-    plan = course.plan if course is not None else current_plan(client)
+    if course is not None:
+        plan = course.plan
+    elif plan is UNREAD:
+        plan = current_plan(client)
     if virtual is None:
         virtual = bool(plan and plan.has_virtual_sessions)
     overrides = {

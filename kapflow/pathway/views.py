@@ -50,6 +50,7 @@ def overview(request, client_id):
                 clinical=True,
                 virtual=bool(plan and plan.has_virtual_sessions),
                 consultations=consultations,
+                plan=plan,
             ),
             "consultations": consultations,
             "sessions": sessions,

@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clients', '0009_client_sex'),
-        ('visits', '0004_visit_charged'),
+        ("clients", "0009_client_sex"),
+        ("visits", "0004_visit_charged"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='visit',
-            index=models.Index(fields=['client', 'kind', 'starts_at'], name='visit_client_kind_start_idx'),
+            model_name="visit",
+            index=models.Index(fields=["client", "kind", "starts_at"], name="visit_client_kind_start_idx"),
         ),
     ]
