@@ -163,7 +163,7 @@ def is_ready(gates: list[Gate]) -> bool:
 
 def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     """What the readiness panel (pathway/_readiness.html) needs; nothing for a viewer who may
-    not see clinical content. `read`: readiness()'s virtual, consent, consultations and course."""
+    not see clinical content. `read`: readiness()'s virtual, consent, consultations, course and plan."""
     if not clinical:
         return {}
     gates = readiness(client, practice=practice_for(request), **read)
