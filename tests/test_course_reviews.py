@@ -459,7 +459,7 @@ class TestTheDashboard:
         column the page shows and the query left out would be read again for each review."""
         http = login(priya)
 
-        def queries() -> int:
+        def queries() -> tuple[int, str]:
             with CaptureQueriesContext(connection) as captured:
                 page = http.get(reverse("home")).content.decode()
             return len(captured), page
