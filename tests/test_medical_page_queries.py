@@ -84,7 +84,7 @@ def test_the_summary_counts_each_orders_dosed_sessions_without_boosters(avery, p
     _dosed(spent, priya, boosters=1)
     _dosed(spent, priya)
     _dosed(fresh, priya, boosters=2)
-    summary = medical_summary(avery, practice=Practice.load(), history=True)
+    summary = medical_summary(avery, practice=Practice.load())
     assert {order.pk: order.sessions_remaining() for order in summary.orders} == {spent.pk: 0, fresh.pk: 5}
     assert [order.pk for order in summary.active_orders] == [fresh.pk]
     assert {order.pk: order.status()[0] for order in summary.orders} == {
@@ -106,7 +106,7 @@ def test_the_summarys_gates_answer_as_the_gates_read_afresh(avery, priya):
         ]
 
     def summarised():
-        return medical_summary(avery, practice=practice, history=True).gates
+        return medical_summary(avery, practice=practice).gates
 
     def passed():
         return [gate.passed for gate in afresh()]

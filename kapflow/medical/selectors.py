@@ -39,40 +39,30 @@ def _with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
     )
 
 
-def medical_summary(client: Client, *, practice, history: bool = False, today=None) -> MedicalSummary:
-    """What the chart card (and, with `history`, the medical page) shows: the three medical
-    gates, the latest screening and its open exclusions, the current clearance and the orders in
-    force. A fixed number of queries: the orders (with their sessions dosed), the latest
-    screening and clearance (with the history: every one, the latest first, in the order
-    gates.latest_screening and gates.current_clearance read them), which the gates are given
-    rather than read again; then the screening's exclusions resolved and, without the history,
-    the order gate's every order."""
+def medical_summary(client: Client, *, practice, today=None) -> MedicalSummary:
+    """What the medical page shows: the three medical gates, every screening, clearance and
+    order (the latest first, in the order gates.latest_screening and gates.current_clearance
+    read them), the latest screening's open exclusions, the current clearance and the orders in
+    force. A fixed number of queries: the orders with their sessions dosed, the screenings and
+    the clearances, which the gates are given rather than read again, then the latest
+    screening's exclusions resolved."""
     today = today or timezone.localdate()
     orders = _with_dosed_sessions(
         MedicationOrder.objects.filter(client=client).select_related("prescriber", "discontinued_by")
-        if history
-        else MedicationOrder.objects.filter(client=client).active(today).select_related("prescriber")
     )
-    if history:
-        screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
-        clearances = list(
-            Clearance.objects.filter(client=client)
-            .select_related("prescriber", "revoked_by", "filed_by")
-            .latest_first()
-        )
-        latest = screenings[0] if screenings else None
-        clearance = clearances[0] if clearances else None
-    else:
-        screenings, clearances = [], []
-        latest = gates.latest_screening(client)
-        clearance = gates.current_clearance(client)
+    screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
+    clearances = list(
+        Clearance.objects.filter(client=client)
+        .select_related("prescriber", "revoked_by", "filed_by")
+        .latest_first()
+    )
+    latest = screenings[0] if screenings else None
+    clearance = clearances[0] if clearances else None
     return MedicalSummary(
         gates=[
-            # The gates ask for the screening, clearance and (with the history: every) orders
-            # read above, not again.
             gates.screening_gate(client, today=today, practice=practice, latest=latest),
             gates.clearance_gate(client, today=today, clearance=clearance),
-            gates.order_gate(client, today=today, orders=orders if history else None),
+            gates.order_gate(client, today=today, orders=orders),
         ],
         screening=latest,
         unresolved={flag.key for flag in gates.unresolved_exclusions(latest)} if latest else set(),
@@ -80,7 +70,7 @@ def medical_summary(client: Client, *, practice, history: bool = False, today=No
         active_orders=[order for order in orders if order.is_active(today)],
         screenings=screenings,
         clearances=clearances,
-        orders=orders if history else [],
+        orders=orders,
         today=today,
     )
 

@@ -57,7 +57,7 @@ def summary(request, client_id):
     return render(
         request,
         "medical/summary.html",
-        {"client": client, "medical": medical_summary(client, practice=practice_for(request), history=True)},
+        {"client": client, "medical": medical_summary(client, practice=practice_for(request))},
     )
 
 
