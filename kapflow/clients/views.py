@@ -155,8 +155,10 @@ def chart(request, client_id):
     # Read once for both the readiness panel's consent gate and the consent card (its template
     # tag takes it from the context), which would otherwise each read it.
     consent = consent_status(client)
-    # The Course card's plan and position serve the readiness panel's course gate too.
+    # The Course card's plan and position serve the readiness panel's course gate too (both
+    # show only to those who may see clinical content).
     course = course_card(client) if clinical else None
+    course_read = {"plan": course.plan, "position": course.position} if course else {}
     return render(
         request,
         "clients/chart.html",
@@ -171,7 +173,7 @@ def chart(request, client_id):
             "latest_notes": chart_notes(client, practice=practice_for(request)) if clinical else [],
             "keeps_process_notes": clinical and may_write_process_notes(request.user, client),
             "consent_status": consent,
-            **readiness_context(request, client, clinical, consent=consent, course=course),
+            **readiness_context(request, client, clinical, consent=consent, **course_read),
         },
     )
 

@@ -119,8 +119,8 @@ def readiness(
     consent=None,
     consultations=None,
     visit=None,
-    course=None,
     plan=UNREAD,
+    position=None,
 ) -> list[Gate]:
     """Every pathway gate for the client's next medication session, in docs/clinical.md's order.
     `virtual` defaults to whether the course plan includes virtual sessions. What a page has
@@ -128,16 +128,14 @@ def readiness(
     (kapflow.consent.selectors), and `consultations`, the client's consultations (a list). The
     preparation gate reads client.preparation_sessions.all(), so a prefetch of them serves it.
     `visit`: the medication session these gates are asked for, which the course gate does not
-    count against itself once it has begun. `course`: the client's plan in force and position in
-    it, read already (kapflow.course.reviews.CourseCard: the chart's Course card), for the
-    course gate; or `plan`, the plan in force alone (None: none written)."""
+    count against itself once it has begun. `plan`: the client's plan in force, read already
+    (None: none written), and `position`, where the client stands in it (the chart's Course
+    card has read both: kapflow.course.reviews.CourseCard), for the course gate."""
     from kapflow.consent.gates import consent_gate
     from kapflow.medical.gates import clearance_gate, order_gate, screening_gate
     from kapflow.pathway.course import course_gate, current_plan
 
-    if course is not None:
-        plan = course.plan
-    elif plan is UNREAD:
+    if plan is UNREAD:
         plan = current_plan(client)
     if virtual is None:
         virtual = bool(plan and plan.has_virtual_sessions)
@@ -152,7 +150,7 @@ def readiness(
         order_gate(client),
         consent_gate(client, virtual=virtual, status=consent),
         preparation_gate(client),
-        course_gate(client, plan=plan, visit=visit, current=course.position if course is not None else None),
+        course_gate(client, plan=plan, visit=visit, current=position),
     ]
     return [Gate(result, overrides.get(result.key) if not result.passed else None) for result in results]
 
@@ -163,7 +161,7 @@ def is_ready(gates: list[Gate]) -> bool:
 
 def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     """What the readiness panel (pathway/_readiness.html) needs; nothing for a viewer who may
-    not see clinical content. `read`: readiness()'s virtual, consent, consultations, course and plan."""
+    not see clinical content. `read`: readiness()'s virtual, consent, consultations, plan and position."""
     if not clinical:
         return {}
     gates = readiness(client, practice=practice_for(request), **read)
