@@ -37,22 +37,14 @@ def current_documents(published: list[ConsentDocument] | None = None) -> dict[st
     return current
 
 
-def reconsent_floors(published: list[ConsentDocument] | None = None) -> dict[str, int]:
+def reconsent_floors(published: list[ConsentDocument]) -> dict[str, int]:
     """For each kind, the lowest version whose signatures still count: the latest published
-    version that asked everyone to sign again (1 when none did). One query, or none given
-    `published` (published_documents)."""
-    if published is None:
-        rows = (
-            ConsentDocument.objects.published()
-            .filter(requires_reconsent=True)
-            .order_by("kind", "-version")
-            .values_list("kind", "version")
-        )
-    else:
-        rows = [(document.kind, document.version) for document in published if document.requires_reconsent]
+    version that asked everyone to sign again (1 when none did), from `published`
+    (published_documents)."""
     floors: dict[str, int] = {}
-    for kind, version in rows:
-        floors.setdefault(kind, version)
+    for document in published:
+        if document.requires_reconsent:
+            floors.setdefault(document.kind, document.version)
     return floors
 
 
