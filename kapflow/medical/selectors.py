@@ -1,5 +1,5 @@
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -19,10 +19,10 @@ class MedicalSummary:
     unresolved: set[str]
     clearance: Clearance | None
     active_orders: list[MedicationOrder]
-    screenings: list[Screening] = field(default_factory=list)
-    clearances: list[Clearance] = field(default_factory=list)
-    orders: list[MedicationOrder] = field(default_factory=list)
-    today: datetime.date | None = None
+    screenings: list[Screening]
+    clearances: list[Clearance]
+    orders: list[MedicationOrder]
+    today: datetime.date
 
     @property
     def blocked(self) -> bool:
