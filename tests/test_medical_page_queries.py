@@ -7,8 +7,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,12 +16,7 @@ from kapflow.medical.selectors import medical_summary
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 from tests.test_medical import make_clearance, make_order, make_screening
-
-
-def page_queries(http, url) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        assert http.get(url).status_code == 200
-    return len(queries)
+from tests.test_query_counts import count_queries
 
 
 @pytest.mark.parametrize("in_force", [False, True])
@@ -35,7 +28,7 @@ def test_the_medical_pages_queries_do_not_grow_with_the_orders(login, avery, pri
     http = login(priya)
     url = reverse("medical:summary", args=[avery.pk])
     http.get(url)
-    before = page_queries(http, url)
+    before = len(count_queries(http, url).queries)
     today = timezone.localdate()
     for weeks in (20, 30, 40):
         if in_force:
@@ -47,7 +40,7 @@ def test_the_medical_pages_queries_do_not_grow_with_the_orders(login, avery, pri
                 starts_on=today - datetime.timedelta(weeks=weeks),
                 ends_on=today - datetime.timedelta(weeks=weeks - 8),
             )
-    assert page_queries(http, url) == before
+    assert len(count_queries(http, url).queries) == before
 
 
 def _dosed(order, who, *, boosters=0):

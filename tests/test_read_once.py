@@ -7,21 +7,18 @@ every request, more than any other cost on PostgreSQL, where each is a round tri
 import re
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.test_course_position import make_plan
+from tests.test_query_counts import count_queries
 
 
 def reads(http, url) -> dict[str, int]:
     """How many SELECTs of each table one request makes (the table its FROM names first)."""
     http.get(url)
-    with CaptureQueriesContext(connection) as queries:
-        assert http.get(url).status_code == 200
     counts: dict[str, int] = {}
-    for query in queries:
-        if found := re.match(r'SELECT .*? FROM "(\w+)"', query["sql"]):
+    for sql in count_queries(http, url).queries:
+        if found := re.match(r'SELECT .*? FROM "(\w+)"', sql):
             counts[found.group(1)] = counts.get(found.group(1), 0) + 1
     return counts
 
