@@ -22,6 +22,7 @@ from kapflow.dosing.selectors import adverse_events_to_review, discharge_overrid
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem
 from kapflow.integration.window import LATE_RANK, Standing, caseload_standings, overdue_sessions
+from kapflow.lib.links import row_link
 from kapflow.lib.params import int_param
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -118,42 +119,28 @@ def dashboard(request):
     return render(request, "dashboard.html", context)
 
 
-# Ids no row has, reversed once into a URL and replaced by each row's ids (_link).
-_URL_SLOTS = ("987654321987", "987654321988")
-
-
-def _link(name: str, count: int = 1):
-    """reverse(name, args=ids) for many rows at the cost of one: the URL is reversed once with
-    stand-in ids and each row's ids are put in their place (a url tag per row costs several
-    times more)."""
-    pattern = reverse(name, args=_URL_SLOTS[:count])
-    for index, slot in enumerate(_URL_SLOTS[:count]):
-        pattern = pattern.replace(slot, f"{{{index}}}")
-    return pattern.format
-
-
 def _add_links(context: dict) -> None:
-    """The links the dashboard's longer lists show on each row (see _link)."""
+    """The links the dashboard's longer lists show on each row (kapflow.lib.links.row_link)."""
     if alerts := context.get("urgent_alerts"):
-        chart, close = _link("clients:chart"), _link("measures:alert_close", 2)
+        chart, close = row_link("clients:chart"), row_link("measures:alert_close", ids=2)
         for alert in alerts:
             alert.chart_url, alert.close_url = chart(alert.client_id), close(alert.client_id, alert.pk)
     if visits := context.get("todays_visits"):
         runbook, detail, badge = (
-            _link("dosing:runbook", 2),
-            _link("visits:detail", 2),
-            _link("visits:badge", 2),
+            row_link("dosing:runbook", ids=2),
+            row_link("visits:detail", ids=2),
+            row_link("visits:badge", ids=2),
         )
         for visit in visits:
             visit.link = (runbook if visit.is_medication else detail)(visit.client_id, visit.pk)
             visit.badge_url = badge(visit.client_id, visit.pk)
     if owed := context.get("notes_owed"):
-        note = _link("notes:visit", 2)
+        note = row_link("notes:visit", ids=2)
         for visit in owed:
             visit.note_url = note(visit.client_id, visit.pk)
     overdue, items = context.get("overdue_integrations", ()), context.get("action_items", ())
     if overdue or items:
-        overview = _link("integration:overview")
+        overview = row_link("integration:overview")
         for row in overdue:
             row.session.overview_url = overview(row.session.client_id)
         for item in items:
@@ -163,7 +150,7 @@ def _add_links(context: dict) -> None:
         *context.get("orders_waiting", ()),
         *context.get("outside_clients", ()),
     ):
-        summary = _link("medical:summary")
+        summary = row_link("medical:summary")
         for client in waiting:
             client.summary_url = summary(client.pk)
 

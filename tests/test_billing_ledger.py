@@ -586,8 +586,60 @@ def test_the_billing_page_shows_what_is_owed_by_client_and_by_age(
     assert [row.visit.client for row in response.context["uncharged"]] == [olive]
     page = response.content.decode()
     assert "31–60 days overdue" in page and "$275.00" in page
+    # Each row links to its own client's account (the URL is reversed once for every row).
+    for client, times in ((avery, 2), (olive, 2)):  # owed, and waiting for an invoice or not charged
+        assert page.count(f'href="{reverse("client_billing:account", args=[client.pk])}"') == times
     row = AuditEvent.objects.get(action="kapflow.billing.overview.viewed")
     assert row.detail == {"clients": sorted([avery.pk, olive.pk])}
+
+
+@pytest.mark.django_db
+def test_what_is_owed_is_summed_by_the_age_of_each_invoice_on_both_sides_of_every_edge(
+    ada, cora, avery, olive, priya, colin
+):
+    """Each open invoice counts in the column of its days overdue, at each column's first and
+    last day; the debtors come oldest due first, each with their count of invoices; the scope
+    given is kept."""
+    from kapflow.billing.accounts import owed_by_client
+    from kapflow.clients.models import Client
+
+    fee_line(ada, amount="150.00")
+    today = TODAY()
+    column = {
+        -3: "current", 0: "current", 1: "1_30", 30: "1_30", 31: "31_60",
+        60: "31_60", 61: "61_90", 90: "61_90", 91: "over_90", 400: "over_90",
+    }  # fmt: skip
+    invoices = [invoiced(*((avery, priya) if n % 2 else (olive, colin)), ada) for n in range(len(column))]
+    pay(invoices[3], cora, "0.37")
+    drop_triggers(connection)
+    with connection.cursor() as cursor:
+        for invoice, days in zip(invoices, column, strict=True):
+            due = today - datetime.timedelta(days=days)
+            cursor.execute(
+                "UPDATE billing_invoice SET issued_on = %s, due_on = %s WHERE id = %s",
+                [due - datetime.timedelta(days=30), due, invoice.pk],
+            )
+    install_triggers(connection)
+    expected = {}
+    for invoice, days in zip(invoices, column, strict=True):
+        key = (invoice.client_id, column[days])
+        expected[key] = expected.get(key, Decimal("0")) + services.invoice_balance(invoice)
+    owed = owed_by_client(Client.objects.all(), today)
+    found = {
+        (debtor.client_id, key): amount
+        for debtor in owed.debtors
+        for key, amount in debtor.by_age.items()
+        if amount
+    }
+    assert found == expected
+    assert expected[(avery.pk, "1_30")] == Decimal("149.63")  # the part paid is not owed
+    assert [d.client_id for d in owed.debtors] == [avery.pk, olive.pk]  # the oldest due day first
+    assert owed.debtors[0].oldest_due == today - datetime.timedelta(days=400)
+    assert [d.invoices for d in owed.debtors] == [5, 5]
+    assert owed.total == sum(expected.values()) == sum(d.balance for d in owed.debtors)
+    only_avery = owed_by_client(Client.objects.filter(pk=avery.pk), today)
+    assert [d.client_id for d in only_avery.debtors] == [avery.pk]
+    assert only_avery.total == sum(amount for (who, _key), amount in expected.items() if who == avery.pk)
 
 
 @pytest.mark.django_db

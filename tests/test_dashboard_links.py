@@ -1,4 +1,4 @@
-"""The links on the dashboard's rows are made once per list (kapflow.views._link) rather than by
+"""The links on the dashboard's rows are made once per list (kapflow.lib.links.row_link) rather than by
 a url tag per row: each row still links to its own client and visit, as reverse() says."""
 
 import datetime

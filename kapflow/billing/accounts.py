@@ -44,6 +44,7 @@ class Uncharged:
     visit: Visit
     service_date: datetime.date
     lines: list[Fee]
+    account_url: str = ""  # the client's account, where a page links each row (set by the page)
 
     @property
     def total(self) -> Decimal:
@@ -98,6 +99,7 @@ class Debtor:
     oldest_due: datetime.date | None = None
     invoices: int = 0
     by_age: dict[str, Decimal] = dataclasses.field(default_factory=lambda: dict.fromkeys(_KEYS, ZERO))
+    account_url: str = ""  # the client's account, where a page links each row (set by the page)
 
     @property
     def cells(self) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from kapflow.billing.models import Charge, Entry, Invoice
 from kapflow.billing.profiles import profile_of, profile_save
 from kapflow.billing.selectors import add_totals, with_totals
 from kapflow.clients.access import Need, client_banner_for, clients_for
+from kapflow.lib.links import row_link
 from kapflow.lib.params import int_param
 from kapflow.visits.models import Visit
 
@@ -336,6 +337,14 @@ def overview(request):
     waiting = accounts.waiting_by_client(clients)
     uncharged = accounts.uncharged_visits(Visit.objects.all(), clients=clients)
     shown_waiting, shown_uncharged = waiting[:LIST_CAP], uncharged[:LIST_CAP]
+    # Each row links to its client's account: the URL reversed once for every row (row_link).
+    account = row_link("client_billing:account")
+    for debtor in page.object_list:
+        debtor.account_url = account(debtor.client_id)
+    for row in shown_waiting:
+        row["account_url"] = account(row["client_id"])
+    for row in shown_uncharged:
+        row.account_url = account(row.visit.client_id)
     named = {debtor.client.pk for debtor in page.object_list}
     named |= {row["client"].pk for row in shown_waiting}
     named |= {row.visit.client_id for row in shown_uncharged}

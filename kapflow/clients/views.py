@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
@@ -34,6 +33,7 @@ from kapflow.clients.selectors import client_search, latest_measures
 from kapflow.consent.selectors import consent_status
 from kapflow.course.reviews import course_card
 from kapflow.documents.selectors import latest_documents
+from kapflow.lib.links import row_link
 from kapflow.lib.paging import IdsFirstPaginator
 from kapflow.lib.params import int_param
 from kapflow.notes.owed import chart_notes
@@ -56,7 +56,7 @@ def _caseload_rows(clients) -> list[str]:
     caseload shows fifty rows. Every value is escaped (format_html)."""
     today = timezone.localdate()
     stages = dict(Client.Stage.choices)
-    head, tail = reverse("clients:chart", args=[_URL_SLOT]).split(str(_URL_SLOT))
+    chart = row_link("clients:chart")
     rows = []
     for client in clients:
         age = client.age(today)
@@ -68,7 +68,7 @@ def _caseload_rows(clients) -> list[str]:
         rows.append(
             format_html(
                 _ROW,
-                url=f"{head}{client.pk}{tail}",
+                url=chart(client.pk),
                 last_name=client.last_name,
                 first_name=client.first_name,
                 preferred=format_html(_PREFERRED, client.preferred_name) if client.preferred_name else "",
@@ -97,10 +97,6 @@ _PREFERRED = ' <span class="muted">“{}”</span>'
 _MINOR = SafeString('<span class="badge badge--warn">Minor</span> ')
 _NO_GUARDIAN = SafeString('<span class="badge badge--danger">No guardian who can consent</span> ')
 _NO_EMERGENCY_CONTACT = SafeString('<span class="badge badge--warn">No emergency contact</span>')
-
-
-# A client id no client has, reversed once into the chart's URL and replaced by each row's id.
-_URL_SLOT = 987654321987
 
 
 @staff_view()

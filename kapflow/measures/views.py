@@ -1,12 +1,12 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import clinical_banner_for
+from kapflow.lib.links import row_link
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.models import Response
@@ -24,7 +24,7 @@ def _result_rows(client) -> list[dict]:
     date and link already made, so the page's loop only writes them out."""
     instrument_names = dict(Response._meta.get_field("instrument").flatchoices)
     context_names = dict(Response.Context.choices)
-    head, tail = reverse("measures:detail", args=[client.pk, _URL_SLOT]).split(str(_URL_SLOT))
+    detail = row_link("measures:detail", client.pk)
     rows = list(
         client.responses.order_by("-completed_at", "-pk").values(
             "pk",
@@ -46,13 +46,8 @@ def _result_rows(client) -> list[dict]:
         row["context_name"] = context_names.get(row["context"], row["context"])
         # As the template's |date:"M j, Y" writes it: in the current time zone.
         row["date"] = date_format(timezone.localtime(row["completed_at"]), "M j, Y")
-        row["url"] = f"{head}{row['pk']}{tail}"
+        row["url"] = detail(row["pk"])
     return rows
-
-
-# A response id no response has, reversed once into the detail page's URL and replaced by each
-# row's id (reversing the URL per row cost more than the rest of the row).
-_URL_SLOT = 987654321987
 
 
 @staff_view()
