@@ -35,12 +35,15 @@ def notes_owed(user, *, clients: QuerySet[Client], practice, now: datetime.datet
     no signed note, among the clients in `clients` (the scope of the person asking, checked
     visit by visit). Each carries `draft_saved` (a draft of its note exists) and `overdue` (it
     ended more than note_due_hours ago), with the client's name: one query, the same however
-    many rows. The index on (clinician, starts_at) serves the filter and the order, so the
-    database walks the clinician's visits in order and stops at the rows it needs."""
+    many rows. The visits still open are found first, on the index on (clinician, status,
+    start): a few, where the clinician's history is thousands of visits closed. (Asked in one
+    filter with the order, SQLite walks that history on the index on (clinician, start), which
+    gives the order, and looks up each visit's status: 2–3 ms for a clinician of two years.)"""
     now = now or timezone.now()
     notes = ProgressNote.objects.filter(visit=OuterRef("pk"))
+    open_visits = Visit.objects.filter(clinician=user, status__in=OWING, starts_at__lte=now)
     return (
-        Visit.objects.filter(clinician=user, starts_at__lte=now, kind__in=NOTED_KINDS, status__in=OWING)
+        Visit.objects.filter(pk__in=open_visits.values("pk"), kind__in=NOTED_KINDS)
         .exclude(Exists(notes.filter(signed_at__isnull=False)))
         .filter(Exists(clients.filter(pk=OuterRef("client_id"))))
         .annotate(

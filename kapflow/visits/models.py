@@ -135,6 +135,9 @@ class Visit(KeptByDatabase):
             models.Index(fields=["clinician", "starts_at"], name="visit_clinician_start_idx"),
             # The client's visits list and the client clash check.
             models.Index(fields=["client", "starts_at"], name="visit_client_start_idx"),
+            # A clinician's visits in a status: the few still open that have begun, whose notes
+            # are owed (kapflow.notes.owed), found without walking the clinician's history.
+            models.Index(fields=["clinician", "status", "starts_at"], name="visit_clinician_status_idx"),
             # A client's visits of one kind by start: the latest medication session held and the
             # next booked, asked for each maintenance plan of a caseload (kapflow.course.
             # maintenance), and a course's sessions (kapflow.pathway.course.position), without
