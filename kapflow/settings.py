@@ -127,6 +127,16 @@ if DATABASE_URL:
         # web application's short queries (measured in bench/: the dashboard's p50 halved).
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+        # The parameters sent apart from the query's text (server-side binding), so that a query's
+        # text is the same on every request, and each connection prepares the queries it runs
+        # often (from their fifth run): PostgreSQL then plans a page's queries once per connection,
+        # not on every request (a clinician's dashboard spent 5–10 ms of its time planning them,
+        # bench/README.md). A connection pooler in transaction mode that cannot keep prepared
+        # statements (PgBouncer before 1.21, or without max_prepared_statements) needs them off:
+        # KAPFLOW_DB_PREPARED=0.
+        options["server_side_binding"] = True
+        if env_bool("KAPFLOW_DB_PREPARED", True):
+            options["prepare_threshold"] = 5
 else:
     DATABASES = {
         "default": {

@@ -2,6 +2,7 @@
 logs without tokens, names or addresses, the browser-facing security headers, and SQLite files
 only their owner can read."""
 
+import ast
 import logging
 import os
 import secrets
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -294,3 +296,51 @@ def test_postgresql_connections_run_without_the_jit_compiler(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "'options': '-c statement_timeout=5000 -c jit=off'" in result.stdout
+
+
+def _postgresql_options(tmp_path, **env) -> dict:
+    url = "postgres://kapflow@db.example.org:5432/kapflow"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(repr(settings.DATABASES['default']['OPTIONS']))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **production_env(tmp_path, DATABASE_URL=url, **env),
+            "DJANGO_SETTINGS_MODULE": "kapflow.settings",
+        },
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip())
+
+
+def test_postgresql_connections_bind_parameters_on_the_server_and_prepare_what_they_repeat(tmp_path):
+    """A query's text the same on every request, and prepared from its fifth run, so that
+    PostgreSQL plans it once per connection (bench/README.md); KAPFLOW_DB_PREPARED=0 keeps
+    the binding and prepares nothing, for a pooler that cannot keep prepared statements."""
+    options = _postgresql_options(tmp_path)
+    assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    options = _postgresql_options(tmp_path, KAPFLOW_DB_PREPARED="0")
+    assert options["server_side_binding"] is True and "prepare_threshold" not in options
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_a_query_run_again_and_again_is_prepared_once_on_its_connection(tess):
+    """The same query for other values, from its fifth run on, is a prepared statement of the
+    connection: PostgreSQL plans it there no more."""
+    from kapflow.visits.models import Visit
+
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    for user_id in range(tess.pk, tess.pk + 6):
+        list(Visit.objects.filter(clinician_id=user_id, status="scheduled")[:5])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "visits_visit"' in sql and "$1" in sql for sql in prepared), prepared
