@@ -277,29 +277,9 @@ def test_no_template_has_inline_script_or_style():
 # PostgreSQL
 
 
-def test_postgresql_connections_run_without_the_jit_compiler(tmp_path):
-    """Its JIT spends tens of milliseconds compiling the planner's costlier queries on every run
-    (bench/: the therapist's dashboard), so kapflow's connections switch it off, keeping any
-    other options the address gives. Read from the settings, so this runs on SQLite too."""
-    url = "postgres://kapflow@db.example.org:5432/kapflow?options=-c%20statement_timeout%3D5000"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**production_env(tmp_path, DATABASE_URL=url), "DJANGO_SETTINGS_MODULE": "kapflow.settings"},
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "'options': '-c statement_timeout=5000 -c jit=off'" in result.stdout
-
-
-def _postgresql_options(tmp_path, **env) -> dict:
-    url = "postgres://kapflow@db.example.org:5432/kapflow"
+def _postgresql_options(tmp_path, url="postgres://kapflow@db.example.org:5432/kapflow", **env) -> dict:
+    """The default database's OPTIONS as the settings make them for a PostgreSQL address: read
+    in a process of its own, so this runs on SQLite too."""
     result = subprocess.run(
         [
             sys.executable,
@@ -317,6 +297,14 @@ def _postgresql_options(tmp_path, **env) -> dict:
     )
     assert result.returncode == 0, result.stderr
     return ast.literal_eval(result.stdout.strip())
+
+
+def test_postgresql_connections_run_without_the_jit_compiler(tmp_path):
+    """Its JIT spends tens of milliseconds compiling the planner's costlier queries on every run
+    (bench/: the therapist's dashboard), so kapflow's connections switch it off, keeping any
+    other options the address gives."""
+    url = "postgres://kapflow@db.example.org:5432/kapflow?options=-c%20statement_timeout%3D5000"
+    assert _postgresql_options(tmp_path, url)["options"] == "-c statement_timeout=5000 -c jit=off"
 
 
 def test_postgresql_connections_bind_parameters_on_the_server_and_prepare_what_they_repeat(tmp_path):
