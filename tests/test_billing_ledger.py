@@ -53,6 +53,22 @@ def invoiced(client, clinician, who, **kwargs) -> Invoice:
     return charge.invoice_line.invoice
 
 
+def dated(invoice, *, issued_days_ago: int, due_days_ago: int) -> None:
+    """Give an invoice an issue day and a due day in the past (negative: in the future), in the
+    database, with the append-only triggers lifted for the change."""
+    with connection.cursor() as cursor:
+        drop_triggers(connection)
+        cursor.execute(
+            "UPDATE billing_invoice SET issued_on = %s, due_on = %s WHERE id = %s",
+            [
+                TODAY() - datetime.timedelta(days=issued_days_ago),
+                TODAY() - datetime.timedelta(days=due_days_ago),
+                invoice.pk,
+            ],
+        )
+        install_triggers(connection)
+
+
 def balance_of(invoice) -> Decimal:
     return with_totals(Invoice.objects.filter(pk=invoice.pk)).get().balance
 
@@ -377,13 +393,7 @@ def test_the_account_page_shows_the_balance_invoices_waiting_charges_and_visits_
     fee_line(ada, kind=Visit.Kind.DISCOVERY_CALL, code="", amount="0")
     completed_visit(avery, priya, kind=Visit.Kind.DISCOVERY_CALL)
     # Overdue: an invoice due yesterday (made so in the database, triggers lifted for the test).
-    with connection.cursor() as cursor:
-        drop_triggers(connection)
-        cursor.execute(
-            "UPDATE billing_invoice SET issued_on = %s, due_on = %s WHERE id = %s",
-            [TODAY() - datetime.timedelta(days=40), TODAY() - datetime.timedelta(days=10), overdue.pk],
-        )
-        install_triggers(connection)
+    dated(overdue, issued_days_ago=40, due_days_ago=10)
     http = login(cora)
     response = http.get(reverse("client_billing:account", args=[avery.pk]))
     assert response.status_code == 200
@@ -566,13 +576,7 @@ def test_the_billing_page_shows_what_is_owed_by_client_and_by_age(
     invoiced(avery, priya, ada)
     late = invoiced(olive, colin, ada)
     pay(late, cora, "25.00")
-    with connection.cursor() as cursor:
-        drop_triggers(connection)
-        cursor.execute(
-            "UPDATE billing_invoice SET issued_on = %s, due_on = %s WHERE id = %s",
-            [TODAY() - datetime.timedelta(days=80), TODAY() - datetime.timedelta(days=45), late.pk],
-        )
-        install_triggers(connection)
+    dated(late, issued_days_ago=80, due_days_ago=45)
     Practice.objects.filter(pk=1).update(invoice_each_visit=False)
     charged_visit(avery, priya, ada)
     completed_visit(olive, colin, days_ago=2)
@@ -611,15 +615,8 @@ def test_what_is_owed_is_summed_by_the_age_of_each_invoice_on_both_sides_of_ever
     }  # fmt: skip
     invoices = [invoiced(*((avery, priya) if n % 2 else (olive, colin)), ada) for n in range(len(column))]
     pay(invoices[3], cora, "0.37")
-    drop_triggers(connection)
-    with connection.cursor() as cursor:
-        for invoice, days in zip(invoices, column, strict=True):
-            due = today - datetime.timedelta(days=days)
-            cursor.execute(
-                "UPDATE billing_invoice SET issued_on = %s, due_on = %s WHERE id = %s",
-                [due - datetime.timedelta(days=30), due, invoice.pk],
-            )
-    install_triggers(connection)
+    for invoice, days in zip(invoices, column, strict=True):
+        dated(invoice, issued_days_ago=days + 30, due_days_ago=days)
     expected = {}
     for invoice, days in zip(invoices, column, strict=True):
         key = (invoice.client_id, column[days])
