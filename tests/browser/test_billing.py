@@ -16,6 +16,7 @@ test-artifacts/screenshots/billing/."""
 import datetime
 import io
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from kapflow.billing import diagnoses, schedule
-from kapflow.billing.models import Diagnosis, Estimate, Invoice
+from kapflow.billing import diagnoses
+from kapflow.billing.models import Diagnosis, Estimate, Fee, Invoice
 from kapflow.pathway import services as pathway_services
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -92,21 +93,22 @@ def people(transactional_db):
 
 @pytest.fixture
 def practice_ready(people):
-    """The fee schedule from today, the practice's and the clinicians' identifiers."""
+    """The fee schedule from a month ago, the practice's and the clinicians' identifiers. The lines
+    are written straight to the table, since fee_set refuses a past day: dated today, a session
+    that began before midnight in the practice's time zone (the test's session began 75 minutes
+    ago) had no fee."""
     ada, tess, priya = people["ada"], people["tess"], people["priya"]
-    request = factories.ServiceRequest(ada)
     for kind, minutes, code, units, amount, words in FEES:
-        schedule.fee_set(
-            request=request,
+        Fee.objects.create(
             kind=kind,
             minutes_from=minutes,
             code=code,
-            modifiers="",
             units=units,
             description=words,
-            amount=amount,
+            amount=Decimal(amount),
             payer_dependent=code == "0820T",
-            effective_from=timezone.localdate(),
+            effective_from=timezone.localdate() - datetime.timedelta(days=30),
+            created_by=ada,
         )
     Practice.objects.filter(pk=Practice.load().pk).update(
         name="Cedar KAP Clinic",
