@@ -15,6 +15,7 @@ from kapflow.clients.access import Need, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.controlled.inventory import can_see_panel as can_see_controlled_panel
 from kapflow.controlled.inventory import dashboard_panel as controlled_panel
+from kapflow.course.maintenance import as_due, due_plans
 from kapflow.course.maintenance import due as maintenance_due
 from kapflow.course.reviews import reviews_to_sign
 from kapflow.dosing.alerts import open_alerts_for
@@ -389,6 +390,28 @@ def _note_rows(visits):
         )
 
 
+def _review_rows(reviews):
+    for review in reviews:
+        words = f"{review.get_decision_display()} · written {_when(review.written_at, time=False)}"
+        words += f" by {review.written_by.full_name}"
+        if review.therapist_signed_at:
+            words += " · the therapist has signed"
+        elif review.prescriber_signed_at:
+            words += " · the prescriber has signed"
+        yield review.client, reverse("course:review_detail", args=[review.client_id, review.pk]), words
+
+
+def _maintenance_rows(plans):
+    for plan in plans:
+        item = as_due(plan)
+        when = "overdue since" if item.overdue else "due"
+        yield (
+            item.client,
+            reverse("visits:new", args=[item.client.pk]) + "?kind=medication",
+            f"{when} {_when(item.due_at, time=False)} · every {plan.maintenance_weeks} weeks · none booked",
+        )
+
+
 def _arrival_rows(visits):
     for visit in visits:
         yield (
@@ -410,6 +433,16 @@ QUEUES = {
     ),
     "action-items": ("Action items to review", _action_items, _action_item_rows),
     "notes": ("Notes owed", _notes_owed, _note_rows),
+    "reviews": (
+        "Course reviews waiting for your signature",
+        lambda request: reviews_to_sign(request, _my_clients(request)),
+        _review_rows,
+    ),
+    "maintenance": (
+        "Maintenance sessions due",
+        lambda request: due_plans(_my_clients(request)),
+        _maintenance_rows,
+    ),
     "clearances": ("Clearances waiting", _clearances_waiting, _client_rows("screened, no decision yet")),
     "orders": ("Orders waiting", _orders_waiting, _client_rows("cleared, no order in force")),
     "events": (
@@ -462,6 +495,18 @@ def queue_action_items(request):
 @staff_view(Role.THERAPIST, Role.PRESCRIBER)
 def queue_notes(request):
     return _queue(request, "notes")
+
+
+@require_GET
+@staff_view(Role.THERAPIST, Role.PRESCRIBER)
+def queue_reviews(request):
+    return _queue(request, "reviews")
+
+
+@require_GET
+@staff_view(Role.THERAPIST, Role.PRESCRIBER)
+def queue_maintenance(request):
+    return _queue(request, "maintenance")
 
 
 @require_GET

@@ -16,6 +16,8 @@ from django.utils import timezone
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kapflow.audit.models import AuditEvent
+from kapflow.clients.models import Client
 from kapflow.course import maintenance
 from kapflow.course.models import CourseReview
 from kapflow.course.reviews import ReviewRefused, review_sign, review_write
@@ -24,6 +26,7 @@ from kapflow.pathway.models import CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.reminders import services as reminder_services
 from kapflow.reminders.models import Reminder
+from kapflow.views import QUEUE_PAGE_SIZE, SHOWN
 from kapflow.visits import services as visit_services
 from kapflow.visits.models import Room
 from tests import factories
@@ -476,6 +479,31 @@ class TestTheDashboard:
         assert several == one
         assert page.count("written ") == 3 and page.count("by Tess Therapist") == 3
 
+    def test_show_all_lists_every_review_waiting_and_only_for_clinicians(self, login, tess, priya, cora, ada):
+        clients = []
+        for n in range(SHOWN + 1):
+            client = factories.make_client(first_name=f"Rev{n:02}", therapist=tess, prescriber=priya)
+            CourseReview.objects.create(
+                client=client,
+                plan=make_plan(client, tess),
+                summary="Going well.",
+                decision="continue",
+                written_by=tess,
+                therapist_signed_by=tess,
+                therapist_signed_at=timezone.now(),
+            )
+            clients.append(client)
+        http = login(priya)
+        page = http.get(reverse("home")).content.decode()
+        assert clients[SHOWN].display_name not in page and reverse("queue_reviews") in page
+        body = http.get(reverse("queue_reviews")).content.decode()
+        assert all(client.display_name in body for client in clients)
+        assert body.count("by Tess Therapist · the therapist has signed") == SHOWN + 1
+        # Tess signed them all: none waits for her signature, and her list says so.
+        assert "Nothing here now." in login(tess).get(reverse("queue_reviews")).content.decode()
+        for user in (cora, ada):
+            assert login(user).get(reverse("queue_reviews")).status_code == 403
+
     def test_a_clinician_of_another_client_is_not_told(self, login, colin, tess, avery):
         make_plan(avery, tess)
         write(login(tess), avery, decision="continue")
@@ -539,12 +567,96 @@ class TestMaintenance:
         assert len(whole) == 4 and [item.due_at for item in whole] == sorted(item.due_at for item in whole)
         assert maintenance.due(limit=2) == whole[:2]
 
+    @given(
+        plans=st.lists(
+            st.tuples(
+                # When the plan began counting, to the microsecond, up to two years ago.
+                st.integers(min_value=0, max_value=2 * 365 * 86_400 * 10**6),
+                st.integers(min_value=1, max_value=60),
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    def test_the_database_works_out_each_due_day_as_python_would(self, tess, plans):
+        """due_plans adds the weeks in SQL (maintenance.Weeks): an interval on PostgreSQL, a
+        count of microseconds through Django's date arithmetic on SQLite. Each plan's due day is
+        its start plus its weeks to the microsecond, listed when within the week ahead, soonest
+        first."""
+        now = timezone.now()
+        made = []
+        for began_us, weeks in plans:
+            client = factories.make_client(first_name="Due", therapist=tess)
+            since = now - datetime.timedelta(microseconds=began_us)
+            plan = self.maintenance_plan(client, tess, weeks=weeks, began_days_ago=0)
+            CoursePlan.objects.filter(pk=plan.pk).update(counts_from=since)
+            made.append((since + datetime.timedelta(weeks=weeks), plan.pk, since, client))
+        horizon = now + datetime.timedelta(days=maintenance.DUE_AHEAD_DAYS)
+        expected = sorted((due_at, pk, since) for due_at, pk, since, _client in made if due_at <= horizon)
+        ours = Client.objects.filter(pk__in=[client.pk for *_rest, client in made])
+        found = maintenance.due(clients=ours, now=now)
+        assert [(item.due_at, item.plan.pk, item.since) for item in found] == expected
+        assert all(item.after_visit_id is None for item in found)
+
     def test_the_care_team_sees_it_on_the_dashboard(self, login, tess, colin, avery, room):
         self.maintenance_plan(avery, tess)
         session(avery, tess, room, days=-40)
         page = login(tess).get(reverse("home")).content.decode()
         assert "Maintenance sessions due" in page and avery.display_name in page
         assert avery.display_name not in login(colin).get(reverse("home")).content.decode()
+
+    def test_the_dashboard_shows_the_soonest_and_the_whole_list_pages_the_rest(
+        self, login, tess, colin, priya
+    ):
+        """More due than the dashboard shows: "Show all" opens the whole list, soonest first, a
+        page at a time, with the care team's clients only, and audits the clients it names."""
+        clients = []
+        for n in range(SHOWN + 2):
+            client = factories.make_client(first_name=f"Due{n:02}", therapist=tess, prescriber=priya)
+            self.maintenance_plan(client, tess, began_days_ago=60 - n)  # Due00 is the most overdue
+            clients.append(client)
+        theirs = factories.make_client(first_name="Olive", therapist=colin)
+        self.maintenance_plan(theirs, colin, began_days_ago=90)
+        for user in (tess, priya):
+            http = login(user)
+            page = http.get(reverse("home")).content.decode()
+            assert clients[SHOWN - 1].display_name in page and clients[SHOWN].display_name not in page
+            assert reverse("queue_maintenance") in page
+            whole = http.get(reverse("queue_maintenance"))
+            assert whole.status_code == 200
+            body = whole.content.decode()
+            names = [client.display_name for client in clients]
+            assert sorted(names, key=body.index) == names  # soonest due first
+            assert "Olive" not in body
+            assert "overdue since" in body and "every 6 weeks · none booked" in body
+            assert reverse("visits:new", args=[clients[0].pk]) + "?kind=medication" in body
+            row = AuditEvent.objects.filter(action="kapflow.dashboard.list_viewed").latest("pk")
+            assert row.actor == user
+            assert row.detail == {"list": "maintenance", "page": 1, "clients": sorted(c.pk for c in clients)}
+        colins = login(colin)
+        assert clients[0].display_name not in colins.get(reverse("home")).content.decode()
+        body = colins.get(reverse("queue_maintenance")).content.decode()
+        assert "Olive" in body and clients[0].display_name not in body
+
+    def test_the_whole_list_costs_the_same_queries_however_many_are_due(self, login, tess):
+        http = login(tess)
+        http.get(reverse("home"))  # the session's first request checks the authenticator once
+
+        def grow(count):
+            for _ in range(count):
+                self.maintenance_plan(factories.make_client(therapist=tess), tess, began_days_ago=50)
+
+        def queries(url) -> int:
+            with CaptureQueriesContext(connection) as captured:
+                assert http.get(url).status_code == 200
+            return len(captured)
+
+        urls = (reverse("home"), reverse("queue_maintenance"))
+        grow(2)
+        small = {url: queries(url) for url in urls}
+        grow(QUEUE_PAGE_SIZE)
+        assert {url: queries(url) for url in urls} == small
+        assert queries(reverse("queue_maintenance") + "?page=2") == small[reverse("queue_maintenance")]
 
     def test_the_client_is_reminded_once(self, cleo, tess, avery, room, django_capture_on_commit_callbacks):
         avery.portal_user = cleo

@@ -8,7 +8,8 @@ team's dashboard lists it and the client is reminded once (kapflow.reminders.sou
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import DurationField, Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -68,6 +69,44 @@ def maintenance_plans(
     )
 
 
+class Weeks(Func):
+    """A whole number of weeks (an integer column) as a duration the database can add to a
+    moment: an interval on PostgreSQL; on SQLite, where Django keeps a duration as a count of
+    microseconds, that count."""
+
+    output_field = DurationField()
+    template = "(%(expressions)s * INTERVAL '1 week')"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        week = int(datetime.timedelta(weeks=1).total_seconds()) * 1_000_000
+        return self.as_sql(compiler, connection, template=f"(%(expressions)s * {week})", **extra)
+
+
+def due_plans(
+    clients: QuerySet[Client] | None = None, *, now: datetime.datetime | None = None
+) -> QuerySet[CoursePlan]:
+    """The maintenance plans whose next session is due within DUE_AHEAD_DAYS (or overdue) with
+    none booked, soonest first, each annotated with `since` (the latest session held, else when
+    the plan began counting, else when it was written) and `due_at` (`since` plus the plan's
+    weeks), worked out by the database: a dashboard reads the rows it shows, and a page of the
+    whole list a page's rows, however many clients are due."""
+    now = now or timezone.now()
+    horizon = now + datetime.timedelta(days=DUE_AHEAD_DAYS)
+    return (
+        maintenance_plans(clients, now=now)
+        .filter(booked=False)
+        .annotate(since=Coalesce("last_held_at", "counts_from", "created_at"))
+        .annotate(due_at=F("since") + Weeks("maintenance_weeks"))
+        .filter(due_at__lte=horizon)
+        .order_by("due_at", "pk")
+    )
+
+
+def as_due(plan: CoursePlan) -> MaintenanceDue:
+    """A plan of due_plans as what the dashboard, its whole list and the reminders show."""
+    return MaintenanceDue(plan, plan.client, plan.since, plan.last_held_id, plan.due_at)
+
+
 def due(
     *,
     clients: QuerySet[Client] | None = None,
@@ -75,27 +114,8 @@ def due(
     limit: int | None = None,
 ) -> list[MaintenanceDue]:
     """The maintenance sessions due within DUE_AHEAD_DAYS (or overdue) with none booked,
-    soonest first (the first `limit`, when given: a dashboard shows a few). Two queries: the
-    plans' dates as plain values, then the plans and clients of those returned, so that a
-    caseload with hundreds due builds only the ones shown."""
-    now = now or timezone.now()
-    horizon = now + datetime.timedelta(days=DUE_AHEAD_DAYS)
-    dates = maintenance_plans(clients, now=now).values_list(
-        "pk", "last_held_at", "last_held_id", "booked", "counts_from", "created_at", "maintenance_weeks"
-    )
-    found = []
-    for pk, last_held_at, last_held_id, booked, counts_from, created_at, weeks in dates:
-        if booked:
-            continue
-        since = last_held_at or counts_from or created_at
-        due_at = since + datetime.timedelta(weeks=weeks)
-        if due_at <= horizon:
-            found.append((due_at, pk, since, last_held_id))
-    found.sort(key=lambda item: (item[0], item[1]))
+    soonest first (the first `limit`, when given: a dashboard shows a few). One query."""
+    plans = due_plans(clients, now=now)
     if limit is not None:
-        found = found[:limit]
-    plans = CoursePlan.objects.select_related("client").in_bulk([pk for _due, pk, _since, _held in found])
-    return [
-        MaintenanceDue(plans[pk], plans[pk].client, since, held_id, due_at)
-        for due_at, pk, since, held_id in found
-    ]
+        plans = plans[:limit]
+    return [as_due(plan) for plan in plans]

@@ -208,6 +208,8 @@ def _with(**names):
 STAFF_PAGES = {
     "home": None,
     "queue_alerts": None,
+    "queue_reviews": None,
+    "queue_maintenance": None,
     "queue_integrations": None,
     "queue_action_items": None,
     "queue_clearances": None,
