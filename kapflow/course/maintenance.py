@@ -38,37 +38,6 @@ class MaintenanceDue:
         return self.due_at <= timezone.now()
 
 
-def maintenance_plans(
-    clients: QuerySet[Client] | None = None, *, now: datetime.datetime | None = None
-) -> QuerySet[CoursePlan]:
-    """Maintenance plans in force and not ended, with the latest held medication session and
-    whether one is booked ahead, annotated: one query. A booked session ends after now, so it
-    began no longer than LONGEST_VISIT before now: bounded on the start, the database reads the
-    client's coming visits from the index on (client, start) rather than every visit they had."""
-    now = now or timezone.now()
-    held = Visit.objects.filter(client=OuterRef("client"), kind=Visit.Kind.MEDICATION, status__in=BEGUN)
-    booked = Visit.objects.filter(
-        client=OuterRef("client"),
-        kind=Visit.Kind.MEDICATION,
-        status__in=(Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN),
-        starts_at__gte=now - LONGEST_VISIT,
-        ends_at__gte=now,
-    )
-    plans = CoursePlan.objects.current().filter(kind=CoursePlan.Kind.MAINTENANCE, ended_at__isnull=True)
-    if clients is not None:
-        plans = plans.filter(client__in=clients)
-    latest = held.order_by("-starts_at", "-pk")
-    return (
-        plans.annotate(
-            last_held_at=Subquery(latest.values("starts_at")[:1]),
-            last_held_id=Subquery(latest.values("pk")[:1]),
-            booked=Exists(booked),
-        )
-        .select_related("client")
-        .order_by("pk")
-    )
-
-
 class Weeks(Func):
     """A whole number of weeks (an integer column) as a duration the database can add to a
     moment: an interval on PostgreSQL; on SQLite, where Django keeps a duration as a count of
@@ -85,26 +54,48 @@ class Weeks(Func):
 def due_plans(
     clients: QuerySet[Client] | None = None, *, now: datetime.datetime | None = None
 ) -> QuerySet[CoursePlan]:
-    """The maintenance plans whose next session is due within DUE_AHEAD_DAYS (or overdue) with
-    none booked, soonest first, each annotated with `since` (the latest session held, else when
-    the plan began counting, else when it was written) and `due_at` (`since` plus the plan's
-    weeks), worked out by the database: a dashboard reads the rows it shows, and a page of the
-    whole list a page's rows, however many clients are due."""
+    """The maintenance plans in force whose next session is due within DUE_AHEAD_DAYS (or
+    overdue) with none booked, soonest first, each annotated with `due_at` and `last_held_id`
+    (the session held last, if any), worked out by the database: a dashboard reads the rows it
+    shows, and a page of the whole list a page's rows, however many clients are due.
+
+    The due day counts from the latest medication session held, else from when the plan began
+    counting, else from when it was written. A booked session ends after now, so it began no
+    longer than LONGEST_VISIT before now: bounded on the start, the database reads the client's
+    coming visits from the index on (client, start) rather than every visit they had. What only
+    filters is an alias, not a column: each column's subquery runs for every row put in order."""
     now = now or timezone.now()
-    horizon = now + datetime.timedelta(days=DUE_AHEAD_DAYS)
+    held = Visit.objects.filter(client=OuterRef("client"), kind=Visit.Kind.MEDICATION, status__in=BEGUN)
+    latest = held.order_by("-starts_at", "-pk")
+    booked = Visit.objects.filter(
+        client=OuterRef("client"),
+        kind=Visit.Kind.MEDICATION,
+        status__in=(Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN),
+        starts_at__gte=now - LONGEST_VISIT,
+        ends_at__gte=now,
+    )
+    plans = CoursePlan.objects.current().filter(kind=CoursePlan.Kind.MAINTENANCE, ended_at__isnull=True)
+    if clients is not None:
+        plans = plans.filter(client__in=clients)
     return (
-        maintenance_plans(clients, now=now)
+        plans.alias(
+            booked=Exists(booked),
+            since=Coalesce(Subquery(latest.values("starts_at")[:1]), "counts_from", "created_at"),
+        )
         .filter(booked=False)
-        .annotate(since=Coalesce("last_held_at", "counts_from", "created_at"))
-        .annotate(due_at=F("since") + Weeks("maintenance_weeks"))
-        .filter(due_at__lte=horizon)
+        .annotate(
+            due_at=F("since") + Weeks("maintenance_weeks"), last_held_id=Subquery(latest.values("pk")[:1])
+        )
+        .filter(due_at__lte=now + datetime.timedelta(days=DUE_AHEAD_DAYS))
+        .select_related("client")
         .order_by("due_at", "pk")
     )
 
 
 def as_due(plan: CoursePlan) -> MaintenanceDue:
     """A plan of due_plans as what the dashboard, its whole list and the reminders show."""
-    return MaintenanceDue(plan, plan.client, plan.since, plan.last_held_id, plan.due_at)
+    since = plan.due_at - datetime.timedelta(weeks=plan.maintenance_weeks)
+    return MaintenanceDue(plan, plan.client, since, plan.last_held_id, plan.due_at)
 
 
 def due(
