@@ -226,6 +226,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 
 ACCOUNT_ADAPTER = "kapflow.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"add_email": "kapflow.accounts.forms.AddEmailForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -270,6 +271,16 @@ MFA_FORMS = {
     "activate_totp": "kapflow.accounts.forms.ActivateTOTPForm",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# allauth refuses to add an authenticator while the account has an unverified address, so that
+# someone who signed up with another's address cannot lock its owner out. Nobody signs themselves
+# up here, and kapflow verifies no address by email (ACCOUNT_EMAIL_VERIFICATION): the practice
+# sets each account's address. Yet allauth writes the sign-in address as an unverified row
+# whenever its password-reset key is made or checked (a reset, an invitation, anyone opening a
+# welcome link with the person's id and any key), and with the refusal on, that person's
+# enrolment page sent them to the two-factor index, which enrolment sends back
+# (kapflow.accounts.middleware.require_staff_mfa): redirects for ever. The same setting lets an
+# account with an authenticator add an address; kapflow's AddEmailForm still refuses that.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 MFA_TOTP_ISSUER = env_str("KAPFLOW_PRACTICE_NAME", "kapflow")
 
 # Idle sign-out: the session ends this long after the person's last activity (a background poll

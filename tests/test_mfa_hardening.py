@@ -86,6 +86,40 @@ def test_until_enrolled_the_enrolment_pages_and_sign_out_still_answer(client):
     assert browser.get(reverse("account_logout")).status_code == 200
 
 
+def test_a_forged_welcome_link_or_a_password_reset_does_not_lock_anyone_out_of_enrolment(client):
+    """allauth's password-reset key, which the invitation link carries, writes the person's
+    address as an unverified EmailAddress row whenever a key is made or checked: by a password
+    reset, by the invitation, by anyone opening a welcome link with the person's id and any key.
+    allauth then refused to add an authenticator for an unverified address and sent its
+    enrolment page to the two-factor index, which enrolment sends back: the newcomer went round
+    in redirects for ever (seen in the browser walk, whose forged link named the newcomer's id).
+    kapflow verifies no address by email (MFA_ALLOW_UNVERIFIED_EMAIL), and enrolment opens."""
+    from allauth.account.utils import user_pk_to_url_str
+
+    newcomer = factories.make_user("New Therapist", password=PASSWORD, mfa=False, email="new@example.org")
+    client.get(reverse("accounts:staff_welcome", args=[user_pk_to_url_str(newcomer), "forged-key"]))
+    client.post(reverse("account_reset_password"), {"email": newcomer.email})
+    assert EmailAddress.objects.filter(user=newcomer, verified=False).exists()
+    browser = _password_only_session(Client(), newcomer)
+    response = browser.get(reverse("home"), follow=True)
+    assert response.redirect_chain == [(reverse("mfa_activate_totp"), 302)]
+    assert response.status_code == 200 and "Authenticator" in response.content.decode()
+
+
+def test_an_account_with_an_authenticator_adds_no_address_of_its_own(client, totp_tolerance):
+    """Staff change their address through a practice admin: allauth's refusal to add an address
+    to an account protected by an authenticator is kept by kapflow's AddEmailForm, since the
+    setting that lets an unverified address enrol also lifts it."""
+    user = factories.make_user("Tess", password=PASSWORD, mfa=False)
+    secret = factories.enrol_totp(user)
+    browser = _signed_in_with_code(client, user, secret)
+    browser.post(reverse("mfa_reauthenticate"), {"code": _next_code(secret)})
+    response = browser.post(reverse("account_email"), {"action_add": "", "email": "elsewhere@example.org"})
+    assert response.status_code == 200
+    assert "an account protected by two-factor authentication" in response.content.decode()
+    assert not EmailAddress.objects.filter(email="elsewhere@example.org").exists()
+
+
 def test_once_enrolled_the_account_pages_open(client):
     user = factories.make_user("Tess", password=PASSWORD, mfa=False)
     secret = factories.enrol_totp(user)

@@ -1,9 +1,11 @@
+from allauth.account import forms as account_forms
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.base import forms as mfa_forms
 from allauth.mfa.internal.flows.add import validate_can_add_authenticator
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp import forms as totp_forms
 from allauth.mfa.totp.internal.auth import validate_totp_code
+from allauth.mfa.utils import is_mfa_enabled
 from django import forms
 
 from kapflow.accounts.models import STAFF_ROLES, Role, User
@@ -122,3 +124,16 @@ class ActivateTOTPForm(totp_forms.ActivateTOTPForm):
             raise get_mfa_adapter().validation_error("incorrect_code")
         clear()
         return code
+
+
+class AddEmailForm(account_forms.AddEmailForm):
+    """Adding an address on allauth's email page. An account protected by an authenticator adds
+    none (staff change their address through a practice admin): allauth's own refusal rides on
+    MFA_ALLOW_UNVERIFIED_EMAIL, which kapflow turns on so that an unverified address never stops
+    enrolment (kapflow/settings.py says why); this keeps the refusal."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        if is_mfa_enabled(self.user):
+            raise get_mfa_adapter().validation_error("add_email_blocked")
+        return email
