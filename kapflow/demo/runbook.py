@@ -97,25 +97,29 @@ def after_the_dose(book: Runbook, practice: Practice, who, *, dose_at, base, bas
     sedation and dissociation ratings wearing off. Returns when the last vitals were taken."""
     rises = [(18, 9, 6), (10, 6, 3), (4, 2, 0), (1, 0, -2)]
     moments = [practice.first_vitals_minutes + practice.vitals_interval_minutes * n for n in range(4)]
+    usual = rules.Reading(baseline.taken_at, *base, 98)
+    readings = []
     for (ds, dd, dh), after in zip(rises, moments, strict=True):
         taken = _at(dose_at, after)
         reading = rules.Reading(taken, base[0] + ds, base[1] + dd, base[2] + dh, 97)
-        VitalsReading.objects.create(
-            runbook=book,
-            phase=VitalsReading.Phase.IN_SESSION,
-            taken_at=taken,
-            systolic=reading.systolic,
-            diastolic=reading.diastolic,
-            heart_rate=reading.heart_rate,
-            spo2=97,
-            alerts=rules.reading_alerts(
-                reading, baseline=rules.Reading(baseline.taken_at, *base, 98), practice=practice
-            ),
-            recorded_by=who,
-            recorded_at=taken,
+        readings.append(
+            VitalsReading(
+                runbook=book,
+                phase=VitalsReading.Phase.IN_SESSION,
+                taken_at=taken,
+                systolic=reading.systolic,
+                diastolic=reading.diastolic,
+                heart_rate=reading.heart_rate,
+                spo2=97,
+                alerts=rules.reading_alerts(reading, baseline=usual, practice=practice),
+                recorded_by=who,
+                recorded_at=taken,
+            )
         )
-    for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0)):
-        Rating.objects.create(
+    # In bulk: the demo writes some thirty sessions' worth, and so does every test that loads it.
+    VitalsReading.objects.bulk_create(readings)
+    Rating.objects.bulk_create(
+        Rating(
             runbook=book,
             rated_at=_at(dose_at, after),
             sedation=sedation,
@@ -123,6 +127,8 @@ def after_the_dose(book: Runbook, practice: Practice, who, *, dose_at, base, bas
             recorded_by=who,
             recorded_at=_at(dose_at, after),
         )
+        for after, sedation, dissociation in ((20, 1, 2), (50, 1, 1), (90, 0, 0), (118, 0, 0))
+    )
     return _at(dose_at, moments[-1])
 
 
@@ -186,17 +192,19 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
             recorded_at=_at(dose_at, 26),
         )
     if visit.is_virtual:
-        for n in range(1, practice.min_monitoring_minutes // practice.chaperone_checkin_minutes + 1):
-            checked = _at(dose_at, n * practice.chaperone_checkin_minutes)
-            ChaperoneCheckin.objects.create(
+        checks = range(1, practice.min_monitoring_minutes // practice.chaperone_checkin_minutes + 1)
+        ChaperoneCheckin.objects.bulk_create(
+            ChaperoneCheckin(
                 runbook=book,
-                checked_at=checked,
+                checked_at=_at(dose_at, n * practice.chaperone_checkin_minutes),
                 chaperone_present=True,
                 client_ok=True,
                 note="In the next room, door open." if n == 1 else "",
                 recorded_by=who,
-                recorded_at=checked,
+                recorded_at=_at(dose_at, n * practice.chaperone_checkin_minutes),
             )
+            for n in checks
+        )
     integration_at = _at(dose_at, practice.medicine_minutes)
     PhaseMark.objects.create(
         runbook=book,
@@ -205,9 +213,11 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
         recorded_by=who,
         recorded_at=integration_at,
     )
-    for n, text in enumerate(NOTES):
-        written = _at(start, [5, practice.opening_reflection_minutes + 10, 70, 100][n])
-        Note.objects.create(runbook=book, written_at=written, text=text, author=who, recorded_at=written)
+    minutes = [5, practice.opening_reflection_minutes + 10, 70, 100]
+    Note.objects.bulk_create(
+        Note(runbook=book, written_at=_at(start, after), text=text, author=who, recorded_at=_at(start, after))
+        for after, text in zip(minutes, NOTES, strict=True)
+    )
     # Discharged once the minimum monitoring is over and after the last reading (the one
     # taken before discharge).
     discharged = max(_at(dose_at, practice.min_monitoring_minutes + 5), _at(last_reading, 5))
@@ -280,10 +290,10 @@ def integration_record(visit: Visit, rng) -> None:
         passing_intensity="The nausea and the heaviness in the first half hour.",
         recorded_at=held.ends_at if held else visit.ends_at + datetime.timedelta(hours=20),
     )
-    for text in rng.sample(ACTIONS, 2):
-        ActionItem.objects.create(
-            client=visit.client, record=record, text=text, created_at=record.recorded_at
-        )
+    ActionItem.objects.bulk_create(
+        ActionItem(client=visit.client, record=record, text=text, created_at=record.recorded_at)
+        for text in rng.sample(ACTIONS, 2)
+    )
 
 
 def _today_session(staff, schedule) -> None:
