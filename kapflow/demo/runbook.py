@@ -116,7 +116,8 @@ def after_the_dose(book: Runbook, practice: Practice, who, *, dose_at, base, bas
                 recorded_at=taken,
             )
         )
-    # In bulk: the demo writes some thirty sessions' worth, and so does every test that loads it.
+    # In bulk: the quick demo records over a hundred sessions, and the suite loads it about twenty
+    # times.
     VitalsReading.objects.bulk_create(readings)
     Rating.objects.bulk_create(
         Rating(
@@ -192,18 +193,19 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
             recorded_at=_at(dose_at, 26),
         )
     if visit.is_virtual:
-        checks = range(1, practice.min_monitoring_minutes // practice.chaperone_checkin_minutes + 1)
+        every = practice.chaperone_checkin_minutes
+        checks = [_at(dose_at, n * every) for n in range(1, practice.min_monitoring_minutes // every + 1)]
         ChaperoneCheckin.objects.bulk_create(
             ChaperoneCheckin(
                 runbook=book,
-                checked_at=_at(dose_at, n * practice.chaperone_checkin_minutes),
+                checked_at=checked,
                 chaperone_present=True,
                 client_ok=True,
-                note="In the next room, door open." if n == 1 else "",
+                note="In the next room, door open." if n == 0 else "",
                 recorded_by=who,
-                recorded_at=_at(dose_at, n * practice.chaperone_checkin_minutes),
+                recorded_at=checked,
             )
-            for n in checks
+            for n, checked in enumerate(checks)
         )
     integration_at = _at(dose_at, practice.medicine_minutes)
     PhaseMark.objects.create(
