@@ -215,10 +215,10 @@ def signed_runbook(visit: Visit, order: MedicationOrder, practice: Practice, rng
         recorded_by=who,
         recorded_at=integration_at,
     )
-    minutes = [5, practice.opening_reflection_minutes + 10, 70, 100]
+    written = [_at(start, m) for m in (5, practice.opening_reflection_minutes + 10, 70, 100)]
     Note.objects.bulk_create(
-        Note(runbook=book, written_at=_at(start, after), text=text, author=who, recorded_at=_at(start, after))
-        for after, text in zip(minutes, NOTES, strict=True)
+        Note(runbook=book, written_at=at, text=text, author=who, recorded_at=at)
+        for at, text in zip(written, NOTES, strict=True)
     )
     # Discharged once the minimum monitoring is over and after the last reading (the one
     # taken before discharge).
