@@ -12,18 +12,19 @@ from dataclasses import replace
 import pytest
 import time_machine
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
 from kapflow.course.facts import discharge_facts
+from kapflow.course.maintenance import due_plans
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.demo.group import DAY_LIMIT, SMALL, load_group_practice, next_session_day
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.dosing.services.administration import _first_dose_problems
-from kapflow.medical.models import MedicationOrder, MedicationOrderQuerySet
+from kapflow.medical.models import MedicationOrder, MedicationOrderQuerySet, Screening
 from kapflow.outcomes.report import build_report, ended_quarters
 from kapflow.pathway import course
 from kapflow.pathway.models import CoursePlan
@@ -188,7 +189,24 @@ def _as_of_the_dose(monkeypatch):
         )
         return latest[1] if latest is not None and latest[0] == CourseReview.Decision.END else None
 
+    position_now = course.position
+
+    def position_then(client, *, plan=None):
+        """The sessions counted in the plan that had begun by then (a plan's sessions are those
+        from when it counts; the maintenance sessions held since are not yet)."""
+        found = position_now(client, plan=plan)
+        if found is None:
+            return None
+        moment = timezone.now()
+        begun = set(
+            Visit.objects.filter(
+                pk__in=[pk for pk, _status in found.sessions], starts_at__lte=moment
+            ).values_list("pk", flat=True)
+        )
+        return course.Position(found.plan, tuple(row for row in found.sessions if row[0] in begun))
+
     monkeypatch.setattr(course, "current_plan", plan_then)
+    monkeypatch.setattr(course, "position", position_then)
     monkeypatch.setattr(course, "_end_decided", end_decided_then)
 
 
@@ -266,6 +284,26 @@ def test_session_records_keep_time(group, db):
                 assert reading.alerts == rules.reading_alerts(as_read, baseline=baseline, practice=practice)
 
 
+def test_every_dose_had_a_screening_in_date(group, practice):
+    """The screening gate as it stood at each dose, not only the first and last of an order:
+    the latest screening completed before it was within the practice's validity (maintenance
+    sessions come months after the first screening, so it is repeated before them)."""
+    screenings = defaultdict(list)
+    for client_id, completed in Screening.objects.order_by("completed_at").values_list(
+        "client_id", "completed_at"
+    ):
+        screenings[client_id].append(completed)
+    doses = Administration.objects.filter(is_booster=False).values_list(
+        "runbook__visit__client_id", "given_at"
+    )
+    assert doses.count() > 100
+    for client_id, given in doses:
+        before = [completed for completed in screenings[client_id] if completed < given]
+        assert before, (client_id, given)
+        through = timezone.localdate(before[-1]) + datetime.timedelta(days=practice.screening_valid_days)
+        assert timezone.localdate(given) <= through, (client_id, given, before[-1])
+
+
 def test_virtual_sessions_had_the_telehealth_consent_before(group, db):
     virtual = Visit.objects.filter(
         kind=Visit.Kind.MEDICATION, modality=Visit.Modality.VIRTUAL, status=Visit.Status.COMPLETED
@@ -281,12 +319,19 @@ def test_virtual_sessions_had_the_telehealth_consent_before(group, db):
 
 
 def test_orders_counts_and_dates_are_respected(group, db):
+    """No order gives more sessions than it authorises, counting those booked in its days (a
+    maintenance order's, once the course's order was discontinued), nor any outside its days."""
     for order in MedicationOrder.objects.prefetch_related("administrations"):
         given = order.administrations_count()  # the product's own count
-        booked = Visit.objects.filter(
-            client=order.client_id, kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED
-        ).count()
-        assert given + booked <= order.sessions_authorised, order
+        booked = [
+            visit
+            for visit in Visit.objects.filter(
+                client=order.client_id, kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED
+            )
+            if order.starts_on <= timezone.localdate(visit.starts_at) <= order.ends_on
+            and (order.discontinued_at is None or visit.starts_at < order.discontinued_at)
+        ]
+        assert given + len(booked) <= order.sessions_authorised, order
         for dose in order.administrations.all():
             day = timezone.localdate(dose.given_at)
             assert order.starts_on <= day <= order.ends_on
@@ -339,10 +384,24 @@ def test_no_course_began_more_sessions_than_its_plan_and_every_review_point_was_
 def test_clients_in_maintenance_and_discharged_ones_have_the_records_that_put_them_there(group, db, practice):
     from kapflow.clients.models import Client
 
-    assert Client.objects.filter(stage=Client.Stage.MAINTENANCE).count() >= 10
+    assert Client.objects.filter(stage=Client.Stage.MAINTENANCE).count() >= 5
     assert demo_rules.maintenance_problems(now=group["as_of"]) == []
     assert Client.objects.filter(stage=Client.Stage.DISCHARGED).count() >= 10
     assert demo_rules.discharge_problems() == []
+    # Maintenance is held, not only planned: medication sessions in maintenance plans, some
+    # maintenance ended by a review and a discharge, and fewer than half the plans in force due.
+    maintenance = CoursePlan.Kind.MAINTENANCE
+    assert Visit.objects.filter(
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+        client__course_plans__kind=maintenance,
+        starts_at__gt=F("client__course_plans__counts_from"),
+    ).exists()
+    assert Discharge.objects.filter(
+        plan__kind=maintenance, review__decision=CourseReview.Decision.END
+    ).exists()
+    in_force = CoursePlan.objects.current().filter(kind=maintenance, ended_at__isnull=True).count()
+    assert 2 * due_plans(now=group["as_of"]).count() < in_force
     # Each summary reads as the product draws it at signing (the group draws the sections it
     # shares with the review once: kapflow.demo.course.discharge_facts_from).
     for discharge in Discharge.objects.select_related("client")[:15]:

@@ -15,9 +15,11 @@ It keeps the rules the product keeps, because it books and records as the practi
   the order), the consents signed at the first preparation session (the telehealth consent too
   when the course plan has virtual sessions), two preparation sessions covering every topic,
   then the medication sessions, each with its integration session within the integration
-  window, and a progress review at the end; then discharge or maintenance therapy. A
-  medication session happens only while the screening is valid, the clearance current and the
-  order in force with sessions left: a course that would run past them is cut short.
+  window, and a progress review at the end; then discharge, or maintenance: fortnightly therapy
+  and a medication session every few weeks under a maintenance order, the screening repeated
+  when it would run out, until a progress review ends it with a discharge. A medication session
+  happens only while the screening is valid, the clearance current and the order in force with
+  sessions left: a course that would run past them is cut short.
 * Each completed medication session has its signed runbook, minute by minute inside the
   visit: the day-of checklist, pre-dose vitals within the window before the dose, the dose
   within the order's range (esketamine only in a room certified under the Spravato REMS, with
@@ -322,6 +324,9 @@ class Builder:
         # Each course that began, for its reviews and its end (kapflow.demo.course), and the
         # preparation session each preparation visit recorded (its note names what it covered).
         self.courses: list[tuple] = []
+        # Each course that went on to maintenance (by id of its plan): the maintenance sessions
+        # held and the progress review that ended maintenance (None while it goes on).
+        self.maintained: dict[int, tuple] = {}
         self.prepared: dict[int, PreparationSession] = {}  # id(visit) -> its PreparationSession
         # The Spravato lot of each month's esketamine doses, and those doses (kapflow.controlled).
         self.month_lots: dict[datetime.date, Lot] = {}
@@ -687,23 +692,27 @@ class Builder:
         )
         weekly = rng.random() < 0.75 or n < self.ready
         planned = rng.choice([6, 6, 8]) if weekly else 4
+        # What the order prescribes; the maintenance order, if it comes to one, prescribes the same.
+        terms = {
+            "drug": MedicationOrder.Drug.ESKETAMINE if esketamine else MedicationOrder.Drug.KETAMINE,
+            "route": INTRANASAL if esketamine else SUBLINGUAL,
+            "unit": MedicationOrder.Unit.MG,
+            "dose_min": Decimal(56 if esketamine else 200),
+            "dose_max": Decimal(84 if esketamine else 300),
+            "boosters_allowed": 0 if esketamine else 1,
+            "booster_max_mg": None if esketamine else Decimal(100),
+            "instructions": ""
+            if esketamine
+            else "Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
+        }
         order = MedicationOrder(
             client=client,
             prescriber=prescriber,
             created_at=decided + datetime.timedelta(minutes=3),
-            drug=MedicationOrder.Drug.ESKETAMINE if esketamine else MedicationOrder.Drug.KETAMINE,
-            route=INTRANASAL if esketamine else SUBLINGUAL,
-            unit=MedicationOrder.Unit.MG,
-            dose_min=Decimal(56 if esketamine else 200),
-            dose_max=Decimal(84 if esketamine else 300),
-            boosters_allowed=0 if esketamine else 1,
-            booster_max_mg=None if esketamine else Decimal(100),
             sessions_authorised=planned,
             starts_on=day(evaluation),
-            ends_on=day(evaluation) + datetime.timedelta(days=150),
-            instructions=""
-            if esketamine
-            else "Hold the lozenge under the tongue; spit, do not swallow, after 15 minutes.",
+            ends_on=day(evaluation) + datetime.timedelta(days=ORDER_DAYS),
+            **terms,
         )
         self.add("orders", order)
         if esketamine:
@@ -799,38 +808,11 @@ class Builder:
             virtual = modality == CoursePlan.Modality.VIRTUAL or (
                 modality == CoursePlan.Modality.MIXED and k % 2 == 1
             )
-            session = integration = None
-            for _attempt in range(6):
-                session = self.book(
-                    n,
-                    Visit.Kind.MEDICATION,
-                    runner,
-                    after,
-                    virtual=virtual,
-                    rooms=rooms,
-                    weekdays=SESSION_WEEKDAYS,
-                    within=10,
-                )
-                if session is None:
-                    break
-                last_ok = min(screened_until, valid_until, order.ends_on)
-                if day(session) > last_ok:
-                    self._unbook(n, session)
-                    session = None
-                    break
-                # Counted in UTC: an aware local time plus hours adds wall-clock hours, one too
-                # many (or few) across a change of the clocks.
-                window = session.ends_at.astimezone(datetime.UTC) + datetime.timedelta(
-                    hours=self.practice.integration_window_hours
-                )
-                integration = self._integration(n, therapist, session, window, virtual)
-                if integration is not None:
-                    break
-                self._unbook(n, session)
-                after = next_day(session)
-                session = None
-            if session is None:
+            last_ok = min(screened_until, valid_until, order.ends_on)
+            found = self._dose(n, runner, therapist, after, virtual=virtual, rooms=rooms, last_ok=last_ok)
+            if found is None:
                 break
+            session, integration = found
             if not self.held(session):
                 pending = True
             else:
@@ -866,7 +848,44 @@ class Builder:
                 stage, outcome = Client.Stage.DISCHARGED, "end"
                 if rng.random() < 0.45:
                     stage, outcome = Client.Stage.MAINTENANCE, "maintenance"
-                    end = self._maintenance(n, therapist, review, virtual_plan)
+                    # The prescriber writes the maintenance order as the review ends: the same
+                    # prescription, for the maintenance plan's sessions.
+                    maintenance = MedicationOrder(
+                        client=client,
+                        prescriber=prescriber,
+                        created_at=end,
+                        sessions_authorised=demo_course.MAINTENANCE_SESSIONS,
+                        starts_on=day(review),
+                        ends_on=day(review) + datetime.timedelta(days=ORDER_DAYS),
+                        **terms,
+                    )
+                    self.add("orders", maintenance)
+                    held, ended = self._maintenance(
+                        n,
+                        (therapist, runner),
+                        review,
+                        maintenance,
+                        modality=modality,
+                        rooms=rooms,
+                        valid_until=valid_until,
+                        screened_until=screened_until,
+                        scores=(
+                            self._score(phq0, share, planned, planned),
+                            self._score(gad0, share, planned, planned),
+                        ),
+                    )
+                    self.maintained[id(plan)] = (held, ended)
+                    end = None
+                    if ended is not None:
+                        end = ended.ends_at
+                        self.respond(n, PHQ9, self._score(phq0, share, planned, planned), end, "discharge")
+                        self.respond(n, GAD7, self._score(gad0, share, planned, planned), end, "discharge")
+                        maintenance.discontinued_at = end
+                        maintenance.discontinued_by = prescriber
+                        maintenance.discontinue_reason = (
+                            "Maintenance complete; reviewed at the progress review."
+                        )
+                        stage = Client.Stage.DISCHARGED
         if doses:
             self.courses.append((plan, doses, therapist, prescriber, outcome, review if outcome else None))
         weekly_from = consult.starts_at + datetime.timedelta(days=7)
@@ -930,21 +949,136 @@ class Builder:
         self.diary.load[(visit.clinician.pk, day)] -= visit.minutes
         self.diary.client_days[n].discard(day)
 
-    def _maintenance(self, n, therapist, review, virtual) -> datetime.datetime:
-        """Fortnightly therapy after the course, for a few months; returns when care ended (or
-        now, while it goes on)."""
-        after = timezone.localdate(review.starts_at) + datetime.timedelta(days=14)
-        last = review.ends_at
-        for _ in range(self.rng.randint(6, 16)):
-            visit = self.book(
-                n, Visit.Kind.THERAPY, therapist, after, virtual=virtual and self.rng.random() < 0.5
+    def _dose(self, n, runner, therapist, after, *, virtual, rooms, last_ok) -> tuple[Visit, Visit] | None:
+        """A medication session on the first session day from `after` that fits (within ten
+        days, none after `last_ok`), with its integration session within the window after it:
+        (session, integration), or None when none fits."""
+        for _attempt in range(6):
+            session = self.book(
+                n,
+                Visit.Kind.MEDICATION,
+                runner,
+                after,
+                virtual=virtual,
+                rooms=rooms,
+                weekdays=SESSION_WEEKDAYS,
+                within=10,
             )
-            if visit is None:
-                return self.now
-            if self.held(visit):
-                last = visit.ends_at
-            after = timezone.localdate(visit.starts_at) + datetime.timedelta(days=14)
-        return last if after <= self.today else self.now
+            if session is None:
+                return None
+            if timezone.localdate(session.starts_at) > last_ok:
+                self._unbook(n, session)
+                return None
+            # Counted in UTC: an aware local time plus hours adds wall-clock hours, one too many
+            # (or few) across a change of the clocks.
+            window = session.ends_at.astimezone(datetime.UTC) + datetime.timedelta(
+                hours=self.practice.integration_window_hours
+            )
+            integration = self._integration(n, therapist, session, window, virtual)
+            if integration is not None:
+                return session, integration
+            self._unbook(n, session)
+            after = timezone.localdate(session.starts_at) + datetime.timedelta(days=1)
+        return None
+
+    def _maintenance(  # noqa: PLR0913  (one client's maintenance, in order)
+        self, n, clinicians, review, order, *, modality, rooms, valid_until, screened_until, scores
+    ) -> tuple[list[Visit], Visit | None]:
+        """Maintenance after the course (docs/course.md, "Maintenance"): therapy every fortnight
+        for a few months, and a medication session every `maintenance_every_weeks` weeks, up to
+        the maintenance plan's sessions, under the maintenance `order`, each with its
+        integration session in the window and its questionnaires before it. The screening is
+        repeated at the visit before a session that would fall after it runs out; none is held
+        past the clearance or the order. A week after the last visit, a progress review ends it.
+
+        Returns the medication sessions held and the review that ended maintenance: None while
+        it goes on (a visit still to come, or not one medication session held yet)."""
+        rng, practice = self.rng, self.practice
+        therapist, runner = clinicians
+        remote = modality != CoursePlan.Modality.IN_PERSON
+        day = lambda visit: timezone.localdate(visit.starts_at)  # noqa: E731
+        every = datetime.timedelta(weeks=practice.maintenance_every_weeks)
+        valid = datetime.timedelta(days=practice.screening_valid_days)
+        talk_after, dose_after = day(review) + FORTNIGHT, day(review) + every
+        talks = rng.randint(6, 16)
+        held, last_seen = [], review
+        to_come = no_more_doses = False  # a visit booked after now; no more sessions to book
+        while True:
+            if (
+                not no_more_doses
+                and len(held) < demo_course.MAINTENANCE_SESSIONS
+                and dose_after <= talk_after
+            ):
+                latest = dose_after + datetime.timedelta(days=10)  # the last day `_dose` may book
+                if latest > screened_until:
+                    if day(last_seen) + valid < latest:
+                        no_more_doses = True  # no visit near enough to repeat the screening at
+                        continue
+                    self._rescreen(n, last_seen)
+                    screened_until = day(last_seen) + valid
+                virtual = modality == CoursePlan.Modality.VIRTUAL or (
+                    modality == CoursePlan.Modality.MIXED and len(held) % 2 == 1
+                )
+                last_ok = min(screened_until, valid_until, order.ends_on)
+                found = self._dose(
+                    n, runner, therapist, dose_after, virtual=virtual, rooms=rooms, last_ok=last_ok
+                )
+                if found is None:
+                    no_more_doses = True
+                    continue
+                session, integration = found
+                if not self.held(session):
+                    to_come = no_more_doses = True  # the next session is booked
+                    continue
+                held.append(session)
+                self.sessions.append((session, order))
+                self.integrations.append((session, integration))
+                for instrument, total in zip((PHQ9, GAD7), scores, strict=True):
+                    self.respond(n, instrument, total, session.starts_at - PORTAL_LEAD, "pre_session")
+                last_seen = integration if self.held(integration) else session
+                dose_after = day(session) + every
+                if len(held) == demo_course.MAINTENANCE_SESSIONS:
+                    break  # the plan's sessions are held: its review ends maintenance
+                continue
+            if talks == 0:
+                break
+            talk = self.book(
+                n, Visit.Kind.THERAPY, therapist, talk_after, virtual=remote and rng.random() < 0.5
+            )
+            if talk is None:
+                to_come = True  # beyond the diary's horizon
+                break
+            talks -= 1
+            if talk.status == Visit.Status.SCHEDULED:
+                to_come = True
+            elif self.held(talk):
+                last_seen = talk
+            talk_after = day(talk) + FORTNIGHT
+        if to_come or not held:
+            return held, None
+        after = max(day(last_seen), day(held[-1])) + datetime.timedelta(days=7)
+        ended = self.book(n, Visit.Kind.PROGRESS_REVIEW, therapist, after, virtual=remote)
+        return held, ended if self.held(ended) else None
+
+    def _rescreen(self, n: int, visit: Visit) -> None:
+        """The contraindication screening repeated at `visit`, by its clinician: nothing found."""
+        client = self.client_rows[n]
+        answers = {finding.key: False for finding in findings.FINDINGS}
+        medications = [{"name": "Sertraline 100 mg", "class": "other"}]
+        age = client.age(timezone.localdate(visit.starts_at))
+        flags = findings.flags_for(answers=answers, medications=medications, age=age)
+        self.add(
+            "screenings",
+            Screening(
+                client=client,
+                answers=answers,
+                medications=medications,
+                flags=[flag.as_dict() for flag in flags],
+                age=age,
+                completed_at=visit.starts_at + datetime.timedelta(minutes=20),
+                entered_by=visit.clinician,
+            ),
+        )
 
     @staticmethod
     def _score(baseline: int, share: float, step: int, steps: int) -> int:
@@ -1405,7 +1539,7 @@ class Builder:
         """Each course's decided reviews, the maintenance plans they wrote and the discharges
         (kapflow.demo.course), with the facts drawn from the records just written."""
         rng, now, practice = self.records_rng, self.now, self.practice
-        reviews, new_plans, superseded, discharges = [], [], [], []
+        reviews, new_plans, superseded, discharges, maintained = [], [], [], [], []
         for plan, doses, therapist, prescriber, outcome, review_visit in self.courses:
             story = demo_course.CourseStory(
                 plan.client,
@@ -1429,25 +1563,53 @@ class Builder:
                 plan.superseded_at = review.decided_at
                 superseded.append(plan)
                 new_plans.append((review, new))
+                if id(plan) in self.maintained:
+                    maintained.append((new, therapist, prescriber, *self.maintained[id(plan)]))
             if outcome == "end":
-                final = written[-1]
-                discharge = demo_course.discharge_for(
-                    story,
-                    final,
-                    rng,
-                    facts=demo_course.discharge_facts_from(plan.client, facts),
-                    at=min(final.decided_at + datetime.timedelta(hours=1), now),
-                    crisis_resources=practice.crisis_resources,
-                )
-                plan.ended_at = discharge.signed_at
-                discharges.append(discharge)
+                discharges.append(self._discharge(story, written[-1], facts))
         CoursePlan.objects.bulk_update(superseded, ["superseded_at"], batch_size=1000)
         bulk(CoursePlan, [new for _review, new in new_plans])
         for review, new in new_plans:
             review.new_plan = new
+        # Then each maintenance plan's own reviews and, where a progress review ended maintenance,
+        # the review that ended it and the discharge.
+        for plan, therapist, prescriber, held, ended in maintained:
+            story = demo_course.CourseStory(
+                plan.client,
+                plan,
+                therapist,
+                prescriber,
+                [(visit.pk, visit.status, visit.ends_at) for visit in held],
+                outcome="end" if ended else "",
+                final_at=ended.ends_at - datetime.timedelta(minutes=10) if ended else None,
+                final_visit=ended,
+            )
+            reached = len(held) >= min([*plan.review_points, plan.planned_sessions])
+            position = Position(plan, tuple((visit.pk, visit.status) for visit in held))
+            facts = review_facts(plan.client, position) if ended or reached else None
+            written, _plans = demo_course.reviews_for(
+                story, rng, practice=practice, now=now, final_facts=facts
+            )
+            reviews += written
+            if ended:
+                discharges.append(self._discharge(story, written[-1], facts))
         bulk(CourseReview, reviews)
         bulk(Discharge, discharges)
         CoursePlan.objects.bulk_update([d.plan for d in discharges], ["ended_at"], batch_size=1000)
+
+    def _discharge(self, story, final: CourseReview, facts: dict) -> Discharge:
+        """The signed discharge an hour after the review that ended the story's plan (or now),
+        which ends the plan."""
+        discharge = demo_course.discharge_for(
+            story,
+            final,
+            self.records_rng,
+            facts=demo_course.discharge_facts_from(story.client, facts),
+            at=min(final.decided_at + datetime.timedelta(hours=1), self.now),
+            crisis_resources=self.practice.crisis_resources,
+        )
+        story.plan.ended_at = discharge.signed_at
+        return discharge
 
 
 PATHWAY_ROWS = [
@@ -1481,6 +1643,9 @@ RUNBOOK_ROWS = [
 
 
 SESSION_WEEKDAYS = (0, 1, 2, 3, 5)  # Monday to Thursday and Saturday morning
+# How long an order runs from the day it is written, and how far apart maintenance therapy is.
+ORDER_DAYS = 150
+FORTNIGHT = datetime.timedelta(days=14)
 
 
 def _month(day: datetime.date) -> datetime.date:
