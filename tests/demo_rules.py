@@ -265,8 +265,9 @@ def maintenance_session_booked_or_due(*, now) -> list[Client]:
 
 def discharge_problems() -> list[str]:
     """Every discharged client who had a course plan has a signed discharge, by a clinician as
-    their name reads, with its summary's facts, its plan ended at the signing and no medication
-    session after it; one that completed the course was decided by a review that ended it."""
+    their name reads, with its summary's facts, its plan ended at the signing and no visit after
+    it (a medication session, or maintenance therapy going on); one that completed the course was
+    decided by a review that ended it."""
     found = []
     for client in Client.objects.filter(stage=Client.Stage.DISCHARGED, course_plans__isnull=False).distinct():
         discharge = (
@@ -289,9 +290,8 @@ def discharge_problems() -> list[str]:
             discharge.review is None or discharge.review.decision != CourseReview.Decision.END
         ):
             found.append(f"{where}: a completed course discharged without the review that ended it")
-        later = client.visits.filter(kind=Visit.Kind.MEDICATION, starts_at__gte=discharge.signed_at).exclude(
-            status=Visit.Status.CANCELLED
-        )
+        later = client.visits.filter(starts_at__gte=discharge.signed_at)
+        later = later.exclude(status=Visit.Status.CANCELLED)
         found += [f"{where}: {visit} after the discharge" for visit in later]
     return found
 

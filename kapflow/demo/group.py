@@ -1001,7 +1001,7 @@ class Builder:
         valid = datetime.timedelta(days=practice.screening_valid_days)
         talk_after, dose_after = day(review) + FORTNIGHT, day(review) + every
         talks = rng.randint(6, 16)
-        held, last_seen = [], review
+        held, last_seen, last_day = [], review, day(review)  # the last visit held; the last booked
         to_come = no_more_doses = False  # a visit booked after now; no more sessions to book
         while True:
             if (
@@ -1027,6 +1027,7 @@ class Builder:
                     no_more_doses = True
                     continue
                 session, integration = found
+                last_day = max(last_day, day(integration))
                 if not self.held(session):
                     to_come = no_more_doses = True  # the next session is booked
                     continue
@@ -1049,6 +1050,7 @@ class Builder:
                 to_come = True  # beyond the diary's horizon
                 break
             talks -= 1
+            last_day = max(last_day, day(talk))
             if talk.status == Visit.Status.SCHEDULED:
                 to_come = True
             elif self.held(talk):
@@ -1056,8 +1058,9 @@ class Builder:
             talk_after = day(talk) + FORTNIGHT
         if to_come or not held:
             return held, None
-        after = max(day(last_seen), day(held[-1])) + datetime.timedelta(days=7)
-        ended = self.book(n, Visit.Kind.PROGRESS_REVIEW, therapist, after, virtual=remote)
+        ended = self.book(
+            n, Visit.Kind.PROGRESS_REVIEW, therapist, last_day + datetime.timedelta(days=7), virtual=remote
+        )
         return held, ended if self.held(ended) else None
 
     def _rescreen(self, n: int, visit: Visit) -> None:
