@@ -12,9 +12,10 @@ from dataclasses import replace
 import pytest
 import time_machine
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from kapflow.clients.models import Client
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
 from kapflow.course.facts import discharge_facts
@@ -49,6 +50,30 @@ def test_counts_scale_with_the_scale(db):
         transaction.set_rollback(True)
     for table in ("clients", "visits", "runbooks", "vitals readings", "responses"):
         assert 1.3 * small[table] < large[table] < 3 * small[table], (table, small[table], large[table])
+
+
+def test_a_full_practice_turns_new_clients_away_rather_than_prepare_them_for_nothing(db):
+    """With one therapist for 150 clients, the practice is full most of the time. A client whom no
+    therapist has room for is told the wait at the discovery call and goes no further; nobody who
+    finished preparation weeks ago is still waiting for a first medication session."""
+    crowded = replace(TEST_SCALE, clients=150, therapists=1, prescribers=1, rooms=2)
+    with transaction.atomic():
+        load_group_practice(crowded)
+        turned_away = Client.objects.filter(stage=Client.Stage.NOT_PROCEEDING, consultations__isnull=True)
+        assert turned_away.count() > 20
+        kinds = set(Visit.objects.filter(client__in=turned_away).values_list("kind", flat=True))
+        assert kinds == {Visit.Kind.DISCOVERY_CALL}
+        month_ago = timezone.now() - datetime.timedelta(days=30)
+        prepared = Client.objects.annotate(
+            preparations=Count(
+                "visits", filter=Q(visits__kind=Visit.Kind.PREPARATION, visits__status=Visit.Status.COMPLETED)
+            ),
+            last=Max("visits__starts_at", filter=Q(visits__kind=Visit.Kind.PREPARATION)),
+            sessions=Count("visits", filter=Q(visits__kind=Visit.Kind.MEDICATION)),
+        ).filter(preparations=2, last__lt=month_ago)
+        assert prepared.count() > 50
+        assert not prepared.filter(sessions=0).exists()
+        transaction.set_rollback(True)
 
 
 @pytest.fixture(scope="module")
@@ -382,8 +407,6 @@ def test_no_course_began_more_sessions_than_its_plan_and_every_review_point_was_
 
 
 def test_clients_in_maintenance_and_discharged_ones_have_the_records_that_put_them_there(group, db, practice):
-    from kapflow.clients.models import Client
-
     assert Client.objects.filter(stage=Client.Stage.MAINTENANCE).count() >= 5
     assert demo_rules.maintenance_problems(now=group["as_of"]) == []
     assert Client.objects.filter(stage=Client.Stage.DISCHARGED).count() >= 10

@@ -98,8 +98,8 @@ class Scale:
     """How big the group practice is. The defaults are the group size."""
 
     clients: int = 5600
-    therapists: int = 18
-    prescribers: int = 6
+    therapists: int = 20
+    prescribers: int = 4
     coordinators: int = 3
     admins: int = 2
     rooms: int = 12
@@ -304,6 +304,8 @@ class Builder:
         # The notes' and the reviews' wording: a stream of its own, so that adding them left the
         # rest of the practice as it was.
         self.records_rng = random.Random(scale.seed + 15)  # noqa: S311
+        # Looking for a therapist with room tries slots without booking them: a stream of its own.
+        self.probe_rng = random.Random(scale.seed + 16)  # noqa: S311
         self.practice = Practice.load()
         if not self.practice.address:
             # Where its sessions are held: the REMS monitoring form names the setting's address.
@@ -567,7 +569,12 @@ class Builder:
 
     def pathway(self, n: int) -> None:  # noqa: C901, PLR0912, PLR0915  (one client's story, in order)
         rng, client = self.rng, self.client_rows[n]
-        therapist = self.therapists[n % len(self.therapists)]
+        # The coordinator gives a new client to a therapist with room for a course in the weeks
+        # it would run; when none has, the client is told the wait and goes elsewhere after the
+        # discovery call.
+        therapist = self._therapist_with_room(n)
+        place = therapist is not None or n < self.ready
+        therapist = therapist or self.therapists[n % len(self.therapists)]
         prescriber = self.prescribers[n % len(self.prescribers)]
         day = lambda visit: timezone.localdate(visit.starts_at)  # noqa: E731
         next_day = lambda visit, days=1: day(visit) + datetime.timedelta(days=days)  # noqa: E731
@@ -595,6 +602,8 @@ class Builder:
         call = self.book(n, Visit.Kind.DISCOVERY_CALL, therapist, self.intake[n], virtual=True)
         if call is None:
             return self._stage(client, stage)
+        if not place and self.held(call):
+            return self._stage(client, Client.Stage.NOT_PROCEEDING)
         consult = self.book(
             n, Visit.Kind.CONSULTATION, therapist, next_day(call, 3), virtual=rng.random() < 0.35
         )
@@ -906,6 +915,48 @@ class Builder:
             self.respond(n, PHQ9, max(0, min(27, phq)), when, "weekly")
             self.respond(n, GAD7, max(0, min(21, gad)), when, "weekly")
         return self._stage(client, stage)
+
+    def _therapist_with_room(self, n: int) -> User | None:
+        """The first therapist, from the client's turn on, with room for the client's course:
+        in each of its first COURSE_WEEKS weeks from COURSE_AFTER_DAYS after the intake, a
+        session day with a medication session's time free (and a room) and an integration
+        session's the next day (None: not one has). The diary already holds every earlier
+        client's visits, booked ahead."""
+        therapists = self.therapists
+        first = self.intake[n] + datetime.timedelta(days=COURSE_AFTER_DAYS)
+        for k in range(len(therapists)):
+            therapist = therapists[(n + k) % len(therapists)]
+            if all(
+                any(
+                    self._room_on(n, therapist, first + datetime.timedelta(days=7 * week + d))
+                    for d in range(7)
+                )
+                for week in range(COURSE_WEEKS)
+            ):
+                return therapist
+        return None
+
+    def _room_on(self, n: int, therapist: User, day: datetime.date) -> bool:
+        """Whether `therapist` has a medication session's time and a room free on `day`, and an
+        integration session's time the day after (tried, not booked)."""
+        if day.weekday() not in SESSION_WEEKDAYS:
+            return False
+        slot = self.diary.slot
+        session = slot(
+            client=n,
+            user_id=therapist.pk,
+            day=day,
+            minutes=MINUTES[Visit.Kind.MEDICATION],
+            rooms=self.rooms,
+            rng=self.probe_rng,
+        )
+        if session is None:
+            return False
+        minutes = MINUTES[Visit.Kind.INTEGRATION]
+        return any(
+            slot(client=n, user_id=therapist.pk, day=after, minutes=minutes, rooms=None, rng=self.probe_rng)
+            for after in (day + datetime.timedelta(days=d) for d in range(1, INTEGRATION_DAYS + 1))
+        )
 
     def _integration(self, n, therapist, session, window, virtual) -> Visit | None:
         """The integration session after `session`, starting within the window after it ends."""
@@ -1646,6 +1697,12 @@ RUNBOOK_ROWS = [
 
 
 SESSION_WEEKDAYS = (0, 1, 2, 3, 5)  # Monday to Thursday and Saturday morning
+# When a new client's course would begin (from the intake: the call, the consultation, the
+# evaluation and two preparation sessions come first), and for how many weeks a therapist needs
+# room for it to take the client on.
+COURSE_AFTER_DAYS = 17
+COURSE_WEEKS = 3
+INTEGRATION_DAYS = 2  # the integration session the day after the session, or the next
 # How long an order runs from the day it is written, and how far apart maintenance therapy is.
 ORDER_DAYS = 150
 FORTNIGHT = datetime.timedelta(days=14)
