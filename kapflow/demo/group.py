@@ -51,7 +51,7 @@ from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
 from kapflow.controlled.models import Entry, Inventory, Lot, RemsEnrolment
-from kapflow.course.facts import review_facts
+from kapflow.course.facts import discharge_facts, review_facts
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.demo import controlled as quick_controlled
 from kapflow.demo import course as demo_course
@@ -329,6 +329,8 @@ class Builder:
         # Each course that went on to maintenance (by id of its plan): the maintenance sessions
         # held and the progress review that ended maintenance (None while it goes on).
         self.maintained: dict[int, tuple] = {}
+        # Each client who withdrew after preparation: (plan, therapist, prescriber, when).
+        self.withdrawn: list[tuple] = []
         self.prepared: dict[int, PreparationSession] = {}  # id(visit) -> its PreparationSession
         # The Spravato lot of each month's esketamine doses, and those doses (kapflow.controlled).
         self.month_lots: dict[datetime.date, Lot] = {}
@@ -897,6 +899,16 @@ class Builder:
                         stage = Client.Stage.DISCHARGED
         if doses:
             self.courses.append((plan, doses, therapist, prescriber, outcome, review if outcome else None))
+        elif not pending and prep2.ends_at + WITHDREW_AFTER <= self.now:
+            # Prepared, but no session could be booked in the days after (no room in time, or
+            # the screening or the order running out): the client withdrew, and the therapist
+            # closed the course some weeks later with a discharge.
+            end = prep2.ends_at + WITHDREW_AFTER
+            order.discontinued_at = end
+            order.discontinued_by = prescriber
+            order.discontinue_reason = "The client withdrew before the first medication session."
+            self.withdrawn.append((plan, therapist, prescriber, end))
+            stage = Client.Stage.DISCHARGED
         weekly_from = consult.starts_at + datetime.timedelta(days=7)
         weekly_to = min(end or self.now, self.now)
         first_dose = doses[0].starts_at if doses else None
@@ -1647,6 +1659,18 @@ class Builder:
             reviews += written
             if ended:
                 discharges.append(self._discharge(story, written[-1], facts))
+        for plan, therapist, prescriber, at in self.withdrawn:
+            story = demo_course.CourseStory(plan.client, plan, therapist, prescriber)
+            discharge = demo_course.discharge_for(
+                story,
+                None,
+                rng,
+                facts=discharge_facts(plan.client),
+                at=at,
+                crisis_resources=practice.crisis_resources,
+            )
+            plan.ended_at = discharge.signed_at
+            discharges.append(discharge)
         bulk(CourseReview, reviews)
         bulk(Discharge, discharges)
         CoursePlan.objects.bulk_update([d.plan for d in discharges], ["ended_at"], batch_size=1000)
@@ -1703,6 +1727,9 @@ SESSION_WEEKDAYS = (0, 1, 2, 3, 5)  # Monday to Thursday and Saturday morning
 COURSE_AFTER_DAYS = 17
 COURSE_WEEKS = 3
 INTEGRATION_DAYS = 2  # the integration session the day after the session, or the next
+# How long after the last preparation session a client whose first session could not be booked
+# is discharged as having withdrawn.
+WITHDREW_AFTER = datetime.timedelta(days=21)
 # How long an order runs from the day it is written, and how far apart maintenance therapy is.
 ORDER_DAYS = 150
 FORTNIGHT = datetime.timedelta(days=14)
