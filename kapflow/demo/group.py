@@ -652,20 +652,7 @@ class Builder:
                 added_at=evaluation.starts_at,
             ),
         )
-        age = client.age(day(evaluation))
-        answers = {finding.key: False for finding in findings.FINDINGS}
-        medications = [{"name": "Sertraline 100 mg", "class": "other"}]
-        flags = findings.flags_for(answers=answers, medications=medications, age=age)
-        screening = Screening(
-            client=client,
-            answers=answers,
-            medications=medications,
-            flags=[flag.as_dict() for flag in flags],
-            age=age,
-            completed_at=evaluation.starts_at + datetime.timedelta(minutes=20),
-            entered_by=prescriber,
-        )
-        self.add("screenings", screening)
+        screening = self._screening(n, evaluation, prescriber)
         cleared = rng.random() > 0.05 or n < self.ready
         decided = evaluation.ends_at - datetime.timedelta(minutes=5)
         valid_until = day(evaluation) + datetime.timedelta(days=30 * self.practice.clearance_valid_months)
@@ -932,8 +919,8 @@ class Builder:
         """The first therapist, from the client's turn on, with room for the client's course:
         in each of its first COURSE_WEEKS weeks from COURSE_AFTER_DAYS after the intake, a
         session day with a medication session's time free (and a room) and an integration
-        session's the next day (None: not one has). The diary already holds every earlier
-        client's visits, booked ahead."""
+        session's on one of the INTEGRATION_DAYS after (None: not one has). The diary already
+        holds every earlier client's visits, booked ahead."""
         therapists = self.therapists
         first = self.intake[n] + datetime.timedelta(days=COURSE_AFTER_DAYS)
         for k in range(len(therapists)):
@@ -950,7 +937,7 @@ class Builder:
 
     def _room_on(self, n: int, therapist: User, day: datetime.date) -> bool:
         """Whether `therapist` has a medication session's time and a room free on `day`, and an
-        integration session's time the day after (tried, not booked)."""
+        integration session's time on one of the INTEGRATION_DAYS after (tried, not booked)."""
         if day.weekday() not in SESSION_WEEKDAYS:
             return False
         slot = self.diary.slot
@@ -1077,7 +1064,7 @@ class Builder:
                     if day(last_seen) + valid < latest:
                         no_more_doses = True  # no visit near enough to repeat the screening at
                         continue
-                    self._rescreen(n, last_seen)
+                    self._screening(n, last_seen, last_seen.clinician)  # repeated
                     screened_until = day(last_seen) + valid
                 virtual = modality == CoursePlan.Modality.VIRTUAL or (
                     modality == CoursePlan.Modality.MIXED and len(held) % 2 == 1
@@ -1126,25 +1113,25 @@ class Builder:
         )
         return held, ended if self.held(ended) else None
 
-    def _rescreen(self, n: int, visit: Visit) -> None:
-        """The contraindication screening repeated at `visit`, by its clinician: nothing found."""
+    def _screening(self, n: int, visit: Visit, by: User) -> Screening:
+        """The contraindication screening done at `visit` by `by`: nothing found (a tenth of
+        clients are not a fit, a few not cleared, for reasons of their own)."""
         client = self.client_rows[n]
         answers = {finding.key: False for finding in findings.FINDINGS}
         medications = [{"name": "Sertraline 100 mg", "class": "other"}]
         age = client.age(timezone.localdate(visit.starts_at))
         flags = findings.flags_for(answers=answers, medications=medications, age=age)
-        self.add(
-            "screenings",
-            Screening(
-                client=client,
-                answers=answers,
-                medications=medications,
-                flags=[flag.as_dict() for flag in flags],
-                age=age,
-                completed_at=visit.starts_at + datetime.timedelta(minutes=20),
-                entered_by=visit.clinician,
-            ),
+        screening = Screening(
+            client=client,
+            answers=answers,
+            medications=medications,
+            flags=[flag.as_dict() for flag in flags],
+            age=age,
+            completed_at=visit.starts_at + datetime.timedelta(minutes=20),
+            entered_by=by,
         )
+        self.add("screenings", screening)
+        return screening
 
     @staticmethod
     def _score(baseline: int, share: float, step: int, steps: int) -> int:
