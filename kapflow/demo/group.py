@@ -10,6 +10,10 @@ It keeps the rules the product keeps, because it books and records as the practi
   room, virtual ones have a video link. Visits that start after now are scheduled; those that
   ended are completed, cancelled (with a reason, and booked again) or, for a therapy session,
   a no-show. No visit is under way at the moment it is loaded.
+* A new client goes to the first therapist, in turn, with room in the weeks their course would
+  run; when none has, the client is told the wait at the discovery call and goes no further. A
+  client who prepared but whose first session still cannot be booked withdraws, with a
+  discharge, three weeks later.
 * Each client walks the pathway in order: a discovery call, the consultation (with the
   baseline questionnaires), the medical evaluation (screening and the prescriber's clearance,
   the order), the consents signed at the first preparation session (the telehealth consent too
