@@ -52,11 +52,24 @@ def test_counts_scale_with_the_scale(db):
         assert 1.3 * small[table] < large[table] < 3 * small[table], (table, small[table], large[table])
 
 
+def _prepared_a_month_ago():
+    """Clients whose two preparation sessions were held, the last over a month ago, annotated
+    with when it ended and how many medication sessions they had booked."""
+    month_ago = timezone.now() - datetime.timedelta(days=30)
+    return Client.objects.annotate(
+        preparations=Count(
+            "visits", filter=Q(visits__kind=Visit.Kind.PREPARATION, visits__status=Visit.Status.COMPLETED)
+        ),
+        last=Max("visits__ends_at", filter=Q(visits__kind=Visit.Kind.PREPARATION)),
+        sessions=Count("visits", filter=Q(visits__kind=Visit.Kind.MEDICATION)),
+    ).filter(preparations=2, last__lt=month_ago)
+
+
 def test_a_full_practice_turns_new_clients_away_rather_than_prepare_them_for_nothing(db):
     """With one therapist for 150 clients, the practice is full most of the time. A client whom no
     therapist has room for is told the wait at the discovery call and goes no further; nobody who
     finished preparation weeks ago is still waiting for a first medication session: each had one,
-    or (a few) withdrew, discharged with a signed summary."""
+    or withdrew (the next test)."""
     crowded = replace(TEST_SCALE, clients=150, therapists=1, prescribers=1, rooms=2)
     with transaction.atomic():
         load_group_practice(crowded)
@@ -64,18 +77,32 @@ def test_a_full_practice_turns_new_clients_away_rather_than_prepare_them_for_not
         assert turned_away.count() > 20
         kinds = set(Visit.objects.filter(client__in=turned_away).values_list("kind", flat=True))
         assert kinds == {Visit.Kind.DISCOVERY_CALL}
-        month_ago = timezone.now() - datetime.timedelta(days=30)
-        prepared = Client.objects.annotate(
-            preparations=Count(
-                "visits", filter=Q(visits__kind=Visit.Kind.PREPARATION, visits__status=Visit.Status.COMPLETED)
-            ),
-            last=Max("visits__starts_at", filter=Q(visits__kind=Visit.Kind.PREPARATION)),
-            sessions=Count("visits", filter=Q(visits__kind=Visit.Kind.MEDICATION)),
-        ).filter(preparations=2, last__lt=month_ago)
+        prepared = _prepared_a_month_ago()
         assert prepared.count() > 50
         withdrew = prepared.filter(sessions=0)
         assert 10 * withdrew.count() < prepared.count()
         assert set(withdrew.values_list("stage", flat=True)) <= {Client.Stage.DISCHARGED}
+        assert demo_rules.discharge_problems() == []
+        transaction.set_rollback(True)
+
+
+def test_a_client_who_cannot_start_before_the_screening_runs_out_withdraws(db):
+    """With the screening valid a fortnight only, a few clients cannot have a first session
+    before it runs out: three weeks after their last preparation their order is discontinued and
+    the therapist signs a discharge saying they withdrew."""
+    with transaction.atomic():
+        practice = Practice.load()
+        practice.screening_valid_days = 14
+        practice.save()
+        load_group_practice(replace(TEST_SCALE, clients=40, therapists=1, prescribers=1, rooms=2))
+        withdrew = list(_prepared_a_month_ago().filter(sessions=0))
+        assert len(withdrew) >= 2
+        for client in withdrew:
+            assert client.stage == Client.Stage.DISCHARGED, client
+            discharge = Discharge.objects.get(client=client)
+            assert discharge.reason == Discharge.Reason.WITHDREW
+            assert discharge.signed_at == client.last + datetime.timedelta(days=21)
+            assert MedicationOrder.objects.get(client=client).discontinued_at == discharge.signed_at
         assert demo_rules.discharge_problems() == []
         transaction.set_rollback(True)
 
@@ -245,8 +272,10 @@ def test_every_course_passed_the_gates_of_its_first_and_last_dose_at_the_time(gr
     setting), run with the clock at the dose, for the first and the last dose of every order.
     What may fail with time only gets worse along a course (a consent or preparation missing
     at the start; a screening, clearance or order running out, sessions used up, at the end),
-    so a course that passes at both ends passed at each dose; the next test checks every
-    session's own day-of gates."""
+    so a course that passes at both ends passed at each dose, but for the screening, which is
+    repeated before maintenance sessions and so checked at every dose by
+    test_every_dose_had_a_screening_in_date; the next test checks every session's own day-of
+    gates."""
     _as_of_the_dose(monkeypatch)
     doses = defaultdict(list)
     for dose in Administration.objects.select_related(

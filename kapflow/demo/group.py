@@ -156,6 +156,8 @@ THERAPIST_NAMES = [
     ("Leila Haddad", "PhD"),
     ("Carmen Ortega", "LCSW"),
     ("Ethan Brooks", "PsyD"),
+    ("Nadia Petrov", "LMFT"),
+    ("Hugo Lindqvist", "PhD"),
 ]
 PRESCRIBER_NAMES = [
     ("Priya Raman", "MD"),
@@ -608,7 +610,11 @@ class Builder:
         call = self.book(n, Visit.Kind.DISCOVERY_CALL, therapist, self.intake[n], virtual=True)
         if call is None:
             return self._stage(client, stage)
-        if not place and self.held(call):
+        if not place:
+            # No therapist has room: the client is told the wait at the call (or, when they missed
+            # it, when they ring back) and nothing more is booked. A call still to come stays booked.
+            if call.status == Visit.Status.SCHEDULED:
+                return self._stage(client, stage)
             return self._stage(client, Client.Stage.NOT_PROCEEDING)
         consult = self.book(
             n, Visit.Kind.CONSULTATION, therapist, next_day(call, 3), virtual=rng.random() < 0.35
@@ -924,7 +930,10 @@ class Builder:
         in each of its first COURSE_WEEKS weeks from COURSE_AFTER_DAYS after the intake, a
         session day with a medication session's time free (and a room) and an integration
         session's on one of the INTEGRATION_DAYS after (None: not one has). The diary already
-        holds every earlier client's visits, booked ahead."""
+        holds every earlier client's visits, booked ahead. It looks at the therapist and the
+        ordinary rooms only: not at the prescriber and the Spravato room an esketamine course
+        needs, nor at the integration window to the hour, so a few clients it takes on still
+        cannot be booked after preparation, and withdraw."""
         therapists = self.therapists
         first = self.intake[n] + datetime.timedelta(days=COURSE_AFTER_DAYS)
         for k in range(len(therapists)):
@@ -1063,7 +1072,9 @@ class Builder:
                 and len(held) < demo_course.MAINTENANCE_SESSIONS
                 and dose_after <= talk_after
             ):
-                latest = dose_after + datetime.timedelta(days=10)  # the last day `_dose` may book
+                # `_dose` books within ten days of `dose_after` (its retries, when an integration
+                # does not fit, may go later, but never past `last_ok`).
+                latest = dose_after + datetime.timedelta(days=10)
                 if latest > screened_until:
                     if day(last_seen) + valid < latest:
                         no_more_doses = True  # no visit near enough to repeat the screening at
@@ -1101,7 +1112,7 @@ class Builder:
                 n, Visit.Kind.THERAPY, therapist, talk_after, virtual=remote and rng.random() < 0.5
             )
             if talk is None:
-                to_come = True  # beyond the diary's horizon
+                to_come = True  # beyond the diary's horizon, or nothing free within sixty days
                 break
             talks -= 1
             last_day = max(last_day, day(talk))
