@@ -848,8 +848,14 @@ class Builder:
             )
             if self.held(review):
                 end = review.ends_at
-                self.respond(n, PHQ9, self._score(phq0, share, planned, planned), end, "discharge")
-                self.respond(n, GAD7, self._score(gad0, share, planned, planned), end, "discharge")
+                # The scores the course ended on: at its discharge, before each maintenance
+                # session, and at the end of maintenance.
+                ended_on = (
+                    (PHQ9, self._score(phq0, share, planned, planned)),
+                    (GAD7, self._score(gad0, share, planned, planned)),
+                )
+                for instrument, total in ended_on:
+                    self.respond(n, instrument, total, end, "discharge")
                 order.discontinued_at = end
                 order.discontinued_by = prescriber
                 order.discontinue_reason = "Course complete; reviewed at the progress review."
@@ -877,17 +883,14 @@ class Builder:
                         rooms=rooms,
                         valid_until=valid_until,
                         screened_until=screened_until,
-                        scores=(
-                            self._score(phq0, share, planned, planned),
-                            self._score(gad0, share, planned, planned),
-                        ),
+                        scores=ended_on,
                     )
                     self.maintained[id(plan)] = (held, ended)
                     end = None
                     if ended is not None:
                         end = ended.ends_at
-                        self.respond(n, PHQ9, self._score(phq0, share, planned, planned), end, "discharge")
-                        self.respond(n, GAD7, self._score(gad0, share, planned, planned), end, "discharge")
+                        for instrument, total in ended_on:
+                            self.respond(n, instrument, total, end, "discharge")
                         maintenance.discontinued_at = end
                         maintenance.discontinued_by = prescriber
                         maintenance.discontinue_reason = (
@@ -1099,7 +1102,7 @@ class Builder:
                 held.append(session)
                 self.sessions.append((session, order))
                 self.integrations.append((session, integration))
-                for instrument, total in zip((PHQ9, GAD7), scores, strict=True):
+                for instrument, total in scores:
                     self.respond(n, instrument, total, session.starts_at - PORTAL_LEAD, "pre_session")
                 last_seen = integration if self.held(integration) else session
                 dose_after = day(session) + every
@@ -1634,7 +1637,11 @@ class Builder:
                 if id(plan) in self.maintained:
                     maintained.append((new, therapist, prescriber, *self.maintained[id(plan)]))
             if outcome == "end":
-                discharges.append(self._discharge(story, written[-1], facts))
+                discharges.append(
+                    self._discharge(
+                        story, written[-1], facts=demo_course.discharge_facts_from(plan.client, facts)
+                    )
+                )
         CoursePlan.objects.bulk_update(superseded, ["superseded_at"], batch_size=1000)
         bulk(CoursePlan, [new for _review, new in new_plans])
         for review, new in new_plans:
@@ -1660,32 +1667,27 @@ class Builder:
             )
             reviews += written
             if ended:
-                discharges.append(self._discharge(story, written[-1], facts))
+                discharges.append(
+                    self._discharge(
+                        story, written[-1], facts=demo_course.discharge_facts_from(plan.client, facts)
+                    )
+                )
         for plan, therapist, prescriber, at in self.withdrawn:
             story = demo_course.CourseStory(plan.client, plan, therapist, prescriber)
-            discharge = demo_course.discharge_for(
-                story,
-                None,
-                rng,
-                facts=discharge_facts(plan.client),
-                at=at,
-                crisis_resources=practice.crisis_resources,
-            )
-            plan.ended_at = discharge.signed_at
-            discharges.append(discharge)
+            discharges.append(self._discharge(story, None, facts=discharge_facts(plan.client), at=at))
         bulk(CourseReview, reviews)
         bulk(Discharge, discharges)
         CoursePlan.objects.bulk_update([d.plan for d in discharges], ["ended_at"], batch_size=1000)
 
-    def _discharge(self, story, final: CourseReview, facts: dict) -> Discharge:
-        """The signed discharge an hour after the review that ended the story's plan (or now),
-        which ends the plan."""
+    def _discharge(self, story, final: CourseReview | None, *, facts: dict, at=None) -> Discharge:
+        """The signed discharge with the summary's `facts`, which ends the story's plan: at `at`,
+        or an hour after the review that ended the plan (or now)."""
         discharge = demo_course.discharge_for(
             story,
             final,
             self.records_rng,
-            facts=demo_course.discharge_facts_from(story.client, facts),
-            at=min(final.decided_at + datetime.timedelta(hours=1), self.now),
+            facts=facts,
+            at=at or min(final.decided_at + datetime.timedelta(hours=1), self.now),
             crisis_resources=self.practice.crisis_resources,
         )
         story.plan.ended_at = discharge.signed_at
