@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from kapflow.clients.models import CareTeamMember, Client
+from kapflow.clients.models import CareTeamMember, Client, StageChange
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.letters.models import Disclosure
 from kapflow.measures.instruments import INSTRUMENTS
@@ -293,6 +293,36 @@ def discharge_problems() -> list[str]:
         later = client.visits.filter(starts_at__gte=discharge.signed_at)
         later = later.exclude(status=Visit.Status.CANCELLED)
         found += [f"{where}: {visit} after the discharge" for visit in later]
+    return found
+
+
+def not_proceeding_problems(*, now) -> list[str]:
+    """Every client who is not proceeding got there the product's way: a consultation that found
+    them not a fit (which moves the stage), or a clinician on their care team who moved them by
+    hand with the reason (kapflow.clients.services.stage_change), their latest change of stage.
+    A change by hand is dated by then, from the stage the client was at, by a clinician who was
+    on the care team at the time."""
+    found = []
+    not_a_fit = Consultation.objects.filter(decision=Consultation.Decision.NOT_A_FIT)
+    not_a_fit = set(not_a_fit.values_list("client_id", flat=True))
+    latest = {}
+    for change in StageChange.objects.select_related("changed_by").order_by("changed_at", "pk"):
+        where = f"client {change.client_id}"
+        if change.changed_at > now:
+            found.append(f"{where}: the stage was changed after now")
+        since = CareTeamMember.objects.filter(client_id=change.client_id, user=change.changed_by)
+        since = since.values_list("added_at", flat=True).first()
+        if not change.changed_by.is_clinician or since is None or since > change.changed_at:
+            found.append(f"{where}: the stage was changed by someone not on the care team then")
+        before = latest.get(change.client_id)
+        if before is not None and before.to_stage != change.from_stage:
+            found.append(f"{where}: a change of stage from {change.from_stage}, not {before.to_stage}")
+        latest[change.client_id] = change
+    for client_id in Client.objects.filter(stage=Client.Stage.NOT_PROCEEDING).values_list("pk", flat=True):
+        change = latest.get(client_id)
+        by_hand = change is not None and change.to_stage == Client.Stage.NOT_PROCEEDING
+        if client_id not in not_a_fit and not by_hand:
+            found.append(f"client {client_id}: not proceeding, with no consultation's decision or reason")
     return found
 
 

@@ -427,6 +427,7 @@ class TestTheLoadedDemo:
         from kapflow.course.models import Discharge
 
         assert demo_rules.discharge_problems() == []
+        assert demo_rules.not_proceeding_problems(now=timezone.now()) == []
         signed = Discharge.objects.filter(signed_at__isnull=False)
         assert signed.count() >= 15 and signed.filter(reason=Discharge.Reason.COMPLETED).count() >= 15
         # The alumni are among them, each with the measures of their course in the summary.

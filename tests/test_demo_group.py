@@ -15,13 +15,21 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from kapflow.clients.models import Client
+from kapflow.clients.models import Client, StageChange
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
 from kapflow.course.facts import discharge_facts
 from kapflow.course.maintenance import due_plans
 from kapflow.course.models import CourseReview, Discharge
-from kapflow.demo.group import DAY_LIMIT, SMALL, load_group_practice, next_session_day
+from kapflow.demo.group import (
+    DAY_LIMIT,
+    NO_ROOM,
+    NOT_CLEARED,
+    RANG_BACK,
+    SMALL,
+    load_group_practice,
+    next_session_day,
+)
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.dosing.services.administration import _first_dose_problems
@@ -77,6 +85,15 @@ def test_a_full_practice_turns_new_clients_away_rather_than_prepare_them_for_not
         assert turned_away.count() > 20
         kinds = set(Visit.objects.filter(client__in=turned_away).values_list("kind", flat=True))
         assert kinds == {Visit.Kind.DISCOVERY_CALL}
+        # Each chart says why: the therapist moved the client by hand, with the reason, once the
+        # client had been told (at the call, or when they rang back after missing it).
+        for client in turned_away.prefetch_related("stage_changes", "visits"):
+            (change,) = client.stage_changes.all()
+            (call,) = [visit for visit in client.visits.all() if visit.status != Visit.Status.CANCELLED]
+            assert change.reason == NO_ROOM and change.changed_by_id == call.clinician_id, client
+            told = call.ends_at if call.status == Visit.Status.COMPLETED else call.ends_at + RANG_BACK
+            assert change.changed_at == told, client
+        assert demo_rules.not_proceeding_problems(now=timezone.now()) == []
         prepared = _prepared_a_month_ago()
         assert prepared.count() > 50
         withdrew = prepared.filter(sessions=0)
@@ -437,6 +454,19 @@ def test_no_course_began_more_sessions_than_its_plan_and_every_review_point_was_
     assert demo_rules.course_gate_problems() == []
     assert demo_rules.review_problems(now=group["as_of"]) == []
     assert group["rows"]["course reviews"] > TEST_SCALE.clients // 2
+
+
+def test_clients_not_proceeding_were_found_not_a_fit_or_moved_there_with_the_reason(group, db):
+    """Three ways out before a course: a consultation that found the client not a fit, a
+    prescriber who did not clear them, and no therapist with room. The first moves the stage by
+    itself; for the other two the clinician records why (Client.Stage has no other way there)."""
+    assert demo_rules.not_proceeding_problems(now=group["as_of"]) == []
+    # The small practice has room for everyone (the test before builds a full one).
+    reasons = set(StageChange.objects.values_list("reason", flat=True))
+    assert NOT_CLEARED in reasons and reasons <= {NO_ROOM, NOT_CLEARED}
+    uncleared = StageChange.objects.filter(reason=NOT_CLEARED)
+    assert not uncleared.exclude(changed_by__is_prescriber=True).exists()
+    assert Client.objects.filter(stage=Client.Stage.NOT_PROCEEDING, stage_changes__isnull=True).exists()
 
 
 def test_clients_in_maintenance_and_discharged_ones_have_the_records_that_put_them_there(group, db, practice):

@@ -208,3 +208,23 @@ def test_the_chart_of_a_client_who_has_left_care_does_not_call_for_action(stage,
     assert "nothing here needs doing now" in html
     # The gates are still there, folded away, for when treatment resumes.
     assert "<summary>Where each step stands</summary>" in html and "Contraindication screening" in html
+
+
+def test_the_chart_of_a_client_moved_out_of_care_by_hand_says_why_and_who_said_so(login, tess, avery):
+    """The reason a clinician gave on the stage form is on the chart, where the next person to
+    open it looks, not only on the form's history."""
+    http = login(tess)
+    http.post(
+        reverse("clients:stage", args=[avery.pk]),
+        {"to_stage": "not_proceeding", "reason": "Chose to wait until after the move abroad."},
+    )
+    assert Client.objects.get(pk=avery.pk).stage == Client.Stage.NOT_PROCEEDING
+    html = http.get(reverse("clients:chart", args=[avery.pk])).content.decode()
+    assert f"Why, as {tess.display_name} recorded it on " in html
+    assert "“Chose to wait until after the move abroad.”" in html
+    # A client moved back into care and out again: the latest reason for where they are now.
+    http.post(reverse("clients:stage", args=[avery.pk]), {"to_stage": "consultation", "reason": "Back."})
+    assert "Why, as" not in http.get(reverse("clients:chart", args=[avery.pk])).content.decode()
+    http.post(reverse("clients:stage", args=[avery.pk]), {"to_stage": "not_proceeding", "reason": "Moved."})
+    html = http.get(reverse("clients:chart", args=[avery.pk])).content.decode()
+    assert "“Moved.”" in html and "move abroad" not in html

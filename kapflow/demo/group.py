@@ -50,7 +50,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import CareTeamMember, Client, EmergencyContact
+from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, StageChange
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
@@ -612,10 +612,12 @@ class Builder:
             return self._stage(client, stage)
         if not place:
             # No therapist has room: the client is told the wait at the call (or, when they missed
-            # it, when they ring back) and nothing more is booked. A call still to come stays booked.
-            if call.status == Visit.Status.SCHEDULED:
+            # it, when they ring back the next day) and nothing more is booked.
+            # The therapist records why on the chart. A call still to come stays booked.
+            told = call.ends_at + (datetime.timedelta() if self.held(call) else RANG_BACK)
+            if call.status == Visit.Status.SCHEDULED or told > self.now:
                 return self._stage(client, stage)
-            return self._stage(client, Client.Stage.NOT_PROCEEDING)
+            return self._not_proceeding(client, stage, therapist, told, NO_ROOM)
         consult = self.book(
             n, Visit.Kind.CONSULTATION, therapist, next_day(call, 3), virtual=rng.random() < 0.35
         )
@@ -685,7 +687,7 @@ class Builder:
             ),
         )
         if not cleared:
-            return self._stage(client, Client.Stage.NOT_PROCEEDING)
+            return self._not_proceeding(client, stage, prescriber, decided, NOT_CLEARED)
         screened_until = timezone.localdate(screening.completed_at) + datetime.timedelta(
             days=self.practice.screening_valid_days
         )
@@ -1159,6 +1161,23 @@ class Builder:
     @staticmethod
     def _stage(client: Client, stage: str) -> None:
         client.stage = stage
+
+    def _not_proceeding(self, client: Client, stage: str, clinician: User, at, reason: str) -> None:
+        """The client goes no further, and the clinician moves them to Not proceeding by hand with
+        the reason, as kapflow.clients.services.stage_change records it: the product moves a
+        client there by itself only on a consultation's "not a fit"."""
+        self.add(
+            "stage_changes",
+            StageChange(
+                client=client,
+                from_stage=stage,
+                to_stage=Client.Stage.NOT_PROCEEDING,
+                reason=reason,
+                changed_by=clinician,
+                changed_at=at,
+            ),
+        )
+        self._stage(client, Client.Stage.NOT_PROCEEDING)
 
     # --- Medication-session records ----------------------------------------------------------
 
@@ -1697,6 +1716,7 @@ class Builder:
 PATHWAY_ROWS = [
     ("team", CareTeamMember),
     ("contacts", EmergencyContact),
+    ("stage_changes", StageChange),
     ("consultations", Consultation),
     ("screenings", Screening),
     ("clearances", Clearance),
@@ -1734,6 +1754,17 @@ INTEGRATION_DAYS = 2  # the integration session the day after the session, or th
 # How long after the last preparation session a client whose first session could not be booked
 # is discharged as having withdrawn.
 WITHDREW_AFTER = datetime.timedelta(days=21)
+# A client turned away who missed the discovery call is told when they ring back.
+RANG_BACK = datetime.timedelta(days=1)
+# Why a clinician moved a client to Not proceeding by hand (StageChange.reason).
+NO_ROOM = (
+    "No therapist has room to begin a course in the coming weeks. Told the wait at the discovery "
+    "call and given the names of two other practices; welcome to call again."
+)
+NOT_CLEARED = (
+    "Not medically cleared: blood pressure persistently above range. Referred to primary care "
+    "first; may be evaluated again once it is controlled."
+)
 # How long an order runs from the day it is written, and how far apart maintenance therapy is.
 ORDER_DAYS = 150
 FORTNIGHT = datetime.timedelta(days=14)

@@ -165,4 +165,10 @@ def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     if not clinical:
         return {}
     gates = readiness(client, practice=practice_for(request), **read)
-    return {"gates": gates, "ready": is_ready(gates)}
+    context = {"gates": gates, "ready": is_ready(gates)}
+    if client.has_left_care:
+        # Why, when a clinician moved the client there by hand (kapflow.clients.services.stage_change).
+        context["left_care_change"] = (
+            client.stage_changes.filter(to_stage=client.stage).select_related("changed_by").first()
+        )
+    return context
