@@ -26,6 +26,8 @@ from kapflow.demo.group import (
     NO_ROOM,
     NOT_CLEARED,
     RANG_BACK,
+    RECLEARED,
+    REDECIDED_AFTER,
     SMALL,
     load_group_practice,
     next_session_day,
@@ -33,7 +35,7 @@ from kapflow.demo.group import (
 from kapflow.dosing import rules, selectors
 from kapflow.dosing.models import Administration, Runbook
 from kapflow.dosing.services.administration import _first_dose_problems
-from kapflow.medical.models import MedicationOrder, MedicationOrderQuerySet, Screening
+from kapflow.medical.models import Clearance, MedicationOrder, MedicationOrderQuerySet, Screening
 from kapflow.outcomes.report import build_report, ended_quarters
 from kapflow.pathway import course
 from kapflow.pathway.models import CoursePlan
@@ -377,6 +379,19 @@ def test_every_dose_had_a_screening_in_date(group, practice):
         assert before, (client_id, given)
         through = timezone.localdate(before[-1]) + datetime.timedelta(days=practice.screening_valid_days)
         assert timezone.localdate(given) <= through, (client_id, given, before[-1])
+
+
+def test_every_screening_has_the_prescribers_decision_but_the_last_days(group, db):
+    """A screening repeated in maintenance is decided like the first: the prescriber clears the
+    client on it the next day. Before, every repeat waited on the prescriber's dashboard for
+    ever (35 of the busiest prescriber's clients at the group's size)."""
+    waiting = Screening.objects.filter(clearances__isnull=True)
+    assert not waiting.filter(completed_at__lte=group["as_of"] - REDECIDED_AFTER).exists()
+    repeats = Clearance.objects.filter(findings=RECLEARED).select_related("screening", "client")
+    assert repeats.exists()
+    for clearance in repeats:
+        assert clearance.decided_at == clearance.screening.completed_at + REDECIDED_AFTER
+        assert clearance.client.care_team.filter(user=clearance.prescriber, role="prescriber").exists()
 
 
 def test_virtual_sessions_had_the_telehealth_consent_before(group, db):

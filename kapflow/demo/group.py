@@ -667,24 +667,15 @@ class Builder:
         screening = self._screening(n, evaluation, prescriber)
         cleared = rng.random() > 0.05 or n < self.ready
         decided = evaluation.ends_at - datetime.timedelta(minutes=5)
-        valid_until = day(evaluation) + datetime.timedelta(days=30 * self.practice.clearance_valid_months)
-        self.add(
-            "clearances",
-            Clearance(
-                client=client,
-                screening=screening,
-                prescriber=prescriber,
-                decided_at=decided,
-                decision=Clearance.Decision.CLEARED if cleared else Clearance.Decision.NOT_CLEARED,
-                systolic=112 + n % 18,
-                diastolic=70 + n % 12,
-                heart_rate=62 + n % 20,
-                weight_kg=Decimal(55 + n % 45),
-                findings="Well; no cardiovascular findings. BP within range."
-                if cleared
-                else "Blood pressure persistently above range; refer to primary care first.",
-                valid_until=valid_until if cleared else None,
-            ),
+        valid_until = self._clearance(
+            n,
+            screening,
+            prescriber,
+            decided,
+            cleared=cleared,
+            findings="Well; no cardiovascular findings. BP within range."
+            if cleared
+            else "Blood pressure persistently above range; refer to primary care first.",
         )
         if not cleared:
             return self._not_proceeding(client, stage, prescriber, decided, NOT_CLEARED)
@@ -1084,8 +1075,16 @@ class Builder:
                     if day(last_seen) + valid < latest:
                         no_more_doses = True  # no visit near enough to repeat the screening at
                         continue
-                    self._screening(n, last_seen, last_seen.clinician)  # repeated
+                    repeat = self._screening(n, last_seen, last_seen.clinician)
                     screened_until = day(last_seen) + valid
+                    # The prescriber decides on the repeated screening the next day, as on any
+                    # (it waits on their dashboard until then). The sessions stay within the
+                    # first clearance: the new one only lasts longer.
+                    decided = repeat.completed_at + REDECIDED_AFTER
+                    if decided <= self.now:
+                        self._clearance(
+                            n, repeat, order.prescriber, decided, cleared=True, findings=RECLEARED
+                        )
                 virtual = modality == CoursePlan.Modality.VIRTUAL or (
                     modality == CoursePlan.Modality.MIXED and len(held) % 2 == 1
                 )
@@ -1152,6 +1151,32 @@ class Builder:
         )
         self.add("screenings", screening)
         return screening
+
+    def _clearance(self, n, screening: Screening, prescriber: User, decided, *, cleared: bool, findings: str):
+        """The prescriber's clearance decision on `screening`; returns the day it is valid until
+        (None when not cleared)."""
+        valid_until = None
+        if cleared:
+            valid_until = timezone.localdate(decided) + datetime.timedelta(
+                days=30 * self.practice.clearance_valid_months
+            )
+        self.add(
+            "clearances",
+            Clearance(
+                client=self.client_rows[n],
+                screening=screening,
+                prescriber=prescriber,
+                decided_at=decided,
+                decision=Clearance.Decision.CLEARED if cleared else Clearance.Decision.NOT_CLEARED,
+                systolic=112 + n % 18,
+                diastolic=70 + n % 12,
+                heart_rate=62 + n % 20,
+                weight_kg=Decimal(55 + n % 45),
+                findings=findings,
+                valid_until=valid_until,
+            ),
+        )
+        return valid_until
 
     @staticmethod
     def _score(baseline: int, share: float, step: int, steps: int) -> int:
@@ -1756,6 +1781,9 @@ INTEGRATION_DAYS = 2  # the integration session the day after the session, or th
 WITHDREW_AFTER = datetime.timedelta(days=21)
 # A client turned away who missed the discovery call is told when they ring back.
 RANG_BACK = datetime.timedelta(days=1)
+# A screening repeated in maintenance is decided by the prescriber the next day.
+REDECIDED_AFTER = datetime.timedelta(days=1)
+RECLEARED = "Repeat screening reviewed: nothing new since the evaluation; cleared to go on with maintenance."
 # Why a clinician moved a client to Not proceeding by hand (StageChange.reason).
 NO_ROOM = (
     "No therapist has room to begin a course in the coming weeks. Told the wait at the discovery "
