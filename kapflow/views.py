@@ -215,9 +215,12 @@ def _urgent_alerts(request):
 
 
 def _action_items(request):
-    """The open action items of the therapist's clients, longest unreviewed first."""
+    """The open action items of the therapist's clients still in care, longest unreviewed first.
+    An item is reviewed at a later session; a client who has left care (discharged, or not going
+    on) has none, so their items, left as they stood, would head the list for ever."""
     return (
         ActionItem.objects.filter(client__in=_my_clients(request), status__in=ActionItem.STILL_OPEN)
+        .exclude(client__stage__in=LEFT_CARE)
         .select_related("client")
         .only("client_id", "text", *CLIENT_NAME)
         .order_by("reviewed_at", "created_at", "pk")

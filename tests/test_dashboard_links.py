@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, Screening
@@ -72,3 +73,23 @@ def test_a_prescribers_waiting_clients_link_to_their_medical_summary(login, tess
     html = page.content.decode()
     for client in (screened, cleared):
         assert f'href="{reverse("medical:summary", args=[client.pk])}"' in html
+
+
+def test_action_items_to_review_are_of_clients_still_in_care(login, tess):
+    """An item is reviewed at a later session. A discharged client has none: their open items,
+    oldest first, headed the therapist's list for ever (234 of them for the group demo's busiest
+    therapist, against 34 of clients in care)."""
+    items = {}
+    for name, stage in (("Gone", "discharged"), ("Stopped", "not_proceeding"), ("Here", "course")):
+        client = factories.make_client(first_name=name, therapist=tess)
+        Client.objects.filter(pk=client.pk).update(stage=stage)
+        record = IntegrationRecord.objects.create(client=client, clinician=tess, themes="Grief.")
+        text = f"{name}: walk each morning"
+        items[name] = ActionItem.objects.create(client=client, record=record, text=text)
+    http = login(tess)
+    assert [item.pk for item in http.get("/").context["action_items"]] == [items["Here"].pk]
+    whole = http.get(reverse("queue_action_items")).content.decode()
+    assert "Here: walk each morning" in whole and "Gone:" not in whole and "Stopped:" not in whole
+    # The client's own integration page still shows the item as it was left.
+    page = http.get(reverse("integration:overview", args=[items["Gone"].client_id])).content.decode()
+    assert "Gone: walk each morning" in page
