@@ -28,6 +28,7 @@ from kapflow.lib.params import int_param
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.notes.owed import notes_owed
+from kapflow.pathway.course import complete_plans
 from kapflow.practice.models import practice_for
 from kapflow.visits.calendar import in_range
 from kapflow.visits.models import Visit
@@ -291,7 +292,8 @@ def _clearances_waiting(request):
 def _orders_waiting(request):
     """The prescriber's clients whose latest clearance grants, is not revoked or expired, and who
     have no order in force today, by name. An order whose authorised sessions are all used is
-    not in force: that client waits for a new order."""
+    not in force: that client waits for a new order, unless their course plan's sessions have
+    all begun too (the course review decides what comes next)."""
     today = timezone.localdate()
     # Inside `granting`, itself inside the client query: the client is two levels out.
     latest_clearance = (
@@ -312,10 +314,13 @@ def _orders_waiting(request):
         .annotate(used=Count("administrations", filter=Q(administrations__is_booster=False)))
         .filter(used__lt=F("sessions_authorised"))
     )
+    # A client whose course has had every planned session waits for the course review, not an
+    # order: if the review plans more sessions, its new plan brings them back to this list.
     return (
         _prescribers_clients(request)
         .filter(Exists(granting))
         .exclude(Exists(in_force))
+        .exclude(Exists(complete_plans().filter(client=OuterRef("pk"))))
         .only(*CLIENT_NAME_FIELDS)
         .order_by("last_name", "first_name", "pk")
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from kapflow.course.reviews import course_card, session_label
 from kapflow.measures.models import MeasureTask
 from kapflow.pathway import services as pathway_services
-from kapflow.pathway.course import position
+from kapflow.pathway.course import complete_plans, position
 from kapflow.pathway.forms import CoursePlanForm
 from kapflow.pathway.models import CoursePlan
 from kapflow.visits import services as visit_services
@@ -279,3 +279,24 @@ def test_a_client_in_maintenance_stays_there_when_a_session_begins(pathway_ready
     visit_services.visit_transition(request=fake_request(tess), visit=visit, to="in_progress")
     avery.refresh_from_db()
     assert avery.stage == "maintenance"
+
+
+STATUSES = ("scheduled", "checked_in", "in_progress", "completed", "cancelled", "no_show")
+
+
+@pytest.mark.parametrize("counts_from_days", [None, -10])
+@pytest.mark.parametrize("planned", [1, 2, 3])
+def test_the_database_finds_the_complete_plans_that_the_position_calls_complete(
+    avery, tess, room, planned, counts_from_days
+):
+    """complete_plans() (the prescriber's orders-waiting list leaves these clients out) works out
+    in SQL what Position.complete says: every session counted, each status, before and after
+    the plan's counts_from."""
+    counts_from = None if counts_from_days is None else timezone.now() + counts_from_days * DAY
+    plan = make_plan(avery, tess, planned=planned, review_after="", counts_from=counts_from)
+    for n, status in enumerate(STATUSES * 4):
+        # A session a day from twenty days ago, of each status in turn: some before counts_from.
+        session(avery, tess, room, days=-20 + n, status=status)
+        expected = position(avery, plan=plan).complete
+        assert complete_plans().filter(pk=plan.pk).exists() == expected, (n, status)
+    assert position(avery, plan=plan).complete  # the loop reached a complete plan

@@ -11,6 +11,7 @@ from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.models import Alert
 from kapflow.medical.models import Clearance, Screening
+from kapflow.pathway.models import CoursePlan
 from kapflow.visits.models import Visit
 from tests import factories
 
@@ -93,3 +94,39 @@ def test_action_items_to_review_are_of_clients_still_in_care(login, tess):
     # The client's own integration page still shows the item as it was left.
     page = http.get(reverse("integration:overview", args=[items["Gone"].client_id])).content.decode()
     assert "Gone: walk each morning" in page
+
+
+def test_a_client_whose_course_has_had_every_session_waits_for_the_review_not_an_order(login, tess, priya):
+    """The order's sessions and the plan's run out together at a course's last session. The
+    course review decides what comes next; only if it plans more sessions does the client wait
+    for a new order. Before, every client between their last session and the review was on the
+    list (8 for the group demo's busiest prescriber, all of them so)."""
+    client = factories.make_client(first_name="Finished", therapist=tess, prescriber=priya)
+    Clearance.objects.create(
+        client=client,
+        screening=Screening.objects.create(client=client, answers={}, age=35),
+        prescriber=priya,
+        decision="cleared",
+        findings="Well.",
+        valid_until=timezone.localdate() + datetime.timedelta(days=200),
+    )
+    plan = CoursePlan.objects.create(
+        client=client, goals="Ease low mood.", planned_sessions=2, updated_by=tess
+    )
+    for days in (9, 2):
+        _visit(
+            client,
+            tess,
+            timezone.now() - datetime.timedelta(days=days),
+            kind="medication",
+            status="completed",
+        )
+    http = login(priya)
+    assert list(http.get("/").context["orders_waiting"]) == []
+    assert "Finished" not in http.get(reverse("queue_orders")).content.decode()
+    # The review plans two more: a new version of the plan, counting from now.
+    CoursePlan.objects.filter(pk=plan.pk).update(superseded_at=timezone.now())
+    CoursePlan.objects.create(
+        client=client, goals="Ease low mood.", planned_sessions=2, updated_by=tess, counts_from=timezone.now()
+    )
+    assert [c.first_name for c in http.get("/").context["orders_waiting"]] == ["Finished"]

@@ -6,8 +6,11 @@ Which sessions count: the client's medication visits that still hold their time 
 missed (not cancelled, not a no-show), starting at or after the plan's `counts_from`, numbered in
 the order they start. A session is *held* once it has begun (in progress or completed)."""
 
+import datetime
 from dataclasses import dataclass, field
 
+from django.db.models import Count, DateTimeField, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from kapflow.clients.models import Client
@@ -18,6 +21,8 @@ from kapflow.visits.models import Visit
 
 BEGUN = (Visit.Status.IN_PROGRESS, Visit.Status.COMPLETED)
 NOT_COUNTED = (Visit.Status.CANCELLED, Visit.Status.NO_SHOW)
+# Before any session: what a plan with no `counts_from` counts from, in SQL.
+EARLIEST = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
 
 
 def current_plan(client: Client) -> CoursePlan | None:
@@ -81,6 +86,30 @@ def position(client: Client, *, plan: CoursePlan | None = None) -> Position | No
     if plan.counts_from is not None:
         visits = visits.filter(starts_at__gte=plan.counts_from)
     return Position(plan, tuple(visits.order_by("starts_at", "pk").values_list("pk", "status")))
+
+
+def complete_plans():
+    """The plans in force whose planned sessions have all begun (Position.complete), worked out
+    by the database: another session needs a course review's decision first. A plan with no
+    `counts_from` counts every session, as position() does."""
+    held = (
+        Visit.objects.filter(
+            client=OuterRef("client_id"),
+            kind=Visit.Kind.MEDICATION,
+            status__in=BEGUN,
+            starts_at__gte=OuterRef("since"),
+        )
+        .order_by()
+        .values("client_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        CoursePlan.objects.current()
+        .annotate(since=Coalesce("counts_from", Value(EARLIEST, output_field=DateTimeField())))
+        .annotate(held=Coalesce(Subquery(held), 0))
+        .filter(held__gte=F("planned_sessions"))
+    )
 
 
 def _end_decided(plan: CoursePlan):
