@@ -5,19 +5,25 @@ from django.urls import get_script_prefix, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from kapflow.lib import field_rows as rows
+
 register = template.Library()
 
 
 @register.filter
 def described(field):
     """Render a form field's widget tied to its help text and its errors for screen readers."""
-    ids = []
-    if field.help_text:
-        ids.append(f"{field.auto_id}_helptext")
-    if field.errors:
-        ids.append(f"{field.auto_id}_error")
-    attrs = {"aria-describedby": " ".join(ids)} if ids else {}
-    return field.as_widget(attrs=attrs)
+    return rows.described(field)
+
+
+@register.simple_tag(takes_context=True)
+def field_rows(context, fields, **flags):
+    """`{% for field in fields %}{% include "includes/_field.html" with ... %}{% endfor %}`,
+    written in Python (kapflow.lib.field_rows). `fields`: a form, or a list of some of its
+    fields; `flags`: search, nooptional or nohelp, which win over the context's, as `with` does."""
+    if unknown := set(flags) - set(rows.FLAGS):
+        raise TypeError(f"field_rows takes no {', '.join(sorted(unknown))}")
+    return rows.field_rows(fields, **{name: bool(flags.get(name, context.get(name))) for name in rows.FLAGS})
 
 
 @register.filter
