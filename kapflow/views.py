@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
-from kapflow.clients.access import Need, clients_for
+from kapflow.clients.access import Need, care_team_clients, clients_for
 from kapflow.clients.models import LEFT_CARE, Client
 from kapflow.controlled.inventory import can_see_panel as can_see_controlled_panel
 from kapflow.controlled.inventory import dashboard_panel as controlled_panel
@@ -193,10 +193,10 @@ def _clinical_clients(request):
 
 
 def _my_clients(request):
-    """The clients on the user's care team, among those whose clinical record they may see: each
-    once (a person is on a client's care team once, care_team_once_per_person)."""
+    """The clients on the user's care team, among those whose clinical record they may see
+    (kapflow.clients.access.care_team_clients), built once per request."""
     if not hasattr(request, "_kapflow_my_clients"):
-        request._kapflow_my_clients = _clinical_clients(request).filter(care_team__user=request.user)
+        request._kapflow_my_clients = care_team_clients(request)
     return request._kapflow_my_clients
 
 

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef
 from django.test import RequestFactory
 from django.utils import timezone
 
-from kapflow.clients.access import Need, can_see_clinical, clients_for
+from kapflow.clients.access import Need, can_see_clinical, care_team_clients, clients_for
 from kapflow.clients.models import AccessGrant, CareTeamMember, Client
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -129,3 +129,41 @@ def test_others_see_what_their_roles_allow(world, cora, tess):
     practice.open_caseload = True
     practice.save()
     assert set(clients_for(asking(tess), need=Need.CLINICAL).values_list("pk", flat=True)) == every
+
+
+@pytest.mark.parametrize("open_caseload", [False, True])
+def test_the_care_team_clients_are_the_scope_narrowed_to_the_care_team(
+    world, tess, colin, priya, cora, ada, open_caseload
+):
+    """care_team_clients (the dashboard's lists start from it) reads the care team alone: the
+    same set as the clinical scope narrowed to the user's care team, for everyone, whatever the
+    practice's open_caseload, with access grants (which widen the scope, not the care team),
+    for an inactive clinician and an outside prescriber, on a page of theirs and another."""
+    from django.urls import ResolverMatch
+
+    practice = Practice.load()
+    practice.open_caseload = open_caseload
+    practice.save()
+    outside = factories.make_user("Dr Outside", roles=("is_prescriber",))
+    outside.outside_practice = True
+    outside.save()
+    CareTeamMember.objects.create(client=world["colins"], user=outside, role=CareTeamMember.Role.PRESCRIBER)
+    gone = factories.make_user("Gone Therapist")
+    CareTeamMember.objects.create(client=world["nobodys"], user=gone, role=CareTeamMember.Role.THERAPIST)
+    gone.is_active = False
+    gone.save()
+    for user in (tess, colin, priya, cora, ada, outside, gone):
+        for page in ("home", "clients:caseload"):
+            request = asking(user)
+            request.resolver_match = ResolverMatch(lambda: None, (), {}, url_name=page.split(":")[-1])
+            request.resolver_match.view_name = page
+            narrowed = clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)
+            expected = set(narrowed.values_list("pk", flat=True))
+            found = care_team_clients(request)
+            assert set(found.values_list("pk", flat=True)) == expected, (user, page)
+            assert found.count() == len(expected), (user, page)
+            if user == outside:  # their own client on their Today page, nobody elsewhere
+                assert expected == (ids(world["colins"]) if page == "home" else set()), page
+    assert set(care_team_clients(asking(tess)).values_list("pk", flat=True)) == ids(
+        world["own"], world["also_own"]
+    )

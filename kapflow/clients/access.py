@@ -57,6 +57,23 @@ def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
     return Client.objects.none()
 
 
+def care_team_clients(request) -> QuerySet[Client]:
+    """The clients on the requesting user's own care team, among those whose clinical record they
+    may see: `clients_for(request, need=Need.CLINICAL).filter(care_team__user=user)`, the set
+    the dashboard's lists of what is theirs to do start from. A clinician sees the clinical
+    record of every client on whose care team they are (and an outside prescriber of those
+    alone, on the pages they may open), so the wider scope adds nothing to that set; read from
+    the care-team index alone, the database looks up the clients listed instead of testing
+    every client of the practice against the scope (on PostgreSQL, a scan of every client for
+    each list that embeds it). The same set, user by user: tests/test_scope_set.py."""
+    user = request.user
+    if not (user.is_authenticated and user.is_active and user.is_staff_member and user.is_clinician):
+        return Client.objects.none()
+    if user.outside_practice:
+        return _outside_prescribers_clients(request)
+    return Client.objects.filter(pk__in=CareTeamMember.objects.filter(user=user).values("client_id"))
+
+
 def _outside_prescribers_clients(request) -> QuerySet[Client]:
     """An invited outside prescriber's clients: those on whose care team they are, whatever the
     practice's open_caseload says and never through an access grant (they are never the
