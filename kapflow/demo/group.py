@@ -11,9 +11,10 @@ It keeps the rules the product keeps, because it books and records as the practi
   ended are completed, cancelled (with a reason, and booked again) or, for a therapy session,
   a no-show. No visit is under way at the moment it is loaded.
 * A new client goes to the first therapist, in turn, with room in the weeks their course would
-  run; when none has, the client is told the wait at the discovery call and goes no further. A
-  client who prepared but whose first session still cannot be booked withdraws, with a
-  discharge, three weeks later.
+  run; when none has, the client is told the wait at the discovery call and goes no further,
+  the therapist moving them to Not proceeding with the reason (as a prescriber does a client
+  not cleared). A client who prepared but whose first session still cannot be booked
+  withdraws, with a discharge, three weeks later.
 * Each client walks the pathway in order: a discovery call, the consultation (with the
   baseline questionnaires), the medical evaluation (screening and the prescriber's clearance,
   the order), the consents signed at the first preparation session (the telehealth consent too
@@ -21,7 +22,8 @@ It keeps the rules the product keeps, because it books and records as the practi
   then the medication sessions, each with its integration session within the integration
   window, and a progress review at the end; then discharge, or maintenance: fortnightly therapy
   and a medication session every few weeks under a maintenance order, the screening repeated
-  when it would run out, until a progress review ends it with a discharge. A medication session
+  when it would run out (and the prescriber's clearance on it the next day), until a progress
+  review ends it with a discharge. A medication session
   happens only while the screening is valid, the clearance current and the order in force with
   sessions left: a course that would run past them is cut short.
 * Each completed medication session has its signed runbook, minute by minute inside the
