@@ -529,6 +529,33 @@ def test_every_esketamine_dose_came_from_a_lot_and_is_posted_to_its_ledger(group
     )
 
 
+def test_the_biennial_inventory_was_taken_in_time_and_matches_the_ledger(group, practice):
+    """Two years after the initial inventory the next was due (21 CFR 1304.11(c)); the practice
+    took it three weeks early, so no dashboard shows it overdue. Each lot holding stock then is
+    counted, as the ledger stood at the opening of business that day: no discrepancy."""
+    from kapflow.controlled import clocks, inventory
+    from kapflow.controlled.ledger import balance_at
+    from kapflow.controlled.models import Discrepancy, Inventory, Lot
+
+    initial = Inventory.objects.get(kind=Inventory.Kind.INITIAL)
+    (biennial,) = Inventory.objects.filter(kind=Inventory.Kind.BIENNIAL)
+    due = clocks.next_inventory_due(initial.taken_on)
+    assert due - datetime.timedelta(days=24) <= biennial.taken_on < due and biennial.taken_on.weekday() < 5
+    today = timezone.localdate(group["as_of"])
+    assert clocks.next_inventory_due(inventory.last_inventory_on()) > today
+    assert inventory.dashboard_panel(practice, today).due_on > today
+    moment = timezone.make_aware(datetime.datetime.combine(biennial.taken_on, datetime.time.min))
+    counted = {count.lot_id: count for count in biennial.counts.all()}
+    assert counted and not Discrepancy.objects.exists()
+    for lot in Lot.objects.all():
+        held = balance_at(lot, moment)
+        assert (counted[lot.pk].counted if lot.pk in counted else 0) == held, lot
+    for count in counted.values():
+        lot = Lot.objects.get(pk=count.lot_id)
+        assert count.full_containers * lot.container_quantity + count.open_quantity == count.counted
+        assert count.open_quantity < lot.container_quantity
+
+
 def test_every_signed_esketamine_session_has_its_rems_form_complete(group, practice):
     """The runbook cannot be signed while the REMS form lacks an answer (kapflow.dosing.rems):
     the group's bulk-built sessions obey that too, each answered before its signature, the

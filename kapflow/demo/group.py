@@ -56,7 +56,8 @@ from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, Sta
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
-from kapflow.controlled.models import Entry, Inventory, Lot, RemsEnrolment
+from kapflow.controlled import clocks
+from kapflow.controlled.models import Entry, Inventory, InventoryCount, Lot, RemsEnrolment
 from kapflow.course.facts import discharge_facts, review_facts
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.demo import controlled as quick_controlled
@@ -1621,6 +1622,50 @@ class Builder:
                     )
                 )
         bulk(Entry, entries, 5000)
+        self._biennial_inventory(bulk, first, registrant, entries)
+
+    def _biennial_inventory(self, bulk, initial_on: datetime.date, registrant: User, entries) -> None:
+        """The biennial inventory (21 CFR 1304.11(c), docs/inventory.md): taken by the registrant
+        at the opening of business on the last weekday three weeks before two years from the
+        initial one, when that day has come. Every lot then holding stock is counted, unopened
+        kits and what is left in opened ones, and matches the ledger's balance at that moment."""
+        taken_on = clocks.next_inventory_due(initial_on) - BIENNIAL_AHEAD
+        while taken_on.weekday() >= 5:
+            taken_on -= datetime.timedelta(days=1)
+        if taken_on >= self.today:
+            return
+        moment = datetime.datetime.combine(taken_on, datetime.time.min, self.tz)
+        held: dict[int, tuple[Lot, Decimal]] = {}
+        for entry in entries:  # each lot's entries in order: the last one by then holds
+            if entry.occurred_at <= moment:
+                held[entry.lot.pk] = (entry.lot, entry.balance_after)
+        inventory = Inventory(
+            kind=Inventory.Kind.BIENNIAL,
+            taken_on=taken_on,
+            time_of_day=Inventory.TimeOfDay.OPENING,
+            taken_by=registrant,
+            note="Counted before the day's sessions, with the practice admin.",
+            recorded_by=registrant,
+            recorded_at=moment + datetime.timedelta(hours=8),
+        )
+        bulk(Inventory, [inventory])
+        counts = []
+        for lot, balance in held.values():
+            if balance <= 0:
+                continue
+            full = int(balance // lot.container_quantity)
+            counts.append(
+                InventoryCount(
+                    inventory=inventory,
+                    lot=lot,
+                    full_containers=full,
+                    open_quantity=balance - full * lot.container_quantity,
+                    counted=balance,
+                    expected=balance,
+                    awaiting_disposal=lot.expires_on < taken_on,
+                )
+            )
+        bulk(InventoryCount, counts)
 
     def notes(self, bulk) -> None:
         """The clients' intentions for most sessions held, said in the opening reflection, and a
@@ -1783,6 +1828,8 @@ INTEGRATION_DAYS = 2  # the integration session the day after the session, or th
 WITHDREW_AFTER = datetime.timedelta(days=21)
 # A client turned away who missed the discovery call is told when they ring back.
 RANG_BACK = datetime.timedelta(days=1)
+# The biennial inventory is taken this long before it falls due.
+BIENNIAL_AHEAD = datetime.timedelta(days=21)
 # A screening repeated in maintenance is decided by the prescriber the next day.
 REDECIDED_AFTER = datetime.timedelta(days=1)
 RECLEARED = "Repeat screening reviewed: nothing new since the evaluation; cleared to go on with maintenance."
