@@ -394,6 +394,31 @@ def test_every_screening_has_the_prescribers_decision_but_the_last_days(group, d
         assert clearance.client.care_team.filter(user=clearance.prescriber, role="prescriber").exists()
 
 
+def test_the_front_desk_has_an_inbox_and_clients_came_through_it(group, db):
+    """Most clients wrote first: their inquiry came before the coordinator made them a client,
+    who converted it. Some inquiries were declined with the reason; the inbox holds new ones of
+    the last day and a half and some contacted since."""
+    from kapflow.inquiries.models import Inquiry
+
+    now = group["as_of"]
+    converted = Inquiry.objects.filter(status=Inquiry.Status.CONVERTED).select_related("client")
+    assert converted.count() > Client.objects.count() // 2
+    for inquiry in converted:
+        client = inquiry.client
+        assert inquiry.received_at < client.created_at and inquiry.handled_by_id == client.created_by_id
+        assert (inquiry.first_name, inquiry.last_name, inquiry.email) == (
+            client.first_name,
+            client.last_name,
+            client.email,
+        )
+    new = Inquiry.objects.filter(status=Inquiry.Status.NEW)
+    assert new.count() >= 3 and not new.exclude(handled_by=None).exists()
+    assert not new.filter(received_at__lt=now - datetime.timedelta(hours=36)).exists()
+    assert Inquiry.objects.filter(status=Inquiry.Status.CONTACTED).exclude(triage_note="").exists()
+    assert Inquiry.objects.filter(status=Inquiry.Status.DECLINED).exclude(declined_reason="").exists()
+    assert not Inquiry.objects.filter(received_at__gt=now).exists()
+
+
 def test_virtual_sessions_had_the_telehealth_consent_before(group, db):
     virtual = Visit.objects.filter(
         kind=Visit.Kind.MEDICATION, modality=Visit.Modality.VIRTUAL, status=Visit.Status.COMPLETED

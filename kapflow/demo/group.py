@@ -82,6 +82,7 @@ from kapflow.dosing.models import (
     SafetyReview,
     VitalsReading,
 )
+from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.instruments import GAD7, PHQ9
 from kapflow.measures.models import Response
@@ -1505,6 +1506,7 @@ class Builder:
             for name, model in RUNBOOK_ROWS:
                 bulk(model, self.rows.get(name, []), 5000)
         self.ledger(bulk)
+        self.inquiries(bulk)
         # Last, once the sessions' records are in: what the reviews and the discharges summarise.
         self.course_records(bulk)
         # And what every completed visit was charged, invoiced and paid (kapflow.demo.billing).
@@ -1516,6 +1518,80 @@ class Builder:
             today=self.today,
         )
         return written
+
+    # --- The inquiries inbox (kapflow.inquiries) ---------------------------------------------
+
+    def inquiries(self, bulk) -> None:
+        """Most clients first wrote from the practice's page: their inquiry, received a few hours
+        to two days before the coordinator made them a client, converted by that coordinator
+        (the others were referred by telephone). Beside them, the inquiries that were not for
+        the practice, declined with the reason, and the inbox as it stands: a few new ones
+        from the last day and a half, and some contacted in the last week. With a generator of
+        its own, so that the rest of the practice is built as before."""
+        rng, now = random.Random(self.scale.seed + 17), self.now  # noqa: S311
+        coordinators = self.coordinators
+        inquiries = []
+
+        def inquiry(n, *, received_at, status, **fields):
+            first, last = FIRST[(n * 3) % len(FIRST)], LAST[(n * 11 + 5) % len(LAST)]
+            fields.setdefault("first_name", first)
+            fields.setdefault("last_name", last)
+            fields.setdefault("email", f"{first.lower()}.{last.lower()}.q{n}@example.com")
+            fields.setdefault("phone", f"(818) 555-{(n * 37 + 4000) % 10000:04d}")
+            inquiries.append(
+                Inquiry(
+                    received_at=received_at,
+                    status=status,
+                    message=fields.pop("message", rng.choice(INQUIRY_MESSAGES)),
+                    source=rng.choice(Inquiry.Source.values),
+                    preferred_time=rng.choice(Inquiry.ContactTime.values),
+                    **fields,
+                )
+            )
+
+        for client in self.client_rows:
+            if rng.random() < 0.3:
+                continue  # referred by telephone
+            inquiry(
+                client.pk,
+                received_at=client.created_at - datetime.timedelta(hours=rng.uniform(2, 48)),
+                status=Inquiry.Status.CONVERTED,
+                first_name=client.first_name,
+                last_name=client.last_name,
+                email=client.email,
+                phone=client.phone,
+                preferred_contact=client.preferred_contact,
+                triage_note="Called back; booked the discovery call.",
+                handled_by=client.created_by,
+                client=client,
+            )
+        first_day = min(client.created_at for client in self.client_rows)
+        span = (now - first_day).total_seconds()
+        for n in range(len(self.client_rows) // 12):
+            reason, message = rng.choice(INQUIRIES_DECLINED)
+            inquiry(
+                n,
+                received_at=first_day + datetime.timedelta(seconds=rng.uniform(0, span - 7 * 86400)),
+                status=Inquiry.Status.DECLINED,
+                message=message,
+                declined_reason=reason,
+                handled_by=coordinators[n % len(coordinators)],
+            )
+        waiting = max(3, len(self.client_rows) // 400)
+        for n in range(waiting):
+            inquiry(
+                -1 - n,
+                received_at=now - datetime.timedelta(hours=rng.uniform(1, 36)),
+                status=Inquiry.Status.NEW,
+            )
+            inquiry(
+                -1001 - n,
+                received_at=now - datetime.timedelta(days=rng.uniform(2, 7)),
+                status=Inquiry.Status.CONTACTED,
+                triage_note="Left a voicemail with our number; will try again tomorrow morning.",
+                handled_by=coordinators[n % len(coordinators)],
+            )
+        bulk(Inquiry, inquiries)
 
     # --- The stock ledger (kapflow.controlled) ------------------------------------------------
 
@@ -1828,6 +1904,29 @@ INTEGRATION_DAYS = 2  # the integration session the day after the session, or th
 WITHDREW_AFTER = datetime.timedelta(days=21)
 # A client turned away who missed the discovery call is told when they ring back.
 RANG_BACK = datetime.timedelta(days=1)
+# What people write from the practice's page, and what the practice declines and why.
+INQUIRY_MESSAGES = [
+    "Years of depression that medication has only dented. My therapist mentioned KAP.",
+    "I have tried two antidepressants and a year of CBT. Is ketamine-assisted therapy an option?",
+    "My psychiatrist suggested I look into ketamine with therapy. Do you take new clients?",
+    "Anxiety and low mood most days since a bereavement. I would like to know more.",
+    "A friend had sessions with you and found them helpful. What does a course involve?",
+    "Could we talk about whether this is right for me? Evenings are best.",
+]
+INQUIRIES_DECLINED = [
+    (
+        "Asking for ketamine infusions for chronic pain; referred to a pain clinic.",
+        "Do you do ketamine infusions for nerve pain?",
+    ),
+    (
+        "Looking for couples counselling; gave the names of two couples therapists.",
+        "My partner and I need help communicating.",
+    ),
+    (
+        "Lives out of state, where our clinicians are not licensed; referred to a directory there.",
+        "I live in Oregon; can I do the sessions by video?",
+    ),
+]
 # The biennial inventory is taken this long before it falls due.
 BIENNIAL_AHEAD = datetime.timedelta(days=21)
 # A screening repeated in maintenance is decided by the prescriber the next day.
