@@ -52,7 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapflow.accounts.models import User
-from kapflow.clients.models import CareTeamMember, Client, EmergencyContact, StageChange
+from kapflow.clients.models import CareTeamMember, Client, ContactMethod, EmergencyContact, StageChange
 from kapflow.clients.services import digits
 from kapflow.consent.models import ConsentDocument, Kind, Signature
 from kapflow.consent.selectors import name_on_file
@@ -1533,11 +1533,12 @@ class Builder:
         inquiries = []
 
         def inquiry(n, *, received_at, status, **fields):
-            first, last = FIRST[(n * 3) % len(FIRST)], LAST[(n * 11 + 5) % len(LAST)]
-            fields.setdefault("first_name", first)
-            fields.setdefault("last_name", last)
-            fields.setdefault("email", f"{first.lower()}.{last.lower()}.q{n}@example.com")
-            fields.setdefault("phone", f"(818) 555-{(n * 37 + 4000) % 10000:04d}")
+            if "first_name" not in fields:  # someone who did not become a client
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                fields |= {"first_name": first, "last_name": last}
+                fields["email"] = f"{first.lower()}.{last.lower()}.q{n}@example.com"
+                fields["phone"] = f"(818) 555-{(n * 37 + 4000) % 10000:04d}"
+                fields["preferred_contact"] = rng.choice(ContactMethod.values)
             inquiries.append(
                 Inquiry(
                     received_at=received_at,
@@ -1580,12 +1581,12 @@ class Builder:
         waiting = max(3, len(self.client_rows) // 400)
         for n in range(waiting):
             inquiry(
-                -1 - n,
+                10_000 + n,
                 received_at=now - datetime.timedelta(hours=rng.uniform(1, 36)),
                 status=Inquiry.Status.NEW,
             )
             inquiry(
-                -1001 - n,
+                20_000 + n,
                 received_at=now - datetime.timedelta(days=rng.uniform(2, 7)),
                 status=Inquiry.Status.CONTACTED,
                 triage_note="Left a voicemail with our number; will try again tomorrow morning.",
