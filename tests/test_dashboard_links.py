@@ -31,6 +31,18 @@ def _visit(client, clinician, starts, *, kind, status="scheduled", minutes=60):
     )
 
 
+def _clear(client, prescriber) -> Clearance:
+    """The client screened and cleared, valid for months to come."""
+    return Clearance.objects.create(
+        client=client,
+        screening=Screening.objects.create(client=client, answers={}, age=35),
+        prescriber=prescriber,
+        decision="cleared",
+        findings="Well.",
+        valid_until=timezone.localdate() + datetime.timedelta(days=200),
+    )
+
+
 def test_a_therapists_rows_link_to_their_own_client_and_visit(login, tess):
     first, second = (factories.make_client(first_name=name, therapist=tess) for name in ("Ada", "Bo"))
     alerts = [Alert.objects.create(client=client, kind="suicidality") for client in (first, second)]
@@ -60,14 +72,7 @@ def test_a_prescribers_waiting_clients_link_to_their_medical_summary(login, tess
     screened = factories.make_client(first_name="Screened", therapist=tess, prescriber=priya)
     cleared = factories.make_client(first_name="Cleared", therapist=tess, prescriber=priya)
     Screening.objects.create(client=screened, answers={}, age=35)
-    Clearance.objects.create(
-        client=cleared,
-        screening=Screening.objects.create(client=cleared, answers={}, age=35),
-        prescriber=priya,
-        decision="cleared",
-        findings="Well.",
-        valid_until=timezone.localdate() + datetime.timedelta(days=200),
-    )
+    _clear(cleared, priya)
     page = login(priya).get("/")
     assert [c.first_name for c in page.context["clearances_waiting"]] == ["Screened"]
     assert [c.first_name for c in page.context["orders_waiting"]] == ["Cleared"]
@@ -102,14 +107,7 @@ def test_a_client_whose_course_has_had_every_session_waits_for_the_review_not_an
     for a new order. Before, every client between their last session and the review was on the
     list (8 for the group demo's busiest prescriber, all of them so)."""
     client = factories.make_client(first_name="Finished", therapist=tess, prescriber=priya)
-    Clearance.objects.create(
-        client=client,
-        screening=Screening.objects.create(client=client, answers={}, age=35),
-        prescriber=priya,
-        decision="cleared",
-        findings="Well.",
-        valid_until=timezone.localdate() + datetime.timedelta(days=200),
-    )
+    _clear(client, priya)
     plan = CoursePlan.objects.create(
         client=client, goals="Ease low mood.", planned_sessions=2, updated_by=tess
     )

@@ -1639,19 +1639,12 @@ class Builder:
             update_fields=["dea_registrant", "dea_registration_number", "dea_registration_expires_on"]
         )
         first = min(self.month_lots) - datetime.timedelta(days=1)
-        bulk(
-            Inventory,
-            [
-                Inventory(
-                    kind=Inventory.Kind.INITIAL,
-                    taken_on=first,
-                    time_of_day=Inventory.TimeOfDay.OPENING,
-                    taken_by=registrant,
-                    note="No controlled substance on hand: the stock ledger starts here.",
-                    recorded_by=registrant,
-                    recorded_at=datetime.datetime.combine(first, datetime.time(8), self.tz),
-                )
-            ],
+        self._inventory(
+            bulk,
+            Inventory.Kind.INITIAL,
+            first,
+            registrant,
+            "No controlled substance on hand: the stock ledger starts here.",
         )
         doses: dict[int, list[Administration]] = {}
         for dose in self.stocked:
@@ -1701,6 +1694,20 @@ class Builder:
         bulk(Entry, entries, 5000)
         self._biennial_inventory(bulk, first, registrant, entries)
 
+    def _inventory(self, bulk, kind: str, taken_on: datetime.date, registrant: User, note: str) -> Inventory:
+        """An inventory the registrant took at the opening of business, recorded at 8:00."""
+        inventory = Inventory(
+            kind=kind,
+            taken_on=taken_on,
+            time_of_day=Inventory.TimeOfDay.OPENING,
+            taken_by=registrant,
+            note=note,
+            recorded_by=registrant,
+            recorded_at=datetime.datetime.combine(taken_on, datetime.time(8), self.tz),
+        )
+        bulk(Inventory, [inventory])
+        return inventory
+
     def _biennial_inventory(self, bulk, initial_on: datetime.date, registrant: User, entries) -> None:
         """The biennial inventory (21 CFR 1304.11(c), docs/inventory.md): taken by the registrant
         at the opening of business on the last weekday three weeks before two years from the
@@ -1716,16 +1723,13 @@ class Builder:
         for entry in entries:  # each lot's entries in order: the last one by then holds
             if entry.occurred_at <= moment:
                 held[entry.lot.pk] = (entry.lot, entry.balance_after)
-        inventory = Inventory(
-            kind=Inventory.Kind.BIENNIAL,
-            taken_on=taken_on,
-            time_of_day=Inventory.TimeOfDay.OPENING,
-            taken_by=registrant,
-            note="Counted before the day's sessions, with the practice admin.",
-            recorded_by=registrant,
-            recorded_at=moment + datetime.timedelta(hours=8),
+        inventory = self._inventory(
+            bulk,
+            Inventory.Kind.BIENNIAL,
+            taken_on,
+            registrant,
+            "Counted before the day's sessions, with the practice admin.",
         )
-        bulk(Inventory, [inventory])
         counts = []
         for lot, balance in held.values():
             if balance <= 0:
