@@ -228,3 +228,8 @@ def test_the_chart_of_a_client_moved_out_of_care_by_hand_says_why_and_who_said_s
     http.post(reverse("clients:stage", args=[avery.pk]), {"to_stage": "not_proceeding", "reason": "Moved."})
     html = http.get(reverse("clients:chart", args=[avery.pk])).content.decode()
     assert "“Moved.”" in html and "move abroad" not in html
+    # Back by hand, then found not a fit at a consultation, which moves the stage itself: the
+    # older change to "not proceeding" is not why the client is there now.
+    http.post(reverse("clients:stage", args=[avery.pk]), {"to_stage": "consultation", "reason": "Again."})
+    Client.objects.filter(pk=avery.pk).update(stage=Client.Stage.NOT_PROCEEDING)
+    assert "Why, as" not in http.get(reverse("clients:chart", args=[avery.pk])).content.decode()

@@ -167,8 +167,11 @@ def readiness_context(request, client: Client, clinical: bool, **read) -> dict:
     gates = readiness(client, practice=practice_for(request), **read)
     context = {"gates": gates, "ready": is_ready(gates)}
     if client.has_left_care:
-        # Why, when a clinician moved the client there by hand (kapflow.clients.services.stage_change).
-        context["left_care_change"] = (
-            client.stage_changes.filter(to_stage=client.stage).select_related("changed_by").first()
-        )
+        # Why, when a clinician moved the client there by hand (kapflow.clients.services.stage_change):
+        # the latest change by hand, if it is to where the client is. A record that moved them
+        # since (a consultation's "not a fit", a discharge) has its own reason, and an older
+        # change to this stage is not why they are here now.
+        latest = client.stage_changes.select_related("changed_by").first()
+        if latest is not None and latest.to_stage == client.stage:
+            context["left_care_change"] = latest
     return context
