@@ -10,10 +10,11 @@ from django.utils import timezone
 from kapflow.clients.models import Client
 from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.models import Alert
-from kapflow.medical.models import Clearance, Screening
+from kapflow.medical.models import Screening
 from kapflow.pathway.models import CoursePlan
 from kapflow.visits.models import Visit
 from tests import factories
+from tests.test_integration import make_clearance, make_screening
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +29,6 @@ def _visit(client, clinician, starts, *, kind, status="scheduled", minutes=60):
         modality="virtual",
         clinician=clinician,
         created_by=clinician,
-    )
-
-
-def _clear(client, prescriber) -> Clearance:
-    """The client screened and cleared, valid for months to come."""
-    return Clearance.objects.create(
-        client=client,
-        screening=Screening.objects.create(client=client, answers={}, age=35),
-        prescriber=prescriber,
-        decision="cleared",
-        findings="Well.",
-        valid_until=timezone.localdate() + datetime.timedelta(days=200),
     )
 
 
@@ -72,7 +61,7 @@ def test_a_prescribers_waiting_clients_link_to_their_medical_summary(login, tess
     screened = factories.make_client(first_name="Screened", therapist=tess, prescriber=priya)
     cleared = factories.make_client(first_name="Cleared", therapist=tess, prescriber=priya)
     Screening.objects.create(client=screened, answers={}, age=35)
-    _clear(cleared, priya)
+    make_clearance(cleared, make_screening(cleared), priya)
     page = login(priya).get("/")
     assert [c.first_name for c in page.context["clearances_waiting"]] == ["Screened"]
     assert [c.first_name for c in page.context["orders_waiting"]] == ["Cleared"]
@@ -107,7 +96,7 @@ def test_a_client_whose_course_has_had_every_session_waits_for_the_review_not_an
     for a new order. Before, every client between their last session and the review was on the
     list (8 for the group demo's busiest prescriber, all of them so)."""
     client = factories.make_client(first_name="Finished", therapist=tess, prescriber=priya)
-    _clear(client, priya)
+    make_clearance(client, make_screening(client), priya)
     plan = CoursePlan.objects.create(
         client=client, goals="Ease low mood.", planned_sessions=2, updated_by=tess
     )
