@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from kapflow.clients.models import Client, StageChange
+from kapflow.clients.models import CareTeamMember, Client, StageChange
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
 from kapflow.course.facts import discharge_facts
@@ -417,6 +417,80 @@ def test_the_front_desk_has_an_inbox_and_clients_came_through_it(group, db):
     assert Inquiry.objects.filter(status=Inquiry.Status.CONTACTED).exclude(triage_note="").exists()
     assert Inquiry.objects.filter(status=Inquiry.Status.DECLINED).exclude(declined_reason="").exists()
     assert not Inquiry.objects.filter(received_at__gt=now).exists()
+
+
+def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_opened_by_invitation(group, db):
+    """A response no one entered on the client's behalf was given on the portal: the client had
+    an account by then, opened by accepting the invitation their therapist sent after the
+    discovery call, in time (kapflow.portal.services.invitation_accept)."""
+    from kapflow.measures.models import Response
+    from kapflow.portal.models import PortalInvitation
+
+    now = group["as_of"]
+    on_portal = Response.objects.filter(entered_by=None).select_related("client__portal_user")
+    assert on_portal.count() > 5 * TEST_SCALE.clients
+    for response in on_portal:
+        account = response.client.portal_user
+        assert account is not None and account.is_client and not account.is_staff_member, response
+        assert account.date_joined <= response.completed_at, response
+    accepted = PortalInvitation.objects.filter(accepted_at__isnull=False).select_related("client")
+    assert accepted.count() == Client.objects.filter(portal_user__isnull=False).count()
+    for invitation in accepted:
+        client = invitation.client
+        assert invitation.accepted_by_id == client.portal_user_id and invitation.email == client.email
+        assert invitation.accepted_at == client.portal_user.date_joined, invitation
+        assert invitation.created_at < invitation.accepted_at < min(invitation.expires_at, now), invitation
+        assert CareTeamMember.objects.filter(client=client, user=invitation.created_by).exists()
+        call = (
+            client.visits.filter(kind=Visit.Kind.DISCOVERY_CALL).exclude(status=Visit.Status.CANCELLED).get()
+        )
+        assert call.ends_at <= invitation.created_at, invitation
+    # An invitation is made once the call is over, and is accepted later or still open.
+    assert not PortalInvitation.objects.filter(created_at__gt=now).exists()
+    assert not PortalInvitation.objects.filter(accepted_at__isnull=True, expires_at__lte=now).exists()
+
+
+def test_the_reminders_sent_are_the_sweeps_and_it_sends_none_again(group, db):
+    """Each client's appointment reminders and day-before instructions went to their portal
+    account once it was open, each created when the sweep would have found it and sent since;
+    the worker's sweep, run at the moment the practice stands at, finds every one it would send
+    already sent (kapflow.reminders.services.sweep), and none about a visit that is not on."""
+    from kapflow.reminders import services
+    from kapflow.reminders.models import Reminder
+    from kapflow.reminders.sources import appointment_key, dayof_key
+
+    now = group["as_of"]
+    practice = Practice.load()
+    ahead = datetime.timedelta(hours=practice.appointment_reminder_hours)
+    kinds = {Reminder.Kind.APPOINTMENT: appointment_key, Reminder.Kind.DAYOF: dayof_key}
+    reminders = Reminder.objects.select_related("recipient", "client")
+    assert reminders.filter(kind=Reminder.Kind.APPOINTMENT).count() > 5 * TEST_SCALE.clients
+    assert reminders.filter(kind=Reminder.Kind.DAYOF).exists()
+    visits = Visit.objects.in_bulk(
+        {int(key.split(":")[1]) for key in reminders.values_list("key", flat=True)}
+    )
+    for reminder in reminders:
+        visit = visits[int(reminder.key.split(":")[1])]
+        assert reminder.key == kinds[reminder.kind](visit) and reminder.client_id == visit.client_id
+        assert (
+            reminder.recipient == reminder.client.portal_user and reminder.address == reminder.recipient.email
+        )
+        assert reminder.recipient.date_joined <= reminder.created_at < visit.starts_at, reminder
+        assert visit.created_at <= reminder.created_at <= now, reminder
+        if visit.status == Visit.Status.CANCELLED:
+            assert reminder.created_at < visit.status_changed_at, reminder
+        if reminder.kind == Reminder.Kind.APPOINTMENT:
+            assert reminder.due_at == visit.starts_at - ahead and reminder.created_at >= reminder.due_at
+        else:
+            eve = timezone.localtime(reminder.due_at)
+            assert visit.kind == Visit.Kind.MEDICATION and eve.hour == practice.dayof_reminder_hour
+            assert eve.date() == timezone.localdate(visit.starts_at) - datetime.timedelta(days=1)
+        assert reminder.status == Reminder.Status.SENT or reminder.created_at > now - datetime.timedelta(
+            minutes=1
+        )
+    with time_machine.travel(now, tick=False):
+        again = services.sweep(timezone.now())
+    assert [r for r in again if r.kind in kinds] == []
 
 
 def test_virtual_sessions_had_the_telehealth_consent_before(group, db):

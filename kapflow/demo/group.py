@@ -94,7 +94,10 @@ from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.outcomes.report import ended_quarters
 from kapflow.pathway.course import Position
 from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
+from kapflow.portal.models import PortalInvitation, token_hash
 from kapflow.practice.models import Practice
+from kapflow.reminders.models import Reminder
+from kapflow.reminders.sources import appointment_key, dayof_key
 from kapflow.visits.models import NOTED_KINDS, Room, Visit
 
 DOMAIN = "group.kapflow.test"
@@ -316,6 +319,10 @@ class Builder:
         self.records_rng = random.Random(scale.seed + 15)  # noqa: S311
         # Looking for a therapist with room tries slots without booking them: a stream of its own.
         self.probe_rng = random.Random(scale.seed + 16)  # noqa: S311
+        # The portal's invitations, as above (kapflow.demo.group.Builder.portal_accounts).
+        self.portal_rng = random.Random(scale.seed + 18)  # noqa: S311
+        # Each client invited to the portal, by index: (invited at, by whom, accepted at or None).
+        self.invited: dict[int, tuple] = {}
         self.practice = Practice.load()
         if not self.practice.address:
             # Where its sessions are held: the REMS monitoring form names the setting's address.
@@ -353,7 +360,7 @@ class Builder:
 
     def staff(self) -> None:
         s = self.scale
-        password = make_password(PASSWORD)
+        password = self.password = make_password(PASSWORD)
         users = []
 
         def user(key, name, credentials="", **roles):
@@ -622,6 +629,12 @@ class Builder:
             if call.status == Visit.Status.SCHEDULED or told > self.now:
                 return self._stage(client, stage)
             return self._not_proceeding(client, stage, therapist, told, NO_ROOM)
+        if call.status != Visit.Status.SCHEDULED:
+            # The therapist invites a client who goes on to the portal once the call is over (or
+            # when they ring back after missing it): the baseline questionnaires are answered there.
+            self._invite(
+                n, therapist, call.ends_at + (datetime.timedelta() if self.held(call) else RANG_BACK)
+            )
         consult = self.book(
             n, Visit.Kind.CONSULTATION, therapist, next_day(call, 3), virtual=rng.random() < 0.35
         )
@@ -1208,6 +1221,15 @@ class Builder:
         )
         self._stage(client, Client.Stage.NOT_PROCEEDING)
 
+    def _invite(self, n: int, therapist: User, at: datetime.datetime) -> None:
+        """The portal invitation sent at `at`, and when the client accepted it: within hours,
+        long before the baseline questionnaires they answer there (the consultation is days
+        after the call). None while it is still to be accepted."""
+        if at > self.now:
+            return
+        accepted = at + datetime.timedelta(minutes=self.portal_rng.randint(15, 360))
+        self.invited[n] = (at, therapist, accepted if accepted <= self.now else None)
+
     # --- Medication-session records ----------------------------------------------------------
 
     def runbook(self, visit: Visit, order: MedicationOrder) -> None:
@@ -1479,8 +1501,10 @@ class Builder:
                 objs
             )
 
-        Client.objects.bulk_update(self.client_rows, ["stage"], batch_size=1000)
+        self.portal_accounts(bulk)
+        Client.objects.bulk_update(self.client_rows, ["stage", "portal_user"], batch_size=1000)
         bulk(Visit, self.visits)
+        self.reminders(bulk)
         for name, model in PATHWAY_ROWS:
             bulk(model, self.rows.get(name, []))
         bulk(Response, self.responses)
@@ -1518,6 +1542,105 @@ class Builder:
             today=self.today,
         )
         return written
+
+    # --- The portal and its reminders (kapflow.portal, kapflow.reminders) -------------------
+
+    def portal_accounts(self, bulk) -> None:
+        """Each client invited to the portal (`_invite`), with the invitation as
+        kapflow.portal.services writes it and, once accepted, the portal account it opened, with
+        the demo password (any client of the group can be signed in as)."""
+        accounts = {}
+        for n, (_at, _by, accepted) in self.invited.items():
+            if accepted is not None:
+                client = self.client_rows[n]
+                accounts[n] = User(
+                    email=client.email,
+                    full_name=f"{client.first_name} {client.last_name}",
+                    password=self.password,
+                    is_client=True,
+                    date_joined=accepted,
+                    last_login=accepted,
+                )
+        bulk(User, list(accounts.values()), 1000)
+        lasts = datetime.timedelta(hours=self.practice.portal_invitation_hours)
+        invitations = []
+        for n, (at, by, accepted) in self.invited.items():
+            client = self.client_rows[n]
+            client.portal_user = accounts.get(n)
+            invitations.append(
+                PortalInvitation(
+                    client=client,
+                    email=client.email,
+                    token_sha256=token_hash(f"{self.portal_rng.getrandbits(128):032x}"),
+                    created_at=at,
+                    created_by=by,
+                    expires_at=at + lasts,
+                    accepted_at=accepted,
+                    accepted_by=client.portal_user,
+                )
+            )
+        bulk(PortalInvitation, invitations)
+
+    def reminders(self, bulk) -> None:
+        """The appointment reminders and day-before instructions the worker's sweep sent to the
+        clients' portal accounts (kapflow.reminders.sources), each created when the sweep would
+        have found it: a visit's reminder once it is within the practice's reminder time, or
+        once it is booked when that is later; the instructions from the practice's hour on the
+        day before a medication session. Only for a visit still booked then, and an account
+        open by then; sent a minute later. What falls due after now is the worker's to send."""
+        ahead = datetime.timedelta(hours=self.practice.appointment_reminder_hours)
+        rows = []
+
+        def sent(visit, key, kind, due, at, until) -> None:
+            user = visit.client.portal_user
+            cancelled = visit.status == Visit.Status.CANCELLED and visit.status_changed_at <= at
+            if at > self.now or at >= until or user.date_joined > at or cancelled:
+                return
+            went = at + datetime.timedelta(minutes=1)
+            went = went if went <= self.now else None
+            rows.append(
+                Reminder(
+                    key=key,
+                    kind=kind,
+                    recipient=user,
+                    address=user.email,
+                    client=visit.client,
+                    due_at=due,
+                    status=Reminder.Status.SENT if went else Reminder.Status.QUEUED,
+                    attempts=1 if went else 0,
+                    created_at=at,
+                    last_attempt_at=went,
+                    sent_at=went,
+                )
+            )
+
+        for visit in self.visits:
+            if visit.client.portal_user is None:
+                continue
+            due = visit.starts_at - ahead
+            sent(
+                visit,
+                appointment_key(visit),
+                Reminder.Kind.APPOINTMENT,
+                due,
+                max(visit.created_at, due),
+                visit.starts_at,
+            )
+            if visit.kind == Visit.Kind.MEDICATION:
+                day = timezone.localdate(visit.starts_at)
+                opens = self.diary.at(
+                    day - datetime.timedelta(days=1), self.practice.dayof_reminder_hour * 60
+                )
+                midnight = self.diary.at(day, 0)
+                sent(
+                    visit,
+                    dayof_key(visit),
+                    Reminder.Kind.DAYOF,
+                    opens,
+                    max(visit.created_at, opens),
+                    midnight,
+                )
+        bulk(Reminder, rows, 5000)
 
     # --- The inquiries inbox (kapflow.inquiries) ---------------------------------------------
 

@@ -66,6 +66,16 @@ def _stamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y%m%d%H%M")
 
 
+def appointment_key(visit: Visit) -> str:
+    """The key of a visit's appointment reminder (kapflow.demo.group writes the same ones)."""
+    return f"appointment:{visit.pk}:{_stamp(visit.starts_at)}"
+
+
+def dayof_key(visit: Visit) -> str:
+    """The key of a medication session's day-before instructions."""
+    return f"dayof:{visit.pk}:{_stamp(visit.starts_at)}"
+
+
 def appointments(now: datetime.datetime, since: datetime.datetime, practice: Practice) -> list[Due]:
     """Visits still scheduled that start within the practice's reminder time (default 24 h).
     Cancelled visits, no-shows and visits already under way get none. Two queries."""
@@ -78,7 +88,7 @@ def appointments(now: datetime.datetime, since: datetime.datetime, practice: Pra
     today = timezone.localdate(now)
     return [
         Due(
-            f"appointment:{visit.pk}:{_stamp(visit.starts_at)}",
+            appointment_key(visit),
             Reminder.Kind.APPOINTMENT,
             person,
             visit.client,
@@ -107,7 +117,7 @@ def day_before(now: datetime.datetime, since: datetime.datetime, practice: Pract
     )
     return [
         Due(
-            f"dayof:{visit.pk}:{_stamp(visit.starts_at)}",
+            dayof_key(visit),
             Reminder.Kind.DAYOF,
             person,
             visit.client,

@@ -69,4 +69,7 @@ class Command(BaseCommand):
         for user in result["staff"]:
             role_names = ", ".join(role.label.lower() for role in user.roles)
             self.stdout.write(f"  {user.email:<34} {user.full_name:<18} {role_names}")
+        self.stdout.write(
+            "  and every client invited to the portal, by the email on their chart (first.last.N@example.com)"
+        )
         self.stdout.write("")
