@@ -957,3 +957,35 @@ def test_an_urgent_notice_the_queue_lost_is_sent_by_the_sweep_alone_under_its_ow
     subjects = sorted(email.subject for email in mail.outbox)
     assert [email.to for email in mail.outbox] == [[priya.email], [priya.email]]
     assert subjects == ["A clearance on your list expires soon", "Urgent: a client needs same-day follow-up"]
+
+
+def test_each_status_is_counted_only_so_far(cleo_is_avery, cleo, ada, login, monkeypatch):
+    """The sent reminders grow for as long as the practice runs: each tab counts up to
+    selectors.COUNTED and then says "more than" (here at 3), never reading every row; the
+    statuses under it, the failed ones among them, are counted exactly."""
+    from kapflow.reminders import selectors
+
+    monkeypatch.setattr(selectors, "COUNTED", 3)
+    for i, status in enumerate(["sent"] * 5 + ["failed"] * 2):
+        Reminder.objects.create(
+            key=f"appointment:{i}:202612041000",
+            kind="appointment",
+            recipient=cleo,
+            address=cleo.email,
+            client=cleo_is_avery,
+            due_at=NOW,
+            status=status,
+            sent_at=NOW if status == "sent" else None,
+            last_attempt_at=NOW,
+        )
+    overview = selectors.overview()
+    assert overview.shown_counts == {
+        "queued": "0",
+        "sending": "0",
+        "sent": "3+",
+        "failed": "2",
+        "not_needed": "0",
+    }
+    body = login(ada).get(reverse("reminders:list")).content.decode()
+    assert "Sent <strong>3+</strong>" in body and "Failed <strong>2</strong>" in body
+    assert "2 need attention" in body

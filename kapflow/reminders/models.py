@@ -79,6 +79,8 @@ class Reminder(models.Model):
         indexes = [
             # The admin page: counts by status and the newest rows of each status.
             models.Index(fields=["status", "-created_at"], name="reminder_status_idx"),
+            # Its newest rows of every status ("All"), without sorting every reminder.
+            models.Index(fields=["-created_at", "-id"], name="reminder_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,9 @@ def reminder_list(request):
             "overview": overview,
             "status": status,
             "status_label": Reminder.Status(status).label if status else "",
-            "tabs": [(value, label, overview.counts[value]) for value, label in Reminder.Status.choices],
+            "tabs": [
+                (value, label, overview.shown_counts[value]) for value, label in Reminder.Status.choices
+            ],
         },
     )
 
