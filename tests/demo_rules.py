@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from kapflow.clients.models import CareTeamMember, Client, StageChange
+from kapflow.clients.models import CareTeamMember, Client, Guardian, StageChange
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.letters.models import Disclosure
 from kapflow.measures.instruments import INSTRUMENTS
@@ -394,6 +394,79 @@ def record_copy_problems(*, now) -> list[str]:
             or copy.delivered_to != f"{client.first_name} {client.last_name}"
         ):
             found.append(f"{where}: a portal copy not downloaded by the client for themselves")
+    return found
+
+
+def portal_problems(*, now) -> list[str]:
+    """Whatever a client did on the portal (a questionnaire no one entered for them, a journal
+    entry, an intention for a session) they did from their own portal account, open by then; and
+    every portal account, the clients' and the guardians', was opened by accepting an invitation
+    sent to the address on file by a clinician on the client's care team, before it expired,
+    never after now (kapflow.portal.services.invitation_accept)."""
+    from kapflow.journal.models import JournalEntry
+    from kapflow.measures.models import Response
+    from kapflow.portal.models import PortalInvitation
+
+    found = []
+    done = [
+        (f"response {r.pk}", r.client, r.completed_at)
+        for r in Response.objects.filter(entered_by=None).select_related("client__portal_user")
+    ]
+    done += [
+        (f"journal entry {e.pk}", e.client, e.created_at)
+        for e in JournalEntry.objects.select_related("client__portal_user")
+    ]
+    done += [
+        (f"intention {i.pk}", i.client, i.entered_at)
+        for i in SessionIntention.objects.filter(source=SessionIntention.Source.PORTAL).select_related(
+            "client__portal_user"
+        )
+    ]
+    for what, client, when in done:
+        account = client.portal_user
+        if account is None or not account.is_client or account.is_staff_member:
+            found.append(f"{what} (client {client.pk}): on the portal, but the client has no portal account")
+        elif account.date_joined > when:
+            found.append(
+                f"{what} (client {client.pk}): at {when}, before the account opened at {account.date_joined}"
+            )
+    accounts = [
+        (c, None, c.portal_user)
+        for c in Client.objects.exclude(portal_user=None).select_related("portal_user")
+    ]
+    accounts += [
+        (g.client, g, g.portal_user)
+        for g in Guardian.objects.exclude(portal_user=None).select_related("client", "portal_user")
+    ]
+    accepted = {
+        (i.client_id, i.guardian_id): i for i in PortalInvitation.objects.filter(accepted_at__isnull=False)
+    }
+    team = set(CareTeamMember.objects.values_list("client_id", "user_id"))
+    for client, guardian, account in accounts:
+        whose = f"guardian {guardian.pk}" if guardian else "the client"
+        where = f"the portal account {account.pk} of {whose} (client {client.pk})"
+        invitation = accepted.get((client.pk, guardian.pk if guardian else None))
+        if invitation is None:
+            found.append(f"{where}: opened without an accepted invitation")
+            continue
+        address = guardian.email if guardian else client.email
+        if invitation.accepted_by_id != account.pk or invitation.email != address or account.email != address:
+            found.append(f"{where}: the invitation went to {invitation.email}, not the account at {address}")
+        if invitation.accepted_at != account.date_joined:
+            found.append(
+                f"{where}: opened at {account.date_joined}, invitation accepted {invitation.accepted_at}"
+            )
+        if not invitation.created_at < invitation.accepted_at < min(invitation.expires_at, now):
+            found.append(
+                f"{where}: its invitation of {invitation.created_at} accepted at {invitation.accepted_at}"
+            )
+        if (client.pk, invitation.created_by_id) not in team:
+            found.append(f"{where}: invited by user {invitation.created_by_id}, not on the care team")
+    if PortalInvitation.objects.filter(created_at__gt=now).exists():
+        found.append("an invitation is dated after now")
+    # No demo client lets an invitation lapse: each is accepted, or still open.
+    if PortalInvitation.objects.filter(accepted_at__isnull=True, expires_at__lte=now).exists():
+        found.append("an invitation expired without being accepted")
     return found
 
 

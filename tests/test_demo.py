@@ -28,10 +28,11 @@ from kapflow.measures.models import Response
 from kapflow.medical.gates import clearance_gate, current_clearance, order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
-from kapflow.notes.models import ProgressNote
+from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.notes.owed import notes_owed
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
+from kapflow.portal.models import PortalInvitation
 from kapflow.practice.models import Practice
 from kapflow.records.models import ImportedResponse, RecordCopy
 from kapflow.visits.models import NOTED_KINDS, Visit
@@ -215,7 +216,18 @@ class TestTheLoadedDemo:
         def counts():
             return [
                 model.objects.count()
-                for model in (Client, Visit, Runbook, Response, ImportedResponse, RecordCopy, Disclosure)
+                for model in (
+                    Client,
+                    Visit,
+                    Runbook,
+                    Response,
+                    ImportedResponse,
+                    RecordCopy,
+                    Disclosure,
+                    SessionIntention,
+                    User,
+                    PortalInvitation,
+                )
             ]
 
         before = counts()
@@ -264,6 +276,13 @@ class TestTheLoadedDemo:
         assert client.visits.filter(starts_at__gt=timezone.now()).exists()
         assert client.responses.exists() and client.measure_tasks.filter(response__isnull=True).exists()
         assert Client.objects.filter(guardians__portal_user__email="guardian@demo.kapflow.test").exists()
+
+    def test_what_clients_did_on_the_portal_they_did_from_accounts_opened_by_invitation(self, demo):
+        """Weekly questionnaires, the urgent alert's PHQ-9, journal entries, intentions: each from
+        the client's own account, opened by accepting their therapist's invitation before."""
+        assert Response.objects.filter(entered_by=None).count() > 100
+        assert Client.objects.exclude(portal_user=None).count() > 10
+        assert demo_rules.portal_problems(now=timezone.now()) == []
 
     def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(self, demo):
         names = list(Client.objects.values_list("first_name", "last_name"))

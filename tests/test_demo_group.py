@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from kapflow.clients.models import CareTeamMember, Client, StageChange
+from kapflow.clients.models import Client, StageChange
 from kapflow.consent.gates import consent_gate
 from kapflow.consent.models import Kind, Signature
 from kapflow.course.facts import discharge_facts
@@ -427,27 +427,15 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
     from kapflow.portal.models import PortalInvitation
 
     now = group["as_of"]
-    on_portal = Response.objects.filter(entered_by=None).select_related("client__portal_user")
-    assert on_portal.count() > 5 * TEST_SCALE.clients
-    for response in on_portal:
-        account = response.client.portal_user
-        assert account is not None and account.is_client and not account.is_staff_member, response
-        assert account.date_joined <= response.completed_at, response
+    assert Response.objects.filter(entered_by=None).count() > 5 * TEST_SCALE.clients
+    assert demo_rules.portal_problems(now=now) == []
+    # The invitation is sent once the discovery call is over.
     accepted = PortalInvitation.objects.filter(accepted_at__isnull=False).select_related("client")
     assert accepted.count() == Client.objects.filter(portal_user__isnull=False).count()
     for invitation in accepted:
-        client = invitation.client
-        assert invitation.accepted_by_id == client.portal_user_id and invitation.email == client.email
-        assert invitation.accepted_at == client.portal_user.date_joined, invitation
-        assert invitation.created_at < invitation.accepted_at < min(invitation.expires_at, now), invitation
-        assert CareTeamMember.objects.filter(client=client, user=invitation.created_by).exists()
-        call = (
-            client.visits.filter(kind=Visit.Kind.DISCOVERY_CALL).exclude(status=Visit.Status.CANCELLED).get()
-        )
+        calls = invitation.client.visits.filter(kind=Visit.Kind.DISCOVERY_CALL)
+        call = calls.exclude(status=Visit.Status.CANCELLED).get()
         assert call.ends_at <= invitation.created_at, invitation
-    # An invitation is made once the call is over, and is accepted later or still open.
-    assert not PortalInvitation.objects.filter(created_at__gt=now).exists()
-    assert not PortalInvitation.objects.filter(accepted_at__isnull=True, expires_at__lte=now).exists()
 
 
 def test_the_reminders_sent_are_the_sweeps_and_it_sends_none_again(group, db):

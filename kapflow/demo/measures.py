@@ -40,6 +40,7 @@ def add_measures_story(staff, schedule) -> None:
     booked through the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import Client
     from kapflow.demo.pathway import _answers
+    from kapflow.demo.portal import portal_client as demo_portal_client
     from kapflow.measures.instruments import GAD7, PHQ9
     from kapflow.measures.models import MeasureTask, Response
     from kapflow.measures.schedule import schedule_measures, visit_due
@@ -112,7 +113,7 @@ def add_measures_story(staff, schedule) -> None:
                 )
     # The portal's demo client has a progress review on the next working day (around 10:00, the
     # practice's time): its forms are waiting for her.
-    portal_client = Client.objects.filter(portal_user__isnull=False, stage=Client.Stage.COURSE).first()
+    portal_client = demo_portal_client()
     if portal_client is not None:
         therapist = portal_client.care_team.filter(role="primary_therapist").select_related("user").first()
         clinician = therapist.user if therapist else staff["owner"]

@@ -16,6 +16,7 @@ import random
 
 from django.utils import timezone
 
+from kapflow.demo.portal import CLIENT_EMAIL
 from kapflow.notes.models import SECTIONS, ProgressNote, SessionIntention
 from kapflow.visits.models import NOTED_KINDS, Visit
 
@@ -331,9 +332,15 @@ def _add_intentions(rng: random.Random, now: datetime.datetime) -> None:
         .order_by("starts_at", "pk")
     )
     made = []
-    for n, visit in enumerate(sessions):
+    for visit in sessions:
+        # The demo's portal client enters hers on the portal. The other clients' accounts are
+        # opened after every story (kapflow.demo.portal.open_portal_accounts), for their
+        # questionnaires: they say theirs in the session, on the first load as on any later one.
         portal = visit.client.portal_user
-        if portal is None and (visit.starts_at > now or n % 4 == 3):
+        if portal is not None and portal.email != CLIENT_EMAIL:
+            portal = None
+        # By the visit, not by its place in the list: a later load skips the same ones again.
+        if portal is None and (visit.starts_at > now or visit.pk % 4 == 3):
             continue  # said in the opening reflection, which has not happened yet (or not noted)
         intention = intention_for(visit, rng=rng, portal_user=portal)
         if intention.entered_at <= now:

@@ -31,7 +31,7 @@ from kapflow.demo.pathway import (
     add_pathway_story,
     add_visit_story,
 )
-from kapflow.demo.portal import add_portal_story
+from kapflow.demo.portal import add_portal_story, open_portal_accounts
 from kapflow.demo.records import add_records_story
 from kapflow.demo.runbook import add_runbook_story
 from kapflow.demo.schedule import Schedule
@@ -411,4 +411,7 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
         rng=rng,
         today=today,
     )
+    # Last: every client who used the portal in any story above has the account they used,
+    # opened by an invitation before they first did.
+    open_portal_accounts(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.demo.outside import outside_client
+from kapflow.demo.portal import CLIENT_EMAIL, portal_client
 from kapflow.letters.models import Disclosure
 from kapflow.measures.instruments import PHQ9
 from kapflow.measures.models import Response
@@ -73,11 +74,11 @@ def _referred_client() -> Client | None:
     candidates = (
         Client.objects.filter(
             stage=Client.Stage.COURSE,
-            portal_user__isnull=True,
             responses__instrument=PHQ9.key,
             responses__context=Response.Context.BASELINE,
         )
         .exclude(pk__in=others)
+        .exclude(portal_user__email=CLIENT_EMAIL)
         .distinct()
         .order_by("pk")
     )
@@ -176,7 +177,7 @@ def _add_imported_phq9() -> None:
 def _add_portal_copy() -> None:
     """The portal client's download of their record as a FHIR bundle, some evenings ago: the
     disclosure (right of access, by the portal, not accountable) and the copy it lists."""
-    client = Client.objects.filter(portal_user__isnull=False, stage=Client.Stage.COURSE).first()
+    client = portal_client()
     if client is None or RecordCopy.objects.filter(client=client).exists():
         return
     day = timezone.localdate() - datetime.timedelta(days=COPY_DAYS_AGO)
