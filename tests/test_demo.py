@@ -24,7 +24,7 @@ from kapflow.integration.models import ActionItem
 from kapflow.integration.window import Standing, client_standings
 from kapflow.letters.models import Disclosure, Letter
 from kapflow.letters.releases import release_standing
-from kapflow.measures.models import Response
+from kapflow.measures.models import MeasureTask, Response
 from kapflow.medical.gates import clearance_gate, current_clearance, order_gate
 from kapflow.medical.models import MedicationOrder
 from kapflow.medical.services import CLEARANCE_TRANSCRIBED, ORDER_TRANSCRIBED
@@ -283,6 +283,39 @@ class TestTheLoadedDemo:
         assert Response.objects.filter(entered_by=None).count() > 100
         assert Client.objects.exclude(portal_user=None).count() > 10
         assert demo_rules.portal_problems(now=timezone.now()) == []
+
+    @pytest.mark.parametrize("days_on", [0, 2, 9, 45])
+    def test_the_measure_sweep_looks_at_every_client_whose_forms_it_would_change(self, demo, days_on):
+        """The sweep plans only the clients its one query picks (kapflow.measures.schedule
+        .clients_to_schedule): planning every client of the demo, now and in the weeks after,
+        finds none outside it that the plan would ask or withdraw anything of."""
+        from kapflow.measures import schedule
+
+        practice = Practice.load()
+        now = timezone.now() + datetime.timedelta(days=days_on)
+        # And clients in the states only the sweep's last terms find: one discharged with no
+        # form open (their course's forms closed), owed their discharge forms; one with a
+        # discharge form open who is now not proceeding, which withdraws it.
+        course = Client.objects.filter(stage="course").order_by("-pk").first()
+        MeasureTask.objects.filter(client=course, response=None).update(withdrawn_at=timezone.now())
+        alum = Client.objects.filter(stage="discharged").order_by("pk").first()
+        MeasureTask.objects.create(client=alum, instrument="phq9", reason="discharge", due_at=timezone.now())
+        Client.objects.filter(pk=course.pk).update(stage="discharged")
+        Client.objects.filter(pk=alum.pk).update(stage="not_proceeding")
+        picked = set(schedule.clients_to_schedule(now))
+        changed = set()
+        for client in Client.objects.all():
+            decided = schedule.plan(
+                schedule.client_state(client, now=now),
+                now=now,
+                weekly_days=practice.measures_weekly_days,
+                lead_hours=practice.appointment_reminder_hours,
+            )
+            if decided.create or decided.withdraw:
+                changed.add(client.pk)
+        assert changed and changed <= picked
+        # Clients discharged, with their forms asked or answered, are left alone.
+        assert Client.objects.filter(stage=Client.Stage.DISCHARGED).exclude(pk__in=picked).exists()
 
     def test_clients_who_have_left_care_wait_for_nothing_and_names_do_not_repeat(self, demo):
         names = list(Client.objects.values_list("first_name", "last_name"))

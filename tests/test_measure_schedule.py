@@ -316,6 +316,64 @@ def test_weekly_forms_follow_the_practice_setting_under_frozen_time(avery):
         assert MeasureTask.objects.filter(client=avery, withdrawn_at__isnull=True).count() == 2
 
 
+def test_the_sweep_looks_at_a_discharged_client_until_asked_for_the_discharge_forms(avery, tess, room, olive):
+    """However many alumni a practice keeps, the sweep plans only those still owed their
+    discharge forms, in its one query (schedule.clients_to_schedule)."""
+    now = timezone.now()
+    avery.stage = olive.stage = "course"
+    avery.save(), olive.save()
+    session(avery, tess, now - 3 * DAY, status="completed")
+    assert schedule.schedule_measures(now) == 4  # both clients' weekly forms
+    assert {avery.pk, olive.pk} <= set(schedule.clients_to_schedule(now))
+    avery.stage = olive.stage = "discharged"
+    avery.save(), olive.save()
+    # Avery is owed them; Olive never had a medication session, so nothing is asked of her, and
+    # once her open weekly forms are withdrawn the sweep has nothing more to do with her.
+    assert set(schedule.discharge_forms_owed(now)) == {avery}
+    assert schedule.schedule_measures(now) == 3
+    assert set(schedule.clients_to_schedule(now)) & {avery.pk, olive.pk} == set()
+    # Her discharge forms stay open, unanswered, and the sweep still leaves her alone; a later
+    # medication session (a new course) makes them owed again.
+    assert MeasureTask.objects.filter(client=avery, reason="discharge", response__isnull=True).count() == 3
+    later = now + 30 * DAY
+    assert list(schedule.clients_to_schedule(later)) == []
+    session(avery, tess, now + 20 * DAY, status="completed")
+    assert set(schedule.discharge_forms_owed(later)) == {avery}
+
+
+def test_a_discharged_client_who_answered_every_form_or_was_never_followed_is_not_planned(avery, tess, room):
+    now = timezone.now()
+    avery.stage = "discharged"
+    avery.save()
+    session(avery, tess, now - 3 * DAY, status="completed")
+    # Discharged before the schedule followed her care: she is asked nothing, and not planned.
+    assert list(schedule.discharge_forms_owed(now)) == []
+    MeasureTask.objects.create(client=avery, instrument="phq9", reason="weekly", due_at=now - 9 * DAY)
+    assert list(schedule.discharge_forms_owed(now)) == [avery]
+    for instrument in ("phq9", "gad7"):
+        Response.objects.create(
+            client=avery,
+            instrument=instrument,
+            version="1",
+            answers={},
+            total=1,
+            context="discharge",
+            completed_at=now - DAY,
+        )
+    assert list(schedule.discharge_forms_owed(now)) == [avery]  # the PCL-5 is still owed
+    Response.objects.create(
+        client=avery,
+        instrument="pcl5",
+        version="1",
+        answers={},
+        total=1,
+        context="discharge",
+        completed_at=now,
+    )
+    assert list(schedule.discharge_forms_owed(now)) == []
+    assert schedule.schedule_measures(now) == 0
+
+
 def test_discharge_on_the_database(avery, tess, room):
     now = timezone.now()
     avery.stage = "course"

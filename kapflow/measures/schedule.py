@@ -22,7 +22,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
@@ -350,10 +350,43 @@ def schedule_client(
     return len(decided.create)
 
 
+def discharge_forms_owed(now: datetime.datetime):
+    """The discharged clients `plan` would still ask for discharge forms, as one query (the
+    sweep's, not a client at a time): the schedule followed their care (`ClientState.followed`),
+    they had a medication session, and an instrument is neither answered nor asked at discharge
+    since the latest one began. Every other discharged client is done with: once asked, or
+    discharged before the schedule existed, a client is never planned again, however many years
+    of alumni a practice keeps."""
+    latest = (
+        Visit.objects.live()
+        .filter(client=OuterRef("pk"), kind=Visit.Kind.MEDICATION, starts_at__lte=now)
+        .order_by("-starts_at")
+        .values("starts_at")[:1]
+    )
+    since = OuterRef("last_medication_start")
+    followed = MeasureTask.objects.filter(client=OuterRef("pk")).exclude(reason=Context.DISCHARGE)
+    owed = Q()
+    for instrument in ALL:
+        answered = Response.objects.filter(
+            client=OuterRef("pk"), instrument=instrument, context=Context.DISCHARGE, completed_at__gte=since
+        )
+        asked = MeasureTask.objects.filter(
+            client=OuterRef("pk"), instrument=instrument, reason=Context.DISCHARGE, due_at__gte=since
+        )
+        owed |= ~Exists(answered) & ~Exists(asked)
+    return (
+        Client.objects.filter(stage=Stage.DISCHARGED)
+        .annotate(last_medication_start=Subquery(latest))
+        .filter(Q(last_medication_start__isnull=False), Exists(followed), owed)
+    )
+
+
 def clients_to_schedule(now: datetime.datetime):
-    """The clients the sweep looks at: those whose stage asks for measures, those with a
-    medication session or review that has not begun, and those with an open task that may need
-    withdrawing."""
+    """The clients the sweep looks at: those in a stage that asks for measures over time (before
+    and during a course), those with a medication session or review that has not begun, those
+    with an open task that may need withdrawing, and the discharged clients still owed their
+    discharge forms (`discharge_forms_owed`). For anyone else `plan` has nothing to do: a test
+    plans every client of the demo practice and finds each one it changes among these."""
     upcoming = Visit.objects.filter(
         client=OuterRef("pk"), kind__in=VISIT_FORMS, status__in=NOT_BEGUN, starts_at__gt=now
     )
@@ -362,9 +395,13 @@ def clients_to_schedule(now: datetime.datetime):
     )
     return (
         Client.objects.filter(
-            Q(stage__in=[*BEFORE_COURSE, Stage.COURSE, Stage.DISCHARGED])
+            Q(stage__in=[*BEFORE_COURSE, Stage.COURSE])
             | Exists(upcoming)
-            | Exists(open_tasks)
+            # A discharge form left unanswered stays open (only a client not proceeding has it
+            # withdrawn): it keeps nobody in the sweep for years.
+            | Exists(open_tasks.exclude(reason=Context.DISCHARGE))
+            | Q(Exists(open_tasks), stage=Stage.NOT_PROCEEDING)
+            | Q(pk__in=discharge_forms_owed(now).values("pk"))
         )
         .order_by("pk")
         .values_list("pk", flat=True)
