@@ -4,20 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('letters', '0002_alter_disclosure_recipient_address'),
+        ("letters", "0002_alter_disclosure_recipient_address"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='disclosure',
-            name='basis',
-            field=models.CharField(choices=[('release', "The client's signed release of information"), ('right_of_access', "The client's right of access to their record (45 CFR 164.524)"), ('treatment', 'Treatment, payment or operations'), ('required_by_law', 'Required by law (court order, subpoena, mandated report)'), ('public_health', 'Public health or health oversight'), ('serious_threat', 'To avert a serious threat to health or safety'), ('other', 'Other')], max_length=20),
+            model_name="disclosure",
+            name="basis",
+            field=models.CharField(
+                choices=[
+                    ("release", "The client's signed release of information"),
+                    ("right_of_access", "The client's right of access to their record (45 CFR 164.524)"),
+                    ("treatment", "Treatment, payment or operations"),
+                    ("required_by_law", "Required by law (court order, subpoena, mandated report)"),
+                    ("public_health", "Public health or health oversight"),
+                    ("serious_threat", "To avert a serious threat to health or safety"),
+                    ("other", "Other"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='disclosure',
-            name='method',
-            field=models.CharField(choices=[('link', 'Emailed a one-time download link'), ('fax', 'Downloaded to fax'), ('post', 'Downloaded to post'), ('portal', 'Downloaded by the client on the portal'), ('in_person', 'Handed to the person in person'), ('other', 'Other (recorded by hand)')], max_length=10),
+            model_name="disclosure",
+            name="method",
+            field=models.CharField(
+                choices=[
+                    ("link", "Emailed a one-time download link"),
+                    ("fax", "Downloaded to fax"),
+                    ("post", "Downloaded to post"),
+                    ("portal", "Downloaded by the client on the portal"),
+                    ("in_person", "Handed to the person in person"),
+                    ("other", "Other (recorded by hand)"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reminders', '0005_maintenance_kind'),
+        ("reminders", "0005_maintenance_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reminder',
-            name='kind',
-            field=models.CharField(choices=[('urgent', 'Urgent alert (clinician)'), ('appointment', 'Appointment'), ('dayof', 'Day-before instructions'), ('journal', 'Journal prompt'), ('measure', 'Questionnaire due'), ('clearance', 'Clearance expiring (prescriber)'), ('session_alert', 'Session alert (prescriber)'), ('maintenance', 'Maintenance session due'), ('controlled', 'Controlled-substance record due (registrant)')], max_length=20),
+            model_name="reminder",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("urgent", "Urgent alert (clinician)"),
+                    ("appointment", "Appointment"),
+                    ("dayof", "Day-before instructions"),
+                    ("journal", "Journal prompt"),
+                    ("measure", "Questionnaire due"),
+                    ("clearance", "Clearance expiring (prescriber)"),
+                    ("session_alert", "Session alert (prescriber)"),
+                    ("maintenance", "Maintenance session due"),
+                    ("controlled", "Controlled-substance record due (registrant)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

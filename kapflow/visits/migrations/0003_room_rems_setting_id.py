@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('visits', '0002_room_rems_certified'),
+        ("visits", "0002_room_rems_certified"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='room',
-            name='rems_setting_id',
-            field=models.CharField(blank=True, help_text="The healthcare setting's ID in the Spravato REMS, from its certification. A room marked certified without it is not treated as certified.", max_length=40, verbose_name='REMS setting ID'),
+            model_name="room",
+            name="rems_setting_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The healthcare setting's ID in the Spravato REMS, from its certification. A room marked certified without it is not treated as certified.",
+                max_length=40,
+                verbose_name="REMS setting ID",
+            ),
         ),
     ]
