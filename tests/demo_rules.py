@@ -397,6 +397,45 @@ def record_copy_problems(*, now) -> list[str]:
     return found
 
 
+def dating_problems() -> list[str]:
+    """A chart is dated before what it holds: every client registered before their first visit,
+    their first questionnaire of their own (not a referrer's, imported) and their first
+    signature; every member of a care team added no later than the first visit they held with
+    the client; every visit booked before it started."""
+    from django.db.models import Exists, F, Min, OuterRef
+
+    from kapflow.consent.models import Signature
+    from kapflow.measures.models import Response
+
+    found = []
+    registered = dict(Client.objects.values_list("pk", "created_at"))
+    for what, rows in [
+        ("visit", Visit.objects.values_list("client").annotate(first=Min("starts_at"))),
+        (
+            "questionnaire",
+            Response.objects.filter(import_source__isnull=True)
+            .values_list("client")
+            .annotate(first=Min("completed_at")),
+        ),
+        ("signature", Signature.objects.values_list("client").annotate(first=Min("signed_at"))),
+    ]:
+        found += [
+            f"client {client_id}: registered at {registered[client_id]}, after their first {what} at {first}"
+            for client_id, first in rows
+            if first < registered[client_id]
+        ]
+    held_before = Visit.objects.live().filter(
+        client=OuterRef("client"), clinician=OuterRef("user"), starts_at__lt=OuterRef("added_at")
+    )
+    for member in CareTeamMember.objects.filter(Exists(held_before)):
+        found.append(
+            f"care team member {member.pk} (client {member.client_id}): added after a visit they held"
+        )
+    for visit in Visit.objects.filter(created_at__gt=F("starts_at")).only("pk", "created_at", "starts_at"):
+        found.append(f"visit {visit.pk}: booked at {visit.created_at}, after it started at {visit.starts_at}")
+    return found
+
+
 def portal_problems(*, now) -> list[str]:
     """Whatever a client did on the portal (a questionnaire no one entered for them, a journal
     entry, an intention for a session) they did from their own portal account, open by then; and

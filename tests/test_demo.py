@@ -284,6 +284,11 @@ class TestTheLoadedDemo:
         assert Client.objects.exclude(portal_user=None).count() > 10
         assert demo_rules.portal_problems(now=timezone.now()) == []
 
+    def test_each_chart_is_dated_before_what_it_holds(self, demo):
+        """Registered before the first visit, the care team formed before the visits it held,
+        each visit booked before it began: a visit's page says when it was booked."""
+        assert demo_rules.dating_problems() == []
+
     @pytest.mark.parametrize("days_on", [0, 2, 9, 45])
     def test_the_measure_sweep_looks_at_every_client_whose_forms_it_would_change(self, demo, days_on):
         """The sweep plans only the clients its one query picks (kapflow.measures.schedule

@@ -429,6 +429,7 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
     now = group["as_of"]
     assert Response.objects.filter(entered_by=None).count() > 5 * TEST_SCALE.clients
     assert demo_rules.portal_problems(now=now) == []
+    assert demo_rules.dating_problems() == []
     # The invitation is sent once the discovery call is over.
     accepted = PortalInvitation.objects.filter(accepted_at__isnull=False).select_related("client")
     assert accepted.count() == Client.objects.filter(portal_user__isnull=False).count()

@@ -6,6 +6,7 @@ import datetime
 import random
 
 from django.db import transaction
+from django.db.models import F, Min
 from django.utils import timezone
 
 from kapflow.accounts.models import User
@@ -311,6 +312,64 @@ def _sign_releases(providers, presented_by) -> None:
 
 
 @transaction.atomic
+def _first_records() -> dict[int, datetime.datetime]:
+    """Client id -> the first moment anything happened with the client at the practice: a
+    visit, a questionnaire of their own (not one a referrer's system sent), a consultation, a
+    signature."""
+    from kapflow.measures.models import Response
+    from kapflow.pathway.models import Consultation
+    from kapflow.visits.models import Visit
+
+    firsts: dict[int, datetime.datetime] = {}
+    moments = [
+        Visit.objects.values_list("client").annotate(first=Min("starts_at")),
+        Response.objects.filter(import_source__isnull=True)
+        .values_list("client")
+        .annotate(first=Min("completed_at")),
+        Signature.objects.values_list("client").annotate(first=Min("signed_at")),
+        [
+            (client_id, timezone.make_aware(datetime.datetime.combine(held_on, datetime.time())))
+            for client_id, held_on in Consultation.objects.values_list("client").annotate(
+                first=Min("held_on")
+            )
+        ],
+    ]
+    for rows in moments:
+        for client_id, first in rows:
+            firsts[client_id] = min(first, firsts.get(client_id, first))
+    return firsts
+
+
+def date_the_charts(rng) -> None:
+    """The stories write their rows as the load runs and date what happened in them, so a
+    client's chart, care team and bookings would be dated after what they hold. Each client is
+    registered days before their first record (when the care team is formed), and each visit
+    booked days before it starts, not after. Only what is dated too late moves: loading again
+    moves nothing."""
+    from kapflow.visits.models import Visit
+
+    firsts = _first_records()
+    clients = [c for c in Client.objects.filter(pk__in=firsts) if c.created_at > firsts[c.pk]]
+    for client in clients:
+        ahead = datetime.timedelta(days=rng.randint(3, 14), hours=rng.randint(0, 6))
+        client.created_at = firsts[client.pk] - ahead
+    Client.objects.bulk_update(clients, ["created_at"])
+    joined = dict(Client.objects.values_list("pk", "created_at"))
+    members = [
+        m for m in CareTeamMember.objects.filter(client__in=firsts) if m.added_at > firsts[m.client_id]
+    ]
+    for member in members:
+        member.added_at = joined[member.client_id]
+    CareTeamMember.objects.bulk_update(members, ["added_at"])
+    visits = list(
+        Visit.objects.filter(created_at__gt=F("starts_at")).only("client_id", "starts_at", "created_at")
+    )
+    for visit in visits:
+        ahead = datetime.timedelta(days=rng.randint(2, 21))
+        visit.created_at = max(joined[visit.client_id], visit.starts_at - ahead)
+    Visit.objects.bulk_update(visits, ["created_at"], batch_size=500)
+
+
 def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     """Create the demo practice once; later calls add nothing but `extra_clients`."""
     rng = random.Random(seed)  # noqa: S311  (made-up demo data, not secrets)
@@ -411,7 +470,9 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
         rng=rng,
         today=today,
     )
-    # Last: every client who used the portal in any story above has the account they used,
-    # opened by an invitation before they first did.
+    # Last: the charts dated as a practice would have made them, before what they hold; and
+    # every client who used the portal in any story above has the account they used, opened by
+    # an invitation before they first did.
+    date_the_charts(rng)
     open_portal_accounts(staff)
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
