@@ -311,7 +311,6 @@ def _sign_releases(providers, presented_by) -> None:
     OutsideProvider.objects.bulk_update(providers, ["release_categories"])
 
 
-@transaction.atomic
 def _first_records() -> dict[int, datetime.datetime]:
     """Client id -> the first moment anything happened with the client at the practice: a
     visit, a questionnaire of their own (not one a referrer's system sent), a consultation, a
@@ -370,6 +369,7 @@ def date_the_charts(rng) -> None:
     Visit.objects.bulk_update(visits, ["created_at"], batch_size=500)
 
 
+@transaction.atomic
 def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     """Create the demo practice once; later calls add nothing but `extra_clients`."""
     rng = random.Random(seed)  # noqa: S311  (made-up demo data, not secrets)
