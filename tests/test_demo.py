@@ -196,6 +196,18 @@ def test_the_demo_diary_gives_the_nearest_free_time_and_reads_what_is_booked(db)
     assert fresh.book(client=cy, clinician=bo, around=ten, minutes=50, days=0) is None  # Cy's day
 
 
+def test_a_load_that_fails_half_way_leaves_nothing_behind(db, monkeypatch):
+    """load_demo is one transaction: a practice is never left with half a demo in it."""
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the pathway story failed")
+
+    monkeypatch.setattr("kapflow.demo.quick.add_pathway_story", fails)
+    with pytest.raises(RuntimeError):
+        load_demo()
+    assert not Client.objects.exists() and not User.objects.exists()
+
+
 def test_the_group_practice_loads_only_into_an_empty_database(db):
     """Its schedule knows nothing of visits already booked, so it refuses rather than book over
     them (the quick demo's rooms, or a practice's own), in the function and in the command."""
