@@ -429,7 +429,6 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
     now = group["as_of"]
     assert Response.objects.filter(entered_by=None).count() > 5 * TEST_SCALE.clients
     assert demo_rules.portal_problems(now=now) == []
-    assert demo_rules.dating_problems() == []
     # The invitation is sent once the discovery call is over.
     accepted = PortalInvitation.objects.filter(accepted_at__isnull=False).select_related("client")
     assert accepted.count() == Client.objects.filter(portal_user__isnull=False).count()
@@ -437,6 +436,12 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
         calls = invitation.client.visits.filter(kind=Visit.Kind.DISCOVERY_CALL)
         call = calls.exclude(status=Visit.Status.CANCELLED).get()
         assert call.ends_at <= invitation.created_at, invitation
+
+
+def test_each_chart_is_dated_before_what_it_holds(group, db):
+    """Each client registered before their first record, the care team formed before the visits
+    it held, each visit booked before it began (tests/demo_rules.py, as for the quick practice)."""
+    assert demo_rules.dating_problems() == []
 
 
 def test_the_reminders_sent_are_the_sweeps_and_it_sends_none_again(group, db):
