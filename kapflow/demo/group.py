@@ -63,6 +63,7 @@ from kapflow.course.models import CourseReview, Discharge
 from kapflow.demo import controlled as quick_controlled
 from kapflow.demo import course as demo_course
 from kapflow.demo import notes as demo_notes
+from kapflow.demo import portal as demo_portal
 from kapflow.demo import quick
 from kapflow.demo.billing import add_billing
 from kapflow.demo.schedule import CLOSE, DAY_LIMIT, GRID, OPEN, SATURDAY_CLOSE
@@ -94,7 +95,7 @@ from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.outcomes.report import ended_quarters
 from kapflow.pathway.course import Position
 from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
-from kapflow.portal.models import PortalInvitation, token_hash
+from kapflow.portal.models import PortalInvitation
 from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
 from kapflow.reminders.sources import appointment_key, dayof_key
@@ -1227,7 +1228,7 @@ class Builder:
         after the call). None while it is still to be accepted."""
         if at > self.now:
             return
-        accepted = at + datetime.timedelta(minutes=self.portal_rng.randint(15, 360))
+        accepted = at + datetime.timedelta(minutes=self.portal_rng.randint(*demo_portal.ACCEPTED_WITHIN))
         self.invited[n] = (at, therapist, accepted if accepted <= self.now else None)
 
     # --- Medication-session records ----------------------------------------------------------
@@ -1568,15 +1569,14 @@ class Builder:
             client = self.client_rows[n]
             client.portal_user = accounts.get(n)
             invitations.append(
-                PortalInvitation(
-                    client=client,
-                    email=client.email,
-                    token_sha256=token_hash(f"{self.portal_rng.getrandbits(128):032x}"),
-                    created_at=at,
-                    created_by=by,
-                    expires_at=at + lasts,
-                    accepted_at=accepted,
-                    accepted_by=client.portal_user,
+                demo_portal.invitation(
+                    client,
+                    by=by,
+                    at=at,
+                    lasts=lasts,
+                    rng=self.portal_rng,
+                    accepted=accepted,
+                    account=client.portal_user,
                 )
             )
         bulk(PortalInvitation, invitations)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, Guardian
+from kapflow.demo.dating import earliest
 from kapflow.journal.models import JournalEntry
 from kapflow.measures.models import Response
 from kapflow.notes.models import SessionIntention
@@ -75,20 +76,33 @@ def portal_client() -> Client | None:
 def first_portal_use() -> dict[int, datetime.datetime]:
     """Client id -> the first moment the client did anything on the portal: a questionnaire no
     one entered for them, a journal entry, an intention for a session, a copy of their record."""
-    firsts: dict[int, datetime.datetime] = {}
-    for rows in (
-        Response.objects.filter(entered_by=None).values("client").annotate(first=Min("completed_at")),
-        JournalEntry.objects.values("client").annotate(first=Min("created_at")),
+    return earliest(
+        Response.objects.filter(entered_by=None).values_list("client").annotate(first=Min("completed_at")),
+        JournalEntry.objects.values_list("client").annotate(first=Min("created_at")),
         SessionIntention.objects.filter(source=SessionIntention.Source.PORTAL)
-        .values("client")
+        .values_list("client")
         .annotate(first=Min("entered_at")),
         RecordCopy.objects.filter(channel=RecordCopy.Channel.PORTAL)
-        .values("client")
+        .values_list("client")
         .annotate(first=Min("produced_at")),
-    ):
-        for row in rows:
-            firsts[row["client"]] = min(row["first"], firsts.get(row["client"], row["first"]))
-    return firsts
+    )
+
+
+def invitation(client, *, by, at, lasts, rng, accepted=None, account=None, guardian=None) -> PortalInvitation:
+    """The invitation (unsaved) as kapflow.portal.services writes it: to the address on file,
+    sent by `by` at `at`, lasting the practice's `lasts`, with a token only its hash is kept of;
+    accepted at `accepted` by `account` when it was. Both demo practices make theirs here."""
+    return PortalInvitation(
+        client=client,
+        guardian=guardian,
+        email=guardian.email if guardian else client.email,
+        token_sha256=token_hash(f"{rng.getrandbits(128):032x}"),
+        created_at=at,
+        created_by=by,
+        expires_at=at + lasts,
+        accepted_at=accepted,
+        accepted_by=account,
+    )
 
 
 def open_portal_accounts(staff) -> None:
@@ -102,7 +116,9 @@ def open_portal_accounts(staff) -> None:
     rng = random.Random(77)  # noqa: S311  (made-up demo data, not secrets)
     lasts = datetime.timedelta(hours=Practice.load().portal_invitation_hours)
     password = make_password(DEMO_PASSWORD)
-    invited = PortalInvitation.objects.filter(accepted_at__isnull=False)
+    opened = PortalInvitation.objects.filter(accepted_at__isnull=False)
+    invited_clients = set(opened.filter(guardian=None).values_list("client", flat=True))
+    invited_guardians = set(opened.exclude(guardian=None).values_list("guardian", flat=True))
     primaries = CareTeamMember.objects.filter(role=CareTeamMember.Role.PRIMARY_THERAPIST)
     therapists = {member.client_id: member.user for member in primaries.select_related("user")}
 
@@ -111,21 +127,14 @@ def open_portal_accounts(staff) -> None:
         accepted = at + datetime.timedelta(minutes=rng.randint(*ACCEPTED_WITHIN))
         account.date_joined = account.last_login = accepted
         account.save(update_fields=["date_joined", "last_login"])
-        PortalInvitation.objects.create(
-            client=client,
-            guardian=guardian,
-            email=guardian.email if guardian else client.email,
-            token_sha256=token_hash(f"{rng.getrandbits(128):032x}"),
-            created_at=at,
-            created_by=therapists.get(client.pk, staff["owner"]),
-            expires_at=at + lasts,
-            accepted_at=accepted,
-            accepted_by=account,
-        )
+        by = therapists.get(client.pk, staff["owner"])
+        invitation(
+            client, by=by, at=at, lasts=lasts, rng=rng, accepted=accepted, account=account, guardian=guardian
+        ).save()
 
     firsts = first_portal_use()
     for client in Client.objects.filter(pk__in=firsts).select_related("portal_user").order_by("pk"):
-        if invited.filter(client=client, guardian=None).exists():
+        if client.pk in invited_clients:
             continue
         account = client.portal_user
         if account is None:
@@ -141,7 +150,7 @@ def open_portal_accounts(staff) -> None:
         invite(client, guardian=None, account=account, day=day)
     guardians = Guardian.objects.filter(portal_user__isnull=False).select_related("client", "portal_user")
     for guardian in guardians:
-        if invited.filter(guardian=guardian).exists():
+        if guardian.pk in invited_guardians:
             continue
         day = timezone.localdate() - datetime.timedelta(days=GUARDIAN_INVITED_DAYS_AGO)
         invite(guardian.client, guardian=guardian, account=guardian.portal_user, day=day)

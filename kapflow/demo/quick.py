@@ -6,7 +6,6 @@ import datetime
 import random
 
 from django.db import transaction
-from django.db.models import F, Min
 from django.utils import timezone
 
 from kapflow.accounts.models import User
@@ -21,6 +20,7 @@ from kapflow.demo.billing import add_billing
 from kapflow.demo.controlled import REGISTRATION_NUMBER as CONTROLLED_REGISTRATION
 from kapflow.demo.controlled import add_controlled_story
 from kapflow.demo.course import add_course_story
+from kapflow.demo.dating import date_the_charts
 from kapflow.demo.journal import add_journal_story
 from kapflow.demo.measures import add_measures_story
 from kapflow.demo.notes import add_notes_story
@@ -309,64 +309,6 @@ def _sign_releases(providers, presented_by) -> None:
     for provider in providers:
         provider.release_categories = RELEASE_CATEGORIES
     OutsideProvider.objects.bulk_update(providers, ["release_categories"])
-
-
-def _first_records() -> dict[int, datetime.datetime]:
-    """Client id -> the first moment anything happened with the client at the practice: a
-    visit, a questionnaire of their own (not one a referrer's system sent), a consultation, a
-    signature."""
-    from kapflow.measures.models import Response
-    from kapflow.pathway.models import Consultation
-    from kapflow.visits.models import Visit
-
-    firsts: dict[int, datetime.datetime] = {}
-    moments = [
-        Visit.objects.values_list("client").annotate(first=Min("starts_at")),
-        Response.objects.filter(import_source__isnull=True)
-        .values_list("client")
-        .annotate(first=Min("completed_at")),
-        Signature.objects.values_list("client").annotate(first=Min("signed_at")),
-        [
-            (client_id, timezone.make_aware(datetime.datetime.combine(held_on, datetime.time())))
-            for client_id, held_on in Consultation.objects.values_list("client").annotate(
-                first=Min("held_on")
-            )
-        ],
-    ]
-    for rows in moments:
-        for client_id, first in rows:
-            firsts[client_id] = min(first, firsts.get(client_id, first))
-    return firsts
-
-
-def date_the_charts(rng) -> None:
-    """The stories write their rows as the load runs and date what happened in them, so a
-    client's chart, care team and bookings would be dated after what they hold. Each client is
-    registered days before their first record (when the care team is formed), and each visit
-    booked days before it starts, not after. Only what is dated too late moves: loading again
-    moves nothing."""
-    from kapflow.visits.models import Visit
-
-    firsts = _first_records()
-    clients = [c for c in Client.objects.filter(pk__in=firsts) if c.created_at > firsts[c.pk]]
-    for client in clients:
-        ahead = datetime.timedelta(days=rng.randint(3, 14), hours=rng.randint(0, 6))
-        client.created_at = firsts[client.pk] - ahead
-    Client.objects.bulk_update(clients, ["created_at"])
-    joined = dict(Client.objects.values_list("pk", "created_at"))
-    members = [
-        m for m in CareTeamMember.objects.filter(client__in=firsts) if m.added_at > firsts[m.client_id]
-    ]
-    for member in members:
-        member.added_at = joined[member.client_id]
-    CareTeamMember.objects.bulk_update(members, ["added_at"])
-    visits = list(
-        Visit.objects.filter(created_at__gt=F("starts_at")).only("client_id", "starts_at", "created_at")
-    )
-    for visit in visits:
-        ahead = datetime.timedelta(days=rng.randint(2, 21))
-        visit.created_at = max(joined[visit.client_id], visit.starts_at - ahead)
-    Visit.objects.bulk_update(visits, ["created_at"], batch_size=500)
 
 
 @transaction.atomic
