@@ -216,15 +216,24 @@ def django_db_setup(
             request.node.warn(pytest.PytestWarning(f"test database not removed yet: {error!r}"))
 
 
+def run_file(name: str) -> Path:
+    """A file of this test run's, shared by its workers, in the temporary folder: removed by the
+    controller when the run ends (remove_the_workers_copies)."""
+    return _folder() / f"kapflow-test-run-{os.environ[RUN_ENV]}-{name}"
+
+
 def remove_the_workers_copies(config) -> None:
     """In the controller (pytest_unconfigure): the copies of this run's workers that their own
-    teardown could not remove. The template is kept for the next run."""
+    teardown could not remove, and the run's own files (run_file). The template is kept for the
+    next run."""
     run = os.environ.get(RUN_ENV)
     if os.environ.get("PYTEST_XDIST_WORKER") or not run:
         return
     from django.db import connection
     from pytest_django.plugin import blocking_manager_key
 
+    for path in _folder().glob(f"kapflow-test-run-{run}-*"):
+        path.unlink(missing_ok=True)
     with config.stash[blocking_manager_key].unblock():
         if connection.vendor == "sqlite":
             for path in _folder().glob(f"test_kapflow_template_*_{run}_gw*"):
