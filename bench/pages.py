@@ -22,6 +22,7 @@ exits 1. It always exits 1 when a page does not answer 200.
 import argparse
 import datetime
 import functools
+import gc
 import json
 import math
 import os
@@ -60,6 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         help="also profile one request of each page with pyinstrument (the bench extra) into DIR",
+    )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave start-up's objects in the garbage collector's sight, as kapflow/wsgi.py did "
+        "before 7 December 2026 (kapflow.lib.heap), to compare",
     )
     args = parser.parse_args(argv)
     if args.clients < 0 or args.repeat < 1:
@@ -318,6 +325,42 @@ def _timed_query(times, execute, sql, params, many, context):
         times.append(((time.perf_counter() - started) * 1000, sql))
 
 
+class CollectorWatch:
+    """How often Python's cyclic garbage collector ran while the pages were timed, and for how
+    long: a full collection walks every object the process holds (kapflow.lib.heap)."""
+
+    def __init__(self):
+        self.started: dict[int, float] = {}
+        self.runs, self.ms = [0, 0, 0], [0.0, 0.0, 0.0]
+        gc.callbacks.append(self._seen)
+
+    def _seen(self, phase: str, info: dict) -> None:
+        generation = info["generation"]
+        if phase == "start":
+            self.started[generation] = time.perf_counter()
+        elif generation in self.started:
+            self.runs[generation] += 1
+            self.ms[generation] += (time.perf_counter() - self.started.pop(generation)) * 1000
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._seen)
+
+    def figures(self) -> dict:
+        return {
+            "full_runs": self.runs[2],
+            "full_ms": round(self.ms[2], 1),
+            "younger_runs": sum(self.runs[:2]),
+            "younger_ms": round(sum(self.ms[:2]), 1),
+        }
+
+    def describe(self) -> str:
+        f = self.figures()
+        return (
+            f"{f['full_runs']} full collections ({f['full_ms']:,.0f} ms in all), "
+            f"{f['younger_runs']:,} of the younger generations ({f['younger_ms']:,.0f} ms)"
+        )
+
+
 def profile(folder: Path, label: str, request) -> None:
     """One more request under pyinstrument; its call tree goes to DIR/<page>.txt."""
     from pyinstrument import Profiler
@@ -380,7 +423,13 @@ def main(argv=None) -> int:
                 browsers[user.pk] = browser
             browsers[who] = browsers[user.pk]
 
+        if not args.no_freeze:
+            # As every web process does once it has started (kapflow/wsgi.py).
+            from kapflow.lib.heap import freeze_startup_objects
+
+            freeze_startup_objects()
         load_before = os.getloadavg()[0]
+        collections = CollectorWatch()
         bare = Bare(browsers["therapist"])
         for _ in range(args.repeat):  # warm up
             bare.sample()
@@ -469,6 +518,8 @@ def main(argv=None) -> int:
             f"machine: {os.cpu_count()} cores, load average {load_before:.1f} when the timing began and "
             f"{os.getloadavg()[0]:.1f} at its end (anything else running slows the bare request too)"
         )
+        frozen = "left in its sight (--no-freeze)" if args.no_freeze else "set aside, as kapflow/wsgi.py does"
+        print(f"start-up's objects and the garbage collector: {frozen}")
         header = (
             f"{'page':<38} {'as':<18} {'p50 ms':>7} {'p95 ms':>7} {'x bare':>7} {'KB':>6} {'queries':>7}"
             f" {'+req':>4}  over target"
@@ -495,6 +546,8 @@ def main(argv=None) -> int:
                 for ms, sql in row["slow_queries"]:
                     print(f"  {row['page'].strip()[:30]:<30} {ms:>7.1f} ms  {sql[:110]}")
         missed = [row for row in results if row["over"]]
+        collections.stop()
+        print(f"\nThe garbage collector while timing: {collections.describe()}.")
         print(
             f"\nBare request: p50 {bare_p50:.2f} ms, p95 {bare_p95:.2f} ms over {len(bare.timings)} "
             "requests, one before each timed page request."
@@ -517,6 +570,7 @@ def main(argv=None) -> int:
                         "bare_p50_ms": round(bare_p50, 2),
                         "bare_p95_ms": round(bare_p95, 2),
                         "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+                        "garbage_collector": collections.figures(),
                         "pages": results,
                         "not_measured": problems,
                     },
