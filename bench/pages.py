@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--no-freeze",
         action="store_true",
         help="leave start-up's objects in the garbage collector's sight, as kapflow/wsgi.py did "
-        "before 7 December 2026 (kapflow.lib.heap), to compare",
+        "before 6 December 2026 (kapflow.lib.heap), to compare",
     )
     args = parser.parse_args(argv)
     if args.clients < 0 or args.repeat < 1:

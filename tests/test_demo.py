@@ -230,8 +230,8 @@ class TestTheLoadedDemo:
     """What a newcomer sees in the demo as `make run` loads it (loaded once for the class)."""
 
     def test_it_loads_once_and_a_second_load_adds_nothing(self, demo):
-        """Anywhere: the charts, the controlled substance record and the books. One second load
-        for all three, since each load of the quick demo costs seconds of the suite."""
+        """Anywhere: the charts, the controlled substance record and the books, counted around
+        one second load."""
         from kapflow.billing.models import Charge, Diagnosis, Estimate, Fee, Invoice
         from kapflow.billing.models import Entry as BillingEntry
         from kapflow.controlled.models import Entry, Inventory, Lot, PharmacyFill, RemsEnrolment

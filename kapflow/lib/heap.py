@@ -1,10 +1,11 @@
 """A web process's long-lived objects and Python's cyclic garbage collector.
 
-A kapflow process holds about 200,000 objects that live as long as it does: Django, kapflow
+A kapflow process holds about 185,000 objects that live as long as it does: Django, kapflow
 and the libraries they import, and the URLconf with every view module. Each full collection
-of the cyclic garbage collector walks every one of them, and allocation-heavy work (building a
-page's queries) sets one off every ten requests or so: on the group practice's prescriber
-dashboard that was a pause of about 90 ms, 9 ms a request on average (README, "Measuring").
+of the cyclic garbage collector walks every one of them, 90–130 ms on the machine of
+bench/README.md, and how often one comes depends on what requests leave behind: a process
+serving the group practice's prescriber dashboard over and over ran one every ten requests or
+so (9 ms a request on average), the page benchmark's process one in its 240 dashboard requests.
 Setting them aside once start-up is done (gc.freeze, meant for this) leaves the collector only
 what requests make."""
 

@@ -124,7 +124,7 @@ _RECORDS = ("client", "session", "minor", "portal_client", "guardian")
 def demo_practice() -> Demo:
     """The demo practice with its medication session of the day under way.
 
-    Loading it is about 11 s of a walk. On SQLite the first walk of a test run loads it and
+    Loading it is 7–11 s of a walk. On SQLite the first walk of a test run loads it and
     keeps a copy of the database, and each later walk of the run, on any pytest-xdist worker,
     puts that copy back instead (SQLite's backup, well under a second): four loads fewer a run.
     The copy is taken as the walk would find a fresh load, before any page is opened (a later
@@ -140,8 +140,8 @@ def demo_practice() -> Demo:
         if kept.exists():
             with closing(sqlite3.connect(kept)) as copy:
                 copy.backup(connection.connection)
-            # The copy arrived through the write-ahead log: put it into the database file, or
-            # every read of the walk looks it up in the log first.
+            # The copy arrived through the write-ahead log: written into the database file, the
+            # live server's connections read it from there.
             connection.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return Demo.from_keys(json.loads(run_file("walk-demo.json").read_text()))
         demo = _load_demo_practice()
