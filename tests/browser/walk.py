@@ -104,21 +104,15 @@ class Demo:
     @classmethod
     def from_keys(cls, keys: dict) -> "Demo":
         staff = User.objects.in_bulk(keys["staff"].values())
-        models = {
-            "client": Client,
-            "session": Visit,
-            "minor": Client,
-            "portal_client": User,
-            "guardian": User,
-        }
         return cls(
             staff={role: staff[pk] for role, pk in keys["staff"].items()},
-            **{name: models[name].objects.get(pk=keys[name]) for name in _RECORDS},
+            **{name: model.objects.get(pk=keys[name]) for name, model in _RECORDS.items()},
             ids=keys["ids"],
         )
 
 
-_RECORDS = ("client", "session", "minor", "portal_client", "guardian")
+# The records a Demo names besides its staff, and their models.
+_RECORDS = {"client": Client, "session": Visit, "minor": Client, "portal_client": User, "guardian": User}
 
 
 def demo_practice() -> Demo:
