@@ -509,6 +509,67 @@ def portal_problems(*, now) -> list[str]:
     return found
 
 
+# The measure schedule (kapflow.measures.schedule; docs/demo.md, "Questionnaires").
+
+# The visit a form is for, by the reason it was asked.
+TASK_VISIT_KINDS = {"pre_session": Visit.Kind.MEDICATION, "review": Visit.Kind.PROGRESS_REVIEW}
+
+
+def measure_task_problems(*, now, practice) -> list[str]:
+    """Every form the measure schedule asked is as the schedule makes it, and every answer to one
+    as the portal takes it; every pre-session questionnaire answered on the portal answered such
+    a form; and the schedule's sweep, run at `now`, finds nothing to ask or withdraw for any
+    client (its decisions, kapflow.measures.schedule.plan, over each client's records)."""
+    from kapflow.measures.models import MeasureTask, Response
+    from kapflow.measures.schedule import client_state, plan, visit_due
+
+    found = []
+    lead = practice.appointment_reminder_hours
+    tasks = MeasureTask.objects.select_related("response", "visit")
+    for task in tasks:
+        what = f"task {task.pk} ({task.reason} {task.instrument}, client {task.client_id})"
+        if task.created_at > now or (task.withdrawn_at and task.withdrawn_at > now):
+            found.append(f"{what}: dated after now")
+        if task.reason in TASK_VISIT_KINDS:
+            visit = task.visit
+            kind = TASK_VISIT_KINDS[task.reason]
+            if visit is None or visit.client_id != task.client_id or visit.kind != kind:
+                found.append(f"{what}: not for one of the client's {kind} visits")
+                continue
+            if task.due_at != visit_due(visit.starts_at, lead) and task.withdrawn_at is None:
+                found.append(f"{what}: due {task.due_at}, not {lead} h before its visit at {visit.starts_at}")
+        elif task.visit_id is not None:
+            found.append(f"{what}: a {task.reason} form for a visit")
+        answer = task.response
+        if answer is None:
+            continue
+        asked = (task.client_id, task.instrument, task.reason)
+        if (answer.client_id, answer.instrument, answer.context) != asked:
+            found.append(f"{what}: answered by response {answer.pk}, a {answer.context} {answer.instrument}")
+        if task.withdrawn_at is not None:
+            found.append(f"{what}: answered and withdrawn")
+        if not task.created_at <= answer.completed_at or not task.due_at <= answer.completed_at:
+            found.append(f"{what}: answered at {answer.completed_at}, before it was made or came due")
+        if task.visit_id is not None and answer.completed_at >= task.visit.starts_at:
+            found.append(f"{what}: answered at {answer.completed_at}, once its visit had begun")
+    answered = set(tasks.exclude(response=None).values_list("response_id", flat=True))
+    for pk, client_id in Response.objects.filter(context="pre_session", entered_by=None).values_list(
+        "pk", "client_id"
+    ):
+        if pk not in answered:
+            found.append(f"response {pk} (client {client_id}): on the portal before a session, unasked")
+    for client in Client.objects.order_by("pk"):
+        decided = plan(
+            client_state(client, now=now),
+            now=now,
+            weekly_days=practice.measures_weekly_days,
+            lead_hours=lead,
+        )
+        if decided.create or decided.withdraw:
+            found.append(f"client {client.pk}: the sweep at {now} would still ask {decided}")
+    return found
+
+
 # The controlled-substance record (issue 17; docs/demo.md, "The controlled-substance record").
 
 

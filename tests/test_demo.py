@@ -327,6 +327,12 @@ class TestTheLoadedDemo:
         each visit booked before it began: a visit's page says when it was booked."""
         assert demo_rules.dating_problems() == []
 
+    def test_questionnaires_follow_the_measure_schedule(self, demo):
+        """Every form the schedule asked is as it makes them, every pre-session questionnaire
+        answered on the portal answered one, and the sweep finds nothing left to do
+        (tests/demo_rules.py, as for the group practice)."""
+        assert demo_rules.measure_task_problems(now=timezone.now(), practice=Practice.load()) == []
+
     @pytest.mark.parametrize("days_on", [0, 2, 9, 45])
     def test_the_measure_sweep_looks_at_every_client_whose_forms_it_would_change(self, demo, days_on):
         """The sweep plans only the clients its one query picks (kapflow.measures.schedule

@@ -438,6 +438,31 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
         assert call.ends_at <= invitation.created_at, invitation
 
 
+def test_questionnaires_follow_the_measure_schedule(group, practice):
+    """The forms before each medication session were asked as the measure schedule asks them and
+    answered on the portal; at discharge and at baseline the client answered all three of the
+    schedule's questionnaires; and the schedule's sweep, run as the load ends, asked what was
+    left to ask (the forms for the visits booked ahead, a weekly form where one is owed) and
+    nothing of a client who has left care (tests/demo_rules.py)."""
+    from kapflow.clients.models import LEFT_CARE
+    from kapflow.measures.models import MeasureTask, Response
+
+    now = group["as_of"]
+    assert demo_rules.measure_task_problems(now=now, practice=practice) == []
+    answered = MeasureTask.objects.filter(reason=Response.Context.PRE_SESSION, response__isnull=False)
+    assert answered.count() > 2 * TEST_SCALE.clients
+    for context in (Response.Context.BASELINE, Response.Context.DISCHARGE):
+        by_instrument = dict(
+            Response.objects.filter(context=context).values_list("instrument").annotate(n=Count("pk"))
+        )
+        assert set(by_instrument) == {"phq9", "gad7", "pcl5"}, context
+        assert len(set(by_instrument.values())) == 1, context
+    swept = MeasureTask.objects.filter(created_at=now)
+    assert swept.filter(reason=Response.Context.PRE_SESSION, visit__starts_at__gt=now).exists()
+    assert not swept.filter(client__stage__in=LEFT_CARE).exists()
+    assert group["rows"]["measure tasks"] == MeasureTask.objects.count()
+
+
 def test_each_chart_is_dated_before_what_it_holds(group, db):
     """Each client registered before their first record, the care team formed before the visits
     it held, each visit booked before it began (tests/demo_rules.py, as for the quick practice)."""

@@ -94,7 +94,8 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
     from kapflow.dosing.models import AdverseEvent, SafetyReview
     from kapflow.integration.models import ActionItem
     from kapflow.measures.instruments import GAD7, PCL5, PHQ9
-    from kapflow.measures.models import Response
+    from kapflow.measures.models import MeasureTask, Response
+    from kapflow.measures.schedule import visit_due
     from kapflow.medical import screening as findings
     from kapflow.medical.models import Clearance, MedicationOrder, Screening
     from kapflow.outcomes.report import last_ended_quarter
@@ -268,12 +269,21 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
             starts = session.starts_at
             answered = starts - PORTAL_LEAD
             wobble = rng.choice((-1, 0, 0, 1))
-            _respond(
-                client, PHQ9, _score(phq0, share, step, steps, wobble, 27), answered, "pre_session", None
-            )
+            forms = [
+                _respond(
+                    client, PHQ9, _score(phq0, share, step, steps, wobble, 27), answered, "pre_session", None
+                )
+            ]
             gad_share = min(1.2, share + rng.choice((-0.05, 0, 0.05, 0.1)))
-            _respond(
-                client, GAD7, _score(gad0, gad_share, step, steps, wobble, 21), answered, "pre_session", None
+            forms.append(
+                _respond(
+                    client,
+                    GAD7,
+                    _score(gad0, gad_share, step, steps, wobble, 21),
+                    answered,
+                    "pre_session",
+                    None,
+                )
             )
             visit = Visit.objects.create(
                 client=client,
@@ -286,6 +296,18 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
                 clinician=therapist,
                 created_by=staff["coordinator"],
             )
+            # Each answered the form the measure schedule asked before the session
+            # (kapflow.measures.schedule), as in kapflow.demo.measures.
+            for response in forms:
+                MeasureTask.objects.create(
+                    client=client,
+                    instrument=response.instrument,
+                    reason=Response.Context.PRE_SESSION,
+                    visit=visit,
+                    due_at=visit_due(starts, practice.appointment_reminder_hours),
+                    created_at=starts - datetime.timedelta(days=7),
+                    response=response,
+                )
             book = signed_runbook(visit, order, practice, rng, event=False)
             if (k + step) % 7 == 3:
                 event = AdverseEvent.objects.create(

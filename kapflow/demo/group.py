@@ -85,8 +85,9 @@ from kapflow.dosing.models import (
 )
 from kapflow.inquiries.models import Inquiry
 from kapflow.integration.models import ActionItem, IntegrationRecord
-from kapflow.measures.instruments import GAD7, PHQ9
-from kapflow.measures.models import Response
+from kapflow.measures.instruments import GAD7, PCL5, PHQ9
+from kapflow.measures.models import MeasureTask, Response
+from kapflow.measures.schedule import schedule_measures, visit_due
 from kapflow.measures.scoring import score
 from kapflow.medical import screening as findings
 from kapflow.medical.doses import INTRANASAL, SUBLINGUAL
@@ -296,6 +297,12 @@ class Diary:
         self.client_days.setdefault(client, set()).add(day)
 
 
+def pcl_baseline(phq0: int, gad0: int) -> int:
+    """A client's PCL-5 at baseline (0-80), drawn from their PHQ-9 and GAD-7 rather than the
+    random stream, so that adding it left the rest of the practice as it was."""
+    return 18 + (phq0 * 5 + gad0 * 3) % 40
+
+
 def _answers(instrument, total: int) -> dict[str, int]:
     """Answers adding up to `total`, spread evenly; never a positive answer to an alert item."""
     keys = [item.key for item in instrument.items if item.key not in instrument.alert_items]
@@ -341,6 +348,9 @@ class Builder:
         self.sessions: list[tuple] = []  # (visit, order) of the medication sessions held
         self.integrations: list[tuple] = []  # (medication visit, integration visit or None)
         self.responses: list[Response] = []
+        # The forms the measure schedule asked before each medication session, each answered by
+        # its pre-session response (kapflow.measures.schedule).
+        self.tasks: list[MeasureTask] = []
         # Each course that began, for its reviews and its end (kapflow.demo.course), and the
         # preparation session each preparation visit recorded (its note names what it covered).
         self.courses: list[tuple] = []
@@ -564,24 +574,50 @@ class Builder:
 
     # --- One client's way through the pathway ------------------------------------------------
 
-    def respond(self, n, instrument, total, when, context, entered_by=None) -> None:
+    def respond(self, n, instrument, total, when, context, entered_by=None) -> Response | None:
         if when > self.now:
-            return
+            return None
         answers = _answers(instrument, total)
         result = score(instrument, answers)
-        self.responses.append(
-            Response(
-                client=self.client_rows[n],
-                instrument=instrument.key,
-                version=instrument.version,
-                answers=answers,
-                total=result.total,
-                band=result.band.label,
-                context=context,
-                completed_at=when,
-                entered_by=entered_by,
-            )
+        response = Response(
+            client=self.client_rows[n],
+            instrument=instrument.key,
+            version=instrument.version,
+            answers=answers,
+            total=result.total,
+            band=result.band.label,
+            context=context,
+            completed_at=when,
+            entered_by=entered_by,
         )
+        self.responses.append(response)
+        return response
+
+    def before_session(self, n, session: Visit, scores) -> None:
+        """The forms before a medication session, as the measure schedule asks them: made when the
+        session was booked, due the practice's reminder time before it, and answered on the portal
+        PORTAL_LEAD before it (kapflow.measures.schedule)."""
+        for instrument, total in scores:
+            response = self.respond(n, instrument, total, session.starts_at - PORTAL_LEAD, "pre_session")
+            if response is None:
+                continue  # not answered yet: the schedule's sweep asks for it (write)
+            self.tasks.append(
+                MeasureTask(
+                    client=response.client,
+                    instrument=instrument.key,
+                    reason=Response.Context.PRE_SESSION,
+                    visit=session,
+                    due_at=visit_due(session.starts_at, self.practice.appointment_reminder_hours),
+                    created_at=session.created_at,
+                    response=response,
+                )
+            )
+
+    def at_discharge(self, n, ended_on, pcl: int, when: datetime.datetime) -> None:
+        """The forms the measure schedule asks at discharge (PHQ-9, GAD-7 and PCL-5), on the
+        scores the course ended on."""
+        for instrument, total in (*ended_on, (PCL5, pcl)):
+            self.respond(n, instrument, total, when, "discharge")
 
     @property
     def ready(self) -> int:
@@ -643,8 +679,9 @@ class Builder:
             return self._stage(client, stage)
         phq0, gad0 = rng.randint(11, 24), rng.randint(8, 19)
         share = rng.choice(END_SHARES)
-        self.respond(n, PHQ9, phq0, consult.starts_at - PORTAL_LEAD, "baseline", None)
-        self.respond(n, GAD7, gad0, consult.starts_at - PORTAL_LEAD, "baseline", None)
+        pcl0 = pcl_baseline(phq0, gad0)
+        for instrument, total in ((PHQ9, phq0), (GAD7, gad0), (PCL5, pcl0)):
+            self.respond(n, instrument, total, consult.starts_at - PORTAL_LEAD, "baseline", None)
         fit = rng.random() > 0.1 or n < self.ready
         self.add(
             "consultations",
@@ -842,9 +879,11 @@ class Builder:
             after = next_day(session, 7 if weekly else 14)
         # Questionnaires: before each session, and weekly while in care.
         for k, session in enumerate(doses):
-            when = session.starts_at - PORTAL_LEAD
-            self.respond(n, PHQ9, self._score(phq0, share, k, planned), when, "pre_session")
-            self.respond(n, GAD7, self._score(gad0, share, k, planned), when, "pre_session")
+            scores = (
+                (PHQ9, self._score(phq0, share, k, planned)),
+                (GAD7, self._score(gad0, share, k, planned)),
+            )
+            self.before_session(n, session, scores)
         # Done when every session planned was held, or when the course was cut short (nothing
         # more booked, the last session three weeks ago).
         course_done = not pending and (
@@ -865,8 +904,8 @@ class Builder:
                     (PHQ9, self._score(phq0, share, planned, planned)),
                     (GAD7, self._score(gad0, share, planned, planned)),
                 )
-                for instrument, total in ended_on:
-                    self.respond(n, instrument, total, end, "discharge")
+                pcl_end = self._score(pcl0, share, planned, planned)
+                self.at_discharge(n, ended_on, pcl_end, end)
                 order.discontinued_at = end
                 order.discontinued_by = prescriber
                 order.discontinue_reason = "Course complete; reviewed at the progress review."
@@ -900,8 +939,7 @@ class Builder:
                     end = None
                     if ended is not None:
                         end = ended.ends_at
-                        for instrument, total in ended_on:
-                            self.respond(n, instrument, total, end, "discharge")
+                        self.at_discharge(n, ended_on, pcl_end, end)
                         maintenance.discontinued_at = end
                         maintenance.discontinued_by = prescriber
                         maintenance.discontinue_reason = (
@@ -1121,8 +1159,7 @@ class Builder:
                 held.append(session)
                 self.sessions.append((session, order))
                 self.integrations.append((session, integration))
-                for instrument, total in scores:
-                    self.respond(n, instrument, total, session.starts_at - PORTAL_LEAD, "pre_session")
+                self.before_session(n, session, scores)
                 last_seen = integration if self.held(integration) else session
                 dose_after = day(session) + every
                 if len(held) == demo_course.MAINTENANCE_SESSIONS:
@@ -1509,6 +1546,7 @@ class Builder:
         for name, model in PATHWAY_ROWS:
             bulk(model, self.rows.get(name, []))
         bulk(Response, self.responses)
+        bulk(MeasureTask, self.tasks)
         self.integration_records()
         bulk(IntegrationRecord, self.rows.get("records", []))
         bulk(ActionItem, self.rows.get("actions", []))
@@ -1542,6 +1580,11 @@ class Builder:
             rng=self.rng,
             today=self.today,
         )
+        # Last, the measure schedule's sweep at the moment the practice stands at, as the worker
+        # runs it: the forms for the sessions and reviews booked ahead, a new weekly form where a
+        # week has passed, with an audit row for each (kapflow.measures.schedule).
+        schedule_measures(self.now)
+        written[MeasureTask._meta.verbose_name_plural] = MeasureTask.objects.count()
         return written
 
     # --- The portal and its reminders (kapflow.portal, kapflow.reminders) -------------------

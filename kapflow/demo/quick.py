@@ -37,6 +37,7 @@ from kapflow.demo.records import add_records_story
 from kapflow.demo.runbook import add_runbook_story
 from kapflow.demo.schedule import Schedule
 from kapflow.inquiries.models import Inquiry
+from kapflow.measures.schedule import schedule_measures
 from kapflow.practice.models import Practice
 
 DEMO_PASSWORD = "kapflow-demo-2026"
@@ -417,4 +418,9 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     # an invitation before they first did.
     date_the_charts(rng)
     open_portal_accounts(staff)
+    if first_time:
+        # And the forms the measure schedule's sweep asks once every story has booked its
+        # visits, as the worker would on its first run: those for the visits booked by the
+        # stories after the measures' (kapflow.measures.schedule).
+        schedule_measures(timezone.now())
     return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
