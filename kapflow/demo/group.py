@@ -33,7 +33,9 @@ It keeps the rules the product keeps, because it books and records as the practi
   chaperone check-ins), vitals through the monitoring, ratings, phases, notes, discharge once
   the criteria are met, and the signature. Alerts are computed by the product's own rules.
 * Questionnaires: PHQ-9 and GAD-7 at baseline, weekly while in care, before each session and
-  at discharge, improving over a course as real courses do (most improve, some not at all).
+  at discharge, improving over a course as real courses do (most improve, some not at all); the
+  PCL-5 too at baseline and discharge. Those before a session answer the forms the measure
+  schedule asked, and the load ends with the schedule's own sweep (kapflow.measures.schedule).
 
 Because days are counted from the practice's today, a group practice loaded today has
 medication sessions booked for the next working day and the week after, every gate passed.
