@@ -536,6 +536,8 @@ def measure_task_problems(*, now, practice) -> list[str]:
             if visit is None or visit.client_id != task.client_id or visit.kind != kind:
                 found.append(f"{what}: not for one of the client's {kind} visits")
                 continue
+            if task.created_at < visit.created_at:
+                found.append(f"{what}: made at {task.created_at}, before its visit was booked")
             if task.due_at != visit_due(visit.starts_at, lead) and task.withdrawn_at is None:
                 found.append(f"{what}: due {task.due_at}, not {lead} h before its visit at {visit.starts_at}")
         elif task.visit_id is not None:

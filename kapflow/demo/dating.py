@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.consent.models import Signature
-from kapflow.measures.models import Response
+from kapflow.measures.models import MeasureTask, Response
 from kapflow.pathway.models import Consultation
 from kapflow.visits.models import Visit
 
@@ -46,9 +46,10 @@ def first_records() -> dict[int, datetime.datetime]:
 def date_the_charts(rng) -> None:
     """The stories write their rows as the load runs and date what happened in them, so a
     client's chart, care team and bookings would be dated after what they hold. Each client is
-    registered days before their first record (when the care team is formed), and each visit
-    booked days before it starts, not after. Only what is dated too late moves: loading again
-    moves nothing."""
+    registered days before their first record (when the care team is formed), each visit
+    booked days before it starts, not after, and the forms answered before a session made when
+    it was booked. Only what is dated too late moves (and a form, to its session's booking):
+    loading again moves nothing."""
     firsts = first_records()
     clients = [c for c in Client.objects.filter(pk__in=firsts) if c.created_at > firsts[c.pk]]
     for client in clients:
@@ -69,3 +70,14 @@ def date_the_charts(rng) -> None:
         ahead = datetime.timedelta(days=rng.randint(2, 21))
         visit.created_at = max(joined[visit.client_id], visit.starts_at - ahead)
     Visit.objects.bulk_update(visits, ["created_at"], batch_size=500)
+    # The schedule makes a session's forms when the session is booked (kapflow.measures.schedule):
+    # the forms answered before the stories' sessions are dated at their booking.
+    tasks = list(
+        MeasureTask.objects.filter(visit__isnull=False, response__isnull=False)
+        .exclude(created_at=F("visit__created_at"))
+        .annotate(booked_at=F("visit__created_at"))
+        .only("created_at")
+    )
+    for task in tasks:
+        task.created_at = task.booked_at
+    MeasureTask.objects.bulk_update(tasks, ["created_at"], batch_size=500)

@@ -52,7 +52,6 @@ def add_measures_story(staff, schedule) -> None:
         return
     lead_hours = Practice.load().appointment_reminder_hours
     rng = random.Random(5)  # noqa: S311  (made-up demo data, not secrets)
-    now = timezone.now()
     in_course = list(Client.objects.filter(stage=Client.Stage.COURSE).order_by("pk")[:20])
     weekly_counts = {
         client.pk: client.responses.filter(context=Response.Context.WEEKLY).count() for client in in_course
@@ -135,5 +134,6 @@ def add_measures_story(staff, schedule) -> None:
                 clinician=clinician,
                 created_by=staff["coordinator"],
             )
-    # What the sweep would have asked by now: this week's forms, baselines, upcoming sessions.
-    schedule_measures(now)
+    # What the sweep would have asked by now: this week's forms, baselines, upcoming sessions
+    # (the review above included: the sweep runs after it was booked).
+    schedule_measures(timezone.now())
