@@ -68,6 +68,7 @@ from kapflow.demo import notes as demo_notes
 from kapflow.demo import portal as demo_portal
 from kapflow.demo import quick
 from kapflow.demo.billing import add_billing
+from kapflow.demo.pathway import new_response
 from kapflow.demo.schedule import CLOSE, DAY_LIMIT, GRID, OPEN, SATURDAY_CLOSE
 from kapflow.dosing import rules
 from kapflow.dosing.models import (
@@ -90,7 +91,6 @@ from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.instruments import GAD7, PCL5, PHQ9
 from kapflow.measures.models import MeasureTask, Response
 from kapflow.measures.schedule import schedule_measures, visit_due
-from kapflow.measures.scoring import score
 from kapflow.medical import screening as findings
 from kapflow.medical.doses import INTRANASAL, SUBLINGUAL
 from kapflow.medical.models import Clearance, MedicationOrder, Screening
@@ -303,19 +303,6 @@ def pcl_baseline(phq0: int, gad0: int) -> int:
     """A client's PCL-5 at baseline (0-80), drawn from their PHQ-9 and GAD-7 rather than the
     random stream, so that adding it left the rest of the practice as it was."""
     return 18 + (phq0 * 5 + gad0 * 3) % 40
-
-
-def _answers(instrument, total: int) -> dict[str, int]:
-    """Answers adding up to `total`, spread evenly; never a positive answer to an alert item."""
-    keys = [item.key for item in instrument.items if item.key not in instrument.alert_items]
-    top = max(option.value for option in instrument.options)
-    answers = dict.fromkeys(keys, 0)
-    total = min(total, top * len(keys))
-    for n in range(total):
-        answers[keys[n % len(keys)]] += 1
-    for key in instrument.alert_items:
-        answers[key] = 0
-    return answers
 
 
 class Builder:
@@ -579,19 +566,8 @@ class Builder:
     def respond(self, n, instrument, total, when, context, entered_by=None) -> Response | None:
         if when > self.now:
             return None
-        answers = _answers(instrument, total)
-        result = score(instrument, answers)
-        response = Response(
-            client=self.client_rows[n],
-            instrument=instrument.key,
-            version=instrument.version,
-            answers=answers,
-            total=result.total,
-            band=result.band.label,
-            context=context,
-            completed_at=when,
-            entered_by=entered_by,
-        )
+        # Never a positive answer to an alert item (item9 stays 0).
+        response = new_response(self.client_rows[n], instrument, total, when, context, entered_by)
         self.responses.append(response)
         return response
 

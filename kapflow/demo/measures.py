@@ -39,12 +39,11 @@ def add_measures_story(staff, schedule) -> None:
     """Added once: nothing happens when any measure task exists already. The visit it adds is
     booked through the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import Client
-    from kapflow.demo.pathway import _answers
+    from kapflow.demo.pathway import _respond
     from kapflow.demo.portal import portal_client as demo_portal_client
     from kapflow.measures.instruments import GAD7, PHQ9
     from kapflow.measures.models import MeasureTask, Response
     from kapflow.measures.schedule import schedule_measures, visit_due
-    from kapflow.measures.scoring import score
     from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Visit
 
@@ -89,18 +88,7 @@ def add_measures_story(staff, schedule) -> None:
                 else:
                     expected = _expected(series[instrument.key], when)
                 total = _total(rng, expected, instrument.max_total)
-                answers = _answers(instrument, total)
-                result = score(instrument, answers)
-                response = Response.objects.create(
-                    client=client,
-                    instrument=instrument.key,
-                    version=instrument.version,
-                    answers=answers,
-                    total=result.total,
-                    band=result.band.label,
-                    context=Response.Context.PRE_SESSION,
-                    completed_at=when,
-                )
+                response = _respond(client, instrument, total, when, Response.Context.PRE_SESSION, None)
                 MeasureTask.objects.create(
                     client=client,
                     instrument=instrument.key,

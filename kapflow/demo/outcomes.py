@@ -24,12 +24,11 @@ def add_outcomes_story(staff, schedule) -> None:
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import Kind
     from kapflow.demo.outside import outside_client
-    from kapflow.demo.pathway import PREPARED, _answers
+    from kapflow.demo.pathway import PREPARED, _respond
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent
     from kapflow.measures.instruments import PCL5
     from kapflow.measures.models import Response
-    from kapflow.measures.scoring import score
     from kapflow.medical.models import MedicationOrder
     from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Room, Visit
@@ -160,15 +159,5 @@ def add_outcomes_story(staff, schedule) -> None:
                 when = first_response.completed_at + datetime.timedelta(days=step * 10 + (60 if step else 0))
                 if when > now:
                     break
-                answers = _answers(PCL5, total)
-                Response.objects.create(
-                    client=client,
-                    instrument=PCL5.key,
-                    version=PCL5.version,
-                    answers=answers,
-                    total=score(PCL5, answers).total,
-                    band=score(PCL5, answers).band.label,
-                    context=Response.Context.BASELINE if step == 0 else Response.Context.WEEKLY,
-                    completed_at=when,
-                    entered_by=None,
-                )
+                context = Response.Context.BASELINE if step == 0 else Response.Context.WEEKLY
+                _respond(client, PCL5, total, when, context, None)

@@ -39,10 +39,12 @@ def _answers(instrument, total: int, *, item9: int = 0) -> dict[str, int]:
     return answers
 
 
-def _respond(client, instrument, total, when, context, entered_by, item9=0):
+def new_response(client, instrument, total, when, context, entered_by=None, item9=0) -> Response:
+    """A questionnaire of `total`, not yet saved: its answers spread evenly (_answers) and scored
+    as the product scores them. The group practice writes these in bulk; the stories save each."""
     answers = _answers(instrument, total, item9=item9)
     result = score(instrument, answers)
-    return Response.objects.create(
+    return Response(
         client=client,
         instrument=instrument.key,
         version=instrument.version,
@@ -53,6 +55,12 @@ def _respond(client, instrument, total, when, context, entered_by, item9=0):
         completed_at=when,
         entered_by=entered_by,
     )
+
+
+def _respond(client, instrument, total, when, context, entered_by, item9=0):
+    response = new_response(client, instrument, total, when, context, entered_by, item9)
+    response.save()
+    return response
 
 
 def add_pathway_story(rng, staff) -> None:
