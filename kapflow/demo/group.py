@@ -1561,8 +1561,7 @@ class Builder:
         # Last, the measure schedule's sweep at the moment the practice stands at, as the worker
         # runs it: the forms for the sessions and reviews booked ahead, a new weekly form where a
         # week has passed, with an audit row for each (kapflow.measures.schedule).
-        schedule_measures(self.now)
-        written[MeasureTask._meta.verbose_name_plural] = MeasureTask.objects.count()
+        written[MeasureTask._meta.verbose_name_plural] += schedule_measures(self.now)
         return written
 
     # --- The portal and its reminders (kapflow.portal, kapflow.reminders) -------------------
