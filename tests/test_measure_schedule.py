@@ -528,3 +528,62 @@ def test_a_client_moved_to_not_proceeding_has_their_baseline_withdrawn(avery, au
     assert live(avery) == []
     rows = audit_rows("kapflow.measures.task.withdrawn")
     assert len(rows) == 3 and {row.detail["why"] for row in rows} == {"the client is not proceeding"}
+
+
+def _course_clients(tess, room, count, now, *, first=0):
+    """`count` clients in a course, each with a session held and one booked, their forms asked."""
+    from tests import factories
+
+    clients = []
+    for n in range(first, first + count):
+        client = factories.make_client(first_name=f"Sweep{n}", therapist=tess, stage="course")
+        session(client, tess, now - (3 + n % 5) * DAY, status="completed")
+        book(client, tess, room, now + (2 + n) * DAY + datetime.timedelta(hours=n % 6))
+        clients.append(client)
+    return clients
+
+
+def test_the_sweep_reads_clients_in_batches_and_locks_only_those_it_writes_for(tess, room, monkeypatch):
+    """At a group practice's size the sweep looks at hundreds of clients every few minutes, and
+    most have nothing new: it reads their snapshots a batch at a time, in the same queries however
+    many there are, and takes a client's lock (schedule_client) only when its plan writes."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    monkeypatch.setattr(schedule, "SWEEP_BATCH", 50)
+    few = _course_clients(tess, room, 3, now)
+    schedule.schedule_measures(now)
+    with CaptureQueriesContext(connection) as with_few:
+        assert schedule.schedule_measures(now) == 0
+    _course_clients(tess, room, 40, now, first=3)
+    schedule.schedule_measures(now)
+    locked = []
+    monkeypatch.setattr(schedule, "schedule_client", lambda **kwargs: locked.append(kwargs["client"].pk) or 0)
+    with CaptureQueriesContext(connection) as with_many:
+        assert schedule.schedule_measures(now) == 0
+    assert len(with_many.captured_queries) == len(with_few.captured_queries) and locked == []
+    # A client whose plan has something to write is planned again under its lock.
+    MeasureTask.objects.filter(client=few[1], reason="pre_session").update(withdrawn_at=now)
+    schedule.schedule_measures(now)
+    assert locked == [few[1].pk]
+
+
+def test_a_batch_of_snapshots_is_each_clients_own(avery, olive, tess, colin, room):
+    now = timezone.now()
+    avery.stage = olive.stage = "course"
+    avery.save(), olive.save()
+    session(avery, tess, now - 3 * DAY, status="completed")
+    book(avery, tess, room, now + 2 * DAY)
+    session(olive, colin, now - 10 * DAY, status="completed")
+    schedule.schedule_measures(now - 20 * DAY)
+    olive.stage = "discharged"
+    olive.save()
+    schedule.schedule_measures(now)
+    answer(avery, PHQ9, 7, now - DAY)
+    together = schedule.client_states({avery.pk: avery.stage, olive.pk: olive.stage}, now=now)
+    for client in (avery, olive):
+        alone = schedule.client_state(client, now=now)
+        assert together[client.pk] == alone
+    assert together[avery.pk].tasks and together[avery.pk].visits and together[avery.pk].responses
+    assert together[olive.pk].followed and together[olive.pk].last_medication_start is not None

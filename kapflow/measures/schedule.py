@@ -22,7 +22,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kapflow.audit.services import audit_record
@@ -259,42 +259,57 @@ def plan(state: ClientState, *, now: datetime.datetime, weekly_days: int, lead_h
 
 def client_state(client: Client, *, now: datetime.datetime) -> ClientState:
     """The snapshot `plan` decides on, in four queries (five for a discharged client)."""
-    tasks = [
-        TaskInfo(pk, instrument, reason, due_at, visit_id, response_id is not None)
-        for pk, instrument, reason, due_at, visit_id, response_id in MeasureTask.objects.filter(
-            client=client, withdrawn_at__isnull=True
-        ).values_list("pk", "instrument", "reason", "due_at", "visit_id", "response_id")
-    ]
-    responses = [
-        ResponseInfo(*row)
-        for row in Response.objects.filter(client=client).values_list("instrument", "context", "completed_at")
-    ]
-    task_visits = {t.visit_id for t in tasks if t.visit_id is not None and not t.done}
-    visits = [
-        VisitInfo(*row)
-        for row in Visit.objects.filter(client=client)
+    return client_states({client.pk: client.stage}, now=now)[client.pk]
+
+
+def client_states(stages: dict[int, str], *, now: datetime.datetime) -> dict[int, ClientState]:
+    """The snapshots of several clients (their ids and stages), in the same four or five queries
+    as one client's: the sweep reads a batch of clients at once, and locks only those whose plan
+    has something to write."""
+    ids = list(stages)
+    states = {pk: ClientState(stage=stage) for pk, stage in stages.items()}
+    tasks = MeasureTask.objects.filter(client_id__in=ids, withdrawn_at__isnull=True).values_list(
+        "client_id", "pk", "instrument", "reason", "due_at", "visit_id", "response_id"
+    )
+    for client_id, pk, instrument, reason, due_at, visit_id, response_id in tasks:
+        states[client_id].tasks.append(
+            TaskInfo(pk, instrument, reason, due_at, visit_id, response_id is not None)
+        )
+    responses = Response.objects.filter(client_id__in=ids).values_list(
+        "client_id", "instrument", "context", "completed_at"
+    )
+    for client_id, *row in responses:
+        states[client_id].responses.append(ResponseInfo(*row))
+    task_visits = {
+        t.visit_id for state in states.values() for t in state.tasks if t.visit_id is not None and not t.done
+    }
+    visits = (
+        Visit.objects.filter(client_id__in=ids)
         .filter(Q(kind__in=VISIT_FORMS, status__in=NOT_BEGUN, starts_at__gt=now) | Q(pk__in=task_visits))
-        .values_list("pk", "kind", "starts_at", "status")
-    ]
+        .values_list("client_id", "pk", "kind", "starts_at", "status")
+    )
+    for client_id, *row in visits:
+        states[client_id].visits.append(VisitInfo(*row))
     last = (
         Visit.objects.live()
-        .filter(client=client, kind=Visit.Kind.MEDICATION, starts_at__lte=now)
-        .order_by("-starts_at")
-        .values_list("starts_at", flat=True)
-        .first()
+        .filter(client_id__in=ids, kind=Visit.Kind.MEDICATION, starts_at__lte=now)
+        .values("client_id")
+        .annotate(last=Max("starts_at"))
+        .values_list("client_id", "last")
     )
-    followed = (
-        stage_needs_followed(client.stage)
-        and MeasureTask.objects.filter(client=client).exclude(reason=Context.DISCHARGE).exists()
-    )
-    return ClientState(
-        stage=client.stage,
-        tasks=tasks,
-        responses=responses,
-        visits=visits,
-        last_medication_start=last,
-        followed=followed,
-    )
+    for client_id, started in last:
+        states[client_id].last_medication_start = started
+    discharged = [pk for pk, stage in stages.items() if stage_needs_followed(stage)]
+    if discharged:
+        followed = (
+            MeasureTask.objects.filter(client_id__in=discharged)
+            .exclude(reason=Context.DISCHARGE)
+            .values_list("client_id", flat=True)
+            .distinct()
+        )
+        for client_id in followed:
+            states[client_id].followed = True
+    return states
 
 
 def stage_needs_followed(stage: str) -> bool:
@@ -408,12 +423,33 @@ def clients_to_schedule(now: datetime.datetime):
     )
 
 
+# The sweep reads this many clients' snapshots at once.
+SWEEP_BATCH = 200
+
+
 def schedule_measures(now: datetime.datetime) -> int:
     """The sweep: bring every client's measure tasks up to date. Idempotent, and safe to run
-    every few minutes from several workers at once (each client is planned under its row lock,
-    in its own transaction). Returns how many tasks were created."""
+    every few minutes from several workers at once. It reads the snapshots of a batch of clients
+    (`client_states`) without locking, and plans each; a client whose plan has something to write
+    is then planned again under its row lock, in its own transaction (`schedule_client`), which
+    decides. Most clients, most runs, have nothing to write: they cost the batch's few queries,
+    not a transaction each. A change that comes between the two reads was made by a booking hook
+    that plans the client itself, or is found by the next run. Returns how many tasks were
+    created."""
     practice = Practice.load()
     created = 0
-    for pk in list(clients_to_schedule(now)):
-        created += schedule_client(client=Client(pk=pk), now=now, practice=practice)
+    ids = list(clients_to_schedule(now))
+    for start in range(0, len(ids), SWEEP_BATCH):
+        stages = dict(
+            Client.objects.filter(pk__in=ids[start : start + SWEEP_BATCH]).values_list("pk", "stage")
+        )
+        for pk, state in client_states(stages, now=now).items():
+            decided = plan(
+                state,
+                now=now,
+                weekly_days=practice.measures_weekly_days,
+                lead_hours=practice.appointment_reminder_hours,
+            )
+            if decided.create or decided.withdraw:
+                created += schedule_client(client=Client(pk=pk), now=now, practice=practice)
     return created
