@@ -92,7 +92,7 @@ def test_it_keeps_a_new_entry_private(portal, cleo, tess, login, audit_rows):
     assert row.actor == cleo and row.client == portal and "softened" not in str(row.detail)
     page = login(tess).get(urls(portal)["staff"])
     assert page.status_code == 200 and "softened" not in page.content.decode()
-    assert page.context["entries"] == []
+    assert list(page.context["entries"]) == []
 
 
 def test_it_lists_private_and_shared_entries_with_their_badges(portal, cleo, login):

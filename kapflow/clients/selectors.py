@@ -7,7 +7,7 @@ from kapflow.accounts.models import User
 from kapflow.clients.models import CareTeamMember, Client, fold
 from kapflow.clients.services import digits
 from kapflow.measures.models import Alert, Response
-from kapflow.measures.selectors import first_per_instrument
+from kapflow.measures.selectors import latest_per_instrument
 
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
@@ -89,13 +89,9 @@ def banner_queryset() -> QuerySet:
 
 def latest_measures(client: Client) -> list[dict]:
     """The chart's Measures card: each instrument's latest result for this client
-    (kapflow.measures.selectors.first_per_instrument), in one query of rows rather than a model
-    instance per response (a long course has hundreds)."""
+    (kapflow.measures.selectors.latest_per_instrument), as rows rather than model instances."""
     names = dict(Response._meta.get_field("instrument").flatchoices)
-    rows = client.responses.order_by("-completed_at", "-pk").values(
-        "pk", "instrument", "total", "band", "completed_at"
-    )
-    latest = first_per_instrument(rows)
+    latest = list(latest_per_instrument(client).values("pk", "instrument", "total", "band", "completed_at"))
     for row in latest:
         row["instrument_name"] = names.get(row["instrument"], row["instrument"])
     return latest

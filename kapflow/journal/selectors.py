@@ -151,9 +151,9 @@ def is_journal_therapist(user, client: Client) -> bool:
     )
 
 
-def shared_entries(client: Client) -> list[JournalEntry]:
+def shared_entries(client: Client) -> QuerySet[JournalEntry]:
     """The entries the client has shared, newest first, with the session each answers. One query."""
-    return list(client.journal_entries.shared().select_related("visit").order_by("-written_at", "-pk"))
+    return client.journal_entries.shared().select_related("visit").order_by("-written_at", "-pk")
 
 
 def shared_count(client: Client) -> int:

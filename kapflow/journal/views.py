@@ -10,6 +10,10 @@ from kapflow.accounts.models import Role
 from kapflow.clients.access import Need, client_for
 from kapflow.journal import services
 from kapflow.journal.selectors import shared_entries, therapist_clients
+from kapflow.lib.capped import capped
+
+# The page shows this many shared entries, newest first, then "Show all".
+ENTRIES_SHOWN = 20
 
 
 @require_GET
@@ -22,6 +26,9 @@ def shared_list(request, client_id):
         need=Need.CLINICAL,
         queryset=therapist_clients(request.user),
     )
-    entries = shared_entries(client)
-    services.shared_entries_read(request=request, client=client, entries=entries)
+    entries = capped(
+        request, shared_entries(client), param="entries", limit=ENTRIES_SHOWN, anchor="journal-h"
+    )
+    # Only the entries on the page are recorded as read.
+    services.shared_entries_read(request=request, client=client, entries=entries.rows)
     return render(request, "journal/shared_list.html", {"client": client, "entries": entries})

@@ -1,7 +1,7 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -11,16 +11,17 @@ from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
 
 
-def first_per_instrument(rows):
-    """Each instrument's latest result: the first row of each instrument in `rows`, which come
-    newest first (completed_at, then id, descending). Rows are dicts with an "instrument" key.
-    The one rule for "latest" that the chart's Measures card and the measures page share."""
-    seen, latest = set(), []
-    for row in rows:
-        if row["instrument"] not in seen:
-            seen.add(row["instrument"])
-            latest.append(row)
-    return latest
+def latest_per_instrument(client: Client) -> QuerySet[Response]:
+    """Each instrument's latest response of the client, newest first (completed_at, then id):
+    the one rule for "latest" that the chart's Measures card and the measures page share. One
+    query however long the client's history, each instrument's latest found through the index
+    response_series_idx."""
+    latest = (
+        Response.objects.filter(client=client, instrument=OuterRef("instrument"))
+        .order_by("-completed_at", "-pk")
+        .values("pk")[:1]
+    )
+    return client.responses.filter(pk=Subquery(latest)).order_by("-completed_at", "-pk")
 
 
 def portal_waiting_tasks(client: Client, *, now: datetime.datetime | None = None) -> QuerySet[MeasureTask]:

@@ -6,41 +6,42 @@ from django.utils.dateformat import format as date_format
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import clinical_banner_for
+from kapflow.lib.capped import capped
 from kapflow.lib.links import row_link
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.models import Response
 from kapflow.measures.progress import progress_context
-from kapflow.measures.selectors import client_tasks, first_per_instrument
+from kapflow.measures.selectors import client_tasks, latest_per_instrument
 
 # How many of the schedule's forms the measures page lists: the upcoming ones and the latest
 # done, enough for a review without pushing the results off the page.
 TASKS_SHOWN = 12
+# And how many results, newest first, before "Show all" (a client of two years has over a hundred).
+RESULTS_SHOWN = 25
+
+_RESULT_COLUMNS = (
+    "pk",
+    "instrument",
+    "total",
+    "band",
+    "context",
+    "completed_at",
+    "entered_by__full_name",
+    # Where an imported response came from (records.ImportedResponse), shown beside it.
+    "import_source__source_name",
+    "import_source__source_identifier",
+    "import_source__imported_by__full_name",
+    "import_source__imported_at",
+)
 
 
-def _result_rows(client) -> list[dict]:
-    """Every response of the client, newest first, as the measures page lists it: rows rather
-    than model instances (a long history has hundreds, each with its answers), with the labels,
-    date and link already made, so the page's loop only writes them out."""
+def _as_rows(client, rows: list[dict]) -> list[dict]:
+    """Responses read as dicts, with their labels, date and link added, so the page's loop only
+    writes them out (a long history has hundreds, each with its answers: rows, not instances)."""
     instrument_names = dict(Response._meta.get_field("instrument").flatchoices)
     context_names = dict(Response.Context.choices)
     detail = row_link("measures:detail", client.pk)
-    rows = list(
-        client.responses.order_by("-completed_at", "-pk").values(
-            "pk",
-            "instrument",
-            "total",
-            "band",
-            "context",
-            "completed_at",
-            "entered_by__full_name",
-            # Where an imported response came from (records.ImportedResponse), shown beside it.
-            "import_source__source_name",
-            "import_source__source_identifier",
-            "import_source__imported_by__full_name",
-            "import_source__imported_at",
-        )
-    )
     for row in rows:
         row["instrument_name"] = instrument_names.get(row["instrument"], row["instrument"])
         row["context_name"] = context_names.get(row["context"], row["context"])
@@ -53,16 +54,21 @@ def _result_rows(client) -> list[dict]:
 @staff_view()
 def response_list(request, client_id):
     client = clinical_banner_for(request, client_id, action="kapflow.measures.responses.viewed")
-    responses = _result_rows(client)
-    # Each instrument's latest result, from the rows already read (newest first).
-    latest = first_per_instrument(responses)
+    responses = capped(
+        request,
+        client.responses.order_by("-completed_at", "-pk").values(*_RESULT_COLUMNS),
+        param="results",
+        limit=RESULTS_SHOWN,
+        anchor="results-head",
+    )
+    _as_rows(client, responses.rows)
     return render(
         request,
         "measures/list.html",
         {
             "client": client,
             "responses": responses,
-            "latest": latest,
+            "latest": _as_rows(client, list(latest_per_instrument(client).values(*_RESULT_COLUMNS))),
             "instruments": instruments.INSTRUMENTS.values(),
             "tasks": client_tasks(client)[:TASKS_SHOWN],
             "task_limit": TASKS_SHOWN,

@@ -19,6 +19,7 @@ from kapflow.audit.middleware import note_refused
 from kapflow.clients.access import Need, client_for
 from kapflow.clients.models import Client
 from kapflow.clients.selectors import banner_queryset
+from kapflow.lib.capped import capped
 from kapflow.notes import process
 from kapflow.visits.models import Visit
 
@@ -84,15 +85,26 @@ class ProcessNoteForm(forms.Form):
         return text
 
 
+# The list shows this many of the author's process notes of the client, newest first, then
+# "Show all".
+PROCESS_NOTES_SHOWN = 25
+
+
 @require_GET
 @staff_view()
 def process_note_list(request, client_id):
     client = _author_client(request, client_id, action="kapflow.notes.process.listed")
-    notes = process.author_notes(author=request.user, client=client)
+    notes = capped(
+        request,
+        process.author_notes(author=request.user, client=client),
+        param="notes",
+        limit=PROCESS_NOTES_SHOWN,
+        anchor="process-head",
+    )
     return render(
         request,
         "notes/process_list.html",
-        {"client": client, "notes": list(notes), "who_reads": WHO_READS},
+        {"client": client, "notes": notes, "who_reads": WHO_READS},
     )
 
 

@@ -3,6 +3,7 @@ kapflow.clients.access, so none widens what its caller may see."""
 
 import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -19,10 +20,10 @@ def _id(value) -> int | None:
     return number if 0 < number < 2**63 else None
 
 
-def client_notes(client: Client) -> list[ProgressNote]:
+def client_notes(client: Client) -> QuerySet[ProgressNote]:
     """Every note of the client, the latest visit first, with its visit, author and addenda
-    count read in the same two queries (the index progress_note_client_idx serves the filter)."""
-    return list(
+    count read in two queries (the index progress_note_client_idx serves the filter)."""
+    return (
         ProgressNote.objects.filter(client=client)
         .select_related("visit", "author")
         .prefetch_related("addenda")
@@ -30,11 +31,11 @@ def client_notes(client: Client) -> list[ProgressNote]:
     )
 
 
-def unwritten_visits(client: Client, *, now: datetime.datetime | None = None) -> list[Visit]:
+def unwritten_visits(client: Client, *, now: datetime.datetime | None = None) -> QuerySet[Visit]:
     """The client's clinical visits that have begun, were not cancelled or missed, and have no
-    note yet: what the notes page offers to write (one query)."""
+    note yet, the latest first: what the notes page offers to write (one query)."""
     now = now or timezone.now()
-    return list(
+    return (
         client.visits.filter(kind__in=NOTED_KINDS, starts_at__lte=now, progress_note__isnull=True)
         .exclude(status__in=[Visit.Status.CANCELLED, Visit.Status.NO_SHOW])
         .select_related("clinician")

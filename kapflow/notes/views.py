@@ -15,6 +15,7 @@ from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.middleware import note_refused
 from kapflow.clients.access import Need, clients_for, clinical_banner_for
+from kapflow.lib.capped import capped
 from kapflow.notes import selectors, services
 from kapflow.notes.forms import AddendumForm, NoteForm, note_initial
 from kapflow.notes.intentions import latest_intention
@@ -28,19 +29,24 @@ clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 NOT_SAVED = "The note was not saved: see below. What you typed is kept in the form."
 
 
+# The notes page lists this many notes, and this many visits without one, the latest first, each
+# with "Show all" (a weekly client has a hundred notes in two years).
+NOTES_SHOWN = 25
+
+
 @require_GET
 @staff_view()
 def note_list(request, client_id):
     client = clinical_banner_for(request, client_id, action="kapflow.notes.list.viewed")
-    return render(
-        request,
-        "notes/list.html",
-        {
-            "client": client,
-            "notes": selectors.client_notes(client),
-            "unwritten": selectors.unwritten_visits(client) if request.user.is_clinician else [],
-        },
+    notes = capped(
+        request, selectors.client_notes(client), param="notes", limit=NOTES_SHOWN, anchor="notes-h"
     )
+    unwritten = (
+        capped(request, selectors.unwritten_visits(client), param="owed", limit=NOTES_SHOWN, anchor="owed-h")
+        if request.user.is_clinician
+        else []
+    )
+    return render(request, "notes/list.html", {"client": client, "notes": notes, "unwritten": unwritten})
 
 
 def _clinical_client(request, client_id):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.clients.access import Need, can_see_clinical, client_banner_for, client_chart_for, client_for
+from kapflow.lib.capped import capped
 from kapflow.pathway.models import CoursePlan
 from kapflow.pathway.readiness import Gate, is_ready, readiness
 from kapflow.practice.models import practice_for
@@ -60,19 +61,34 @@ def _where_initial(request, client, plan=None) -> dict:
     }
 
 
+# The visits page lists this many visits coming up, soonest first, and this many past ones,
+# newest first, each with "Show all" (a weekly client has a hundred visits in two years).
+VISITS_SHOWN = 25
+
+
 @staff_view()
 def visit_list(request, client_id):
     client = client_banner_for(request, client_id, action="kapflow.visits.list.viewed")
     # Only the columns a row shows (visits/_visit_row.html): a busy client has dozens of visits,
     # and building whole visit, clinician and room rows cost more than reading them.
-    visits = list(
-        client.visits.select_related("clinician", "room")
-        .only("client_id", "kind", "status", "starts_at", "ends_at", "clinician__full_name", "room__name")
-        .order_by("-starts_at", "-pk")
+    visits = client.visits.select_related("clinician", "room").only(
+        "client_id", "kind", "status", "starts_at", "ends_at", "clinician__full_name", "room__name"
     )
     now = timezone.now()
-    upcoming = [v for v in reversed(visits) if v.ends_at >= now]
-    past = [v for v in visits if v.ends_at < now]
+    upcoming = capped(
+        request,
+        visits.filter(ends_at__gte=now).order_by("starts_at", "pk"),
+        param="coming",
+        limit=VISITS_SHOWN,
+        anchor="upcoming-h",
+    )
+    past = capped(
+        request,
+        visits.filter(ends_at__lt=now).order_by("-starts_at", "-pk"),
+        param="past",
+        limit=VISITS_SHOWN,
+        anchor="past-h",
+    )
     return render(request, "visits/list.html", {"client": client, "upcoming": upcoming, "past": past})
 
 
