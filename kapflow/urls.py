@@ -20,6 +20,7 @@ urlpatterns = [
     path("today/notes/", views.queue_notes, name="queue_notes"),
     path("today/course-reviews/", views.queue_reviews, name="queue_reviews"),
     path("today/maintenance/", views.queue_maintenance, name="queue_maintenance"),
+    path("today/session-alerts/", views.queue_session_alerts, name="queue_session_alerts"),
     path("today/clearances/", views.queue_clearances, name="queue_clearances"),
     path("today/orders/", views.queue_orders, name="queue_orders"),
     path("today/adverse-events/", views.queue_events, name="queue_events"),

@@ -95,7 +95,7 @@ def dashboard(request):
         _first(_action_items(request), context, "action_items")
     if user.is_prescriber:
         # In-session alerts not yet seen, for a prescriber not on the runbook page: one query.
-        context["session_alerts"] = open_alerts_for(user, _clinical_clients(request))
+        _first(open_alerts_for(user, _clinical_clients(request)), context, "session_alerts")
         _first(_clearances_waiting(request), context, "clearances_waiting")
         _first(_orders_waiting(request), context, "orders_waiting")
         # Like every list here: its first rows, read one past them to know whether there are more.
@@ -367,6 +367,16 @@ def _client_rows(words):
     return rows
 
 
+def _session_alert_rows(alerts):
+    for alert in alerts:
+        visit = alert.runbook.visit
+        yield (
+            visit.client,
+            reverse("dosing:runbook", args=[visit.client_id, visit.pk]),
+            f"{alert.get_kind_display()} · raised {_when(alert.raised_at)} · not yet seen",
+        )
+
+
 def _event_rows(events):
     for event in events:
         visit = event.runbook.visit
@@ -451,6 +461,11 @@ QUEUES = {
         lambda request: due_plans(_my_clients(request)),
         _maintenance_rows,
     ),
+    "session-alerts": (
+        "In-session alerts not yet seen",
+        lambda request: open_alerts_for(request.user, _clinical_clients(request)),
+        _session_alert_rows,
+    ),
     "clearances": ("Clearances waiting", _clearances_waiting, _client_rows("screened, no decision yet")),
     "orders": ("Orders waiting", _orders_waiting, _client_rows("cleared, no order in force")),
     "events": (
@@ -515,6 +530,12 @@ def queue_reviews(request):
 @staff_view(Role.THERAPIST, Role.PRESCRIBER)
 def queue_maintenance(request):
     return _queue(request, "maintenance")
+
+
+@require_GET
+@staff_view(Role.PRESCRIBER)
+def queue_session_alerts(request):
+    return _queue(request, "session-alerts")
 
 
 @require_GET

@@ -153,6 +153,7 @@ ROLES.append(OUTSIDE)
 OUTSIDE_PRESCRIBER_PAGES = frozenset(
     {
         "home",
+        "queue_session_alerts",
         "queue_clearances",
         "queue_orders",
         "queue_events",

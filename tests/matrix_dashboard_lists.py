@@ -1,9 +1,10 @@
 """The dashboard's lists, whole and paged ("Show all"), in the access matrix
 (tests/test_access_matrix.py). Each list is for the roles whose card it is on the dashboard:
 urgent alerts, course reviews to sign and maintenance sessions due for clinicians; overdue
-integrations and action items for therapists; clearances and orders waiting, adverse events and
-discharge overrides to review for prescribers; arrivals for the coordinator. Anyone else on the
-staff is refused (403); each list holds only the clients the person may see."""
+integrations and action items for therapists; in-session alerts not yet seen, clearances and
+orders waiting, adverse events and discharge overrides to review for prescribers; arrivals for
+the coordinator. Anyone else on the staff is refused (403); each list holds only the clients the
+person may see."""
 
 from tests.access_rules import FORBIDDEN, LOGIN, OK
 
@@ -29,6 +30,7 @@ MATRIX = {
     "queue_maintenance": ("get", clinicians, None),
     "queue_integrations": ("get", therapists, None),
     "queue_action_items": ("get", therapists, None),
+    "queue_session_alerts": ("get", prescribers, None),
     "queue_clearances": ("get", prescribers, None),
     "queue_orders": ("get", prescribers, None),
     "queue_events": ("get", prescribers, None),

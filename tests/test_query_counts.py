@@ -248,7 +248,7 @@ class GrowingPractice:
         today, a therapy session two days ago whose note is owed, an unreviewed adverse event
         and discharge override in that session, and a screening waiting for a decision (every
         other client) or a clearance waiting for an order."""
-        from kapflow.dosing.models import AdverseEvent, Runbook
+        from kapflow.dosing.models import AdverseEvent, Runbook, SessionAlert
         from kapflow.integration.models import ActionItem, IntegrationRecord
         from kapflow.measures.models import Alert, Response
         from kapflow.medical.models import Clearance, Screening
@@ -304,6 +304,10 @@ class GrowingPractice:
                 )
                 for r in runbooks
             ]
+        )
+        # An in-session alert on each, never seen (the prescriber's dashboard and its whole list).
+        SessionAlert.objects.bulk_create(
+            [SessionAlert(runbook=r, kind="sedation", raised_at=now) for r in runbooks]
         )
         records = IntegrationRecord.objects.bulk_create(
             [
@@ -365,6 +369,7 @@ PAGES = {
     "dashboard-list-integrations": Page("dashboard list", "tess", "/today/integrations/"),
     "dashboard-list-action-items": Page("dashboard list", "tess", "/today/action-items/"),
     "dashboard-list-notes": Page("dashboard list", "tess", "/today/notes/"),
+    "dashboard-list-session-alerts": Page("dashboard list", "priya", "/today/session-alerts/"),
     "dashboard-list-clearances": Page("dashboard list", "priya", "/today/clearances/"),
     "dashboard-list-orders": Page("dashboard list", "priya", "/today/orders/"),
     "dashboard-list-arrivals": Page("dashboard list", "cora", "/today/arrivals/"),

@@ -423,6 +423,36 @@ def test_open_alerts_are_on_the_prescribers_dashboard_until_seen(dosed, tess, pr
     assert "A client in session needs you now" not in http.get("/").content.decode()
 
 
+def test_the_dashboard_shows_the_first_alerts_and_the_whole_list_has_a_page(dosed, tess, priya, login):
+    """Alerts nobody opened the runbook for stay until seen; the dashboard shows the oldest few
+    with the date and time of each, and "Show all" lists every one, each leading to its runbook."""
+    from kapflow.views import SHOWN
+
+    high_reading(dosed, tess)
+    runbook = dosed.runbook
+    raised = timezone.now() - datetime.timedelta(days=3)
+    SessionAlert.objects.bulk_create(
+        SessionAlert(
+            runbook=runbook, kind=SessionAlert.Kind.SEDATION, raised_at=raised + datetime.timedelta(minutes=n)
+        )
+        for n in range(SHOWN + 2)
+    )
+    waiting = SessionAlert.objects.filter(seen_at__isnull=True).count()
+    assert waiting == SHOWN + 3
+    http = login(priya)
+    dashboard = http.get("/").content.decode()
+    assert dashboard.count("Open the runbook") == SHOWN
+    assert timezone.localtime(raised).strftime("%a %b %-d, %H:%M") in dashboard
+    assert reverse("queue_session_alerts") in dashboard
+    whole = http.get(reverse("queue_session_alerts"))
+    assert whole.status_code == 200
+    assert whole.content.decode().count(runbook_url(dosed)) == waiting
+    assert login(tess).get(reverse("queue_session_alerts")).status_code == 403
+    page(http, dosed, 45)  # the prescriber opens the runbook: every alert of it is seen
+    assert "A client in session needs you now" not in http.get("/").content.decode()
+    assert runbook_url(dosed) not in http.get(reverse("queue_session_alerts")).content.decode()
+
+
 def test_the_on_call_prescriber_is_chosen_among_active_prescribers(tess, priya, pat, ada, login):
     choices = set(PracticeForm().fields["on_call_prescriber"].queryset)
     assert choices == {priya, pat}

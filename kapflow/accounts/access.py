@@ -30,6 +30,7 @@ def sign_in_first(request) -> HttpResponse:
 OUTSIDE_PRESCRIBER_PAGES = frozenset(
     {
         "home",
+        "queue_session_alerts",
         "queue_clearances",
         "queue_orders",
         "queue_events",

@@ -366,16 +366,17 @@ def emergency_calls(runbook: Runbook | None) -> list[EmergencyCall]:
     return list(runbook.emergency_calls.select_related("called_by"))
 
 
-def open_alerts_for(actor: User, clients: QuerySet) -> list[SessionAlert]:
+def open_alerts_for(actor: User, clients: QuerySet) -> QuerySet[SessionAlert]:
     """The prescriber's dashboard: alerts not yet seen that they answer for, among `clients`
-    (the ones they may see), oldest first. One query."""
-    return list(
+    (the ones they may see), oldest first. One query; the dashboard shows its first rows and
+    the whole list is a page of its own (kapflow.views, "session-alerts")."""
+    return (
         _sees_for_the_team(
             actor,
             SessionAlert.objects.filter(seen_at__isnull=True, runbook__visit__client__in=clients),
         )
         .select_related("runbook__visit__client")
-        # What the dashboard shows of each (the client's name, the kind, when): fewer columns to
+        # What the lists show of each (the client's name, the kind, when): fewer columns to
         # compile and read.
         .only(
             "runbook__visit__client__first_name",
