@@ -271,6 +271,7 @@ STAFF_PAGES = {
     "queue_maintenance": None,
     "queue_integrations": None,
     "queue_action_items": None,
+    "queue_session_alerts": None,
     "queue_clearances": None,
     "queue_orders": None,
     "queue_events": None,
