@@ -218,3 +218,15 @@ def test_only_the_journal_entries_shown_are_recorded_as_read(history, tess, logi
     read = audit_rows("kapflow.journal.shared.read")[-1]
     newest = JournalEntry.objects.filter(client=history).order_by("-written_at", "-pk")[:ENTRIES_SHOWN]
     assert read.detail["entries"] == [entry.pk for entry in newest]
+
+
+def test_a_visit_of_another_year_says_which(history, tess, login):
+    """Two years of visits hold two of each date: the list writes the year of any visit not in
+    this one."""
+    now = timezone.localtime()
+    [this_year] = _visits(history, tess, 1)
+    [last_year] = _visits(history, tess, 1, first=400)
+    html = login(tess).get(f"/clients/{history.pk}/visits/").content.decode()
+    assert timezone.localtime(last_year.starts_at).strftime("%a %b %-d, %Y, %H:%M") in html
+    if timezone.localtime(this_year.starts_at).year == now.year:
+        assert timezone.localtime(this_year.starts_at).strftime("%a %b %-d, %H:%M") in html

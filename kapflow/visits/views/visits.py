@@ -89,7 +89,13 @@ def visit_list(request, client_id):
         limit=VISITS_SHOWN,
         anchor="past-h",
     )
-    return render(request, "visits/list.html", {"client": client, "upcoming": upcoming, "past": past})
+    # A visit of another year says which: a client of two years has two of each date.
+    this_year = str(timezone.localdate().year)
+    return render(
+        request,
+        "visits/list.html",
+        {"client": client, "upcoming": upcoming, "past": past, "this_year": this_year},
+    )
 
 
 @staff_view()
