@@ -9,8 +9,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from kapflow.clients.models import OutsideProvider
+from kapflow.documents.models import ChartDocument
+from kapflow.documents.views import DOCUMENTS_SHOWN
 from kapflow.journal.models import JournalEntry
 from kapflow.journal.views import ENTRIES_SHOWN
+from kapflow.letters.models import Letter
+from kapflow.letters.views import LETTERS_SHOWN
 from kapflow.measures.models import Response
 from kapflow.measures.views import RESULTS_SHOWN
 from kapflow.notes.models import ProcessNote, ProgressNote
@@ -93,6 +98,43 @@ def _journal(client, _author, count, *, first=0):
     )
 
 
+def _documents(client, author, count, *, first=0):
+    now = timezone.now()
+    ChartDocument.objects.bulk_create(
+        ChartDocument(
+            client=client,
+            kind=ChartDocument.Kind.LAB_RESULTS,
+            title=f"Lab {n}",
+            file=f"documents/lab{n}.pdf",
+            original_name=f"lab{n}.pdf",
+            content_type="application/pdf",
+            extension="pdf",
+            size=10,
+            sha256="0" * 64,
+            uploaded_by=author,
+            uploaded_at=now - datetime.timedelta(days=n),
+        )
+        for n in range(first, first + count)
+    )
+
+
+def _letters(client, author, count, *, first=0):
+    now = timezone.now()
+    provider = OutsideProvider.objects.filter(client=client).first() or OutsideProvider.objects.create(
+        client=client, kind=OutsideProvider.Kind.PSYCHIATRIST, name="Dr Lane"
+    )
+    Letter.objects.bulk_create(
+        Letter(
+            client=client,
+            kind=Letter.Kind.COLLABORATION,
+            provider=provider,
+            created_by=author,
+            created_at=now - datetime.timedelta(days=n),
+        )
+        for n in range(first, first + count)
+    )
+
+
 def _upcoming(client, clinician, count, *, first=0):
     _visits(client, clinician, count, past=False, first=first)
 
@@ -120,6 +162,15 @@ LISTS = {
         _process_notes,
         r"process-notes/\d+/\">",
     ),
+    "documents": (
+        "/documents/",
+        "documents",
+        DOCUMENTS_SHOWN,
+        "newest",
+        _documents,
+        r"/documents/\d+/\">Lab",
+    ),
+    "letters": ("/letters/", "letters", LETTERS_SHOWN, "newest", _letters, r"/letters/\d+/\">"),
     "shared entries": (
         "/journal/",
         "entries",

@@ -22,10 +22,10 @@ def _listed(client: Client) -> QuerySet[ChartDocument]:
     )
 
 
-def chart_documents(client: Client) -> list[ChartDocument]:
+def chart_documents(client: Client) -> QuerySet[ChartDocument]:
     """Every document filed on the client's chart, newest first, with who sent and filed it
     (one query)."""
-    return list(_listed(client))
+    return _listed(client)
 
 
 def latest_documents(client: Client) -> list[ChartDocument]:

@@ -18,20 +18,27 @@ from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for, clinical_banner_for
 from kapflow.documents import files, selectors, services
 from kapflow.documents.forms import UploadForm
+from kapflow.lib.capped import capped
 
 logger = logging.getLogger(__name__)
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
+# The documents page lists this many, newest first, then "Show all".
+DOCUMENTS_SHOWN = 25
+
 
 @staff_view()
 def document_list(request, client_id):
     client = clinical_banner_for(request, client_id, action="kapflow.documents.list.viewed")
-    return render(
+    documents = capped(
         request,
-        "documents/list.html",
-        {"client": client, "documents": selectors.chart_documents(client)},
+        selectors.chart_documents(client),
+        param="documents",
+        limit=DOCUMENTS_SHOWN,
+        anchor="documents-head",
     )
+    return render(request, "documents/list.html", {"client": client, "documents": documents})
 
 
 @csrf_exempt

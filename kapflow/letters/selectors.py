@@ -320,9 +320,13 @@ def measures_change(client: Client) -> dict:
 # The letters' pages.
 
 
-def letters_for(client: Client, *, limit: int | None = None) -> list[Letter]:
+def client_letters(client: Client) -> QuerySet[Letter]:
     """The client's letters, newest first, with their providers and authors (one query)."""
-    return list(client.letters.select_related("provider", "created_by", "signed_by")[:limit])
+    return client.letters.select_related("provider", "created_by", "signed_by")
+
+
+def letters_for(client: Client, *, limit: int | None = None) -> list[Letter]:
+    return list(client_letters(client)[:limit])
 
 
 def letter_for(client: Client, letter_id) -> Letter | None:

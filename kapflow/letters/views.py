@@ -18,6 +18,7 @@ from kapflow.letters.forms import LetterContentForm, NewLetterForm
 from kapflow.letters.models import Letter
 from kapflow.letters.releases import release_standing
 from kapflow.letters.sending_forms import ADDRESS_MAX
+from kapflow.lib.capped import capped
 from kapflow.practice.models import practice_for
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ def _letter(client, letter_id) -> Letter:
     return letter
 
 
+# The letters page lists this many, newest first, then "Show all".
+LETTERS_SHOWN = 25
+
+
 @require_GET
 @staff_view()
 def letter_list(request, client_id):
@@ -49,7 +54,13 @@ def letter_list(request, client_id):
         "letters/list.html",
         {
             "client": client,
-            "letters": selectors.letters_for(client),
+            "letters": capped(
+                request,
+                selectors.client_letters(client),
+                param="letters",
+                limit=LETTERS_SHOWN,
+                anchor="letters-h",
+            ),
             "may_write": services.may_write(request.user, client),
         },
     )
