@@ -723,3 +723,28 @@ def test_a_discharge_signed_while_a_review_is_decided_never_deadlocks(monkeypatc
     assert not isinstance(results[0], Exception), results
     avery.refresh_from_db()
     assert (avery.stage == Client.Stage.DISCHARGED) == isinstance(results[1], Discharge), results
+
+
+def test_two_measure_sweeps_at_once_ask_each_form_once(monkeypatch, avery, olive):
+    """Two workers' sweeps at the same instant (issue 12: several workers at a group practice).
+    Each reads the clients without a lock and finds the baselines owed; each then plans the client
+    again under its row lock (schedule_client), and the one that waited finds them asked. The pause
+    comes after the locked read, so without the lock both would ask."""
+    from kapflow.measures import schedule
+    from kapflow.measures.models import MeasureTask
+
+    avery.stage, olive.stage = "preparation", "screening"
+    avery.save(), olive.save()
+    slowed(monkeypatch, schedule, "client_state")
+    now = timezone.now()
+
+    results = race(lambda: schedule.schedule_measures(now), lambda: schedule.schedule_measures(now))
+
+    # Between them they asked the six forms once (which sweep asked which depends on who got each
+    # lock first).
+    assert sum(results) == 6, results
+    live = MeasureTask.objects.filter(withdrawn_at__isnull=True)
+    assert live.count() == 6
+    assert set(live.values_list("client_id", "instrument")) == {
+        (client.pk, instrument) for client in (avery, olive) for instrument in ("phq9", "gad7", "pcl5")
+    }
