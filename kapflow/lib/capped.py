@@ -27,10 +27,6 @@ class Capped:
     first_url: str
 
     @property
-    def hidden(self) -> int:
-        return self.total - len(self.rows)
-
-    @property
     def longer_than_limit(self) -> bool:
         return self.total > self.limit
 
