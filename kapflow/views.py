@@ -367,24 +367,22 @@ def _client_rows(words):
     return rows
 
 
-def _session_alert_rows(alerts):
-    for alert in alerts:
-        visit = alert.runbook.visit
-        yield (
-            visit.client,
-            reverse("dosing:runbook", args=[visit.client_id, visit.pk]),
-            f"{alert.get_kind_display()} · raised {_when(alert.raised_at)} · not yet seen",
-        )
+def _runbook_rows(words):
+    """Rows of things recorded on a session's runbook (alerts, adverse events), each leading to
+    the runbook, described by `words(thing)`."""
+
+    def rows(things):
+        for thing in things:
+            visit = thing.runbook.visit
+            yield visit.client, reverse("dosing:runbook", args=[visit.client_id, visit.pk]), words(thing)
+
+    return rows
 
 
-def _event_rows(events):
-    for event in events:
-        visit = event.runbook.visit
-        yield (
-            visit.client,
-            reverse("dosing:runbook", args=[visit.client_id, visit.pk]),
-            f"{event} · {_when(event.noted_at)}",
-        )
+_session_alert_rows = _runbook_rows(
+    lambda alert: f"{alert.get_kind_display()} · raised {_when(alert.raised_at)} · not yet seen"
+)
+_event_rows = _runbook_rows(lambda event: f"{event} · {_when(event.noted_at)}")
 
 
 def _override_rows(runbooks):
