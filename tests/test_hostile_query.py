@@ -52,6 +52,18 @@ QUERY_NAMES = [
     "lot",
     "order",
     "drug",
+    # The audit log's and the reminders' page links (by key), and a client's history lists'
+    # "Show all" (kapflow.lib.capped).
+    "before",
+    "after",
+    "past",
+    "coming",
+    "notes",
+    "owed",
+    "results",
+    "entries",
+    "documents",
+    "letters",
 ]
 
 EDGES = [

@@ -628,6 +628,55 @@ def test_the_page_filters_by_status(cleo_is_avery, cleo, ada, login):
     assert http.get(reverse("reminders:list") + "?status=garbage").status_code == 200
 
 
+def test_every_reminder_can_be_reached_a_page_at_a_time_by_key(cleo_is_avery, cleo, ada, login, audit_rows):
+    """The list below the failed ones shows the newest RECENT of a status; "Older" continues from
+    the last one shown (by its time and id, never by counting what it skips), until the oldest.
+    Several reminders made at the same moment are neither skipped nor shown twice."""
+    from kapflow.reminders.selectors import RECENT
+
+    moment = timezone.now() - datetime.timedelta(days=3)
+    made = Reminder.objects.bulk_create(
+        Reminder(
+            key=f"test:{n}",
+            kind="appointment",
+            recipient=cleo,
+            address=cleo.email,
+            client=cleo_is_avery,
+            due_at=NOW,
+            status=Reminder.Status.FAILED,
+            last_error="mail server down",
+            # Ten at each moment, an hour apart.
+            created_at=moment - datetime.timedelta(hours=n // 10),
+        )
+        for n in range(2 * RECENT + 7)
+    )
+    newest_first = sorted(made, key=lambda r: (r.created_at, r.pk), reverse=True)
+    http = login(ada)
+    seen, url = [], reverse("reminders:list") + "?status=failed"
+    for _page in range(3):
+        page = http.get(url)
+        assert page.status_code == 200
+        rows = page.context["overview"].recent
+        seen += [r.pk for r in rows]
+        older = page.context["overview"].older_than
+        if older is None:
+            break
+        assert f"before={older}" in page.content.decode()
+        url = reverse("reminders:list") + f"?status=failed&before={older}"
+    assert seen == [r.pk for r in newest_first]
+    assert "Newest" in page.content.decode() and "Failed: older" in page.content.decode()
+    assert audit_rows("kapflow.reminders.list.viewed")[-1].detail == {
+        "status": "failed",
+        "before": newest_first[2 * RECENT - 1].pk,
+    }
+    # A link to no reminder, or not a number, starts at the newest.
+    for bad in ("99999999", "x", "-1", str(2**70)):
+        first = http.get(reverse("reminders:list") + f"?status=failed&before={bad}")
+        assert first.status_code == 200
+        assert [r.pk for r in first.context["overview"].recent] == [r.pk for r in newest_first[:RECENT]]
+        assert "Failed: most recent" in first.content.decode()
+
+
 @pytest.mark.parametrize("reminder_id", ["0", "99999999", str(2**63), str(10**30)])
 def test_send_again_of_a_missing_reminder_is_a_404(ada, login, reminder_id):
     assert login(ada).post(f"/reminders/{reminder_id}/send-again/").status_code == 404

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from kapflow.reminders.models import Reminder
 
 # How many of the most recent reminders the page lists below the failed ones.
@@ -17,6 +19,10 @@ class Overview:
     counts: dict[str, int]  # status -> how many, up to COUNTED + 1 (more than COUNTED)
     failed: list[Reminder]
     recent: list[Reminder]
+    # The id the next page of `recent` continues from (its "Older" link), or None at the end.
+    older_than: int | None = None
+    # Whether `recent` continues from an earlier page (not the newest).
+    continued: bool = False
 
     @property
     def shown_counts(self) -> dict[str, str]:
@@ -27,11 +33,12 @@ class Overview:
         }
 
 
-def overview(*, status: str = "") -> Overview:
+def overview(*, status: str = "", before: int | None = None) -> Overview:
     """Counts by status (each read no further than COUNTED + 1 rows of its index), the most
     recent failed reminders, and the most recent reminders (of one status when asked), newest
-    first on the index of their time. A fixed number of queries, each reading a bounded number
-    of rows, whatever the number of reminders."""
+    first on the index of their time: RECENT of them, older than the reminder `before` when
+    given (the page's "Older" link: a page by key, never by counting what it skips). A fixed
+    number of queries, each reading a bounded number of rows, whatever the number of reminders."""
     counts = {
         value: Reminder.objects.filter(status=value).order_by().values("pk")[: COUNTED + 1].count()
         for value in Reminder.Status.values
@@ -41,4 +48,18 @@ def overview(*, status: str = "") -> Overview:
     recent = Reminder.objects.for_admin()
     if status in Reminder.Status.values:
         recent = recent.filter(status=status)
-    return Overview(counts=counts, failed=failed, recent=list(recent[:RECENT]))
+    at = None
+    if before is not None:
+        at = Reminder.objects.filter(pk=before).values_list("created_at", flat=True).first()
+        # A reminder is never deleted; an id that is no one's starts at the newest.
+        if at is not None:
+            # A range on the index's time, and the reminders of that same moment after it.
+            recent = recent.filter(created_at__lte=at).exclude(Q(created_at=at) & Q(pk__gte=before))
+    rows = list(recent.order_by("-created_at", "-pk")[: RECENT + 1])
+    return Overview(
+        counts=counts,
+        failed=failed,
+        recent=rows[:RECENT],
+        older_than=rows[RECENT - 1].pk if len(rows) > RECENT else None,
+        continued=at is not None,
+    )

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
+from kapflow.lib.params import parse_int
 from kapflow.reminders import selectors, services
 from kapflow.reminders.models import Reminder
 
@@ -20,16 +21,19 @@ def reminder_list(request):
     the admin keeps the emails flowing and need not learn who is due for what."""
     status = request.GET.get("status", "")
     status = status if status in Reminder.Status.values else ""
-    overview = selectors.overview(status=status)
-    audit_record(
-        request=request, action="kapflow.reminders.list.viewed", detail={"status": status} if status else {}
-    )
+    before = parse_int(request.GET.get("before"), minimum=1, maximum=MAX_ID)
+    overview = selectors.overview(status=status, before=before)
+    detail = {"status": status} if status else {}
+    if before is not None:
+        detail["before"] = before
+    audit_record(request=request, action="kapflow.reminders.list.viewed", detail=detail)
     return render(
         request,
         "reminders/list.html",
         {
             "overview": overview,
             "status": status,
+            "older_page": overview.continued,
             "status_label": Reminder.Status(status).label if status else "",
             "tabs": [
                 (value, label, overview.shown_counts[value]) for value, label in Reminder.Status.choices
