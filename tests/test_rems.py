@@ -26,7 +26,7 @@ from kapflow.practice.models import Practice
 from kapflow.reminders.models import Reminder
 from kapflow.reminders.sources import rems_forms
 from kapflow.visits.forms import RoomForm
-from kapflow.visits.models import Room
+from kapflow.visits.models import Room, Visit
 from tests import factories
 from tests.test_dose_rules import enrol, esketamine_order, give, predose, session
 from tests.test_runbook import DAY, at, discharge, make_order, rate, vitals
@@ -442,6 +442,48 @@ def test_a_hostile_submission_comes_back_with_what_to_fix(signed, ada, login, da
     assert words in response.content.decode()
     report.refresh_from_db()
     assert report.submitted_on is None
+
+
+def test_a_long_list_shows_the_oldest_forms_and_a_form_sent_back_wherever_it_sat(
+    signed, ada, priya, login, monkeypatch
+):
+    """The list shows the oldest REMS_SHOWN forms and "Show all" (here one, with a signed session
+    a week older than Avery's). A submission that comes back with what to fix is on the page with
+    what was typed even when its form sat past the cap."""
+    monkeypatch.setattr("kapflow.dosing.views.rems.REMS_SHOWN", 1)
+    earlier = signed.starts_at - datetime.timedelta(days=7)
+    older_visit = Visit.objects.create(
+        client=signed.client,
+        kind=Visit.Kind.MEDICATION,
+        status=Visit.Status.COMPLETED,
+        starts_at=earlier,
+        ends_at=earlier + datetime.timedelta(hours=2),
+        modality=Visit.Modality.IN_PERSON,
+        room=signed.room,
+        clinician=signed.clinician,
+        created_by=priya,
+    )
+    older_book = Runbook.objects.create(
+        visit=older_visit,
+        discharged_at=earlier + datetime.timedelta(hours=2),
+        discharged_by=priya,
+        signed_at=earlier + datetime.timedelta(hours=3),
+        signed_by=priya,
+    )
+    older = RemsReport.objects.create(runbook=older_book, answered_by=priya, answered_at=older_book.signed_at)
+    newer = RemsReport.objects.get(runbook__visit=signed)
+    http = login(ada)
+    older_form, newer_form = (reverse("rems:submit", args=[report.pk]) for report in (older, newer))
+    with time_machine.travel(at(60 * 24 * 2), tick=False):
+        page = http.get(reverse("rems:list")).content.decode()
+        assert older_form in page and newer_form not in page
+        assert "The oldest 1 of 2 forms to submit are shown" in page and "?forms=all#rems-h" in page
+        everything = http.get(reverse("rems:list") + "?forms=all").content.decode()
+        assert older_form in everything and newer_form in everything
+        sent_back = http.post(
+            newer_form, {"submitted_on": "2026-05-05", "reference": "R" * 500}
+        ).content.decode()
+    assert newer_form in sent_back and "at most 80 characters" in sent_back and "R" * 500 in sent_back
 
 
 def test_an_outside_prescriber_and_other_roles_are_refused_the_list(signed, cora, tess, login):

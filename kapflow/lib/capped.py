@@ -40,15 +40,18 @@ class Capped:
         return bool(self.rows)
 
 
-def capped(request: HttpRequest, rows, *, param: str, limit: int, anchor: str = "") -> Capped:
+def capped(
+    request: HttpRequest, rows, *, param: str, limit: int, anchor: str = "", show_all: bool = False
+) -> Capped:
     """`rows` (a queryset or a list, in the page's order, newest first) as the page lists them:
-    the first `limit`, or all of them when the query string says `<param>=all`."""
+    the first `limit`, or all of them when the query string says `<param>=all` or the caller
+    says `show_all` (a form in the list came back with what was typed, wherever it sat)."""
     query = request.GET.copy()
     query[param] = SHOW_ALL
     all_url = f"?{query.urlencode()}{'#' + anchor if anchor else ''}"
     query.pop(param)
     first_url = f"?{query.urlencode()}{'#' + anchor if anchor else ''}"
-    showing_all = request.GET.get(param) == SHOW_ALL
+    showing_all = show_all or request.GET.get(param) == SHOW_ALL
     if showing_all:
         listed = list(rows)
         total = len(listed)

@@ -17,6 +17,7 @@ from kapflow.dosing.models import RemsReport
 from kapflow.dosing.services import rems as rems_services
 from kapflow.dosing.services.runbook import RunbookRefused
 from kapflow.dosing.views.base import _medication_visit, _refused, _target, runbook_view
+from kapflow.lib.capped import capped
 from kapflow.practice.models import practice_for
 from kapflow.reminders.models import Reminder
 
@@ -97,6 +98,10 @@ def _told(reports) -> dict[int, list[Reminder]]:
     return told
 
 
+# The list shows this many forms to submit, the oldest sessions first, then "Show all".
+REMS_SHOWN = 50
+
+
 @rems_list_view
 def to_submit(request):
     return _list(request)
@@ -107,8 +112,17 @@ def _list(request, *, bound=None, bound_for: int | None = None, status: int = 20
     for the report `bound_for`."""
     practice = practice_for(request)
     today = timezone.localdate()
-    reports = list(rems.open_reports(_scope(request)))
-    told = _told(reports)
+    # The oldest first, a page's worth; all of them when a form of the list came back with
+    # what was typed, so that it is on the page wherever it sat.
+    reports = capped(
+        request,
+        rems.open_reports(_scope(request)),
+        param="forms",
+        limit=REMS_SHOWN,
+        anchor="rems-h",
+        show_all=bound is not None,
+    )
+    told = _told(reports.rows)
     rows = []
     for report in reports:
         due = rems.due_on(report, practice=practice)
@@ -135,7 +149,7 @@ def _list(request, *, bound=None, bound_for: int | None = None, status: int = 20
     return render(
         request,
         "dosing/rems_list.html",
-        {"rows": rows, "practice": practice},
+        {"rows": rows, "reports": reports, "practice": practice},
         status=status,
     )
 
