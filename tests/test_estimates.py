@@ -244,6 +244,25 @@ class TestDue:
         assert "Avery" in page.content.decode() and "integration session" in page.content.decode()
         assert login(tess).get(reverse("estimates_due:list")).status_code == 403
 
+    def test_a_long_list_shows_the_soonest_due_first_and_audits_those_shown(
+        self, ready, ada, cora, tess, avery, olive, login, monkeypatch, audit_rows
+    ):
+        monkeypatch.setattr("kapflow.billing.estimates_due_views.DUE_SHOWN", 1)
+        set_fees(ada, leave_out=("integration",))
+        save_plan(tess, avery)
+        BillingProfile.objects.create(client=olive, self_pay=True)
+        save_plan(tess, olive)
+        due = estimates.estimates_due()
+        assert len(due) == 2
+        http = login(cora)
+        page = http.get(reverse("estimates_due:list")).content.decode()
+        first, second = due
+        assert first.client.display_name in page and second.client.display_name not in page
+        assert "The soonest due 1 of 2 clients are shown" in page and "?clients=all" in page
+        assert audit_rows("kapflow.billing.estimates_due.viewed")[-1].detail == {"clients": [first.client.pk]}
+        everything = http.get(reverse("estimates_due:list") + "?clients=all").content.decode()
+        assert first.client.display_name in everything and second.client.display_name in everything
+
     def test_once_the_fee_line_is_added_it_can_be_given_and_is_due_no_more(
         self, ready, ada, cora, tess, avery, login
     ):

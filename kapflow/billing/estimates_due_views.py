@@ -11,21 +11,28 @@ from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
 from kapflow.billing.estimates import estimates_due
 from kapflow.controlled.clocks import days_text
+from kapflow.lib.capped import capped
 from kapflow.practice.models import practice_for
+
+# The page lists this many clients, the soonest due first, then "Show all".
+DUE_SHOWN = 50
 
 
 @require_GET
 @staff_view(Role.COORDINATOR, Role.PRACTICE_ADMIN)
 def due_list(request):
     today = timezone.localdate()
-    rows = estimates_due(today, practice=practice_for(request))
+    due = capped(
+        request, estimates_due(today, practice=practice_for(request)), param="clients", limit=DUE_SHOWN
+    )
+    # The clients on the page, as the page shows them.
     audit_record(
         request=request,
         action="kapflow.billing.estimates_due.viewed",
-        detail={"clients": [row.client.pk for row in rows]},
+        detail={"clients": [row.client.pk for row in due.rows]},
     )
     return render(
         request,
         "billing/estimates_due.html",
-        {"rows": [(row, days_text(row.due_on, today)) for row in rows], "today": today},
+        {"rows": [(row, days_text(row.due_on, today)) for row in due.rows], "due": due, "today": today},
     )
