@@ -34,12 +34,18 @@ def reminder_list(request):
             "overview": overview,
             "status": status,
             "older_page": overview.continued,
-            "status_label": Reminder.Status(status).label if status else "",
+            "recent_heading": _recent_heading(status, continued=overview.continued),
             "tabs": [
                 (value, label, overview.shown_counts[value]) for value, label in Reminder.Status.choices
             ],
         },
     )
+
+
+def _recent_heading(status: str, *, continued: bool) -> str:
+    """ "Most recent", "Older", "Sent: most recent", "Failed: older"…"""
+    which = "older" if continued else "most recent"
+    return f"{Reminder.Status(status).label}: {which}" if status else which.capitalize()
 
 
 @require_POST
