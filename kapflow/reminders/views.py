@@ -6,11 +6,9 @@ from django.views.decorators.http import require_GET, require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role
 from kapflow.audit.services import audit_record
-from kapflow.lib.params import parse_int
+from kapflow.lib.params import MAX_ID, int_param
 from kapflow.reminders import selectors, services
 from kapflow.reminders.models import Reminder
-
-MAX_ID = 2**63 - 1
 
 
 @require_GET
@@ -21,7 +19,7 @@ def reminder_list(request):
     the admin keeps the emails flowing and need not learn who is due for what."""
     status = request.GET.get("status", "")
     status = status if status in Reminder.Status.values else ""
-    before = parse_int(request.GET.get("before"), minimum=1, maximum=MAX_ID)
+    before = int_param(request, "before", None)
     overview = selectors.overview(status=status, before=before)
     detail = {"status": status} if status else {}
     if before is not None:
