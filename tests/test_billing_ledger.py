@@ -683,6 +683,38 @@ def test_the_billing_page_runs_the_same_queries_for_3_clients_as_for_30(ada, cor
     assert small == large, (small, large)
 
 
+@pytest.mark.django_db
+def test_the_billing_pages_lists_show_the_oldest_and_all_on_asking(ada, cora, tess, login, monkeypatch):
+    """The clients waiting for an invoice and the visits not charged: the oldest LIST_CAP of each,
+    a line that says how many there are with "Show all", and every row on asking; the audit row
+    names the clients shown, and the pages of what is owed keep the choice."""
+    from kapflow.billing import views
+
+    monkeypatch.setattr(views, "LIST_CAP", 2)
+    _clients_with_invoices(3, ada, tess)
+    http = login(cora)
+    url = reverse("billing:overview")
+    response = http.get(url)
+    waiting, uncharged = response.context["waiting"], response.context["uncharged"]
+    assert (len(waiting), waiting.total, len(uncharged), uncharged.total) == (2, 3, 2, 3)
+    page = response.content.decode()
+    assert "The oldest 2 of 3 clients are shown." in page and "The oldest 2 of 3 visits are shown." in page
+    assert 'href="?waiting=all#waiting-h"' in page and 'href="?uncharged=all#uncharged-h"' in page
+    shown = {row["client"].pk for row in waiting} | {row.visit.client_id for row in uncharged}
+    shown |= {debtor.client.pk for debtor in response.context["page"].object_list}
+    assert AuditEvent.objects.filter(action="kapflow.billing.overview.viewed").last().detail == {
+        "clients": sorted(shown)
+    }
+    response = http.get(url, {"waiting": "all"})
+    assert len(response.context["waiting"]) == 3 and len(response.context["uncharged"]) == 2
+    page = response.content.decode()
+    assert "All 3 clients are shown." in page and 'href="?#waiting-h"' in page
+    # Paging what is owed keeps the whole list that was asked for.
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    page = http.get(url, {"waiting": "all"}).content.decode()
+    assert 'href="?waiting=all&amp;page=2"' in page
+
+
 # Nothing clinical on the billing pages ---------------------------------------------------------
 
 SECRET = "Spoke of the lighthouse dream and her brother's letter."

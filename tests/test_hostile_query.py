@@ -64,6 +64,10 @@ QUERY_NAMES = [
     "entries",
     "documents",
     "letters",
+    "forms",
+    "clients",
+    "waiting",
+    "uncharged",
 ]
 
 EDGES = [

@@ -26,6 +26,7 @@ from kapflow.billing.models import Charge, Entry, Invoice
 from kapflow.billing.profiles import profile_of, profile_save
 from kapflow.billing.selectors import add_totals, with_totals
 from kapflow.clients.access import Need, client_banner_for, clients_for
+from kapflow.lib.capped import capped
 from kapflow.lib.links import row_link
 from kapflow.lib.params import int_param
 from kapflow.visits.models import Visit
@@ -35,8 +36,8 @@ adjust_view = staff_view(Role.PRACTICE_ADMIN)
 
 # The practice page lists this many clients a page (the totals by age are of every client).
 PAGE_SIZE = 25
-# And at most this many of the completed visits not charged, and of the clients whose charges
-# wait for an invoice (with the count of the rest).
+# The oldest this many of the completed visits not charged, and of the clients whose charges wait
+# for an invoice, with a link that shows them all.
 LIST_CAP = 50
 # A client's account lists its newest invoices and every one still owed; "Show all" lists them all.
 ACCOUNT_INVOICES = 12
@@ -334,20 +335,28 @@ def overview(request):
     owed = accounts.owed_by_client(clients, today)
     page = Paginator(owed.debtors, PAGE_SIZE).get_page(int_param(request, "page", 1))
     accounts.name_debtors(page.object_list, clients)
-    waiting = accounts.waiting_by_client(clients)
-    uncharged = accounts.uncharged_visits(Visit.objects.all(), clients=clients)
-    shown_waiting, shown_uncharged = waiting[:LIST_CAP], uncharged[:LIST_CAP]
+    # The oldest first, LIST_CAP of each, with "Show all" (kapflow.lib.capped).
+    waiting = capped(
+        request, accounts.waiting_by_client(clients), param="waiting", limit=LIST_CAP, anchor="waiting-h"
+    )
+    uncharged = capped(
+        request,
+        accounts.uncharged_visits(Visit.objects.all(), clients=clients),
+        param="uncharged",
+        limit=LIST_CAP,
+        anchor="uncharged-h",
+    )
     # Each row links to its client's account: the URL reversed once for every row (row_link).
     account = row_link("client_billing:account")
     for debtor in page.object_list:
         debtor.account_url = account(debtor.client_id)
-    for row in shown_waiting:
+    for row in waiting:
         row["account_url"] = account(row["client_id"])
-    for row in shown_uncharged:
+    for row in uncharged:
         row.account_url = account(row.visit.client_id)
     named = {debtor.client.pk for debtor in page.object_list}
-    named |= {row["client"].pk for row in shown_waiting}
-    named |= {row.visit.client_id for row in shown_uncharged}
+    named |= {row["client"].pk for row in waiting}
+    named |= {row.visit.client_id for row in uncharged}
     audit_record(
         request=request,
         action="kapflow.billing.overview.viewed",
@@ -359,10 +368,8 @@ def overview(request):
         {
             "owed": owed,
             "page": page,
-            "waiting": shown_waiting,
-            "waiting_more": len(waiting) - len(shown_waiting),
-            "uncharged": shown_uncharged,
-            "uncharged_more": len(uncharged) - len(shown_uncharged),
+            "waiting": waiting,
+            "uncharged": uncharged,
             "today": today,
         },
     )
