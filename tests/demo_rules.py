@@ -7,6 +7,7 @@ names the record. Used by tests/test_demo.py (the quick practice) and tests/test
 import datetime
 from collections import defaultdict
 
+from django.db.models import Min
 from django.utils import timezone
 
 from kapflow.clients.models import CareTeamMember, Client, Guardian, StageChange
@@ -554,12 +555,14 @@ def measure_task_problems(*, now, practice) -> list[str]:
             found.append(f"{what}: answered at {answer.completed_at}, before it was made or came due")
         if task.visit_id is not None and answer.completed_at >= task.visit.starts_at:
             found.append(f"{what}: answered at {answer.completed_at}, once its visit had begun")
+    found += _once_forms_problems(tasks)
+    # The portal takes a questionnaire only as the answer to a form. The weekly answers are the
+    # one exception the demo practices keep: their history predates the schedule (docs/demo.md).
     answered = set(tasks.exclude(response=None).values_list("response_id", flat=True))
-    for pk, client_id in Response.objects.filter(context="pre_session", entered_by=None).values_list(
-        "pk", "client_id"
-    ):
+    unasked = Response.objects.filter(entered_by=None).exclude(context="weekly")
+    for pk, client_id, context in unasked.values_list("pk", "client_id", "context"):
         if pk not in answered:
-            found.append(f"response {pk} (client {client_id}): on the portal before a session, unasked")
+            found.append(f"response {pk} (client {client_id}): a {context} form on the portal, unasked")
     for client in Client.objects.order_by("pk"):
         decided = plan(
             client_state(client, now=now),
@@ -569,6 +572,29 @@ def measure_task_problems(*, now, practice) -> list[str]:
         )
         if decided.create or decided.withdraw:
             found.append(f"client {client.pk}: the sweep at {now} would still ask {decided}")
+    return found
+
+
+def _once_forms_problems(tasks) -> list[str]:
+    """The baseline forms were asked once the client's consultation decided to go on, and the
+    discharge forms once the client's discharge was signed (kapflow.measures.schedule.plan)."""
+    found = []
+    going_on = dict(
+        Consultation.objects.filter(decision=Consultation.Decision.PROCEED)
+        .values_list("client_id")
+        .annotate(at=Min("recorded_at"))
+    )
+    signed: dict[int, list] = {}
+    for client_id, at in Discharge.objects.exclude(signed_at=None).values_list("client_id", "signed_at"):
+        signed.setdefault(client_id, []).append(at)
+    for task in tasks.filter(reason__in=["baseline", "discharge"]):
+        what = f"task {task.pk} ({task.reason} {task.instrument}, client {task.client_id})"
+        if task.reason == "baseline":
+            decided = going_on.get(task.client_id)
+            if decided is None or task.created_at < decided:
+                found.append(f"{what}: asked at {task.created_at}, before a consultation decided to go on")
+        elif not any(at <= task.created_at for at in signed.get(task.client_id, [])):
+            found.append(f"{what}: asked at {task.created_at}, before a discharge was signed")
     return found
 
 

@@ -26,6 +26,10 @@ END_SHARE = [
 # The alumni's ages: adults, from their twenties to their sixties.
 AGES = [29, 41, 35, 52, 24, 63, 38, 46, 31, 57, 27, 44, 36, 49, 33, 60, 42, 26]
 DONE = "Course complete; discharged to the referring therapist."
+# The discharge forms were answered this long after the course finished: past its final review
+# (kapflow.demo.course.FINAL_REVIEW_DAYS after the last session, give or take its booking) and the
+# discharge signed after it, which asks them.
+DISCHARGE_FORMS_ANSWERED_AFTER = datetime.timedelta(days=6)
 # The last alumnus finished this long ago: the latest discharges are a few weeks old.
 LAST_FINISHED_DAYS = 21
 # The outcome report shows only whole quarters that have ended (kapflow.outcomes.report,
@@ -348,8 +352,10 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
             item.status = ActionItem.Status.DONE if item.pk % 2 else ActionItem.Status.LET_GO
             item.reviewed_at = min(later) if later else finished
         ActionItem.objects.bulk_update(items, ["status", "reviewed_at"])
-        # The discharge questionnaires, answered on the portal ten days after the last session.
-        _respond(client, PHQ9, _score(phq0, share, steps, steps, 0, 27), finished, "discharge", None)
-        _respond(client, GAD7, _score(gad0, share, steps, steps, 0, 21), finished, "discharge", None)
+        # The discharge questionnaires, answered on the portal once the discharge after the final
+        # review was signed (kapflow.demo.course writes both, and the forms these answer).
+        answered = finished + DISCHARGE_FORMS_ANSWERED_AFTER
+        _respond(client, PHQ9, _score(phq0, share, steps, steps, 0, 27), answered, "discharge", None)
+        _respond(client, GAD7, _score(gad0, share, steps, steps, 0, 21), answered, "discharge", None)
         if pcl0 is not None:
-            _respond(client, PCL5, _score(pcl0, share, steps, steps, 0, 80), finished, "discharge", None)
+            _respond(client, PCL5, _score(pcl0, share, steps, steps, 0, 80), answered, "discharge", None)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from kapflow.course.facts import discharge_facts, review_facts, where_the_course_stands
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.letters.selectors import consultation_summary, course_summary
+from kapflow.measures.models import MeasureTask, Response
 from kapflow.pathway.course import BEGUN, Position
 from kapflow.pathway.models import CoursePlan
 from kapflow.visits.models import DEFAULT_MINUTES, Visit
@@ -77,14 +78,31 @@ def _position(plan: CoursePlan, sessions, upto: int | None = None) -> Position:
     return Position(plan, tuple(rows if upto is None else rows[:upto]))
 
 
+# A review is signed by the therapist this long after it is written, and by the prescriber, who
+# decides it, this long after (or now); the discharge after a review that ended the course is
+# signed this long after the decision (or now).
+THERAPIST_SIGNS_AFTER = datetime.timedelta(minutes=10)
+PRESCRIBER_SIGNS_AFTER = datetime.timedelta(hours=3)
+DISCHARGE_SIGNED_AFTER = datetime.timedelta(hours=1)
+
+
+def decided_at(written_at: datetime.datetime, now: datetime.datetime) -> datetime.datetime:
+    """When a review written at `written_at` was decided (_signed)."""
+    return max(min(written_at + PRESCRIBER_SIGNS_AFTER, now), written_at + THERAPIST_SIGNS_AFTER)
+
+
+def discharge_signed_at(decided: datetime.datetime, now: datetime.datetime) -> datetime.datetime:
+    """When the discharge after a review decided at `decided` was signed: what asks the measure
+    schedule's discharge forms (kapflow.measures.schedule)."""
+    return min(decided + DISCHARGE_SIGNED_AFTER, now)
+
+
 def _signed(row: CourseReview, *, therapist, prescriber, written_at, now) -> CourseReview:
     """Written and signed by the therapist, then by the prescriber, who decides it."""
     row.written_by, row.written_at = therapist, written_at
-    row.therapist_signed_by, row.therapist_signed_at = therapist, written_at + datetime.timedelta(minutes=10)
-    prescribed = min(written_at + datetime.timedelta(hours=3), now)
+    row.therapist_signed_by, row.therapist_signed_at = therapist, written_at + THERAPIST_SIGNS_AFTER
     row.prescriber_signed_by = prescriber
-    row.prescriber_signed_at = max(prescribed, row.therapist_signed_at)
-    row.decided_at = row.prescriber_signed_at
+    row.prescriber_signed_at = row.decided_at = decided_at(written_at, now)
     return row
 
 
@@ -266,17 +284,36 @@ def add_course_story(staff, schedule) -> None:
                 booked_one = _book_maintenance(schedule, story, new, staff, practice)
         if client.stage == Client.Stage.DISCHARGED:
             final = reviews[-1] if story.outcome == "end" and reviews else None
-            at = final.decided_at + datetime.timedelta(hours=1) if final else _withdrew_at(client, now)
+            at = discharge_signed_at(final.decided_at, now) if final else min(_withdrew_at(client, now), now)
             discharge = discharge_for(
                 story,
                 final,
                 rng,
                 facts=discharge_facts(client),
-                at=min(at, now),
+                at=at,
                 crisis_resources=practice.crisis_resources,
             )
             discharge.save()
             CoursePlan.objects.filter(pk=plan.pk).update(ended_at=discharge.signed_at)
+            _discharge_forms_asked(client, discharge.signed_at)
+
+
+def _discharge_forms_asked(client, signed_at: datetime.datetime) -> None:
+    """The discharge forms the measure schedule asked as the discharge was signed, made and due
+    then, each answered by the discharge questionnaire the client gave on the portal after it
+    (kapflow.demo.alumni; kapflow.measures.schedule)."""
+    answers = client.responses.filter(
+        context=Response.Context.DISCHARGE, entered_by=None, completed_at__gte=signed_at
+    )
+    for response in answers:
+        MeasureTask.objects.create(
+            client=client,
+            instrument=response.instrument,
+            reason=Response.Context.DISCHARGE,
+            due_at=signed_at,
+            created_at=signed_at,
+            response=response,
+        )
 
 
 def _final_review(schedule, story: CourseStory, last_ended, staff):

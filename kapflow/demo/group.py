@@ -147,6 +147,15 @@ MINUTES = {
 DOSE_AT = 25
 PREDOSE_AT = (10, 22)
 PORTAL_LEAD = datetime.timedelta(hours=18)  # when before a visit the client answered
+# The worker's sweep runs every few minutes (kapflow.measures.schedule): the baseline forms are
+# asked this long after the consultation that put the client on the way to a course.
+SWEPT_AFTER = datetime.timedelta(minutes=5)
+# The review that ends a course or maintenance is written this long before its visit ends; the
+# discharge after it is signed once it is decided (kapflow.demo.course.discharge_signed_at), and
+# that signature asks the discharge forms.
+REVIEW_WRITTEN_BEFORE_END = datetime.timedelta(minutes=10)
+# How long after a form came due the client answered it on the portal, in hours.
+ANSWERED_WITHIN = (2, 40)
 
 THERAPIST_NAMES = [
     ("Dana Whitfield", "LCSW"),
@@ -318,6 +327,8 @@ class Builder:
         self.probe_rng = random.Random(scale.seed + 16)  # noqa: S311
         # The portal's invitations, as above (kapflow.demo.group.Builder.portal_accounts).
         self.portal_rng = random.Random(scale.seed + 18)  # noqa: S311
+        # When the client answered the baseline and discharge forms, as above.
+        self.forms_rng = random.Random(scale.seed + 19)  # noqa: S311
         # Each client invited to the portal, by index: (invited at, by whom, accepted at or None).
         self.invited: dict[int, tuple] = {}
         self.practice = Practice.load()
@@ -337,8 +348,9 @@ class Builder:
         self.sessions: list[tuple] = []  # (visit, order) of the medication sessions held
         self.integrations: list[tuple] = []  # (medication visit, integration visit or None)
         self.responses: list[Response] = []
-        # The forms the measure schedule asked before each medication session, each answered by
-        # its pre-session response (kapflow.measures.schedule).
+        # The forms the measure schedule asked (kapflow.measures.schedule): at baseline, before
+        # each medication session and progress review, and at discharge, each answered on the
+        # portal by its response (or still open, when it came due lately).
         self.tasks: list[MeasureTask] = []
         # Each course that began, for its reviews and its end (kapflow.demo.course), and the
         # preparation session each preparation visit recorded (its note names what it covered).
@@ -575,27 +587,54 @@ class Builder:
         """The forms before a medication session, as the measure schedule asks them: made when the
         session was booked, due the practice's reminder time before it, and answered on the portal
         PORTAL_LEAD before it (kapflow.measures.schedule)."""
+        self.visit_forms(n, session, Response.Context.PRE_SESSION, scores)
+
+    def before_review(self, n, review: Visit, scores) -> None:
+        """The forms before a progress review (PHQ-9, GAD-7 and PCL-5), as before a session."""
+        self.visit_forms(n, review, Response.Context.REVIEW, scores)
+
+    def visit_forms(self, n, visit: Visit, reason: str, scores) -> None:
         for instrument, total in scores:
-            response = self.respond(n, instrument, total, session.starts_at - PORTAL_LEAD, "pre_session")
+            response = self.respond(n, instrument, total, visit.starts_at - PORTAL_LEAD, reason)
             if response is None:
                 continue  # not answered yet: the schedule's sweep asks for it (write)
             self.tasks.append(
                 MeasureTask(
                     client=response.client,
                     instrument=instrument.key,
-                    reason=Response.Context.PRE_SESSION,
-                    visit=session,
-                    due_at=visit_due(session.starts_at, self.practice.appointment_reminder_hours),
-                    created_at=session.created_at,
+                    reason=reason,
+                    visit=visit,
+                    due_at=visit_due(visit.starts_at, self.practice.appointment_reminder_hours),
+                    created_at=visit.created_at,
                     response=response,
                 )
             )
 
-    def at_discharge(self, n, ended_on, pcl: int, when: datetime.datetime) -> None:
-        """The forms the measure schedule asks at discharge (PHQ-9, GAD-7 and PCL-5), on the
-        scores the course ended on."""
-        for instrument, total in (*ended_on, (PCL5, pcl)):
-            self.respond(n, instrument, total, when, "discharge")
+    def asked(self, n, reason: str, scores, at: datetime.datetime) -> None:
+        """Forms the measure schedule asked at `at` (not for a visit: baseline, discharge), due at
+        once, each answered on the portal some hours later; one not answered by now is still
+        open. Nothing when `at` is still to come: the load's own sweep asks them then (write)."""
+        if at > self.now:
+            return
+        answered = at + datetime.timedelta(hours=self.forms_rng.randint(*ANSWERED_WITHIN))
+        for instrument, total in scores:
+            self.tasks.append(
+                MeasureTask(
+                    client=self.client_rows[n],
+                    instrument=instrument.key,
+                    reason=reason,
+                    due_at=at,
+                    created_at=at,
+                    response=self.respond(n, instrument, total, answered, reason),
+                )
+            )
+
+    def at_discharge(self, n, ended_on, pcl: int, review: Visit) -> None:
+        """The forms the measure schedule asks once the discharge after `review` is signed
+        (PHQ-9, GAD-7 and PCL-5), on the scores the course ended on."""
+        decided = demo_course.decided_at(review.ends_at - REVIEW_WRITTEN_BEFORE_END, self.now)
+        signed = demo_course.discharge_signed_at(decided, self.now)
+        self.asked(n, Response.Context.DISCHARGE, (*ended_on, (PCL5, pcl)), signed)
 
     @property
     def ready(self) -> int:
@@ -658,9 +697,12 @@ class Builder:
         phq0, gad0 = rng.randint(11, 24), rng.randint(8, 19)
         share = rng.choice(END_SHARES)
         pcl0 = pcl_baseline(phq0, gad0)
-        for instrument, total in ((PHQ9, phq0), (GAD7, gad0), (PCL5, pcl0)):
-            self.respond(n, instrument, total, consult.starts_at - PORTAL_LEAD, "baseline", None)
         fit = rng.random() > 0.1 or n < self.ready
+        if fit:
+            # Past the consultation, on the way to a course: the schedule's next sweep asks the
+            # baseline questionnaires (kapflow.measures.schedule.BEFORE_COURSE).
+            baseline = ((PHQ9, phq0), (GAD7, gad0), (PCL5, pcl0))
+            self.asked(n, Response.Context.BASELINE, baseline, consult.ends_at + SWEPT_AFTER)
         self.add(
             "consultations",
             Consultation(
@@ -883,7 +925,7 @@ class Builder:
                     (GAD7, self._score(gad0, share, planned, planned)),
                 )
                 pcl_end = self._score(pcl0, share, planned, planned)
-                self.at_discharge(n, ended_on, pcl_end, end)
+                self.before_review(n, review, (*ended_on, (PCL5, pcl_end)))
                 order.discontinued_at = end
                 order.discontinued_by = prescriber
                 order.discontinue_reason = "Course complete; reviewed at the progress review."
@@ -917,13 +959,16 @@ class Builder:
                     end = None
                     if ended is not None:
                         end = ended.ends_at
-                        self.at_discharge(n, ended_on, pcl_end, end)
+                        self.before_review(n, ended, (*ended_on, (PCL5, pcl_end)))
+                        self.at_discharge(n, ended_on, pcl_end, ended)
                         maintenance.discontinued_at = end
                         maintenance.discontinued_by = prescriber
                         maintenance.discontinue_reason = (
                             "Maintenance complete; reviewed at the progress review."
                         )
                         stage = Client.Stage.DISCHARGED
+                else:
+                    self.at_discharge(n, ended_on, pcl_end, review)
         if doses:
             self.courses.append((plan, doses, therapist, prescriber, outcome, review if outcome else None))
         elif not pending and prep2.ends_at + WITHDREW_AFTER <= self.now:
@@ -1934,7 +1979,7 @@ class Builder:
                 prescriber,
                 [(visit.pk, visit.status, visit.ends_at) for visit in doses],
                 outcome=outcome or "",
-                final_at=review_visit.ends_at - datetime.timedelta(minutes=10) if review_visit else None,
+                final_at=review_visit.ends_at - REVIEW_WRITTEN_BEFORE_END if review_visit else None,
                 final_visit=review_visit,
             )
             position = Position(plan, tuple((visit.pk, visit.status) for visit in doses))
@@ -1971,7 +2016,7 @@ class Builder:
                 prescriber,
                 [(visit.pk, visit.status, visit.ends_at) for visit in held],
                 outcome="end" if ended else "",
-                final_at=ended.ends_at - datetime.timedelta(minutes=10) if ended else None,
+                final_at=ended.ends_at - REVIEW_WRITTEN_BEFORE_END if ended else None,
                 final_visit=ended,
             )
             reached = len(held) >= min([*plan.review_points, plan.planned_sessions])
@@ -2002,7 +2047,7 @@ class Builder:
             final,
             self.records_rng,
             facts=facts,
-            at=at or min(final.decided_at + datetime.timedelta(hours=1), self.now),
+            at=at or demo_course.discharge_signed_at(final.decided_at, self.now),
             crisis_resources=self.practice.crisis_resources,
         )
         story.plan.ended_at = discharge.signed_at

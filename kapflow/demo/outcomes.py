@@ -154,10 +154,13 @@ def add_outcomes_story(staff, schedule) -> None:
                     recorded_at=starts + datetime.timedelta(minutes=56),
                 )
         if n == 0:
-            # One client also tracks post-traumatic stress: a PCL-5 at baseline and every 10 days.
+            # One client also tracks post-traumatic stress: a PCL-5 at baseline, entered by the
+            # therapist with the other baselines (a staff entry answers no form), and every 10 days.
             for step, total in enumerate(PCL5_COURSE):
                 when = first_response.completed_at + datetime.timedelta(days=step * 10 + (60 if step else 0))
                 if when > now:
                     break
-                context = Response.Context.BASELINE if step == 0 else Response.Context.WEEKLY
-                _respond(client, PCL5, total, when, context, None)
+                if step == 0:
+                    _respond(client, PCL5, total, when, Response.Context.BASELINE, therapist)
+                else:
+                    _respond(client, PCL5, total, when, Response.Context.WEEKLY, None)
