@@ -439,9 +439,9 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
 
 
 def test_questionnaires_follow_the_measure_schedule(group, practice):
-    """The forms before each medication session were asked as the measure schedule asks them and
-    answered on the portal; at discharge and at baseline the client answered all three of the
-    schedule's questionnaires; and the schedule's sweep, run as the load ends, asked what was
+    """The forms before each medication session and progress review, at baseline and at discharge
+    were asked as the measure schedule asks them and answered on the portal; at discharge and at
+    baseline the client answered all three of the schedule's questionnaires; and the schedule's sweep, run as the load ends, asked what was
     left to ask (the forms for the visits booked ahead, a weekly form where one is owed) and
     nothing of a client who has left care (tests/demo_rules.py)."""
     from kapflow.clients.models import LEFT_CARE
@@ -451,6 +451,10 @@ def test_questionnaires_follow_the_measure_schedule(group, practice):
     assert demo_rules.measure_task_problems(now=now, practice=practice) == []
     answered = MeasureTask.objects.filter(reason=Response.Context.PRE_SESSION, response__isnull=False)
     assert answered.count() > 2 * TEST_SCALE.clients
+    # Every baseline, review and discharge questionnaire was answered on the portal, to a form.
+    for context in (Response.Context.BASELINE, Response.Context.REVIEW, Response.Context.DISCHARGE):
+        given = Response.objects.filter(context=context)
+        assert given.exists() and given.count() == given.filter(entered_by=None, task__isnull=False).count()
     for context in (Response.Context.BASELINE, Response.Context.DISCHARGE):
         by_instrument = dict(
             Response.objects.filter(context=context).values_list("instrument").annotate(n=Count("pk"))
