@@ -441,9 +441,10 @@ def test_questionnaires_answered_on_the_portal_were_answered_from_an_account_ope
 def test_questionnaires_follow_the_measure_schedule(group, practice):
     """The forms before each medication session and progress review, at baseline and at discharge
     were asked as the measure schedule asks them and answered on the portal; at discharge and at
-    baseline the client answered all three of the schedule's questionnaires; and the schedule's sweep, run as the load ends, asked what was
-    left to ask (the forms for the visits booked ahead, a weekly form where one is owed) and
-    nothing of a client who has left care (tests/demo_rules.py)."""
+    baseline the client answered all three of the schedule's questionnaires; and the schedule's
+    sweep, run as the load ends, asked what was left to ask (the forms for the visits booked
+    ahead, a weekly form where one is owed) and nothing of a client who has left care
+    (tests/demo_rules.py)."""
     from kapflow.clients.models import LEFT_CARE
     from kapflow.measures.models import MeasureTask, Response
 
