@@ -282,6 +282,12 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # account with an authenticator add an address; kapflow's AddEmailForm still refuses that.
 MFA_ALLOW_UNVERIFIED_EMAIL = True
 MFA_TOTP_ISSUER = env_str("KAPFLOW_PRACTICE_NAME", "kapflow")
+# An authenticator's code is taken in the 30 seconds it was shown and in the windows either side
+# (allauth's default is the current window only): a code typed as it turns over, or one that
+# waits in a busy server's queue at 9:00, is not refused (RFC 6238, 5.2: one step of network
+# delay). allauth refuses a code a second time while it could still be taken, so a code seen
+# over someone's shoulder is no more use than before (docs/security/accounts.md).
+MFA_TOTP_TOLERANCE = env_int("KAPFLOW_TOTP_TOLERANCE", 1, minimum=0, maximum=2)
 
 # Idle sign-out: the session ends this long after the person's last activity (a background poll
 # is not activity: kapflow.accounts.middleware.end_stale_sessions); the page warns two minutes

@@ -70,7 +70,8 @@ def enrol_totp(user: User, secret: str | None = None) -> str:
 
 # The last part of a 30-second window in which a code for "now" is not given out: the server
 # checks it a moment later (tens of milliseconds on a busy machine) against the window it is in
-# then, and allauth accepts the current window only (MFA_TOTP_TOLERANCE 0).
+# then. kapflow takes the windows either side too (MFA_TOTP_TOLERANCE 1), but a test of the
+# current window alone (tolerance 0) would fail by chance on such a code.
 _WINDOW_END = 1.0
 
 

@@ -17,12 +17,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-def totp_tolerance(settings):
-    # allauth refuses a code already used (replay); later steps use the next window's code.
-    settings.MFA_TOTP_TOLERANCE = 1
-
-
 def _user_with_totp():
     user = factories.make_user("Tess", password=PASSWORD, mfa=False, email="tess@example.org")
     return user, factories.enrol_totp(user)
@@ -88,7 +82,7 @@ def _post_committed(client, capture, url, data=None):
 
 
 def test_enrolling_and_removing_an_authenticator_are_audited(
-    client, audit_rows, totp_tolerance, mailoutbox, django_capture_on_commit_callbacks
+    client, audit_rows, mailoutbox, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
     user = factories.make_user("New Therapist", password=PASSWORD, mfa=False)

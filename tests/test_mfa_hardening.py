@@ -42,14 +42,46 @@ def _signed_in_with_code(client, user, secret):
 
 def _next_code(secret: str) -> str:
     """A code not yet spent: allauth refuses the one just used to sign in (replay), so confirm
-    with the next 30-second window's, as a person would a moment later (the tests that use it
-    accept one window either side, as tests/browser's totp_tolerance does)."""
+    with the next 30-second window's, as a person would a moment later (kapflow takes a code in
+    the windows either side of its own: MFA_TOTP_TOLERANCE)."""
     return factories.totp_code(secret, timezone.now() + datetime.timedelta(seconds=30))
 
 
-@pytest.fixture
-def totp_tolerance(settings):
-    settings.MFA_TOTP_TOLERANCE = 1
+# --- The code's window -------------------------------------------------------------------------
+
+
+def _code_step(client, user, code: str):
+    """The password, then `code` on the authenticator page: the code step's answer."""
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    return client.post(reverse("mfa_authenticate"), {"code": code})
+
+
+def _window(secret: str, steps: int) -> str:
+    """The code `steps` 30-second windows from now (negative: before)."""
+    return factories.totp_code(secret, timezone.now() + datetime.timedelta(seconds=30 * steps))
+
+
+def test_a_code_of_the_window_before_or_after_is_taken_once(client):
+    """A code typed as it turns over, or kept waiting by a busy server, is taken in the next
+    window (MFA_TOTP_TOLERANCE, 1 by default); a code two windows old is not, and a code taken
+    once is refused again while it could still be taken, so seeing it used is no use."""
+    user = factories.make_user("Tess", password=PASSWORD, mfa=False, email="tess@example.org")
+    secret = factories.enrol_totp(user)
+    earlier = _window(secret, -1)
+    assert _code_step(client, user, earlier).status_code == 302
+    client.post(reverse("account_logout"))
+    refused = _code_step(client, user, earlier)
+    assert refused.status_code == 200 and "Incorrect code" in refused.content.decode()
+    assert _code_step(client, user, _window(secret, -2)).status_code == 200
+    assert _code_step(client, user, _window(secret, 1)).status_code == 302
+
+
+def test_a_practice_may_take_the_current_window_only(client, settings):
+    settings.MFA_TOTP_TOLERANCE = 0
+    user = factories.make_user("Tess", password=PASSWORD, mfa=False, email="tess@example.org")
+    secret = factories.enrol_totp(user)
+    assert _code_step(client, user, _window(secret, -1)).status_code == 200
+    assert _code_step(client, user, factories.totp_code(secret)).status_code == 302
 
 
 # --- A password-only session reaches only enrolment -----------------------------------------
@@ -106,7 +138,7 @@ def test_a_forged_welcome_link_or_a_password_reset_does_not_lock_anyone_out_of_e
     assert response.status_code == 200 and "Authenticator" in response.content.decode()
 
 
-def test_an_account_with_an_authenticator_adds_no_address_of_its_own(client, totp_tolerance):
+def test_an_account_with_an_authenticator_adds_no_address_of_its_own(client):
     """Staff change their address through a practice admin: allauth's refusal to add an address
     to an account protected by an authenticator is kept by kapflow's AddEmailForm, since the
     setting that lets an unverified address enrol also lifts it."""
@@ -135,7 +167,7 @@ def test_with_two_factor_switched_off_for_the_demo_nothing_changes(client, setti
     assert browser.get(reverse("clients:caseload")).status_code == 200
 
 
-def test_removing_the_authenticator_sends_the_person_back_to_enrol(client, totp_tolerance):
+def test_removing_the_authenticator_sends_the_person_back_to_enrol(client):
     user = factories.make_user("Tess", password=PASSWORD, mfa=False)
     secret = factories.enrol_totp(user)
     browser = _signed_in_with_code(client, user, secret)
@@ -235,9 +267,7 @@ def test_a_forged_or_foreign_invitation_link_opens_nothing(client, tess, cleo):
 # --- Email and password changes need a fresh second factor -----------------------------------
 
 
-def test_changing_the_password_asks_for_the_authenticator_code_not_the_password(
-    client, audit_rows, totp_tolerance
-):
+def test_changing_the_password_asks_for_the_authenticator_code_not_the_password(client, audit_rows):
     user = factories.make_user("Tess", password=PASSWORD, mfa=False, email="tess@example.org")
     secret = factories.enrol_totp(user)
     browser = _signed_in_with_code(client, user, secret)
@@ -266,7 +296,7 @@ def test_changing_the_password_asks_for_the_authenticator_code_not_the_password(
     assert notice.to == ["tess@example.org"]
 
 
-def test_a_password_form_sent_from_elsewhere_is_never_replayed_after_the_confirmation(client, totp_tolerance):
+def test_a_password_form_sent_from_elsewhere_is_never_replayed_after_the_confirmation(client):
     """The confirmation runs before Django's CSRF check; allauth replays what it suspended
     without checking again. A forged form (no CSRF token) must not change the password once the
     person confirms it is them for some other reason."""

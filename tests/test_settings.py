@@ -34,6 +34,11 @@ def test_a_malformed_variable_is_named_in_the_error():
 
 
 @override_settings(DEBUG=False, SECRET_KEY="insecure-development-key-never-use-with-real-data")
+def test_an_authenticator_code_is_taken_at_most_two_windows_either_side():
+    result = run_check(KAPFLOW_TOTP_TOLERANCE="3")
+    assert result.returncode != 0 and "KAPFLOW_TOTP_TOLERANCE must be at most 2" in result.stderr
+
+
 def test_it_refuses_the_development_secret_key_in_production():
     assert [error.id for error in check_production_settings(None)] == ["kapflow.E001"]
 

@@ -149,11 +149,3 @@ def open_page(audit_triggers_restored, live_server, audit_triggers_lifted, chrom
 def page(audit_triggers_restored, live_server, audit_triggers_lifted, open_page):
     """A fresh, signed-out page."""
     return open_page()
-
-
-@pytest.fixture
-def totp_tolerance(settings):
-    """Accept the code of the previous 30-second window too (allauth's default is 0), as for a
-    person whose code turns over while they press Enter: otherwise a test that computes a code
-    a moment before the window ends fails by chance."""
-    settings.MFA_TOTP_TOLERANCE = 1

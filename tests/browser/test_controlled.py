@@ -374,7 +374,7 @@ def wren(people):
 
 
 def test_a_waste_is_recorded_once_the_witness_confirms_who_they_are(
-    open_page, people, wren, pathway_ready, totp_tolerance, console_errors
+    open_page, people, wren, pathway_ready, console_errors
 ):
     priya, tess = people["priya"], people["tess"]
     Inventory.objects.create(

@@ -41,7 +41,7 @@ def test_it_warns_before_signing_out_and_staying_keeps_the_page(open_page, tess_
     expect(page).to_have_url(re.compile(rf"/clients/{avery.pk}/edit/$"))
 
 
-def test_what_was_typed_comes_back_after_signing_in_again(open_page, tess_and_avery, totp_tolerance):
+def test_what_was_typed_comes_back_after_signing_in_again(open_page, tess_and_avery):
     tess, secret, avery = tess_and_avery
     page = open_page(tess)
     page.clock.install()

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 CORA_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
-def test_a_coordinator_turns_an_inquiry_into_a_client(page, open_page, console_errors, totp_tolerance):
+def test_a_coordinator_turns_an_inquiry_into_a_client(page, open_page, console_errors):
     cora = factories.make_user(
         "Cora Coordinator", roles=("is_coordinator",), email="cora@example.org", mfa=False, password=PASSWORD
     )

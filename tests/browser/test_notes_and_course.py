@@ -186,7 +186,7 @@ def week(transactional_db):
     return {"tess": tess, "clients": clients, "visits": visits, "session": session}
 
 
-def test_a_therapists_week_of_notes_from_owed_to_none(open_page, week, console_errors, totp_tolerance):
+def test_a_therapists_week_of_notes_from_owed_to_none(open_page, week, console_errors):
     clients, visits = week["clients"], week["visits"]
     page = open_page()
     page.on("dialog", lambda dialog: dialog.accept())

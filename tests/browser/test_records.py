@@ -237,9 +237,7 @@ def test_a_clinician_answers_a_written_request_with_a_pdf(open_page, console_err
     assert console_errors == []
 
 
-def test_the_admin_confirms_who_they_are_and_downloads_the_practice_archive(
-    open_page, console_errors, totp_tolerance, avery
-):
+def test_the_admin_confirms_who_they_are_and_downloads_the_practice_archive(open_page, console_errors, avery):
     ada = factories.make_user("Ada Admin", roles=("is_practice_admin",), email="ada@example.org", mfa=False)
     secret = factories.enrol_totp(ada)
     page = open_page(ada)

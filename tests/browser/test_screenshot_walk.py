@@ -85,7 +85,7 @@ def test_every_page_a_role_can_reach(role, open_page, console_errors, settings):
     assert problems == [], "\n".join(problems)
 
 
-def test_every_page_on_the_way_in(open_page, console_errors, totp_tolerance):
+def test_every_page_on_the_way_in(open_page, console_errors):
     """What someone sees before they are signed in: the public pages, the sign-in form, the
     authenticator code, and the first-time set-up of an authenticator."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,7 @@ pytestmark = pytest.mark.browser
 TESS_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 
 
-def test_a_therapist_signs_in_with_two_factor_and_adds_the_prescriber(
-    open_page, console_errors, totp_tolerance
-):
+def test_a_therapist_signs_in_with_two_factor_and_adds_the_prescriber(open_page, console_errors):
     tess = factories.make_user(
         "Tess Therapist", roles=("is_therapist",), email="tess@example.org", mfa=False, password=PASSWORD
     )
@@ -81,7 +79,7 @@ def test_a_therapist_signs_in_with_two_factor_and_adds_the_prescriber(
     assert console_errors == []
 
 
-def test_first_sign_in_without_an_authenticator_sets_one_up(open_page, console_errors, totp_tolerance):
+def test_first_sign_in_without_an_authenticator_sets_one_up(open_page, console_errors):
     nia = factories.make_user(
         "Nia Newcomer", roles=("is_therapist",), email="nia@example.org", mfa=False, password=PASSWORD
     )
