@@ -338,6 +338,15 @@ def test_the_staff_measures_page_shows_the_schedule_in_constant_queries(portal_a
     assert len(small) == len(large)
 
 
+def test_a_result_in_the_staff_pages_forms_keeps_the_bands_capitals(portal_avery, cleo, tess, login):
+    """A band after the score starts small, and keeps its acronyms: "provisional PTSD", not
+    "provisional ptsd"."""
+    done = task(portal_avery, "pcl5", "baseline")
+    login(cleo).post(url("task", portal_avery, done), answers(20, 2))
+    page = login(tess).get(reverse("measures:list", args=[portal_avery.pk])).content.decode()
+    assert "40, provisional PTSD (33 or above)</a>" in page
+
+
 def test_the_staff_form_refuses_an_empty_post_naming_every_question(avery, tess, login):
     response = login(tess).post(reverse("measures:new", args=[avery.pk, "gad7"]), {})
     page = response.content.decode()
