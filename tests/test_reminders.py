@@ -662,6 +662,10 @@ def test_every_reminder_can_be_reached_a_page_at_a_time_by_key(cleo_is_avery, cl
         if older is None:
             break
         assert f"before={older}" in page.content.decode()
+        # The links keep the status asked for (and "Newest" drops only where the page began).
+        assert f'href="?status=failed&amp;before={older}#recent-h">Older' in page.content.decode()
+        if _page:
+            assert 'href="?status=failed#recent-h">Newest' in page.content.decode()
         url = reverse("reminders:list") + f"?status=failed&before={older}"
     assert seen == [r.pk for r in newest_first]
     assert "Newest" in page.content.decode() and "Failed: older" in page.content.decode()
