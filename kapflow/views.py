@@ -42,6 +42,8 @@ QUEUE_PAGE_SIZE = 50
 # client's columns (a page's rows cost less to load, and no more is read than is shown).
 CLIENT_NAME_FIELDS = ("first_name", "last_name", "preferred_name")
 CLIENT_NAME = tuple(f"client__{name}" for name in CLIENT_NAME_FIELDS)
+# The sessions of today whose readiness badge the dashboard shows: those waiting to start.
+BADGED = (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN)
 
 
 def home(request):
@@ -128,14 +130,14 @@ def _add_links(context: dict) -> None:
         for alert in alerts:
             alert.chart_url, alert.close_url = chart(alert.client_id), close(alert.client_id, alert.pk)
     if visits := context.get("todays_visits"):
-        runbook, detail, badge = (
-            row_link("dosing:runbook", ids=2),
-            row_link("visits:detail", ids=2),
-            row_link("visits:badge", ids=2),
-        )
+        runbook, detail = row_link("dosing:runbook", ids=2), row_link("visits:detail", ids=2)
         for visit in visits:
             visit.link = (runbook if visit.is_medication else detail)(visit.client_id, visit.pk)
-            visit.badge_url = badge(visit.client_id, visit.pk)
+        # The readiness badges of the sessions waiting to start, in one request after the page
+        # (the calendar's, kapflow.visits.views.calendar.badges), not one per session.
+        context["badge_ids"] = ",".join(
+            str(visit.pk) for visit in visits if visit.is_medication and visit.status in BADGED
+        )
     if owed := context.get("notes_owed"):
         note = row_link("notes:visit", ids=2)
         for visit in owed:

@@ -11,7 +11,6 @@ from tests.access_rules import (
     OK,
     admin_page,
     client_page,
-    clinical_page,
     clinician_page,
     staff_page,
 )
@@ -48,12 +47,12 @@ MATRIX = {
     "visits:complete": ("post", clinician_page, _visit),
     "visits:no_show": ("post", client_page, _visit),
     "visits:cancel": ("post", client_page, _visit),
-    "visits:badge": ("get", clinical_page, _visit),
     "calendar:week": ("get", staff_page, None),
     "calendar:day": ("get", staff_page, None),
     "calendar:month": ("get", staff_page, None),
-    # The readiness badges of the sessions a calendar shows: any staff may ask; only sessions of
-    # clients in the asker's clinical care are answered (tests/test_calendar_views.py).
+    # The readiness badges of the sessions a calendar or the dashboard shows: any staff may ask;
+    # only sessions of clients in the asker's clinical care are answered
+    # (tests/test_calendar_views.py).
     "calendar:badges": ("get", staff_page, None),
     "calendar:feed_settings": ("get", clinician_only_page, None),
     "calendar:feed_create": ("post", clinician_only_page, None),

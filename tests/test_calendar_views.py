@@ -404,6 +404,61 @@ def test_the_practices_week_asks_only_for_the_viewers_own_badges(
     assert f'?ids={theirs.pk}"' in html
 
 
+def test_the_badges_cost_the_same_for_one_client_as_for_many(tess, priya, room, login):
+    """Each client's readiness is read with every other's (kapflow.pathway.readiness.read_many):
+    eight clients' sessions, some with a plan, an order, a screening or a guardian, cost what one
+    client's does."""
+    from kapflow.medical.models import Screening
+    from kapflow.pathway.models import CoursePlan
+
+    http = login(tess)
+    http.get(reverse("home"))
+    clients = [factories.make_client(first_name=f"R{n}", therapist=tess, prescriber=priya) for n in range(8)]
+    for n, client in enumerate(clients):
+        if n % 2:
+            CoursePlan.objects.create(client=client, goals="g", planned_sessions=6, updated_by=tess)
+        if n % 3 == 0:
+            factories.standing_order(client, priya)
+            Screening.objects.create(client=client, answers={}, age=35)
+        if n == 4:
+            factories.add_guardian(client)
+    sessions = [
+        visit(client, tess, room, at(n % 5, 8 + n), minutes=60, kind="medication")
+        for n, client in enumerate(clients)
+    ]
+    one = _badge_queries(http, str(sessions[1].pk))  # a client with a plan: every read is made
+    assert _badge_queries(http, ",".join(str(s.pk) for s in sessions)) == one
+
+
+def test_a_badge_is_the_sessions_own_a_session_booked_before_its_plan_counts_fails(tess, room):
+    """The badges ask what the session's own page asks (the course gate knows the session): one
+    booked before the plan in force began counting is counted by no plan, and fails it, while
+    the client's later session passes it."""
+    from kapflow.pathway.models import CoursePlan
+    from kapflow.pathway.readiness import readiness_for_visits
+    from kapflow.practice.models import Practice
+
+    client = factories.make_client(first_name="Pia", therapist=tess)
+    early = visit(client, tess, room, at(0, 10), minutes=150, kind="medication")
+    later = visit(client, tess, room, at(3, 10), minutes=150, kind="medication")
+    CoursePlan.objects.create(
+        client=client, goals="g", planned_sessions=6, updated_by=tess, counts_from=at(1, 0)
+    )
+    sessions = list(Visit.objects.filter(pk__in=[early.pk, later.pk]).select_related("client"))
+    gates = readiness_for_visits(sessions, practice=Practice.load())
+    course = {pk: next(gate for gate in found if gate.result.key == "course") for pk, found in gates.items()}
+    assert not course[early.pk].passed and "booked before the plan" in course[early.pk].result.reason
+    assert course[later.pk].passed
+
+
+def test_the_dashboards_badges_are_audited_as_the_dashboards(tess, avery, room, login, audit_rows):
+    session = visit(avery, tess, room, at(0, 10), minutes=150, kind="medication")
+    login(tess).get(reverse("calendar:badges"), {"ids": str(session.pk), "via": "dashboard"})
+    login(tess).get(reverse("calendar:badges"), {"ids": str(session.pk), "via": "elsewhere"})
+    rows = audit_rows("kapflow.visits.readiness.viewed")
+    assert [row.detail["via"] for row in rows] == ["dashboard", "calendar"]
+
+
 def test_no_ids_no_badges(tess, login):
     response = login(tess).get(reverse("calendar:badges"))
     assert response.status_code == 200 and response.content.strip() == b""

@@ -49,9 +49,10 @@ def test_a_therapists_rows_link_to_their_own_client_and_visit(login, tess):
         assert f'href="{reverse("clients:chart", args=[alert.client_id])}"' in html
         assert f'href="{reverse("measures:alert_close", args=[alert.client_id, alert.pk])}"' in html
     assert f'href="{reverse("dosing:runbook", args=[first.pk, session.pk])}"' in html
-    assert f'hx-get="{reverse("visits:badge", args=[first.pk, session.pk])}"' in html
+    # One request for the readiness badges of the day's sessions: the session's, not the talk's.
+    assert f'hx-get="{reverse("calendar:badges")}?ids={session.pk}&amp;via=dashboard"' in html
     assert f'href="{reverse("visits:detail", args=[second.pk, talk.pk])}"' in html
-    assert f'hx-get="{reverse("visits:badge", args=[second.pk, talk.pk])}"' not in html
+    assert f'id="rb-{talk.pk}"' not in html
     # The overdue integration (Ada's) and the action item (Bo's).
     assert f'href="{reverse("integration:overview", args=[first.pk])}"' in html
     assert f'href="{reverse("integration:overview", args=[second.pk])}"' in html

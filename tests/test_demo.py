@@ -7,7 +7,8 @@ import datetime
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +33,7 @@ from kapflow.notes.models import ProgressNote, SessionIntention
 from kapflow.notes.owed import notes_owed
 from kapflow.outcomes.forms import default_period
 from kapflow.outcomes.report import build_report
+from kapflow.pathway.readiness import read_many, readiness, readiness_for_visits
 from kapflow.portal.models import PortalInvitation
 from kapflow.practice.models import Practice
 from kapflow.records.models import ImportedResponse, RecordCopy
@@ -510,6 +512,43 @@ class TestTheLoadedDemo:
         decided = CourseReview.objects.filter(decided_at__isnull=False)
         for decision in ("continue", "maintenance", "end"):
             assert decided.filter(decision=decision).exists(), decision
+
+    def test_readiness_read_for_many_clients_at_once_answers_as_it_does_for_each(self, demo):
+        """read_many (the calendar's and the dashboard's badges) against readiness() reading
+        for itself, for every client of the demo, in person and virtual, and for every session
+        not begun; the demo has a client failing, and one passing, each gate."""
+        clients = list(Client.objects.order_by("pk"))
+        read = read_many(clients)
+        seen = {}
+        for client in clients:
+            for virtual in (False, True):
+                alone = readiness(Client.objects.get(pk=client.pk), virtual=virtual)
+                assert readiness(client, virtual=virtual, read=read[client.pk]) == alone, client
+                for gate in alone:
+                    seen.setdefault(gate.result.key, set()).add(gate.passed)
+        assert seen == {key: {True, False} for key in seen} and len(seen) == 7, seen
+        sessions = list(
+            Visit.objects.filter(kind=Visit.Kind.MEDICATION, status=Visit.Status.SCHEDULED).select_related(
+                "client"
+            )
+        )
+        assert len({visit.client_id for visit in sessions}) > 1
+        together = readiness_for_visits(sessions, practice=Practice.load())
+        for visit in sessions:
+            assert together[visit.pk] == readiness(
+                Client.objects.get(pk=visit.client_id), virtual=visit.is_virtual, visit=visit
+            ), visit
+
+    def test_readiness_read_for_many_clients_costs_what_it_costs_for_one(self, demo):
+        clients = list(Client.objects.order_by("pk"))
+        # A client with a course plan: with none among them, no review is read (one query fewer).
+        planned = next(client for client in clients if client.course_plans.exists())
+        with CaptureQueriesContext(connection) as one:
+            read_many([planned])
+        with CaptureQueriesContext(connection) as every:
+            read_many(clients)
+        assert len(clients) > 20
+        assert len(every) == len(one)
 
     def test_a_client_in_maintenance_has_the_plan_a_review_wrote_and_a_session_booked_or_due(self, demo):
         now = timezone.now()

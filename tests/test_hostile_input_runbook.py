@@ -624,7 +624,6 @@ PAGES = {
     "visits:series",
     "visits:detail",
     "visits:reschedule",
-    "visits:badge",
     "integration:overview",
     "integration:record_new",
     "integration:record_detail",

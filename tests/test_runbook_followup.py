@@ -409,5 +409,6 @@ def test_the_arrivals_cost_the_same_however_many_visits(avery, olive, tess, coli
 def test_the_therapists_day_shows_readiness_badges_and_opens_the_runbook(avery, tess, cora, login):
     visit = todays_visit(avery, tess, cora)
     page = login(tess).get("/").content.decode()
-    assert reverse("visits:badge", args=[avery.pk, visit.pk]) in page
+    assert f'id="rb-{visit.pk}"' in page
+    assert f"{reverse('calendar:badges')}?ids={visit.pk}&amp;via=dashboard" in page
     assert reverse("dosing:runbook", args=[avery.pk, visit.pk]) in page

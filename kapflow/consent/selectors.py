@@ -234,15 +234,25 @@ def latest_decisions(client: Client) -> list[Signature]:
     )
 
 
-def consent_status(client: Client, *, virtual: bool = False) -> ConsentStatus:
+def consent_status(
+    client: Client,
+    *,
+    virtual: bool = False,
+    published: list[ConsentDocument] | None = None,
+    decisions: list[Signature] | None = None,
+) -> ConsentStatus:
     """What this client needs, and where each stands. Adults: the KAP consent; minors: a
     guardian's consent and their own assent; everyone: the telehealth consent (counted only
     when `virtual`) and a release for each outside provider. Only the latest decision by
     someone who may sign now counts, so a guardian who lost legal authority, or a client who
-    turned 18, no longer carries an old signature. A few queries, whatever the history."""
-    published = published_documents()
+    turned 18, no longer carries an old signature. A few queries, whatever the history; none
+    but the client's guardians and outside providers (which a prefetch serves) when the caller
+    has read `published` (published_documents) and the client's `decisions` (latest_decisions)."""
+    if published is None:
+        published = published_documents()
     documents, floors = current_documents(published), reconsent_floors(published)
-    decisions = latest_decisions(client)
+    if decisions is None:
+        decisions = latest_decisions(client)
     minor = client.is_minor
 
     def requirement(kind, label, *, gating, note="", provider=None):

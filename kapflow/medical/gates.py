@@ -34,26 +34,39 @@ def latest_screening(client: Client) -> Screening | None:
     return Screening.objects.filter(client=client).latest_first().first()
 
 
-def unresolved_exclusions(screening: Screening) -> list:
+def unresolved_exclusions(screening: Screening, *, clearances: list[Clearance] | None = None) -> list:
     """The screening's exclusion flags that no standing (unrevoked) clearance reviewing it has
-    resolved in writing. One query when there are exclusion flags, none otherwise."""
+    resolved in writing. One query when there are exclusion flags, none otherwise, nor when
+    `clearances` gives the client's clearances, read already (any order, any screening)."""
     exclusions = screening.exclusion_flags
     if not exclusions:
         return []
+    if clearances is None:
+        standing = screening.clearances.filter(revoked_at__isnull=True).values_list("resolutions", flat=True)
+    else:
+        standing = [
+            clearance.resolutions
+            for clearance in clearances
+            if clearance.screening_id == screening.pk and clearance.revoked_at is None
+        ]
     resolved: set[str] = set()
-    for resolutions in screening.clearances.filter(revoked_at__isnull=True).values_list(
-        "resolutions", flat=True
-    ):
+    for resolutions in standing:
         resolved |= {key for key, text in (resolutions or {}).items() if str(text).strip()}
     return [flag for flag in exclusions if flag.key not in resolved]
 
 
 def screening_gate(
-    client: Client, *, today: datetime.date | None = None, practice: Practice | None = None, latest=UNREAD
+    client: Client,
+    *,
+    today: datetime.date | None = None,
+    practice: Practice | None = None,
+    latest=UNREAD,
+    clearances: list[Clearance] | None = None,
 ) -> GateResult:
     """PASS when the latest screening was completed within the practice's validity period and a
     prescriber has resolved each of its exclusion flags in writing (in a clearance reviewing it).
-    `latest`: the client's latest_screening, when the caller has read it (None: there is none)."""
+    `latest`: the client's latest_screening, when the caller has read it (None: there is none);
+    `clearances`: every clearance of the client, when the caller has read them."""
     today = today or timezone.localdate()
     practice = practice or Practice.load()
     label = "Contraindication screening"
@@ -82,7 +95,7 @@ def screening_gate(
             THERAPIST,
             new_url,
         )
-    open_flags = unresolved_exclusions(latest)
+    open_flags = unresolved_exclusions(latest, clearances=clearances)
     if open_flags:
         names = "; ".join(flag.label for flag in open_flags)
         count = f"{len(open_flags)} exclusion flag{'s' if len(open_flags) > 1 else ''}"

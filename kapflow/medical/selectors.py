@@ -29,7 +29,7 @@ class MedicalSummary:
         return not all(result.passed for result in self.gates)
 
 
-def _with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
+def with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
     """The orders, each with its dosed-session count read in the same query: is_active() and
     status() (the summary, the template) each ask MedicationOrder.administrations_count, one
     COUNT per order and call otherwise. The count is the method's own (first doses, boosters
@@ -43,11 +43,11 @@ def medical_summary(client: Client, *, practice, today=None) -> MedicalSummary:
     """What the medical page shows: the three medical gates, every screening, clearance and
     order (the latest first, in the order gates.latest_screening and gates.current_clearance
     read them), the latest screening's open exclusions, the current clearance and the orders in
-    force. A fixed number of queries: the orders with their sessions dosed, the screenings and
-    the clearances, which the gates are given rather than read again, then the latest
-    screening's exclusions resolved."""
+    force. Three queries: the orders with their sessions dosed, the screenings and the
+    clearances, which the gates and the latest screening's open exclusions are given rather
+    than read again."""
     today = today or timezone.localdate()
-    orders = _with_dosed_sessions(
+    orders = with_dosed_sessions(
         MedicationOrder.objects.filter(client=client).select_related("prescriber", "discontinued_by")
     )
     screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
@@ -60,12 +60,18 @@ def medical_summary(client: Client, *, practice, today=None) -> MedicalSummary:
     clearance = clearances[0] if clearances else None
     return MedicalSummary(
         gates=[
-            gates.screening_gate(client, today=today, practice=practice, latest=latest),
+            gates.screening_gate(
+                client, today=today, practice=practice, latest=latest, clearances=clearances
+            ),
             gates.clearance_gate(client, today=today, clearance=clearance),
             gates.order_gate(client, today=today, orders=orders),
         ],
         screening=latest,
-        unresolved={flag.key for flag in gates.unresolved_exclusions(latest)} if latest else set(),
+        unresolved=(
+            {flag.key for flag in gates.unresolved_exclusions(latest, clearances=clearances)}
+            if latest
+            else set()
+        ),
         clearance=clearance,
         active_orders=[order for order in orders if order.is_active(today)],
         screenings=screenings,

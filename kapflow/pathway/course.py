@@ -112,19 +112,31 @@ def complete_plans():
     )
 
 
-def _end_decided(plan: CoursePlan):
-    """The day a course review decided to end this plan's course, if its latest decided review did."""
+def latest_decided_reviews(plans):
+    """The latest decided course review of each of `plans` (a queryset or ids), as
+    (plan id, decision, held on) rows, latest first within each plan: _end_decided's reading."""
     from kapflow.course.models import CourseReview
 
-    latest = (
-        CourseReview.objects.filter(plan=plan, decided_at__isnull=False)
-        .order_by("-decided_at", "-pk")
-        .values_list("decision", "held_on")
-        .first()
+    return (
+        CourseReview.objects.filter(plan__in=plans, decided_at__isnull=False)
+        .order_by("plan_id", "-decided_at", "-pk")
+        .values_list("plan_id", "decision", "held_on")
     )
-    if latest is not None and latest[0] == CourseReview.Decision.END:
-        return latest[1]
+
+
+def end_decided_from(latest) -> datetime.date | None:
+    """The day a course review decided to end the course, from the plan's latest decided review
+    as a (plan id, decision, held on) row (latest_decided_reviews), or None."""
+    from kapflow.course.models import CourseReview
+
+    if latest is not None and latest[1] == CourseReview.Decision.END:
+        return latest[2]
     return None
+
+
+def _end_decided(plan: CoursePlan):
+    """The day a course review decided to end this plan's course, if its latest decided review did."""
+    return end_decided_from(latest_decided_reviews([plan.pk]).first())
 
 
 def course_gate(
@@ -133,11 +145,15 @@ def course_gate(
     plan=UNREAD,
     visit: Visit | None = None,
     current: Position | None = None,
+    discharged=UNREAD,
+    ending=UNREAD,
 ) -> GateResult:
     """Passes while sessions begun are fewer than planned. `visit`: the session about to start,
     which does not count against itself. With no plan written there is no count to keep.
     `plan`: the plan in force when the caller has read it (None: none written); `current`: the
-    client's position in it, when the page has read that too."""
+    client's position in it, when the page has read that too. `discharged` (whether the client
+    has a signed discharge) and `ending` (the plan's end_decided_from) when read for many
+    clients at once (kapflow.pathway.readiness.readiness_for_visits)."""
     url = reverse("pathway:plan", args=[client.pk])
     if plan is UNREAD:
         plan = current_plan(client)
@@ -145,9 +161,9 @@ def course_gate(
         current = None
     elif current is None or current.plan != plan:
         current = position(client, plan=plan)
-    if current is None and (
-        client.stage == Client.Stage.DISCHARGED or client.discharges.filter(signed_at__isnull=False).exists()
-    ):
+    if discharged is UNREAD and current is None and client.stage != Client.Stage.DISCHARGED:
+        discharged = client.discharges.filter(signed_at__isnull=False).exists()
+    if current is None and (client.stage == Client.Stage.DISCHARGED or discharged is True):
         # Discharged before a plan was written (even if moved by hand out of "Discharged" since):
         # a course needs its plan before a session.
         return GateResult(
@@ -173,7 +189,8 @@ def course_gate(
             "therapist",
             url,
         )
-    ending = _end_decided(current.plan)
+    if ending is UNREAD:
+        ending = _end_decided(current.plan)
     if ending is not None:
         return GateResult(
             "course",

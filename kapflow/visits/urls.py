@@ -15,5 +15,4 @@ urlpatterns = [
     path("<int:visit_id>/complete/", views.visit_complete, name="complete"),
     path("<int:visit_id>/no-show/", views.visit_no_show, name="no_show"),
     path("<int:visit_id>/cancel/", views.visit_cancel, name="cancel"),
-    path("<int:visit_id>/readiness/", views.readiness_badge, name="badge"),
 ]

@@ -63,7 +63,6 @@ NOT_PAGES = {
     "healthz",  # JSON for the load balancer (tests/test_health.py)
     "calendar:badges",  # the calendar's readiness badges, fetched after the page
     "calendar:feed",  # an iCalendar file
-    "visits:badge",  # one visit's readiness badge, fetched after the page
     "dosing:live",  # the runbook's moving parts, refreshed in place
     "outcomes:report_csv",
     "portal:visit_ics",

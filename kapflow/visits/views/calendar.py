@@ -24,7 +24,7 @@ from kapflow.accounts.models import Role, User
 from kapflow.audit.services import audit_record
 from kapflow.clients.access import Need, clients_for
 from kapflow.lib.params import MAX_ID, date_param, parse_int
-from kapflow.pathway.readiness import is_ready, readiness
+from kapflow.pathway.readiness import is_ready, readiness_for_visits
 from kapflow.practice.models import practice_for
 from kapflow.visits import calendar, services
 from kapflow.visits.forms import RoomForm
@@ -35,8 +35,8 @@ PRACTICE = "practice"
 ROOM = "room-"
 # The practice's day: a column per clinician (the default) or per room.
 BY_CLINICIAN, BY_ROOM = "clinician", "room"
-# Badges asked for in one request, at most: a clinician's week has a few dozen sessions at most,
-# and each distinct client's readiness is a dozen queries.
+# Badges asked for in one request, at most: a clinician's week has a few dozen sessions at most.
+# Their readiness is read in the same number of queries however many (readiness_for_visits).
 MAX_BADGES = 100
 
 
@@ -370,10 +370,11 @@ def _ids(raw: str) -> list[int] | None:
 @require_GET
 @staff_view()
 def badges(request):
-    """The readiness badges of the calendar's medication sessions, in one request: each as an
-    out-of-band fragment that takes the place of its placeholder on the page. Only sessions of
-    clients in the requester's clinical care are answered (any other number is left out, as if
-    it did not exist), and the read is audited once, naming the clients."""
+    """The readiness badges of the medication sessions a calendar (or the dashboard's day, with
+    `via=dashboard`) shows, in one request: each as an out-of-band fragment that takes the place
+    of its placeholder on the page. Only sessions of clients in the requester's clinical care
+    are answered (any other number is left out, as if it did not exist), and the read is
+    audited once, naming the clients."""
     ids = _ids(request.GET.get("ids", ""))
     if ids is None:
         return HttpResponse(
@@ -393,19 +394,17 @@ def badges(request):
             .select_related("client")
             .order_by("starts_at", "pk")
         )
-    practice = practice_for(request)
-    answers: dict[tuple[int, bool], bool] = {}
+    # Every session's gates, as its own page (visits:detail) reads them, in a fixed number of
+    # queries however many sessions and clients (kapflow.pathway.readiness.read_many).
+    gates = readiness_for_visits(visits, practice=practice_for(request))
     for visit in visits:
-        key = (visit.client_id, visit.is_virtual)
-        if key not in answers:
-            answers[key] = is_ready(readiness(visit.client, virtual=visit.is_virtual, practice=practice))
-        visit.ready = answers[key]
+        visit.ready = is_ready(gates[visit.pk])
     if visits:
         audit_record(
             request=request,
             action="kapflow.visits.readiness.viewed",
             detail={
-                "via": "calendar",
+                "via": "dashboard" if request.GET.get("via") == "dashboard" else "calendar",
                 "clients": sorted({visit.client_id for visit in visits}),
                 "visits": [visit.pk for visit in visits],
             },

@@ -299,16 +299,6 @@ def visit_cancel(request, client_id, visit_id):
 
 
 @staff_view()
-def readiness_badge(request, client_id, visit_id):
-    """The calendar's readiness badge for one medication visit, fetched by htmx after the page,
-    so that the calendar itself runs the same queries however many sessions it shows."""
-    client = client_for(request, client_id, need=Need.CLINICAL, action="kapflow.visits.readiness.viewed")
-    visit = get_object_or_404(client.visits, pk=visit_id, kind=Visit.Kind.MEDICATION)
-    gates = readiness(client, virtual=visit.is_virtual, practice=practice_for(request), visit=visit)
-    return render(request, "visits/_badge.html", {"ready": is_ready(gates), "client": client, "visit": visit})
-
-
-@staff_view()
 def series(request, client_id):
     """The course plan's series of medication sessions (and integration visits), proposed as an
     editable list; confirming books all of it or none."""
