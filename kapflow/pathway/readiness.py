@@ -207,10 +207,11 @@ def read_many(clients: list[Client]) -> dict[int, Read]:
     prefetch_related_objects(clients, "preparation_sessions", "guardians", "outside_providers")
     ids = [client.pk for client in clients]
 
-    def by_client(rows, key=lambda row: row.client_id) -> dict[int, list]:
+    def by_client(rows) -> dict[int, list]:
+        """The rows of each client, in the order read."""
         grouped: dict[int, list] = {pk: [] for pk in ids}
         for row in rows:
-            grouped[key(row)].append(row)
+            grouped[row.client_id].append(row)
         return grouped
 
     consultations = by_client(Consultation.objects.filter(client__in=ids))
