@@ -116,3 +116,20 @@ def test_the_summarys_gates_answer_as_the_gates_read_afresh(avery, priya):
     later = make_screening(avery, at=timezone.now() + datetime.timedelta(minutes=1))
     make_clearance(avery, later, priya, decision="not_cleared")
     assert summarised() == afresh() and passed() == [True, False, False]
+
+
+def test_the_order_gate_read_alone_does_not_grow_with_the_orders(avery, priya):
+    """The chart's readiness panel and a visit's page ask the order gate to read the orders
+    itself: it reads their dosed sessions with them, one query however many orders are in force."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _dosed(make_order(avery, priya), priya)
+    with CaptureQueriesContext(connection) as one:
+        first = gates.order_gate(avery)
+    for _n in range(3):
+        _dosed(make_order(avery, priya), priya)
+    with CaptureQueriesContext(connection) as four:
+        later = gates.order_gate(avery)
+    assert first.passed and later.passed
+    assert len(four) == len(one) == 1

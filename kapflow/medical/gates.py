@@ -220,13 +220,16 @@ def order_gate(
     remaining are the sessions authorised less the sessions dosed under the order
     (MedicationOrder.administrations_count, from the runbook's first doses). `orders`: every
     order of the client, newest first, when the caller has read them (a page, with their counts
-    of sessions dosed: kapflow.medical.selectors); a write leaves them for the gate to read."""
+    of sessions dosed: MedicationOrderQuerySet.with_dosed_sessions); a write leaves them for the
+    gate to read, with their counts, in one query."""
     today = today or timezone.localdate()
     label = "Medication order"
     key = "order"
     new_url = reverse("medical:order_new", args=[client.pk])
     if orders is None:
-        orders = list(MedicationOrder.objects.filter(client=client).order_by("-created_at", "-pk"))
+        orders = list(
+            MedicationOrder.objects.filter(client=client).with_dosed_sessions().order_by("-created_at", "-pk")
+        )
     if not orders:
         return _result(key, label, False, "No medication order — prescriber.", PRESCRIBER, new_url)
     active = [order for order in orders if order.is_active(today)]

@@ -292,6 +292,15 @@ class MedicationOrderQuerySet(models.QuerySet):
             within |= models.Q(starts_on__lte=day, ends_on__gte=day)
         return self.filter(within, discontinued_at__isnull=True)
 
+    def with_dosed_sessions(self):
+        """Each order with its dosed-session count read in the same query: is_active(),
+        sessions_remaining() and status() each ask MedicationOrder.administrations_count, one
+        COUNT per order and call otherwise. The count is the method's own (first doses, boosters
+        not counted), and the method answers it from the annotation."""
+        return self.annotate(
+            dosed_sessions=models.Count("administrations", filter=models.Q(administrations__is_booster=False))
+        )
+
 
 class MedicationOrder(models.Model):
     """A prescriber's order for ketamine (DEA Schedule III) or esketamine: route, dose or range,

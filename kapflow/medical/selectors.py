@@ -1,7 +1,7 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from kapflow.clients.models import Client
@@ -29,16 +29,6 @@ class MedicalSummary:
         return not all(result.passed for result in self.gates)
 
 
-def with_dosed_sessions(orders: QuerySet) -> list[MedicationOrder]:
-    """The orders, each with its dosed-session count read in the same query: is_active() and
-    status() (the summary, the template) each ask MedicationOrder.administrations_count, one
-    COUNT per order and call otherwise. The count is the method's own (first doses, boosters
-    not counted), and the method answers it from the annotation."""
-    return list(
-        orders.annotate(dosed_sessions=Count("administrations", filter=Q(administrations__is_booster=False)))
-    )
-
-
 def medical_summary(client: Client, *, practice, today=None) -> MedicalSummary:
     """What the medical page shows: the three medical gates, every screening, clearance and
     order (the latest first, in the order gates.latest_screening and gates.current_clearance
@@ -47,8 +37,10 @@ def medical_summary(client: Client, *, practice, today=None) -> MedicalSummary:
     clearances, which the gates and the latest screening's open exclusions are given rather
     than read again."""
     today = today or timezone.localdate()
-    orders = with_dosed_sessions(
-        MedicationOrder.objects.filter(client=client).select_related("prescriber", "discontinued_by")
+    orders = list(
+        MedicationOrder.objects.filter(client=client)
+        .select_related("prescriber", "discontinued_by")
+        .with_dosed_sessions()
     )
     screenings = list(Screening.objects.filter(client=client).select_related("entered_by").latest_first())
     clearances = list(

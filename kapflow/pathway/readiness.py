@@ -197,7 +197,6 @@ def read_many(clients: list[Client]) -> dict[int, Read]:
     from kapflow.consent.selectors import published_documents
     from kapflow.course.models import Discharge
     from kapflow.medical.models import Clearance, MedicationOrder, Screening
-    from kapflow.medical.selectors import with_dosed_sessions
     from kapflow.pathway.course import NOT_COUNTED, Position, end_decided_from, latest_decided_reviews
     from kapflow.pathway.models import Consultation, CoursePlan
     from kapflow.visits.models import Visit
@@ -220,7 +219,7 @@ def read_many(clients: list[Client]) -> dict[int, Read]:
         Clearance.objects.filter(client__in=ids).select_related("prescriber", "filed_by").latest_first()
     )
     orders = by_client(
-        with_dosed_sessions(MedicationOrder.objects.filter(client__in=ids).order_by("-created_at", "-pk"))
+        MedicationOrder.objects.filter(client__in=ids).with_dosed_sessions().order_by("-created_at", "-pk")
     )
     published = published_documents()
     decisions = by_client(
