@@ -5,7 +5,9 @@ their authenticator, computed here from the secret bench/load.py enrolled), then
 dashboard, their calendar's week and day, the caseload and a search, their clients' charts and
 the pages behind them (pathway, measures, integration notes), a signed runbook, and a session's
 runbook left open with its live panel refreshing every 30 seconds as the page does (marked with
-`X-Kapflow-Poll: 1`). Everything they open is theirs: the clients on their care team.
+`X-Kapflow-Poll: 1`). What a page fetches as it loads (its readiness badges, the chart's Letters
+card) is fetched after it, as a browser would. Everything they open is theirs: the clients on
+their care team.
 
 bench/load.py passes the accounts and what each may open in the file named by BENCH_ACCOUNTS.
 """
@@ -21,12 +23,16 @@ import struct
 import time
 
 import gevent
+from fragments import fragments_on_load  # bench/fragments.py: locust puts this folder on the path
 from locust import FastHttpUser, between, events, task
 from locust.exception import StopUser
 
 ACCOUNTS = json.loads(open(os.environ["BENCH_ACCOUNTS"]).read())  # noqa: SIM115
 THINK = tuple(float(part) for part in os.environ.get("BENCH_THINK", "5-15").split("-"))
 POLL = {"HX-Request": "true", "X-Kapflow-Poll": "1"}
+FRAGMENT = {"HX-Request": "true"}
+# A fragment's path named without the numbers in it (/clients/12/letters/card/ as clients/letters/card).
+_FRAGMENT_NAME = re.compile(r"/\d+")
 _next_account = iter(range(len(ACCOUNTS)))
 CODE_URL = "/accounts/2fa/authenticate/"
 STEP = {"allow_redirects": False, "catch_response": True}
@@ -98,10 +104,20 @@ class Clinician(FastHttpUser):
         return False
 
     def page(self, url, name, headers=None):
+        """The page, then what it fetches as it loads (its readiness badges, the chart's Letters
+        card), as a browser would: each fragment is timed as "<page>: <its path>"."""
         with self.client.get(url, name=name, headers=headers, **STEP) as response:
             if response.status_code != 200:
                 # A redirect here is to the sign-in page: the session was lost.
                 response.failure(f"{response.status_code} {response.headers.get('Location', '')}")
+                return
+            html = (response.headers.get("Content-Type") or "").startswith("text/html")
+            loads = fragments_on_load(response.text or "") if html and headers is None else []
+        for fragment in loads:
+            label = f"{name}: {_FRAGMENT_NAME.sub('', fragment.split('?')[0]).strip('/') or fragment}"
+            with self.client.get(fragment, name=label, headers=FRAGMENT, **STEP) as response:
+                if response.status_code != 200:
+                    response.failure(f"{response.status_code} {response.headers.get('Location', '')}")
 
     @task(4)
     def dashboard(self):

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import practice  # noqa: E402  (bench/practice.py, beside this file)
+from fragments import fragments_on_load  # noqa: E402  (bench/fragments.py)
 
 RATIO_TARGET = 10
 OUTCOME_TARGET_MS = 500
@@ -78,21 +79,6 @@ def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-# An element that fetches a fragment as the page loads (hx-trigger="load" or "revealed"): each is
-# one more request before the page is complete.
-_TAG = re.compile(r"<[a-z][^>]*\bhx-get=\"([^\"]+)\"[^>]*>", re.IGNORECASE)
-_TRIGGER = re.compile(r"\bhx-trigger=\"([^\"]*)\"", re.IGNORECASE)
-
-
-def fragments_on_load(html: str) -> list[str]:
-    urls = []
-    for match in _TAG.finditer(html):
-        trigger = _TRIGGER.search(match.group(0))
-        if trigger and re.search(r"\b(load|revealed|intersect)\b", trigger.group(1)):
-            urls.append(match.group(1).replace("&amp;", "&"))
-    return urls
 
 
 class Page:
