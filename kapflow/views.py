@@ -133,11 +133,10 @@ def _add_links(context: dict) -> None:
         runbook, detail = row_link("dosing:runbook", ids=2), row_link("visits:detail", ids=2)
         for visit in visits:
             visit.link = (runbook if visit.is_medication else detail)(visit.client_id, visit.pk)
+            visit.badged = visit.is_medication and visit.status in BADGED
         # The readiness badges of the sessions waiting to start, in one request after the page
         # (the calendar's, kapflow.visits.views.calendar.badges), not one per session.
-        context["badge_ids"] = ",".join(
-            str(visit.pk) for visit in visits if visit.is_medication and visit.status in BADGED
-        )
+        context["badge_ids"] = ",".join(str(visit.pk) for visit in visits if visit.badged)
     if owed := context.get("notes_owed"):
         note = row_link("notes:visit", ids=2)
         for visit in owed:

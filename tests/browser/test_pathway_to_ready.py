@@ -20,6 +20,7 @@ from kapflow.medical.models import Clearance, MedicationOrder, Screening
 from kapflow.medical.services import clearance_latest_end
 from kapflow.pathway.models import Consultation, PreparationSession, Topic
 from kapflow.practice.models import Practice
+from kapflow.visits.models import Room, Visit
 from tests import factories
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.pages import h1
@@ -303,6 +304,24 @@ def test_an_adult_goes_from_consultation_to_ready(open_page, console_errors, tes
     page.goto(f"/clients/{client.pk}/pathway/")
     expect_panel(page, "Ready", gates)
     screenshot(page, "adult-ready")
+
+    # A medication session later today: Tess's day on the dashboard, and her calendar's day,
+    # each fetch its readiness badge after the page (one request for all of the page's badges).
+    starts = timezone.now() + datetime.timedelta(minutes=10)
+    if timezone.localtime(starts).date() == today:
+        session = Visit.objects.create(
+            client=client,
+            kind=Visit.Kind.MEDICATION,
+            starts_at=starts,
+            ends_at=starts + datetime.timedelta(minutes=150),
+            modality=Visit.Modality.IN_PERSON,  # a virtual one would need the telehealth consent
+            room=Room.objects.create(name="Garden Room"),
+            clinician=tess,
+            created_by=tess,
+        )
+        for path in ("/", "/calendar/day/"):
+            page.goto(path)
+            expect(page.locator(f"#rb-{session.pk}")).to_have_text("Ready")
     assert console_errors == []
 
 
