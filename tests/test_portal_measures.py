@@ -347,6 +347,19 @@ def test_a_result_in_the_staff_pages_forms_keeps_the_bands_capitals(portal_avery
     assert "40, provisional PTSD (33 or above)</a>" in page
 
 
+def test_a_pcl5_typed_in_by_staff_is_told_with_the_bands_capitals(avery, tess, login):
+    """The same band in the message after a staff entry and in the progress chart's words."""
+    http = login(tess)
+    response = http.post(
+        reverse("measures:new", args=[avery.pk, "pcl5"]),
+        {**answers(20, 2), "context": "baseline"},
+        follow=True,
+    )
+    assert "PCL-5 saved: 40, provisional PTSD (33 or above)." in response.content.decode()
+    page = http.get(reverse("measures:progress", args=[avery.pk])).content.decode()
+    assert "Baseline 40 (provisional PTSD (33 or above))" in page
+
+
 def test_the_staff_form_refuses_an_empty_post_naming_every_question(avery, tess, login):
     response = login(tess).post(reverse("measures:new", args=[avery.pk, "gad7"]), {})
     page = response.content.decode()

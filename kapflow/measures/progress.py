@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from kapflow.lib.dates import long_date
+from kapflow.lib.text import mid_sentence
 from kapflow.measures import instruments, scoring
 from kapflow.measures.instruments import Instrument
 
@@ -354,9 +355,9 @@ def instrument_progress(
     sessions_said = f"{len(sessions)} medication session{'s' if len(sessions) != 1 else ''} marked"
     desc = (
         f"{count} result{'s' if count != 1 else ''} from {results[0].date} to {latest.date}, on a scale of "
-        f"0 to {instrument.max_total}. Baseline {baseline.total} ({baseline.band.lower()}) "
+        f"0 to {instrument.max_total}. Baseline {baseline.total} ({mid_sentence(baseline.band)}) "
         f"on {baseline.date}; "
-        f"latest {latest.total} ({latest.band.lower()}) on {latest.date}. {sessions_said}."
+        f"latest {latest.total} ({mid_sentence(latest.band)}) on {latest.date}. {sessions_said}."
     )
     # The table's rows, written here for the same reason as the chart's dots (see _chart).
     rows = mark_safe(  # noqa: S308 — the only text, date and band, is escaped

@@ -8,6 +8,7 @@ from kapflow.accounts.access import staff_view
 from kapflow.clients.access import clinical_banner_for
 from kapflow.lib.capped import capped
 from kapflow.lib.links import row_link
+from kapflow.lib.text import mid_sentence
 from kapflow.measures import instruments, services
 from kapflow.measures.forms import AlertCloseForm, ResponseForm
 from kapflow.measures.models import Response
@@ -101,7 +102,8 @@ def response_new(request, client_id, instrument):
                 "on the chart until the follow-up is written.",
             )
         else:
-            messages.success(request, f"{definition.name} saved: {response.total}, {response.band.lower()}.")
+            result = f"{response.total}, {mid_sentence(response.band)}"
+            messages.success(request, f"{definition.name} saved: {result}.")
         return redirect("measures:detail", client.pk, response.pk)
     return render(
         request, "measures/response_form.html", {"client": client, "form": form, "instrument": definition}

@@ -13,6 +13,7 @@ from django.urls import reverse
 from kapflow.clients.models import Client
 from kapflow.lib.dates import long_date
 from kapflow.lib.gates import UNREAD, GateResult, Status
+from kapflow.lib.text import mid_sentence
 from kapflow.pathway.models import GateOverride, Topic
 from kapflow.practice.models import practice_for
 
@@ -63,7 +64,7 @@ def preparation_gate(client: Client) -> GateResult:
             "preparation", "Preparation", Status.FAIL, "No preparation session yet.", "therapist", url
         )
     covered = {topic for session in sessions for topic in session.topics}
-    missing = [topic.label[0].lower() + topic.label[1:] for topic in Topic if topic.value not in covered]
+    missing = [mid_sentence(topic.label) for topic in Topic if topic.value not in covered]
     if missing:
         count = "One topic" if len(missing) == 1 else f"{len(missing)} topics"
         return GateResult(

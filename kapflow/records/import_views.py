@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow.accounts.access import staff_view
 from kapflow.clients.access import Need, client_chart_for
+from kapflow.lib.text import mid_sentence
 from kapflow.records import importing
 from kapflow.records.import_forms import IMPORT_MAX_BYTES, ImportConfirmForm, ImportFileForm
 
@@ -126,7 +127,7 @@ def import_confirm(request, client_id):
     else:
         messages.success(
             request,
-            f"{parsed.instrument.name} imported: {response.total}, {response.band.lower()}.",
+            f"{parsed.instrument.name} imported: {response.total}, {mid_sentence(response.band)}.",
         )
     return redirect("measures:detail", client.pk, response.pk)
 

@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from kapflow.lib import field_rows as rows
+from kapflow.lib import text
 
 register = template.Library()
 
@@ -24,6 +25,12 @@ def field_rows(context, fields, **flags):
     if unknown := set(flags) - set(rows.FLAGS):
         raise TypeError(f"field_rows takes no {', '.join(sorted(unknown))}")
     return rows.field_rows(fields, **{name: bool(flags.get(name, context.get(name))) for name in rows.FLAGS})
+
+
+@register.filter
+def mid_sentence(label: str) -> str:
+    """A label set inside a sentence: its first letter small, its acronyms kept (kapflow.lib.text)."""
+    return text.mid_sentence(str(label))
 
 
 @register.filter
