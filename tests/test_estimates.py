@@ -194,6 +194,9 @@ class TestDue:
         assert not Estimate.objects.filter(client=avery).exists()
         [due] = estimates.estimates_due()
         assert due.client == avery and due.estimate is None
+        # What stops it being given is read for the rows a page shows, not for the reminders.
+        assert due.problems is None
+        [due] = estimates.with_problems([due], Practice.load())
         assert any("integration session" in problem for problem in due.problems)
         now = timezone.now()
         found = sources.estimates_due(now, now, Practice.load())
@@ -243,6 +246,42 @@ class TestDue:
         assert page.status_code == 200
         assert "Avery" in page.content.decode() and "integration session" in page.content.decode()
         assert login(tess).get(reverse("estimates_due:list")).status_code == 403
+
+    def test_the_page_costs_the_same_queries_however_many_are_due(self, ready, ada, cora, tess, priya, login):
+        """The problems of the rows shown are read in three queries for them all (the fee lines, the
+        visits received, the care teams), each as estimate_problems reads one client's; the
+        reminders read none. On the code before, each due client cost three queries more."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from tests import factories
+
+        set_fees(ada, leave_out=("integration",))
+        practice = Practice.load()
+        http = login(cora)
+
+        def add_due():
+            client = factories.make_client(first_name="Due", therapist=tess, prescriber=priya)
+            BillingProfile.objects.create(client=client, self_pay=True)
+            save_plan(tess, client)
+
+        def queries(call):
+            with CaptureQueriesContext(connection) as captured:
+                call()
+            return len(captured)
+
+        add_due()
+        page = lambda: http.get(reverse("estimates_due:list"))  # noqa: E731
+        reminders = lambda: sources.estimates_due(timezone.now(), timezone.now(), practice)  # noqa: E731
+        page()  # the session's first request reads what the later ones keep in it
+        first, first_reminders = queries(page), queries(reminders)
+        for _ in range(4):
+            add_due()
+        assert len(estimates.estimates_due()) == 5
+        assert (queries(page), queries(reminders)) == (first, first_reminders)
+        for row in estimates.with_problems(estimates.estimates_due(), practice):
+            assert row.problems == estimates.estimate_problems(row.client, practice, plan=row.plan)
+            assert any("integration session" in problem for problem in row.problems)
 
     def test_a_long_list_shows_the_soonest_due_first_and_audits_those_shown(
         self, ready, ada, cora, tess, avery, olive, login, monkeypatch, audit_rows

@@ -214,12 +214,18 @@ def plan_counts(
 def received_before(client: Client, day: datetime.date) -> set[str]:
     """The once-a-client kinds (consultation, medical evaluation) the client completed before
     `day`: not listed again on a later course's estimate. One query."""
+    return _received_by_client([client.pk], day).get(client.pk, set())
+
+
+def _received_by_client(clients, day: datetime.date) -> dict[int, set[str]]:
+    """`received_before` for each of the `clients` (ids) that received any. One query."""
     start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-    return set(
-        Visit.objects.filter(
-            client=client, kind__in=ONCE_A_CLIENT, status=Visit.Status.COMPLETED, starts_at__lt=start
-        ).values_list("kind", flat=True)
-    )
+    received: dict[int, set[str]] = {}
+    for client_id, kind in Visit.objects.filter(
+        client_id__in=clients, kind__in=ONCE_A_CLIENT, status=Visit.Status.COMPLETED, starts_at__lt=start
+    ).values_list("client_id", "kind"):
+        received.setdefault(client_id, set()).add(kind)
+    return received
 
 
 def estimate_lines(
@@ -229,14 +235,16 @@ def estimate_lines(
     *,
     covers_from: datetime.date | None = None,
     received: set[str] = frozenset(),
+    fees: list[Fee] | None = None,
 ) -> Priced:
     """The plan priced at the fee lines in force on `on`: each kind's lines for a visit of its
     usual length (kapflow.visits.models.DEFAULT_MINUTES), times the count the plan expects. A
-    kind with a count but no line in the schedule is `unpriced`. One query (the fee lines)."""
+    kind with a count but no line in the schedule is `unpriced`. One query (the fee lines), none
+    when `fees` (_fees_on's) are given."""
     covers_from = covers_from or on
     valid_until = valid_until_for(covers_from, practice.estimate_months)
     counts = plan_counts(plan, practice, covers_from=covers_from, valid_until=valid_until, received=received)
-    fees = list(Fee.objects.filter(effective_from__lte=on))
+    fees = _fees_on(on) if fees is None else fees
     priced = Priced(counts=counts)
     for kind, count in counts.items():
         if count <= 0:
@@ -282,11 +290,22 @@ def plan_in_force(client: Client) -> CoursePlan | None:
     return CoursePlan.objects.current().filter(client=client, ended_at__isnull=True).first()
 
 
+def _fees_on(on: datetime.date) -> list[Fee]:
+    """The fee lines that had begun by `on` (fee_schedule.lines_for picks among them). One query."""
+    return list(Fee.objects.filter(effective_from__lte=on))
+
+
 def clinicians(client: Client) -> list[CareTeamMember]:
     """The therapists and prescribers on the care team who provide the course's items."""
-    return list(
+    return _clinicians_by_client([client.pk]).get(client.pk, [])
+
+
+def _clinicians_by_client(clients) -> dict[int, list[CareTeamMember]]:
+    """`clinicians` of each of the `clients` (ids) that has any. One query."""
+    team: dict[int, list[CareTeamMember]] = {}
+    for member in (
         CareTeamMember.objects.filter(
-            client=client,
+            client_id__in=clients,
             role__in=(
                 CareTeamMember.Role.PRIMARY_THERAPIST,
                 CareTeamMember.Role.THERAPIST,
@@ -295,24 +314,39 @@ def clinicians(client: Client) -> list[CareTeamMember]:
             user__is_active=True,
         )
         .select_related("user")
-        .order_by("role", "user__full_name")
-    )
+        .order_by("client_id", "role", "user__full_name")
+    ):
+        team.setdefault(member.client_id, []).append(member)
+    return team
 
 
 def estimate_problems(client: Client, practice: Practice, *, plan: CoursePlan | None = None) -> list[str]:
     """Why an estimate cannot be given now, each as the person who can fix it reads it; empty
     when it can."""
-    problems = []
     plan = plan if plan is not None else plan_in_force(client)
+    today = timezone.localdate()
+    if plan is None:
+        # No plan to price: neither the fee lines nor the visits received are read.
+        return _problems(practice, plan, fees=[], received=set(), team=clinicians(client))
+    return _problems(
+        practice, plan, fees=_fees_on(today), received=received_before(client, today), team=clinicians(client)
+    )
+
+
+def _problems(
+    practice: Practice,
+    plan: CoursePlan | None,
+    *,
+    fees: list[Fee],
+    received: set[str],
+    team: list[CareTeamMember],
+) -> list[str]:
+    """estimate_problems, from what it reads: no query."""
+    problems = []
     if plan is None:
         problems.append("The client has no course plan in force: the estimate is built from the plan.")
     else:
-        priced = estimate_lines(
-            plan,
-            practice,
-            timezone.localdate(),
-            received=received_before(client, timezone.localdate()),
-        )
+        priced = estimate_lines(plan, practice, timezone.localdate(), received=received, fees=fees)
         for kind in priced.unpriced:
             problems.append(
                 f"The fee schedule has no line for a {Visit.Kind(kind).label.lower()}: a practice admin "
@@ -324,7 +358,6 @@ def estimate_problems(client: Client, practice: Practice, *, plan: CoursePlan | 
         problems.append("The practice's NPI is not recorded in the practice settings.")
     if not practice.address.strip():
         problems.append("The practice's address is not recorded in the practice settings.")
-    team = clinicians(client)
     if not team:
         problems.append("The client has no therapist or prescriber on the care team.")
     for member in team:
@@ -605,7 +638,9 @@ class EstimateDue:
     session: Visit | None
     due_on: datetime.date
     why: str
-    problems: list[str]
+    # Why it cannot be given now (estimate_problems); None until with_problems reads them, for
+    # the rows a page shows (the reminders need none).
+    problems: list[str] | None
 
 
 # What of a plan its terms are read from (plan_terms), and when it was written and changed.
@@ -635,15 +670,14 @@ def _next_sessions(clients, now: datetime.datetime) -> dict[int, Visit]:
     return sessions
 
 
-def estimates_due(
-    today: datetime.date | None = None, *, practice: Practice | None = None
-) -> list[EstimateDue]:
+def estimates_due(today: datetime.date | None = None) -> list[EstimateDue]:
     """Self-pay clients whose plan in force has no estimate that answers for it (none given,
     the plan changed since, or it ran out), with the last day to give it and why it was not
     given. The practice's current plans and estimates are read as plain values (a group
     practice has thousands; the terms of an estimate as the database extracts them from its
     content), then only the due clients' rows. Queries: the plans, the estimates' terms, then
-    for the due clients their clients, estimates and sessions, then each one's problems."""
+    for the due clients their clients, estimates and sessions: the same number however many are
+    due. What stops each being given is left to `with_problems`, for the rows a page shows."""
     today = today or timezone.localdate()
     now = timezone.now()
     active = Client.objects.filter(self_pay_q()).exclude(
@@ -692,7 +726,6 @@ def estimates_due(
         e.client_id: e for e in Estimate.objects.filter(client_id__in=ids, superseded_at__isnull=True)
     }
     sessions = _next_sessions(ids, now)
-    practice = practice or Practice.load()
     found = []
     for plan, why, changed_on in due:
         plan.client = client = clients[plan.client_id]
@@ -702,13 +735,32 @@ def estimates_due(
             session_on=timezone.localdate(session.starts_at) if session else None,
             booked_on=timezone.localdate(session.created_at) if session else None,
         )
-        problems = estimate_problems(client, practice, plan=plan)
         found.append(
-            EstimateDue(client, plan, in_force.get(client.pk), changed_on, session, due_on, why, problems)
+            EstimateDue(client, plan, in_force.get(client.pk), changed_on, session, due_on, why, None)
         )
     found += _booked_without_plan(now, today, active)
     found.sort(key=lambda item: (item.due_on, item.client.last_name, item.client.pk))
     return found
+
+
+def with_problems(rows: list[EstimateDue], practice: Practice) -> list[EstimateDue]:
+    """`rows` (estimates_due's, or the page's share of them) with each one's problems worked out:
+    three queries however many rows (the fee lines, the visits received, the care teams), so a
+    page of the soonest due costs the same whatever the number due."""
+    waiting = [row for row in rows if row.problems is None]
+    if waiting:
+        today = timezone.localdate()
+        ids = [row.client.pk for row in waiting]
+        fees, received, teams = _fees_on(today), _received_by_client(ids, today), _clinicians_by_client(ids)
+        for row in waiting:
+            row.problems = _problems(
+                practice,
+                row.plan,
+                fees=fees,
+                received=received.get(row.client.pk, set()),
+                team=teams.get(row.client.pk, []),
+            )
+    return rows
 
 
 def _booked_without_plan(now: datetime.datetime, today: datetime.date, active) -> list[EstimateDue]:
