@@ -93,13 +93,12 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import ConsentDocument, Kind, Signature
     from kapflow.consent.selectors import name_on_file
-    from kapflow.demo.pathway import _respond
+    from kapflow.demo.pathway import _respond, answered_before_session
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent, SafetyReview
     from kapflow.integration.models import ActionItem
     from kapflow.measures.instruments import GAD7, PCL5, PHQ9
-    from kapflow.measures.models import MeasureTask, Response
-    from kapflow.measures.schedule import visit_due
+    from kapflow.measures.models import Response
     from kapflow.medical import screening as findings
     from kapflow.medical.models import Clearance, MedicationOrder, Screening
     from kapflow.outcomes.report import last_ended_quarter
@@ -303,15 +302,7 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
             # Each answered the form the measure schedule asked before the session
             # (kapflow.measures.schedule), as in kapflow.demo.measures.
             for response in forms:
-                MeasureTask.objects.create(
-                    client=client,
-                    instrument=response.instrument,
-                    reason=Response.Context.PRE_SESSION,
-                    visit=visit,
-                    due_at=visit_due(starts, practice.appointment_reminder_hours),
-                    created_at=starts - datetime.timedelta(days=7),
-                    response=response,
-                )
+                answered_before_session(visit, response, lead_hours=practice.appointment_reminder_hours)
             book = signed_runbook(visit, order, practice, rng, event=False)
             if (k + step) % 7 == 3:
                 event = AdverseEvent.objects.create(

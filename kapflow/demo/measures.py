@@ -39,11 +39,11 @@ def add_measures_story(staff, schedule) -> None:
     """Added once: nothing happens when any measure task exists already. The visit it adds is
     booked through the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import Client
-    from kapflow.demo.pathway import _respond
+    from kapflow.demo.pathway import _respond, answered_before_session
     from kapflow.demo.portal import portal_client as demo_portal_client
     from kapflow.measures.instruments import GAD7, PHQ9
     from kapflow.measures.models import MeasureTask, Response
-    from kapflow.measures.schedule import schedule_measures, visit_due
+    from kapflow.measures.schedule import schedule_measures
     from kapflow.practice.models import Practice
     from kapflow.visits.models import DEFAULT_MINUTES, Visit
 
@@ -89,15 +89,7 @@ def add_measures_story(staff, schedule) -> None:
                     expected = _expected(series[instrument.key], when)
                 total = _total(rng, expected, instrument.max_total)
                 response = _respond(client, instrument, total, when, Response.Context.PRE_SESSION, None)
-                MeasureTask.objects.create(
-                    client=client,
-                    instrument=instrument.key,
-                    reason=Response.Context.PRE_SESSION,
-                    visit=session,
-                    due_at=visit_due(session.starts_at, lead_hours),
-                    created_at=session.starts_at - datetime.timedelta(days=7),
-                    response=response,
-                )
+                answered_before_session(session, response, lead_hours=lead_hours)
     # The portal's demo client has a progress review on the next working day (around 10:00, the
     # practice's time): its forms are waiting for her.
     portal_client = demo_portal_client()

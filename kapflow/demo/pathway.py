@@ -8,7 +8,8 @@ from django.utils import timezone
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.demo.outside import file_outside_decisions, outside_client
 from kapflow.measures.instruments import GAD7, PHQ9
-from kapflow.measures.models import Alert, Response
+from kapflow.measures.models import Alert, MeasureTask, Response
+from kapflow.measures.schedule import visit_due
 from kapflow.measures.scoring import score
 from kapflow.pathway.models import Consultation, CoursePlan, PreparationSession, Topic
 
@@ -61,6 +62,26 @@ def _respond(client, instrument, total, when, context, entered_by, item9=0):
     response = new_response(client, instrument, total, when, context, entered_by, item9)
     response.save()
     return response
+
+
+# The quick practice books its sessions a week ahead: the measure schedule's forms for a session
+# are made when it is booked (kapflow.measures.schedule).
+BOOKED_AHEAD = datetime.timedelta(days=7)
+
+
+def answered_before_session(visit, response, *, lead_hours: int) -> MeasureTask:
+    """The pre-session form the measure schedule asked for `visit` (made as it was booked, due
+    `lead_hours` before it), answered by `response`: kapflow.demo.measures and
+    kapflow.demo.alumni write each pre-session answer with the form it answered."""
+    return MeasureTask.objects.create(
+        client_id=visit.client_id,
+        instrument=response.instrument,
+        reason=Response.Context.PRE_SESSION,
+        visit=visit,
+        due_at=visit_due(visit.starts_at, lead_hours),
+        created_at=visit.starts_at - BOOKED_AHEAD,
+        response=response,
+    )
 
 
 def add_pathway_story(rng, staff) -> None:
