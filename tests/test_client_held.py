@@ -631,3 +631,27 @@ def test_a_fill_entered_in_error_stays_stops_counting_and_frees_its_place(filled
     # Once marked, nothing of it changes at the database.
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE controlled_pharmacyfill SET void_reason = 'other' WHERE id = %s", [filled.pk])
+
+
+def test_the_medicine_page_costs_the_same_queries_however_many_orders(avery, priya, login):
+    """Each order's status (on its card and among the fill form's choices) counts its dosed
+    sessions in the orders' own query: on the code before, one COUNT for each order in its
+    dates, twice (13 queries against 19 with three more)."""
+    from django.test.utils import CaptureQueriesContext
+
+    http = login(priya)
+    url = reverse("fills:list", args=[avery.pk])
+    sublingual_order(avery, priya)
+    http.get(url)  # the session's first request reads what the later ones keep in it
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert http.get(url).status_code == 200
+        return len(captured)
+
+    one = queries()
+    # Orders within their dates (a new prescription written while the last is still in date):
+    # the status of each is read from its sessions left.
+    for days in (40, 30, 20):
+        assert sublingual_order(avery, priya, starts_on=days_ago(days)).status()[0] == "Active"
+    assert queries() == one

@@ -60,9 +60,12 @@ def may_record(user) -> bool:
 
 def sublingual_orders(client: Client) -> QuerySet[MedicationOrder]:
     """The client's sublingual orders, newest first: the orders a fill is recorded against
-    (an ended or discontinued one too: a fill may be recorded late)."""
+    (an ended or discontinued one too: a fill may be recorded late). Each is read with its
+    dosed sessions, which its status counts (the medicine page and its form's choices show it):
+    not a query for each order."""
     return (
         MedicationOrder.objects.filter(client=client, route=SUBLINGUAL)
+        .with_dosed_sessions()
         .select_related("prescriber")
         .order_by("-starts_on", "-pk")
     )
