@@ -56,3 +56,26 @@ def test_a_failing_task_is_kept_for_retry(real_queue, db, monkeypatch):
     run_worker_once(real_queue)
     # huey puts the task back with a delay: it is scheduled, not lost.
     assert real_queue.scheduled_count() == 1
+
+
+def test_the_worker_sets_start_up_objects_aside_once_for_its_threads(monkeypatch):
+    """huey's consumer calls the startup hooks in each worker thread as it starts
+    (settings.HUEY: two threads); the process's start-up objects are set aside once
+    (kapflow.lib.heap, as kapflow/wsgi.py does for a web process)."""
+    import threading
+
+    from huey.consumer import Worker
+
+    from kapflow.lib import heap, tasks
+
+    calls = []
+    monkeypatch.setattr(heap, "freeze_startup_objects", lambda: calls.append(threading.get_ident()) or 0)
+    monkeypatch.setattr(tasks, "_set_aside_done", False)
+    assert HUEY._startup["set_startup_objects_aside"] is tasks.set_startup_objects_aside
+    workers = [Worker(HUEY, threading.Event(), 0.1, 1.0, 1.15) for _ in range(2)]
+    threads = [threading.Thread(target=worker.initialize) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1

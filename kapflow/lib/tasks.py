@@ -6,6 +6,8 @@ queue in a SQLite file by default and in Redis when REDIS_URL is set (see settin
 worker is huey's own consumer (`manage.py run_huey`), which `make run` starts.
 """
 
+import threading
+
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks import TaskResult, TaskResultStatus
@@ -50,3 +52,22 @@ def run_task(module_path: str, args: list, kwargs: dict):
 def queue() -> object:
     """The huey instance, for tests and the admin's view of the queue."""
     return HUEY
+
+
+_set_aside = threading.Lock()
+_set_aside_done = False
+
+
+@HUEY.on_startup()
+def set_startup_objects_aside() -> None:
+    """In the worker (`manage.py run_huey`), as kapflow/wsgi.py does in every web process: the
+    URLconf and kapflow's templates made once and start-up's objects set aside from the garbage
+    collector's full collections (kapflow.lib.heap). huey calls this in each of the consumer's
+    worker threads as it starts; the first does it for the process."""
+    global _set_aside_done
+    from kapflow.lib.heap import freeze_startup_objects
+
+    with _set_aside:
+        if not _set_aside_done:
+            freeze_startup_objects()
+            _set_aside_done = True
