@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load bench-records bench-controlled clean pdf-libs pg-tools
+.PHONY: run test screenshots install lint fmt browser migrate bench bench-pg bench-load bench-records bench-controlled probe-queries clean pdf-libs pg-tools
 
 $(STAMP): pyproject.toml | pdf-libs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -118,6 +118,13 @@ bench-records: $(STAMP)
 # 20,000 entries; BENCH_ARGS="--database postgres" for PostgreSQL.
 bench-controlled: $(STAMP)
 	$(PY) bench/controlled.py $(BENCH_ARGS)
+
+# bench/repeated_queries.py: the suite's requests that ran one query with many different values (a
+# query per row shown), listed from test-artifacts/repeated-queries/.
+probe-queries: $(STAMP)
+	rm -rf test-artifacts/repeated-queries
+	PYTHONPATH=bench $(PY) -m pytest -n $(WORKERS) -p repeated_queries --ignore=tests/browser -q $(PYTEST_ARGS)
+	$(PY) bench/repeated_queries.py report
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
