@@ -327,9 +327,14 @@ def estimate_problems(client: Client, practice: Practice, *, plan: CoursePlan | 
     today = timezone.localdate()
     if plan is None:
         # No plan to price: neither the fee lines nor the visits received are read.
-        return _problems(practice, plan, fees=[], received=set(), team=clinicians(client))
+        return _problems(practice, plan, on=today, fees=[], received=set(), team=clinicians(client))
     return _problems(
-        practice, plan, fees=_fees_on(today), received=received_before(client, today), team=clinicians(client)
+        practice,
+        plan,
+        on=today,
+        fees=_fees_on(today),
+        received=received_before(client, today),
+        team=clinicians(client),
     )
 
 
@@ -337,16 +342,18 @@ def _problems(
     practice: Practice,
     plan: CoursePlan | None,
     *,
+    on: datetime.date,
     fees: list[Fee],
     received: set[str],
     team: list[CareTeamMember],
 ) -> list[str]:
-    """estimate_problems, from what it reads: no query."""
+    """estimate_problems on the day `on`, from what it reads (the fee lines begun by then, the
+    once-a-client visits received before, the care team's clinicians): no query."""
     problems = []
     if plan is None:
         problems.append("The client has no course plan in force: the estimate is built from the plan.")
     else:
-        priced = estimate_lines(plan, practice, timezone.localdate(), received=received, fees=fees)
+        priced = estimate_lines(plan, practice, on, received=received, fees=fees)
         for kind in priced.unpriced:
             problems.append(
                 f"The fee schedule has no line for a {Visit.Kind(kind).label.lower()}: a practice admin "
@@ -756,6 +763,7 @@ def with_problems(rows: list[EstimateDue], practice: Practice) -> list[EstimateD
             row.problems = _problems(
                 practice,
                 row.plan,
+                on=today,
                 fees=fees,
                 received=received.get(row.client.pk, set()),
                 team=teams.get(row.client.pk, []),

@@ -64,8 +64,9 @@ def _respond(client, instrument, total, when, context, entered_by, item9=0):
     return response
 
 
-# The quick practice books its sessions a week ahead: the measure schedule's forms for a session
-# are made when it is booked (kapflow.measures.schedule).
+# The measure schedule makes a session's forms when the session is booked
+# (kapflow.measures.schedule); the quick practice's sessions were booked at least this long
+# before they began, and their forms are dated this long before them.
 BOOKED_AHEAD = datetime.timedelta(days=7)
 
 

@@ -15,6 +15,8 @@ from django_tasks.backends.base import BaseTaskBackend
 from django_tasks.utils import get_random_id
 from huey.contrib.djhuey import HUEY, db_task
 
+from kapflow.lib import heap
+
 
 class HueyBackend(BaseTaskBackend):
     supports_defer = True
@@ -65,9 +67,7 @@ def set_startup_objects_aside() -> None:
     collector's full collections (kapflow.lib.heap). huey calls this in each of the consumer's
     worker threads as it starts; the first does it for the process."""
     global _set_aside_done
-    from kapflow.lib.heap import freeze_startup_objects
-
     with _set_aside:
         if not _set_aside_done:
-            freeze_startup_objects()
+            heap.freeze_startup_objects()
             _set_aside_done = True
