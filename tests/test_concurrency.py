@@ -65,6 +65,16 @@ def _audit_triggers_lifted_for_the_flush(db):
     drop_triggers(connection)
 
 
+@pytest.fixture(autouse=True)
+def _the_practice_settings_row(_audit_triggers_lifted_for_the_flush):
+    """The practice's settings row, in the database before any race, as at every practice (the
+    flush after each test here empties it). Left to Practice.load in the racing threads, two
+    would insert it at once, and the second waits for the first's transaction: a thread that
+    inserted it and then waited for a lock the other held deadlocked on PostgreSQL (a review's
+    signature against a session's start, once in a CI run of 7 December 2026)."""
+    Practice.load()
+
+
 PAUSE = 0.4  # seconds between counting and writing: long enough for the other thread to count
 
 
