@@ -10,6 +10,8 @@ import uuid
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -220,6 +222,24 @@ def test_not_yet_seen_until_a_prescriber_opens_the_runbook_not_when_the_therapis
     ).exists()
     text = page(login(tess), dosed, 48)
     assert "seen by P. Prescriber" in text and "not yet seen" not in text
+
+
+def test_every_alert_waiting_is_marked_seen_in_one_update(dosed, tess, priya):
+    """Three alerts waiting, one prescriber opening the runbook: one UPDATE marks them all (not
+    one per alert), and each has its own audit row."""
+    for minutes in (40, 45, 50):
+        high_reading(dosed, tess, minutes)
+    assert SessionAlert.objects.filter(seen_at__isnull=True).count() == 3
+    table = SessionAlert._meta.db_table
+    with time_machine.travel(at(55), tick=False), CaptureQueriesContext(connection) as queries:
+        assert alerts.session_alerts_seen(actor=priya, visit=dosed) == 3
+    updates = [q["sql"] for q in queries if q["sql"].startswith(f'UPDATE "{table}"')]
+    assert len(updates) == 1
+    assert set(SessionAlert.objects.values_list("seen_by", "seen_at")) == {(priya.pk, at(55))}
+    seen = AuditEvent.objects.filter(action="kapflow.dosing.session_alert.seen", actor=priya)
+    assert sorted(seen.values_list("object_id", flat=True)) == sorted(
+        str(pk) for pk in SessionAlert.objects.values_list("pk", flat=True)
+    )
 
 
 def test_the_runbook_shows_when_the_prescriber_was_notified(

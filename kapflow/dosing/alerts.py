@@ -309,7 +309,8 @@ def _sees_for_the_team(actor: User, alert_filter: QuerySet) -> QuerySet:
 def session_alerts_seen(*, actor, visit: Visit, request=None) -> int:
     """A prescriber opened the runbook: the alerts they answer for that no one has seen yet are
     seen by them now, each audited. A therapist opening it sees nothing on the prescriber's
-    behalf. Returns how many were marked. One query when there is nothing to mark."""
+    behalf. Returns how many were marked. One query when there is nothing to mark; otherwise
+    the same three (look, lock, mark) however many are marked, and an audit row for each."""
     if not (actor.is_authenticated and actor.is_prescriber):
         return 0
     mine = _sees_for_the_team(actor, SessionAlert.objects.filter(runbook__visit=visit, seen_at__isnull=True))
@@ -326,10 +327,10 @@ def session_alerts_seen(*, actor, visit: Visit, request=None) -> int:
             .order_by("pk")
         )
         now = timezone.now()
+        # One UPDATE for them all, of the rows locked above (not one per alert).
+        SessionAlert.objects.filter(pk__in=[alert.pk for alert in waiting]).update(seen_by=actor, seen_at=now)
         for alert in waiting:
-            alert.seen_by = actor
-            alert.seen_at = now
-            alert.save(update_fields=["seen_by", "seen_at"])
+            alert.seen_by, alert.seen_at = actor, now
             audit_record(
                 request=request,
                 actor=actor,
