@@ -40,6 +40,13 @@ def test_a_row_is_read_in_one_query_and_a_missing_one_is_none(django_assert_num_
     assert read_by_pk(Practice, 424242) is None
 
 
+def test_a_migrated_database_has_the_practice_row_before_anyone_asks():
+    """Made by a migration, so that a new installation's first requests do not race to insert
+    it (two at once deadlocked on PostgreSQL)."""
+    practice = Practice.objects.get(pk=1)
+    assert practice.name == Practice._meta.get_field("name").default
+
+
 def test_the_practice_is_made_with_its_defaults_when_there_is_none():
     Practice.objects.all().delete()
     assert Practice.load().name == Practice._meta.get_field("name").default

@@ -575,8 +575,10 @@ class Practice(models.Model):
 
     @classmethod
     def load(cls) -> "Practice":
-        """The practice's settings row (one query), created with its defaults on first use. Read
-        on almost every request, so its SELECT is compiled once (kapflow.lib.rows)."""
+        """The practice's settings row (one query). A migration makes it with the database
+        (practice/migrations/0015_the_practice_row.py); a database emptied since (a test's) gets
+        it again, with its defaults, on first use. Read on almost every request, so its SELECT is
+        compiled once (kapflow.lib.rows)."""
         practice = read_by_pk(cls, 1)
         if practice is None:
             practice, _ = cls.objects.get_or_create(pk=1)
