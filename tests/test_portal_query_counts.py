@@ -100,3 +100,30 @@ def test_a_guardians_home_costs_the_same_as_the_record_grows(tess, gail, login):
     for _ in range(5):
         factories.add_guardian(minor)
     assert count(http, url) == small
+
+
+@pytest.mark.parametrize("name", ["portal:client_home", "portal:todo", "portal:consents"])
+@pytest.mark.parametrize("who", ["client", "guardian"])
+def test_a_page_asks_the_database_nothing_twice(name, who, tess, cleo, gail, login):
+    """Who may sign each consent is worked out for every kind of document on these pages: the
+    client's guardians and outside providers are read once for all of them (they were read for
+    each kind, six times on a guardian's home page), and no query runs twice."""
+    minor = factories.make_client(first_name="Tia", age=15, therapist=tess)
+    for _ in range(2):
+        factories.add_guardian(minor)
+    guardian = factories.add_guardian(minor)
+    guardian.portal_user = gail
+    guardian.save(update_fields=["portal_user"])
+    adult = factories.make_client(first_name="Cleo", therapist=tess, portal_user=cleo)
+    factories.add_emergency_contact(adult)
+    client, user = (minor, gail) if who == "guardian" else (adult, cleo)
+    grow(client, tess, 3)
+    http = login(user)
+    url = reverse(name, args=[client.pk])
+    http.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        assert http.get(url).status_code == 200
+    asked = [query["sql"] for query in queries]
+    assert [sql for sql in set(asked) if asked.count(sql) > 1] == []
+    guardians = [sql for sql in asked if sql.split(" WHERE ")[0].endswith('FROM "clients_guardian"')]
+    assert len(guardians) <= 1

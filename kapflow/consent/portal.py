@@ -7,6 +7,7 @@ for the minor. A release of information is signed, or withdrawn, by the same per
 would ask (the adult client; for a minor, a guardian with legal authority), for one of the
 client's outside providers already on the chart, with its own page (`portal_releases`)."""
 
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 
@@ -44,10 +45,20 @@ def _has_upcoming_virtual_session(client) -> bool:
     )
 
 
-def portal_requirements(client, user) -> list[tuple[Requirement, SignerOption | None]]:
+def people_read(client):
+    """`client` with its guardians and outside providers read once, for a page that asks who may
+    sign each of several documents (signer_options, consent_status and portal_signer read them
+    for every kind otherwise: six reads of the guardians for one portal page). For pages that
+    only show: a service that records a signature reads them afresh from a client of its own."""
+    prefetch_related_objects([client], "guardians", "outside_providers")
+    return client
+
+
+def portal_requirements(client, user, *, status=None) -> list[tuple[Requirement, SignerOption | None]]:
     """Every consent the client needs that can be signed on the portal, each with the signer
-    option that is this user (None when someone else signs it: the guardian, or the minor)."""
-    status = consent_status(client)
+    option that is this user (None when someone else signs it: the guardian, or the minor).
+    `status`: the client's consent_status, when the caller has it."""
+    status = status or consent_status(client)
     return [
         (requirement, portal_signer(client, requirement.kind, user))
         for requirement in status.requirements
@@ -55,22 +66,22 @@ def portal_requirements(client, user) -> list[tuple[Requirement, SignerOption | 
     ]
 
 
-def portal_releases(client, user) -> tuple[list[Requirement], SignerOption | None]:
+def portal_releases(client, user, *, status=None) -> tuple[list[Requirement], SignerOption | None]:
     """The release of each of the client's outside providers, and the signer option that is this
-    user (None when someone else signs releases for this client)."""
-    status = consent_status(client)
+    user (None when someone else signs releases for this client). `status`: as above."""
+    status = status or consent_status(client)
     releases = [requirement for requirement in status.requirements if requirement.kind == Kind.RELEASE]
     return releases, _signer_among(client, Kind.RELEASE, user)
 
 
-def todos(client, user) -> list[Todo]:
+def todos(client, user, *, practice=None) -> list[Todo]:
     """A to-do for each consent this user can sign and that is not in place: missing, out of
     date or withdrawn. The telehealth consent only while a virtual session is booked. A refusal
     is the person's answer and is not asked again here; they can still sign from the consents
     page. A few queries, whatever the history."""
     items = []
     virtual = None
-    for requirement, signer in portal_requirements(client, user):
+    for requirement, signer in portal_requirements(people_read(client), user):
         if signer is None or requirement.document is None:
             continue
         if requirement.state not in (State.MISSING, State.OUTDATED, State.REVOKED):

@@ -9,11 +9,12 @@ from kapflow.lib.todo import Todo
 from kapflow.practice.models import Practice
 
 
-def todos(client, user) -> list[Todo]:
-    """Two queries (and the practice row), whatever the number of sessions and entries."""
+def todos(client, user, *, practice=None) -> list[Todo]:
+    """Two queries (and the practice row, unless given), whatever the number of sessions and
+    entries."""
     if client.portal_user_id != user.pk:
         return []
-    journal = journal_for(client, practice=Practice.load(), now=timezone.now())
+    journal = journal_for(client, practice=practice or Practice.load(), now=timezone.now())
     base = reverse("portal_journal:new", args=[client.pk])
     return [
         Todo(

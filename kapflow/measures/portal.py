@@ -48,7 +48,7 @@ def _deadline(task: MeasureTask) -> datetime.datetime | None:
     return task.visit.starts_at if task.visit is not None else None
 
 
-def todos(client, user) -> list[Todo]:
+def todos(client, user, *, practice=None) -> list[Todo]:
     """The forms waiting for the client, one query. Measures are the client's own: a guardian
     opening a minor's portal gets none."""
     if client.portal_user_id is None or client.portal_user_id != user.pk:

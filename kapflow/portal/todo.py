@@ -1,9 +1,10 @@
 """The client's to-do list on the portal: forms to fill and consents to sign.
 
 Each feature that asks something of a client contributes a provider, a function
-`provider(client, user) -> list[Todo]` (Todo is kapflow.lib.todo's), named in PROVIDERS. The
-portal's home page shows them together, soonest due first. A provider must answer in a constant
-number of queries."""
+`provider(client, user, *, practice=None) -> list[Todo]` (Todo is kapflow.lib.todo's), named in
+PROVIDERS; `practice` is the request's settings row (practice_for), which a provider that needs
+it reads itself when it is not given. The portal's home page shows them together, soonest due
+first. A provider must answer in a constant number of queries."""
 
 import datetime
 
@@ -24,13 +25,13 @@ PROVIDERS = [
 GUARDIAN_PROVIDERS = {"kapflow.consent.portal.todos"}
 
 
-def todos_for(client, user) -> list[Todo]:
+def todos_for(client, user, *, practice=None) -> list[Todo]:
     """Everything the portal asks of this person for this client, soonest due first."""
     guardian_view = client.portal_user_id != user.pk
     todos = []
     for path in PROVIDERS:
         if guardian_view and path not in GUARDIAN_PROVIDERS:
             continue
-        todos.extend(import_string(path)(client, user))
+        todos.extend(import_string(path)(client, user, practice=practice))
     far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     return sorted(todos, key=lambda todo: todo.due_at or far)

@@ -11,7 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kapflow.consent import services as consent_services
 from kapflow.consent.forms import release_terms_initial
 from kapflow.consent.models import Kind, Signature
-from kapflow.consent.portal import PORTAL_KINDS, portal_releases, portal_requirements, portal_signer
+from kapflow.consent.portal import (
+    PORTAL_KINDS,
+    people_read,
+    portal_releases,
+    portal_requirements,
+    portal_signer,
+)
 from kapflow.consent.selectors import consent_status, current_documents
 from kapflow.portal.access import PortalNeed, is_guardian_view, portal_client_for, portal_view
 from kapflow.portal.forms import PortalReleaseForm, PortalSignatureForm
@@ -24,7 +30,9 @@ def consent_list(request, client_id):
     client = portal_client_for(
         request, client_id, action="kapflow.portal.consents.viewed", need=PortalNeed.CONSENTS
     )
-    releases, release_signer = portal_releases(client, request.user)
+    # Who may sign each document, and where each stands, read once for both lists.
+    status = consent_status(people_read(client))
+    releases, release_signer = portal_releases(client, request.user, status=status)
     return render(
         request,
         "portal/consents.html",
@@ -32,7 +40,7 @@ def consent_list(request, client_id):
             "client": client,
             "guardian_view": is_guardian_view(request.user, client),
             "may_sign_consents": True,
-            "items": portal_requirements(client, request.user),
+            "items": portal_requirements(client, request.user, status=status),
             "releases": releases,
             "release_signer": release_signer,
             "nav": "consents",

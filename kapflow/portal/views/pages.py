@@ -59,7 +59,7 @@ def client_home(request, client_id):
             client,
             **_intention_card(request, client, visits),
             visits=visits,
-            todos=todos_for(client, request.user),
+            todos=todos_for(client, request.user, practice=practice_for(request)),
             day_of=day_of,
             day_of_today=day_of is not None and timezone.localdate(day_of.starts_at) == timezone.localdate(),
             nav="home",
@@ -87,7 +87,9 @@ def todo(request, client_id):
     return render(
         request,
         "portal/todo.html",
-        _context(request, client, todos=todos_for(client, request.user), nav="todo"),
+        _context(
+            request, client, todos=todos_for(client, request.user, practice=practice_for(request)), nav="todo"
+        ),
     )
 
 
