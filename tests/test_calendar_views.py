@@ -337,6 +337,22 @@ def test_only_staff_open_the_calendars(name, cleo, login):
 # --- Readiness badges, in one request -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["calendar:day", "calendar:week", "calendar:month"])
+@pytest.mark.parametrize("who", [None, "practice"])
+def test_a_calendar_asks_the_database_nothing_twice(name, who, tess, avery, olive, colin, room, room2, login):
+    """A therapist may see the same clients for the schedule as for their clinical state: the
+    page asks which once (it asked the same query twice for each of its pages)."""
+    for day in range(3):
+        visit(avery, tess, room, at(day, 10), minutes=150, kind="medication")
+        visit(olive, colin, room2, at(day, 10))
+    http = login(tess)
+    params = {"on": MONDAY.isoformat(), **({"who": who} if who else {})}
+    with CaptureQueriesContext(connection) as queries:
+        assert http.get(reverse(name), params).status_code == 200
+    asked = [query["sql"] for query in queries]
+    assert [sql for sql in set(asked) if asked.count(sql) > 1] == []
+
+
 def test_the_page_asks_for_every_badge_in_one_request(tess, avery, room, login):
     sessions = [visit(avery, tess, room, at(day, 10), minutes=150, kind="medication") for day in range(3)]
     visit(avery, tess, room, at(4, 10))  # not a medication session: no badge

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef
 from django.test import RequestFactory
 from django.utils import timezone
 
-from kapflow.clients.access import Need, can_see_clinical, care_team_clients, clients_for
+from kapflow.clients.access import Need, can_see_clinical, care_team_clients, clients_for, scopes_are_one
 from kapflow.clients.models import AccessGrant, CareTeamMember, Client
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Visit
@@ -167,3 +167,21 @@ def test_the_care_team_clients_are_the_scope_narrowed_to_the_care_team(
     assert set(care_team_clients(asking(tess)).values_list("pk", flat=True)) == ids(
         world["own"], world["also_own"]
     )
+
+
+@pytest.mark.parametrize("open_caseload", [False, True])
+def test_scopes_are_one_exactly_when_both_needs_give_the_same_clients(
+    world, tess, colin, priya, cora, ada, open_caseload
+):
+    """The calendar asks the clinical scope only when scopes_are_one says it differs: for each
+    person, with and without an open caseload, the two sets are equal when it says they are one,
+    and differ (for this world, where some clients are in nobody's care) when it says not."""
+    Practice.objects.filter(pk=1).update(open_caseload=open_caseload)
+    both = factories.make_user("Bo Both", roles=("is_therapist", "is_coordinator"))
+    for user in (tess, colin, priya, cora, ada, both):
+        request = asking(user)
+        sets = [set(clients_for(request, need=need).values_list("pk", flat=True)) for need in Need]
+        if scopes_are_one(user):
+            assert sets[0] == sets[1], user
+        elif not (open_caseload and user.is_clinician):
+            assert sets[0] != sets[1], user

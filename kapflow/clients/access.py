@@ -32,6 +32,13 @@ def _demographics_reach_further(user) -> bool:
     return user.is_coordinator or user.is_practice_admin
 
 
+def scopes_are_one(user) -> bool:
+    """Whether `user` may see the same clients for DEMOGRAPHICS as for CLINICAL: a page that has
+    asked the one need not ask the other (the calendar names the clients of its visits, and
+    shows the clinical state of those in the requester's care)."""
+    return not _demographics_reach_further(user)
+
+
 def clients_for(request, *, need: Need = Need.DEMOGRAPHICS) -> QuerySet[Client]:
     """Every client the requesting user may see for `need`; none at all for anyone else."""
     user = request.user

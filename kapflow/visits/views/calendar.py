@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kapflow.accounts.access import staff_view
 from kapflow.accounts.models import Role, User
 from kapflow.audit.services import audit_record
-from kapflow.clients.access import Need, clients_for
+from kapflow.clients.access import Need, clients_for, scopes_are_one
 from kapflow.lib.params import MAX_ID, date_param, parse_int
 from kapflow.pathway.readiness import is_ready, readiness_for_visits
 from kapflow.practice.models import practice_for
@@ -95,12 +95,15 @@ def _mark(request, visits, *, nameable: set[int] | None = None) -> list[int]:
     (_nameable), saves asking again."""
     client_ids = {visit.client_id for visit in visits}
     visible = (nameable if nameable is not None else _nameable(request, client_ids)) & client_ids
-    clinical = set(
-        clients_for(request, need=Need.CLINICAL)
-        .filter(pk__in=client_ids)
-        .order_by()
-        .values_list("pk", flat=True)
-    )
+    if scopes_are_one(request.user):
+        clinical = visible  # the same scope: its query would repeat the one just asked
+    else:
+        clinical = set(
+            clients_for(request, need=Need.CLINICAL)
+            .filter(pk__in=client_ids)
+            .order_by()
+            .values_list("pk", flat=True)
+        )
     for visit in visits:
         visit.visible = visit.client_id in visible
         visit.clinical = visit.client_id in clinical
