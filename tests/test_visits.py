@@ -398,3 +398,23 @@ def test_the_service_refuses_a_visit_longer_than_any_range_query_looks_back(tess
     )
     with pytest.raises(VisitRefused, match="at most 12 hours"):
         visit_book(request=request, client=avery, slot=longer)
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_a_medication_sessions_page_asks_the_database_nothing_twice(planned, tess, avery, room, login):
+    """The plan in force is read once for the readiness gates and the session's place in the
+    course, and the plan an estimate is for once for both of its warnings (each was read twice)."""
+    if planned:
+        CoursePlan.objects.create(
+            client=avery, goals="g", planned_sessions=6, cadence="weekly", updated_by=tess
+        )
+    visit = make_visit(avery, tess, room, starts=at(), minutes=150, kind="medication")
+    http = login(tess)
+    url = reverse("visits:detail", args=[avery.pk, visit.pk])
+    with CaptureQueriesContext(connection) as queries:
+        response = http.get(url)
+    assert response.status_code == 200
+    if planned:
+        assert "Session 1 of 6" in response.content.decode()
+    asked = [query["sql"] for query in queries]
+    assert [sql for sql in set(asked) if asked.count(sql) > 1] == []

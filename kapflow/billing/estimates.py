@@ -27,6 +27,7 @@ from kapflow.billing.models import CENT, BillingProfile, Charge, Diagnosis, Esti
 from kapflow.billing.services import BillingRefused, chain_lock, money, statement_notice
 from kapflow.clients.models import CareTeamMember, Client
 from kapflow.controlled.clocks import business_days_after, is_business_day
+from kapflow.lib.gates import UNREAD
 from kapflow.pathway.models import CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import DEFAULT_MINUTES, Visit
@@ -810,13 +811,15 @@ def _booked_without_plan(now: datetime.datetime, today: datetime.date, active) -
     return found
 
 
-def needs_estimate(client: Client) -> bool:
+def needs_estimate(client: Client, *, plan=UNREAD) -> bool:
     """Whether a self-pay client with a medication session booked has no estimate answering for
     it: none for the plan in force, or, with no plan written yet, none in force at all (the visit
-    page asks, of a scheduled medication session, and warns)."""
+    page asks, of a scheduled medication session, and warns). `plan`: plan_in_force(client),
+    when the caller has read it."""
     if not is_self_pay(client):
         return False
-    plan, estimate = plan_in_force(client), current_estimate(client)
+    plan = plan_in_force(client) if plan is UNREAD else plan
+    estimate = current_estimate(client)
     if plan is None:
         return estimate is None or estimate.valid_until < timezone.localdate()
     return not is_current_for(estimate, plan, timezone.localdate())

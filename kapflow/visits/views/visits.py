@@ -25,14 +25,15 @@ from kapflow.visits.series import propose
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
 
 
-def _readiness(request, client, *, virtual: bool, visit: Visit | None = None) -> dict:
+def _readiness(request, client, *, virtual: bool, visit: Visit | None = None, **course) -> dict:
     """The readiness panel for the client's clinicians; for anyone else (a coordinator booking)
     only whether the client is ready, never why not. For a virtual visit already booked, the
-    safety plan recorded on its runbook is one of the gates to start."""
+    safety plan recorded on its runbook is one of the gates to start. `course`: readiness()'s
+    `plan` and `position`, when the page has read them."""
     # The consent gate reads the guardians (who may sign for a minor): read once, here, for a
     # client reached with the banner alone (client_banner_for reads an adult's not at all).
     prefetch_related_objects([client], "guardians")
-    gates = readiness(client, virtual=virtual, practice=practice_for(request), visit=visit)
+    gates = readiness(client, virtual=virtual, practice=practice_for(request), visit=visit, **course)
     if visit is not None and visit.is_virtual:
         from kapflow.dosing.selectors import safety_plan_gate
 
@@ -146,22 +147,34 @@ def visit_detail(request, client_id, visit_id):
         "cancel_form": CancelForm(),
         "clinician": request.user.is_clinician,
     }
-    if visit.is_medication and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN):
-        context.update(_readiness(request, client, virtual=visit.is_virtual, visit=visit), medication=True)
+    waiting = visit.is_medication and visit.status in (Visit.Status.SCHEDULED, Visit.Status.CHECKED_IN)
+    clinical = visit.is_medication and can_see_clinical(request, client)
+    course = {}
+    if waiting or clinical:
+        # The plan in force and where the client stands in it, read once for the course gate
+        # and the session's place in the course.
+        from kapflow.pathway.course import current_plan, position
+
+        plan = current_plan(client)
+        course = {"plan": plan, "position": position(client, plan=plan) if plan is not None else None}
+    if waiting:
+        context.update(
+            _readiness(request, client, virtual=visit.is_virtual, visit=visit, **course), medication=True
+        )
     if visit.kind in NOTED_KINDS:
         context.update(_note_context(request, client, visit))
-    if visit.is_medication and can_see_clinical(request, client):
+    if clinical:
         # Where the session falls in the course plan (clinical: the plan is the clinicians').
         from kapflow.course.reviews import session_label
-        from kapflow.pathway.course import position
 
-        context["course_label"] = session_label(position(client), visit)
+        context["course_label"] = session_label(course["position"], visit)
     if visit.is_medication and visit.status == Visit.Status.SCHEDULED:
         # A self-pay client is given a Good Faith Estimate before the session: a warning, not a gate.
         from kapflow.billing.estimates import needs_estimate, plan_in_force
 
-        context["estimate_missing"] = needs_estimate(client)
-        context["estimate_without_plan"] = context["estimate_missing"] and plan_in_force(client) is None
+        in_force = plan_in_force(client)
+        context["estimate_missing"] = needs_estimate(client, plan=in_force)
+        context["estimate_without_plan"] = context["estimate_missing"] and in_force is None
     return render(request, "visits/detail.html", context)
 
 
