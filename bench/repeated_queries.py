@@ -1,11 +1,15 @@
 """Which requests of the test suite ran one query again and again with different values: the mark
-of a query per row shown (an N+1), which makes a page's cost grow with the practice.
+of a query per row shown (an N+1), which makes a page's cost grow with the practice. And which
+pages asked the same thing twice: one query with the same values two or more times in one GET.
 
 The suite's pages are requested through Django's test client. Loaded as a pytest plugin, this
 records, for every such request, each query's SQL (an IN list's values made one) with the set of
 parameters it ran with; a request that ran one SQL with PROBE_AT or more different sets is
 written down (in PROBE_DIR, a file per pytest-xdist worker). Then `python bench/repeated_queries.py
-report` lists them, the most repeated first, each page's ids as N and a link's key as T.
+report` lists them, the most repeated first, each page's ids as N and a link's key as T; then
+the GET requests that ran one query with the same values twice or more (a value read again
+where the first read could have been passed along). A POST is left out of the second list: a
+write reads a row again under its lock, rightly.
 
     make probe-queries
 
@@ -57,13 +61,17 @@ def pytest_configure(config):
     PROBE_DIR.mkdir(parents=True, exist_ok=True)
     out = PROBE_DIR / f"{worker}.tsv"
     out.write_text("")
+    same_out = PROBE_DIR / f"{worker}.same"
+    same_out.write_text("")
     original = client.Client.request
 
     def request(self, **environ):
         seen = collections.defaultdict(set)
+        asked: collections.Counter = collections.Counter()
 
         def record(execute, sql, params, many, context):
             seen[shape(sql)].add(repr(params))
+            asked[(sql, repr(params))] += 1
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(record):
@@ -73,22 +81,32 @@ def pytest_configure(config):
             for sql, values in seen.items()
             if len(values) >= PROBE_AT and not sql.startswith(LEFT_OUT)
         ]
+        page = _KEY.sub("/T", _ID.sub("/N", environ.get("PATH_INFO", "")))
         if repeated:
-            page = _KEY.sub("/T", _ID.sub("/N", environ.get("PATH_INFO", "")))
             with out.open("a") as file:
                 for times, sql in repeated:
                     file.write(f"{times}\t{environ.get('REQUEST_METHOD')} {page}\t{' '.join(sql.split())}\n")
+        again = [
+            (times, sql)
+            for (sql, _params), times in asked.items()
+            if times >= 2 and not sql.startswith(LEFT_OUT)
+        ]
+        if again and environ.get("REQUEST_METHOD") == "GET":
+            with same_out.open("a") as file:
+                for times, sql in again:
+                    file.write(f"{times}\tGET {page}\t{' '.join(sql.split())}\n")
         return response
 
     client.Client.request = request
 
 
-def report(folder: Path = PROBE_DIR, *, width: int = 160) -> list[str]:
-    """One line per page and query: the most different values seen in one request, how many
-    requests repeated it, the page and the query's start."""
+def report(folder: Path = PROBE_DIR, *, width: int = 160, kind: str = "tsv") -> list[str]:
+    """One line per page and query: the most different values seen in one request (with kind
+    "same": the most runs with the same values), how many requests repeated it, the page and
+    the query's start."""
     most: dict[tuple[str, str], int] = {}
     requests: collections.Counter = collections.Counter()
-    for path in sorted(folder.glob("*.tsv")):
+    for path in sorted(folder.glob(f"*.{kind}")):
         for line in path.read_text().splitlines():
             times, page, sql = line.split("\t", 2)
             key = (page, sql)
@@ -103,5 +121,9 @@ if __name__ == "__main__":
         sys.exit("usage: python bench/repeated_queries.py report")
     lines = report()
     print(f"{len(lines)} pages' queries run {PROBE_AT} or more times with different values in one request")
+    print("most  requests  page                                          query")
+    print("\n".join(lines))
+    lines = report(kind="same")
+    print(f"\n{len(lines)} pages' queries run twice or more with the same values in one GET request")
     print("most  requests  page                                          query")
     print("\n".join(lines))
