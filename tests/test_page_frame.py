@@ -47,6 +47,18 @@ def test_a_migrated_database_has_the_practice_row_before_anyone_asks():
     assert practice.name == Practice._meta.get_field("name").default
 
 
+def test_a_flushed_database_gets_the_practice_row_back():
+    """Django's flush (after every test that commits) sends post_migrate: the practice app's
+    handler puts the row back, as a new database has it."""
+    from django.apps import apps
+
+    from kapflow.practice.apps import _the_practice_row
+
+    Practice.objects.all().delete()
+    _the_practice_row(sender=apps.get_app_config("practice"))
+    assert Practice.objects.get(pk=1).name == Practice._meta.get_field("name").default
+
+
 def test_the_practice_is_made_with_its_defaults_when_there_is_none():
     Practice.objects.all().delete()
     assert Practice.load().name == Practice._meta.get_field("name").default

@@ -49,7 +49,8 @@ def people_read(client):
     """`client` with its guardians and outside providers read once, for a page that asks who may
     sign each of several documents (signer_options, consent_status and portal_signer read them
     for every kind otherwise: six reads of the guardians for one portal page). For pages that
-    only show: a service that records a signature reads them afresh from a client of its own."""
+    only show: the views that record a signature do not call it, so that the service checks who
+    may sign against the guardians as they are then, not as the page found them."""
     prefetch_related_objects([client], "guardians", "outside_providers")
     return client
 
@@ -58,7 +59,7 @@ def portal_requirements(client, user, *, status=None) -> list[tuple[Requirement,
     """Every consent the client needs that can be signed on the portal, each with the signer
     option that is this user (None when someone else signs it: the guardian, or the minor).
     `status`: the client's consent_status, when the caller has it."""
-    status = status or consent_status(client)
+    status = consent_status(client) if status is None else status
     return [
         (requirement, portal_signer(client, requirement.kind, user))
         for requirement in status.requirements
@@ -69,7 +70,7 @@ def portal_requirements(client, user, *, status=None) -> list[tuple[Requirement,
 def portal_releases(client, user, *, status=None) -> tuple[list[Requirement], SignerOption | None]:
     """The release of each of the client's outside providers, and the signer option that is this
     user (None when someone else signs releases for this client). `status`: as above."""
-    status = status or consent_status(client)
+    status = consent_status(client) if status is None else status
     releases = [requirement for requirement in status.requirements if requirement.kind == Kind.RELEASE]
     return releases, _signer_among(client, Kind.RELEASE, user)
 
