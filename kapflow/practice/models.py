@@ -576,9 +576,9 @@ class Practice(models.Model):
     @classmethod
     def load(cls) -> "Practice":
         """The practice's settings row (one query). A migration makes it with the database
-        (practice/migrations/0015_the_practice_row.py), and again after a flush (apps.py); a
-        database whose row was deleted otherwise gets it again, with its defaults, on first use. Read on almost every request, so its SELECT is
-        compiled once (kapflow.lib.rows)."""
+        (practice/migrations/0015_the_practice_row.py), and the app puts it back after a flush
+        (apps.py); a row deleted otherwise is made again, with its defaults, on first use. Read
+        on almost every request, so its SELECT is compiled once (kapflow.lib.rows)."""
         practice = read_by_pk(cls, 1)
         if practice is None:
             practice, _ = cls.objects.get_or_create(pk=1)
