@@ -332,8 +332,11 @@ class TestTheLoadedDemo:
     def test_questionnaires_follow_the_measure_schedule(self, demo):
         """Every form the schedule asked is as it makes them, every pre-session questionnaire
         answered on the portal answered one, and the sweep finds nothing left to do
-        (tests/demo_rules.py, as for the group practice)."""
-        assert demo_rules.measure_task_problems(now=timezone.now(), practice=Practice.load()) == []
+        (tests/demo_rules.py, as for the group practice), at the moment the sweep ran as the demo
+        loaded: a session of the demo's that begins while the suite runs (its forms then due to
+        be withdrawn by the worker's next sweep) is not the demo's fault (CI, 7 December)."""
+        assert demo["as_of"] is not None
+        assert demo_rules.measure_task_problems(now=demo["as_of"], practice=Practice.load()) == []
 
     @pytest.mark.parametrize("days_on", [0, 2, 9, 45])
     def test_the_measure_sweep_looks_at_every_client_whose_forms_it_would_change(self, demo, days_on):

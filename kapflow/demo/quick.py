@@ -314,7 +314,10 @@ def _sign_releases(providers, presented_by) -> None:
 
 @transaction.atomic
 def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
-    """Create the demo practice once; later calls add nothing but `extra_clients`."""
+    """Create the demo practice once; later calls add nothing but `extra_clients`. Returns the
+    staff, the number of clients, whether this call created it, and `as_of`: the moment the
+    measure schedule's sweep ran as it ended (None when it was there already), the moment its
+    forms are as the schedule makes them."""
     rng = random.Random(seed)  # noqa: S311  (made-up demo data, not secrets)
     today = timezone.localdate()
     practice = Practice.load()
@@ -418,9 +421,11 @@ def load_demo(*, extra_clients: int = 0, seed: int = 2026) -> dict:
     # an invitation before they first did.
     date_the_charts(rng)
     open_portal_accounts(staff)
+    as_of = None
     if first_time:
         # And the forms the measure schedule's sweep asks once every story has booked its
         # visits, as the worker would on its first run: those for the visits booked by the
         # stories after the measures' (kapflow.measures.schedule).
-        schedule_measures(timezone.now())
-    return {"first_time": first_time, "staff": staff, "clients": Client.objects.count()}
+        as_of = timezone.now()
+        schedule_measures(as_of)
+    return {"first_time": first_time, "staff": staff, "clients": Client.objects.count(), "as_of": as_of}
