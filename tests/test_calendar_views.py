@@ -14,6 +14,7 @@ from django.utils import timezone
 from kapflow.visits import calendar
 from kapflow.visits.models import Room, Visit
 from tests import factories
+from tests.query_checks import asked_twice
 
 # A week well ahead, so that nothing on it is today's: Monday and the days after it.
 MONDAY = timezone.localdate() + datetime.timedelta(days=14 - timezone.localdate().weekday())
@@ -349,8 +350,7 @@ def test_a_calendar_asks_the_database_nothing_twice(name, who, tess, avery, oliv
     params = {"on": MONDAY.isoformat(), **({"who": who} if who else {})}
     with CaptureQueriesContext(connection) as queries:
         assert http.get(reverse(name), params).status_code == 200
-    asked = [query["sql"] for query in queries]
-    assert [sql for sql in set(asked) if asked.count(sql) > 1] == []
+    assert asked_twice(queries) == []
 
 
 def test_the_page_asks_for_every_badge_in_one_request(tess, avery, room, login):

@@ -68,10 +68,11 @@ def _audit_triggers_lifted_for_the_flush(db):
 @pytest.fixture(autouse=True)
 def _the_practice_settings_row(_audit_triggers_lifted_for_the_flush):
     """The practice's settings row, in the database before any race, as at every practice (the
-    flush after each test here empties it). Left to Practice.load in the racing threads, two
-    would insert it at once, and the second waits for the first's transaction: a thread that
-    inserted it and then waited for a lock the other held deadlocked on PostgreSQL (a review's
-    signature against a session's start, once in a CI run of 7 December 2026)."""
+    flush after each test here empties it, and the practice app's post_migrate handler puts it
+    back; this makes sure before the threads start). Left to Practice.load in the racing
+    threads, two would insert it at once, and the second waits for the first's transaction: a
+    thread that inserted it and then waited for a lock the other held deadlocked on PostgreSQL
+    (a review's signature against a session's start, once in a CI run of 7 December 2026)."""
     Practice.load()
 
 

@@ -16,6 +16,7 @@ from kapflow.visits.models import LONGEST_VISIT, CalendarFeed, Room, Visit
 from kapflow.visits.series import propose
 from kapflow.visits.services import Slot, VisitRefused, visit_book
 from tests import factories
+from tests.query_checks import asked_twice
 
 
 @pytest.fixture
@@ -416,5 +417,4 @@ def test_a_medication_sessions_page_asks_the_database_nothing_twice(planned, tes
     assert response.status_code == 200
     if planned:
         assert "Session 1 of 6" in response.content.decode()
-    asked = [query["sql"] for query in queries]
-    assert [sql for sql in set(asked) if asked.count(sql) > 1] == []
+    assert asked_twice(queries) == []

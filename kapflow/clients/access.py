@@ -139,7 +139,7 @@ def client_for(
         note_refused(request, client_id)
         raise Http404("No such client.") from None
     audit_record(request=request, action=action, client=client, obj=client)
-    if need is Need.CLINICAL or not _demographics_reach_further(request.user):
+    if need is Need.CLINICAL or scopes_are_one(request.user):
         # Found through clients_for(need=CLINICAL), or through a DEMOGRAPHICS scope that is the
         # same set: can_see_clinical's answer is known, and its query would only repeat this one.
         request.__dict__.setdefault("_kapflow_clinical", {})[client.pk] = True
