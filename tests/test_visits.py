@@ -418,3 +418,28 @@ def test_a_medication_sessions_page_asks_the_database_nothing_twice(planned, tes
     if planned:
         assert "Session 1 of 6" in response.content.decode()
     assert asked_twice(queries) == []
+
+
+@pytest.mark.parametrize("page", ["new medication session", "new visit", "series", "reschedule"])
+def test_a_booking_page_reads_the_clinicians_once(page, tess, priya, avery, room, login):
+    """The drop-down of who sees the client and the check boxes of who joins show one list of
+    clinicians, read once. Each field read it again each time it was drawn: three reads on a
+    single visit's booking and rescheduling pages, two on the series page (the drop-down alone)."""
+    url = {
+        "new medication session": reverse("visits:new", args=[avery.pk]),
+        "new visit": reverse("visits:new", args=[avery.pk]) + "?kind=therapy",
+        "series": reverse("visits:series", args=[avery.pk]),
+    }.get(page)
+    if url is None:
+        visit = make_visit(avery, tess, room, starts=at(), kind="integration")
+        url = reverse("visits:reschedule", args=[avery.pk, visit.pk])
+    if page == "series":  # the series is proposed from the course plan
+        CoursePlan.objects.create(
+            client=avery, goals="g", planned_sessions=6, cadence="weekly", updated_by=tess
+        )
+    http = login(tess)
+    with CaptureQueriesContext(connection) as queries:
+        response = http.get(url)
+    assert response.status_code == 200
+    assert priya.display_name in response.content.decode()
+    assert asked_twice(queries) == []

@@ -1,4 +1,5 @@
 import datetime
+import functools
 
 from django import forms
 from django.utils import timezone
@@ -48,6 +49,24 @@ class CliniciansChoice(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
+def read_once(queryset, *fields) -> None:
+    """Give `fields` the rows of `queryset`, read from the database once, when first drawn. A
+    model choice field reads its queryset again each time its widget is drawn, and two fields of
+    one form offering the same rows (the clinician and those joining) each read them: two or
+    three reads of one list on a booking page. What a person submits is still checked against
+    the queryset, and a form that is not drawn (a booking that succeeds) reads no list."""
+    rows = functools.cache(lambda: list(queryset))
+    for field in fields:
+        field.queryset = queryset
+        field.choices = functools.partial(_choices, field, rows)
+
+
+def _choices(field, rows) -> list:
+    iterator = field.iterator(field)
+    empty = [("", field.empty_label)] if field.empty_label is not None else []
+    return empty + [iterator.choice(row) for row in rows()]
+
+
 def _lengths_help() -> str:
     return (
         "Leave empty for the usual length: "
@@ -74,8 +93,11 @@ class WhereForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["clinician"].queryset = User.objects.clinicians().order_by("full_name")
+        read_once(User.objects.clinicians().order_by("full_name"), *self._clinician_fields())
         self.fields["room"].queryset = Room.objects.filter(active=True)
+
+    def _clinician_fields(self) -> list:
+        return [self.fields["clinician"]]
 
     def clean(self):
         cleaned = super().clean()
@@ -126,9 +148,8 @@ class VisitForm(WhereForm):
         "video_link",
     ]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["other_clinicians"].queryset = self.fields["clinician"].queryset
+    def _clinician_fields(self) -> list:
+        return [self.fields["clinician"], self.fields["other_clinicians"]]
 
     def clean_starts_at(self) -> datetime.datetime:
         starts_at = self.cleaned_data["starts_at"]
