@@ -9,6 +9,8 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -19,6 +21,7 @@ from kapflow.pathway.models import CoursePlan
 from kapflow.practice.models import Practice
 from kapflow.visits.models import Room, Visit
 from tests.factories import ServiceRequest
+from tests.query_checks import asked_twice
 
 pytestmark = pytest.mark.django_db
 
@@ -322,6 +325,26 @@ class TestRefused:
         assert superbill.superbill_problems(avery, other, Practice.load()) == [
             f"There are no charges for {other.label}, so there is nothing to claim."
         ]
+
+    @pytest.mark.parametrize("where", ["office", "portal"])
+    def test_a_refused_download_reads_the_ledger_once(self, where, charged, login, cora, cleo, avery):
+        """A refused superbill answers with the page again, its periods' reasons read from the
+        same ledger as the superbill itself (each read the client's charges, diagnoses, payments
+        and billing profile: four queries twice)."""
+        if where == "portal":
+            from tests.test_portal_billing import portal_for
+
+            portal_for(avery, cleo)
+            http, name = login(cleo), "portal_billing:superbill"
+        else:
+            http, name = login(cora), "superbills:download"
+        with CaptureQueriesContext(connection) as queries:
+            response = http.get(reverse(name, args=[avery.pk, charged.key]))
+        assert (
+            response.status_code == 200
+            and "No diagnosis is recorded for the visit of" in response.content.decode()
+        )
+        assert asked_twice(queries) == []
 
     def test_without_the_practice_npi_or_ein(self, billed, avery):
         Practice.objects.update(npi="", tax_id="123456789")

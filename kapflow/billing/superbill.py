@@ -571,14 +571,23 @@ def _refuse_unless_may_have(user, client: Client, *, on_portal: bool) -> None:
 
 
 @transaction.atomic
-def superbill_give(*, request, client: Client, period: Period, practice: Practice, on_portal: bool) -> bytes:
+def superbill_give(
+    *,
+    request,
+    client: Client,
+    period: Period,
+    practice: Practice,
+    on_portal: bool,
+    ledger: Ledger | None = None,
+) -> bytes:
     """The superbill's PDF for the person asking (a coordinator or admin, or on the portal the
     client or their guardian), audited as given; BillingRefused with the reasons when it may not
     be given (nothing is audited as given then). Asks who is asking itself, so a page that forgot
     would still be refused: in the office a coordinator or admin (can_bill), on the portal the
-    client or a guardian with legal authority for a minor (PortalNeed.BILLING)."""
+    client or a guardian with legal authority for a minor (PortalNeed.BILLING). `ledger`: the
+    client's ledger as the caller read it (ledger_for), or None to read it here."""
     _refuse_unless_may_have(request.user, client, on_portal=on_portal)
-    bill = superbill_data(client, period, practice)
+    bill = superbill_data(client, period, practice, ledger=ledger)
     content = superbill_pdf(bill)
     audit_record(
         request=request,
@@ -594,10 +603,13 @@ def superbill_give(*, request, client: Client, period: Period, practice: Practic
     return content
 
 
-def superbill_choices(client: Client, practice: Practice) -> list[tuple[Period, list[str]]]:
+def superbill_choices(
+    client: Client, practice: Practice, *, ledger: Ledger | None = None
+) -> list[tuple[Period, list[str]]]:
     """Each period with charges and why its superbill is refused (empty when it may be given),
-    for the staff page and the portal: the ledger is read once for all of them."""
-    ledger = ledger_for(client)
+    for the staff page and the portal: the ledger is read once for all of them (or given, as
+    ledger_for read it)."""
+    ledger = ledger or ledger_for(client)
     return [
         (period, superbill_problems(client, period, practice, ledger=ledger))
         for period in periods_with_charges(client, ledger.charges)

@@ -26,13 +26,13 @@ def pdf_response(content: bytes, filename: str) -> HttpResponse:
     return response
 
 
-def _page(request, client, *, refused=None, status=200):
+def _page(request, client, *, refused=None, ledger=None, status=200):
     return render(
         request,
         "billing/superbills.html",
         {
             "client": client,
-            "choices": superbill.superbill_choices(client, practice_for(request)),
+            "choices": superbill.superbill_choices(client, practice_for(request), ledger=ledger),
             "refused": refused,
         },
         status=status,
@@ -57,15 +57,22 @@ def superbill_download(request, client_id, period):
 
 def give_or_refuse(request, client, period: str, *, on_portal: bool, page):
     """The superbill of the period named in the URL as a PDF download (404 for a period the client
-    has none of), or `page(request, client, refused=(period, reasons))` when it may not be given:
-    the staff page's and the portal's download alike."""
+    has none of), or `page(request, client, refused=(period, reasons), ledger=...)` when it may
+    not be given: the staff page's and the portal's download alike. The client's ledger is read
+    once, for the superbill and, when it is refused, for the page's list of periods."""
     chosen = superbill.period_for(client, period)
     if chosen is None:
         raise Http404("No such period.")
+    ledger = superbill.ledger_for(client)
     try:
         content = superbill.superbill_give(
-            request=request, client=client, period=chosen, practice=practice_for(request), on_portal=on_portal
+            request=request,
+            client=client,
+            period=chosen,
+            practice=practice_for(request),
+            on_portal=on_portal,
+            ledger=ledger,
         )
     except BillingRefused as refusal:
-        return page(request, client, refused=(chosen, refusal.problems))
+        return page(request, client, refused=(chosen, refusal.problems), ledger=ledger)
     return pdf_response(content, superbill.file_name(client, chosen))

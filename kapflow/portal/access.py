@@ -92,6 +92,10 @@ def portal_client_for(request, client_id, *, action: str, need: PortalNeed = Por
         # Audited by kapflow.audit.middleware once the 404 is answered.
         note_refused(request, client_id)
         raise Http404("No such record.") from None
+    if client.portal_user_id == request.user.pk:
+        # The client reading their own portal: their account is the one signed in, already read
+        # (the pages that ask who is told of a statement would otherwise read it again).
+        client.portal_user = request.user
     audit_record(request=request, action=action, client=client, obj=client)
     return client
 

@@ -50,7 +50,7 @@ def _context(request, client, **extra) -> dict:
     }
 
 
-def _page(request, client, *, refused=None):
+def _page(request, client, *, refused=None, ledger=None):
     invoices = _statements(client)
     owed = sum((invoice.balance for invoice in invoices), ZERO)
     return render(
@@ -62,7 +62,7 @@ def _page(request, client, *, refused=None):
             invoices=invoices,
             owed_text=money(owed),
             owed=owed,
-            superbills=superbill.superbill_choices(client, practice_for(request)),
+            superbills=superbill.superbill_choices(client, practice_for(request), ledger=ledger),
             refused=refused,
         ),
     )
