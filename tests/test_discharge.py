@@ -23,6 +23,8 @@ from kapflow.clients.models import Client, OutsideProvider
 from kapflow.course import discharge as discharges
 from kapflow.course.models import Discharge
 from kapflow.dosing.models import Administration, Runbook
+from kapflow.integration.models import ActionItem, IntegrationRecord
+from kapflow.lib.dates import long_date
 from kapflow.measures import schedule
 from kapflow.measures.models import MeasureTask
 from kapflow.pathway.course import position
@@ -208,6 +210,69 @@ def test_the_facts_are_frozen_at_signing(in_course, tess, priya):
     assert Discharge.objects.get(pk=signed.pk).facts == before
     now = discharges.draft_facts(in_course, Practice.load())
     assert now != before and now["crisis_resources"] == "Call the front desk."
+
+
+def action_items(client, clinician, *statuses) -> list[ActionItem]:
+    """An integration record a week ago with an action item of each of `statuses`, in order."""
+    record = IntegrationRecord.objects.create(
+        client=client, clinician=clinician, themes="Grief.", recorded_at=timezone.now() - 7 * DAY
+    )
+    return [
+        ActionItem.objects.create(client=client, record=record, text=f"Item {n}", status=status)
+        for n, status in enumerate(statuses, start=1)
+    ]
+
+
+def test_the_summary_lists_the_action_items_and_what_is_carried_forward(in_course, tess):
+    """Each action item with its status at discharge; those still open or in progress are
+    carried forward, and signing leaves their status as it was (a review changes it)."""
+    items = action_items(in_course, tess, "done", "open", "let_go", "in_progress")
+    signed = sign(draft(in_course, tess), tess)
+    (part,) = [part for part in signed.facts["sections"] if part["heading"] == "Action items"]
+    written = long_date(items[0].created_at)
+    assert part["tables"][0]["rows"] == [
+        ["Item 1", written, "Done"],
+        ["Item 2", written, "Open, carried forward"],
+        ["Item 3", written, "Let go"],
+        ["Item 4", written, "In progress, carried forward"],
+    ]
+    assert part["lines"] == [
+        "2 of 4 are still open at discharge and carried forward: "
+        "the client goes on with them after the course."
+    ]
+    assert [item.status for item in ActionItem.objects.order_by("pk")] == [
+        "done",
+        "open",
+        "let_go",
+        "in_progress",
+    ]
+
+
+def test_the_summary_says_when_no_action_item_is_left_open_or_none_was_written(in_course, tess):
+    assert discharges.draft_facts(in_course, Practice.load())["sections"][-1] == {
+        "heading": "Action items",
+        "facts": [],
+        "tables": [],
+        "lines": ["No action item was written in an integration record."],
+    }
+    action_items(in_course, tess, "done")
+    (line,) = discharges.draft_facts(in_course, Practice.load())["sections"][-1]["lines"]
+    assert line == "None is left open: each was done or let go before the discharge."
+
+
+def test_the_draft_page_says_which_action_items_signing_carries_forward(in_course, tess, login):
+    http = login(tess)
+    discharge = draft(in_course, tess)
+    url = reverse("course:discharge_detail", args=[in_course.pk, discharge.pk])
+    assert 'id="open-items"' not in http.get(url).content.decode()
+    action_items(in_course, tess, "open", "done")
+    page = http.get(url).content.decode()
+    assert "1 action item is still open. Signing leaves it as it is" in page
+    assert reverse("integration:overview", args=[in_course.pk]) + "#items-h" in page
+    assert "Open, carried forward" in page  # the facts as they stand
+    sign(discharge, tess)
+    summary = http.get(url).content.decode()
+    assert "Open, carried forward" in summary and 'id="open-items"' not in summary
 
 
 def test_a_course_review_waiting_for_its_signatures_keeps_the_discharge_from_being_signed(

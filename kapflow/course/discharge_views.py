@@ -16,6 +16,7 @@ from kapflow.clients.access import clinical_banner_for
 from kapflow.course import discharge as discharges
 from kapflow.course.discharge_forms import DischargeForm
 from kapflow.course.models import Discharge
+from kapflow.integration.models import ActionItem
 from kapflow.letters.models import Letter
 from kapflow.practice.models import practice_for
 
@@ -150,6 +151,8 @@ def _draft_page(request, client, discharge: Discharge, form, *, may_write: bool)
             "form": form,
             "may_write": may_write,
             "facts": discharges.draft_facts(client, practice_for(request)),
+            # Signing leaves them as they are; the summary says they are carried forward.
+            "open_action_items": client.action_items.filter(status__in=ActionItem.STILL_OPEN).count(),
         },
     )
 

@@ -1,6 +1,7 @@
 """What a course review and a discharge summary report, drawn from the course's own records
 (docs/course.md): the sessions held against the plan, the doses given, the PHQ-9 and GAD-7 from
-baseline to the latest with response and remission, and the adverse events. Sections in the
+baseline to the latest with response and remission, the adverse events, and (at discharge) the
+action items the client carries forward. Sections in the
 shape the letters use (kapflow.letters.selectors.section), so one template shows them all;
 frozen into the record's `facts` when it is signed, so that the record keeps saying what its
 signers saw."""
@@ -11,6 +12,7 @@ from django.db.models import Count, Max, Min, Q
 
 from kapflow.clients.models import Client
 from kapflow.dosing.models import Administration
+from kapflow.integration.models import ActionItem
 from kapflow.letters.selectors import (
     consultation_summary,
     course_adverse_events,
@@ -19,6 +21,7 @@ from kapflow.letters.selectors import (
     section,
     table,
 )
+from kapflow.lib.dates import long_date
 from kapflow.medical.models import MedicationOrder
 from kapflow.pathway.course import Position
 
@@ -67,6 +70,49 @@ def doses_given(client: Client) -> dict:
     )
 
 
+CARRIED_FORWARD = "carried forward"
+
+
+def action_items_at_discharge(client: Client) -> dict:
+    """Every action item of the client's integration records, oldest first, with its status as
+    the discharge finds it. Those still open or in progress are what the client carries forward
+    after the course: signing the discharge leaves them as they are (a review, not the discharge,
+    changes a status) and the summary says so."""
+    items = list(ActionItem.objects.filter(client=client).order_by("created_at", "pk"))
+    return action_items_section(items)
+
+
+def action_items_section(items: list[ActionItem]) -> dict:
+    """The section of `items` (a client's, oldest first): action_items_at_discharge, and the
+    demo practices, which read every client's items at once."""
+    heading = "Action items"
+    if not items:
+        return section(heading, lines=["No action item was written in an integration record."])
+    rows = [
+        [
+            item.text,
+            long_date(item.created_at),
+            f"{item.get_status_display()}, {CARRIED_FORWARD}" if item.is_open else item.get_status_display(),
+        ]
+        for item in items
+    ]
+    carried = sum(1 for item in items if item.is_open)
+    if carried:
+        line = (
+            f"{carried} of {len(items)} {'is' if carried == 1 else 'are'} still open at discharge and "
+            f"{CARRIED_FORWARD}: the client goes on with {'it' if carried == 1 else 'them'} after the course."
+        )
+    else:
+        line = "None is left open: each was done or let go before the discharge."
+    return section(
+        heading,
+        tables=[
+            table("From the integration records", ["Action item", "Written", "Status at discharge"], rows)
+        ],
+        lines=[line],
+    )
+
+
 def where_the_course_stands(current: Position | None) -> dict:
     if current is None:
         return section("The plan", lines=["No course plan is written."])
@@ -102,7 +148,7 @@ def review_facts(client: Client, current: Position | None) -> dict:
 def discharge_facts(client: Client) -> dict:
     """The discharge summary's facts: why the client came, the course and its sessions (the
     plan's goals, count and cadence among them), the medicine given, the scores from first to
-    last, and the adverse events."""
+    last, the adverse events, and the action items with what is carried forward."""
     return {
         "sections": [
             consultation_summary(client),
@@ -110,5 +156,6 @@ def discharge_facts(client: Client) -> dict:
             doses_given(client),
             measures_change(client),
             course_adverse_events(client),
+            action_items_at_discharge(client),
         ]
     }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from kapflow.course.facts import discharge_facts, review_facts, where_the_course_stands
+from kapflow.course.facts import action_items_section, discharge_facts, review_facts, where_the_course_stands
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.letters.selectors import consultation_summary, course_summary
 from kapflow.measures.models import MeasureTask, Response
@@ -220,12 +220,22 @@ def discharge_for(
     )
 
 
-def discharge_facts_from(client, review: dict) -> dict:
+def discharge_facts_from(client, review: dict, action_items: list) -> dict:
     """The discharge summary's facts (kapflow.course.facts.discharge_facts) from the course's
-    review facts drawn at the same moment: the sections they share are not drawn twice (the
-    group practice draws thousands). tests/test_demo_group.py checks they read the same."""
+    review facts drawn at the same moment and the client's action items (oldest first), read
+    with every other client's: the sections they share are not drawn twice (the group practice
+    draws thousands). tests/test_demo_group.py checks they read the same."""
     _where, measures, doses, events = review["sections"]
-    return {"sections": [consultation_summary(client), course_summary(client), doses, measures, events]}
+    return {
+        "sections": [
+            consultation_summary(client),
+            course_summary(client),
+            doses,
+            measures,
+            events,
+            action_items_section(action_items),
+        ]
+    }
 
 
 # --- The quick practice -----------------------------------------------------------------------

@@ -1971,6 +1971,10 @@ class Builder:
         (kapflow.demo.course), with the facts drawn from the records just written."""
         rng, now, practice = self.records_rng, self.now, self.practice
         reviews, new_plans, superseded, discharges, maintained = [], [], [], [], []
+        # Every client's action items, oldest first, for the discharge summaries: read at once.
+        action_items: dict[int, list[ActionItem]] = {}
+        for item in ActionItem.objects.order_by("created_at", "pk"):
+            action_items.setdefault(item.client_id, []).append(item)
         for plan, doses, therapist, prescriber, outcome, review_visit in self.courses:
             story = demo_course.CourseStory(
                 plan.client,
@@ -1999,7 +2003,11 @@ class Builder:
             if outcome == "end":
                 discharges.append(
                     self._discharge(
-                        story, written[-1], facts=demo_course.discharge_facts_from(plan.client, facts)
+                        story,
+                        written[-1],
+                        facts=demo_course.discharge_facts_from(
+                            plan.client, facts, action_items.get(plan.client.pk, [])
+                        ),
                     )
                 )
         CoursePlan.objects.bulk_update(superseded, ["superseded_at"], batch_size=1000)
@@ -2029,7 +2037,11 @@ class Builder:
             if ended:
                 discharges.append(
                     self._discharge(
-                        story, written[-1], facts=demo_course.discharge_facts_from(plan.client, facts)
+                        story,
+                        written[-1],
+                        facts=demo_course.discharge_facts_from(
+                            plan.client, facts, action_items.get(plan.client.pk, [])
+                        ),
                     )
                 )
         for plan, therapist, prescriber, at in self.withdrawn:

@@ -27,6 +27,7 @@ from playwright.sync_api import Page, expect
 from kapflow.clients.models import Client
 from kapflow.course.models import CourseReview, Discharge
 from kapflow.dosing.models import Administration, Runbook
+from kapflow.integration.models import ActionItem, IntegrationRecord
 from kapflow.measures.instruments import GAD7, PHQ9
 from kapflow.measures.models import Response
 from kapflow.notes.models import ProgressNote, SessionIntention
@@ -449,6 +450,10 @@ def test_from_a_preparation_note_to_a_signed_discharge_summary(open_page, course
     review = CourseReview.objects.get(client=robin)
     assert review.is_decided and review.decision == CourseReview.Decision.END
 
+    # An action item from an integration record, still open: the discharge carries it forward.
+    record = IntegrationRecord.objects.create(client=robin, clinician=tess, themes="Grief held.")
+    ActionItem.objects.create(client=robin, record=record, text="Call my brother on Sundays")
+
     # The discharge, written and signed by the therapist.
     page.reload()
     page.get_by_role("link", name="Write the discharge").click()
@@ -462,6 +467,9 @@ def test_from_a_preparation_note_to_a_signed_discharge_summary(open_page, course
     page.get_by_role("textbox", name="Referrals").fill("Grief group at the community centre.")
     page.get_by_role("button", name="Save the draft").click()
     expect(page.get_by_text("Draft saved. Read the summary through, then sign it.")).to_be_visible()
+    expect(page.get_by_text("1 action item is still open. Signing leaves it as it is")).to_be_visible()
+    shot(page, "8b-discharge-draft")
+    assert serious_problems(page) == []
     page.get_by_role("button", name="Sign the discharge").click()
     expect(page.get_by_text(f"Signed. {robin.display_name} is discharged")).to_be_visible()
 
@@ -477,6 +485,10 @@ def test_from_a_preparation_note_to_a_signed_discharge_summary(open_page, course
     )
     expect(gad7.get_by_role("cell")).to_have_text(
         [GAD7.name, re.compile(r"^14 "), re.compile(r"^4 "), "-10", "Yes", "Yes"]
+    )
+    items = page.get_by_role("region", name="Action items").get_by_role("table")
+    expect(items.get_by_role("row").filter(has_text="Call my brother on Sundays")).to_contain_text(
+        "Open, carried forward"
     )
     at_discharge = page.get_by_role("region", name="At discharge")
     expect(at_discharge).to_contain_text("988")
