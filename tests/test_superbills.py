@@ -330,7 +330,7 @@ class TestRefused:
     def test_a_refused_download_reads_the_ledger_once(self, where, charged, login, cora, cleo, avery):
         """A refused superbill answers with the page again, its periods' reasons read from the
         same ledger as the superbill itself (each read the client's charges, diagnoses, payments
-        and billing profile: four queries twice)."""
+        and billing profile: four queries twice; on the portal the client's own account too)."""
         if where == "portal":
             from tests.test_portal_billing import portal_for
 

@@ -1,10 +1,9 @@
 """What a course review and a discharge summary report, drawn from the course's own records
 (docs/course.md): the sessions held against the plan, the doses given, the PHQ-9 and GAD-7 from
 baseline to the latest with response and remission, the adverse events, and (at discharge) the
-action items the client carries forward. Sections in the
-shape the letters use (kapflow.letters.selectors.section), so one template shows them all;
-frozen into the record's `facts` when it is signed, so that the record keeps saying what its
-signers saw."""
+action items the client carries forward. Sections in the shape the letters use
+(kapflow.letters.selectors.section), so one template shows them all; frozen into the record's
+`facts` when it is signed, so that the record keeps saying what its signers saw."""
 
 from decimal import Decimal
 
