@@ -449,6 +449,7 @@ def test_questionnaires_follow_the_measure_schedule(group, practice):
     sweep, run as the load ends, asked what was left to ask (the forms for the visits booked
     ahead, a weekly form where one is owed) and nothing of a client who has left care
     (tests/demo_rules.py)."""
+    from kapflow.audit.models import AuditEvent
     from kapflow.clients.models import LEFT_CARE
     from kapflow.measures.models import MeasureTask, Response
 
@@ -466,7 +467,12 @@ def test_questionnaires_follow_the_measure_schedule(group, practice):
         )
         assert set(by_instrument) == {"phq9", "gad7", "pcl5"}, context
         assert len(set(by_instrument.values())) == 1, context
-    swept = MeasureTask.objects.filter(created_at=now)
+    # The sweep's own tasks are those whose making it audited: the demo writes its history
+    # without audit events, and a discharge the demo signs at this very moment (a review that
+    # ended within the hour) asks its forms at `now` too, so the time alone cannot tell them apart.
+    made = AuditEvent.objects.filter(action="kapflow.measures.task.created").values_list("object_id")
+    swept = MeasureTask.objects.filter(pk__in=[int(pk) for (pk,) in made])
+    assert swept.exists() and not swept.exclude(created_at=now).exists()
     assert swept.filter(reason=Response.Context.PRE_SESSION, visit__starts_at__gt=now).exists()
     assert not swept.filter(client__stage__in=LEFT_CARE).exists()
     assert group["rows"]["measure tasks"] == MeasureTask.objects.count()
