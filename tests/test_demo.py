@@ -93,6 +93,9 @@ LOAD_MOMENTS = [
     "2026-11-01T22:40:00+00:00",
     "2026-12-31T03:30:00+00:00",
     "2026-12-31T18:00:00+00:00",
+    # A Tuesday: the esketamine session's day (five days back) was a Thursday, the client's own
+    # session on the Friday left no room for its integration (a load of 8 December 2026 had none).
+    "2026-12-08T16:30:00+00:00",
 ]
 
 
@@ -109,6 +112,21 @@ def test_the_quick_demo_keeps_its_rules_whenever_it_is_loaded(loaded_at):
         report = build_report(start=start, end=end)
     _assert_a_quarter_to_show(report)
     _assert_hours_kept(now)
+    _assert_the_stocked_doses_given()
+
+
+def _assert_the_stocked_doses_given():
+    """The controlled-substance stories (kapflow.demo.controlled) found room whatever the day:
+    an injection and an esketamine session posted to the ledger from signed runbooks, and the
+    client's own troches counted."""
+    from kapflow.controlled.models import Entry
+    from kapflow.dosing.models import SupplyCount
+
+    posted = Entry.objects.filter(
+        kind=Entry.Kind.ADMINISTRATION, administration__runbook__signed_at__isnull=False
+    )
+    assert set(posted.values_list("administration__route", flat=True)) == {"intramuscular", "intranasal"}
+    assert SupplyCount.objects.filter(runbook__signed_at__isnull=False).exists()
 
 
 def _assert_a_quarter_to_show(report):

@@ -93,6 +93,7 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import ConsentDocument, Kind, Signature
     from kapflow.consent.selectors import name_on_file
+    from kapflow.demo.controlled import ledger_kept_from
     from kapflow.demo.pathway import _respond, answered_before_session
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
     from kapflow.dosing.models import AdverseEvent, SafetyReview
@@ -124,6 +125,7 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
         today - datetime.timedelta(days=LAST_FINISHED_DAYS),
         quarter_end - datetime.timedelta(days=QUARTER_END_MARGIN_DAYS),
     )
+    ledger_from = ledger_kept_from(today)
     booked: set[tuple[int, datetime.date]] = set()  # (therapist, day): one alumnus's session a day
 
     def at(day: datetime.date, time: datetime.time) -> datetime.datetime:
@@ -135,19 +137,23 @@ def add_alumni_story(alumni, staff, rng, schedule) -> None:
         # Fortnightly for the six-session courses of every other alumnus, weekly otherwise: no
         # course is longer than ten weeks, so most fit whole in one quarter.
         every = 14 if k % 2 == 0 and steps == 6 else 7
-        intranasal = k % 4 == 1 and not client.is_minor
+        # Later alumni finished more recently, a few days apart.
+        last = finished_by - datetime.timedelta(days=(len(alumni) - 1 - k) * FINISH_SPACING_DAYS)
+        # Esketamine for every fourth adult whose course ends before the stock ledger begins
+        # (kapflow.demo.controlled.ledger_kept_from): the doses after it are the ledger's stories'.
+        intranasal = k % 4 == 1 and not client.is_minor and last < ledger_from
         # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes).
         virtual = not intranasal and k % 3 == 2
         regular = None if virtual else [rooms[k % 2], rooms[(k + 1) % 2]]
         session_rooms = [spravato_room] if intranasal and not virtual else regular
         share = END_SHARE[k % len(END_SHARE)]
-        # Later alumni finished more recently, a few days apart.
-        last = finished_by - datetime.timedelta(days=(len(alumni) - 1 - k) * FINISH_SPACING_DAYS)
         days, bookings = [], []
         for step in range(steps):
             day = last - datetime.timedelta(days=(steps - 1 - step) * every)
             found = None
             for _tries in range(BOOKING_TRIES):
+                if intranasal and day >= ledger_from:
+                    break
                 # Monday to Thursday, so that the integration the next day is a working day too.
                 if (therapist.pk, day) not in booked and day.weekday() < 4:
                     found = _book_session(schedule, client, therapist, day, session_rooms, regular, window)

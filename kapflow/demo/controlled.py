@@ -83,16 +83,27 @@ PHARMACY = "Ventura Compounding Pharmacy"
 TROCHE_MG = Decimal(100)
 # Days before the loading day each session is asked for (the diary gives the nearest free day).
 INJECTION_DAYS, TROCHE_DAYS, ESKETAMINE_DAYS = 19, 17, 5
-# How far back the ledger may start at most: the stories' stocked doses end well before it.
+# The ledger begins this many days before the loading day (ledger_kept_from).
 LEDGER_DAYS = 35
+# How many days either side of the one wanted a story's session may move to find room.
+BOOK_WITHIN = 7
 SESSION_AT = 10 * 60
+
+
+def ledger_kept_from(today: datetime.date) -> datetime.date:
+    """The first day the demo practice keeps its stock ledger: LEDGER_DAYS before the loading
+    day. The other stories give no injected or intranasal dose from then on (an esketamine course
+    of theirs ends before it: kapflow.demo.outcomes, kapflow.demo.alumni), so that this story has
+    the same weeks for its sessions whatever the day it is loaded: when a course of theirs ran
+    into the last week, the ledger began days before now, and this story's sessions found no room."""
+    return today - datetime.timedelta(days=LEDGER_DAYS)
 
 
 def ledger_start_day(today: datetime.date) -> datetime.date:
     """The day of the initial inventory: the day after the last injected or intranasal dose
-    recorded before the practice kept its ledger, and no earlier than LEDGER_DAYS ago."""
+    recorded before the practice kept its ledger, and no earlier than `ledger_kept_from`."""
     last = Administration.objects.filter(route__in=STOCKED_ROUTES).aggregate(last=Max("given_at"))["last"]
-    earliest = today - datetime.timedelta(days=LEDGER_DAYS)
+    earliest = ledger_kept_from(today)
     if last is None:
         return earliest
     return max(timezone.localdate(last) + datetime.timedelta(days=1), earliest)
@@ -177,34 +188,23 @@ def _therapist(client: Client):
 def _book(schedule, client, clinician, *, days_ago: int, rooms, after, others=()):
     """A medication session near `days_ago` before the loading day, after `after`, ended at least
     a day before now, and its integration session within the window after it; both completed.
-    None when the diary has no room for them (the session is given back)."""
-    practice = Practice.load()
+    The days nearest the one wanted are tried in turn (later first at an equal distance, as the
+    schedule does), up to BOOK_WITHIN of it: the day wanted moves with the weekday the demo is
+    loaded on, and its neighbours may hold the client's own course (a session the next day leaves
+    no room for the integration within its window). None when no day has room for both."""
     wanted = schedule.today - datetime.timedelta(days=days_ago)
-    booking = schedule.book(
-        client=client,
-        clinician=clinician,
-        others=others,
-        around=schedule.at(wanted, SESSION_AT),
-        minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
-        rooms=rooms,
-        earliest=after,
-        latest=schedule.now - datetime.timedelta(days=3),
+    days = [wanted] + [
+        wanted + datetime.timedelta(days=step * distance)
+        for distance in range(1, BOOK_WITHIN + 1)
+        for step in (1, -1)
+    ]
+    tried = (
+        _book_on(schedule, client, clinician, day, rooms=rooms, after=after, others=others) for day in days
     )
-    if booking is None:
+    found = next((both for both in tried if both is not None), None)
+    if found is None:
         return None
-    window = datetime.timedelta(hours=practice.integration_window_hours)
-    follow = schedule.book(
-        client=client,
-        clinician=clinician,
-        around=booking.ends_at + datetime.timedelta(hours=20),
-        minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
-        rooms=list(Room.objects.filter(active=True, rems_certified=False).order_by("pk")),
-        earliest=booking.ends_at,
-        latest=min(booking.ends_at + window, schedule.now - datetime.timedelta(hours=2)),
-    )
-    if follow is None:
-        schedule.release(booking, client=client, clinician=clinician, others=others)
-        return None
+    booking, follow = found
     session = Visit.objects.create(
         client=client,
         kind=Visit.Kind.MEDICATION,
@@ -233,6 +233,39 @@ def _book(schedule, client, clinician, *, days_ago: int, rooms, after, others=()
         created_by=_coordinator(),
     )
     return session
+
+
+def _book_on(schedule, client, clinician, day: datetime.date, *, rooms, after, others):
+    """_book's medication session on `day` and its integration session, held in the schedule;
+    None (nothing held) when either has no room."""
+    practice = Practice.load()
+    booking = schedule.book(
+        client=client,
+        clinician=clinician,
+        others=others,
+        around=schedule.at(day, SESSION_AT),
+        minutes=DEFAULT_MINUTES[Visit.Kind.MEDICATION],
+        rooms=rooms,
+        earliest=after,
+        latest=schedule.now - datetime.timedelta(days=3),
+        days=0,
+    )
+    if booking is None:
+        return None
+    window = datetime.timedelta(hours=practice.integration_window_hours)
+    follow = schedule.book(
+        client=client,
+        clinician=clinician,
+        around=booking.ends_at + datetime.timedelta(hours=20),
+        minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
+        rooms=list(Room.objects.filter(active=True, rems_certified=False).order_by("pk")),
+        earliest=booking.ends_at,
+        latest=min(booking.ends_at + window, schedule.now - datetime.timedelta(hours=2)),
+    )
+    if follow is None:
+        schedule.release(booking, client=client, clinician=clinician, others=others)
+        return None
+    return booking, follow
 
 
 def _coordinator():

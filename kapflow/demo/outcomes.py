@@ -23,6 +23,7 @@ def add_outcomes_story(staff, schedule) -> None:
     the demo's diary (kapflow.demo.schedule)."""
     from kapflow.clients.models import CareTeamMember, Client
     from kapflow.consent.models import Kind
+    from kapflow.demo.controlled import ledger_kept_from
     from kapflow.demo.outside import outside_client
     from kapflow.demo.pathway import PREPARED, _respond
     from kapflow.demo.runbook import integration_record, signed_runbook, spravato_room_get
@@ -39,6 +40,7 @@ def add_outcomes_story(staff, schedule) -> None:
     practice = Practice.load()
     now = timezone.now()
     today = timezone.localdate()
+    ledger_from = ledger_kept_from(today)
     prescriber = staff["prescriber"]
     rooms = [Room.objects.get_or_create(name=name)[0] for name in ("Garden Room", "Studio")]
     spravato_room = spravato_room_get()
@@ -62,7 +64,14 @@ def add_outcomes_story(staff, schedule) -> None:
         first_response = client.responses.order_by("completed_at").first()
         if first_response is None:
             continue
-        intranasal = n % 4 == 3 and not client.is_minor
+        # Sessions two days before each of the story's weekly measures (start + 60 + 10w days),
+        # until a week ago: the visit story (kapflow.demo.pathway) books the latest ones.
+        began = timezone.localdate(first_response.completed_at)
+        days = [began + datetime.timedelta(days=58 + week * 10) for week in range(1, 6)]
+        days = [day for day in days if day <= today - RECENT]
+        # Esketamine for every fourth adult whose course here ends before the stock ledger begins
+        # (kapflow.demo.controlled.ledger_kept_from): the doses after it are the ledger's stories'.
+        intranasal = n % 4 == 3 and not client.is_minor and bool(days) and days[-1] < ledger_from
         order = MedicationOrder.objects.create(
             client=client,
             prescriber=prescriber,
@@ -83,11 +92,8 @@ def add_outcomes_story(staff, schedule) -> None:
         # Esketamine only in the office, in the REMS-certified room (kapflow.medical.routes); at
         # home only for a client who signed the telehealth consent (kapflow.consent.gates).
         virtual = not intranasal and client.consent_signatures.filter(kind=Kind.TELEHEALTH).exists()
-        # Sessions two days before each of the story's weekly measures (start + 60 + 10w days),
-        # until a week ago: the visit story (kapflow.demo.pathway) books the latest ones.
-        began = timezone.localdate(first_response.completed_at)
-        days = [began + datetime.timedelta(days=58 + week * 10) for week in range(1, 6)]
-        days = [day for day in days if day <= today - RECENT]
+        # An esketamine session no later than the day before the ledger begins.
+        latest = ledger_from if intranasal else today - RECENT + datetime.timedelta(days=1)
         for week, day in enumerate(days, 1):
             booking = schedule.book(
                 client=client,
@@ -97,7 +103,7 @@ def add_outcomes_story(staff, schedule) -> None:
                 rooms=None if virtual else [spravato_room] if intranasal else rooms,
                 # Later, so that it follows the consents, but still before the recent sessions.
                 direction=1,
-                latest=schedule.at(today - RECENT + datetime.timedelta(days=1), 0),
+                latest=schedule.at(latest, 0),
             )
             if booking is None:
                 continue
