@@ -421,10 +421,12 @@ def test_a_medication_sessions_page_asks_the_database_nothing_twice(planned, tes
 
 
 @pytest.mark.parametrize("page", ["new medication session", "new visit", "series", "reschedule"])
-def test_a_booking_page_reads_the_clinicians_once(page, tess, priya, avery, room, login):
+def test_a_booking_page_reads_its_lists_once(page, tess, priya, avery, room, login):
     """The drop-down of who sees the client and the check boxes of who joins show one list of
     clinicians, read once. Each field read it again each time it was drawn: three reads on a
-    single visit's booking and rescheduling pages, two on the series page (the drop-down alone)."""
+    single visit's booking and rescheduling pages, two on the series page (the drop-down alone).
+    The rooms' list is read once too, and a new booking starts on its first room: that room was
+    a query of its own."""
     url = {
         "new medication session": reverse("visits:new", args=[avery.pk]),
         "new visit": reverse("visits:new", args=[avery.pk]) + "?kind=therapy",
@@ -443,3 +445,7 @@ def test_a_booking_page_reads_the_clinicians_once(page, tess, priya, avery, room
     assert response.status_code == 200
     assert priya.display_name in response.content.decode()
     assert asked_twice(queries) == []
+    # The rooms too: the list, and the room a new booking starts on (the first of it), one read.
+    rooms = [q["sql"] for q in queries if 'FROM "visits_room"' in q["sql"]]
+    assert len(rooms) == 1, rooms
+    assert f'<option value="{room.pk}" selected>' in response.content.decode()

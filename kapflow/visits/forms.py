@@ -49,16 +49,18 @@ class CliniciansChoice(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-def read_once(queryset, *fields) -> None:
+def read_once(queryset, *fields):
     """Give `fields` the rows of `queryset`, read from the database once, when first drawn. A
     model choice field reads its queryset again each time its widget is drawn, and two fields of
     one form offering the same rows (the clinician and those joining) each read them: two or
     three reads of one list on a booking page. What a person submits is still checked against
-    the queryset, and a form that is not drawn (a booking that succeeds) reads no list."""
+    the queryset, and a form that is not drawn (a booking that succeeds) reads no list. Returns
+    the rows' reader, for whatever else the form draws from them."""
     rows = functools.cache(lambda: list(queryset))
     for field in fields:
         field.queryset = queryset
         field.choices = functools.partial(_choices, field, rows)
+    return rows
 
 
 def _choices(field, rows) -> list:
@@ -75,8 +77,14 @@ def _lengths_help() -> str:
     )
 
 
+# A booking form's starting room: the first of the active rooms it lists, read with the list.
+FIRST_ROOM = object()
+
+
 class WhereForm(forms.Form):
-    """Who and where: the part of a booking that a single visit and a series share."""
+    """Who and where: the part of a booking that a single visit and a series share. Given
+    FIRST_ROOM as its starting room, it starts on the first room of its list (not a query of its
+    own for that room)."""
 
     clinician = ClinicianChoice(queryset=User.objects.none(), empty_label=None)
     modality = forms.ChoiceField(label="Where", choices=Visit.Modality.choices, widget=RadioSelect)
@@ -94,7 +102,9 @@ class WhereForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         read_once(User.objects.clinicians().order_by("full_name"), *self._clinician_fields())
-        self.fields["room"].queryset = Room.objects.filter(active=True)
+        rooms = read_once(Room.objects.filter(active=True), self.fields["room"])
+        if self.initial.get("room") is FIRST_ROOM:
+            self.initial["room"] = lambda: next(iter(rooms()), None)
 
     def _clinician_fields(self) -> list:
         return [self.fields["clinician"]]

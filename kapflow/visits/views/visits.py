@@ -18,8 +18,16 @@ from kapflow.pathway.models import CoursePlan
 from kapflow.pathway.readiness import Gate, is_ready, readiness
 from kapflow.practice.models import practice_for
 from kapflow.visits import services
-from kapflow.visits.forms import CancelForm, RescheduleForm, SeriesRows, SeriesStartForm, VisitForm, WhereForm
-from kapflow.visits.models import NOTED_KINDS, TRANSITIONS, Room, Visit
+from kapflow.visits.forms import (
+    FIRST_ROOM,
+    CancelForm,
+    RescheduleForm,
+    SeriesRows,
+    SeriesStartForm,
+    VisitForm,
+    WhereForm,
+)
+from kapflow.visits.models import NOTED_KINDS, TRANSITIONS, Visit
 from kapflow.visits.series import propose
 
 clinician_view = staff_view(Role.THERAPIST, Role.PRESCRIBER)
@@ -54,11 +62,10 @@ def _primary_clinician(client):
 def _where_initial(request, client, plan=None) -> dict:
     clinician = request.user if request.user.is_clinician else _primary_clinician(client)
     virtual = plan is not None and plan.modality == CoursePlan.Modality.VIRTUAL
-    room = None if virtual else Room.objects.filter(active=True).first()
     return {
         "clinician": clinician,
         "modality": Visit.Modality.VIRTUAL if virtual else Visit.Modality.IN_PERSON,
-        "room": room,
+        "room": None if virtual else FIRST_ROOM,
     }
 
 
