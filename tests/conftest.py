@@ -37,6 +37,23 @@ def pytest_configure(config):
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     _own_redis_database_per_worker(settings)
     name_the_run()
+    _run_at_the_moment_asked(os.environ.get("KAPFLOW_TEST_AT"))
+
+
+def _run_at_the_moment_asked(moment: str | None):
+    """KAPFLOW_TEST_AT=2026-12-08T07:57:00+00:00 runs the suite (each worker) as if it began at
+    that moment, the clock then going on: CI runs at whatever hour someone stops, and a test that
+    depends on the hour (a demo signed "now", a date read when the module was) fails only at some.
+    The browser's own clock is not moved: run it with `-m "not browser"`."""
+    if not moment:
+        return None
+    import datetime
+
+    import time_machine
+
+    traveller = time_machine.travel(datetime.datetime.fromisoformat(moment), tick=True)
+    traveller.start()
+    return traveller
 
 
 def pytest_unconfigure(config):
