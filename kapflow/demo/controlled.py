@@ -192,6 +192,8 @@ def _book(schedule, client, clinician, *, days_ago: int, rooms, after, others=()
     schedule does), up to BOOK_WITHIN of it: the day wanted moves with the weekday the demo is
     loaded on, and its neighbours may hold the client's own course (a session the next day leaves
     no room for the integration within its window). None when no day has room for both."""
+    window = datetime.timedelta(hours=Practice.load().integration_window_hours)
+    integration_rooms = list(Room.objects.filter(active=True, rems_certified=False).order_by("pk"))
     wanted = schedule.today - datetime.timedelta(days=days_ago)
     days = [wanted] + [
         wanted + datetime.timedelta(days=step * distance)
@@ -199,7 +201,18 @@ def _book(schedule, client, clinician, *, days_ago: int, rooms, after, others=()
         for step in (1, -1)
     ]
     tried = (
-        _book_on(schedule, client, clinician, day, rooms=rooms, after=after, others=others) for day in days
+        _book_on(
+            schedule,
+            client,
+            clinician,
+            day,
+            rooms=rooms,
+            integration_rooms=integration_rooms,
+            window=window,
+            after=after,
+            others=others,
+        )
+        for day in days
     )
     found = next((both for both in tried if both is not None), None)
     if found is None:
@@ -235,10 +248,11 @@ def _book(schedule, client, clinician, *, days_ago: int, rooms, after, others=()
     return session
 
 
-def _book_on(schedule, client, clinician, day: datetime.date, *, rooms, after, others):
-    """_book's medication session on `day` and its integration session, held in the schedule;
-    None (nothing held) when either has no room."""
-    practice = Practice.load()
+def _book_on(
+    schedule, client, clinician, day: datetime.date, *, rooms, integration_rooms, window, after, others
+):
+    """_book's medication session on `day` and its integration session `window` after it at most,
+    held in the schedule, each in one of its rooms. None (nothing held) when either has no room."""
     booking = schedule.book(
         client=client,
         clinician=clinician,
@@ -252,13 +266,12 @@ def _book_on(schedule, client, clinician, day: datetime.date, *, rooms, after, o
     )
     if booking is None:
         return None
-    window = datetime.timedelta(hours=practice.integration_window_hours)
     follow = schedule.book(
         client=client,
         clinician=clinician,
         around=booking.ends_at + datetime.timedelta(hours=20),
         minutes=DEFAULT_MINUTES[Visit.Kind.INTEGRATION],
-        rooms=list(Room.objects.filter(active=True, rems_certified=False).order_by("pk")),
+        rooms=integration_rooms,
         earliest=booking.ends_at,
         latest=min(booking.ends_at + window, schedule.now - datetime.timedelta(hours=2)),
     )
