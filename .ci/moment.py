@@ -1,0 +1,25 @@
+"""The moment CI runs the suite a second time as if it began at (KAPFLOW_TEST_AT,
+docs/testing.md): one within the year after the commit's own time, chosen by the commit's hash.
+Each commit is tried at another day of the year and hour of the day (midnight in the practice's
+time zone, the changes of summer time, the turn of the year, in time), and a failure can be run
+again at the very same moment."""
+
+import datetime
+import shutil
+import subprocess
+
+YEAR = datetime.timedelta(days=366)
+
+
+def moment_for(commit: str, committed: datetime.datetime) -> datetime.datetime:
+    offset = int(commit[:12], 16) % int(YEAR.total_seconds())
+    return committed + datetime.timedelta(seconds=offset)
+
+
+if __name__ == "__main__":
+    git = shutil.which("git") or "git"
+    commit, stamp = subprocess.run(  # noqa: S603 (our own list)
+        [git, "log", "-1", "--format=%H %ct"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    committed = datetime.datetime.fromtimestamp(int(stamp), datetime.UTC)
+    print(moment_for(commit, committed).isoformat())
