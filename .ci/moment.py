@@ -1,8 +1,8 @@
-"""The moment CI runs the suite a second time as if it began at (KAPFLOW_TEST_AT,
+"""The moment at which CI runs the suite once more, as if it began then (KAPFLOW_TEST_AT,
 docs/testing.md): one within the year after the commit's own time, chosen by the commit's hash.
-Each commit is tried at another day of the year and hour of the day (midnight in the practice's
-time zone, the changes of summer time, the turn of the year, in time), and a failure can be run
-again at the very same moment."""
+Each commit is tried at another day of the year and hour of the day, so that, commit after
+commit, midnight in the practice's time zone, the changes of summer time and the turn of the
+year all come round; and a failure can be run again at the very same moment."""
 
 import datetime
 import shutil

@@ -2,6 +2,8 @@
 
 import datetime
 import hashlib
+import importlib.util
+from pathlib import Path
 
 from django.utils import timezone
 
@@ -30,9 +32,6 @@ def test_the_suite_runs_at_the_moment_asked_and_the_clock_goes_on():
 
 def _ci_moment():
     """.ci/moment.py, which is not a package (its folder's name starts with a dot)."""
-    import importlib.util
-    from pathlib import Path
-
     path = Path(__file__).resolve().parent.parent / ".ci" / "moment.py"
     spec = importlib.util.spec_from_file_location("ci_moment", path)
     module = importlib.util.module_from_spec(spec)
