@@ -433,6 +433,7 @@ class Builder:
         # quarters to have courses in each (the practice's first courses begin some weeks in).
         eighth = ended_quarters(self.today, 8)[-1][0]
         start = min(self.today - datetime.timedelta(days=s.days), eighth - datetime.timedelta(days=75))
+        self.opened_on = start  # the practice's first day: its history begins here
         span = (self.today - start).days + s.ahead_days // 2
         self.intake = sorted(start + datetime.timedelta(days=rng.randrange(span)) for _ in range(s.clients))
         # The first few began about six weeks ago, so that their courses start on the next day
@@ -1812,10 +1813,10 @@ class Builder:
         return datetime.datetime.combine(month, datetime.time(7, 30), self.tz)
 
     def ledger(self, bulk) -> None:
-        """The practice's DEA registration, an initial inventory of no stock the day before the
-        first receipt, and each lot's ledger: the month's receipt (whole kits, enough for the
-        month's doses), then each dose from it in the order given, each entry with its place in
-        the lot's sequence and the balance it left, never below zero."""
+        """The practice's DEA registration, an initial inventory of no stock the day before it
+        opened (before the first receipt), and each lot's ledger: the month's receipt (whole kits,
+        enough for the month's doses), then each dose from it in the order given, each entry with
+        its place in the lot's sequence and the balance it left, never below zero."""
         if not self.month_lots:
             return
         registrant = self.prescribers[0]
@@ -1826,7 +1827,11 @@ class Builder:
         practice.save(
             update_fields=["dea_registrant", "dea_registration_number", "dea_registration_expires_on"]
         )
-        first = min(self.month_lots) - datetime.timedelta(days=1)
+        # The day before the practice opened, at least two years before today (`clients`), so
+        # that the biennial inventory has always fallen due, and been taken, by today. Dated the
+        # day before the first month with a dose instead, it was not yet due on some days (loaded
+        # on 26 January 2027, the first esketamine month was March 2025: due in February 2027).
+        first = min(self.opened_on, min(self.month_lots)) - datetime.timedelta(days=1)
         self._inventory(
             bulk,
             Inventory.Kind.INITIAL,
