@@ -674,6 +674,11 @@ def test_the_biennial_inventory_was_taken_in_time_and_matches_the_ledger(group, 
     from kapflow.controlled.models import Discrepancy, Inventory, Lot
 
     initial = Inventory.objects.get(kind=Inventory.Kind.INITIAL)
+    # Taken before the practice's first visit, two years or more before loading, so that the
+    # biennial one is always due by now: dated from the first esketamine month, it was not on
+    # some days (26 January 2027, docs/demo.md).
+    first_visit = Visit.objects.order_by("starts_at").values_list("starts_at", flat=True).first()
+    assert initial.taken_on < timezone.localdate(first_visit)
     (biennial,) = Inventory.objects.filter(kind=Inventory.Kind.BIENNIAL)
     due = clocks.next_inventory_due(initial.taken_on)
     assert due - datetime.timedelta(days=24) <= biennial.taken_on < due and biennial.taken_on.weekday() < 5
